@@ -1,0 +1,48 @@
+# The two commands a newcomer needs (see README): `make demo` and `make test`.
+# Both set up everything they need: Debian packages, the virtual environment, Python packages.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+DEMO_HIS ?= sqlite:///instance/his.sqlite
+DEMO_PATIENTS ?= 200
+DEBIAN_PACKAGES := fonts-dejavu-core
+PACS_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm dcmtk
+
+.PHONY: setup demo test lint bench clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[test,bench]'
+	touch $@
+
+setup: $(VENV)/.installed
+	scripts/install-debian-deps.sh $(DEBIAN_PACKAGES) $(PACS_PACKAGES)
+
+instance/his.sqlite: | setup
+	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) $(VENV)/bin/fhir-gateway his seed \
+		--patients $(DEMO_PATIENTS) --seed 1 --replace
+
+## Set up, build the demo HIS, and run the gateway at http://127.0.0.1:8080/fhir
+demo: setup instance/his.sqlite
+	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) FHIR_GATEWAY_DEV_OPEN_ACCESS=true \
+		FHIR_GATEWAY_LOG_JSON=false $(VENV)/bin/fhir-gateway serve
+
+## Set up and run every test (SQLite always; PostgreSQL where reachable)
+test: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -n 2 --dist loadfile
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy fhir_gateway mappers conformance
+
+## Benchmarks (see BENCHMARKS.md)
+bench: setup
+	scripts/install-debian-deps.sh wrk
+	$(PY) -m bench.run
+
+clean:
+	rm -rf instance var .pytest_cache

@@ -1,0 +1,93 @@
+"""The CapabilityStatement, generated from the search-parameter registry.
+
+http://hl7.org/fhir/R4/capabilitystatement.html. Every type, interaction, search parameter,
+include, revinclude and operation listed here is one the gateway serves (``registry()`` drives
+both), and a test exercises each of them. Security extensions (SMART's ``oauth-uris``) are added
+by the authorization server through ``security``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fhir_gateway.fhir.registry import ResourceSpec, registry
+
+SOFTWARE_NAME = "fhir-gateway"
+#: Date of the statement: when the served capabilities last changed (a release date).
+RELEASE_DATE = "2026-11-24"
+
+_OPERATIONS = {
+    "everything": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+}
+
+
+def _includes(spec: ResourceSpec) -> list[str]:
+    return [f"{spec.type}:{p.code}" for p in spec.reference_params]
+
+
+def _revincludes(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> list[str]:
+    return [
+        f"{other.type}:{p.code}"
+        for other in specs.values()
+        for p in other.reference_params
+        if spec.type in p.targets
+    ]
+
+
+def _resource(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "type": spec.type,
+        "profile": f"http://hl7.org/fhir/StructureDefinition/{spec.type}",
+        "interaction": [{"code": code} for code in spec.interactions],
+        "versioning": "versioned",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalRead": "full-support",
+    }
+    if spec.documentation:
+        entry["documentation"] = spec.documentation
+    if spec.searchable:
+        if includes := _includes(spec):
+            entry["searchInclude"] = includes
+        if revincludes := _revincludes(spec, specs):
+            entry["searchRevInclude"] = revincludes
+        entry["searchParam"] = [
+            {"name": p.code, "definition": p.url, "type": p.type, "documentation": p.description}
+            for p in spec.params.values()
+        ]
+    if spec.operations:
+        entry["operation"] = [
+            {"name": name, "definition": _OPERATIONS[name]} for name in spec.operations
+        ]
+    return entry
+
+
+def capability_statement(
+    base_url: str, version: str, security: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The server's CapabilityStatement for clients of ``base_url``."""
+    specs = registry()
+    rest: dict[str, Any] = {
+        "mode": "server",
+        "documentation": "Read and search over the hospital's HIS, mapped to FHIR R4.",
+    }
+    rest["security"] = dict(security) if security else {"cors": True}
+    rest["resource"] = [_resource(spec, specs) for spec in specs.values()]
+    return {
+        "resourceType": "CapabilityStatement",
+        "url": f"{base_url}/metadata",
+        "version": version,
+        "name": "FhirGateway",
+        "title": "FHIR health-data gateway",
+        "status": "active",
+        "experimental": False,
+        "date": RELEASE_DATE,
+        "publisher": "The hospital operating this gateway",
+        "kind": "instance",
+        "software": {"name": SOFTWARE_NAME, "version": version},
+        "implementation": {"description": "FHIR R4 gateway over the hospital HIS", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["json", "application/fhir+json"],
+        "rest": [rest],
+    }

@@ -1,0 +1,155 @@
+"""``create_app``: the application factory."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask_cors import CORS
+from werkzeug.exceptions import HTTPException
+
+from mappers import IdentifierSystems, MapContext
+
+from . import logs
+from .access import AccessPolicy, Authenticator, DevOpenAccess, NoAuthenticator
+from .errors import FhirError, InternalError, MethodNotAllowed, NotFound, operation_outcome
+from .fhir.interactions import FhirService
+from .health import health
+from .his.connector import HisConnector
+from .his.sql import SqlConnector
+from .http import gzip_response, render
+from .routes import fhir
+from .settings import Settings
+
+log = logging.getLogger("fhir_gateway")
+
+_EXPOSED = ["ETag", "Last-Modified", "Location", "Content-Location", "X-Request-ID", "Retry-After"]
+_ALLOWED = ["Authorization", "Content-Type", "Prefer", "If-None-Match", "If-Modified-Since",
+            "X-Request-ID"]
+
+
+def _version() -> str:
+    try:
+        return version("fhir-gateway")
+    except PackageNotFoundError:
+        return "0.1.0"
+
+
+def identifier_systems(settings: Settings) -> IdentifierSystems:
+    base = settings.identifier_base.rstrip("/")
+    return IdentifierSystems.from_base(base, cnp=settings.cnp_system, pesel=settings.pesel_system)
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None,
+    *,
+    connector: HisConnector | None = None,
+    authenticator: Authenticator | None = None,
+) -> Flask:
+    """Build the gateway. ``config`` overrides ``FHIR_GATEWAY_*`` variables (tests use it)."""
+    settings = Settings.from_mapping(config)
+    logs.configure(settings.log_level, settings.log_json)
+    app = Flask(__name__)
+    app.config.update(SETTINGS=settings, VERSION=_version())
+    ctx = MapContext(systems=identifier_systems(settings))
+    if connector is None:
+        connector = SqlConnector.from_url(
+            settings.his_url, ctx.systems,
+            pool_size=settings.his_pool_size, timeout_s=settings.his_timeout_s,
+        )
+    if authenticator is None:
+        authenticator = DevOpenAccess() if settings.dev_open_access else NoAuthenticator()
+    if settings.dev_open_access:
+        log.warning(
+            "DEVELOPMENT OPEN ACCESS IS ON: every patient's data is served without "
+            "authorization. Never enable FHIR_GATEWAY_DEV_OPEN_ACCESS with real data."
+        )
+    secret = settings.secret_key.encode() if settings.secret_key else secrets.token_bytes(32)
+    app.extensions["his"] = connector
+    app.extensions["fhir_service"] = FhirService(
+        connector,
+        AccessPolicy(authenticator, realm=settings.base_url),
+        ctx,
+        base_url=settings.base_url,
+        secret=secret,
+        default_count=settings.default_count,
+        max_count=settings.max_count,
+        max_included=settings.max_included,
+    )
+    app.register_blueprint(fhir, url_prefix="/fhir")
+    app.register_blueprint(health)
+    _cors(app, settings)
+    _hooks(app, settings)
+    _errors(app)
+    return app
+
+
+def _cors(app: Flask, settings: Settings) -> None:
+    """Discovery is open to any origin; the API to the configured origins only."""
+    common = {"expose_headers": _EXPOSED, "allow_headers": _ALLOWED, "max_age": 600}
+    resources: dict[str, Any] = {r"/fhir/metadata": {"origins": "*", **common}}
+    if settings.cors_origins:
+        resources[r"/fhir/*"] = {"origins": list(settings.cors_origins), **common}
+    CORS(app, resources=resources)
+
+
+def _hooks(app: Flask, settings: Settings) -> None:
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        rid = incoming if incoming.isalnum() and len(incoming) <= 64 else uuid.uuid4().hex
+        g.request_id = rid
+        g.token = logs.request_id.set(rid)
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response = gzip_response(request, response, settings.gzip_min_bytes)
+        rule = request.url_rule.rule if request.url_rule else "(no route)"
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": rule,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+            },
+        )
+        return response
+
+    @app.teardown_request
+    def _reset(_exc: BaseException | None) -> None:
+        token = g.pop("token", None)
+        if token is not None:
+            logs.request_id.reset(token)
+
+
+def _errors(app: Flask) -> None:
+    @app.errorhandler(FhirError)
+    def _fhir_error(exc: FhirError) -> Response:
+        return render(exc.outcome(), exc.status, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        if exc.code == 404:
+            return _fhir_error(NotFound("There is nothing at this address"))
+        if exc.code == 405:
+            return _fhir_error(MethodNotAllowed("This method is not supported here"))
+        status = exc.code or 500
+        return render(operation_outcome("error", "invalid" if status < 500 else "exception",
+                                        exc.name), status)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.error("unexpected error", extra={"error": logs.error_place(exc)})
+        return _fhir_error(InternalError(
+            f"The server failed to answer; quote request id {g.get('request_id', '-')} to support"
+        ))

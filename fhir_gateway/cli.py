@@ -1,0 +1,132 @@
+"""The ``fhir-gateway`` command: serve, build a HIS, check the configuration."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .settings import Settings, SettingsError, options_markdown
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_mapping()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def main() -> None:
+    """FHIR R4 gateway over a hospital HIS. Settings come from FHIR_GATEWAY_* variables."""
+
+
+@main.command()
+@click.option("--host", help="Listen address (default: FHIR_GATEWAY_HOST).")
+@click.option("--port", type=int, help="Listen port (default: FHIR_GATEWAY_PORT).")
+@click.option("--workers", type=int, help="Worker processes (default: 2 x cores + 1).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the gateway under gunicorn."""
+    from .server import run
+
+    settings = _settings()
+    run(settings, host=host, port=port, workers=workers)
+
+
+@main.group()
+def his() -> None:
+    """The embedded HIS database (demo and tests)."""
+
+
+@his.command("create")
+def his_create() -> None:
+    """Create the HIS tables in FHIR_GATEWAY_HIS_URL if they are missing."""
+    from .his.schema import metadata
+    from .his.sql import make_engine
+
+    url = _settings().his_url
+    _ensure_sqlite_dir(url)
+    metadata.create_all(make_engine(url))
+    click.echo("HIS tables are in place")
+
+
+@his.command("seed")
+@click.option("--patients", type=int, default=200, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Reference date (default: today).")
+@click.option("--max-document-patients", type=int, default=None,
+              help="Render documents and PDFs for the first N patients only (large HIS).")
+@click.option("--replace", is_flag=True, help="Drop the existing HIS tables first.")
+def his_seed(
+    patients: int, seed: int, today: dt.datetime | None, max_document_patients: int | None,
+    replace: bool,
+) -> None:
+    """Fill the HIS with a deterministic synthetic hospital."""
+    from .his.generator import generate
+    from .his.schema import metadata
+    from .his.sql import make_engine
+
+    url = _settings().his_url
+    _ensure_sqlite_dir(url)
+    engine = make_engine(url)
+    if replace:
+        metadata.drop_all(engine)
+    started = time.monotonic()
+    summary = generate(
+        engine, patients=patients, seed=seed,
+        today=(today.date() if today else dt.date.today()),
+        max_document_patients=max_document_patients,
+        progress=lambda msg: click.echo(f"[{time.monotonic() - started:7.1f}s] {msg}", err=True),
+    )
+    click.echo(f"HIS ready in {time.monotonic() - started:.1f}s: {summary}")
+
+
+@main.command("check-config")
+def check_config() -> None:
+    """Show the effective settings and whether the HIS answers."""
+    from .app import identifier_systems
+    from .his.connector import HisUnreachable
+    from .his.sql import SqlConnector
+
+    settings = _settings()
+    for name, value in sorted(vars(settings).items()):
+        shown = "(set)" if name == "secret_key" and value else value
+        click.echo(f"{name} = {shown}")
+    click.echo(f"base_url = {settings.base_url}")
+    try:
+        SqlConnector.from_url(settings.his_url, identifier_systems(settings)).ping()
+    except HisUnreachable:
+        raise click.ClickException("the HIS database does not answer") from None
+    click.echo("HIS: reachable")
+    if settings.dev_open_access:
+        click.echo("WARNING: development open access is on", err=True)
+
+
+@main.command("config-reference")
+def config_reference() -> None:
+    """Print the configuration reference as a Markdown table."""
+    click.echo(options_markdown())
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _register_optional(group: Any) -> None:
+    try:
+        from dicomweb.cli import pacs
+    except ImportError:
+        return
+    group.add_command(pacs)
+
+
+_register_optional(main)
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(prog_name=os.path.basename(sys.argv[0])))

@@ -1,0 +1,433 @@
+"""FHIR REST interactions, free of any web framework.
+
+read (http.html#read), search (http.html#search, search.html), Patient/$everything
+(patient-operation-everything.html) and Binary (binary.html#rest). Each takes the caller's
+``Grant``, asks the access policy for the narrowing, runs narrowed connector calls, maps HIS
+records with ``mappers`` and returns plain data; ``fhir_gateway.routes`` renders it over HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from mappers import InvalidRecord, MapContext, map_record
+from mappers.ids import parse_id
+
+from .. import audit
+from ..access import AccessPolicy, Grant
+from ..errors import HisUnavailable, MethodNotAllowed, NotFound, Unprocessable
+from ..his.connector import HisConnector, HisUnreachable, Hit
+from .paging import Cursor, CursorCodec
+from .query import Criterion, Include, QueryParser, ReferenceValue, SearchQuery, TokenValue, parse_date
+from .registry import PATIENT_COMPARTMENT, ResourceSpec, registry
+
+log = logging.getLogger(__name__)
+
+SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    resource: dict[str, Any]
+    mode: str  # match | include | outcome
+
+
+class FhirService:
+    """The FHIR API's behaviour over one HIS connector."""
+
+    def __init__(
+        self,
+        connector: HisConnector,
+        policy: AccessPolicy,
+        ctx: MapContext,
+        *,
+        base_url: str,
+        secret: bytes,
+        default_count: int = 20,
+        max_count: int = 1000,
+        max_included: int = 1000,
+    ) -> None:
+        self.connector = connector
+        self.policy = policy
+        self.ctx = ctx
+        self.base_url = base_url
+        self.parser = QueryParser(base_url, default_count, max_count)
+        self.cursors = CursorCodec(secret)
+        self.max_included = max_included
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def spec(self, resource_type: str) -> ResourceSpec:
+        spec = registry().get(resource_type)
+        if spec is None:
+            raise NotFound(f"This server does not serve the resource type '{resource_type[:40]}'")
+        return spec
+
+    @staticmethod
+    def _his() -> _HisGuard:
+        return _HisGuard()
+
+    def _map(self, resource_type: str, kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        return map_record(resource_type, kind, record, self.ctx)
+
+    # --- read ---------------------------------------------------------------------------------
+
+    def read(self, grant: Grant, resource_type: str, fhir_id: str) -> dict[str, Any]:
+        """http://hl7.org/fhir/R4/http.html#read; another patient's resource is 'not found'."""
+        self.spec(resource_type)
+        patients = self.policy.narrowing(grant, resource_type)
+        parsed = parse_id(resource_type, fhir_id)
+        record = None
+        if parsed is not None:
+            with self._his():
+                record = self.connector.read(resource_type, parsed[0], parsed[1], patients)
+        if record is None:
+            audit.record(grant, "read", resource_type, outcome="not-found", ids=[fhir_id[:64]])
+            raise NotFound(f"{resource_type}/{fhir_id[:64]} is not known")
+        try:
+            resource = self._map(resource_type, parsed[0], record)  # type: ignore[index]
+        except InvalidRecord as exc:
+            _report(exc)
+            raise Unprocessable(
+                f"The hospital record behind {resource_type}/{fhir_id} is malformed "
+                f"({', '.join(exc.problems)}); it has been reported"
+            ) from None
+        audit.record(grant, "read", resource_type, outcome="allowed", ids=[fhir_id])
+        return resource
+
+    # --- search -------------------------------------------------------------------------------
+
+    def search(
+        self, grant: Grant, resource_type: str, pairs: Iterable[tuple[str, str]], *, strict: bool
+    ) -> dict[str, Any]:
+        """http://hl7.org/fhir/R4/search.html, keyset-paged, returning a searchset Bundle."""
+        spec = self.spec(resource_type)
+        if not spec.searchable:
+            raise MethodNotAllowed(f"{resource_type} cannot be searched")
+        patients = self.policy.narrowing(grant, resource_type)
+        query = self.parser.parse(spec, pairs, strict=strict)
+        scope = _scope(query, grant)
+        total = None
+        with self._his():
+            if query.total or query.summary == "count":
+                total = self.connector.count(query, patients)
+            if query.summary == "count" or query.count == 0:
+                audit.record(grant, "search", resource_type, outcome="allowed", count=total or 0)
+                return self._bundle(query, [], total, {}, grant)
+            cursor = self.cursors.decode(query.cursor, scope) if query.cursor else None
+            hits, links = self._page(query, patients, cursor, scope)
+            entries = self._entries(resource_type, hits)
+            entries += self._includes(grant, query, entries)
+        audit.record(grant, "search", resource_type, outcome="allowed",
+                     ids=[e.resource["id"] for e in entries if e.mode == "match"])
+        return self._bundle(query, entries, total, links, grant)
+
+    def _page(
+        self, query: SearchQuery, patients: Any, cursor: Cursor | None, scope: str
+    ) -> tuple[list[Hit], dict[str, str]]:
+        n = query.count
+        forward = cursor is None or cursor.forward
+        key = cursor.key if cursor else None
+        hits = self.connector.search(
+            query, patients, after=key if forward else None,
+            before=None if forward else key, limit=n + 1,
+        )
+        more = len(hits) > n
+        if more:
+            hits = hits[:n] if forward else hits[1:]
+        links: dict[str, str] = {}
+        has_next = more if forward else True
+        has_prev = (cursor is not None) if forward else more
+        if hits and has_next:
+            links["next"] = self.cursors.encode(Cursor(hits[-1].key, True), scope)
+        if hits and has_prev:
+            links["previous"] = self.cursors.encode(Cursor(hits[0].key, False), scope)
+        return hits, links
+
+    def _entries(self, resource_type: str, hits: Sequence[Hit], mode: str = "match") -> list[Entry]:
+        entries = []
+        for hit in hits:
+            try:
+                entries.append(Entry(self._map(resource_type, hit.kind, hit.record), mode))
+            except InvalidRecord as exc:
+                _report(exc)
+                entries.append(Entry(_left_out(resource_type, exc), "outcome"))
+        return entries
+
+    # --- _include / _revinclude ----------------------------------------------------------------
+
+    def _includes(self, grant: Grant, query: SearchQuery, entries: list[Entry]) -> list[Entry]:
+        if not (query.includes or query.revincludes):
+            return []
+        matches = [e.resource for e in entries if e.mode == "match"]
+        seen = {(r["resourceType"], r["id"]) for r in matches}
+        wanted: dict[str, list[str]] = {}
+        for inc in query.includes:
+            targets = (inc.target_type,) if inc.target_type else inc.param.targets
+            for ref in _references(matches, inc.param.path):
+                rtype, _, rid = ref.partition("/")
+                if rtype in targets and (rtype, rid) not in seen:
+                    seen.add((rtype, rid))
+                    wanted.setdefault(rtype, []).append(rid)
+        out = self._read_included(grant, wanted)
+        for inc in query.revincludes:
+            out += self._revinclude(grant, inc, matches, seen)
+        if len(out) > self.max_included:
+            out = out[: self.max_included]
+            out.append(Entry(_warning(f"Only the first {self.max_included} included resources are returned"), "outcome"))
+        return out
+
+    def _read_included(self, grant: Grant, wanted: Mapping[str, list[str]]) -> list[Entry]:
+        out: list[Entry] = []
+        for rtype, ids in wanted.items():
+            if not self.policy.may_include(grant, rtype):
+                continue
+            patients = self.policy.narrowing(grant, rtype)
+            parsed = [p for p in (parse_id(rtype, i) for i in ids) if p is not None]
+            for kind, record in self.connector.read_many(rtype, parsed, patients):
+                out += self._entries(rtype, [Hit(kind, record, (0, 0, 0))], "include")
+        return out
+
+    def _revinclude(
+        self, grant: Grant, inc: Include, matches: list[dict[str, Any]], seen: set[tuple[str, str]]
+    ) -> list[Entry]:
+        if not self.policy.may_include(grant, inc.source_type) or not matches:
+            return []
+        target = inc.target_type
+        values = tuple(ReferenceValue(r["resourceType"], r["id"]) for r in matches
+                       if r["resourceType"] == target)
+        query = SearchQuery(
+            resource_type=inc.source_type,
+            criteria=(Criterion(inc.param, None, values),),
+            sort=("_id", False), count=self.max_included, cursor=None,
+        )
+        patients = self.policy.narrowing(grant, inc.source_type)
+        hits = self.connector.search(query, patients, after=None, before=None, limit=self.max_included + 1)
+        out = []
+        for entry in self._entries(inc.source_type, hits, "include"):
+            key = (entry.resource["resourceType"], entry.resource.get("id", ""))
+            if key not in seen:
+                seen.add(key)
+                out.append(entry)
+        return out
+
+    # --- Patient/$everything -------------------------------------------------------------------
+
+    def everything(
+        self, grant: Grant, patient_id: str, pairs: Iterable[tuple[str, str]]
+    ) -> dict[str, Any]:
+        """http://hl7.org/fhir/R4/patient-operation-everything.html with _since, _type, _count."""
+        self.read(grant, "Patient", patient_id)  # 404 unless the patient is visible
+        params = dict(pairs)
+        types = _requested_types(params.get("_type"))
+        since = parse_date(params["_since"]) if params.get("_since") else None
+        count = self.parser.page_size(params.get("_count"))
+        used = tuple((k, v) for k, v in params.items() if k in ("_type", "_since", "_count"))
+        scope = f"$everything|{patient_id}|{urlencode(used)}|{grant.fingerprint}"
+        cursor = self.cursors.decode(params["_cursor"], scope) if params.get("_cursor") else None
+        entries: list[Entry] = []
+        next_cursor = None
+        part = cursor.part if cursor else 0
+        key = cursor.key if cursor else None
+        with self._his():
+            while part < len(types) and len(entries) < count:
+                rtype = types[part]
+                query = self._compartment_query(rtype, patient_id, since, count - len(entries))
+                patients = self.policy.narrowing(grant, rtype)
+                hits = self.connector.search(query, patients, after=key, before=None, limit=query.count + 1)
+                more = len(hits) > query.count
+                hits = hits[: query.count]
+                entries += self._entries(rtype, hits)
+                if more:
+                    next_cursor = Cursor(hits[-1].key, True, part)
+                    break
+                part, key = part + 1, None
+            if next_cursor is None and part < len(types) and len(entries) >= count:
+                next_cursor = Cursor((0, -1, 0), True, part)
+            entries += self._referenced(grant, entries)
+        audit.record(grant, "$everything", "Patient", outcome="allowed", ids=[patient_id])
+        links = {"next": self.cursors.encode(next_cursor, scope)} if next_cursor else {}
+        url = f"{self.base_url}/Patient/{patient_id}/$everything"
+        return _bundle_dict(url, used, entries, None, links, self.base_url)
+
+    def _compartment_query(self, rtype: str, patient_id: str, since: Any, count: int) -> SearchQuery:
+        spec = registry()[rtype]
+        if rtype == "Patient":
+            criteria = [Criterion(spec.params["_id"], None, (TokenValue(None, patient_id),))]
+        else:
+            param = spec.params["patient"]
+            criteria = [Criterion(param, None, (ReferenceValue("Patient", patient_id),))]
+        if since is not None:
+            criteria.append(Criterion(spec.params["_lastUpdated"], None, (replace(since, prefix="ge"),)))
+        return SearchQuery(rtype, tuple(criteria), ("_id", False), count, None)
+
+    def _referenced(self, grant: Grant, entries: list[Entry]) -> list[Entry]:
+        """Practitioners, organisations, locations ... the page's resources point at."""
+        present = {(e.resource["resourceType"], e.resource.get("id")) for e in entries}
+        wanted: dict[str, list[str]] = {}
+        for ref in _all_references(e.resource for e in entries if e.mode == "match"):
+            rtype, _, rid = ref.partition("/")
+            if rtype in registry() and rtype not in PATIENT_COMPARTMENT and (rtype, rid) not in present:
+                present.add((rtype, rid))
+                wanted.setdefault(rtype, []).append(rid)
+        wanted.pop("Binary", None)
+        return self._read_included(grant, wanted)
+
+    # --- Binary -------------------------------------------------------------------------------
+
+    def binary(self, grant: Grant, fhir_id: str) -> tuple[dict[str, Any], Mapping[str, Any]]:
+        """The Binary resource and its HIS record (whose ``content`` the HTTP layer may send raw)."""
+        patients = self.policy.narrowing(grant, "Binary")
+        parsed = parse_id("Binary", fhir_id)
+        record = None
+        if parsed is not None:
+            with self._his():
+                record = self.connector.read("Binary", parsed[0], parsed[1], patients)
+        if record is None:
+            audit.record(grant, "read", "Binary", outcome="not-found", ids=[fhir_id[:64]])
+            raise NotFound(f"Binary/{fhir_id[:64]} is not known")
+        try:
+            resource = self._map("Binary", parsed[0], record)  # type: ignore[index]
+        except InvalidRecord as exc:
+            _report(exc)
+            raise Unprocessable(f"The hospital file behind Binary/{fhir_id} is malformed") from None
+        audit.record(grant, "read", "Binary", outcome="allowed", ids=[fhir_id])
+        return resource, record
+
+    # --- bundles ------------------------------------------------------------------------------
+
+    def _bundle(
+        self, query: SearchQuery, entries: list[Entry], total: int | None,
+        cursors: Mapping[str, str], grant: Grant,
+    ) -> dict[str, Any]:
+        if query.elements:
+            entries = [_subset(e, query.elements) if e.mode == "match" else e for e in entries]
+        url = f"{self.base_url}/{query.resource_type}"
+        bundle = _bundle_dict(url, query.used, entries, total, cursors, self.base_url)
+        if query.ignored:
+            bundle["entry"] = bundle.get("entry", []) + [
+                _entry(_warning(f"Parameters ignored: {', '.join(sorted(set(query.ignored)))[:200]}"),
+                       "outcome", self.base_url)
+            ]
+        return bundle
+
+
+class _HisGuard:
+    """Turns an unreachable HIS into 503 with Retry-After."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None and issubclass(exc_type, HisUnreachable):
+            raise HisUnavailable("The hospital system is not answering; try again shortly") from None
+
+
+def _scope(query: SearchQuery, grant: Grant) -> str:
+    return f"{query.resource_type}|{urlencode(query.used)}|{grant.fingerprint}"
+
+
+def _requested_types(raw: str | None) -> tuple[str, ...]:
+    if not raw:
+        return PATIENT_COMPARTMENT
+    asked = {t.strip() for t in raw.split(",") if t.strip()}
+    return tuple(t for t in PATIENT_COMPARTMENT if t in asked)
+
+
+def _report(exc: InvalidRecord) -> None:
+    log.warning(
+        "malformed HIS record left out",
+        extra={"record_kind": exc.record_kind, "record_id": exc.record_id, "problems": exc.problems},
+    )
+
+
+def _left_out(resource_type: str, exc: InvalidRecord) -> dict[str, Any]:
+    return _warning(
+        f"A {resource_type} could not be produced from hospital record {exc.record_kind} "
+        f"{exc.record_id} ({', '.join(exc.problems)}) and was left out; it has been reported"
+    )
+
+
+def _warning(text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "warning", "code": "processing", "diagnostics": text}],
+    }
+
+
+def _subset(entry: Entry, elements: Sequence[str]) -> Entry:
+    """search.html#elements: keep the asked-for elements plus id and meta, tagged SUBSETTED."""
+    r = entry.resource
+    keep = {k: r[k] for k in ("resourceType", "id", *elements) if k in r}
+    meta = dict(r.get("meta", {}))
+    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+    keep["meta"] = meta
+    return Entry(keep, entry.mode)
+
+
+def _references(resources: Iterable[Mapping[str, Any]], path: Sequence[str]) -> Iterator[str]:
+    for r in resources:
+        yield from _walk(r, path)
+
+
+def _walk(node: Any, path: Sequence[str]) -> Iterator[str]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _walk(item, path)
+    elif isinstance(node, dict):
+        if not path:
+            ref = node.get("reference")
+            if isinstance(ref, str):
+                yield ref
+        else:
+            yield from _walk(node.get(path[0]), path[1:])
+
+
+def _all_references(resources: Iterable[Any]) -> Iterator[str]:
+    stack = list(resources)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("reference")
+            if isinstance(ref, str):
+                yield ref
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _entry(resource: dict[str, Any], mode: str, base: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    if mode != "outcome":
+        entry["fullUrl"] = f"{base}/{resource['resourceType']}/{resource['id']}"
+    entry["resource"] = resource
+    entry["search"] = {"mode": mode}
+    return entry
+
+
+def _bundle_dict(
+    url: str,
+    used: Sequence[tuple[str, str]],
+    entries: Sequence[Entry],
+    total: int | None,
+    cursors: Mapping[str, str],
+    base: str,
+) -> dict[str, Any]:
+    query = urlencode(used)
+    links = [{"relation": "self", "url": f"{url}?{query}" if query else url}]
+    for relation in ("next", "previous"):
+        if relation in cursors:
+            params = urlencode([*used, ("_cursor", cursors[relation])])
+            links.append({"relation": relation, "url": f"{url}?{params}"})
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if total is not None:
+        bundle["total"] = total
+    bundle["link"] = links
+    if entries:
+        bundle["entry"] = [_entry(e.resource, e.mode, base) for e in entries]
+    return bundle
+

@@ -1,0 +1,193 @@
+"""The default HIS connector: a relational HIS database read through SQLAlchemy Core.
+
+SQLite (embedded default) and PostgreSQL are supported. Searches are keyset-paged: every source
+of a resource type is queried with ``WHERE key > cursor ORDER BY key LIMIT n`` on an indexed
+sort column, and the sources are merged, so page 200 costs what page 1 costs and links stay
+stable while the HIS changes (http://hl7.org/fhir/R4/http.html#paging).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, and_, create_engine, event, false, func, or_, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..fhir.query import SearchQuery
+from .connector import Hit, HisUnreachable, Key, Patients
+from .sources import Source, build_sources
+
+log = logging.getLogger(__name__)
+
+
+def make_engine(url: str, *, pool_size: int = 5, timeout_s: int = 10) -> Engine:
+    """An engine for the HIS database with pre-ping (recovers after the HIS comes back)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": timeout_s}, pool_pre_ping=True)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        return engine
+    connect_args: dict[str, Any] = {"connect_timeout": timeout_s}
+    if url.startswith("postgresql"):
+        connect_args["options"] = f"-c statement_timeout={timeout_s * 1000}"
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        pool_timeout=timeout_s, connect_args=connect_args,
+    )
+
+
+def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    # SQLite's lower() folds ASCII only; names here carry Romanian and Polish diacritics.
+    dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+class SqlConnector:
+    """``HisConnector`` over the default HIS schema (``fhir_gateway.his.schema``)."""
+
+    def __init__(self, engine: Engine, sources: Sequence[Source]) -> None:
+        self.engine = engine
+        self._by_type: dict[str, list[Source]] = {}
+        self._by_kind: dict[tuple[str, str], Source] = {}
+        for src in sorted(sources, key=lambda s: s.rank):
+            self._by_type.setdefault(src.resource_type, []).append(src)
+            self._by_kind[(src.resource_type, src.kind)] = src
+
+    @classmethod
+    def from_url(cls, url: str, systems: Any, **engine_args: Any) -> SqlConnector:
+        return cls(make_engine(url, **engine_args), build_sources(systems))
+
+    def sources(self, resource_type: str) -> list[Source]:
+        return self._by_type.get(resource_type, [])
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("HIS unreachable: %s", type(exc.orig).__name__ if exc.orig else "error")
+            raise HisUnreachable() from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise HisUnreachable() from exc
+            raise
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def read(
+        self, resource_type: str, kind: str, his_id: int, patients: Patients
+    ) -> Mapping[str, Any] | None:
+        found = self.read_many(resource_type, [(kind, his_id)], patients)
+        return found[0][1] if found else None
+
+    def read_many(
+        self, resource_type: str, ids: Sequence[tuple[str, int]], patients: Patients
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        by_kind: dict[str, list[int]] = {}
+        for kind, his_id in ids:
+            by_kind.setdefault(kind, []).append(his_id)
+        out: list[tuple[str, Mapping[str, Any]]] = []
+        with self._connect() as conn:
+            for kind, his_ids in by_kind.items():
+                src = self._by_kind.get((resource_type, kind))
+                if src is None:
+                    continue
+                cond = src.id_col == his_ids[0] if len(his_ids) == 1 else src.id_col.in_(his_ids)
+                stmt = self._narrow(src, src.stmt.where(cond), patients)
+                records = [dict(r) for r in conn.execute(stmt).mappings()]
+                if src.enrich and records:
+                    src.enrich(conn, records)
+                out.extend((kind, r) for r in records)
+        return out
+
+    @staticmethod
+    def _narrow(src: Source, stmt: Any, patients: Patients) -> Any:
+        if src.where is not None:
+            stmt = stmt.where(src.where)
+        if patients is not None and src.patient_col is not None:
+            stmt = stmt.where(src.patient_col.in_(sorted(patients)) if patients else false())
+        return stmt
+
+    # --- searches -----------------------------------------------------------------------------
+
+    def _conditions(self, src: Source, query: SearchQuery) -> list[ColumnElement[bool]]:
+        return [src.bindings[c.param.code].clause(c) for c in query.criteria]
+
+    def search(
+        self,
+        query: SearchQuery,
+        patients: Patients,
+        *,
+        after: Key | None,
+        before: Key | None,
+        limit: int,
+    ) -> list[Hit]:
+        sort_code, desc = query.sort
+        forward = before is None
+        cursor = after if forward else before
+        greater = (not desc) if forward else desc
+        hits: list[Hit] = []
+        with self._connect() as conn:
+            for src in self.sources(query.resource_type):
+                sort_col = src.sorts[sort_code]
+                stmt = self._narrow(src, src.stmt.add_columns(sort_col.label("_sort")), patients)
+                stmt = stmt.where(*self._conditions(src, query))
+                if cursor is not None:
+                    stmt = stmt.where(_beyond(src, sort_col, cursor, greater))
+                order = (sort_col, src.id_col) if greater else (sort_col.desc(), src.id_col.desc())
+                rows = [dict(r) for r in conn.execute(stmt.order_by(*order).limit(limit)).mappings()]
+                for r in rows:
+                    hits.append(Hit(src.kind, r, (r.pop("_sort"), src.rank, r["id"])))
+            hits.sort(key=lambda h: h.key, reverse=not greater)
+            hits = hits[:limit]
+            if not forward:
+                hits.reverse()
+            self._enrich(conn, hits, query.resource_type)
+        return hits
+
+    def _enrich(self, conn: Connection, hits: list[Hit], resource_type: str) -> None:
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for h in hits:
+            by_kind.setdefault(h.kind, []).append(h.record)  # type: ignore[arg-type]
+        for kind, records in by_kind.items():
+            src = self._by_kind[(resource_type, kind)]
+            if src.enrich:
+                src.enrich(conn, records)
+
+    def count(self, query: SearchQuery, patients: Patients) -> int:
+        total = 0
+        with self._connect() as conn:
+            for src in self.sources(query.resource_type):
+                inner = self._narrow(src, src.stmt, patients).where(*self._conditions(src, query))
+                stmt = select(func.count()).select_from(inner.subquery())
+                total += conn.execute(stmt).scalar_one()
+        return total
+
+    def ping(self) -> None:
+        with self._connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+
+def _beyond(src: Source, sort_col: Any, key: Key, greater: bool) -> ColumnElement[bool]:
+    """Rows whose (sort value, rank, id) lies beyond ``key`` in the given direction."""
+    value, rank, his_id = key
+    if greater:
+        if src.rank > rank:
+            return sort_col >= value
+        if src.rank < rank:
+            return sort_col > value
+        return or_(sort_col > value, and_(sort_col == value, src.id_col > his_id))
+    if src.rank < rank:
+        return sort_col <= value
+    if src.rank > rank:
+        return sort_col < value
+    return or_(sort_col < value, and_(sort_col == value, src.id_col < his_id))

@@ -1,0 +1,120 @@
+"""The FHIR API's Flask routes: thin adapters from HTTP to ``FhirService``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from conformance.capability import capability_statement
+
+from .errors import MethodNotAllowed, UnsupportedMediaType
+from .fhir.interactions import FhirService
+from .http import FHIR_JSON, not_modified, render, strict_handling, version_headers, wants_fhir_json
+
+fhir = Blueprint("fhir", __name__)
+
+_READ_ONLY = ["GET", "HEAD"]
+_ALL = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def service() -> FhirService:
+    return current_app.extensions["fhir_service"]  # type: ignore[no-any-return]
+
+
+def _grant() -> Any:
+    return service().policy.grant_for(request.headers)
+
+
+def _pretty() -> bool:
+    return request.args.get("_pretty") == "true"
+
+
+def _not_allowed(allowed: str) -> MethodNotAllowed:
+    return MethodNotAllowed(
+        f"{request.method} is not supported here; this gateway is read-only for now",
+        headers={"Allow": allowed},
+    )
+
+
+@fhir.route("/metadata", methods=_ALL)
+def metadata() -> Response:
+    if request.method not in _READ_ONLY:
+        raise _not_allowed("GET")
+    wants_fhir_json(request)
+    settings = current_app.config["SETTINGS"]
+    statement = capability_statement(
+        settings.base_url, current_app.config["VERSION"], current_app.config.get("SECURITY")
+    )
+    return render(statement, pretty=_pretty())
+
+
+@fhir.route("/<resource_type>", methods=_ALL)
+def search_type(resource_type: str) -> Response:
+    if request.method not in _READ_ONLY:
+        raise _not_allowed("GET, POST on _search")
+    wants_fhir_json(request)
+    return _search(resource_type, list(request.args.items(multi=True)))
+
+
+@fhir.route("/<resource_type>/_search", methods=_ALL)
+def search_post(resource_type: str) -> Response:
+    if request.method != "POST":
+        raise _not_allowed("POST")
+    wants_fhir_json(request)
+    if request.mimetype != "application/x-www-form-urlencoded" and request.content_length:
+        raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded")
+    pairs = list(request.args.items(multi=True)) + list(request.form.items(multi=True))
+    return _search(resource_type, pairs)
+
+
+def _search(resource_type: str, pairs: list[tuple[str, str]]) -> Response:
+    grant = _grant()
+    pairs = [(k, v) for k, v in pairs if k not in ("_format", "_pretty")]
+    bundle = service().search(grant, resource_type, pairs, strict=strict_handling(request))
+    return render(bundle, pretty=_pretty())
+
+
+@fhir.route("/<resource_type>/<resource_id>", methods=_ALL)
+def read(resource_type: str, resource_id: str) -> Response:
+    if request.method not in _READ_ONLY:
+        raise _not_allowed("GET")
+    grant = _grant()
+    if resource_type == "Binary":
+        return _binary(grant, resource_id)
+    wants_fhir_json(request)
+    resource = service().read(grant, resource_type, resource_id)
+    headers = version_headers(resource)
+    if not_modified(request, resource):
+        return Response(status=304, headers=headers)
+    return render(resource, headers=headers, pretty=_pretty())
+
+
+def _binary(grant: Any, resource_id: str) -> Response:
+    """binary.html#rest: the file's own bytes unless the client asks for FHIR JSON."""
+    resource, record = service().binary(grant, resource_id)
+    headers = version_headers(resource)
+    if not_modified(request, resource):
+        return Response(status=304, headers=headers)
+    if _asks_for_fhir(request.args.get("_format"), request.headers.get("Accept", "")):
+        return render(resource, headers=headers, pretty=_pretty())
+    headers["Content-Disposition"] = f'inline; filename="{record["number"]}.pdf"' if record.get(
+        "content_type") == "application/pdf" else "inline"
+    return Response(record["content"], mimetype=record["content_type"], headers=headers)
+
+
+def _asks_for_fhir(fmt: str | None, accept: str) -> bool:
+    if fmt:
+        return fmt.split(";", 1)[0].strip() in ("json", "application/json", FHIR_JSON)
+    types = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
+    return FHIR_JSON in types or "application/json" in types
+
+
+@fhir.route("/Patient/<patient_id>/$everything", methods=_ALL)
+def everything(patient_id: str) -> Response:
+    if request.method not in ("GET", "HEAD", "POST"):
+        raise _not_allowed("GET, POST")
+    wants_fhir_json(request)
+    grant = _grant()
+    pairs = list(request.args.items()) + (list(request.form.items()) if request.method == "POST" else [])
+    return render(service().everything(grant, patient_id, pairs), pretty=_pretty())

@@ -1,0 +1,55 @@
+"""Running the gateway under gunicorn, sized from the machine.
+
+Workers default to 2 x cores + 1 (gunicorn's own advice for sync work); each worker is a
+``gthread`` worker so HTTP keep-alive works for API clients. The app is built in each worker
+(no preload), so database pools are never shared across a fork.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .settings import Settings
+
+
+def gunicorn_options(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    host = overrides.get("host") or settings.host
+    port = overrides.get("port") or settings.port
+    workers = overrides.get("workers") or settings.workers or (2 * (os.cpu_count() or 1) + 1)
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": max(1, settings.threads),
+        "keepalive": 5,
+        "timeout": 60,
+        "graceful_timeout": 20,
+        "max_requests": 0,
+        "accesslog": None,  # the app logs each request itself, without query strings
+        "errorlog": "-",
+        "loglevel": settings.log_level.lower(),
+        "preload_app": False,
+        "proc_name": "fhir-gateway",
+    }
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from .app import create_app
+
+        return create_app()
+
+
+def run(settings: Settings, **overrides: Any) -> None:
+    _Gunicorn(gunicorn_options(settings, **overrides)).run()

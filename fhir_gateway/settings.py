@@ -1,0 +1,141 @@
+"""The gateway's one typed settings object.
+
+Every option is read here, from environment variables prefixed ``FHIR_GATEWAY_`` (or from a
+mapping passed to ``create_app``), and documented with its default. Nothing else in the project
+reads ``os.environ``. The README's configuration reference is generated from ``OPTIONS``
+(``fhir-gateway config --markdown``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+PREFIX = "FHIR_GATEWAY_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the gateway cannot use; the message names the variable."""
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true/false")
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+_PARSERS: dict[type, Callable[[str], Any]] = {str: str, int: int, bool: _bool, tuple: _list}
+
+
+def _opt(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Gateway configuration. Field name ``x_y`` is the environment variable ``FHIR_GATEWAY_X_Y``."""
+
+    his_url: str = _opt(
+        "sqlite:///instance/his.sqlite",
+        "SQLAlchemy URL of the HIS database (SQLite file or postgresql+psycopg://...).",
+    )
+    his_pool_size: int = _opt(5, "Connections kept open to the HIS per worker.")
+    his_timeout_s: int = _opt(10, "Seconds a HIS query may take before it is abandoned.")
+    host: str = _opt("127.0.0.1", "Address the server listens on.")
+    port: int = _opt(8080, "Port the server listens on.")
+    public_base_url: str = _opt(
+        "",
+        "Absolute FHIR base URL as clients see it (behind a proxy); "
+        "empty means http://HOST:PORT/fhir. Paging links and Bundle fullUrls use it.",
+    )
+    workers: int = _opt(0, "gunicorn worker processes; 0 means 2 x CPU cores + 1.")
+    threads: int = _opt(1, "Threads per gunicorn worker.")
+    default_count: int = _opt(20, "Page size of a search without _count.")
+    max_count: int = _opt(1000, "Largest _count honoured; larger values are lowered to it.")
+    max_included: int = _opt(
+        1000, "Most resources _include/_revinclude add to one page; beyond it a warning is added."
+    )
+    secret_key: str = _opt(
+        "",
+        "Key that signs paging cursors. Empty: a random key per process (links then only work "
+        "on the worker that made them); set it when running several workers or hosts.",
+    )
+    dev_open_access: bool = _opt(
+        False,
+        "DEVELOPMENT ONLY: serve every patient's data without authorization. Logged loudly.",
+    )
+    cors_origins: tuple = _opt(
+        (), "Comma-separated origins allowed to call the API from a browser (* for any)."
+    )
+    log_level: str = _opt("INFO", "Python logging level.")
+    log_json: bool = _opt(True, "Write logs as one JSON object per line.")
+    gzip_min_bytes: int = _opt(1024, "Responses larger than this are gzip-compressed on request.")
+    cnp_system: str = _opt(
+        "https://his.hospital.example/fhir/sid/cnp",
+        "Identifier.system of the Romanian CNP; set it to your national guide's namespace.",
+    )
+    pesel_system: str = _opt(
+        "urn:oid:2.16.840.1.113883.3.4424.1.1.616", "Identifier.system of the Polish PESEL."
+    )
+    identifier_base: str = _opt(
+        "https://his.hospital.example/fhir",
+        "Base of the hospital's own identifier namespaces and local code systems.",
+    )
+
+    @property
+    def base_url(self) -> str:
+        """The FHIR base URL clients use, without a trailing slash."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        return f"http://{self.host}:{self.port}/fhir"
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None = None, *, environ: bool = True) -> Settings:
+        """Build settings from ``FHIR_GATEWAY_*`` environment variables, then ``values``."""
+        raw: dict[str, Any] = {}
+        if environ:
+            for f in fields(cls):
+                env = os.environ.get(PREFIX + f.name.upper())
+                if env is not None:
+                    raw[f.name] = env
+        for key, value in (values or {}).items():
+            name = key.lower().removeprefix(PREFIX.lower())
+            raw[name] = value
+        known = {f.name: f for f in fields(cls)}
+        parsed: dict[str, Any] = {}
+        for name, value in raw.items():
+            if name not in known:
+                raise SettingsError(f"unknown setting {PREFIX}{name.upper()}")
+            kind = type(known[name].default)
+            try:
+                parsed[name] = _PARSERS[kind](value) if isinstance(value, str) else value
+            except ValueError as exc:
+                raise SettingsError(f"{PREFIX}{name.upper()}: {exc}") from None
+        settings = cls(**parsed)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not 1 <= self.default_count <= self.max_count:
+            raise SettingsError(f"{PREFIX}DEFAULT_COUNT must be between 1 and MAX_COUNT")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"{PREFIX}PORT must be a TCP port")
+
+
+def options_markdown() -> str:
+    """The configuration reference as a Markdown table (for the README)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for f in fields(Settings):
+        default = f.default
+        shown = ",".join(default) if isinstance(default, tuple) else str(default)
+        rows.append(f"| `{PREFIX}{f.name.upper()}` | `{shown}` | {f.metadata['doc']} |")
+    return "\n".join(rows)
