@@ -12,10 +12,25 @@ import sys
 from pathlib import Path
 
 SERVED_TYPES = (
-    "Appointment", "Binary", "DiagnosticReport", "DocumentReference", "Encounter",
-    "HealthcareService", "ImagingStudy", "Location", "Observation", "Organization", "Patient",
-    "Practitioner", "PractitionerRole", "Questionnaire", "QuestionnaireResponse",
-    "RelatedPerson", "Schedule", "Slot", "Resource",
+    "Appointment",
+    "Binary",
+    "DiagnosticReport",
+    "DocumentReference",
+    "Encounter",
+    "HealthcareService",
+    "ImagingStudy",
+    "Location",
+    "Observation",
+    "Organization",
+    "Patient",
+    "Practitioner",
+    "PractitionerRole",
+    "Questionnaire",
+    "QuestionnaireResponse",
+    "RelatedPerson",
+    "Schedule",
+    "Slot",
+    "Resource",
 )
 OUT = Path(__file__).parent / "data" / "r4-search-parameters.json"
 

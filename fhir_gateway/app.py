@@ -30,8 +30,14 @@ from .settings import Settings
 log = logging.getLogger("fhir_gateway")
 
 _EXPOSED = ["ETag", "Last-Modified", "Location", "Content-Location", "X-Request-ID", "Retry-After"]
-_ALLOWED = ["Authorization", "Content-Type", "Prefer", "If-None-Match", "If-Modified-Since",
-            "X-Request-ID"]
+_ALLOWED = [
+    "Authorization",
+    "Content-Type",
+    "Prefer",
+    "If-None-Match",
+    "If-Modified-Since",
+    "X-Request-ID",
+]
 
 
 def _version() -> str:
@@ -60,8 +66,10 @@ def create_app(
     ctx = MapContext(systems=identifier_systems(settings))
     if connector is None:
         connector = SqlConnector.from_url(
-            settings.his_url, ctx.systems,
-            pool_size=settings.his_pool_size, timeout_s=settings.his_timeout_s,
+            settings.his_url,
+            ctx.systems,
+            pool_size=settings.his_pool_size,
+            timeout_s=settings.his_timeout_s,
         )
     if authenticator is None:
         authenticator = DevOpenAccess() if settings.dev_open_access else NoAuthenticator()
@@ -120,7 +128,9 @@ def _hooks(app: Flask, settings: Settings) -> None:
                 "method": request.method,
                 "route": rule,
                 "status": response.status_code,
-                "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+                "ms": round(
+                    (time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2
+                ),
             },
         )
         return response
@@ -144,12 +154,16 @@ def _errors(app: Flask) -> None:
         if exc.code == 405:
             return _fhir_error(MethodNotAllowed("This method is not supported here"))
         status = exc.code or 500
-        return render(operation_outcome("error", "invalid" if status < 500 else "exception",
-                                        exc.name), status)
+        return render(
+            operation_outcome("error", "invalid" if status < 500 else "exception", exc.name), status
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.error("unexpected error", extra={"error": logs.error_place(exc)})
-        return _fhir_error(InternalError(
-            f"The server failed to answer; quote request id {g.get('request_id', '-')} to support"
-        ))
+        return _fhir_error(
+            InternalError(
+                "The server failed to answer; quote request id "
+                f"{g.get('request_id', '-')} to support"
+            )
+        )

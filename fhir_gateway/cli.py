@@ -59,11 +59,18 @@ def his_create() -> None:
 @click.option("--patients", type=int, default=200, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Reference date (default: today).")
-@click.option("--max-document-patients", type=int, default=None,
-              help="Render documents and PDFs for the first N patients only (large HIS).")
+@click.option(
+    "--max-document-patients",
+    type=int,
+    default=None,
+    help="Render documents and PDFs for the first N patients only (large HIS).",
+)
 @click.option("--replace", is_flag=True, help="Drop the existing HIS tables first.")
 def his_seed(
-    patients: int, seed: int, today: dt.datetime | None, max_document_patients: int | None,
+    patients: int,
+    seed: int,
+    today: dt.datetime | None,
+    max_document_patients: int | None,
     replace: bool,
 ) -> None:
     """Fill the HIS with a deterministic synthetic hospital."""
@@ -78,7 +85,9 @@ def his_seed(
         metadata.drop_all(engine)
     started = time.monotonic()
     summary = generate(
-        engine, patients=patients, seed=seed,
+        engine,
+        patients=patients,
+        seed=seed,
         today=(today.date() if today else dt.date.today()),
         max_document_patients=max_document_patients,
         progress=lambda msg: click.echo(f"[{time.monotonic() - started:7.1f}s] {msg}", err=True),

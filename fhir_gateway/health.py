@@ -25,6 +25,7 @@ def ready() -> Response:
     try:
         current_app.extensions["his"].ping()
     except HisUnreachable:
-        return render({"status": "fail", "checks": {"his": "unreachable"}}, 503,
-                      {"Retry-After": "5"})
+        return render(
+            {"status": "fail", "checks": {"his": "unreachable"}}, 503, {"Retry-After": "5"}
+        )
     return render({"status": "pass", "checks": {"his": "pass"}})

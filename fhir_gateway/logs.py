@@ -45,11 +45,18 @@ class PlainFormatter(logging.Formatter):
         return f"{head} {record.getMessage()}" + (f" {extra}" if extra else "")
 
 
+_handler: logging.Handler | None = None
+
+
 def configure(level: str, json_lines: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
+    """Install the gateway's handler on the root logger (replacing only its own earlier one)."""
+    global _handler
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    if _handler is not None:
+        root.removeHandler(_handler)
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
+    root.addHandler(_handler)
     root.setLevel(level.upper())
 
 

@@ -98,8 +98,11 @@ def _binary(grant: Any, resource_id: str) -> Response:
         return Response(status=304, headers=headers)
     if _asks_for_fhir(request.args.get("_format"), request.headers.get("Accept", "")):
         return render(resource, headers=headers, pretty=_pretty())
-    headers["Content-Disposition"] = f'inline; filename="{record["number"]}.pdf"' if record.get(
-        "content_type") == "application/pdf" else "inline"
+    headers["Content-Disposition"] = (
+        f'inline; filename="{record["number"]}.pdf"'
+        if record.get("content_type") == "application/pdf"
+        else "inline"
+    )
     return Response(record["content"], mimetype=record["content_type"], headers=headers)
 
 
@@ -116,5 +119,7 @@ def everything(patient_id: str) -> Response:
         raise _not_allowed("GET, POST")
     wants_fhir_json(request)
     grant = _grant()
-    pairs = list(request.args.items()) + (list(request.form.items()) if request.method == "POST" else [])
+    pairs = list(request.args.items()) + (
+        list(request.form.items()) if request.method == "POST" else []
+    )
     return render(service().everything(grant, patient_id, pairs), pretty=_pretty())

@@ -42,7 +42,7 @@ def _opt(default: Any, doc: str) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    """Gateway configuration. Field name ``x_y`` is the environment variable ``FHIR_GATEWAY_X_Y``."""
+    """Gateway configuration; field ``x_y`` is the environment variable ``FHIR_GATEWAY_X_Y``."""
 
     his_url: str = _opt(
         "sqlite:///instance/his.sqlite",
@@ -99,7 +99,9 @@ class Settings:
         return f"http://{self.host}:{self.port}/fhir"
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None = None, *, environ: bool = True) -> Settings:
+    def from_mapping(
+        cls, values: Mapping[str, Any] | None = None, *, environ: bool = True
+    ) -> Settings:
         """Build settings from ``FHIR_GATEWAY_*`` environment variables, then ``values``."""
         raw: dict[str, Any] = {}
         if environ:

@@ -22,12 +22,23 @@ from ..access import AccessPolicy, Grant
 from ..errors import HisUnavailable, MethodNotAllowed, NotFound, Unprocessable
 from ..his.connector import HisConnector, HisUnreachable, Hit
 from .paging import Cursor, CursorCodec
-from .query import Criterion, Include, QueryParser, ReferenceValue, SearchQuery, TokenValue, parse_date
+from .query import (
+    Criterion,
+    Include,
+    QueryParser,
+    ReferenceValue,
+    SearchQuery,
+    TokenValue,
+    parse_date,
+)
 from .registry import PATIENT_COMPARTMENT, ResourceSpec, registry
 
 log = logging.getLogger(__name__)
 
-SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +133,13 @@ class FhirService:
             hits, links = self._page(query, patients, cursor, scope)
             entries = self._entries(resource_type, hits)
             entries += self._includes(grant, query, entries)
-        audit.record(grant, "search", resource_type, outcome="allowed",
-                     ids=[e.resource["id"] for e in entries if e.mode == "match"])
+        audit.record(
+            grant,
+            "search",
+            resource_type,
+            outcome="allowed",
+            ids=[e.resource["id"] for e in entries if e.mode == "match"],
+        )
         return self._bundle(query, entries, total, links, grant)
 
     def _page(
@@ -133,8 +149,11 @@ class FhirService:
         forward = cursor is None or cursor.forward
         key = cursor.key if cursor else None
         hits = self.connector.search(
-            query, patients, after=key if forward else None,
-            before=None if forward else key, limit=n + 1,
+            query,
+            patients,
+            after=key if forward else None,
+            before=None if forward else key,
+            limit=n + 1,
         )
         more = len(hits) > n
         if more:
@@ -178,7 +197,12 @@ class FhirService:
             out += self._revinclude(grant, inc, matches, seen)
         if len(out) > self.max_included:
             out = out[: self.max_included]
-            out.append(Entry(_warning(f"Only the first {self.max_included} included resources are returned"), "outcome"))
+            out.append(
+                Entry(
+                    _warning(f"Only the first {self.max_included} included resources are returned"),
+                    "outcome",
+                )
+            )
         return out
 
     def _read_included(self, grant: Grant, wanted: Mapping[str, list[str]]) -> list[Entry]:
@@ -198,15 +222,22 @@ class FhirService:
         if not self.policy.may_include(grant, inc.source_type) or not matches:
             return []
         target = inc.target_type
-        values = tuple(ReferenceValue(r["resourceType"], r["id"]) for r in matches
-                       if r["resourceType"] == target)
+        values = tuple(
+            ReferenceValue(r["resourceType"], r["id"])
+            for r in matches
+            if r["resourceType"] == target
+        )
         query = SearchQuery(
             resource_type=inc.source_type,
             criteria=(Criterion(inc.param, None, values),),
-            sort=("_id", False), count=self.max_included, cursor=None,
+            sort=("_id", False),
+            count=self.max_included,
+            cursor=None,
         )
         patients = self.policy.narrowing(grant, inc.source_type)
-        hits = self.connector.search(query, patients, after=None, before=None, limit=self.max_included + 1)
+        hits = self.connector.search(
+            query, patients, after=None, before=None, limit=self.max_included + 1
+        )
         out = []
         for entry in self._entries(inc.source_type, hits, "include"):
             key = (entry.resource["resourceType"], entry.resource.get("id", ""))
@@ -238,7 +269,9 @@ class FhirService:
                 rtype = types[part]
                 query = self._compartment_query(rtype, patient_id, since, count - len(entries))
                 patients = self.policy.narrowing(grant, rtype)
-                hits = self.connector.search(query, patients, after=key, before=None, limit=query.count + 1)
+                hits = self.connector.search(
+                    query, patients, after=key, before=None, limit=query.count + 1
+                )
                 more = len(hits) > query.count
                 hits = hits[: query.count]
                 entries += self._entries(rtype, hits)
@@ -254,7 +287,9 @@ class FhirService:
         url = f"{self.base_url}/Patient/{patient_id}/$everything"
         return _bundle_dict(url, used, entries, None, links, self.base_url)
 
-    def _compartment_query(self, rtype: str, patient_id: str, since: Any, count: int) -> SearchQuery:
+    def _compartment_query(
+        self, rtype: str, patient_id: str, since: Any, count: int
+    ) -> SearchQuery:
         spec = registry()[rtype]
         if rtype == "Patient":
             criteria = [Criterion(spec.params["_id"], None, (TokenValue(None, patient_id),))]
@@ -262,7 +297,9 @@ class FhirService:
             param = spec.params["patient"]
             criteria = [Criterion(param, None, (ReferenceValue("Patient", patient_id),))]
         if since is not None:
-            criteria.append(Criterion(spec.params["_lastUpdated"], None, (replace(since, prefix="ge"),)))
+            criteria.append(
+                Criterion(spec.params["_lastUpdated"], None, (replace(since, prefix="ge"),))
+            )
         return SearchQuery(rtype, tuple(criteria), ("_id", False), count, None)
 
     def _referenced(self, grant: Grant, entries: list[Entry]) -> list[Entry]:
@@ -271,7 +308,11 @@ class FhirService:
         wanted: dict[str, list[str]] = {}
         for ref in _all_references(e.resource for e in entries if e.mode == "match"):
             rtype, _, rid = ref.partition("/")
-            if rtype in registry() and rtype not in PATIENT_COMPARTMENT and (rtype, rid) not in present:
+            if (
+                rtype in registry()
+                and rtype not in PATIENT_COMPARTMENT
+                and (rtype, rid) not in present
+            ):
                 present.add((rtype, rid))
                 wanted.setdefault(rtype, []).append(rid)
         wanted.pop("Binary", None)
@@ -280,7 +321,7 @@ class FhirService:
     # --- Binary -------------------------------------------------------------------------------
 
     def binary(self, grant: Grant, fhir_id: str) -> tuple[dict[str, Any], Mapping[str, Any]]:
-        """The Binary resource and its HIS record (whose ``content`` the HTTP layer may send raw)."""
+        """The Binary resource and its HIS record (the HTTP layer may send ``content`` raw)."""
         patients = self.policy.narrowing(grant, "Binary")
         parsed = parse_id("Binary", fhir_id)
         record = None
@@ -301,18 +342,21 @@ class FhirService:
     # --- bundles ------------------------------------------------------------------------------
 
     def _bundle(
-        self, query: SearchQuery, entries: list[Entry], total: int | None,
-        cursors: Mapping[str, str], grant: Grant,
+        self,
+        query: SearchQuery,
+        entries: list[Entry],
+        total: int | None,
+        cursors: Mapping[str, str],
+        grant: Grant,
     ) -> dict[str, Any]:
         if query.elements:
             entries = [_subset(e, query.elements) if e.mode == "match" else e for e in entries]
         url = f"{self.base_url}/{query.resource_type}"
         bundle = _bundle_dict(url, query.used, entries, total, cursors, self.base_url)
         if query.ignored:
-            bundle["entry"] = bundle.get("entry", []) + [
-                _entry(_warning(f"Parameters ignored: {', '.join(sorted(set(query.ignored)))[:200]}"),
-                       "outcome", self.base_url)
-            ]
+            ignored = ", ".join(sorted(set(query.ignored)))[:200]
+            outcome = _entry(_warning(f"Parameters ignored: {ignored}"), "outcome", self.base_url)
+            bundle["entry"] = [*bundle.get("entry", []), outcome]
         return bundle
 
 
@@ -324,7 +368,9 @@ class _HisGuard:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None and issubclass(exc_type, HisUnreachable):
-            raise HisUnavailable("The hospital system is not answering; try again shortly") from None
+            raise HisUnavailable(
+                "The hospital system is not answering; try again shortly"
+            ) from None
 
 
 def _scope(query: SearchQuery, grant: Grant) -> str:
@@ -341,7 +387,11 @@ def _requested_types(raw: str | None) -> tuple[str, ...]:
 def _report(exc: InvalidRecord) -> None:
     log.warning(
         "malformed HIS record left out",
-        extra={"record_kind": exc.record_kind, "record_id": exc.record_id, "problems": exc.problems},
+        extra={
+            "record_kind": exc.record_kind,
+            "record_id": exc.record_id,
+            "problems": exc.problems,
+        },
     )
 
 
@@ -430,4 +480,3 @@ def _bundle_dict(
     if entries:
         bundle["entry"] = [_entry(e.resource, e.mode, base) for e in entries]
     return bundle
-

@@ -22,8 +22,18 @@ from ..errors import BadRequest, UnknownParameter
 from .registry import DATE_PREFIXES, ResourceSpec, SearchParam, registry
 
 RESULT_PARAMS = frozenset(
-    {"_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total",
-     "_format", "_cursor", "_pretty"}
+    {
+        "_count",
+        "_sort",
+        "_include",
+        "_revinclude",
+        "_summary",
+        "_elements",
+        "_total",
+        "_format",
+        "_cursor",
+        "_pretty",
+    }
 )
 SUMMARY_VALUES = frozenset({"count", "false", "data"})
 TOTAL_VALUES = frozenset({"none", "estimate", "accurate"})

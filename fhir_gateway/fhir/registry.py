@@ -77,8 +77,17 @@ class ResourceSpec:
 # references are found at, for _include. "_id" and "_lastUpdated" are added to every type.
 _DECLARED: dict[str, tuple[dict[str, tuple[str, ...]], tuple[str, ...]]] = {
     "Patient": (
-        {"identifier": (), "name": (), "family": (), "given": (), "gender": (),
-         "birthdate": (), "active": (), "email": (), "phone": ()},
+        {
+            "identifier": (),
+            "name": (),
+            "family": (),
+            "given": (),
+            "gender": (),
+            "birthdate": (),
+            "active": (),
+            "email": (),
+            "phone": (),
+        },
         ("birthdate",),
     ),
     "RelatedPerson": (
@@ -87,46 +96,100 @@ _DECLARED: dict[str, tuple[dict[str, tuple[str, ...]], tuple[str, ...]]] = {
     ),
     "Practitioner": ({"identifier": (), "name": (), "family": (), "given": (), "active": ()}, ()),
     "PractitionerRole": (
-        {"practitioner": ("practitioner",), "organization": ("organization",),
-         "location": ("location",), "specialty": (), "active": ()},
+        {
+            "practitioner": ("practitioner",),
+            "organization": ("organization",),
+            "location": ("location",),
+            "specialty": (),
+            "active": (),
+        },
         (),
     ),
     "Organization": ({"identifier": (), "name": (), "type": (), "partof": ("partOf",)}, ()),
     "Location": ({"identifier": (), "name": (), "organization": ("managingOrganization",)}, ()),
     "HealthcareService": (
-        {"identifier": (), "name": (), "organization": ("providedBy",),
-         "location": ("location",), "specialty": (), "service-type": (), "active": ()},
+        {
+            "identifier": (),
+            "name": (),
+            "organization": ("providedBy",),
+            "location": ("location",),
+            "specialty": (),
+            "service-type": (),
+            "active": (),
+        },
         (),
     ),
     "Encounter": (
-        {"identifier": (), "patient": ("subject",), "subject": ("subject",), "date": (),
-         "status": (), "class": (), "type": (), "participant": ("participant", "individual"),
-         "practitioner": ("participant", "individual"), "location": ("location", "location"),
-         "service-provider": ("serviceProvider",), "part-of": ("partOf",)},
+        {
+            "identifier": (),
+            "patient": ("subject",),
+            "subject": ("subject",),
+            "date": (),
+            "status": (),
+            "class": (),
+            "type": (),
+            "participant": ("participant", "individual"),
+            "practitioner": ("participant", "individual"),
+            "location": ("location", "location"),
+            "service-provider": ("serviceProvider",),
+            "part-of": ("partOf",),
+        },
         ("date",),
     ),
     "Observation": (
-        {"patient": ("subject",), "subject": ("subject",), "category": (), "code": (),
-         "date": (), "status": ()},
+        {
+            "patient": ("subject",),
+            "subject": ("subject",),
+            "category": (),
+            "code": (),
+            "date": (),
+            "status": (),
+        },
         ("date",),
     ),
     "DiagnosticReport": (
-        {"identifier": (), "patient": ("subject",), "subject": ("subject",), "category": (),
-         "code": (), "date": (), "issued": (), "status": (), "encounter": ("encounter",),
-         "result": ("result",), "performer": ("performer",),
-         "results-interpreter": ("resultsInterpreter",),
-         "imaging-study": ("imagingStudy",)},
+        {
+            "identifier": (),
+            "patient": ("subject",),
+            "subject": ("subject",),
+            "category": (),
+            "code": (),
+            "date": (),
+            "issued": (),
+            "status": (),
+            "encounter": ("encounter",),
+            "result": ("result",),
+            "performer": ("performer",),
+            "results-interpreter": ("resultsInterpreter",),
+            "imaging-study": ("imagingStudy",),
+        },
         ("date",),
     ),
     "DocumentReference": (
-        {"identifier": (), "patient": ("subject",), "subject": ("subject",), "type": (),
-         "category": (), "date": (), "status": (), "encounter": ("context", "encounter"),
-         "author": ("author",)},
+        {
+            "identifier": (),
+            "patient": ("subject",),
+            "subject": ("subject",),
+            "type": (),
+            "category": (),
+            "date": (),
+            "status": (),
+            "encounter": ("context", "encounter"),
+            "author": ("author",),
+        },
         ("date",),
     ),
     "ImagingStudy": (
-        {"identifier": (), "patient": ("subject",), "subject": ("subject",), "started": (),
-         "modality": (), "status": (), "encounter": ("encounter",), "referrer": ("referrer",)},
+        {
+            "identifier": (),
+            "patient": ("subject",),
+            "subject": ("subject",),
+            "started": (),
+            "modality": (),
+            "status": (),
+            "encounter": ("encounter",),
+            "referrer": ("referrer",),
+        },
         ("started",),
     ),
     "Schedule": (
@@ -134,15 +197,22 @@ _DECLARED: dict[str, tuple[dict[str, tuple[str, ...]], tuple[str, ...]]] = {
         (),
     ),
     "Slot": (
-        {"schedule": ("schedule",), "status": (), "start": (), "service-type": (),
-         "specialty": ()},
+        {"schedule": ("schedule",), "status": (), "start": (), "service-type": (), "specialty": ()},
         ("start",),
     ),
     "Appointment": (
-        {"patient": ("participant", "actor"), "actor": ("participant", "actor"),
-         "practitioner": ("participant", "actor"), "location": ("participant", "actor"),
-         "date": (), "status": (), "service-type": (), "specialty": (), "slot": ("slot",),
-         "appointment-type": ()},
+        {
+            "patient": ("participant", "actor"),
+            "actor": ("participant", "actor"),
+            "practitioner": ("participant", "actor"),
+            "location": ("participant", "actor"),
+            "date": (),
+            "status": (),
+            "service-type": (),
+            "specialty": (),
+            "slot": ("slot",),
+            "appointment-type": (),
+        },
         ("date",),
     ),
     "Questionnaire": (
@@ -150,8 +220,13 @@ _DECLARED: dict[str, tuple[dict[str, tuple[str, ...]], tuple[str, ...]]] = {
         ("date",),
     ),
     "QuestionnaireResponse": (
-        {"patient": ("subject",), "subject": ("subject",), "status": (), "authored": (),
-         "questionnaire": ()},
+        {
+            "patient": ("subject",),
+            "subject": ("subject",),
+            "status": (),
+            "authored": (),
+            "questionnaire": (),
+        },
         ("authored",),
     ),
 }
@@ -161,13 +236,15 @@ _CUSTOM: dict[tuple[str, str], dict[str, object]] = {
     ("DiagnosticReport", "imaging-study"): {
         "type": "reference",
         "target": ["ImagingStudy"],
-        "description": "The imaging study a radiology report is about (DiagnosticReport.imagingStudy)",
+        "description": "The imaging study a radiology report is about "
+        "(DiagnosticReport.imagingStudy)",
     },
 }
 CUSTOM_DEFINITION_BASE = "https://fhir-gateway.example/SearchParameter"
 
 _DOCS = {
-    "DiagnosticReport": "Lab bulletins (lab-N), paraclinical tests (para-N), radiology reports (rad-N).",
+    "DiagnosticReport": "Lab bulletins (lab-N), paraclinical tests (para-N), "
+    "radiology reports (rad-N).",
     "Binary": "A document's file: its own bytes by default, a FHIR Binary for FHIR JSON Accept.",
     "ImagingStudy": "Imaging orders of the HIS that have been performed.",
 }
@@ -210,7 +287,10 @@ def registry() -> Mapping[str, ResourceSpec]:
             documentation=_DOCS.get(rtype, ""),
         )
     specs["Binary"] = ResourceSpec(
-        type="Binary", params=MappingProxyType({}), sorts=(), searchable=False,
+        type="Binary",
+        params=MappingProxyType({}),
+        sorts=(),
+        searchable=False,
         documentation=_DOCS["Binary"],
     )
     return MappingProxyType(dict(sorted(specs.items())))
@@ -223,6 +303,13 @@ def spec_for(resource_type: str) -> ResourceSpec | None:
 #: Resource types of the Patient compartment the gateway serves, in $everything order
 #: (http://hl7.org/fhir/R4/compartmentdefinition-patient.html).
 PATIENT_COMPARTMENT: tuple[str, ...] = (
-    "Patient", "RelatedPerson", "Encounter", "Observation", "DiagnosticReport",
-    "DocumentReference", "ImagingStudy", "Appointment", "QuestionnaireResponse",
+    "Patient",
+    "RelatedPerson",
+    "Encounter",
+    "Observation",
+    "DiagnosticReport",
+    "DocumentReference",
+    "ImagingStudy",
+    "Appointment",
+    "QuestionnaireResponse",
 )

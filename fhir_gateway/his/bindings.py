@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, false, func, literal, not_, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from mappers import codes
 from mappers.ids import parse_id
 
 from ..errors import BadRequest
@@ -91,11 +92,69 @@ class ConstantToken(Binding):
 
     codings: tuple[tuple[str, str], ...]
 
+    def matches(self, value: TokenValue) -> bool:
+        return any(
+            value.system in (None, system) and value.code in (None, code)
+            for system, code in self.codings
+        )
+
     def match(self, value: TokenValue, modifier: str | None) -> Clause:
-        for system, code in self.codings:
-            if (value.system is None or value.system == system) and value.code in (None, code):
-                return true()
+        return true() if self.matches(value) else false()
+
+
+@dataclass
+class FlagToken(Binding):
+    """A boolean column shown as codings: ``on`` codings when true, ``off`` codings when false."""
+
+    col: ColumnElement[Any]
+    on: tuple[tuple[str, str], ...]
+    off: tuple[tuple[str, str], ...]
+
+    def match(self, value: TokenValue, modifier: str | None) -> Clause:
+        options = []
+        for flag, codings in ((True, self.on), (False, self.off)):
+            if ConstantToken(codings).matches(value):
+                options.append(self.col.is_(flag))
+        return or_(*options) if options else false()
+
+
+class Absent(Binding):
+    """A parameter whose element this kind of record never carries."""
+
+    def match(self, value: Any, modifier: str | None) -> Clause:
         return false()
+
+
+@dataclass
+class AnalyteCode(Binding):
+    """Observation ``code``: the lab's local analyte code, or LOINC through ``mappers.codes``.
+
+    LOINC depends on the analyte *and* its unit (mass or substance concentration, ...), so a
+    LOINC search becomes (analyte, unit) conditions derived from the mapper's own table.
+    """
+
+    analyte_col: ColumnElement[Any]
+    unit_col: ColumnElement[Any]
+    local_system: str
+
+    def match(self, value: TokenValue, modifier: str | None) -> Clause:
+        options: list[Clause] = []
+        if value.system in (None, self.local_system) and value.code:
+            options.append(self.analyte_col == value.code)
+        if value.system in (None, codes.LOINC) and value.code:
+            options += [self._analyte(rule) for rule in codes.analytes_with_loinc(value.code)]
+        return or_(*options) if options else false()
+
+    def _analyte(self, rule: codes.AnalyteUnits) -> Clause:
+        unit = self.unit_col
+        units: list[Clause] = []
+        if rule.units:
+            units.append(unit.in_(sorted(rule.units)))
+        if rule.without_unit:
+            units.append(unit.is_(None))
+        if rule.other_units:
+            units.append(and_(unit.is_not(None), unit.not_in(sorted(codes.KNOWN_UNITS))))
+        return and_(self.analyte_col == rule.analyte_code, or_(*units) if units else false())
 
 
 @dataclass

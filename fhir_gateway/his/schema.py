@@ -207,7 +207,12 @@ lab_result = Table(
     Column("observed_at", DateTime, nullable=False),
     *_audit_columns(),
 )
-Index("ix_lab_result_patient_observed", lab_result.c.patient_id, lab_result.c.observed_at, lab_result.c.id)
+Index(
+    "ix_lab_result_patient_observed",
+    lab_result.c.patient_id,
+    lab_result.c.observed_at,
+    lab_result.c.id,
+)
 Index("ix_lab_result_bulletin", lab_result.c.bulletin_id)
 
 # --- Paraclinical (functional) tests: ECG, EEG, spirometry, audiometry, ... ------------------
@@ -228,7 +233,11 @@ paraclinical_test = Table(
     Column("document_id", Integer, ForeignKey("document.id")),
     *_audit_columns(),
 )
-Index("ix_paraclinical_patient_performed", paraclinical_test.c.patient_id, paraclinical_test.c.performed_at)
+Index(
+    "ix_paraclinical_patient_performed",
+    paraclinical_test.c.patient_id,
+    paraclinical_test.c.performed_at,
+)
 
 # --- Documents and their files -------------------------------------------------------------------
 

@@ -13,20 +13,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.engine import Connection
 
 from mappers import IdentifierSystems, codes
 
 from . import schema as t
 from .bindings import (
+    Absent,
+    AnalyteCode,
     Binding,
     BoolToken,
     ConstantToken,
     DateBinding,
+    FlagToken,
     IdBinding,
     IdentifierBinding,
-    KindReference,
     ReferenceBinding,
     StringBinding,
     TokenColumn,
@@ -142,45 +144,75 @@ def _national_id(systems: IdentifierSystems, table: Any) -> list[tuple[str, Any,
 
 def _people(s: IdentifierSystems) -> list[Source]:
     p, g, d, sp = t.patient, t.patient.alias("g"), t.doctor, t.specialty
-    guardian_cols = [c.label(f"g_{c.name}") for c in g.c if c.name not in ("updated_at", "version")]
-    doctor_stmt = select(d, sp.c.name.label("specialty_name")).join(sp, sp.c.code == d.c.specialty_code)
+    guardian_cols = [c.label(f"g_{c.name}") for c in g.c]
+    doctor_stmt = select(d, sp.c.name.label("specialty_name")).join(
+        sp, sp.c.code == d.c.specialty_code
+    )
     gender = TokenColumn(p.c.gender, (codes.ADMINISTRATIVE_GENDER,), reverse(codes.GENDER))
     return [
-        _source("Patient", "patient", p, select(p), p.c.id, {
-            "identifier": IdentifierBinding([*_national_id(s, p), (s.mrn, p.c.mrn, None)]),
-            "name": StringBinding([p.c.family, p.c.given]),
-            "family": StringBinding([p.c.family]),
-            "given": StringBinding([p.c.given]),
-            "gender": gender,
-            "birthdate": DateBinding(p.c.birth_date, is_date=True),
-            "active": BoolToken(p.c.active),
-            "email": TokenColumn(p.c.email, (), nullable=True),
-            "phone": TokenColumn(p.c.phone, (), nullable=True),
-        }, {"birthdate": p.c.birth_date}),
         _source(
-            "RelatedPerson", "guardian_link", t.guardian_link,
-            select(t.guardian_link, *guardian_cols).join(g, g.c.id == t.guardian_link.c.guardian_id),
-            t.guardian_link.c.ward_id, {
+            "Patient",
+            "patient",
+            p,
+            select(p),
+            p.c.id,
+            {
+                "identifier": IdentifierBinding([*_national_id(s, p), (s.mrn, p.c.mrn, None)]),
+                "name": StringBinding([p.c.family, p.c.given]),
+                "family": StringBinding([p.c.family]),
+                "given": StringBinding([p.c.given]),
+                "gender": gender,
+                "birthdate": DateBinding(p.c.birth_date, is_date=True),
+                "active": BoolToken(p.c.active),
+                "email": TokenColumn(p.c.email, (), nullable=True),
+                "phone": TokenColumn(p.c.phone, (), nullable=True),
+            },
+            {"birthdate": p.c.birth_date},
+        ),
+        _source(
+            "RelatedPerson",
+            "guardian_link",
+            t.guardian_link,
+            select(t.guardian_link, *guardian_cols).join(
+                g, g.c.id == t.guardian_link.c.guardian_id
+            ),
+            t.guardian_link.c.ward_id,
+            {
                 "patient": ReferenceBinding({"Patient": t.guardian_link.c.ward_id}),
                 "identifier": IdentifierBinding(_national_id(s, g)),
                 "relationship": TokenColumn(t.guardian_link.c.relationship, (codes.V3_ROLE_CODE,)),
                 "name": StringBinding([g.c.family, g.c.given]),
-            }, enrich=_nest_guardian,
+            },
+            enrich=_nest_guardian,
         ),
-        _source("Practitioner", "doctor", d, doctor_stmt, None, {
-            "identifier": IdentifierBinding([(s.doctor_stamp, d.c.code, None)]),
-            "name": StringBinding([d.c.family, d.c.given]),
-            "family": StringBinding([d.c.family]),
-            "given": StringBinding([d.c.given]),
-            "active": BoolToken(d.c.active),
-        }),
-        _source("PractitionerRole", "doctor", d, doctor_stmt, None, {
-            "practitioner": ReferenceBinding({"Practitioner": d.c.id}),
-            "organization": ReferenceBinding({"Organization": d.c.department_id}),
-            "location": ReferenceBinding({"Location": d.c.department_id}),
-            "specialty": _specialty(s, d.c.specialty_code),
-            "active": BoolToken(d.c.active),
-        }),
+        _source(
+            "Practitioner",
+            "doctor",
+            d,
+            doctor_stmt,
+            None,
+            {
+                "identifier": IdentifierBinding([(s.doctor_stamp, d.c.code, None)]),
+                "name": StringBinding([d.c.family, d.c.given]),
+                "family": StringBinding([d.c.family]),
+                "given": StringBinding([d.c.given]),
+                "active": BoolToken(d.c.active),
+            },
+        ),
+        _source(
+            "PractitionerRole",
+            "doctor",
+            d,
+            doctor_stmt,
+            None,
+            {
+                "practitioner": ReferenceBinding({"Practitioner": d.c.id}),
+                "organization": ReferenceBinding({"Organization": d.c.department_id}),
+                "location": ReferenceBinding({"Location": d.c.department_id}),
+                "specialty": _specialty(s, d.c.specialty_code),
+                "active": BoolToken(d.c.active),
+            },
+        ),
     ]
 
 
@@ -195,24 +227,45 @@ def _service_type(s: IdentifierSystems, col: Any) -> Binding:
 def _organisation(s: IdentifierSystems) -> list[Source]:
     dep, sv, sp = t.department, t.service, t.specialty
     dep_identifier = IdentifierBinding([(s.department, dep.c.code, None)])
-    org_type = TokenColumn(dep.c.kind, (codes.ORGANIZATION_TYPE,), reverse(codes.DEPARTMENT_ORG_TYPE))
+    org_type = TokenColumn(
+        dep.c.kind, (codes.ORGANIZATION_TYPE,), reverse(codes.DEPARTMENT_ORG_TYPE)
+    )
     return [
-        _source("Organization", "department", dep, select(dep), None, {
-            "identifier": dep_identifier,
-            "name": StringBinding([dep.c.name]),
-            "type": org_type,
-            "partof": ReferenceBinding({"Organization": dep.c.parent_id}, nullable=True),
-        }),
-        _source("Location", "department", dep, select(dep), None, {
-            "identifier": dep_identifier,
-            "name": StringBinding([dep.c.name]),
-            "organization": ReferenceBinding({"Organization": dep.c.id}),
-        }),
         _source(
-            "HealthcareService", "service", sv,
-            select(sv, sp.c.name.label("specialty_name")).join(sp, sp.c.code == sv.c.specialty_code),
-            None, {
-                "identifier": IdentifierBinding([(f"{s.local_codes}/service", sv.c.code, None)]),
+            "Organization",
+            "department",
+            dep,
+            select(dep),
+            None,
+            {
+                "identifier": dep_identifier,
+                "name": StringBinding([dep.c.name]),
+                "type": org_type,
+                "partof": ReferenceBinding({"Organization": dep.c.parent_id}, nullable=True),
+            },
+        ),
+        _source(
+            "Location",
+            "department",
+            dep,
+            select(dep),
+            None,
+            {
+                "identifier": dep_identifier,
+                "name": StringBinding([dep.c.name]),
+                "organization": ReferenceBinding({"Organization": dep.c.id}),
+            },
+        ),
+        _source(
+            "HealthcareService",
+            "service",
+            sv,
+            select(sv, sp.c.name.label("specialty_name")).join(
+                sp, sp.c.code == sv.c.specialty_code
+            ),
+            None,
+            {
+                "identifier": IdentifierBinding([(s.service, sv.c.code, None)]),
                 "name": StringBinding([sv.c.name]),
                 "organization": ReferenceBinding({"Organization": sv.c.department_id}),
                 "location": ReferenceBinding({"Location": sv.c.department_id}),
@@ -230,62 +283,78 @@ def _clinical(s: IdentifierSystems) -> list[Source]:
     lab_patient = ReferenceBinding({"Patient": lr.c.patient_id})
     doc_patient = ReferenceBinding({"Patient": doc.c.patient_id})
     return [
-        _source("Encounter", "episode", ep, select(ep), ep.c.patient_id, {
-            "identifier": IdentifierBinding([(s.episode, ep.c.number, None)]),
-            "patient": patient_ref,
-            "subject": patient_ref,
-            "date": DateBinding(ep.c.started_at, ep.c.ended_at),
-            "status": TokenColumn(ep.c.status, (codes.ENCOUNTER_STATUS,), reverse(codes.EPISODE_STATUS)),
-            "class": TokenColumn(ep.c.kind, (codes.V3_ACT_CODE,), reverse(codes.EPISODE_CLASS)),
-            "type": TokenColumn(ep.c.kind, (f"{s.local_codes}/episode-kind",)),
-            "participant": ReferenceBinding({"Practitioner": ep.c.doctor_id}),
-            "practitioner": ReferenceBinding({"Practitioner": ep.c.doctor_id}),
-            "location": ReferenceBinding({"Location": ep.c.department_id}),
-            "service-provider": ReferenceBinding({"Organization": ep.c.department_id}),
-            "part-of": ReferenceBinding({"Encounter": ep.c.parent_id}, nullable=True),
-        }, {"date": ep.c.started_at}),
-        _source("Observation", "lab_result", lr, select(lr), lr.c.patient_id, {
-            "patient": lab_patient,
-            "subject": lab_patient,
-            "category": ConstantToken(((codes.OBSERVATION_CATEGORY, "laboratory"),)),
-            "code": TokenColumn(
-                lr.c.analyte_code,
-                (f"{s.local_codes}/analyte", codes.LOINC),
-                _analyte_codes(),
-            ),
-            "date": DateBinding(lr.c.observed_at),
-            "status": TokenColumn(lr.c.status, (codes.OBSERVATION_STATUS,)),
-        }, {"date": lr.c.observed_at}),
-        _source("DocumentReference", "document", doc, select(doc), doc.c.patient_id, {
-            "identifier": IdentifierBinding([(s.document, doc.c.number, None)]),
-            "patient": doc_patient,
-            "subject": doc_patient,
-            "type": TokenColumn(
-                doc.c.kind, (f"{s.local_codes}/document-kind", codes.LOINC), _document_codes()
-            ),
-            "category": TokenColumn(doc.c.kind, (f"{s.local_codes}/document-kind",)),
-            "date": DateBinding(doc.c.created_at),
-            "status": TokenColumn(doc.c.status, (codes.DOCUMENT_REFERENCE_STATUS,)),
-            "encounter": ReferenceBinding({"Encounter": doc.c.episode_id}, nullable=True),
-            "author": ReferenceBinding({"Practitioner": doc.c.author_id}, nullable=True),
-        }, {"date": doc.c.created_at}),
         _source(
-            "Binary", "document_file", doc,
+            "Encounter",
+            "episode",
+            ep,
+            select(ep),
+            ep.c.patient_id,
+            {
+                "identifier": IdentifierBinding([(s.episode, ep.c.number, None)]),
+                "patient": patient_ref,
+                "subject": patient_ref,
+                "date": DateBinding(ep.c.started_at, ep.c.ended_at),
+                "status": TokenColumn(
+                    ep.c.status, (codes.ENCOUNTER_STATUS,), reverse(codes.EPISODE_STATUS)
+                ),
+                "class": TokenColumn(ep.c.kind, (codes.V3_ACT_CODE,), reverse(codes.EPISODE_CLASS)),
+                "type": TokenColumn(ep.c.kind, (f"{s.local_codes}/episode-kind",)),
+                "participant": ReferenceBinding({"Practitioner": ep.c.doctor_id}),
+                "practitioner": ReferenceBinding({"Practitioner": ep.c.doctor_id}),
+                "location": ReferenceBinding({"Location": ep.c.department_id}),
+                "service-provider": ReferenceBinding({"Organization": ep.c.department_id}),
+                "part-of": ReferenceBinding({"Encounter": ep.c.parent_id}, nullable=True),
+            },
+            {"date": ep.c.started_at},
+        ),
+        _source(
+            "Observation",
+            "lab_result",
+            lr,
+            select(lr),
+            lr.c.patient_id,
+            {
+                "patient": lab_patient,
+                "subject": lab_patient,
+                "category": ConstantToken(((codes.OBSERVATION_CATEGORY, "laboratory"),)),
+                "code": AnalyteCode(lr.c.analyte_code, lr.c.unit, f"{s.local_codes}/analyte"),
+                "date": DateBinding(lr.c.observed_at),
+                "status": TokenColumn(lr.c.status, (codes.OBSERVATION_STATUS,)),
+            },
+            {"date": lr.c.observed_at},
+        ),
+        _source(
+            "DocumentReference",
+            "document",
+            doc,
+            select(doc),
+            doc.c.patient_id,
+            {
+                "identifier": IdentifierBinding([(s.document, doc.c.number, None)]),
+                "patient": doc_patient,
+                "subject": doc_patient,
+                "type": TokenColumn(
+                    doc.c.kind, (f"{s.local_codes}/document-kind", codes.LOINC), _document_codes()
+                ),
+                "category": TokenColumn(doc.c.kind, (f"{s.local_codes}/document-kind",)),
+                "date": DateBinding(doc.c.created_at),
+                "status": TokenColumn(doc.c.status, (codes.DOCUMENT_REFERENCE_STATUS,)),
+                "encounter": ReferenceBinding({"Encounter": doc.c.episode_id}, nullable=True),
+                "author": ReferenceBinding({"Practitioner": doc.c.author_id}, nullable=True),
+            },
+            {"date": doc.c.created_at},
+        ),
+        _source(
+            "Binary",
+            "document_file",
+            doc,
             select(doc, t.document_file.c.content).join(
                 t.document_file, t.document_file.c.document_id == doc.c.id
             ),
-            doc.c.patient_id, {},
+            doc.c.patient_id,
+            {},
         ),
     ]
-
-
-def _analyte_codes() -> dict[str, list[str]]:
-    """Search codes -> the lab's analyte codes: the local code itself, or its LOINC code."""
-    out: dict[str, list[str]] = {}
-    for local, loinc in codes.ANALYTE_LOINC.items():
-        out.setdefault(loinc[0], []).append(local)
-        out.setdefault(local, []).append(local)
-    return _Identity(out)
 
 
 def _document_codes() -> dict[str, list[str]]:
@@ -309,68 +378,119 @@ def _reports(s: IdentifierSystems) -> list[Source]:
     dr = "DiagnosticReport"
     v2_0074 = codes.V2_0074
     no_result = ReferenceBinding({})
-    rad_date = func.coalesce(io.c.performed_at, io.c.reported_at)
+    rad_status = {
+        **reverse(codes.IMAGING_REPORT_STATUS),
+        codes.IMAGING_REPORT_STATUS_OTHERWISE: [
+            st
+            for st in ("ordered", "scheduled", "performed")
+            if st not in codes.IMAGING_REPORT_STATUS
+        ],
+    }
     result_sub = select(t.lab_result.c.bulletin_id)
     return [
-        _source(dr, "lab_bulletin", lb, select(lb), lb.c.patient_id, {
-            "identifier": IdentifierBinding([(s.lab_bulletin, lb.c.number, None)]),
-            "patient": ReferenceBinding({"Patient": lb.c.patient_id}),
-            "subject": ReferenceBinding({"Patient": lb.c.patient_id}),
-            "category": ConstantToken(((v2_0074, "LAB"),)),
-            "code": ConstantToken(((codes.LOINC, codes.LAB_REPORT_LOINC),)),
-            "date": DateBinding(lb.c.collected_at),
-            "issued": DateBinding(lb.c.validated_at, nullable=True),
-            "status": TokenColumn(lb.c.status, report_status, reverse(codes.BULLETIN_STATUS)),
-            "encounter": ReferenceBinding({"Encounter": lb.c.episode_id}, nullable=True),
-            "result": _ResultOf(result_sub, lb.c.id),
-            "performer": ReferenceBinding({"Organization": lb.c.department_id}),
-            "results-interpreter": ReferenceBinding({"Practitioner": lb.c.validator_id}, nullable=True),
-            "imaging-study": no_result,
-        }, {"date": lb.c.collected_at}, rank=0, enrich=_enrich_bulletin_results),
-        _source(dr, "paraclinical_test", pt, select(pt), pt.c.patient_id, {
-            "identifier": IdentifierBinding([(s.paraclinical, pt.c.number, None)]),
-            "patient": ReferenceBinding({"Patient": pt.c.patient_id}),
-            "subject": ReferenceBinding({"Patient": pt.c.patient_id}),
-            "category": TokenColumn(pt.c.kind, (v2_0074,), reverse(codes.PARACLINICAL_SECTION)),
-            "code": TokenColumn(
-                pt.c.kind, (f"{s.local_codes}/paraclinical-kind", codes.LOINC),
-                _Identity({loinc[0]: [k] for k, loinc in codes.PARACLINICAL_LOINC.items()}),
-            ),
-            "date": DateBinding(pt.c.performed_at),
-            "issued": DateBinding(pt.c.performed_at),
-            "status": TokenColumn(pt.c.status, report_status, reverse(codes.PARACLINICAL_STATUS)),
-            "encounter": ReferenceBinding({"Encounter": pt.c.episode_id}, nullable=True),
-            "result": no_result,
-            "performer": ReferenceBinding({"Organization": pt.c.department_id}),
-            "results-interpreter": ReferenceBinding({"Practitioner": pt.c.doctor_id}),
-            "imaging-study": no_result,
-        }, {"date": pt.c.performed_at}, rank=1),
-        _source(dr, "imaging_order", io, select(io), io.c.patient_id, {
-            "identifier": IdentifierBinding([(s.accession, io.c.accession_number, None)]),
-            "patient": ReferenceBinding({"Patient": io.c.patient_id}),
-            "subject": ReferenceBinding({"Patient": io.c.patient_id}),
-            "category": ConstantToken(((v2_0074, "RAD"),)),
-            "code": ConstantToken(((codes.LOINC, codes.IMAGING_REPORT_LOINC),)),
-            "date": DateBinding(rad_date),
-            "issued": DateBinding(io.c.reported_at),
-            "status": ConstantToken(((codes.DIAGNOSTIC_REPORT_STATUS, "final"),)),
-            "encounter": ReferenceBinding({"Encounter": io.c.episode_id}, nullable=True),
-            "result": no_result,
-            "performer": ReferenceBinding({"Organization": io.c.department_id}),
-            "results-interpreter": ReferenceBinding({"Practitioner": io.c.radiologist_id}),
-            "imaging-study": ReferenceBinding({"ImagingStudy": io.c.id}),
-        }, {"date": rad_date}, rank=2, where=io.c.reported_at.is_not(None)),
-        _source("ImagingStudy", "imaging_order", io, select(io), io.c.patient_id, {
-            "identifier": _StudyIdentifier(s, io),
-            "patient": ReferenceBinding({"Patient": io.c.patient_id}),
-            "subject": ReferenceBinding({"Patient": io.c.patient_id}),
-            "started": DateBinding(io.c.performed_at, nullable=True),
-            "modality": TokenColumn(io.c.modality, (codes.DICOM_DCM,)),
-            "status": ConstantToken(((codes.IMAGING_STUDY_STATUS, "available"),)),
-            "encounter": ReferenceBinding({"Encounter": io.c.episode_id}, nullable=True),
-            "referrer": ReferenceBinding({"Practitioner": io.c.referrer_id}),
-        }, {"started": func.coalesce(io.c.performed_at, io.c.ordered_at)},
-            where=io.c.study_uid.is_not(None)),
+        _source(
+            dr,
+            "lab_bulletin",
+            lb,
+            select(lb),
+            lb.c.patient_id,
+            {
+                "identifier": IdentifierBinding([(s.lab_bulletin, lb.c.number, None)]),
+                "patient": ReferenceBinding({"Patient": lb.c.patient_id}),
+                "subject": ReferenceBinding({"Patient": lb.c.patient_id}),
+                "category": ConstantToken(((v2_0074, "LAB"),)),
+                "code": ConstantToken(((codes.LOINC, codes.LAB_REPORT_LOINC),)),
+                "date": DateBinding(lb.c.collected_at),
+                "issued": DateBinding(lb.c.validated_at, nullable=True),
+                "status": TokenColumn(lb.c.status, report_status, reverse(codes.BULLETIN_STATUS)),
+                "encounter": ReferenceBinding({"Encounter": lb.c.episode_id}, nullable=True),
+                "result": _ResultOf(result_sub, lb.c.id),
+                "performer": ReferenceBinding({"Organization": lb.c.department_id}),
+                "results-interpreter": ReferenceBinding(
+                    {"Practitioner": lb.c.validator_id}, nullable=True
+                ),
+                "imaging-study": no_result,
+            },
+            {"date": lb.c.collected_at},
+            rank=0,
+            enrich=_enrich_bulletin_results,
+        ),
+        _source(
+            dr,
+            "paraclinical_test",
+            pt,
+            select(pt),
+            pt.c.patient_id,
+            {
+                "identifier": IdentifierBinding([(s.paraclinical, pt.c.number, None)]),
+                "patient": ReferenceBinding({"Patient": pt.c.patient_id}),
+                "subject": ReferenceBinding({"Patient": pt.c.patient_id}),
+                "category": TokenColumn(pt.c.kind, (v2_0074,), reverse(codes.PARACLINICAL_SECTION)),
+                "code": TokenColumn(
+                    pt.c.kind,
+                    (f"{s.local_codes}/paraclinical-kind", codes.LOINC),
+                    _Identity({loinc[0]: [k] for k, loinc in codes.PARACLINICAL_LOINC.items()}),
+                ),
+                "date": DateBinding(pt.c.performed_at),
+                "issued": Absent(),  # the HIS keeps no validation time for these
+                "status": TokenColumn(
+                    pt.c.status, report_status, reverse(codes.PARACLINICAL_STATUS)
+                ),
+                "encounter": ReferenceBinding({"Encounter": pt.c.episode_id}, nullable=True),
+                "result": no_result,
+                "performer": ReferenceBinding({"Organization": pt.c.department_id}),
+                "results-interpreter": ReferenceBinding({"Practitioner": pt.c.doctor_id}),
+                "imaging-study": no_result,
+            },
+            {"date": pt.c.performed_at},
+            rank=1,
+        ),
+        _source(
+            dr,
+            "imaging_order",
+            io,
+            select(io),
+            io.c.patient_id,
+            {
+                "identifier": IdentifierBinding([(s.accession, io.c.accession_number, None)]),
+                "patient": ReferenceBinding({"Patient": io.c.patient_id}),
+                "subject": ReferenceBinding({"Patient": io.c.patient_id}),
+                "category": ConstantToken(((v2_0074, "RAD"),)),
+                "code": ConstantToken(((codes.LOINC, codes.IMAGING_REPORT_LOINC),)),
+                "date": DateBinding(io.c.performed_at, nullable=True),
+                "issued": DateBinding(io.c.reported_at),
+                "status": TokenColumn(io.c.status, report_status, rad_status),
+                "encounter": ReferenceBinding({"Encounter": io.c.episode_id}, nullable=True),
+                "result": no_result,
+                "performer": ReferenceBinding({"Organization": io.c.department_id}),
+                "results-interpreter": ReferenceBinding({"Practitioner": io.c.radiologist_id}),
+                "imaging-study": ReferenceBinding({"ImagingStudy": io.c.id}),
+            },
+            {"date": func.coalesce(io.c.performed_at, io.c.reported_at)},
+            rank=2,
+            where=io.c.reported_at.is_not(None),
+        ),
+        _source(
+            "ImagingStudy",
+            "imaging_order",
+            io,
+            select(io),
+            io.c.patient_id,
+            {
+                "identifier": _StudyIdentifier(s, io),
+                "patient": ReferenceBinding({"Patient": io.c.patient_id}),
+                "subject": ReferenceBinding({"Patient": io.c.patient_id}),
+                "started": DateBinding(io.c.performed_at, nullable=True),
+                "modality": TokenColumn(io.c.modality, (codes.DICOM_DCM,)),
+                "status": TokenColumn(
+                    io.c.status, (codes.IMAGING_STUDY_STATUS,), reverse(codes.ORDER_STUDY_STATUS)
+                ),
+                "encounter": ReferenceBinding({"Encounter": io.c.episode_id}, nullable=True),
+                "referrer": ReferenceBinding({"Practitioner": io.c.referrer_id}),
+            },
+            {"started": func.coalesce(io.c.performed_at, io.c.ordered_at)},
+            where=io.c.study_uid.is_not(None),
+        ),
     ]
 
 
@@ -395,19 +515,25 @@ class _StudyIdentifier(IdentifierBinding):
     def match(self, value: Any, modifier: str | None) -> ColumnElement[bool]:
         by_accession = super().match(value, modifier)
         code = value.code or ""
-        if value.system in (None, codes.URN_SYSTEM) and code.startswith("urn:oid:"):
-            return by_accession | (self.uid_col == code[len("urn:oid:"):])
+        if value.system in (None, codes.DICOM_UID, codes.URN_SYSTEM) and code.startswith(
+            "urn:oid:"
+        ):
+            return by_accession | (self.uid_col == code[len("urn:oid:") :])
         return by_accession
 
 
 def _scheduling(s: IdentifierSystems) -> list[Source]:
     sc, sl, ap, sv, sp = t.schedule, t.slot, t.appointment, t.service, t.specialty
     service_cols = [
-        sv.c.code.label("service_code"), sv.c.name.label("service_name"),
-        sv.c.specialty_code, sp.c.name.label("specialty_name"),
+        sv.c.code.label("service_code"),
+        sv.c.name.label("service_name"),
+        sv.c.specialty_code,
+        sp.c.name.label("specialty_name"),
     ]
-    schedule_stmt = select(sc, *service_cols).join(sv, sv.c.id == sc.c.service_id).join(
-        sp, sp.c.code == sv.c.specialty_code
+    schedule_stmt = (
+        select(sc, *service_cols)
+        .join(sv, sv.c.id == sc.c.service_id)
+        .join(sp, sp.c.code == sv.c.specialty_code)
     )
     slot_stmt = (
         select(sl, sc.c.service_id, sc.c.doctor_id, sc.c.department_id, *service_cols)
@@ -415,42 +541,77 @@ def _scheduling(s: IdentifierSystems) -> list[Source]:
         .join(sv, sv.c.id == sc.c.service_id)
         .join(sp, sp.c.code == sv.c.specialty_code)
     )
-    appointment_stmt = select(ap, *service_cols).join(sv, sv.c.id == ap.c.service_id).join(
-        sp, sp.c.code == sv.c.specialty_code
+    appointment_stmt = (
+        select(ap, *service_cols)
+        .join(sv, sv.c.id == ap.c.service_id)
+        .join(sp, sp.c.code == sv.c.specialty_code)
     )
     actor = ReferenceBinding(
         {"Patient": ap.c.patient_id, "Practitioner": ap.c.doctor_id, "Location": ap.c.department_id}
     )
     return [
-        _source("Schedule", "schedule", sc, schedule_stmt, None, {
-            "actor": ReferenceBinding({"Practitioner": sc.c.doctor_id, "Location": sc.c.department_id}),
-            "service-type": _service_type(s, sv.c.code),
-            "specialty": _specialty(s, sv.c.specialty_code),
-            "active": BoolToken(sc.c.active),
-            "date": DateBinding(sc.c.valid_from, sc.c.valid_to, is_date=True),
-        }),
-        _source("Slot", "slot", sl, slot_stmt, None, {
-            "schedule": ReferenceBinding({"Schedule": sl.c.schedule_id}),
-            "status": TokenColumn(sl.c.status, (codes.SLOT_STATUS,), reverse(codes.SLOT_STATUS_MAP)),
-            "start": DateBinding(sl.c.start_at),
-            "service-type": _service_type(s, sv.c.code),
-            "specialty": _specialty(s, sv.c.specialty_code),
-        }, {"start": sl.c.start_at}),
-        _source("Appointment", "appointment", ap, appointment_stmt, ap.c.patient_id, {
-            "patient": ReferenceBinding({"Patient": ap.c.patient_id}),
-            "actor": actor,
-            "practitioner": ReferenceBinding({"Practitioner": ap.c.doctor_id}),
-            "location": ReferenceBinding({"Location": ap.c.department_id}),
-            "date": DateBinding(ap.c.start_at),
-            "status": TokenColumn(ap.c.status, (codes.APPOINTMENT_STATUS,), reverse(codes.APPOINTMENT_STATUS_MAP)),
-            "service-type": _service_type(s, sv.c.code),
-            "specialty": _specialty(s, sv.c.specialty_code),
-            "slot": ReferenceBinding({"Slot": ap.c.slot_id}, nullable=True),
-            "appointment-type": TokenColumn(
-                case((ap.c.telemedicine, "VIDEO"), else_="ROUTINE"),
-                (codes.APPOINTMENT_TYPE,),
-            ),
-        }, {"date": ap.c.start_at}),
+        _source(
+            "Schedule",
+            "schedule",
+            sc,
+            schedule_stmt,
+            None,
+            {
+                "actor": ReferenceBinding(
+                    {"Practitioner": sc.c.doctor_id, "Location": sc.c.department_id}
+                ),
+                "service-type": _service_type(s, sv.c.code),
+                "specialty": _specialty(s, sv.c.specialty_code),
+                "active": BoolToken(sc.c.active),
+                "date": DateBinding(sc.c.valid_from, sc.c.valid_to, is_date=True),
+            },
+        ),
+        _source(
+            "Slot",
+            "slot",
+            sl,
+            slot_stmt,
+            None,
+            {
+                "schedule": ReferenceBinding({"Schedule": sl.c.schedule_id}),
+                "status": TokenColumn(
+                    sl.c.status, (codes.SLOT_STATUS,), reverse(codes.SLOT_STATUS_MAP)
+                ),
+                "start": DateBinding(sl.c.start_at),
+                "service-type": _service_type(s, sv.c.code),
+                "specialty": _specialty(s, sv.c.specialty_code),
+            },
+            {"start": sl.c.start_at},
+        ),
+        _source(
+            "Appointment",
+            "appointment",
+            ap,
+            appointment_stmt,
+            ap.c.patient_id,
+            {
+                "patient": ReferenceBinding({"Patient": ap.c.patient_id}),
+                "actor": actor,
+                "practitioner": ReferenceBinding({"Practitioner": ap.c.doctor_id}),
+                "location": ReferenceBinding({"Location": ap.c.department_id}),
+                "date": DateBinding(ap.c.start_at),
+                "status": TokenColumn(
+                    ap.c.status, (codes.APPOINTMENT_STATUS,), reverse(codes.APPOINTMENT_STATUS_MAP)
+                ),
+                "service-type": _service_type(s, sv.c.code),
+                "specialty": _specialty(s, sv.c.specialty_code),
+                "slot": ReferenceBinding({"Slot": ap.c.slot_id}, nullable=True),
+                "appointment-type": FlagToken(
+                    ap.c.telemedicine,
+                    (
+                        (codes.V3_ACT_CODE, "VR"),
+                        (f"{s.local_codes}/appointment-type", "VIDEO"),
+                    ),
+                    ((codes.V2_0276, "ROUTINE"),),
+                ),
+            },
+            {"date": ap.c.start_at},
+        ),
     ]
 
 
@@ -459,22 +620,40 @@ def _questionnaires(s: IdentifierSystems) -> list[Source]:
     authored = func.coalesce(qa.c.submitted_at, qa.c.sent_at)
     qr_patient = ReferenceBinding({"Patient": qa.c.patient_id})
     return [
-        _source("Questionnaire", "questionnaire", q, select(q), None, {
-            "url": UriBinding(q.c.code, f"{s.questionnaire}/"),
-            "name": StringBinding([q.c.code]),
-            "title": StringBinding([q.c.title]),
-            "status": TokenColumn(q.c.status, (codes.PUBLICATION_STATUS,)),
-            "version": TokenColumn(q.c.version_label, ()),
-            "date": DateBinding(q.c.published_at),
-        }, {"date": q.c.published_at}),
-        _source("QuestionnaireResponse", "questionnaire_assignment", qa, select(qa), qa.c.patient_id, {
-            "patient": qr_patient,
-            "subject": qr_patient,
-            "status": TokenColumn(
-                qa.c.status, (codes.QUESTIONNAIRE_RESPONSE_STATUS,), reverse(codes.ASSIGNMENT_STATUS)
-            ),
-            "authored": DateBinding(authored),
-            "questionnaire": ReferenceBinding({"Questionnaire": qa.c.questionnaire_id}),
-        }, {"authored": authored}, enrich=_enrich_questionnaire),
+        _source(
+            "Questionnaire",
+            "questionnaire",
+            q,
+            select(q),
+            None,
+            {
+                "url": UriBinding(q.c.code, f"{s.questionnaire}/"),
+                "name": StringBinding([q.c.code]),
+                "title": StringBinding([q.c.title]),
+                "status": TokenColumn(q.c.status, (codes.PUBLICATION_STATUS,)),
+                "version": TokenColumn(q.c.version_label, ()),
+                "date": DateBinding(q.c.published_at),
+            },
+            {"date": q.c.published_at},
+        ),
+        _source(
+            "QuestionnaireResponse",
+            "questionnaire_assignment",
+            qa,
+            select(qa),
+            qa.c.patient_id,
+            {
+                "patient": qr_patient,
+                "subject": qr_patient,
+                "status": TokenColumn(
+                    qa.c.status,
+                    (codes.QUESTIONNAIRE_RESPONSE_STATUS,),
+                    reverse(codes.ASSIGNMENT_STATUS),
+                ),
+                "authored": DateBinding(authored),
+                "questionnaire": ReferenceBinding({"Questionnaire": qa.c.questionnaire_id}),
+            },
+            {"authored": authored},
+            enrich=_enrich_questionnaire,
+        ),
     ]
-

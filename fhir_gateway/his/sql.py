@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..fhir.query import SearchQuery
-from .connector import Hit, HisUnreachable, Key, Patients
+from .connector import HisUnreachable, Hit, Key, Patients
 from .sources import Source, build_sources
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,12 @@ def make_engine(url: str, *, pool_size: int = 5, timeout_s: int = 10) -> Engine:
     if url.startswith("postgresql"):
         connect_args["options"] = f"-c statement_timeout={timeout_s * 1000}"
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-        pool_timeout=timeout_s, connect_args=connect_args,
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=timeout_s,
+        connect_args=connect_args,
     )
 
 
@@ -144,7 +148,9 @@ class SqlConnector:
                 if cursor is not None:
                     stmt = stmt.where(_beyond(src, sort_col, cursor, greater))
                 order = (sort_col, src.id_col) if greater else (sort_col.desc(), src.id_col.desc())
-                rows = [dict(r) for r in conn.execute(stmt.order_by(*order).limit(limit)).mappings()]
+                rows = [
+                    dict(r) for r in conn.execute(stmt.order_by(*order).limit(limit)).mappings()
+                ]
                 for r in rows:
                     hits.append(Hit(src.kind, r, (r.pop("_sort"), src.rank, r["id"])))
             hits.sort(key=lambda h: h.key, reverse=not greater)

@@ -29,10 +29,21 @@ parser = QueryParser(BASE, default_count=20, max_count=100)
         ("2024-12", datetime(2024, 12, 1), datetime(2025, 1, 1)),
         ("2024-02-29", datetime(2024, 2, 29), datetime(2024, 3, 1)),
         ("2024-02-29T10:15", datetime(2024, 2, 29, 10, 15), datetime(2024, 2, 29, 10, 16)),
-        ("2024-02-29T10:15:30Z", datetime(2024, 2, 29, 10, 15, 30), datetime(2024, 2, 29, 10, 15, 31)),
-        ("2024-02-29T10:15:30+02:00", datetime(2024, 2, 29, 8, 15, 30), datetime(2024, 2, 29, 8, 15, 31)),
-        ("2024-02-29T10:15:30.5Z", datetime(2024, 2, 29, 10, 15, 30, 500000),
-         datetime(2024, 2, 29, 10, 15, 30, 600000)),
+        (
+            "2024-02-29T10:15:30Z",
+            datetime(2024, 2, 29, 10, 15, 30),
+            datetime(2024, 2, 29, 10, 15, 31),
+        ),
+        (
+            "2024-02-29T10:15:30+02:00",
+            datetime(2024, 2, 29, 8, 15, 30),
+            datetime(2024, 2, 29, 8, 15, 31),
+        ),
+        (
+            "2024-02-29T10:15:30.5Z",
+            datetime(2024, 2, 29, 10, 15, 30, 500000),
+            datetime(2024, 2, 29, 10, 15, 30, 600000),
+        ),
     ],
 )
 def test_dates_are_ranges_of_their_precision(raw, low, high):
@@ -44,7 +55,9 @@ def test_every_date_prefix_is_parsed(prefix):
     assert parse_date(f"{prefix}2024-05").prefix == prefix
 
 
-@pytest.mark.parametrize("raw", ["2024-13", "2024-02-30", "24", "2024/01/01", "xx2024", "2024-01-01T25:00"])
+@pytest.mark.parametrize(
+    "raw", ["2024-13", "2024-02-30", "24", "2024/01/01", "xx2024", "2024-01-01T25:00"]
+)
 def test_bad_dates_are_400(raw):
     with pytest.raises(BadRequest):
         parse_date(raw)
@@ -74,16 +87,27 @@ def test_commas_or_and_escapes():
 
 def test_criteria_modifiers_and_result_parameters():
     spec = registry()["Observation"]
-    q = parser.parse(spec, [
-        ("patient", "Patient/7"), ("code", "http://loinc.org|718-7,2345-7"),
-        ("status:not", "cancelled"), ("date", "ge2020"), ("date", "lt2021"),
-        ("_count", "500"), ("_sort", "-date"), ("_include", "Observation:patient"),
-    ])
+    q = parser.parse(
+        spec,
+        [
+            ("patient", "Patient/7"),
+            ("code", "http://loinc.org|718-7,2345-7"),
+            ("status:not", "cancelled"),
+            ("date", "ge2020"),
+            ("date", "lt2021"),
+            ("_count", "500"),
+            ("_sort", "-date"),
+            ("_include", "Observation:patient"),
+        ],
+    )
     assert q.count == 100  # lowered to the maximum
     assert q.sort == ("date", True)
     assert [c.param.code for c in q.criteria] == ["patient", "code", "status", "date", "date"]
     # each OR value stands alone: the second has no system
-    assert q.criteria[1].values == (TokenValue("http://loinc.org", "718-7"), TokenValue(None, "2345-7"))
+    assert q.criteria[1].values == (
+        TokenValue("http://loinc.org", "718-7"),
+        TokenValue(None, "2345-7"),
+    )
     assert q.criteria[2].modifier == "not"
     assert q.includes[0].param.code == "patient"
     assert ("_count", "500") in q.used
@@ -103,9 +127,15 @@ def test_unknown_parameters_lenient_by_default_strict_on_request():
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("_count", "-1"), ("_count", "ten"), ("_sort", "family"), ("_sort", "date,_id"),
-        ("_include", "Observation:code"), ("_include", "Encounter:patient"),
-        ("_include", "Observation:patient:iterate"), ("_summary", "text"), ("_total", "all"),
+        ("_count", "-1"),
+        ("_count", "ten"),
+        ("_sort", "family"),
+        ("_sort", "date,_id"),
+        ("_include", "Observation:code"),
+        ("_include", "Encounter:patient"),
+        ("_include", "Observation:patient:iterate"),
+        ("_summary", "text"),
+        ("_total", "all"),
         ("birthdate:missing", "maybe"),
     ],
 )

@@ -1,0 +1,110 @@
+"""Shared fixtures: a generated HIS on SQLite and, where reachable, on PostgreSQL.
+
+Every test that takes ``his_url`` (directly or through ``app``/``client``) runs once per
+database. PostgreSQL is the one at 127.0.0.1:5432 (trust auth, database ``test``) that CI
+provides; each test worker creates its own database there and drops it afterwards. Where no
+PostgreSQL answers, those runs are skipped and the summary says why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from fhir_gateway.his.generator import generate
+from fhir_gateway.his.sql import make_engine
+
+TODAY = dt.date(2026, 11, 1)
+PATIENTS = 40
+SEED = 7
+PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BASE = "http://gateway.test/fhir"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_R4 = REPO.parent / "shared" / "fhir" / "r4"
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # any failure means: no PostgreSQL here
+        return f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({type(exc).__name__})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def sqlite_his(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("his") / "his.sqlite"
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    generate(engine, patients=PATIENTS, seed=SEED, today=TODAY)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_his() -> Iterator[str]:
+    reason = _pg_reachable()
+    if reason:
+        pytest.skip(reason)
+    name = f"his_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
+    generate(engine, patients=PATIENTS, seed=SEED, today=TODAY)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(
+    scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def his_url(request: pytest.FixtureRequest) -> str:
+    """The test HIS, once on SQLite and once on PostgreSQL."""
+    fixture = "sqlite_his" if request.param == "sqlite" else "postgres_his"
+    return request.getfixturevalue(fixture)
+
+
+def app_config(his_url: str, **extra: object) -> dict[str, object]:
+    return {
+        "his_url": his_url,
+        "public_base_url": BASE,
+        "dev_open_access": True,
+        "secret_key": "test-secret",
+        "log_json": True,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def app(his_url: str):  # type: ignore[no-untyped-def]
+    from fhir_gateway import create_app
+
+    return create_app(
+        app_config(his_url),
+    )
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def his_engine(his_url: str) -> Iterator[sa.Engine]:
+    engine = make_engine(his_url)
+    yield engine
+    engine.dispose()
