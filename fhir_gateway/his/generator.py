@@ -16,7 +16,8 @@ else. Nothing reads the wall clock: the generated history ends at midnight UTC s
 
 Scale: patients are generated and written in batches (``batch_size`` per transaction) through
 :mod:`fhir_gateway.his.synth.bulk` (executemany on SQLite, COPY on PostgreSQL); memory stays
-bounded by one batch. PDFs may be rendered in ``pdf_workers`` processes.
+bounded by a few batches. PDFs may be rendered in ``pdf_workers`` processes while later batches
+are generated and written (:mod:`fhir_gateway.his.synth.pipeline`).
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ __all__ = ["GenerationSummary", "HisNotEmptyError", "generate", "images_in_pacs"
 
 Progress = Callable[[str], None]
 
-# From how many patients with documents a pool of PDF workers pays for itself.
+# From how many patients with documents a pool of PDF workers pays for itself, and its size.
 POOL_FROM = 200
+MAX_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -106,8 +108,9 @@ def generate(
     ``max_document_patients`` limits documents and their PDFs to the first N patients (None: all).
     ``lab_results_per_patient`` is the mean number of lab results per patient.
     ``pdf_workers`` > 0 renders PDFs in that many worker processes (same bytes as inline);
-    None picks one per CPU when at least :data:`POOL_FROM` patients have documents, else 0.
-    Raises :class:`HisNotEmptyError` if the database already has patients.
+    None picks one per CPU (at most :data:`MAX_WORKERS`) when at least :data:`POOL_FROM`
+    patients have documents, else 0 (inline).
+    Raises :class:`HisNotEmptyError` if a HIS table already has rows.
     """
     locales = tuple(locale_mix)
     if patients < 0 or batch_size < 1 or not locales or not set(locales) <= set(names.LOCALES):
@@ -136,7 +139,7 @@ def _workers(requested: int | None, patients: int, document_patients: int | None
     if requested is not None:
         return requested
     with_documents = patients if document_patients is None else min(patients, document_patients)
-    return (os.cpu_count() or 1) if with_documents >= POOL_FROM else 0
+    return min(os.cpu_count() or 1, MAX_WORKERS) if with_documents >= POOL_FROM else 0
 
 
 @dataclass

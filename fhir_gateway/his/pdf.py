@@ -70,7 +70,6 @@ _LABELS = {
     "unit": ("UM", "Jedn."),
     "range": ("Interval de referință", "Zakres referencyjny"),
     "doctor": ("Medic", "Lekarz"),
-    "lab_title": ("Buletin de analize medicale", "Sprawozdanie z badań laboratoryjnych"),
     "not_validated": ("Rezultate nevalidate", "Wyniki niezatwierdzone"),
     "footer": (
         "Document generat electronic de sistemul informatic al spitalului.",
@@ -118,14 +117,21 @@ class LabRow:
 
 
 @dataclass(frozen=True)
-class LabReport:
-    """A laboratory bulletin (F11)."""
+class Document:
+    """What every document prints: who issues it, about whom, its title, number and date."""
 
     locale: str
     header: Header
     patient: PatientBlock
+    title: str
     number: str
     created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class LabReport(Document):
+    """A laboratory bulletin (F11)."""
+
     collected: str
     validated: str
     requester: str
@@ -134,15 +140,9 @@ class LabReport:
 
 
 @dataclass(frozen=True)
-class Letter:
+class Letter(Document):
     """Any document made of labelled fields and text sections."""
 
-    locale: str
-    header: Header
-    patient: PatientBlock
-    title: str
-    number: str
-    created_at: dt.datetime
     author: str
     fields: tuple[tuple[str, str], ...]
     sections: tuple[tuple[str, tuple[str, ...]], ...]
@@ -155,8 +155,7 @@ def render(job: Job) -> bytes:
     """The PDF file of ``job``."""
     pdf = _new_pdf(job)
     _letterhead(pdf, job.header)
-    title = label("lab_title", job.locale) if isinstance(job, LabReport) else job.title
-    _title(pdf, title, job.number, job.created_at)
+    _title(pdf, job.title, job.number, job.created_at)
     _patient(pdf, job.patient, job.locale)
     if isinstance(job, LabReport):
         _lab_body(pdf, job)
@@ -314,6 +313,7 @@ def _font_path() -> str:
     options = subset.Options()
     options.layout_features = []
     options.hinting = False
+    options.glyph_names = True  # spares fontTools naming glyphs anew in every PDF
     options.notdef_outline = True
     options.drop_tables += ["FFTM"]
     font = ttLib.TTFont(find_font(), recalcTimestamp=False)

@@ -122,6 +122,17 @@ def _without_documents(bulletins: list[Any]) -> list[dict[str, Any]]:
     return [{**b._mapping, "document_id": None} for b in bulletins]
 
 
+def test_a_patient_does_not_depend_on_how_many_follow(his: sa.Engine, tmp_path: Path) -> None:
+    few = sa.create_engine(f"sqlite:///{tmp_path / 'few.sqlite'}")
+    generate(few, patients=12, seed=7, today=TODAY, max_document_patients=0)
+    first = [p for p in rows(his, schema.patient) if p.id <= 10]
+    assert [p for p in rows(few, schema.patient) if p.id <= 10] == first
+    assert [e for e in rows(few, schema.episode) if e.patient_id <= 10] == [
+        e for e in rows(his, schema.episode) if e.patient_id <= 10
+    ]
+    few.dispose()
+
+
 def test_summary_counts_every_table(his: sa.Engine, built: tuple[Path, GenerationSummary]) -> None:
     summary = built[1]
     with his.connect() as conn:
@@ -189,6 +200,21 @@ def test_guardians_are_adults_of_the_same_family_linked_to_minors(his: sa.Engine
         assert link.relationship == ("MTH" if guardian.gender == "F" else "FTH")
 
 
+def test_nothing_happens_to_the_dead_after_death(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'many.sqlite'}")
+    generate(engine, patients=600, seed=3, today=TODAY, max_document_patients=0)
+    died = {p.id: p.deceased_at for p in rows(engine, schema.patient) if p.deceased_at}
+    assert died
+    for table, column in (
+        (schema.episode, "started_at"), (schema.lab_bulletin, "collected_at"),
+        (schema.imaging_order, "ordered_at"), (schema.appointment, "start_at"),
+    ):  # fmt: skip
+        for row in rows(engine, table):
+            if row.patient_id in died:
+                assert row._mapping[column] <= died[row.patient_id], table.name
+    engine.dispose()
+
+
 # --- episodes, lab, imaging --------------------------------------------------------------------
 
 
@@ -199,6 +225,7 @@ def test_episodes_follow_the_clock_and_consultations_sit_inside_their_admission(
     assert {e.kind for e in episodes.values()} >= {"AMB", "HOSP", "CONS"}
     for e in episodes.values():
         assert re.fullmatch(rf"{e.kind}-{e.started_at.year}-\d{{6}}", e.number)
+        assert e.started_at == e.started_at.replace(second=0, microsecond=0)
         if e.status == "closed":
             assert e.started_at <= e.ended_at <= NOW
         elif e.status == "planned":

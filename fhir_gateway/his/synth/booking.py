@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+from dataclasses import dataclass
 
 from .. import schema
 from .care import Episode
@@ -42,6 +43,16 @@ def build_schedules(batch: Batch, rng: random.Random) -> None:
     rng.shuffle(org.future_slots)
 
 
+@dataclass(frozen=True)
+class _Schedule:
+    """A doctor's schedule for a service, as its slots need it."""
+
+    id: int
+    doctor: DoctorRef
+    service: ServiceRef
+    created: dt.datetime
+
+
 def _schedule(
     batch: Batch,
     rng: random.Random,
@@ -49,25 +60,19 @@ def _schedule(
     service: ServiceRef,
     taken: set[tuple[int, int]],
 ) -> None:
-    free = [
-        (day, shift)
-        for day in range(5)
-        for shift in range(len(SHIFTS))
-        if (day, shift) not in taken
-    ]
+    free = [(d, s) for d in range(5) for s in range(len(SHIFTS)) if (d, s) not in taken]
     if not free:
         return
     shifts = rng.sample(free, k=min(len(free), 1 if service.telemedicine else rng.randint(2, 3)))
     taken.update(shifts)
-    today = batch.clock.today
-    first = today - dt.timedelta(days=WINDOW_PAST_DAYS)
-    last = today + dt.timedelta(days=WINDOW_FUTURE_DAYS)
-    schedule_id = batch.seq.next_id(schema.schedule)
+    first = batch.clock.today - dt.timedelta(days=WINDOW_PAST_DAYS)
+    last = batch.clock.today + dt.timedelta(days=WINDOW_FUTURE_DAYS)
     created = dt.datetime.combine(first, dt.time(9)) - dt.timedelta(days=rng.randint(7, 40))
+    schedule = _Schedule(batch.seq.next_id(schema.schedule), doctor, service, created)
     batch.rows.add(
         schema.schedule,
         {
-            "id": schedule_id,
+            "id": schedule.id,
             "doctor_id": doctor.id,
             "service_id": service.id,
             "department_id": service.department_id,
@@ -82,21 +87,14 @@ def _schedule(
     while day <= last:
         for weekday, shift in shifts:
             if day.weekday() == weekday:
-                _slots(batch, rng, schedule_id, doctor, service, day, SHIFTS[shift], created)
+                _slots(batch, rng, schedule, day, SHIFTS[shift])
         day += dt.timedelta(days=1)
 
 
 def _slots(
-    batch: Batch,
-    rng: random.Random,
-    schedule_id: int,
-    doctor: DoctorRef,
-    service: ServiceRef,
-    day: dt.date,
-    shift: tuple[int, int],
-    created: dt.datetime,
+    batch: Batch, rng: random.Random, schedule: _Schedule, day: dt.date, shift: tuple[int, int]
 ) -> None:
-    now = batch.clock.now
+    now, service = batch.clock.now, schedule.service
     start = dt.datetime.combine(day, dt.time(shift[0]))
     close = dt.datetime.combine(day, dt.time(shift[1]))
     step = dt.timedelta(minutes=service.duration_min)
@@ -110,19 +108,23 @@ def _slots(
             schema.slot,
             {
                 "id": slot_id,
-                "schedule_id": schedule_id,
+                "schedule_id": schedule.id,
                 "start_at": start,
                 "end_at": start + step,
                 "status": status,
                 "telemedicine": service.telemedicine,
-                "updated_at": max(booked, created) if status != "free" else created,
+                "updated_at": max(booked, schedule.created)
+                if status != "free"
+                else schedule.created,
                 "version": 1,
             },
         )
         if status == "busy":
             pool = batch.org.past_slots if start < now else batch.org.future_slots
             pool.append(
-                SlotRef(slot_id, start, start + step, doctor, service, service.telemedicine)
+                SlotRef(
+                    slot_id, start, start + step, schedule.doctor, service, service.telemedicine
+                )
             )
         start += step
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import JSON, Connection, Index, Table, func, inspect, select
+from sqlalchemy import JSON, Connection, Index, Table, inspect, literal, select
 from sqlalchemy.schema import CreateTable
 
 from .. import schema
@@ -52,7 +52,7 @@ LOAD_ORDER: tuple[Table, ...] = (
 
 
 class HisNotEmptyError(RuntimeError):
-    """The target database already holds HIS patients; the generator only fills empty ones."""
+    """The target database already holds HIS rows; the generator only fills empty tables."""
 
 
 def _memo_last(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -104,14 +104,14 @@ class BulkWriter:
             if table.name not in existing:
                 self.conn.execute(CreateTable(table))
                 self._deferred.extend(sorted(table.indexes, key=lambda index: str(index.name)))
-        if self.conn.scalar(select(func.count()).select_from(schema.patient)):
-            raise HisNotEmptyError("the HIS database already has patients; use an empty one")
+        for table in LOAD_ORDER:
+            if self.conn.scalar(select(literal(1)).select_from(table).limit(1)):
+                raise HisNotEmptyError(f"the HIS table {table.name} has rows; use an empty HIS")
         if self.dialect == "sqlite":
             self._tune_sqlite()
         elif self.dialect == "postgresql":
-            self.conn.exec_driver_sql(
-                "SET statement_timeout = 0"
-            )  # COPY and CREATE INDEX take long
+            # COPY and CREATE INDEX on millions of rows outlast any statement timeout.
+            self.conn.exec_driver_sql("SET statement_timeout = 0")
         self.conn.commit()
 
     def finish(self, progress: Callable[[str], None]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import schema
 from .catalog import CLINICAL, WARD_OF, tr
@@ -23,10 +23,8 @@ _DAY = dt.timedelta(days=1)
 
 @dataclass(frozen=True)
 class Episode:
-    """An episode as the rest of the generator sees it."""
+    """An episode as the rest of the generator sees it (id and number given when queued)."""
 
-    id: int
-    number: str
     kind: str
     status: str
     start: dt.datetime
@@ -34,6 +32,9 @@ class Episode:
     doctor: DoctorRef
     department_id: int
     reason: str
+    parent_id: int | None = None
+    id: int = 0
+    number: str = ""
 
     @property
     def happened(self) -> bool:
@@ -58,12 +59,18 @@ def episodes(batch: Batch, rng: random.Random, person: Person) -> list[Episode]:
     """Queue the patient's episodes (chronological, each admission before its CONS)."""
     years = max((person.end - person.start).days / 365.25, 0.05)
     burden = len(person.conditions)
-    plan = [
-        ("AMB", t) for t in _times(rng, person, 1 + poisson(rng, years * (0.5 + 0.45 * burden)))
-    ]
-    plan += [("HOSP", t) for t in _times(rng, person, poisson(rng, years * (0.03 + 0.05 * burden)))]
     oncology = "oncology" in person.conditions
-    plan += [("DAY", t) for t in _times(rng, person, poisson(rng, years * (0.04 + 0.8 * oncology)))]
+    # (kind, episodes per year, at least): everyone known to the hospital came once
+    rates = (
+        ("AMB", 0.5 + 0.45 * burden, 1),
+        ("HOSP", 0.03 + 0.05 * burden, 0),
+        ("DAY", 0.04 + 0.8 * oncology, 0),
+    )
+    plan = [
+        (kind, when)
+        for kind, rate, least in rates
+        for when in _times(rng, person, least + poisson(rng, years * rate))
+    ]
     if person.alive and rng.random() < 0.025:
         plan.append(("HOSP", batch.clock.now - dt.timedelta(hours=rng.randint(6, 140))))
     plan.sort(key=lambda item: item[1])
@@ -101,7 +108,7 @@ def _episode(
     ended = end if status == "closed" else None
     reason = tr(rng.choice(REASONS[specialty]), person.locale)
     admission = _add(
-        batch, rng, person, kind, start, ended, status, doctor, department, reason, None
+        batch, rng, person, Episode(kind, status, start, ended, doctor, department, reason)
     )
     if kind != "HOSP" or not admission.happened:
         return [admission]
@@ -112,7 +119,7 @@ def _episode(
 
 
 def _span(rng: random.Random, kind: str, day: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    midnight = day.replace(hour=0, minute=0)
+    midnight = dt.datetime.combine(day.date(), dt.time())
     if kind == "AMB":
         start = midnight + dt.timedelta(hours=rng.randint(6, 13), minutes=rng.randrange(0, 60, 5))
         return start, start + dt.timedelta(minutes=rng.randrange(15, 50, 5))
@@ -149,58 +156,43 @@ def _consult(
     start = between(rng, admission.start + dt.timedelta(hours=2), last - dt.timedelta(hours=1))
     end = min(start + dt.timedelta(minutes=rng.randrange(20, 60, 5)), last)
     reason = tr(rng.choice(REASONS[consultant.specialty]), person.locale)
-    return _add(
-        batch,
-        rng,
-        person,
-        "CONS",
-        start,
-        end,
-        "closed",
-        consultant,
-        consultant.department_id,
-        reason,
-        admission.id,
+    consult = Episode(
+        "CONS", "closed", start, end, consultant, consultant.department_id, reason, admission.id
     )
+    return _add(batch, rng, person, consult)
 
 
-def _add(
-    batch: Batch,
-    rng: random.Random,
-    person: Person,
-    kind: str,
-    start: dt.datetime,
-    end: dt.datetime | None,
-    status: str,
-    doctor: DoctorRef,
-    department_id: int,
-    reason: str,
-    parent_id: int | None,
-) -> Episode:
-    episode_id = batch.seq.next_id(schema.episode)
-    number = f"{kind}-{start.year}-{batch.seq.next_in((kind, start.year)):06d}"
-    if status == "planned":
-        updated = batch.clock.now - dt.timedelta(
-            days=rng.randint(1, 20), minutes=rng.randint(1, 600)
-        )
+def _add(batch: Batch, rng: random.Random, person: Person, draft: Episode) -> Episode:
+    """Queue the row of ``draft``; return the episode with its id and number."""
+    year = draft.start.year
+    episode = replace(
+        draft,
+        id=batch.seq.next_id(schema.episode),
+        number=f"{draft.kind}-{year}-{batch.seq.next_in((draft.kind, year)):06d}",
+    )
+    now = batch.clock.now
+    if episode.status == "planned":
+        updated = now - dt.timedelta(days=rng.randint(1, 20), minutes=rng.randint(1, 600))
     else:
-        updated = min((end or start) + dt.timedelta(minutes=rng.randint(5, 240)), batch.clock.now)
+        updated = min(
+            (episode.end or episode.start) + dt.timedelta(minutes=rng.randint(5, 240)), now
+        )
     batch.rows.add(
         schema.episode,
         {
-            "id": episode_id,
-            "number": number,
-            "kind": kind,
+            "id": episode.id,
+            "number": episode.number,
+            "kind": episode.kind,
             "patient_id": person.id,
-            "parent_id": parent_id,
-            "doctor_id": doctor.id,
-            "department_id": department_id,
-            "started_at": start,
-            "ended_at": end,
-            "status": status,
-            "reason": reason,
+            "parent_id": episode.parent_id,
+            "doctor_id": episode.doctor.id,
+            "department_id": episode.department_id,
+            "started_at": episode.start,
+            "ended_at": episode.end,
+            "status": episode.status,
+            "reason": episode.reason,
             "updated_at": updated,
             "version": 2 if rng.random() < 0.03 else 1,
         },
     )
-    return Episode(episode_id, number, kind, status, start, end, doctor, department_id, reason)
+    return episode

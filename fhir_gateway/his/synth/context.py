@@ -187,7 +187,8 @@ class Person:
 
 @dataclass
 class Batch:
-    """Where the parts of the generator put what they make for the current batch of patients."""
+    """The run's shared state (clock, organisation, id counters) and the current batch's
+    queued rows and documents: what every part of the generator works with."""
 
     clock: Clock
     org: Organisation

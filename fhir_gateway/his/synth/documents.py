@@ -62,7 +62,7 @@ class DocumentQueue:
                 "id": document_id,
                 "number": job.number,
                 "kind": kind,
-                "title": f"{tr(TITLES[kind], person.locale)} {job.number}",
+                "title": f"{job.title} {job.number}",
                 "patient_id": person.id,
                 "episode_id": episode_id,
                 "author_id": author.id if author else None,

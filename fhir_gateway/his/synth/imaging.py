@@ -48,8 +48,18 @@ def images_in_pacs(order: Mapping[str, Any]) -> bool:
 
 
 @dataclass(frozen=True)
-class _Times:
+class _Request:
+    """What the referring doctor asks for, when, from which episode."""
+
+    procedure: Procedure
+    referrer: DoctorRef
+    episode_id: int | None
     ordered: dt.datetime
+    inpatient: bool
+
+
+@dataclass(frozen=True)
+class _Times:
     performed: dt.datetime | None
     reported: dt.datetime | None
     status: str
@@ -64,73 +74,51 @@ def imaging_orders(
         rate = _RATE.get(episode.doctor.specialty, 0.15)
         if keys and episode.happened and episode.kind != "CONS" and rng.random() < rate:
             when = episode.start + dt.timedelta(minutes=rng.randint(10, 60))
-            _order(
-                batch,
-                rng,
-                person,
-                PROCEDURES[rng.choice(keys)],
-                episode.doctor,
-                episode.id,
-                when,
-                episode.kind == "HOSP",
-            )
+            procedure = PROCEDURES[rng.choice(keys)]
+            request = _Request(procedure, episode.doctor, episode.id, when, episode.kind == "HOSP")
+            _order(batch, rng, person, request)
     if person.alive and rng.random() < 0.05:
         specialty = rng.choice(sorted(BY_SPECIALTY))
-        when = between(
-            rng, batch.clock.now - dt.timedelta(days=10), batch.clock.now - dt.timedelta(hours=1)
-        )
+        now = batch.clock.now
+        when = between(rng, now - dt.timedelta(days=10), now - dt.timedelta(hours=1))
+        procedure = PROCEDURES[rng.choice(BY_SPECIALTY[specialty])]
         _order(
             batch,
             rng,
             person,
-            PROCEDURES[rng.choice(BY_SPECIALTY[specialty])],
-            batch.org.doctor(rng, specialty),
-            None,
-            when,
-            False,
+            _Request(procedure, batch.org.doctor(rng, specialty), None, when, False),
         )
 
 
-def _times(
-    batch: Batch, rng: random.Random, person: Person, ordered: dt.datetime, inpatient: bool
-) -> _Times:
-    now = batch.clock.now
-    delay = (
-        dt.timedelta(minutes=rng.randint(60, 2880))
-        if inpatient
-        else dt.timedelta(days=rng.randint(1, 21))
-    )
+def _times(batch: Batch, rng: random.Random, person: Person, request: _Request) -> _Times:
+    now, ordered = batch.clock.now, request.ordered
+    if request.inpatient:
+        delay = dt.timedelta(minutes=rng.randint(60, 2880))
+    else:
+        delay = dt.timedelta(days=rng.randint(1, 21))
     performed = ordered + delay
     if rng.random() < 0.02 or (not person.alive and performed > person.end):
-        return _Times(ordered, None, None, "cancelled")
+        return _Times(None, None, "cancelled")
     if performed >= now:
         return _Times(
-            ordered, None, None, "ordered" if now - ordered < dt.timedelta(days=2) else "scheduled"
+            None, None, "ordered" if now - ordered < dt.timedelta(days=2) else "scheduled"
         )
     reported = performed + dt.timedelta(minutes=rng.randint(60, 4320))
     if reported >= now:
-        return _Times(ordered, performed, None, "performed")
-    return _Times(ordered, performed, reported, "reported")
+        return _Times(performed, None, "performed")
+    return _Times(performed, reported, "reported")
 
 
-def _order(
-    batch: Batch,
-    rng: random.Random,
-    person: Person,
-    procedure: Procedure,
-    referrer: DoctorRef,
-    episode_id: int | None,
-    ordered: dt.datetime,
-    inpatient: bool,
-) -> None:
+def _order(batch: Batch, rng: random.Random, person: Person, request: _Request) -> None:
     order_id = batch.seq.next_id(schema.imaging_order)
-    times = _times(batch, rng, person, ordered, inpatient)
+    procedure, ordered = request.procedure, request.ordered
+    times = _times(batch, rng, person, request)
     row: dict[str, Any] = {
         "id": order_id,
         "accession_number": f"A{ordered:%y}{order_id:07d}",
         "patient_id": person.id,
-        "episode_id": episode_id,
-        "referrer_id": referrer.id,
+        "episode_id": request.episode_id,
+        "referrer_id": request.referrer.id,
         "department_id": batch.org.department("RAD"),
         "modality": procedure.modality,
         "body_part": procedure.body_part,
@@ -148,7 +136,7 @@ def _order(
             row["series_count"] = rng.randint(*procedure.series)
             row["instance_count"] = max(row["series_count"], rng.randint(*procedure.instances))
     if times.reported:
-        _report(batch, rng, person, procedure, row, times.reported, referrer)
+        _report(batch, rng, person, request, row, times.reported)
     batch.rows.add(schema.imaging_order, row)
 
 
@@ -156,12 +144,11 @@ def _report(
     batch: Batch,
     rng: random.Random,
     person: Person,
-    procedure: Procedure,
+    request: _Request,
     row: dict[str, Any],
     reported: dt.datetime,
-    referrer: DoctorRef,
 ) -> None:
-    locale = person.locale
+    locale, procedure = person.locale, request.procedure
     radiologist = batch.org.doctor(rng, "radiology")
     abnormal = rng.random() < (0.5 if person.conditions else 0.2)
     finding, conclusion = procedure.abnormal if abnormal else procedure.normal
@@ -171,23 +158,29 @@ def _report(
         report_conclusion=tr(conclusion, locale),
         report_text=f"{tr(procedure.technique, locale)} {tr(finding, locale)}",
     )
-    if not person.documents:
-        return
-    row["report_document_id"] = letter(
+    if person.documents:
+        row["report_document_id"] = _document(batch, person, request, row, radiologist)
+
+
+def _document(
+    batch: Batch, person: Person, request: _Request, row: dict[str, Any], radiologist: DoctorRef
+) -> int:
+    locale = person.locale
+    return letter(
         batch,
         person,
         "IMAGING_REPORT",
         number=f"IR_{row['accession_number']}",
-        created_at=reported,
+        created_at=row["reported_at"],
         author=radiologist,
         department_id=row["department_id"],
         episode_id=row["episode_id"],
         fields=(
             (tr(_LABELS["accession"], locale), row["accession_number"]),
-            (tr(_LABELS["modality"], locale), procedure.modality),
+            (tr(_LABELS["modality"], locale), request.procedure.modality),
             (tr(_LABELS["examination"], locale), row["description"]),
             (tr(_LABELS["performed"], locale), stamp(row["performed_at"])),
-            (tr(_LABELS["referrer"], locale), referrer.display),
+            (tr(_LABELS["referrer"], locale), request.referrer.display),
         ),
         sections=(
             (tr(_LABELS["report"], locale), (row["report_text"],)),

@@ -24,7 +24,7 @@ from .. import pdf, schema
 from .care import Episode
 from .catalog import tr
 from .context import Batch, DoctorRef, Person, between
-from .documents import header, patient_block, signature, stamp
+from .documents import TITLES, header, patient_block, signature, stamp
 from .labdata import (
     ACUTE,
     ANALYTE_BY_CODE,
@@ -93,38 +93,47 @@ class Profile:
         return tr(self.rng.choice(analyte.normal), locale), "N"
 
 
+@dataclass(frozen=True)
+class _Sample:
+    """A specimen: when it was taken, during which episode, in an acute illness or not."""
+
+    taken: dt.datetime
+    episode: Episode | None = None
+    acute: bool = False
+
+
 def bulletins(
     batch: Batch, rng: random.Random, person: Person, episodes: list[Episode], mean_results: float
 ) -> list[Bulletin]:
     """Queue the patient's bulletins and results, oldest first."""
     profile = Profile(rng, person)
-    plan = _plan(batch, rng, person, episodes, mean_results)
-    return [_bulletin(batch, rng, profile, when, episode, acute) for when, episode, acute in plan]
+    samples = _samples(batch, rng, person, episodes, mean_results)
+    return [_bulletin(batch, rng, profile, sample) for sample in samples]
 
 
-def _plan(
+def _samples(
     batch: Batch, rng: random.Random, person: Person, episodes: list[Episode], mean_results: float
-) -> list[tuple[dt.datetime, Episode | None, bool]]:
+) -> list[_Sample]:
+    """Specimens: at admissions first, then other visits, then on days of their own."""
     count = int(rng.gammavariate(1.5, mean_results / MEAN_BULLETIN_SIZE / 1.5) + 0.5)
     eligible = [e for e in episodes if e.happened and e.kind in ("AMB", "DAY", "HOSP")]
     eligible.sort(key=lambda episode: (episode.kind != "HOSP", rng.random()))
-    plan: list[tuple[dt.datetime, Episode | None, bool]] = [
-        (
+    samples = [
+        _Sample(
             e.start + dt.timedelta(minutes=rng.randint(20, 120)),
             e,
             e.kind == "HOSP" and rng.random() < 0.5,
         )
         for e in eligible[:count]
     ]
-    for _ in range(count - len(plan)):
-        day = between(rng, person.start, person.end - dt.timedelta(days=1)).replace(
-            hour=0, minute=0
-        )
-        plan.append((day + dt.timedelta(minutes=rng.randint(360, 600)), None, False))
+    for _ in range(count - len(samples)):
+        day = between(rng, person.start, person.end - dt.timedelta(days=1)).date()
+        morning = dt.datetime.combine(day, dt.time(6)) + dt.timedelta(minutes=rng.randint(0, 240))
+        samples.append(_Sample(morning))
     if person.alive and rng.random() < 0.04:
-        plan.append((batch.clock.now - dt.timedelta(minutes=rng.randint(60, 2160)), None, False))
-    plan.sort(key=lambda item: item[0])
-    return plan
+        samples.append(_Sample(batch.clock.now - dt.timedelta(minutes=rng.randint(60, 2160))))
+    samples.sort(key=lambda sample: sample.taken)
+    return samples
 
 
 def _panels(rng: random.Random, person: Person) -> list[str]:
@@ -139,84 +148,79 @@ def _panels(rng: random.Random, person: Person) -> list[str]:
     return codes[:25]
 
 
-def _bulletin(
-    batch: Batch,
-    rng: random.Random,
-    profile: Profile,
-    when: dt.datetime,
-    episode: Episode | None,
-    acute: bool,
-) -> Bulletin:
-    person, now = profile.person, batch.clock.now
-    bulletin_id = batch.seq.next_id(schema.lab_bulletin)
-    number = f"LR_{100000 + bulletin_id}"
+def _analytes(rng: random.Random, person: Person, status: str) -> list[str]:
+    """The analytes reported so far: all (validated), some (partial) or none."""
+    if status not in ("validated", "partial"):
+        return []
+    codes = _panels(rng, person)
+    return codes if status == "validated" else codes[: max(1, len(codes) * 3 // 5)]
+
+
+def _status(
+    rng: random.Random, taken: dt.datetime, now: dt.datetime
+) -> tuple[str, dt.datetime | None]:
+    """The bulletin's status and validation time as of ``now``."""
+    ready = taken + dt.timedelta(minutes=rng.randint(90, 1800))
+    if ready >= now:
+        return rng.choice(("registered", "partial")), None
+    if rng.random() < 0.01:
+        return "cancelled", None
+    return "validated", ready
+
+
+def _bulletin(batch: Batch, rng: random.Random, profile: Profile, sample: _Sample) -> Bulletin:
+    person, episode, now = profile.person, sample.episode, batch.clock.now
     requester = episode.doctor if episode else batch.org.doctor(rng, "internal_medicine")
     validator = batch.org.doctor(rng, "laboratory_medicine")
-    ready = when + dt.timedelta(minutes=rng.randint(90, 1800))
-    status = "validated"
-    if ready >= now:
-        status = rng.choice(("registered", "partial"))
-    elif rng.random() < 0.01:
-        status = "cancelled"
-    validated = ready if status == "validated" else None
-    codes = _panels(rng, person) if status in ("validated", "partial") else []
-    if status == "partial":
-        codes = codes[: max(1, len(codes) * 3 // 5)]
-    updated = validated or min(when + dt.timedelta(minutes=30), now)
-    results = [
-        _result(batch, profile, bulletin_id, code, when, acute, status, updated) for code in codes
-    ]
+    status, validated = _status(rng, sample.taken, now)
+    bulletin_id = batch.seq.next_id(schema.lab_bulletin)
     row: dict[str, Any] = {
         "id": bulletin_id,
-        "number": number,
+        "number": f"LR_{100000 + bulletin_id}",
         "patient_id": person.id,
         "episode_id": episode.id if episode else None,
         "requester_id": requester.id,
         "department_id": batch.org.department("LAB"),
-        "collected_at": when,
+        "collected_at": sample.taken,
         "validated_at": validated,
         "validator_id": validator.id if validated else None,
         "status": status,
         "access_code": f"{rng.randrange(1_000_000):06d}" if validated else None,
-        "updated_at": updated,
+        "updated_at": validated or min(sample.taken + dt.timedelta(minutes=30), now),
         "version": 1,
     }
+    codes = _analytes(rng, person, status)
+    results = [_result(batch, profile, row, code, sample.acute) for code in codes]
     if validated and person.documents:
-        row["document_id"] = _document(batch, profile.person, row, results, requester, validator)
+        row["document_id"] = _document(batch, person, row, results, requester, validator)
     batch.rows.add(schema.lab_bulletin, row)
     batch.rows.extend(schema.lab_result, results)
     abnormal = tuple(_line(r) for r in results if r["flag"] not in ("N", None))
-    return Bulletin(row["episode_id"], when, abnormal)
+    return Bulletin(row["episode_id"], sample.taken, abnormal)
 
 
 def _result(
-    batch: Batch,
-    profile: Profile,
-    bulletin_id: int,
-    code: str,
-    when: dt.datetime,
-    acute: bool,
-    status: str,
-    updated: dt.datetime,
+    batch: Batch, profile: Profile, bulletin: dict[str, Any], code: str, acute: bool
 ) -> dict[str, Any]:
     analyte = ANALYTE_BY_CODE[code]
     locale = profile.person.locale
+    taken = bulletin["collected_at"]
     row: dict[str, Any] = {
         "id": batch.seq.next_id(schema.lab_result),
-        "bulletin_id": bulletin_id,
+        "bulletin_id": bulletin["id"],
         "patient_id": profile.person.id,
         "analyte_code": code,
         "analyte_name": tr(analyte.name, locale),
-        "status": "final" if status == "validated" else "preliminary",
-        "observed_at": when,
-        "updated_at": updated,
+        "status": "final" if bulletin["status"] == "validated" else "preliminary",
+        "observed_at": taken,
+        "updated_at": bulletin["updated_at"],
         "version": 1,
     }
     if isinstance(analyte, TextAnalyte):
         row["value_text"], row["flag"] = profile.text(analyte, locale)
         row["ref_text"] = tr(analyte.ref, locale)
         return row
-    value = profile.value(analyte, when, acute)
+    value = profile.value(analyte, taken, acute)
     low, high = analyte.range_for(profile.person.gender)
     row.update(
         value_num=value, unit=analyte.unit, ref_low=low, ref_high=high, flag=flag(value, low, high)
@@ -273,6 +277,7 @@ def _document(
         locale=person.locale,
         header=header(batch, row["department_id"], person.locale),
         patient=patient_block(person),
+        title=tr(TITLES["LAB_REPORT"], person.locale),
         number=row["number"],
         created_at=row["validated_at"],
         collected=stamp(row["collected_at"]),

@@ -64,32 +64,31 @@ def _l(key: str, person: Person) -> str:
 
 
 def _medicines(rng: random.Random, person: Person) -> tuple[str, ...]:
-    options = [m for code in person.conditions for m in MEDICINES.get(code, ())] or list(
-        COMMON_MEDICINES
-    )
+    specific = [m for code in person.conditions for m in MEDICINES.get(code, ())]
+    options = specific or list(COMMON_MEDICINES)
     return tuple(tr(m, person.locale) for m in rng.sample(options, k=min(len(options), 3)))
 
 
 def _discharge(
     batch: Batch, rng: random.Random, person: Person, episode: Episode, bulletins: list[Bulletin]
 ) -> None:
-    assert episode.end is not None
+    discharged = episode.end or episode.start  # closed episodes always have an end
     abnormal = [line for b in bulletins if b.episode_id == episode.id for line in b.abnormal][:8]
-    start, end = f"{episode.start:%d.%m.%Y}", f"{episode.end:%d.%m.%Y}"
+    start, end = f"{episode.start:%d.%m.%Y}", f"{discharged:%d.%m.%Y}"
     number = f"DS_{batch.org.department_abbr[episode.department_id]}_{42270000000000 + episode.id}"
     letter(
         batch,
         person,
         "DISCHARGE",
         number=number,
-        created_at=episode.end,
+        created_at=discharged,
         author=episode.doctor,
         department_id=episode.department_id,
         episode_id=episode.id,
         fields=(
             (_l("episode", person), episode.number),
             (_l("admitted", person), stamp(episode.start)),
-            (_l("discharged", person), stamp(episode.end)),
+            (_l("discharged", person), stamp(discharged)),
             (
                 _l("department", person),
                 batch.org.department_name(episode.department_id, person.locale),

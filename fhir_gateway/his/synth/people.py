@@ -48,15 +48,22 @@ def household(
     members = [adult]
     if _GUARDIAN_AGES[0] <= age <= _GUARDIAN_AGES[1] and rng.random() < _GUARDIAN_RATE:
         for _ in range(min(room - 1, rng.choice((1, 1, 2)))):
-            earliest = max(add_years(birth, 18), add_years(today, -18)) + dt.timedelta(days=1)
-            latest = today - dt.timedelta(days=30)
-            if earliest >= latest:
+            child_birth = _child_birthday(rng, birth, today)
+            if child_birth is None:
                 break
-            child_birth = earliest + dt.timedelta(days=rng.randint(0, (latest - earliest).days))
             child = _person(batch, rng, home, rng.choice("MF"), child_birth, documents_until, taken)
-            _guardian_link(batch, rng, adult, child)
+            _guardian_link(batch, adult, child)
             members.append(child)
     return members
+
+
+def _child_birthday(rng: random.Random, parent: dt.date, today: dt.date) -> dt.date | None:
+    """A birthday making a minor today of a parent then adult (None if none fits)."""
+    earliest = max(add_years(parent, 18), add_years(today, -18)) + dt.timedelta(days=1)
+    latest = today - dt.timedelta(days=30)
+    if earliest >= latest:
+        return None
+    return earliest + dt.timedelta(days=rng.randint(0, (latest - earliest).days))
 
 
 def _birthday(rng: random.Random, year: int, today: dt.date) -> dt.date:
@@ -83,7 +90,8 @@ def _person(
     age = clock.today.year - birth.year
     conditions = tuple(c.code for c in CONDITIONS if rng.random() < c.probability(age, gender))
     earliest = max(dt.datetime.combine(birth, dt.time()), clock.history_start())
-    start = earliest + (clock.now - dt.timedelta(days=14) - earliest) * rng.random() ** 1.5
+    span = clock.now - dt.timedelta(days=14) - earliest
+    start = (earliest + span * rng.random() ** 1.5).replace(second=0, microsecond=0)
     person = Person(
         id=person_id,
         locale=locale,
@@ -136,7 +144,7 @@ def _patient_row(batch: Batch, rng: random.Random, person: Person, home: Househo
     )
 
 
-def _guardian_link(batch: Batch, rng: random.Random, guardian: Person, ward: Person) -> None:
+def _guardian_link(batch: Batch, guardian: Person, ward: Person) -> None:
     birth = ward.birth
     batch.rows.add(
         schema.guardian_link,

@@ -32,7 +32,7 @@ def build(batch: Batch, rng: random.Random, locales: tuple[str, ...]) -> None:
     _questionnaires(batch, org, sorted(set(locales)))
 
 
-def _stamp_time(batch: Batch, rng: random.Random, days: tuple[int, int] = (200, 900)) -> dict:
+def _audit(batch: Batch, rng: random.Random, days: tuple[int, int] = (200, 900)) -> dict:
     """``updated_at``/``version`` of a reference row last touched some days ago."""
     when = batch.clock.now - dt.timedelta(days=rng.randint(*days), minutes=rng.randint(0, 1439))
     return {"updated_at": when, "version": 2 if rng.random() < 0.05 else 1}
@@ -53,7 +53,7 @@ def _departments(batch: Batch, rng: random.Random, org: Organisation) -> None:
             "city": tr(hospital.city, locale),
             "postal_code": tr(hospital.postal_code, locale),
             "country": names.COUNTRY[locale],
-            **_stamp_time(batch, rng),
+            **_audit(batch, rng),
         },
     )
     org.department_names[hospital_id] = hospital.name
@@ -73,7 +73,7 @@ def _departments(batch: Batch, rng: random.Random, org: Organisation) -> None:
                 "city": tr(hospital.city, locale),
                 "postal_code": tr(hospital.postal_code, locale),
                 "country": names.COUNTRY[locale],
-                **_stamp_time(batch, rng),
+                **_audit(batch, rng),
             },
         )
         org.department_ids[department.code] = department_id
@@ -117,7 +117,7 @@ def _doctors(batch: Batch, rng: random.Random, org: Organisation, locales: tuple
                     "phone": f"{tr(org.hospital.phone, org.locale)} / {200 + doctor_id}",
                     "email": names.email(given, family, doctor_id, "hospital.example"),
                     "active": rng.random() > 0.05,
-                    **_stamp_time(batch, rng),
+                    **_audit(batch, rng),
                 },
             )
             org.doctors.setdefault(specialty.code, []).append(
@@ -142,7 +142,7 @@ def _services(batch: Batch, rng: random.Random, org: Organisation) -> None:
                 "telemedicine": service.telemedicine,
                 "duration_min": service.duration_min,
                 "active": True,
-                **_stamp_time(batch, rng),
+                **_audit(batch, rng),
             },
         )
         org.services.setdefault(service.specialty, []).append(
