@@ -12,8 +12,10 @@ synthetic CT studies of 512x512 int16 slices, then times, per study:
   queue, the consumer discards each instance);
 * DCMTK ``getscu`` writing the files to /dev/shm.
 
-Each method runs in its own process; its peak RSS comes from ``wait4``. Prints a Markdown
-table of medians. Not run by the tests.
+Each Python method runs in its own long-lived process (peak RSS: its VmHWM); the runs are
+interleaved, method after method, so that a change of machine load hits all of them alike.
+The DimseBackend keeps its pooled association between runs, as a gateway worker does; the plain
+C-GET opens a new one per run. Prints a Markdown table of medians. Not run by the tests.
 """
 
 from __future__ import annotations
@@ -91,18 +93,19 @@ def _backend(args: argparse.Namespace, mode: str) -> Any:
 
 
 def worker(args: argparse.Namespace) -> None:
-    times: list[float] = []
+    """Serve timed runs: one per line read on stdin; on end of input, report peak RSS."""
     backend = _backend(args, args.method.split(":")[1]) if args.method.startswith("dimse") else None
-    for _ in range(args.runs):
+    print(json.dumps({"ready": True}), flush=True)
+    for _line in sys.stdin:
         started = time.perf_counter()
         if backend is not None:
             size = sum(len(item) for item in backend.retrieve_study(args.study))
         else:
             size = _plain_c_get(args, nodelay=args.method == "plain")
-        times.append(time.perf_counter() - started)
+        print(json.dumps({"time": time.perf_counter() - started, "bytes": size}), flush=True)
     if backend is not None:
         backend.close()
-    print(json.dumps({"times": times, "bytes": size, "hwm_mb": _vm_hwm_mb(os.getpid())}))
+    print(json.dumps({"hwm_mb": _vm_hwm_mb(os.getpid())}), flush=True)
 
 
 # -- orchestrator -------------------------------------------------------------------------------
@@ -140,20 +143,92 @@ def _run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str, 
     return out, peak
 
 
-def _getscu(port: int, study: str, runs: int) -> tuple[list[float], float]:
-    times, peak = [], 0.0
+def _getscu(port: int, study: str) -> tuple[float, float]:
+    """One getscu run: its time and its peak RSS in MB."""
     env = {**os.environ, "TCP_NODELAY": "1"}
-    for _ in range(runs):
-        out_dir = Path(tempfile.mkdtemp(dir=SHM if SHM.is_dir() else None))
-        cmd = ["getscu", "-aet", CALLING_AET, "-aec", "ORTHANC", "-S",
-               "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}",
-               "-od", str(out_dir), "127.0.0.1", str(port)]  # fmt: skip
-        started = time.perf_counter()
-        _out, rss = _run_child(cmd, env)
-        times.append(time.perf_counter() - started)
-        peak = max(peak, rss)
-        shutil.rmtree(out_dir)
-    return times, peak
+    out_dir = Path(tempfile.mkdtemp(dir=SHM if SHM.is_dir() else None))
+    cmd = ["getscu", "-aet", CALLING_AET, "-aec", "ORTHANC", "-S",
+           "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}",
+           "-od", str(out_dir), "127.0.0.1", str(port)]  # fmt: skip
+    started = time.perf_counter()
+    _out, rss = _run_child(cmd, env)
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(out_dir)
+    return elapsed, rss
+
+
+def _small_requests(port: int, study: str, calls: int = 50) -> list[str]:
+    """Median latency of C-ECHO and C-FIND: pooled association, plain without TCP_NODELAY,
+    and a new association per request."""
+    from pynetdicom import AE
+
+    from dicomweb.backends import exchanges as ex
+    from dicomweb.backends.contexts import query_contexts
+    from dicomweb.backends.dimse import DimseBackend
+    from dicomweb.backends.query import identifier
+    from dicomweb.backends.settings import PacsSettings
+
+    def median_ms(action: Any) -> float:
+        samples = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            action()
+            samples.append(time.perf_counter() - started)
+        return statistics.median(samples) * 1000
+
+    query = {"StudyInstanceUID": study}
+    rows = []
+    with DimseBackend(PacsSettings(port=port)) as backend:
+        backend.echo()
+        rows.append(("C-ECHO, DimseBackend (pooled, TCP_NODELAY)", median_ms(backend.echo)))
+        rows.append(("C-FIND study, DimseBackend (pooled, TCP_NODELAY)",
+                     median_ms(lambda: backend.find_studies(query))))  # fmt: skip
+    ae = AE(CALLING_AET)
+    assoc = ae.associate("127.0.0.1", port, ae_title="ORTHANC", contexts=query_contexts())
+    rows.append(("C-ECHO, pynetdicom, kept association, no TCP_NODELAY",
+                 median_ms(lambda: ex.c_echo(assoc, 1, 30))))  # fmt: skip
+    ident = identifier("STUDY", query)
+    rows.append(("C-FIND study, pynetdicom, kept association, no TCP_NODELAY",
+                 median_ms(lambda: ex.c_find(assoc, ident, 1, 30))))  # fmt: skip
+    assoc.release()
+    with DimseBackend(PacsSettings(port=port, max_idle_s=1e-6)) as fresh:
+        rows.append(("C-FIND study, DimseBackend, new association per request",
+                     median_ms(lambda: fresh.find_studies(query))))  # fmt: skip
+    return [f"| {name} | {ms:.1f} |" for name, ms in rows]
+
+
+class _Worker:
+    """A long-lived worker process running one method, one timed run per request."""
+
+    def __init__(self, method: str, port: int, scp_port: int, study: str) -> None:
+        cmd = [sys.executable, __file__, "--worker", method, "--port", str(port),
+               "--scp-port", str(scp_port), "--study", study]  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO
+        )
+        self.peak = 0.0
+        self._read()  # ready
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("a benchmark worker died")
+        return dict(json.loads(line))
+
+    def run(self) -> float:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        self.peak = max(self.peak, _vm_hwm_mb(self.proc.pid))
+        return float(self._read()["time"])
+
+    def finish(self) -> float:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.peak = max(self.peak, float(self._read()["hwm_mb"]))
+        self.proc.wait(30)
+        return self.peak
 
 
 METHODS = [
@@ -162,6 +237,7 @@ METHODS = [
     ("dimse:c-get", "DimseBackend.retrieve_study, C-GET (streamed)"),
     ("dimse:c-move", "DimseBackend.retrieve_study, C-MOVE (streamed)"),
 ]
+GETSCU = ("getscu", "DCMTK getscu (files to /dev/shm)")
 
 
 def main() -> None:
@@ -210,23 +286,26 @@ def main() -> None:
                 mb = size * (512 * 512 * 2) / 1e6
                 label = f"{size} x CT 512² ({mb:.0f} MB)"
                 print(f"stored {label} with C-STORE in {stored_s:.2f} s", file=sys.stderr)
-                for method, title in METHODS:
-                    cmd = [sys.executable, __file__, "--worker", method, "--port",
-                           str(pacs.dicom_port), "--scp-port", str(scp_port), "--study", study,
-                           "--runs", str(args.runs)]  # fmt: skip
-                    out, sampled = _run_child(cmd)
-                    result = json.loads(out)
-                    rss = max(sampled, result["hwm_mb"])
-                    median = statistics.median(result["times"])
+                workers = {m: _Worker(m, pacs.dicom_port, scp_port, study) for m, _ in METHODS}
+                times: dict[str, list[float]] = {m: [] for m, _ in [*METHODS, GETSCU]}
+                peaks: dict[str, float] = {GETSCU[0]: 0.0}
+                for _ in range(args.runs):  # interleaved: load changes hit every method alike
+                    for method, _title in METHODS:
+                        times[method].append(workers[method].run())
+                    elapsed, rss = _getscu(pacs.dicom_port, study)
+                    times[GETSCU[0]].append(elapsed)
+                    peaks[GETSCU[0]] = max(peaks[GETSCU[0]], rss)
+                for method, worker_ in workers.items():
+                    peaks[method] = worker_.finish()
+                for method, title in [*METHODS, GETSCU]:
+                    median = statistics.median(times[method])
                     rows.append(f"| {label} | {title} | {median:.3f} | {mb / median:.0f} | "
-                                f"{rss:.0f} |")  # fmt: skip
-                times, rss = _getscu(pacs.dicom_port, study, args.runs)
-                median = statistics.median(times)
-                rows.append(f"| {label} | DCMTK getscu (files to /dev/shm) | {median:.3f} | "
-                            f"{mb / median:.0f} | {rss:.0f} |")  # fmt: skip
+                                f"{peaks[method]:.0f} |")  # fmt: skip
             print(f"Orthanc MaximumPduLength {args.orthanc_max_pdu}; medians of {args.runs} "
                   f"runs; Python baseline RSS (imports only) {baseline:.0f} MB\n")  # fmt: skip
             print("\n".join(rows))
+            print("\n| request (median of 50) | ms |\n|---|---|")
+            print("\n".join(_small_requests(pacs.dicom_port, study)))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ both ports listen on every interface; ``RemoteAccessAllowed: false`` limits HTTP
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -278,7 +279,7 @@ class OrthancProcess:
     def start(self, *, timeout: float = 20.0, detach: bool = False) -> None:
         """Write the configuration, launch Orthanc, wait for ``GET /system``, write the pid file.
 
-        ``detach`` starts Orthanc in its own session so that it outlives this process (the CLI).
+        ``detach`` starts Orthanc in a new process group so that it outlives this process (the CLI).
         """
         if self.binary is None:
             raise OrthancError("Orthanc is not installed (run scripts/install-pacs-deps.sh)")
@@ -288,7 +289,7 @@ class OrthancProcess:
         env = {**os.environ, "TCP_NODELAY": "1"}
         log = (self.config.var_dir / LOG_NAME).open("ab")
         try:
-            self._proc = subprocess.Popen(
+            self._proc = subprocess.Popen(  # noqa: S603 (fixed argv, no shell)
                 [str(self.binary), str(self.config.config_path.resolve())],
                 cwd=self.config.var_dir,
                 env=env,
@@ -307,6 +308,10 @@ class OrthancProcess:
             self.stop()
             raise
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
@@ -320,6 +325,14 @@ class OrthancProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+        (self.config.var_dir / PID_NAME).unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL: the PACS vanishes at once, as in a crash or a network cut (tests)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
         (self.config.var_dir / PID_NAME).unlink(missing_ok=True)
 
     def __enter__(self) -> OrthancProcess:
@@ -352,10 +365,8 @@ def read_pid(var_dir: Path) -> int | None:
 
 def _reap(pid: int) -> None:
     """Collect the exit status if Orthanc is our own child (else it would linger as a zombie)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def stop_pid(var_dir: Path, *, timeout: float = 20.0) -> bool:

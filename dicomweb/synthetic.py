@@ -104,23 +104,41 @@ class _Profile:
 
 
 _PROFILES = {
-    "CT": _Profile(CTImageStorage, 512, 512, 16, True, -1024.0, 1.0, (40.0, 400.0),
-                   (24, 1064, 1224), ("Axial 5.0 mm", "Axial 1.25 mm contrast", "Coronal MPR",
-                                       "Sagittal MPR", "Topogram")),
-    "MR": _Profile(MRImageStorage, 256, 256, 12, False, 0.0, 1.0, (700.0, 1400.0),
-                   (20, 900, 1500), ("T1 SE sag", "T2 TSE sag", "T2 TSE ax", "STIR cor",
-                                     "T1 FS post-contrast")),
-    "CR": _Profile(ComputedRadiographyImageStorage, 2048, 1680, 12, False, 0.0, 1.0,
-                   (2048.0, 4096.0), (300, 1800, 2900), ("PA", "LAT")),
-    "DX": _Profile(DigitalXRayImageStorageForPresentation, 2048, 1680, 12, False, 0.0, 1.0,
-                   (2048.0, 4096.0), (300, 1800, 2900), ("PA", "LAT")),
-    "MG": _Profile(DigitalMammographyXRayImageStorageForPresentation, 2294, 1914, 12, False,
-                   0.0, 1.0, (2000.0, 3500.0), (150, 1700, 2600), ("Screening",)),
-    "US": _Profile(UltrasoundImageStorage, 480, 640, 8, False, 0.0, 1.0, (128.0, 256.0),
-                   (0, 90, 170), ("B-mode", "Doppler", "Measurements")),
-}
-_OTHER = _Profile(SecondaryCaptureImageStorage, 512, 512, 8, False, 0.0, 1.0, (128.0, 256.0),
-                  (0, 100, 200), ("Images",))
+    "CT": _Profile(
+        CTImageStorage, rows=512, cols=512, bits_stored=16, signed=True, intercept=-1024.0,
+        slope=1.0, window=(40.0, 400.0), levels=(24, 1064, 1224),
+        series=("Axial 5.0 mm", "Axial 1.25 mm contrast", "Coronal MPR", "Sagittal MPR"),
+    ),
+    "MR": _Profile(
+        MRImageStorage, rows=256, cols=256, bits_stored=12, signed=False, intercept=0.0,
+        slope=1.0, window=(700.0, 1400.0), levels=(20, 900, 1500),
+        series=("T1 SE sag", "T2 TSE sag", "T2 TSE ax", "STIR cor", "T1 FS post-contrast"),
+    ),
+    "CR": _Profile(
+        ComputedRadiographyImageStorage, rows=2048, cols=1680, bits_stored=12, signed=False,
+        intercept=0.0, slope=1.0, window=(2048.0, 4096.0), levels=(300, 1800, 2900),
+        series=("PA", "LAT"),
+    ),
+    "DX": _Profile(
+        DigitalXRayImageStorageForPresentation, rows=2048, cols=1680, bits_stored=12,
+        signed=False, intercept=0.0, slope=1.0, window=(2048.0, 4096.0),
+        levels=(300, 1800, 2900), series=("PA", "LAT"),
+    ),
+    "MG": _Profile(
+        DigitalMammographyXRayImageStorageForPresentation, rows=2294, cols=1914, bits_stored=12,
+        signed=False, intercept=0.0, slope=1.0, window=(2000.0, 3500.0),
+        levels=(150, 1700, 2600), series=("Screening",),
+    ),
+    "US": _Profile(
+        UltrasoundImageStorage, rows=480, cols=640, bits_stored=8, signed=False, intercept=0.0,
+        slope=1.0, window=(128.0, 256.0), levels=(0, 90, 170),
+        series=("B-mode", "Doppler", "Measurements"),
+    ),
+}  # fmt: skip
+_OTHER = _Profile(
+    SecondaryCaptureImageStorage, rows=512, cols=512, bits_stored=8, signed=False,
+    intercept=0.0, slope=1.0, window=(128.0, 256.0), levels=(0, 100, 200), series=("Images",),
+)  # fmt: skip
 _MG_VIEWS = (("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO"))
 
 
@@ -152,10 +170,7 @@ class _Phantom:
         cx, cy = rng.uniform(-0.05, 0.05, 2)
         self.body = ((x - cx) / 0.85) ** 2 + ((y - cy) / 0.70) ** 2
         self.organ = ((x - cx - 0.25) / 0.22) ** 2 + ((y - cy) / 0.30) ** 2
-        dtype = np.int16 if profile.signed else np.uint16
-        if profile.bits_stored <= 8:
-            dtype = np.uint8
-        self.dtype = dtype
+        self.kind = "u8" if profile.bits_stored <= 8 else "i16" if profile.signed else "u16"
         amplitude = max(2, (profile.levels[1] - profile.levels[0]) // 25)
         noise = rng.integers(-amplitude, amplitude + 1, size=(rows, cols), dtype=np.int32)
         self.noise = noise.astype(np.int16)
@@ -170,9 +185,9 @@ class _Phantom:
         if organ_r > 0.05:
             img = np.where(self.organ < organ_r, np.int16(organ), img)
         img = img + np.roll(self.noise, index * 7, axis=1)
-        if self.dtype is np.uint8:
+        if self.kind == "u8":
             return np.clip(img, 0, 255).astype(np.uint8).tobytes()
-        if self.dtype is np.uint16:
+        if self.kind == "u16":
             return np.clip(img, 0, None).astype(np.uint16).tobytes()
         return img.astype(np.int16).tobytes()
 
@@ -188,8 +203,11 @@ def _common(spec: StudySpec, profile: _Profile) -> Dataset:
     ds.PatientBirthDate = p.birth_date.strftime("%Y%m%d")
     ds.PatientSex = p.sex
     when = spec.performed_at
-    years = when.year - p.birth_date.year - ((when.month, when.day) < (p.birth_date.month,
-                                                                          p.birth_date.day))
+    years = (
+        when.year
+        - p.birth_date.year
+        - ((when.month, when.day) < (p.birth_date.month, p.birth_date.day))
+    )
     ds.PatientAge = f"{max(0, years):03d}Y"
     ds.StudyInstanceUID = spec.study_uid
     ds.StudyDate = when.strftime("%Y%m%d")
@@ -232,8 +250,11 @@ def _pixel_module(ds: Dataset, profile: _Profile, rows: int, cols: int) -> None:
     ds.PixelRepresentation = 1 if profile.signed else 0
     ds.WindowCenter = profile.window[0]
     ds.WindowWidth = profile.window[1]
-    if profile.sop_class in (CTImageStorage, DigitalXRayImageStorageForPresentation,
-                             DigitalMammographyXRayImageStorageForPresentation):
+    if profile.sop_class in (
+        CTImageStorage,
+        DigitalXRayImageStorageForPresentation,
+        DigitalMammographyXRayImageStorageForPresentation,
+    ):
         ds.RescaleIntercept = profile.intercept
         ds.RescaleSlope = profile.slope
         ds.RescaleType = "HU" if profile.sop_class == CTImageStorage else "US"
