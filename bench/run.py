@@ -273,7 +273,7 @@ def run(rounds: int, seconds: int) -> dict:
             rounds,
             seconds,
         )
-        results["everything"] = _everything(gw)
+        results["everything"] = _everything(gw, gw_proc)
         results["worker_rss_mb"] = worker_rss_mb(gw_proc)
     with (
         serve("fhir_gateway.wsgi:app", small) as (gw_small, _),

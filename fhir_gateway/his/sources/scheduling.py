@@ -1,0 +1,163 @@
+"""Scheduling and questionnaire sources: schedules, slots, appointments, questionnaires."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from mappers import IdentifierSystems, codes
+
+from .. import schema as t
+from ..bindings import (
+    BoolToken,
+    DateBinding,
+    FlagToken,
+    ReferenceBinding,
+    StringBinding,
+    TokenColumn,
+    UriBinding,
+    reverse,
+)
+from .base import (
+    Source,
+    enrich_questionnaire,
+    service_type_binding,
+    source,
+    specialty_binding,
+)
+
+
+def scheduling_sources(s: IdentifierSystems) -> list[Source]:
+    sc, sl, ap, sv, sp = t.schedule, t.slot, t.appointment, t.service, t.specialty
+    service_cols = [
+        sv.c.code.label("service_code"),
+        sv.c.name.label("service_name"),
+        sv.c.specialty_code,
+        sp.c.name.label("specialty_name"),
+    ]
+    schedule_stmt = (
+        select(sc, *service_cols)
+        .join(sv, sv.c.id == sc.c.service_id)
+        .join(sp, sp.c.code == sv.c.specialty_code)
+    )
+    slot_stmt = (
+        select(sl, sc.c.service_id, sc.c.doctor_id, sc.c.department_id, *service_cols)
+        .join(sc, sc.c.id == sl.c.schedule_id)
+        .join(sv, sv.c.id == sc.c.service_id)
+        .join(sp, sp.c.code == sv.c.specialty_code)
+    )
+    appointment_stmt = (
+        select(ap, *service_cols)
+        .join(sv, sv.c.id == ap.c.service_id)
+        .join(sp, sp.c.code == sv.c.specialty_code)
+    )
+    actor = ReferenceBinding(
+        {"Patient": ap.c.patient_id, "Practitioner": ap.c.doctor_id, "Location": ap.c.department_id}
+    )
+    return [
+        source(
+            "Schedule",
+            "schedule",
+            sc,
+            schedule_stmt,
+            None,
+            {
+                "actor": ReferenceBinding(
+                    {"Practitioner": sc.c.doctor_id, "Location": sc.c.department_id}
+                ),
+                "service-type": service_type_binding(s, sv.c.code),
+                "specialty": specialty_binding(s, sv.c.specialty_code),
+                "active": BoolToken(sc.c.active),
+                "date": DateBinding(sc.c.valid_from, sc.c.valid_to, is_date=True),
+            },
+        ),
+        source(
+            "Slot",
+            "slot",
+            sl,
+            slot_stmt,
+            None,
+            {
+                "schedule": ReferenceBinding({"Schedule": sl.c.schedule_id}),
+                "status": TokenColumn(
+                    sl.c.status, (codes.SLOT_STATUS,), reverse(codes.SLOT_STATUS_MAP)
+                ),
+                "start": DateBinding(sl.c.start_at),
+                "service-type": service_type_binding(s, sv.c.code),
+                "specialty": specialty_binding(s, sv.c.specialty_code),
+            },
+            {"start": sl.c.start_at},
+        ),
+        source(
+            "Appointment",
+            "appointment",
+            ap,
+            appointment_stmt,
+            ap.c.patient_id,
+            {
+                "patient": ReferenceBinding({"Patient": ap.c.patient_id}),
+                "actor": actor,
+                "practitioner": ReferenceBinding({"Practitioner": ap.c.doctor_id}),
+                "location": ReferenceBinding({"Location": ap.c.department_id}),
+                "date": DateBinding(ap.c.start_at),
+                "status": TokenColumn(
+                    ap.c.status, (codes.APPOINTMENT_STATUS,), reverse(codes.APPOINTMENT_STATUS_MAP)
+                ),
+                "service-type": service_type_binding(s, sv.c.code),
+                "specialty": specialty_binding(s, sv.c.specialty_code),
+                "slot": ReferenceBinding({"Slot": ap.c.slot_id}, nullable=True),
+                "appointment-type": FlagToken(
+                    ap.c.telemedicine,
+                    (
+                        (codes.V3_ACT_CODE, "VR"),
+                        (f"{s.local_codes}/appointment-type", "VIDEO"),
+                    ),
+                    ((codes.V2_0276, "ROUTINE"),),
+                ),
+            },
+            {"date": ap.c.start_at},
+        ),
+    ]
+
+
+def questionnaire_sources(s: IdentifierSystems) -> list[Source]:
+    q, qa = t.questionnaire, t.questionnaire_assignment
+    authored = func.coalesce(qa.c.submitted_at, qa.c.sent_at)
+    qr_patient = ReferenceBinding({"Patient": qa.c.patient_id})
+    return [
+        source(
+            "Questionnaire",
+            "questionnaire",
+            q,
+            select(q),
+            None,
+            {
+                "url": UriBinding(q.c.code, f"{s.questionnaire}/"),
+                "name": StringBinding([q.c.code]),
+                "title": StringBinding([q.c.title]),
+                "status": TokenColumn(q.c.status, (codes.PUBLICATION_STATUS,)),
+                "version": TokenColumn(q.c.version_label, ()),
+                "date": DateBinding(q.c.published_at),
+            },
+            {"date": q.c.published_at},
+        ),
+        source(
+            "QuestionnaireResponse",
+            "questionnaire_assignment",
+            qa,
+            select(qa),
+            qa.c.patient_id,
+            {
+                "patient": qr_patient,
+                "subject": qr_patient,
+                "status": TokenColumn(
+                    qa.c.status,
+                    (codes.QUESTIONNAIRE_RESPONSE_STATUS,),
+                    reverse(codes.ASSIGNMENT_STATUS),
+                ),
+                "authored": DateBinding(authored),
+                "questionnaire": ReferenceBinding({"Questionnaire": qa.c.questionnaire_id}),
+            },
+            {"authored": authored},
+            enrich=enrich_questionnaire,
+        ),
+    ]
