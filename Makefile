@@ -33,6 +33,7 @@ demo: setup instance/his.sqlite
 ## Set up and run every test (SQLite always; PostgreSQL where reachable)
 test: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy fhir_gateway mappers conformance
 	$(PY) -m pytest -n 2 --dist loadfile
 
 lint: setup

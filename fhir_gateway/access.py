@@ -14,7 +14,6 @@ every FHIR request that reads data answers 401.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +21,12 @@ from .errors import Forbidden, Unauthorized
 from .fhir.registry import PATIENT_COMPARTMENT
 
 Patients = frozenset[int] | None
+
+
+class HeaderMap(Protocol):
+    """Request headers: anything with a case-insensitive ``get`` (werkzeug Headers, a dict)."""
+
+    def get(self, key: str, /) -> str | None: ...
 
 #: Types whose resources belong to patients; a patient grant narrows them to its compartments.
 COMPARTMENT_TYPES = frozenset({*PATIENT_COMPARTMENT, "Binary"})
@@ -51,7 +56,7 @@ class Grant:
 
 
 class Authenticator(Protocol):
-    def authenticate(self, headers: Mapping[str, str]) -> Grant | None:
+    def authenticate(self, headers: HeaderMap) -> Grant | None:
         """The caller's grant, or None when the request carries no usable credentials."""
         ...
 
@@ -61,14 +66,14 @@ class DevOpenAccess:
 
     GRANT = Grant(subject="development-open-access")
 
-    def authenticate(self, headers: Mapping[str, str]) -> Grant | None:
+    def authenticate(self, headers: HeaderMap) -> Grant | None:
         return self.GRANT
 
 
 class NoAuthenticator:
     """The default until authorization is configured: nobody reads patient data."""
 
-    def authenticate(self, headers: Mapping[str, str]) -> Grant | None:
+    def authenticate(self, headers: HeaderMap) -> Grant | None:
         return None
 
 
@@ -79,7 +84,7 @@ class AccessPolicy:
         self.authenticator = authenticator
         self.realm = realm
 
-    def grant_for(self, headers: Mapping[str, str]) -> Grant:
+    def grant_for(self, headers: HeaderMap) -> Grant:
         grant = self.authenticator.authenticate(headers)
         if grant is None:
             raise Unauthorized(

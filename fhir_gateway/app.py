@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -101,7 +102,9 @@ def create_app(
 def _cors(app: Flask, settings: Settings) -> None:
     """Discovery is open to any origin; the API to the configured origins only."""
     common = {"expose_headers": _EXPOSED, "allow_headers": _ALLOWED, "max_age": 600}
-    resources: dict[str, Any] = {r"/fhir/metadata": {"origins": "*", **common}}
+    resources: dict[str | re.Pattern[str], dict[str, Any]] = {
+        r"/fhir/metadata": {"origins": "*", **common}
+    }
     if settings.cors_origins:
         resources[r"/fhir/*"] = {"origins": list(settings.cors_origins), **common}
     CORS(app, resources=resources)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
+from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
 from .settings import Settings
 
