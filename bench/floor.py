@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 from flask import Flask, Response, request
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 
 from fhir_gateway.his import schema as t
 from fhir_gateway.his.sql import make_engine
@@ -25,14 +25,16 @@ _lr = t.lab_result
 
 
 def _json(body: Any) -> Response:
-    return Response(orjson.dumps(body, default=str), mimetype="application/json")
+    return Response(
+        orjson.dumps(body, default=str, option=orjson.OPT_NON_STR_KEYS), mimetype="application/json"
+    )
 
 
 @app.get("/floor/Patient/<int:pid>")
 def patient(pid: int) -> Response:
     with engine.connect() as conn:
-        row = conn.execute(_patient.where(t.patient.c.id == pid)).mappings().first()
-    return _json(dict(row) if row else {})
+        row = conn.execute(_patient.where(t.patient.c.id == pid)).first()
+    return _json(row._asdict() if row else {})
 
 
 @app.get("/floor/Observation")
@@ -44,10 +46,8 @@ def observations() -> Response:
     if "before" in request.args:
         when, rid = request.args["before"].split("|")
         at = datetime.fromisoformat(when)
-        stmt = stmt.where(
-            or_(_lr.c.observed_at < at, and_(_lr.c.observed_at == at, _lr.c.id < int(rid)))
-        )
+        stmt = stmt.where(_lr.c.observed_at <= at, or_(_lr.c.observed_at < at, _lr.c.id < int(rid)))
     stmt = stmt.order_by(_lr.c.observed_at.desc(), _lr.c.id.desc()).limit(count + 1)
     with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(stmt).mappings()]
+        rows = [r._asdict() for r in conn.execute(stmt)]
     return _json(rows[:count])

@@ -214,6 +214,8 @@ def side_by_side(targets: dict[str, tuple], rounds: int, seconds: int) -> dict[s
     for rnd in range(rounds):
         for name, (url, ids) in targets.items():
             runs[name].append(wrk(url, seconds=seconds, random_ids=ids))
+            if runs[name][-1]["errors"]:
+                raise SystemExit(f"{name} answered errors: the comparison would be meaningless")
             log(f"  round {rnd + 1} {name}: {runs[name][-1]}")
     return {name: median_runs(r) for name, r in runs.items()}
 
@@ -305,8 +307,20 @@ def _floor_page(his_url: str, page: int) -> str:
     return f"{at.isoformat()}|{rid}"
 
 
-def _everything(base: str) -> dict:
-    """Walk Patient/1/$everything; peak RSS of the worker processes is sampled meanwhile."""
+def _everything(base: str, proc: subprocess.Popen) -> dict:
+    """Walk Patient/1/$everything; the largest worker RSS is sampled meanwhile."""
+    import threading
+
+    before = max(worker_rss_mb(proc))
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], *worker_rss_mb(proc))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     url = f"{base}/fhir/Patient/1/$everything?_count=1000"
     started, resources, pages = time.perf_counter(), 0, 0
     while url:
@@ -314,10 +328,15 @@ def _everything(base: str) -> dict:
         resources += sum(1 for e in bundle.get("entry", []) if e["search"]["mode"] == "match")
         pages += 1
         url = next((x["url"] for x in bundle["link"] if x["relation"] == "next"), None)
+    seconds = round(time.perf_counter() - started, 2)
+    done.set()
+    sampler.join()
     return {
         "resources": resources,
         "pages": pages,
-        "seconds": round(time.perf_counter() - started, 2),
+        "seconds": seconds,
+        "worker_rss_before_mb": before,
+        "worker_rss_peak_mb": peak[0],
     }
 
 

@@ -195,9 +195,10 @@ def _beyond(src: Source, sort_col: Any, key: Key, greater: bool) -> ColumnElemen
             return sort_col >= value
         if src.rank < rank:
             return sort_col > value
-        return or_(sort_col > value, and_(sort_col == value, src.id_col > his_id))
+        # the first conjunct bounds an index range scan; the second breaks ties by id
+        return and_(sort_col >= value, or_(sort_col > value, src.id_col > his_id))
     if src.rank < rank:
         return sort_col <= value
     if src.rank > rank:
         return sort_col < value
-    return or_(sort_col < value, and_(sort_col == value, src.id_col < his_id))
+    return and_(sort_col <= value, or_(sort_col < value, src.id_col < his_id))
