@@ -79,7 +79,14 @@ def create_app(
             "DEVELOPMENT OPEN ACCESS IS ON: every patient's data is served without "
             "authorization. Never enable FHIR_GATEWAY_DEV_OPEN_ACCESS with real data."
         )
-    secret = settings.secret_key.encode() if settings.secret_key else secrets.token_bytes(32)
+    if settings.secret_key:
+        secret = settings.secret_key.encode()
+    else:
+        secret = secrets.token_bytes(32)
+        log.warning(
+            "FHIR_GATEWAY_SECRET_KEY is not set: paging links made here work only in this "
+            "process (fhir-gateway serve shares one key among its workers)"
+        )
     app.extensions["his"] = connector
     app.extensions["fhir_service"] = FhirService(
         connector,

@@ -8,11 +8,12 @@ Workers default to 2 x cores + 1 (gunicorn's own advice for sync work); each wor
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
-from .settings import Settings
+from .settings import PREFIX, Settings
 
 
 def gunicorn_options(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -52,4 +53,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def run(settings: Settings, **overrides: Any) -> None:
+    """Serve; without a configured secret, one is made here so every worker shares it."""
+    if not settings.secret_key:
+        os.environ[f"{PREFIX}SECRET_KEY"] = secrets.token_urlsafe(32)
     _Gunicorn(gunicorn_options(settings, **overrides)).run()

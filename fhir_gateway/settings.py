@@ -66,8 +66,9 @@ class Settings:
     )
     secret_key: str = _opt(
         "",
-        "Key that signs paging cursors. Empty: a random key per process (links then only work "
-        "on the worker that made them); set it when running several workers or hosts.",
+        "Key that signs paging cursors. Empty: `fhir-gateway serve` makes a random one that "
+        "its workers share (links then die with the server); set it when running several "
+        "hosts or when links must survive restarts.",
     )
     dev_open_access: bool = _opt(
         False,

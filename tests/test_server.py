@@ -31,7 +31,6 @@ def server(sqlite_his: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "FHIR_GATEWAY_PORT": str(port),
         "FHIR_GATEWAY_WORKERS": "2",
         "FHIR_GATEWAY_DEV_OPEN_ACCESS": "true",
-        "FHIR_GATEWAY_SECRET_KEY": "shared-between-workers",
     }
     cli = Path(sys.executable).parent / "fhir-gateway"
     log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
@@ -63,7 +62,8 @@ def test_http_round_trip_under_gunicorn(server):
     )
     assert bundle.headers["Content-Encoding"] == "gzip"
     entries = bundle.json()["entry"]
-    # the links are built from the configured base, and work on any worker
+    # the links are built from the configured base, and work on any worker (the secret the
+    # server made for itself is shared by its workers)
     nxt = next(x["url"] for x in bundle.json()["link"] if x["relation"] == "next")
     assert nxt.startswith(server)
     for _ in range(4):
