@@ -17,16 +17,21 @@ import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
+from smart_auth.scopes import ScopeSet
+
 from .errors import Forbidden, Unauthorized
 from .fhir.registry import PATIENT_COMPARTMENT
 
 Patients = frozenset[int] | None
+#: Search-parameter sets a resource must match one of (scope filters); None = unfiltered.
+Filters = tuple[tuple[tuple[str, str], ...], ...] | None
 
 
 class HeaderMap(Protocol):
     """Request headers: anything with a case-insensitive ``get`` (werkzeug Headers, a dict)."""
 
     def get(self, key: str, /) -> str | None: ...
+
 
 #: Types whose resources belong to patients; a patient grant narrows them to its compartments.
 COMPARTMENT_TYPES = frozenset({*PATIENT_COMPARTMENT, "Binary"})
@@ -42,15 +47,21 @@ class Grant:
     patients: Patients = None
     #: Resource types the caller may read and search; None = every type.
     types: frozenset[str] | None = None
+    #: The SMART scopes granted (None: not scope-limited, e.g. development open access) and the
+    #: scope levels of the caller's context (``smart_auth.scopes.levels_for``).
+    scopes: ScopeSet | None = None
+    levels: frozenset[str] = frozenset()
 
     @property
     def fingerprint(self) -> str:
-        """Stable digest binding paging links to this grant."""
+        """Stable digest binding paging links to this grant (patients, types, scopes)."""
         parts = [
             self.subject,
             self.client_id or "",
             ",".join(map(str, sorted(self.patients))) if self.patients is not None else "*",
             ",".join(sorted(self.types)) if self.types is not None else "*",
+            self.scopes.to_string() if self.scopes is not None else "*",
+            ",".join(sorted(self.levels)),
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
@@ -94,13 +105,49 @@ class AccessPolicy:
         return grant
 
     @staticmethod
-    def narrowing(grant: Grant, resource_type: str) -> Patients:
-        """The patients a query on ``resource_type`` is narrowed to; refuses other types."""
+    def decide(grant: Grant, resource_type: str, interaction: str) -> Decision:
+        """The narrowing an interaction on ``resource_type`` must carry, or 403.
+
+        SMART App Launch 2.x, scopes: an interaction needs a scope with its permission (``r``
+        for read, ``s`` for search); every matching scope counts, an unfiltered one wins, and
+        filtered ones become search-parameter sets the results must match one of. A grant at
+        patient level without a patient context is refused outright: it must never fall back to
+        every patient.
+        """
         if grant.types is not None and resource_type not in grant.types:
             raise Forbidden(f"The access granted does not cover {resource_type}")
-        return grant.patients if resource_type in COMPARTMENT_TYPES else None
+        filters: Filters = None
+        if grant.scopes is not None:
+            filters = grant.scopes.filters(grant.levels, resource_type, interaction)
+            if filters == ():
+                raise Forbidden(
+                    f"The access granted does not cover {interaction} of {resource_type}"
+                )
+        if "patient" in grant.levels and grant.patients is None:
+            raise Forbidden("A patient-level grant needs a patient context")
+        patients = grant.patients if resource_type in COMPARTMENT_TYPES else None
+        return Decision(patients, filters)
 
-    @staticmethod
-    def may_include(grant: Grant, resource_type: str) -> bool:
-        """Whether included resources of this type may be added (they are left out if not)."""
-        return grant.types is None or resource_type in grant.types
+    @classmethod
+    def narrowing(cls, grant: Grant, resource_type: str) -> Patients:
+        """The patients for callers that cannot apply scope filters (they are refused 403)."""
+        decision = cls.decide(grant, resource_type, "read")
+        if decision.filters is not None:
+            raise Forbidden(f"Filtered access to {resource_type} cannot be applied here")
+        return decision.patients
+
+    @classmethod
+    def may(cls, grant: Grant, resource_type: str, interaction: str) -> Decision | None:
+        """``decide`` for included resources: None where they must be left out."""
+        try:
+            return cls.decide(grant, resource_type, interaction)
+        except Forbidden:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of an allowed interaction: what every query for it must be narrowed to."""
+
+    patients: Patients
+    filters: Filters

@@ -18,11 +18,19 @@ from mappers import InvalidRecord, MapContext, map_record
 from mappers.ids import parse_id
 
 from .. import audit
-from ..access import AccessPolicy, Grant
-from ..errors import HisUnavailable, MethodNotAllowed, NotFound, Unprocessable
+from ..access import AccessPolicy, Decision, Grant
+from ..errors import (
+    BadRequest,
+    Forbidden,
+    HisUnavailable,
+    MethodNotAllowed,
+    NotFound,
+    Unprocessable,
+)
 from ..his.connector import HisConnector, HisUnreachable, Hit
 from .paging import Cursor, CursorCodec
 from .query import (
+    RESULT_PARAMS,
     Criterion,
     Include,
     QueryParser,
@@ -87,20 +95,71 @@ class FhirService:
 
     # --- read ---------------------------------------------------------------------------------
 
+    def _decide(self, grant: Grant, resource_type: str, interaction: str) -> Decision:
+        """The access decision for one interaction; a refusal is audited, then raised."""
+        try:
+            return self.policy.decide(grant, resource_type, interaction)
+        except Forbidden:
+            audit.record(grant, interaction, resource_type, outcome="denied")
+            raise
+
+    def _scope_filters(self, resource_type: str, decision: Decision | None) -> Any:
+        """Scope filters as groups of criteria (None: unfiltered). An alternative that cannot
+        be applied to this type matches nothing: dropping it would widen the grant."""
+        if decision is None or decision.filters is None:
+            return None
+        spec = registry()[resource_type]
+        groups = []
+        for alternative in decision.filters:
+            if any(name in RESULT_PARAMS for name, _ in alternative):
+                continue
+            try:
+                groups.append(self.parser.parse(spec, alternative, strict=True).criteria)
+            except BadRequest:
+                continue
+        return tuple(groups)
+
+    def _fetch(
+        self, resource_type: str, ids: Sequence[str], decision: Decision
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """Records behind FHIR ids, narrowed to the decision (patients and scope filters)."""
+        parsed = [p for p in (parse_id(resource_type, i) for i in ids) if p is not None]
+        if not parsed:
+            return []
+        if decision.filters is None:
+            return self.connector.read_many(resource_type, parsed, decision.patients)
+        spec = registry()[resource_type]
+        by_id = Criterion(spec.params["_id"], None, tuple(TokenValue(None, i) for i in ids))
+        query = SearchQuery(
+            resource_type,
+            (by_id,),
+            ("_id", False),
+            len(parsed),
+            None,
+            scope_filters=self._scope_filters(resource_type, decision),
+        )
+        hits = self.connector.search(
+            query, decision.patients, after=None, before=None, limit=len(parsed)
+        )
+        return [(hit.kind, hit.record) for hit in hits]
+
+    def _read_one(
+        self, grant: Grant, resource_type: str, fhir_id: str
+    ) -> tuple[str, Mapping[str, Any]]:
+        decision = self._decide(grant, resource_type, "read")
+        with self._his():
+            found = self._fetch(resource_type, [fhir_id], decision)
+        if not found:
+            audit.record(grant, "read", resource_type, outcome="not-found", ids=[fhir_id[:64]])
+            raise NotFound(f"{resource_type}/{fhir_id[:64]} is not known")
+        return found[0]
+
     def read(self, grant: Grant, resource_type: str, fhir_id: str) -> dict[str, Any]:
         """http://hl7.org/fhir/R4/http.html#read; another patient's resource is 'not found'."""
         self.spec(resource_type)
-        patients = self.policy.narrowing(grant, resource_type)
-        parsed = parse_id(resource_type, fhir_id)
-        record = None
-        if parsed is not None:
-            with self._his():
-                record = self.connector.read(resource_type, parsed[0], parsed[1], patients)
-        if record is None:
-            audit.record(grant, "read", resource_type, outcome="not-found", ids=[fhir_id[:64]])
-            raise NotFound(f"{resource_type}/{fhir_id[:64]} is not known")
+        kind, record = self._read_one(grant, resource_type, fhir_id)
         try:
-            resource = self._map(resource_type, parsed[0], record)  # type: ignore[index]
+            resource = self._map(resource_type, kind, record)
         except InvalidRecord as exc:
             _report(exc)
             raise Unprocessable(
@@ -119,8 +178,10 @@ class FhirService:
         spec = self.spec(resource_type)
         if not spec.searchable:
             raise MethodNotAllowed(f"{resource_type} cannot be searched")
-        patients = self.policy.narrowing(grant, resource_type)
+        decision = self._decide(grant, resource_type, "search")
+        patients = decision.patients
         query = self.parser.parse(spec, pairs, strict=strict)
+        query = replace(query, scope_filters=self._scope_filters(resource_type, decision))
         scope = _scope(query, grant)
         total = None
         with self._his():
@@ -208,18 +269,18 @@ class FhirService:
     def _read_included(self, grant: Grant, wanted: Mapping[str, list[str]]) -> list[Entry]:
         out: list[Entry] = []
         for rtype, ids in wanted.items():
-            if not self.policy.may_include(grant, rtype):
+            decision = self.policy.may(grant, rtype, "read")
+            if decision is None:
                 continue
-            patients = self.policy.narrowing(grant, rtype)
-            parsed = [p for p in (parse_id(rtype, i) for i in ids) if p is not None]
-            for kind, record in self.connector.read_many(rtype, parsed, patients):
+            for kind, record in self._fetch(rtype, ids, decision):
                 out += self._entries(rtype, [Hit(kind, record, (0, 0, 0))], "include")
         return out
 
     def _revinclude(
         self, grant: Grant, inc: Include, matches: list[dict[str, Any]], seen: set[tuple[str, str]]
     ) -> list[Entry]:
-        if not self.policy.may_include(grant, inc.source_type) or not matches:
+        decision = self.policy.may(grant, inc.source_type, "search")
+        if decision is None or not matches:
             return []
         target = inc.target_type
         values = tuple(
@@ -233,10 +294,10 @@ class FhirService:
             sort=("_id", False),
             count=self.max_included,
             cursor=None,
+            scope_filters=self._scope_filters(inc.source_type, decision),
         )
-        patients = self.policy.narrowing(grant, inc.source_type)
         hits = self.connector.search(
-            query, patients, after=None, before=None, limit=self.max_included + 1
+            query, decision.patients, after=None, before=None, limit=self.max_included + 1
         )
         out = []
         for entry in self._entries(inc.source_type, hits, "include"):
@@ -267,10 +328,14 @@ class FhirService:
         with self._his():
             while part < len(types) and len(entries) < count:
                 rtype = types[part]
+                decision = self.policy.may(grant, rtype, "search")
+                if decision is None:  # a type the grant does not cover is left out
+                    part, key = part + 1, None
+                    continue
                 query = self._compartment_query(rtype, patient_id, since, count - len(entries))
-                patients = self.policy.narrowing(grant, rtype)
+                query = replace(query, scope_filters=self._scope_filters(rtype, decision))
                 hits = self.connector.search(
-                    query, patients, after=key, before=None, limit=query.count + 1
+                    query, decision.patients, after=key, before=None, limit=query.count + 1
                 )
                 more = len(hits) > query.count
                 hits = hits[: query.count]
@@ -322,17 +387,9 @@ class FhirService:
 
     def binary(self, grant: Grant, fhir_id: str) -> tuple[dict[str, Any], Mapping[str, Any]]:
         """The Binary resource and its HIS record (the HTTP layer may send ``content`` raw)."""
-        patients = self.policy.narrowing(grant, "Binary")
-        parsed = parse_id("Binary", fhir_id)
-        record = None
-        if parsed is not None:
-            with self._his():
-                record = self.connector.read("Binary", parsed[0], parsed[1], patients)
-        if record is None:
-            audit.record(grant, "read", "Binary", outcome="not-found", ids=[fhir_id[:64]])
-            raise NotFound(f"Binary/{fhir_id[:64]} is not known")
+        kind, record = self._read_one(grant, "Binary", fhir_id)
         try:
-            resource = self._map("Binary", parsed[0], record)  # type: ignore[index]
+            resource = self._map("Binary", kind, record)
         except InvalidRecord as exc:
             _report(exc)
             raise Unprocessable(f"The hospital file behind Binary/{fhir_id} is malformed") from None

@@ -98,6 +98,9 @@ class SearchQuery:
     used: tuple[tuple[str, str], ...] = ()
     #: Names of parameters ignored under lenient handling.
     ignored: tuple[str, ...] = ()
+    #: Access narrowing from scope filters: results must match all criteria of one group;
+    #: None = unfiltered, () = nothing matches.
+    scope_filters: tuple[tuple[Criterion, ...], ...] | None = None
 
 
 # --- values -------------------------------------------------------------------------------------

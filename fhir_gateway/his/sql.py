@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, event, false, func, or_, select, text
+from sqlalchemy import Engine, and_, create_engine, event, false, func, or_, select, text, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
@@ -124,7 +124,14 @@ class SqlConnector:
     # --- searches -----------------------------------------------------------------------------
 
     def _conditions(self, src: Source, query: SearchQuery) -> list[ColumnElement[bool]]:
-        return [src.bindings[c.param.code].clause(c) for c in query.criteria]
+        conds = [src.bindings[c.param.code].clause(c) for c in query.criteria]
+        if query.scope_filters is not None:
+            groups = [
+                and_(true(), *(src.bindings[c.param.code].clause(c) for c in group))
+                for group in query.scope_filters
+            ]
+            conds.append(or_(*groups) if groups else false())
+        return conds
 
     def search(
         self,
