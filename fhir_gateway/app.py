@@ -15,6 +15,10 @@ from flask import Flask, Response, g, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
+import dicomweb.web as dicomweb_web
+from dicomweb.backends.base import PacsBackend
+from dicomweb.backends.settings import PacsSettings
+from dicomweb.web.context import DicomwebContext
 from mappers import IdentifierSystems, MapContext
 
 from . import logs
@@ -58,8 +62,14 @@ def create_app(
     *,
     connector: HisConnector | None = None,
     authenticator: Authenticator | None = None,
+    pacs: PacsBackend | None = None,
+    pacs_settings: PacsSettings | None = None,
 ) -> Flask:
-    """Build the gateway. ``config`` overrides ``FHIR_GATEWAY_*`` variables (tests use it)."""
+    """Build the gateway. ``config`` overrides ``FHIR_GATEWAY_*`` variables (tests use it).
+
+    ``pacs``: the PACS backend behind ``/dicomweb`` (with ``pacs_settings``, the options it was
+    built with); without one DICOMweb is not served.
+    """
     settings = Settings.from_mapping(config)
     logs.configure(settings.log_level, settings.log_json)
     app = Flask(__name__)
@@ -99,6 +109,17 @@ def create_app(
         max_included=settings.max_included,
     )
     app.register_blueprint(fhir, url_prefix="/fhir")
+    if pacs is not None:
+        dicomweb_web.init_app(
+            app,
+            DicomwebContext(
+                backend=pacs,
+                pacs=pacs_settings or PacsSettings(),
+                policy=app.extensions["fhir_service"].policy,
+                his=connector,
+                base_url=settings.base_url.removesuffix("/fhir") + "/dicomweb",
+            ),
+        )
     app.register_blueprint(health)
     _cors(app, settings)
     _hooks(app, settings)

@@ -1,0 +1,164 @@
+"""What every DICOMweb request shares: the backend, the caller's scope, errors.
+
+Access (ARCHITECTURE boundary 4, issue text "every QIDO, WADO and STOW request checks that the
+study belongs to a patient of the grant"): the caller's grant comes from the FHIR API's
+``AccessPolicy`` (the same authenticators); the decision for ``ImagingStudy`` names the HIS
+patients the grant covers, and ``PacsScope`` turns them into the DICOM PatientIDs the PACS knows
+(MRN or national ID, ``PacsSettings.patient_id_source``). The PatientID is imposed on every
+C-FIND, never taken from the query, and results are checked again before they leave. A study
+of another patient answers exactly like a missing one (404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from pydicom.dataset import Dataset
+
+from dicomweb.backends.base import PacsBackend, Query
+from dicomweb.backends.settings import PacsSettings
+from dicomweb.errors import PacsError
+from fhir_gateway.access import AccessPolicy, Grant
+from fhir_gateway.errors import FhirError
+from fhir_gateway.his.connector import HisConnector
+
+blueprint = Blueprint("dicomweb", __name__)
+
+
+class DicomwebError(Exception):
+    """An error a DICOMweb request answers with (PS3.18 §8.6: the HTTP status says it)."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def not_found(what: str = "study") -> DicomwebError:
+    return DicomwebError(404, f"No such {what}")
+
+
+@dataclass(frozen=True)
+class PacsScope:
+    """Which PACS data one caller may touch.
+
+    ``patient_ids``: DICOM PatientIDs of the grant's patients, None for every patient (system
+    access of the development setting); ``study_uids``: None, or the only studies allowed
+    (viewer tokens are bound to one study).
+    """
+
+    patient_ids: frozenset[str] | None
+    study_uids: frozenset[str] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.patient_ids == frozenset() or self.study_uids == frozenset()
+
+    def impose(self, query: Query) -> dict[str, Any]:
+        """``query`` with the caller's PatientIDs (and studies) imposed, whatever it asked."""
+        out: dict[str, Any] = dict(query)
+        for key in list(out):
+            if key in ("PatientID", "00100020"):
+                del out[key]
+        if self.patient_ids is not None:
+            out["PatientID"] = sorted(self.patient_ids)
+        else:
+            asked = query.get("PatientID", query.get("00100020"))
+            out["PatientID"] = asked if asked is not None else ""
+        if self.study_uids is not None:
+            out["StudyInstanceUID"] = sorted(self.study_uids)
+        return out
+
+    def admits(self, ds: Dataset) -> bool:
+        """Whether a PACS answer belongs to the caller (checked again on every result)."""
+        if self.patient_ids is not None and str(ds.get("PatientID", "")) not in self.patient_ids:
+            return False
+        if self.study_uids is not None:
+            return str(ds.get("StudyInstanceUID", "")) in self.study_uids
+        return True
+
+    def admits_study(self, study_uid: str) -> bool:
+        return self.study_uids is None or study_uid in self.study_uids
+
+
+@dataclass
+class DicomwebContext:
+    """The DICOMweb service's collaborators, built once by ``create_app``."""
+
+    backend: PacsBackend
+    pacs: PacsSettings
+    policy: AccessPolicy
+    his: HisConnector
+    base_url: str  # absolute DICOMweb base as clients see it, e.g. http://host/dicomweb
+    extras: dict[str, Any] = field(default_factory=dict)  # cache, viewer token signer, ...
+
+    def grant(self) -> Grant:
+        return self.policy.grant_for(request.headers)
+
+    def scope(self, grant: Grant, interaction: str = "search") -> PacsScope:
+        """The PACS scope of ``grant`` for ImagingStudy ``read``/``search`` (403 if none)."""
+        decision = AccessPolicy.decide(grant, "ImagingStudy", interaction)
+        if decision.patients is None:
+            return PacsScope(None)
+        ids: set[str] = set()
+        for pid in decision.patients:
+            record = self.his.read("Patient", "patient", pid, None)
+            if record is None:
+                continue
+            value = (
+                record.get("national_id")
+                if self.pacs.patient_id_source == "national_id"
+                else record.get("mrn")
+            )
+            if value:
+                ids.add(str(value))
+        return PacsScope(frozenset(ids))
+
+    def request_scope(self, interaction: str = "search") -> PacsScope:
+        """The scope of the current request's caller."""
+        return self.scope(self.grant(), interaction)
+
+    def study(self, scope: PacsScope, study_uid: str) -> Dataset:
+        """The study's C-FIND answer if the caller may see it; 404 otherwise (same as missing)."""
+        if scope.empty or not scope.admits_study(study_uid):
+            raise not_found()
+        found = self.backend.find_studies(
+            scope.impose({"StudyInstanceUID": study_uid, "SOPClassesInStudy": ""}), limit=2
+        )
+        found = [ds for ds in found if scope.admits(ds)]
+        if not found:
+            raise not_found()
+        return found[0]
+
+
+def context() -> DicomwebContext:
+    return current_app.extensions["dicomweb"]  # type: ignore[no-any-return]
+
+
+def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    """An error body in the DICOM JSON model: Error Comment (0000,0902), PS3.7 §C.1."""
+    import orjson
+
+    body = orjson.dumps([{"00000902": {"vr": "LO", "Value": [message[:64]]}}])
+    return Response(body, status=status, mimetype="application/dicom+json", headers=headers)
+
+
+@blueprint.errorhandler(DicomwebError)
+def _dicomweb_error(exc: DicomwebError) -> Response:
+    return error_response(exc.status, exc.message, exc.headers)
+
+
+@blueprint.errorhandler(PacsError)
+def _pacs_error(exc: PacsError) -> Response:
+    headers = {"Retry-After": "5"} if exc.http_status == 503 else None
+    return error_response(exc.http_status, exc.message, headers)
+
+
+@blueprint.errorhandler(FhirError)
+def _access_error(exc: FhirError) -> Response:
+    """401/403 from the access policy, in DICOMweb's format, headers kept (WWW-Authenticate)."""
+    return error_response(exc.status, exc.diagnostics, exc.headers)

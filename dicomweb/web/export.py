@@ -1,0 +1,1 @@
+"""DICOMweb export routes (to come)."""

@@ -1,0 +1,1 @@
+"""DICOMweb qido routes (to come)."""

@@ -1,0 +1,1 @@
+"""DICOMweb stow routes (to come)."""

@@ -1,0 +1,1 @@
+"""DICOMweb viewer routes (to come)."""

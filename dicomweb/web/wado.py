@@ -1,0 +1,1 @@
+"""DICOMweb wado routes (to come)."""

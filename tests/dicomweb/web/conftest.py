@@ -1,0 +1,120 @@
+"""The gateway's DICOMweb in front of the real Orthanc, filled with the test HIS's studies.
+
+``his_pacs``: the session's Orthanc (``tests/dicomweb/conftest.py``) loaded once with one
+synthetic study per imaging order of the SQLite test HIS (PatientID = the patient's MRN), so
+access checks tie studies to HIS patients. ``dw_app``: a gateway with development open access
+over that HIS and PACS; ``client_for(patients)`` a gateway whose grant covers only
+``patients`` (HIS ids), as a SMART patient token would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from dicomweb.backends.dimse import DimseBackend
+from dicomweb.his_studies import LoadReport, images_in_pacs, load_his_studies, order_rows
+from fhir_gateway import create_app
+from fhir_gateway.access import Grant
+from fhir_gateway.his.sql import make_engine
+from smart_auth.scopes import levels_for, parse_scopes
+from tests.conftest import app_config
+from tests.dicomweb.conftest import Pacs
+
+DICOMWEB = "http://gateway.test/dicomweb"
+
+
+@dataclass(frozen=True)
+class HisPacs:
+    """The test HIS and the Orthanc holding its studies."""
+
+    his_url: str
+    pacs: Pacs
+    report: LoadReport
+    #: study UID -> (HIS patient id, MRN) for every study the PACS holds
+    studies: dict[str, tuple[int, str]]
+
+    def studies_of(self, patient_id: int) -> list[str]:
+        return sorted(uid for uid, (pid, _) in self.studies.items() if pid == patient_id)
+
+
+@pytest.fixture(scope="session")
+def his_pacs(sqlite_his: str, pacs: Pacs) -> HisPacs:
+    engine = make_engine(sqlite_his)
+    try:
+        with DimseBackend(pacs.settings()) as backend:
+            report = load_his_studies(engine, backend, max_size=32)
+        assert not report.failures, report.failures
+        studies: dict[str, tuple[int, str]] = {}
+        with engine.connect() as conn:
+            ids = dict(conn.execute(sa.text("SELECT mrn, id FROM patient")).all())
+        for row in order_rows(engine):
+            if images_in_pacs(row):
+                studies[str(row.study_uid)] = (ids[row.mrn], str(row.mrn))
+    finally:
+        engine.dispose()
+    return HisPacs(sqlite_his, pacs, report, studies)
+
+
+class Fixed:
+    """An authenticator that answers every request with one grant."""
+
+    def __init__(self, grant: Grant) -> None:
+        self.grant = grant
+
+    def authenticate(self, headers: Any) -> Grant | None:
+        return self.grant
+
+
+def patient_grant(patients: frozenset[int], scopes: str = "patient/*.rs") -> Grant:
+    return Grant(
+        subject="test-patient",
+        client_id="test-app",
+        patients=patients,
+        scopes=parse_scopes(scopes),
+        levels=levels_for("patient"),
+    )
+
+
+def make_app(his_pacs: HisPacs, *, grant: Grant | None = None, **config: Any) -> Any:
+    backend = DimseBackend(his_pacs.pacs.settings())
+    cfg = app_config(his_pacs.his_url, dev_open_access=grant is None, **config)
+    app = create_app(
+        cfg,
+        authenticator=Fixed(grant) if grant is not None else None,
+        pacs=backend,
+        pacs_settings=his_pacs.pacs.settings(),
+    )
+    app.extensions["test_backend"] = backend
+    return app
+
+
+@pytest.fixture(scope="session")
+def dw_app(his_pacs: HisPacs) -> Iterator[Any]:
+    app = make_app(his_pacs)
+    yield app
+    app.extensions["test_backend"].close()
+
+
+@pytest.fixture
+def dw_client(dw_app: Any) -> Any:
+    return dw_app.test_client()
+
+
+@pytest.fixture
+def client_for(his_pacs: HisPacs) -> Iterator[Callable[..., Any]]:
+    """``client_for({patient ids}, scopes=...)``: a test client whose grant covers them."""
+    made: list[Any] = []
+
+    def build(patients: set[int] | frozenset[int], scopes: str = "patient/*.rs") -> Any:
+        app = make_app(his_pacs, grant=patient_grant(frozenset(patients), scopes))
+        made.append(app)
+        return app.test_client()
+
+    yield build
+    for app in made:
+        app.extensions["test_backend"].close()
