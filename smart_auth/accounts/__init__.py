@@ -1,0 +1,1 @@
+"""Patient accounts: registration, login, second factor, lockout, identities (F1-F9)."""

@@ -1,0 +1,1 @@
+"""The SMART App Launch 2.x authorization server (Authlib): clients, codes, tokens."""

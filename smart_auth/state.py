@@ -1,0 +1,57 @@
+"""The gateway's own state database (ARCHITECTURE boundary 5).
+
+Accounts, OAuth clients, codes and tokens, shares, one-time codes, lockout counters and the
+audit trail live here, never in process memory: every worker and host sees the same state.
+SQLite by default (``FHIR_GATEWAY_STATE_URL``), PostgreSQL in production. Each part of
+``smart_auth`` declares its tables on the one ``metadata`` below, in its own ``tables`` module.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine, make_url
+
+metadata = MetaData()
+
+
+def make_state_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """An engine for the state database; SQLite files get WAL and a busy timeout so several
+    workers can write."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        return engine
+    return create_engine(url, pool_size=pool_size, pool_pre_ping=True)
+
+
+def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def create_state(engine: Engine) -> None:
+    """Create every state table that does not exist yet (all ``tables`` modules imported)."""
+    import_tables()
+    metadata.create_all(engine)
+
+
+def import_tables() -> None:
+    """Import every module that declares state tables, so ``metadata`` knows them all."""
+    import importlib
+    import pkgutil
+
+    import smart_auth
+
+    for info in pkgutil.walk_packages(smart_auth.__path__, "smart_auth."):
+        if info.name.endswith(".tables"):
+            importlib.import_module(info.name)
