@@ -92,6 +92,26 @@ class Settings:
         "Base of the hospital's own identifier namespaces and local code systems.",
     )
 
+    stow_max_bytes: int = _opt(
+        512 * 1024 * 1024,
+        "Largest STOW-RS request body accepted, in bytes (PS3.18 §10.5); larger is 413.",
+    )
+    pacs_backend: str = _opt(
+        "dimse",
+        "How the gateway reaches its PACS: 'dimse' (C-FIND/C-GET/C-STORE) or 'dicomweb' "
+        "(an upstream QIDO/WADO/STOW-RS server at PACS_DICOMWEB_URL).",
+    )
+    pacs_dicomweb_url: str = _opt(
+        "",
+        "Base URL of the upstream DICOMweb server (pacs_backend=dicomweb), e.g. Orthanc's "
+        "http://pacs:8042/dicom-web.",
+    )
+    pacs_dicomweb_user: str = _opt("", "HTTP basic user for the upstream DICOMweb server.")
+    pacs_dicomweb_password: str = _opt("", "HTTP basic password for the upstream DICOMweb server.")
+    pacs_dicomweb_timeout_s: int = _opt(
+        30, "Seconds to connect to, and between bytes from, the upstream DICOMweb server."
+    )
+
     @property
     def base_url(self) -> str:
         """The FHIR base URL clients use, without a trailing slash."""
