@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 DEMO_HIS ?= sqlite:///instance/his.sqlite
 DEMO_PATIENTS ?= 200
-DEBIAN_PACKAGES := fonts-dejavu-core
+DEBIAN_PACKAGES := fonts-dejavu-core chromium
 PACS_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm dcmtk
 
 .PHONY: setup demo test lint bench clean

@@ -112,6 +112,41 @@ class Settings:
         30, "Seconds to connect to, and between bytes from, the upstream DICOMweb server."
     )
 
+    state_url: str = _opt(
+        "sqlite:///instance/state.sqlite",
+        "SQLAlchemy URL of the gateway's own state database (accounts, codes, tokens).",
+    )
+    accounts_national_id: str = _opt(
+        "CNP", "National ID patients register with: CNP (Romania) or PESEL (Poland)."
+    )
+    accounts_second_factor: str = _opt(
+        "none",
+        "Second factor after every password sign-in: none, email (a mailed code) or sms "
+        "(a 4-digit SMS code). TOTP, where a person turned it on, always applies.",
+    )
+    accounts_max_failed_logins: int = _opt(
+        5, "Consecutive wrong passwords that lock an account until an admin unlocks it."
+    )
+    accounts_support_contact: str = _opt(
+        "the hospital's registration desk",
+        "Whom a locked-out person is told to contact (shown on the sign-in page).",
+    )
+    smtp_host: str = _opt("", "SMTP server for account mail; empty writes mail to the outbox.")
+    smtp_port: int = _opt(25, "SMTP server port.")
+    smtp_starttls: bool = _opt(False, "Use STARTTLS (RFC 3207) with the SMTP server.")
+    smtp_user: str = _opt("", "SMTP AUTH user; empty sends without authentication.")
+    smtp_password: str = _opt("", "SMTP AUTH password.")
+    mail_from: str = _opt("portal@hospital.example", "From address of account mail.")
+    sms_url: str = _opt(
+        "", "HTTP endpoint of the SMS provider (JSON POST); empty writes SMS to the outbox."
+    )
+    sms_token: str = _opt("", "Bearer token for the SMS provider.")
+    outbox_dir: str = _opt(
+        "instance/outbox",
+        "Directory where mail (mail/*.eml) and SMS (sms/*.json) land when no SMTP server or "
+        "SMS provider is configured (the demo).",
+    )
+
     @property
     def base_url(self) -> str:
         """The FHIR base URL clients use, without a trailing slash."""
