@@ -147,6 +147,16 @@ class Settings:
         "SMS provider is configured (the demo).",
     )
 
+    viewer_token_ttl_s: int = _opt(
+        900,
+        "Seconds a viewer link's token (bound to one study) stays valid after it is minted.",
+    )
+    ohif_dir: str = _opt(
+        "var/ohif/dist",
+        "The OHIF viewer's built files (scripts/install-ohif.sh), served under /viewer; "
+        "the viewer is not served when the folder is missing.",
+    )
+
     @property
     def base_url(self) -> str:
         """The FHIR base URL clients use, without a trailing slash."""
