@@ -157,6 +157,28 @@ class Settings:
         "the viewer is not served when the folder is missing.",
     )
 
+    oauth_code_lifetime_s: int = _opt(
+        60, "Seconds an OAuth authorization code stays usable (once); at most 60."
+    )
+    oauth_access_token_lifetime_s: int = _opt(3600, "Seconds a SMART access token lives.")
+    oauth_refresh_token_lifetime_s: int = _opt(
+        90 * 86400, "Seconds an offline_access refresh-token family lives (rotated on each use)."
+    )
+    oauth_online_refresh_lifetime_s: int = _opt(
+        8 * 3600, "Seconds an online_access refresh-token family lives."
+    )
+    oauth_backend_token_lifetime_s: int = _opt(
+        300, "Seconds a backend-services (client_credentials) token lives; at most 300."
+    )
+    oauth_dynamic_registration: bool = _opt(
+        False, "Accept RFC 7591 dynamic registration of public patient apps at /oauth/register."
+    )
+    oauth_enabled: bool = _opt(
+        True,
+        "Serve the SMART authorization server and make the FHIR API require its bearer tokens "
+        "(ignored while DEV_OPEN_ACCESS is on).",
+    )
+
     @property
     def base_url(self) -> str:
         """The FHIR base URL clients use, without a trailing slash."""
