@@ -119,8 +119,37 @@ class DicomwebContext:
         return PacsScope(frozenset(ids))
 
     def request_scope(self, interaction: str = "search") -> PacsScope:
-        """The scope of the current request's caller."""
+        """The scope of the current request's caller.
+
+        A viewer token (``Authorization: Bearer vt1.…`` or a ``token`` query parameter, as the
+        viewer sends it) is bound to one study of one PatientID and serves only reads and
+        searches; an expired or forged one is 401.
+        """
+        viewer = self.viewer_scope(interaction)
+        if viewer is not None:
+            return viewer
         return self.scope(self.grant(), interaction)
+
+    def viewer_scope(self, interaction: str = "search") -> PacsScope | None:
+        """The one-study scope of the request's viewer token; None when it carries none."""
+        from dicomweb.viewer_tokens import ViewerTokenError, is_viewer_token
+
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        if not is_viewer_token(token):
+            token = request.args.get("token", "")
+        if not is_viewer_token(token):
+            return None
+        tokens = self.extras.get("viewer_tokens")
+        if tokens is None or interaction not in ("read", "search"):
+            raise DicomwebError(403, "A viewer token only reads its study")
+        try:
+            claim = tokens.verify(token)
+        except ViewerTokenError as exc:
+            raise DicomwebError(
+                401, exc.message, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            ) from None
+        return PacsScope(frozenset({claim.patient_id}), frozenset({claim.study_uid}))
 
     def study(self, scope: PacsScope, study_uid: str) -> Dataset:
         """The study's C-FIND answer if the caller may see it; 404 otherwise (same as missing)."""
