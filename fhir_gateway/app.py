@@ -16,6 +16,7 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 import dicomweb.web as dicomweb_web
+import smart_auth.accounts as smart_auth_accounts
 from dicomweb.backends.base import PacsBackend
 from dicomweb.backends.settings import PacsSettings
 from dicomweb.web.context import DicomwebContext
@@ -120,6 +121,7 @@ def create_app(
                 base_url=settings.base_url.removesuffix("/fhir") + "/dicomweb",
             ),
         )
+    smart_auth_accounts.init_app(app, settings)
     app.register_blueprint(health)
     _cors(app, settings)
     _hooks(app, settings)

@@ -1,1 +1,81 @@
-"""Patient accounts: registration, login, second factor, lockout, identities (F1-F9)."""
+"""Patient accounts: registration, login, second factor, lockout, identities (F1-F9).
+
+``init_app(app, settings)`` builds the ``AccountService`` over the state database (creating
+the engine from ``FHIR_GATEWAY_STATE_URL`` into ``app.extensions["state_engine"]`` unless a
+part registered earlier already did) and registers the ``accounts`` blueprint at ``/account``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from fhir_gateway.his.sql import make_engine
+from fhir_gateway.settings import Settings
+from smart_auth.state import create_state, make_state_engine
+
+from .mail import MailSender, OutboxSender, SmtpSender
+from .service import AccountPolicy, AccountService
+from .sms import HttpSmsSender, OutboxSms, SmsSender
+
+
+def mail_sender(settings: Settings) -> MailSender:
+    if settings.smtp_host:
+        return SmtpSender(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.mail_from,
+            starttls=settings.smtp_starttls,
+            user=settings.smtp_user,
+            password=settings.smtp_password,
+        )
+    return OutboxSender(Path(settings.outbox_dir) / "mail", settings.mail_from)
+
+
+def sms_sender(settings: Settings) -> SmsSender:
+    if settings.sms_url:
+        return HttpSmsSender(settings.sms_url, settings.sms_token)
+    return OutboxSms(Path(settings.outbox_dir) / "sms")
+
+
+def build_service(settings: Settings, state: Any, secret: bytes) -> AccountService:
+    policy = AccountPolicy(
+        national_id_kind=settings.accounts_national_id,
+        max_failed_logins=settings.accounts_max_failed_logins,
+        second_factor=settings.accounts_second_factor,
+        support_contact=settings.accounts_support_contact,
+    )
+    return AccountService(
+        state,
+        make_engine(settings.his_url),
+        policy,
+        mail_sender(settings),
+        sms_sender(settings),
+        secret,
+    )
+
+
+def init_app(app: Flask, settings: Settings) -> AccountService:
+    from . import routes
+
+    state = app.extensions.get("state_engine")
+    if state is None:
+        state = make_state_engine(settings.state_url)
+        app.extensions["state_engine"] = state
+    create_state(state)
+    if not app.secret_key:
+        app.secret_key = settings.secret_key or secrets.token_hex(32)
+    secure = settings.base_url.startswith("https://")
+    # OWASP ASVS V3.4: HttpOnly, SameSite, Secure when served over TLS
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
+    if secure:
+        app.config["SESSION_COOKIE_SECURE"] = True
+    key = app.secret_key if isinstance(app.secret_key, bytes) else str(app.secret_key).encode()
+    service = build_service(settings, state, key)
+    app.extensions["accounts"] = service
+    routes.register(app, service, secure_cookies=secure)
+    return service

@@ -4,6 +4,10 @@
 own (relation ``self``) and persons in its care (``guardian``, verified against the HIS
 guardian link). The authorization server reads ``identity`` to offer the patient picker and to
 put ``patient`` in a token's launch context.
+
+``one_time_code``, ``login_throttle`` and ``remember_token`` hold what every worker and host must
+agree on (ARCHITECTURE boundary 5): codes, failure counters and revocable "remember me" tokens.
+Codes and tokens are stored only as keyed digests.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -33,6 +38,18 @@ account = Table(
     Column("email_verified_at", DateTime),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime, nullable=False),
+    #: consecutive wrong passwords since the last good one (OWASP ASVS V2.2.1)
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_at", DateTime),
+    #: once true the email second factor stays on (F4)
+    Column("email_code_on", Boolean, nullable=False, default=False),
+    #: base32 RFC 6238 secret when the person turned TOTP on
+    Column("totp_secret", String(64)),
+    #: a hospital-created account must choose its own password at first login (F2)
+    Column("must_change_password", Boolean, nullable=False, default=False),
+    Column("clause_version", String(32)),
+    Column("clause_accepted_at", DateTime),
+    Column("language", String(8)),
 )
 
 identity = Table(
@@ -45,4 +62,43 @@ identity = Table(
     Column("relation", String(16), nullable=False),
     Column("verified_at", DateTime, nullable=False),
     UniqueConstraint("account_id", "his_patient_id"),
+)
+
+#: One-time codes and links (email verification, second factor, password reset, email change):
+#: single use (``used_at``), short-lived (``expires_at``), attempt-limited (``attempts``).
+one_time_code = Table(
+    "one_time_code",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("account.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    #: what the code confirms, e.g. the new email address
+    Column("target", String(254)),
+    Column("expires_at", DateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("used_at", DateTime),
+)
+Index("ix_one_time_code_account", one_time_code.c.account_id, one_time_code.c.purpose)
+Index("ix_one_time_code_hash", one_time_code.c.code_hash)
+
+#: Failure counters per key (``acct:<id>`` or ``addr:<ip>``) with the time before which
+#: another attempt is refused: the progressive delay of bot protection (F3).
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", String(80), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("window_start", DateTime, nullable=False),
+    Column("blocked_until", DateTime),
+)
+
+#: "Remember me" tokens: revocable (``revoked``), expiring, only the digest stored.
+remember_token = Table(
+    "remember_token",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", ForeignKey("account.id", ondelete="CASCADE"), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
 )

@@ -1,0 +1,214 @@
+# ruff: noqa: E501 (sentences of the catalog stay whole, one per line)
+"""Page and message texts in Romanian, Polish and English (simple message catalogs).
+
+The language is the ``lang`` cookie set by the switcher, else the best match of
+Accept-Language (RFC 9110 §12.5.4), else English. Kept as dictionaries rather than compiled
+gettext catalogs so a fresh checkout needs no build step; a test checks every key exists in
+every language.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("ro", "pl", "en")
+NAMES = {"ro": "Română", "pl": "Polski", "en": "English"}
+
+_T: dict[str, tuple[str, str, str]] = {
+    # key: (ro, pl, en)
+    "site": ("Portalul pacientului", "Portal pacjenta", "Patient portal"),
+    "skip": ("Salt la conținut", "Przejdź do treści", "Skip to content"),
+    "language": ("Limba", "Język", "Language"),
+    "login_title": ("Autentificare", "Logowanie", "Sign in"),
+    "login_id": (
+        "Email sau nume de utilizator",
+        "Email lub nazwa użytkownika",
+        "Email or user name",
+    ),
+    "password": ("Parola", "Hasło", "Password"),
+    "remember": ("Ține-mă minte", "Zapamiętaj mnie", "Remember me"),
+    "submit_login": ("Intră în cont", "Zaloguj", "Sign in"),
+    "bad_login": (
+        "Email, nume de utilizator sau parolă greșită.",
+        "Błędny email, nazwa użytkownika lub hasło.",
+        "Wrong email, user name or password.",
+    ),
+    "throttled": (
+        "Prea multe încercări. Încercați din nou peste {seconds} secunde.",
+        "Zbyt wiele prób. Spróbuj ponownie za {seconds} sekund.",
+        "Too many attempts. Try again in {seconds} seconds.",
+    ),
+    "locked": (
+        "Contul a fost blocat după prea multe parole greșite. Contactați {contact} pentru deblocare.",
+        "Konto zostało zablokowane po zbyt wielu błędnych hasłach. Skontaktuj się z {contact}, aby je odblokować.",
+        "Your account was locked after too many wrong passwords. Contact {contact} to unlock it.",
+    ),
+    "unverified": (
+        "Confirmați mai întâi adresa de email (verificați mesajele primite).",
+        "Najpierw potwierdź adres email (sprawdź skrzynkę).",
+        "Please confirm your email address first (check your inbox).",
+    ),
+    "no_account": (
+        "Nu aveți cont? Înregistrați-vă",
+        "Nie masz konta? Zarejestruj się",
+        "No account? Register",
+    ),
+    "register_title": ("Înregistrare", "Rejestracja", "Register"),
+    "full_name": ("Nume complet", "Imię i nazwisko", "Full name"),
+    "email": ("Email", "Email", "Email"),
+    "national_id_CNP": ("CNP", "CNP", "Personal numeric code (CNP)"),
+    "national_id_PESEL": ("PESEL", "PESEL", "PESEL number"),
+    "password_hint": (
+        "Cel puțin 10 caractere.",
+        "Co najmniej 10 znaków.",
+        "At least 10 characters.",
+    ),
+    "submit_register": ("Creează contul", "Utwórz konto", "Create account"),
+    "bad_national_id": (
+        "Numărul de identificare nu este valid.",
+        "Numer identyfikacyjny jest nieprawidłowy.",
+        "The national ID number is not valid.",
+    ),
+    "no_match": (
+        "Datele nu corespund unui pacient al spitalului. Verificați numele și numărul.",
+        "Dane nie odpowiadają pacjentowi szpitala. Sprawdź imię, nazwisko i numer.",
+        "These details do not match a patient of the hospital. Check the name and number.",
+    ),
+    "taken": (
+        "Există deja un cont pentru aceste date.",
+        "Konto dla tych danych już istnieje.",
+        "An account already exists for these details.",
+    ),
+    "weak_password": (
+        "Parola trebuie să aibă între 10 și 128 de caractere.",
+        "Hasło musi mieć od 10 do 128 znaków.",
+        "The password must be 10 to 128 characters long.",
+    ),
+    "bad_email": (
+        "Adresa de email nu este validă.",
+        "Adres email jest nieprawidłowy.",
+        "The email address is not valid.",
+    ),
+    "check_mail_title": ("Verificați emailul", "Sprawdź pocztę", "Check your email"),
+    "check_mail": (
+        "V-am trimis un link de confirmare. Deschideți-l pentru a activa contul.",
+        "Wysłaliśmy link potwierdzający. Otwórz go, aby aktywować konto.",
+        "We sent you a confirmation link. Open it to activate your account.",
+    ),
+    "resend": ("Retrimite linkul", "Wyślij link ponownie", "Send the link again"),
+    "verified": (
+        "Adresa de email a fost confirmată. Vă puteți autentifica.",
+        "Adres email został potwierdzony. Możesz się zalogować.",
+        "Your email address is confirmed. You can sign in.",
+    ),
+    "bad_link": (
+        "Linkul nu mai este valabil. Cereți unul nou.",
+        "Link jest już nieważny. Poproś o nowy.",
+        "This link is no longer valid. Ask for a new one.",
+    ),
+    "factor_title": ("Cod de verificare", "Kod weryfikacyjny", "Verification code"),
+    "factor_email": (
+        "Am trimis un cod la adresa de email a contului.",
+        "Wysłaliśmy kod na adres email konta.",
+        "We sent a code to your account's email address.",
+    ),
+    "factor_sms": (
+        "Am trimis un cod de 4 cifre prin SMS.",
+        "Wysłaliśmy 4-cyfrowy kod SMS-em.",
+        "We sent a 4-digit code by SMS.",
+    ),
+    "factor_totp": (
+        "Introduceți codul din aplicația de autentificare.",
+        "Wpisz kod z aplikacji uwierzytelniającej.",
+        "Enter the code from your authenticator app.",
+    ),
+    "code": ("Cod", "Kod", "Code"),
+    "submit_code": ("Verifică", "Zweryfikuj", "Verify"),
+    "bad_code": (
+        "Cod greșit sau expirat.",
+        "Błędny lub wygasły kod.",
+        "Wrong or expired code.",
+    ),
+    "home_title": ("Contul meu", "Moje konto", "My account"),
+    "signed_in_as": ("Autentificat ca {name}", "Zalogowano jako {name}", "Signed in as {name}"),
+    "logout": ("Ieșire", "Wyloguj", "Sign out"),
+    "logout_all": (
+        "Ieșire de pe toate dispozitivele",
+        "Wyloguj ze wszystkich urządzeń",
+        "Sign out everywhere",
+    ),
+    "email_code_on": (
+        "Codul prin email la autentificare este activ (nu poate fi dezactivat).",
+        "Kod email przy logowaniu jest włączony (nie można go wyłączyć).",
+        "Email code at sign-in is on (it cannot be turned off).",
+    ),
+    "turn_email_code_on": (
+        "Activează codul prin email la autentificare",
+        "Włącz kod email przy logowaniu",
+        "Turn on an email code at sign-in",
+    ),
+    "csrf": (
+        "Formularul a expirat. Reîncărcați pagina și încercați din nou.",
+        "Formularz wygasł. Odśwież stronę i spróbuj ponownie.",
+        "The form expired. Reload the page and try again.",
+    ),
+    "mail_verify_subject": (
+        "Confirmați adresa de email",
+        "Potwierdź adres email",
+        "Confirm your email address",
+    ),
+    "mail_verify_body": (
+        "Bună ziua, {name},\n\nDeschideți acest link pentru a confirma adresa:\n{link}\n\nLinkul expiră în 24 de ore.",
+        "Dzień dobry, {name},\n\nOtwórz ten link, aby potwierdzić adres:\n{link}\n\nLink wygasa po 24 godzinach.",
+        "Hello {name},\n\nOpen this link to confirm your address:\n{link}\n\nThe link expires in 24 hours.",
+    ),
+    "mail_code_subject": ("Codul de autentificare", "Kod logowania", "Your sign-in code"),
+    "mail_code_body": (
+        "Codul dumneavoastră este {code}. Expiră în 10 minute.",
+        "Twój kod to {code}. Wygasa po 10 minutach.",
+        "Your code is {code}. It expires in 10 minutes.",
+    ),
+    "sms_code": (
+        "Cod de autentificare: {code}",
+        "Kod logowania: {code}",
+        "Sign-in code: {code}",
+    ),
+    "mail_temp_subject": (
+        "Contul dumneavoastră de pacient",
+        "Twoje konto pacjenta",
+        "Your patient account",
+    ),
+    "mail_temp_body": (
+        "Bună ziua, {name},\n\nSpitalul v-a creat un cont. Utilizator: {username}\nParolă temporară: {password}\n\nLa prima autentificare veți alege o parolă nouă: {link}",
+        "Dzień dobry, {name},\n\nSzpital utworzył dla Ciebie konto. Użytkownik: {username}\nHasło tymczasowe: {password}\n\nPrzy pierwszym logowaniu wybierzesz nowe hasło: {link}",
+        "Hello {name},\n\nThe hospital created an account for you. User name: {username}\nTemporary password: {password}\n\nAt your first sign-in you will choose a new password: {link}",
+    ),
+}
+
+
+def text(key: str, language: str, **values: object) -> str:
+    """The text ``key`` in ``language`` (falling back to English), with ``values`` filled in."""
+    ro, pl, en = _T[key]
+    chosen = {"ro": ro, "pl": pl}.get(language, en)
+    return chosen.format(**values) if values else chosen
+
+
+def all_keys() -> list[str]:
+    return list(_T)
+
+
+def negotiate(cookie: str | None, accept_language: str) -> str:
+    """The switcher's cookie if valid, else the highest-q supported Accept-Language tag."""
+    if cookie in LANGUAGES:
+        return str(cookie)
+    best, best_q = "en", 0.0
+    for part in accept_language.split(","):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES and q > best_q:
+            best, best_q = primary, q
+    return best

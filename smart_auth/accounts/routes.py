@@ -1,0 +1,251 @@
+"""The accounts pages (thin: each view reads the form, calls ``AccountService``, renders).
+
+Every POST carries the per-session CSRF token (OWASP ASVS V4.2.2); every page is sent with
+security headers (CSP without inline script, no framing, no caching, no referrer).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response as BaseResponse
+
+from smart_auth import session as signed
+
+from . import i18n
+from .service import AccountService
+
+bp = Blueprint("accounts", __name__, url_prefix="/account", template_folder="templates")
+REMEMBER_COOKIE = "remember"
+_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def _svc() -> AccountService:
+    service: AccountService = g.accounts
+    return service
+
+
+def _safe_next(value: str | None) -> str:
+    """Only same-site paths, never ``//host`` or a scheme (open redirect, ASVS V5.1.5)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return url_for("accounts.home")
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def t(key: str, **values: object) -> str:
+    return i18n.text(key, g.lang, **values)
+
+
+def page(template: str, status: int = 200, **context: Any) -> Response:
+    body = render_template(
+        template,
+        t=t,
+        lang=g.lang,
+        languages=i18n.LANGUAGES,
+        language_names=i18n.NAMES,
+        csrf=csrf_token(),
+        here=request.full_path.rstrip("?"),
+        **context,
+    )
+    return make_response(body, status)
+
+
+@bp.before_request
+def _before() -> None:
+    g.lang = i18n.negotiate(request.cookies.get("lang"), request.headers.get("Accept-Language", ""))
+    if request.method == "POST":
+        sent = request.form.get("csrf_token", "")
+        expected = session.get("csrf")
+        if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+            abort(make_response(page("message.html", 400, title=t("site"), text=t("csrf"))))
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    for name, value in _HEADERS.items():
+        response.headers[name] = value
+    response.headers["Content-Language"] = g.get("lang", "en")
+    return response
+
+
+@bp.get("/lang/<code>")
+def language(code: str) -> BaseResponse:
+    response = redirect(_safe_next(request.args.get("next")))
+    if code in i18n.LANGUAGES:
+        response.set_cookie(
+            "lang",
+            code,
+            max_age=365 * 86400,
+            samesite="Lax",
+            httponly=True,
+            secure=g.secure_cookies,
+        )
+    return response
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse:
+    nxt = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return page("login.html", next=nxt)
+    outcome = _svc().login(
+        request.form.get("login", ""), request.form.get("password", ""), request.remote_addr or "-"
+    )
+    error = {
+        "bad": t("bad_login"),
+        "throttled": t("throttled", seconds=outcome.retry_after),
+        "locked": t("locked", contact=_svc().policy.support_contact),
+        "unverified": t("unverified"),
+    }.get(outcome.status)
+    if error or outcome.account_id is None:
+        status = {"throttled": 429, "locked": 423}.get(outcome.status, 400)
+        return page("login.html", status, next=nxt, error=error, locked=outcome.status == "locked")
+    remember = request.form.get("remember") == "on"
+    if outcome.factor:
+        session.clear()
+        session.update(
+            pending=outcome.account_id, factor=outcome.factor, next=nxt, remember=remember
+        )
+        _svc().send_factor_code(outcome.account_id, outcome.factor)
+        return redirect(url_for("accounts.second_factor"))
+    return _complete(outcome.account_id, nxt, remember)
+
+
+def _complete(account_id: int, nxt: str, remember: bool) -> BaseResponse:
+    signed.sign_in(account_id)
+    response = redirect(nxt)
+    if remember:
+        response.set_cookie(
+            REMEMBER_COOKIE,
+            _svc().remember(account_id),
+            max_age=30 * 86400,
+            httponly=True,
+            samesite="Lax",
+            secure=g.secure_cookies,
+            path="/",
+        )
+    return response
+
+
+@bp.route("/second-factor", methods=["GET", "POST"])
+def second_factor() -> BaseResponse:
+    pending, factor = session.get("pending"), session.get("factor")
+    if not isinstance(pending, int) or not isinstance(factor, str):
+        return redirect(url_for("accounts.login"))
+    if request.method == "GET":
+        return page("factor.html", factor=factor)
+    if not _svc().check_factor(pending, factor, request.form.get("code", "")):
+        return page("factor.html", 400, factor=factor, error=t("bad_code"))
+    return _complete(pending, _safe_next(session.get("next")), bool(session.get("remember")))
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    token = request.cookies.get(REMEMBER_COOKIE)
+    account_id = signed.current_account_id()
+    if request.form.get("everywhere") == "1" and account_id is not None:
+        _svc().forget(account_id=account_id)
+    elif token:
+        _svc().forget(token)
+    signed.sign_out()
+    response = redirect(url_for("accounts.login"))
+    response.delete_cookie(REMEMBER_COOKIE, path="/")
+    return response
+
+
+@bp.get("/")
+def home() -> BaseResponse:
+    account_id = signed.current_account_id()
+    row = _svc().get(account_id) if account_id is not None else None
+    if row is None:
+        return redirect(signed.login_url(url_for("accounts.home")))
+    return page("home.html", account=row)
+
+
+@bp.post("/email-code")
+def email_code_on() -> BaseResponse:
+    account_id = signed.current_account_id()
+    if account_id is None:
+        return redirect(signed.login_url(url_for("accounts.home")))
+    _svc().turn_on_email_code(account_id)
+    return redirect(url_for("accounts.home"))
+
+
+@bp.route("/register", methods=["GET", "POST"], endpoint="register")
+def register_page() -> BaseResponse:
+    kind = _svc().policy.national_id_kind
+    if request.method == "GET":
+        return page("register.html", kind=kind, form={})
+    form = request.form
+    error = _svc().register(
+        form.get("full_name", ""),
+        form.get("email", ""),
+        form.get("national_id", ""),
+        form.get("password", ""),
+        g.lang,
+        url_for("accounts.verify", token="", _external=True),
+    )
+    if error:
+        return page("register.html", 400, kind=kind, form=form, error=t(error), field=error)
+    return page("check_mail.html", email=form.get("email", ""))
+
+
+@bp.post("/verify/resend")
+def resend() -> BaseResponse:
+    email = request.form.get("email", "")
+    _svc().resend_verification(email, url_for("accounts.verify", token="", _external=True))
+    return page("check_mail.html", email=email)
+
+
+@bp.get("/verify/<token>")
+def verify(token: str) -> BaseResponse:
+    if _svc().verify_email(token):
+        return page("message.html", title=t("check_mail_title"), text=t("verified"), login=True)
+    return page("message.html", 400, title=t("check_mail_title"), text=t("bad_link"))
+
+
+def register(app: Flask, service: AccountService, *, secure_cookies: bool) -> None:
+    """Register the blueprint and the app-wide remember-me restore (revocable, ASVS V3.3)."""
+
+    @app.before_request
+    def _accounts_context() -> None:
+        g.accounts = service
+        g.secure_cookies = secure_cookies
+        token = request.cookies.get(REMEMBER_COOKIE)
+        if token and signed.current_account_id() is None:
+            account_id = service.remembered(token)
+            if account_id is not None:
+                signed.sign_in(account_id)
+
+    app.register_blueprint(bp)

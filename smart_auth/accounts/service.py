@@ -1,0 +1,341 @@
+"""The account service: register, verify, log in, lock out, second factor (F1-F6), no Flask.
+
+Routes call it with plain values and get plain results back; every rule that several workers
+must agree on (codes, counters, locks, remember-me tokens) goes through the state database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyotp
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from stdnum.pl import pesel
+from stdnum.ro import cnp
+
+from fhir_gateway.his.schema import patient
+
+from . import i18n
+from .codes import CodeStore
+from .limits import Limits, ThrottlePolicy
+from .mail import MailSender, Message
+from .passwords import acceptable, hash_password, verify_password
+from .sms import Sms, SmsSender
+from .tables import account, identity, remember_token
+
+VERIFY_TTL = dt.timedelta(hours=24)
+CODE_TTL = dt.timedelta(minutes=10)
+REMEMBER_TTL = dt.timedelta(days=30)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class AccountPolicy:
+    """Deployment policy: which national ID, how many wrong passwords, which second factor."""
+
+    national_id_kind: str = "CNP"
+    max_failed_logins: int = 5
+    #: none | email | sms (sms falls back to email for an account without a mobile number)
+    second_factor: str = "none"
+    support_contact: str = "the hospital's registration desk"
+    clause_version: str = "1"
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    #: ok | bad | throttled | locked | unverified
+    status: str
+    account_id: int | None = None
+    retry_after: int = 0
+    #: the second factor still to pass: "" | email | sms | totp
+    factor: str = ""
+
+
+def valid_national_id(kind: str, value: str) -> bool:
+    """Checksum and structure (python-stdnum: ro.cnp, pl.pesel)."""
+    module = cnp if kind == "CNP" else pesel
+    return bool(module.is_valid(value))
+
+
+def _fold(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return " ".join(
+        "".join(c for c in decomposed if not unicodedata.combining(c)).replace("-", " ").split()
+    )
+
+
+class AccountService:
+    def __init__(
+        self,
+        state: Engine,
+        his: Engine,
+        policy: AccountPolicy,
+        mail: MailSender,
+        sms: SmsSender,
+        secret: bytes,
+        *,
+        throttle: ThrottlePolicy | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.state, self.his, self.policy = state, his, policy
+        self.mail, self.sms, self.clock = mail, sms, clock
+        self.codes = CodeStore(state, secret)
+        self.limits = Limits(state, throttle or ThrottlePolicy(), policy.max_failed_logins)
+        self.secret = secret
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    def get(self, account_id: int) -> sa.Row | None:
+        with self.state.connect() as conn:
+            return conn.execute(sa.select(account).where(account.c.id == account_id)).first()
+
+    def find(self, login: str) -> sa.Row | None:
+        """By email (case-insensitive) or user name."""
+        value = login.strip()
+        with self.state.connect() as conn:
+            return conn.execute(
+                sa.select(account).where(
+                    sa.or_(
+                        sa.func.lower(account.c.email) == value.lower(),
+                        account.c.username == value,
+                    )
+                )
+            ).first()
+
+    def his_patient(self, national_id: str) -> sa.Row | None:
+        with self.his.connect() as conn:
+            return conn.execute(
+                sa.select(patient).where(
+                    patient.c.national_id == national_id,
+                    patient.c.national_id_kind == self.policy.national_id_kind,
+                )
+            ).first()
+
+    # --- F1 self-registration ---------------------------------------------------------------
+
+    def register(
+        self, full_name: str, email: str, national_id: str, password: str, language: str, link: str
+    ) -> str:
+        """Create an unverified account for the HIS patient these details match; mail the
+        verification link (``link`` + token). Returns "" or the message key of the refusal."""
+        email = email.strip()
+        national_id = national_id.strip()
+        if "@" not in email or len(email) > 254 or email.startswith("@"):
+            return "bad_email"
+        if not valid_national_id(self.policy.national_id_kind, national_id):
+            return "bad_national_id"
+        if not acceptable(password):
+            return "weak_password"
+        found = self.his_patient(national_id)
+        if found is None or _fold(full_name) not in {
+            _fold(f"{found.given} {found.family}"),
+            _fold(f"{found.family} {found.given}"),
+        }:
+            return "no_match"
+        now = self.clock()
+        with self.state.begin() as conn:
+            clash = conn.execute(
+                sa.select(account.c.id)
+                .select_from(account.outerjoin(identity))
+                .where(
+                    sa.or_(
+                        sa.func.lower(account.c.email) == email.lower(),
+                        sa.and_(
+                            identity.c.his_patient_id == found.id, identity.c.relation == "self"
+                        ),
+                    )
+                )
+            ).first()
+            if clash is not None:
+                return "taken"
+            inserted = conn.execute(
+                account.insert().values(
+                    username=email.lower(),
+                    email=email,
+                    phone=found.phone,
+                    full_name=f"{found.given} {found.family}",
+                    password_hash=hash_password(password),
+                    active=True,
+                    created_at=now,
+                    failed_logins=0,
+                    language=language,
+                )
+            )
+            account_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
+            conn.execute(
+                identity.insert().values(
+                    account_id=account_id,
+                    his_patient_id=found.id,
+                    relation="self",
+                    verified_at=now,
+                )
+            )
+        self.send_verification(int(account_id), link)
+        return ""
+
+    def send_verification(self, account_id: int, link: str) -> None:
+        row = self.get(account_id)
+        if row is None or row.email_verified_at is not None:
+            return
+        token = self.codes.issue(account_id, "verify", self.clock(), VERIFY_TTL)
+        lang = row.language or "en"
+        self.mail.send(
+            Message(
+                to=row.email,
+                subject=i18n.text("mail_verify_subject", lang),
+                body=i18n.text("mail_verify_body", lang, name=row.full_name, link=link + token),
+                language=lang,
+            )
+        )
+
+    def resend_verification(self, email: str, link: str) -> None:
+        """Always silent about whether the address has an account (ASVS V2.5.2 spirit)."""
+        row = self.find(email)
+        if row is not None:
+            self.send_verification(row.id, link)
+
+    def verify_email(self, token: str) -> bool:
+        checked = self.codes.redeem_link("verify", token, self.clock())
+        if not checked.ok or checked.account_id is None:
+            return False
+        with self.state.begin() as conn:
+            conn.execute(
+                account.update()
+                .where(account.c.id == checked.account_id)
+                .values(email_verified_at=self.clock())
+            )
+        return True
+
+    # --- F3 login, F6 lockout ---------------------------------------------------------------
+
+    def login(self, login: str, password: str, address: str) -> LoginOutcome:
+        """Check a password under the address and account throttles and the lockout."""
+        now = self.clock()
+        row = self.find(login)
+        keys = [f"addr:{address}"] + ([f"acct:{row.id}"] if row is not None else [])
+        wait = self.limits.retry_after(keys, now)
+        if wait:
+            return LoginOutcome("throttled", retry_after=wait)
+        if row is not None and row.locked_at is not None:
+            return LoginOutcome("locked", account_id=row.id)
+        ok = verify_password(row.password_hash if row is not None else None, password)
+        if row is None or not ok or not row.active:
+            self.limits.record_failure(keys, now)
+            if row is not None and row.active and self.limits.wrong_password(row.id, now):
+                return LoginOutcome("locked", account_id=row.id)
+            return LoginOutcome("bad")
+        self.limits.good_password(row.id)
+        self.limits.clear(keys)
+        if row.email_verified_at is None:
+            return LoginOutcome("unverified", account_id=row.id)
+        return LoginOutcome("ok", account_id=row.id, factor=self.factor_for(row))
+
+    def unlock(self, login: str) -> bool:
+        row = self.find(login)
+        if row is None:
+            return False
+        self.limits.unlock(row.id)
+        return True
+
+    # --- F4 second factor -------------------------------------------------------------------
+
+    def factor_for(self, row: sa.Row) -> str:
+        if row.totp_secret:
+            return "totp"
+        if self.policy.second_factor == "sms" and row.phone:
+            return "sms"
+        if self.policy.second_factor in {"sms", "email"} or row.email_code_on:
+            return "email"
+        return ""
+
+    def send_factor_code(self, account_id: int, factor: str) -> None:
+        row = self.get(account_id)
+        if row is None or factor == "totp":
+            return
+        lang = row.language or "en"
+        if factor == "sms":
+            code = self.codes.issue(account_id, "factor", self.clock(), CODE_TTL, digits=4)
+            self.sms.send(
+                Sms(to=row.phone, text=i18n.text("sms_code", lang, code=code), language=lang)
+            )
+            return
+        code = self.codes.issue(account_id, "factor", self.clock(), CODE_TTL, digits=6)
+        self.mail.send(
+            Message(
+                to=row.email,
+                subject=i18n.text("mail_code_subject", lang),
+                body=i18n.text("mail_code_body", lang, code=code),
+                language=lang,
+            )
+        )
+
+    def check_factor(self, account_id: int, factor: str, code: str) -> bool:
+        if factor == "totp":
+            row = self.get(account_id)
+            if row is None or not row.totp_secret:
+                return False
+            # RFC 6238 §5.2: accept one step of clock drift; the throttle limits guessing
+            return bool(pyotp.TOTP(row.totp_secret).verify(code.strip(), valid_window=1))
+        return self.codes.check(account_id, "factor", code, self.clock()).ok
+
+    def turn_on_email_code(self, account_id: int) -> None:
+        """F4: once on, there is no way to turn it off."""
+        with self.state.begin() as conn:
+            conn.execute(
+                account.update().where(account.c.id == account_id).values(email_code_on=True)
+            )
+
+    # --- remember me (revocable) ------------------------------------------------------------
+
+    def _digest(self, token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def remember(self, account_id: int) -> str:
+        token = secrets.token_urlsafe(32)
+        with self.state.begin() as conn:
+            conn.execute(
+                remember_token.insert().values(
+                    token_hash=self._digest(token),
+                    account_id=account_id,
+                    expires_at=self.clock() + REMEMBER_TTL,
+                    revoked=False,
+                )
+            )
+        return token
+
+    def remembered(self, token: str) -> int | None:
+        t = remember_token.c
+        with self.state.connect() as conn:
+            row = conn.execute(
+                sa.select(remember_token).where(t.token_hash == self._digest(token))
+            ).first()
+        if row is None or row.revoked or row.expires_at <= self.clock():
+            return None
+        found = self.get(row.account_id)
+        if found is None or found.locked_at is not None or not found.active:
+            return None
+        return int(row.account_id)
+
+    def forget(self, token: str | None = None, *, account_id: int | None = None) -> None:
+        """Revoke one remember-me token, or all of an account's (sign out everywhere)."""
+        t = remember_token.c
+        with self.state.begin() as conn:
+            if token:
+                conn.execute(
+                    remember_token.update()
+                    .where(t.token_hash == self._digest(token))
+                    .values(revoked=True)
+                )
+            if account_id is not None:
+                conn.execute(
+                    remember_token.update().where(t.account_id == account_id).values(revoked=True)
+                )
