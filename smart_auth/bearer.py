@@ -1,0 +1,85 @@
+"""Bearer tokens (RFC 6750) of the SMART authorization server -> ``Grant`` for the FHIR API.
+
+One indexed lookup per request: the SHA-256 digest of the token against the state database's
+``oauth_token`` table. Nothing is cached in the process, so a revocation (RFC 7009, a revoked
+refresh family, a patient revoking an app) takes effect on the very next request of every
+worker. The grant's patients come from the token's launch context (SMART App Launch 2.x,
+"Scopes and Launch Context": ``patient``); a backend service's from the patients who shared
+with that partner (F25).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from fhir_gateway.access import Grant, HeaderMap
+from smart_auth.oauth.store import OAuthStore
+from smart_auth.scopes import Level, levels_for, parse_scopes
+
+
+def bearer_token(headers: HeaderMap) -> str | None:
+    """RFC 6750 §2.1: ``Authorization: Bearer <token>``."""
+    value = headers.get("Authorization") or ""
+    scheme, _, token = value.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+def consented_patients(engine: Engine, client_id: str) -> frozenset[int]:
+    """The HIS patients with an active share to partner ``client_id`` (F25).
+
+    Reads the sharing part's ``share`` table (``smart_auth.sharing.tables``); until it exists
+    no patient is shared with anybody.
+    """
+    try:
+        from smart_auth.sharing.tables import share  # type: ignore[import-not-found]
+    except ImportError:
+        return frozenset()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(share.c.his_patient_id).where(
+                share.c.client_id == client_id, share.c.active.is_(True)
+            )
+        ).all()
+    return frozenset(int(row[0]) for row in rows)
+
+
+class BearerAuthenticator:
+    """``fhir_gateway.access.Authenticator`` over the state database."""
+
+    def __init__(self, store: OAuthStore) -> None:
+        self.store = store
+
+    def authenticate(self, headers: HeaderMap) -> Grant | None:
+        token = bearer_token(headers)
+        if token is None:
+            return None
+        row = self.store.by_access_token(token)
+        if row is None:
+            return None
+        return self.grant_for(row)
+
+    def grant_for(self, row: Any) -> Grant:
+        scopes = parse_scopes(row.scope)
+        kind: Level
+        if row.account_id is None:
+            kind = "system"
+            patients: frozenset[int] | None = consented_patients(self.store.engine, row.client_id)
+            levels = levels_for("system")
+        else:
+            kind = "user" if "user" in scopes.levels else "patient"
+            patients = frozenset({row.patient_id}) if row.patient_id is not None else frozenset()
+            levels = levels_for(kind, patient_selected=row.patient_id is not None)
+        return Grant(
+            subject=f"{kind}:{row.account_id if row.account_id is not None else row.client_id}",
+            client_id=row.client_id,
+            patients=patients,
+            types=scopes.readable_types(levels),
+            scopes=scopes,
+            levels=levels,
+        )

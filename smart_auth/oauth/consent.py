@@ -1,0 +1,104 @@
+"""What the consent page needs, without a web framework: the patients an account acts for,
+the ``fhirUser`` of each choice, and SMART scopes in plain words.
+
+SMART App Launch 2.x, "Scopes and Launch Context": a granted ``patient/`` scope obliges the
+server to establish a patient in context (a picker when the person acts for several); the
+``fhirUser`` claim names the FHIR resource of the person signed in: ``Patient/{id}`` for a
+person's own record, the ``RelatedPerson`` of the guardian link when a guardian acts for a
+minor (``mappers.related_person``), else the Patient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from fhir_gateway.his.schema import guardian_link, patient
+from mappers.ids import resource_id
+from smart_auth.accounts.tables import identity
+from smart_auth.scopes import ScopeSet
+
+_LETTERS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+_CONTEXT = {
+    "launch": "know which patient the portal opened it for",
+    "launch/patient": "ask which patient you are acting for",
+    "launch/encounter": "know the current visit",
+}
+_IDENTITY = {
+    "openid": "confirm who you are",
+    "fhirUser": "know which patient record is yours",
+    "profile": "see your name",
+}
+_REFRESH = {
+    "offline_access": "keep access while you are away, until you revoke it",
+    "online_access": "keep access while you use it",
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    patient_id: int
+    relation: str
+    name: str
+
+
+def identities(state: Engine, his: Engine, account_id: int) -> list[Identity]:
+    """The HIS patients an account acts for, own record first."""
+    with state.connect() as conn:
+        rows = conn.execute(
+            select(identity.c.his_patient_id, identity.c.relation).where(
+                identity.c.account_id == account_id
+            )
+        ).all()
+    ids = [int(r.his_patient_id) for r in rows]
+    names: dict[int, str] = {}
+    if ids:
+        with his.connect() as conn:
+            for p in conn.execute(
+                select(patient.c.id, patient.c.given, patient.c.family).where(patient.c.id.in_(ids))
+            ):
+                names[int(p.id)] = f"{p.given} {p.family}"
+    found = [
+        Identity(int(r.his_patient_id), r.relation, names.get(int(r.his_patient_id), ""))
+        for r in rows
+    ]
+    return sorted(found, key=lambda i: (i.relation != "self", i.patient_id))
+
+
+def fhir_user(his: Engine, mine: list[Identity], patient_id: int | None) -> str | None:
+    """``fhirUser`` for a grant acting for ``patient_id``."""
+    own = next((i.patient_id for i in mine if i.relation == "self"), None)
+    if patient_id is None or patient_id == own:
+        return f"Patient/{own}" if own is not None else None
+    if own is not None:
+        with his.connect() as conn:
+            link = conn.execute(
+                select(guardian_link.c.id).where(
+                    guardian_link.c.guardian_id == own, guardian_link.c.ward_id == patient_id
+                )
+            ).first()
+        if link is not None:
+            return f"RelatedPerson/{resource_id('RelatedPerson', 'guardian_link', int(link.id))}"
+    return f"Patient/{patient_id}"
+
+
+def describe(scopes: ScopeSet) -> list[tuple[str, str]]:
+    """Each scope the app asks for, with what it lets the app do in plain words."""
+    out: list[tuple[str, str]] = []
+    whose = {"patient": "the chosen patient's", "user": "your", "system": "all shared"}
+    for scope in scopes.resources:
+        verbs = ", ".join(_LETTERS[letter] for letter in scope.permissions)
+        what = "all records" if scope.resource_type == "*" else f"{scope.resource_type} records"
+        text = f"{verbs} {whose.get(scope.level, '')} {what}"
+        if scope.filtered:
+            text += " (only some of them: " + scope.to_string().partition("?")[2] + ")"
+        out.append((scope.to_string(), text))
+    for token in sorted(scopes.context):
+        out.append((token, _CONTEXT.get(token, token)))
+    for token in sorted(scopes.identity):
+        out.append((token, _IDENTITY.get(token, token)))
+    for token in sorted(scopes.refresh):
+        out.append((token, _REFRESH.get(token, token)))
+    return out

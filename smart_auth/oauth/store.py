@@ -1,0 +1,405 @@
+"""Clients, codes, tokens and launches in the state database (no web framework here).
+
+The objects handed to Authlib implement its mixins (``ClientMixin``, ``AuthorizationCodeMixin``,
+``TokenMixin``) over rows of ``smart_auth.oauth.tables``. Secrets are compared and looked up by
+SHA-256 digest only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin  # type: ignore[import-untyped]
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine, Row
+from sqlalchemy.exc import IntegrityError
+
+from smart_auth.scopes import narrow, parse_scopes
+
+from .tables import oauth_client, oauth_code, oauth_jti, oauth_launch, oauth_token
+
+#: Client authentication methods (RFC 7591 §2 ``token_endpoint_auth_method``).
+AUTH_METHODS = ("none", "client_secret_basic", "private_key_jwt")
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple((text or "").split())
+
+
+@dataclass(frozen=True)
+class Client(ClientMixin):  # type: ignore[misc]
+    """A registered client, as Authlib sees it (RFC 6749 §2)."""
+
+    client_id: str
+    name: str
+    kind: str
+    auth_method: str
+    redirect_uris: tuple[str, ...]
+    scope: str
+    origins: tuple[str, ...]
+    launch_uri: str
+    jwks: str | None
+    jwks_uri: str | None
+    secret_hash: str | None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Client:
+        return cls(
+            client_id=row.client_id,
+            name=row.name,
+            kind=row.kind,
+            auth_method=row.auth_method,
+            redirect_uris=_split(row.redirect_uris),
+            scope=row.scope,
+            origins=_split(row.origins),
+            launch_uri=row.launch_uri or "",
+            jwks=row.jwks,
+            jwks_uri=row.jwks_uri,
+            secret_hash=row.client_secret_hash,
+        )
+
+    @property
+    def public(self) -> bool:
+        return self.auth_method == "none"
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # RFC 6749 §3.1.2.3: without a redirect_uri in the request, only a single registered
+        # one may be used. SMART apps always send it.
+        return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        """What of ``scope`` the registration allows (SMART scopes narrowed, not string-matched)."""
+        if not scope:
+            return ""
+        return narrow(parse_scopes(scope), parse_scopes(self.scope)).to_string()
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        """Exact string match (RFC 9700 §4.1.3)."""
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if not self.secret_hash:
+            return False
+        return hmac.compare_digest(digest(client_secret), self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == self.auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return self.kind == "app" and response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        if self.kind == "partner":
+            return grant_type == "client_credentials"
+        return grant_type in {"authorization_code", "refresh_token"}
+
+
+@dataclass(frozen=True)
+class AuthorizedUser:
+    """The person behind a grant and the launch context chosen for it."""
+
+    account_id: int
+    patient_id: int | None = None
+    fhir_user: str | None = None
+    nonce: str | None = None
+    auth_time: int | None = None
+    #: the scope the person approved (at most what the app asked for)
+    scope: str = ""
+
+    def get_user_id(self) -> int:
+        return self.account_id
+
+
+@dataclass(frozen=True)
+class AuthorizationCode(AuthorizationCodeMixin):  # type: ignore[misc]
+    row: Row[Any]
+
+    def get_redirect_uri(self) -> str:
+        return str(self.row.redirect_uri)
+
+    def get_scope(self) -> str:
+        return str(self.row.scope)
+
+    def get_nonce(self) -> str | None:
+        return self.row.nonce  # type: ignore[no-any-return]
+
+    def get_auth_time(self) -> int | None:
+        return self.row.auth_time  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Token(TokenMixin):  # type: ignore[misc]
+    row: Row[Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check_client(self, client: Client) -> bool:
+        return bool(self.row.client_id == client.get_client_id())
+
+    def get_scope(self) -> str:
+        return str(self.row.scope)
+
+    def get_expires_in(self) -> int:
+        return int(self.row.expires_at - self.row.issued_at)
+
+    def is_expired(self) -> bool:
+        return bool(self.row.expires_at <= time.time())
+
+    def is_revoked(self) -> bool:
+        return bool(self.row.revoked)
+
+
+class OAuthStore:
+    """Every state-database operation of the authorization server."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- clients ---------------------------------------------------------------------------------
+
+    def client(self, client_id: str) -> Client | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(oauth_client).where(
+                    oauth_client.c.client_id == client_id, oauth_client.c.active.is_(True)
+                )
+            ).first()
+        return Client.from_row(row) if row is not None else None
+
+    def register_client(
+        self,
+        *,
+        name: str,
+        kind: str,
+        auth_method: str,
+        scope: str,
+        redirect_uris: tuple[str, ...] = (),
+        origins: tuple[str, ...] = (),
+        launch_uri: str = "",
+        jwks: str | None = None,
+        jwks_uri: str | None = None,
+        client_id: str | None = None,
+    ) -> tuple[str, str | None]:
+        """Register a client; returns its id and, for ``client_secret_basic``, its secret
+        (shown once, stored as a digest)."""
+        if kind not in {"app", "partner"}:
+            raise ValueError("kind is app or partner")
+        if auth_method not in AUTH_METHODS:
+            raise ValueError(f"auth method is one of {', '.join(AUTH_METHODS)}")
+        if kind == "partner" and auth_method != "private_key_jwt":
+            raise ValueError("backend services authenticate with private_key_jwt")
+        if auth_method == "private_key_jwt" and not (jwks or jwks_uri):
+            raise ValueError("private_key_jwt needs a JWKS or a JWKS URL")
+        if kind == "app" and not redirect_uris:
+            raise ValueError("an app needs at least one redirect URI")
+        client_id = client_id or secrets.token_urlsafe(16)
+        secret = new_secret() if auth_method == "client_secret_basic" else None
+        with self.engine.begin() as conn:
+            conn.execute(
+                oauth_client.insert().values(
+                    client_id=client_id,
+                    client_secret_hash=digest(secret) if secret else None,
+                    name=name,
+                    kind=kind,
+                    auth_method=auth_method,
+                    redirect_uris=" ".join(redirect_uris),
+                    scope=parse_scopes(scope).to_string(),
+                    origins=" ".join(origins),
+                    launch_uri=launch_uri,
+                    jwks=jwks,
+                    jwks_uri=jwks_uri,
+                    active=True,
+                    created_at=int(time.time()),
+                )
+            )
+        return client_id, secret
+
+    def clients(self) -> list[Client]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(oauth_client).order_by(oauth_client.c.created_at)).all()
+        return [Client.from_row(row) for row in rows]
+
+    def deactivate_client(self, client_id: str) -> bool:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(oauth_client)
+                .where(oauth_client.c.client_id == client_id)
+                .values(active=False)
+            ).rowcount
+            conn.execute(
+                update(oauth_token).where(oauth_token.c.client_id == client_id).values(revoked=True)
+            )
+        return bool(done)
+
+    def registered_origins(self) -> frozenset[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(oauth_client.c.origins).where(oauth_client.c.active.is_(True))
+            ).all()
+        return frozenset(o for row in rows for o in _split(row.origins))
+
+    # -- authorization codes (RFC 6749 §4.1.2: single use, short-lived) --------------------------
+
+    def save_code(self, code: str, values: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(oauth_code.insert().values(code_hash=digest(code), **values))
+
+    def take_code(self, code: str, client_id: str) -> AuthorizationCode | None:
+        """The code's row, deleted in the same transaction: a code works once, even when two
+        requests race for it (only one DELETE removes the row)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(oauth_code).where(oauth_code.c.code_hash == digest(code))
+            ).first()
+            if row is None:
+                return None
+            gone = conn.execute(
+                oauth_code.delete().where(oauth_code.c.code_hash == row.code_hash)
+            ).rowcount
+        if gone != 1 or row.client_id != client_id or row.expires_at <= time.time():
+            return None
+        return AuthorizationCode(row)
+
+    # -- EHR launch ------------------------------------------------------------------------------
+
+    def create_launch(self, client_id: str, account_id: int, patient_id: int, ttl_s: int) -> str:
+        launch = secrets.token_urlsafe(24)
+        with self.engine.begin() as conn:
+            conn.execute(
+                oauth_launch.insert().values(
+                    launch_hash=digest(launch),
+                    client_id=client_id,
+                    account_id=account_id,
+                    patient_id=patient_id,
+                    expires_at=int(time.time()) + ttl_s,
+                )
+            )
+        return launch
+
+    def launch(self, launch: str, client_id: str, account_id: int) -> int | None:
+        """The patient a launch value is bound to, for this client and account only."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(oauth_launch).where(oauth_launch.c.launch_hash == digest(launch))
+            ).first()
+        if (
+            row is None
+            or row.client_id != client_id
+            or row.account_id != account_id
+            or row.expires_at <= time.time()
+        ):
+            return None
+        return int(row.patient_id)
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    def save_token(self, values: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(oauth_token.insert().values(**values))
+
+    def by_access_token(self, access_token: str) -> Row[Any] | None:
+        """One indexed lookup: the row of a live (unrevoked, unexpired) access token."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(oauth_token).where(oauth_token.c.access_hash == digest(access_token))
+            ).first()
+        if row is None or row.revoked or row.expires_at <= time.time():
+            return None
+        return row
+
+    def by_refresh_token(self, refresh_token: str) -> Row[Any] | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(oauth_token).where(oauth_token.c.refresh_hash == digest(refresh_token))
+            ).first()
+
+    def rotate(self, row_id: int) -> bool:
+        """Mark a refresh token used; False when it already was (a concurrent reuse)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(oauth_token)
+                .where(oauth_token.c.id == row_id, oauth_token.c.rotated.is_(False))
+                .values(rotated=True)
+            ).rowcount
+        return bool(done)
+
+    def revoke_family(self, family: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(oauth_token).where(oauth_token.c.family == family).values(revoked=True)
+            )
+
+    def find_token(self, token: str) -> Row[Any] | None:
+        """An access or refresh token's row (RFC 7009 §2.1, RFC 7662 §2.1)."""
+        return self.by_access_token_any(token) or self.by_refresh_token(token)
+
+    def by_access_token_any(self, token: str) -> Row[Any] | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(oauth_token).where(oauth_token.c.access_hash == digest(token))
+            ).first()
+
+    def authorized_apps(self, account_id: int) -> list[dict[str, Any]]:
+        """The apps holding live grants of an account (a patient's list of authorised apps)."""
+        now = int(time.time())
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(oauth_token, oauth_client.c.name)
+                .join(oauth_client, oauth_client.c.client_id == oauth_token.c.client_id)
+                .where(oauth_token.c.account_id == account_id, oauth_token.c.revoked.is_(False))
+                .order_by(oauth_token.c.issued_at)
+            ).all()
+        apps: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            live = row.expires_at > now or (row.refresh_expires_at or 0) > now
+            if live and not (row.rotated and row.expires_at <= now):
+                apps[row.client_id] = {
+                    "client_id": row.client_id,
+                    "name": row.name,
+                    "scope": row.scope,
+                    "patient_id": row.patient_id,
+                }
+        return list(apps.values())
+
+    def revoke_app(self, account_id: int, client_id: str) -> int:
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    update(oauth_token)
+                    .where(
+                        oauth_token.c.account_id == account_id,
+                        oauth_token.c.client_id == client_id,
+                    )
+                    .values(revoked=True)
+                ).rowcount
+            )
+
+    # -- client assertions (RFC 7523 §3 item 7) --------------------------------------------------
+
+    def remember_jti(self, client_id: str, jti: str, expires_at: int) -> bool:
+        """Record an assertion's ``jti``; False when it was seen before (a replay)."""
+        now = int(time.time())
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(oauth_jti.delete().where(oauth_jti.c.expires_at < now))
+                conn.execute(
+                    oauth_jti.insert().values(client_id=client_id, jti=jti, expires_at=expires_at)
+                )
+        except IntegrityError:
+            return False
+        return True

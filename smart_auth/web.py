@@ -1,0 +1,145 @@
+"""``init_app(app, settings)``: the SMART authorization server and its bearer authenticator.
+
+Builds the server over the state database (``app.extensions["state_engine"]``, shared with
+the accounts part), registers its blueprint, the discovery documents (``SECURITY`` for the
+CapabilityStatement, the smart-configuration) and CORS for registered apps' origins, and
+returns the ``Authenticator`` the FHIR API uses.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Flask, Response, request
+
+from conformance.smart import SmartEndpoints, security, smart_configuration
+from fhir_gateway.settings import Settings
+from smart_auth.bearer import BearerAuthenticator
+from smart_auth.state import create_state, make_state_engine
+
+from .oauth.assertion import ALGORITHMS
+from .oauth.endpoints import SmartIntrospectionEndpoint, SmartRevocationEndpoint
+from .oauth.keys import SigningKeys
+from .oauth.routes import bp
+from .oauth.server import OAuthConfig, SmartAuthorizationServer
+from .oauth.store import OAuthStore
+
+SCOPES_SUPPORTED = (
+    "openid",
+    "fhirUser",
+    "launch",
+    "launch/patient",
+    "offline_access",
+    "online_access",
+    "patient/*.rs",
+    "patient/*.read",
+    "user/*.rs",
+    "system/*.rs",
+    "system/*.read",
+)
+CAPABILITIES = (
+    "launch-ehr",
+    "launch-standalone",
+    "client-public",
+    "client-confidential-symmetric",
+    "client-confidential-asymmetric",
+    "context-ehr-patient",
+    "context-standalone-patient",
+    "context-banner",
+    "permission-offline",
+    "permission-online",
+    "permission-patient",
+    "permission-user",
+    "permission-v1",
+    "permission-v2",
+    "sso-openid-connect",
+    "authorize-post",
+)
+
+
+def endpoints(settings: Settings) -> SmartEndpoints:
+    base = settings.base_url
+    root = base.removesuffix("/fhir")
+    return SmartEndpoints(
+        issuer=root,
+        authorization_endpoint=f"{root}/oauth/authorize",
+        token_endpoint=f"{root}/oauth/token",
+        jwks_uri=f"{root}/oauth/jwks",
+        revocation_endpoint=f"{root}/oauth/revoke",
+        introspection_endpoint=f"{root}/oauth/introspect",
+        management_endpoint=f"{root}/oauth/apps",
+        registration_endpoint=f"{root}/oauth/register"
+        if settings.oauth_dynamic_registration
+        else None,
+        grant_types=("authorization_code", "refresh_token", "client_credentials"),
+        token_auth_methods=("none", "client_secret_basic", "private_key_jwt"),
+        assertion_algorithms=tuple(ALGORITHMS),
+        code_challenge_methods=("S256",),
+        scopes=SCOPES_SUPPORTED,
+        capabilities=CAPABILITIES,
+    )
+
+
+def init_app(app: Flask, settings: Settings) -> BearerAuthenticator:
+    engine = app.extensions.get("state_engine")
+    if engine is None:
+        engine = make_state_engine(settings.state_url)
+        app.extensions["state_engine"] = engine
+    create_state(engine)
+    if not app.secret_key:
+        app.secret_key = settings.secret_key or secrets.token_hex(32)
+    ep = endpoints(settings)
+    config = OAuthConfig(
+        base_url=settings.base_url,
+        issuer=ep.issuer,
+        token_url=ep.token_endpoint,
+        code_lifetime_s=min(settings.oauth_code_lifetime_s, 60),
+        access_token_lifetime_s=settings.oauth_access_token_lifetime_s,
+        refresh_token_lifetime_s=settings.oauth_refresh_token_lifetime_s,
+        online_refresh_lifetime_s=settings.oauth_online_refresh_lifetime_s,
+        backend_token_lifetime_s=min(settings.oauth_backend_token_lifetime_s, 300),
+    )
+    store = OAuthStore(engine)
+    server = SmartAuthorizationServer(store, SigningKeys(engine), config)
+    server.register_endpoint(SmartRevocationEndpoint(server, store))
+    server.register_endpoint(
+        SmartIntrospectionEndpoint(server, store, ep.issuer, settings.base_url)
+    )
+    app.extensions["smart_oauth"] = server
+    app.extensions["smart_configuration"] = smart_configuration(ep)
+    app.extensions["smart_dynamic_registration"] = settings.oauth_dynamic_registration
+    app.config["SECURITY"] = security(ep)
+    app.register_blueprint(bp)
+    _cors(app, store)
+    return BearerAuthenticator(store)
+
+
+_CORS_PATHS = ("/oauth/token", "/oauth/revoke", "/oauth/introspect", "/fhir/")
+
+
+def _cors(app: Flask, store: OAuthStore) -> None:
+    """The token endpoint and the API answer browsers of registered apps' origins (their
+    ``origins`` metadata); discovery and /metadata are open to any origin (``app._cors``)."""
+
+    @app.after_request
+    def _registered_origins(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if (
+            not origin
+            or "Access-Control-Allow-Origin" in response.headers
+            or not request.path.startswith(_CORS_PATHS)
+            or origin not in store.registered_origins()
+        ):
+            return response
+        headers: dict[str, Any] = {
+            "Access-Control-Allow-Origin": origin,
+            "Vary": "Origin",
+            "Access-Control-Expose-Headers": "ETag, Location, Content-Location, X-Request-ID",
+        }
+        if request.method == "OPTIONS":
+            headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Prefer"
+            headers["Access-Control-Max-Age"] = "600"
+        response.headers.update(headers)
+        return response
