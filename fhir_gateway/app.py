@@ -83,8 +83,14 @@ def create_app(
             pool_size=settings.his_pool_size,
             timeout_s=settings.his_timeout_s,
         )
+    bearer: Authenticator | None = None
+    if settings.oauth_enabled:
+        import smart_auth.web as smart_auth_web
+
+        bearer = smart_auth_web.init_app(app, settings)
     if authenticator is None:
-        authenticator = DevOpenAccess() if settings.dev_open_access else NoAuthenticator()
+        fallback = bearer or NoAuthenticator()
+        authenticator = DevOpenAccess() if settings.dev_open_access else fallback
     if settings.dev_open_access:
         log.warning(
             "DEVELOPMENT OPEN ACCESS IS ON: every patient's data is served without "
