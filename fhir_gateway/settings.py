@@ -179,6 +179,16 @@ class Settings:
         "(ignored while DEV_OPEN_ACCESS is on).",
     )
 
+    dicomweb_cache_dir: str = _opt(
+        "instance/dicomweb-cache",
+        "Directory of the on-disk cache of retrieved DICOM instances, shared by the workers of "
+        "a host (WADO-RS answers from it); empty disables the cache.",
+    )
+    dicomweb_cache_max_bytes: int = _opt(
+        2 * 1024 * 1024 * 1024,
+        "Size limit of the DICOM instance cache in bytes; least recently used instances go first.",
+    )
+
     @property
     def base_url(self) -> str:
         """The FHIR base URL clients use, without a trailing slash."""
