@@ -69,7 +69,7 @@ def t(key: str, **values: object) -> str:
 
 def page(template: str, status: int = 200, **context: Any) -> Response:
     body = render_template(
-        template,
+        f"accounts/{template}",
         t=t,
         lang=g.lang,
         languages=i18n.LANGUAGES,

@@ -1,0 +1,173 @@
+"""Every accounts page in headless Chromium (Playwright), against a live gateway, a real SMTP
+server on localhost and the generated test HIS."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from smart_auth.accounts import i18n
+
+from .conftest import Inbox
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def page(browser: Any) -> Any:
+    context = browser.new_context(locale="en-US")
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def register(page: Any, base: str, person: Any, email: str) -> None:
+    page.goto(f"{base}/account/register")
+    page.get_by_label("Full name").fill(f"{person.given} {person.family}")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Personal numeric code (CNP)").fill(person.national_id)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Check your email"
+
+
+def sign_in(page: Any, base: str, login: str, password: str, nxt: str = "") -> None:
+    page.goto(f"{base}/account/login" + (f"?next={nxt}" if nxt else ""))
+    page.get_by_label("Email or user name").fill(login)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_register_verify_login_second_factor_signed_in(
+    live: Any, page: Any, inbox: Inbox, adults: list[Any]
+) -> None:
+    server = live(accounts_second_factor="email")
+    person = adults[0]
+    register(page, server.url, person, "flow@example.org")
+    link = inbox.link("flow@example.org")
+    assert link.startswith(server.url + "/account/verify/")
+    page.goto(link)
+    assert page.get_by_role("status").inner_text() == i18n.text("verified", "en")
+    sign_in(page, server.url, "flow@example.org", PASSWORD, nxt="/account/")
+    assert page.get_by_role("heading", level=1).inner_text() == "Verification code"
+    page.get_by_label("Code").fill(inbox.code("flow@example.org"))
+    page.get_by_role("button", name="Verify").click()
+    assert page.locator("#signed-in").inner_text() == (
+        f"Signed in as {person.given} {person.family}"
+    )
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Sign in"
+    page.goto(f"{server.url}/account/")
+    assert "/account/login" in page.url
+
+
+def test_lockout_after_five_wrong_passwords(
+    live: Any, page: Any, inbox: Inbox, adults: list[Any]
+) -> None:
+    server = live(accounts_support_contact="the help desk at +40 21 000 0000")
+    register(page, server.url, adults[1], "locked@example.org")
+    page.goto(inbox.link("locked@example.org"))
+    shown = []
+    for _ in range(5):
+        sign_in(page, server.url, "locked@example.org", "not the password")
+        shown.append(page.get_by_role("alert").inner_text())
+        if "locked" in shown[-1]:
+            break
+        # the progressive delay must not hide the lockout: wait it out on the server's clock
+        service = server.server.app.extensions["accounts"]
+        service.limits.clear(["addr:127.0.0.1", f"acct:{service.find('locked@example.org').id}"])
+    assert shown[:4] == [i18n.text("bad_login", "en")] * 4
+    assert shown[4] == i18n.text("locked", "en", contact="the help desk at +40 21 000 0000")
+    sign_in(page, server.url, "locked@example.org", PASSWORD)
+    assert "the help desk" in page.get_by_role("alert").inner_text()
+
+
+def test_remember_me_survives_a_new_session_until_signed_out(
+    live: Any, browser: Any, inbox: Inbox, adults: list[Any]
+) -> None:
+    server = live()
+    context = browser.new_context(locale="en-US")
+    tab = context.new_page()
+    register(tab, server.url, adults[2], "remember@example.org")
+    tab.goto(inbox.link("remember@example.org"))
+    tab.goto(f"{server.url}/account/login")
+    tab.get_by_label("Email or user name").fill("remember@example.org")
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_label("Remember me").check()
+    tab.get_by_role("button", name="Sign in").click()
+    cookies = {c["name"]: c for c in context.cookies()}
+    assert cookies["remember"]["httpOnly"]
+    assert cookies["session"]["httpOnly"]
+    assert cookies["session"]["sameSite"] == "Lax"
+    context.clear_cookies()
+    context.add_cookies([cookies["remember"]])  # a new browser session, same device
+    tab.goto(f"{server.url}/account/")
+    assert tab.locator("#signed-in").is_visible()
+    tab.get_by_role("button", name="Sign out everywhere").click()
+    context.add_cookies([cookies["remember"]])  # the revoked token no longer signs in
+    tab.goto(f"{server.url}/account/")
+    assert "/account/login" in tab.url
+    context.close()
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_pages_render_in_each_language(
+    live: Any, browser: Any, inbox: Inbox, adults: list[Any], lang: str
+) -> None:
+    server = live(accounts_second_factor="email")
+    context = browser.new_context(extra_http_headers={"Accept-Language": f"{lang},en;q=0.1"})
+    tab = context.new_page()
+    for path, title in [
+        ("/account/login", "login_title"),
+        ("/account/register", "register_title"),
+        ("/account/verify/not-a-token", "check_mail_title"),
+    ]:
+        response = tab.goto(server.url + path)
+        assert response.headers["content-language"] == lang
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert tab.locator("html").get_attribute("lang") == lang
+        assert tab.get_by_role("heading", level=1).inner_text() == i18n.text(title, lang)
+        for field in tab.locator("input:not([type=hidden])").all():
+            label = tab.locator(f"label[for='{field.get_attribute('id')}']")
+            assert label.count() == 1  # every field has its label
+    person = adults[3 + i18n.LANGUAGES.index(lang)]
+    email = f"lang-{lang}@example.org"
+    tab.goto(server.url + "/account/register")
+    tab.locator("#full_name").fill(f"{person.given} {person.family}")
+    tab.locator("#email").fill(email)
+    tab.locator("#national_id").fill(person.national_id)
+    tab.locator("#password").fill(PASSWORD)
+    tab.locator("button[type=submit]").click()
+    assert tab.get_by_role("heading", level=1).inner_text() == i18n.text("check_mail_title", lang)
+    assert inbox.last_to(email)["Subject"] == i18n.text("mail_verify_subject", lang)
+    tab.goto(inbox.link(email))
+    tab.goto(server.url + "/account/login")
+    tab.locator("#login").fill(email)
+    tab.locator("#password").fill(PASSWORD)
+    tab.locator("button[type=submit]").click()
+    assert tab.get_by_role("heading", level=1).inner_text() == i18n.text("factor_title", lang)
+    assert inbox.last_to(email)["Subject"] == i18n.text("mail_code_subject", lang)
+    tab.locator("#code").fill(inbox.code(email))
+    tab.locator("button[type=submit]").click()
+    assert tab.get_by_role("heading", level=1).inner_text() == i18n.text("home_title", lang)
+    # the switcher overrides Accept-Language
+    other = next(code for code in i18n.LANGUAGES if code != lang)
+    tab.get_by_role("link", name=i18n.NAMES[other]).click()
+    assert tab.get_by_role("heading", level=1).inner_text() == i18n.text("home_title", other)
+    assert re.search(r"/account/$", tab.url)
+    context.close()
+
+
+def test_a_form_without_its_csrf_token_is_refused(live: Any, page: Any) -> None:
+    server = live()
+    page.goto(f"{server.url}/account/login")
+    page.locator("input[name=csrf_token]").evaluate("e => e.value = 'forged'")
+    page.get_by_label("Email or user name").fill("x@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    with page.expect_response(re.compile(r"/account/login$")) as answer:
+        page.get_by_role("button", name="Sign in").click()
+    assert answer.value.status == 400
+    assert page.get_by_role("alert").count() == 0
+    assert page.get_by_role("status").inner_text() == i18n.text("csrf", "en")
