@@ -9,6 +9,7 @@ DEMO_HIS ?= sqlite:///instance/his.sqlite
 DEMO_PATIENTS ?= 200
 DEBIAN_PACKAGES := fonts-dejavu-core chromium
 PACS_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm dcmtk
+VIEWER_PACKAGES := nodejs
 
 .PHONY: setup demo test lint bench clean
 
@@ -19,7 +20,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
-	scripts/install-debian-deps.sh $(DEBIAN_PACKAGES) $(PACS_PACKAGES)
+	scripts/install-debian-deps.sh $(DEBIAN_PACKAGES) $(PACS_PACKAGES) $(VIEWER_PACKAGES)
+	scripts/install-ohif.sh var/ohif
 
 instance/his.sqlite: | setup
 	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) $(VENV)/bin/fhir-gateway his seed \
