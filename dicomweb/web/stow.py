@@ -1,1 +1,80 @@
-"""DICOMweb stow routes (to come)."""
+"""STOW-RS routes (PS3.18 §10.5): ``POST /dicomweb/studies`` and ``/studies/{study}``.
+
+Thin: the body, the identity check and the response are :mod:`dicomweb.stow`. The uploader is
+the caller's PACS scope: a patient grant naming exactly one PatientID stores only into it
+(mismatching instances are refused, never rewritten, see :mod:`dicomweb.stow`); development
+open access stores instances as they are; a grant covering several patients, or none, is 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+from flask import Response, current_app, request
+
+from dicomweb import stow
+from dicomweb.backends.base import StoreResult
+from fhir_gateway import audit
+
+from .context import DicomwebContext, DicomwebError, blueprint, context
+
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+
+
+def _max_bytes() -> int:
+    settings = current_app.config.get("SETTINGS")
+    return int(getattr(settings, "stow_max_bytes", DEFAULT_MAX_BYTES))
+
+
+def _study_owner(ctx: DicomwebContext, uploader: str) -> Callable[[str], str | None]:
+    def owner(study_uid: str) -> str | None:
+        found = ctx.backend.find_studies({"StudyInstanceUID": study_uid, "PatientID": ""})
+        ids = {str(ds.get("PatientID", "")) for ds in found}
+        others = sorted(ids - {uploader})
+        return others[0] if others else (uploader if ids else None)
+
+    return owner
+
+
+@blueprint.post("/studies")
+@blueprint.post("/studies/<study>")
+def store_instances(study: str | None = None) -> Response:
+    """Store Instances (PS3.18 §10.5.1); the Store Instances Response (§10.5.3)."""
+    ctx = context()
+    grant = ctx.grant()
+    scope = ctx.scope(grant, "search")
+    patient_id: str | None = None
+    if scope.patient_ids is not None:
+        if len(scope.patient_ids) != 1:
+            raise DicomwebError(403, "STOW-RS needs a grant for exactly one patient")
+        (patient_id,) = scope.patient_ids
+    limit = _max_bytes()
+    if (request.content_length or 0) > limit:
+        raise DicomwebError(413, "request body larger than the STOW-RS limit")
+    try:
+        boundary = stow.boundary_of(request.headers.get("Content-Type"))
+        parts = stow.iter_parts(request.stream, boundary, limit)
+        owner = _study_owner(ctx, patient_id) if patient_id is not None else lambda uid: None
+        upload = stow.read_upload(parts, study_uid=study, patient_id=patient_id, study_owner=owner)
+    except stow.StowError as exc:
+        raise DicomwebError(exc.status, exc.message) from None
+    if not upload.accepted and not upload.refused:
+        raise DicomwebError(400, "no instances in the request")
+    result = ctx.backend.store(upload.accepted) if upload.accepted else StoreResult(())
+    status, body = stow.response_dataset(
+        result,
+        upload.refused,
+        stow.locations(upload.accepted),
+        lambda uid: f"{ctx.base_url}/studies/{uid}",
+    )
+    studies = sorted({str(ds.StudyInstanceUID) for ds in upload.accepted})
+    audit.record(
+        grant,
+        "create",
+        "ImagingStudy",
+        outcome="success" if status == 200 else "partial" if status == 202 else "failure",
+        ids=studies,
+        count=len(result.stored) + len(result.warnings),
+    )
+    return Response(orjson.dumps(body.to_json_dict()), status=status, mimetype=stow.JSON)
