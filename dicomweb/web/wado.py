@@ -1,1 +1,339 @@
-"""DICOMweb wado routes (to come)."""
+"""WADO-RS routes (PS3.18 §10.4): instances, metadata, frames, bulk data, rendered, thumbnails.
+
+Thin: Accept negotiation and the multipart writer are :mod:`dicomweb.multipart`, syntaxes
+:mod:`dicomweb.transcode`, the cache and the instance source :mod:`dicomweb.cache`, images
+:mod:`dicomweb.render`. Every route first decides access with ``context().study(scope, uid)``
+(404 for a study of another patient, exactly like a missing one) before the cache or the PACS
+is asked anything, and audits the read. Instances stream as they arrive from the PACS
+(``stream_with_context``): memory holds a few instances, whatever the study's size.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Iterator
+
+import orjson
+from flask import Response, current_app, request, stream_with_context
+from pydicom import dcmread
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
+
+from dicomweb import multipart, render, transcode
+from dicomweb.cache import InstanceCache, Source, check_uid
+from fhir_gateway import audit
+
+from .context import DicomwebContext, DicomwebError, blueprint, context, not_found
+
+LOG = logging.getLogger(__name__)
+DICOM, OCTETS, JSON = "application/dicom", "application/octet-stream", "application/dicom+json"
+_LOCK = threading.Lock()
+
+
+def _source(ctx: DicomwebContext) -> Source:
+    """The instance source; the cache is built once per app from the settings."""
+    with _LOCK:
+        if "cache" not in ctx.extras:
+            settings = current_app.config.get("SETTINGS")
+            root = getattr(settings, "dicomweb_cache_dir", "")
+            limit = int(getattr(settings, "dicomweb_cache_max_bytes", 0))
+            ctx.extras["cache"] = InstanceCache(root, limit) if root and limit > 0 else None
+        return Source(ctx.backend, ctx.extras["cache"])
+
+
+def _admit(study: str, what: str, *uids: str) -> tuple[DicomwebContext, Source]:
+    """The access decision (PS3.18 §10.4 on a study of the caller's grant) and the audit."""
+    ctx = context()
+    try:
+        for uid in (study, *uids):
+            check_uid(uid)
+    except ValueError:
+        raise not_found() from None
+    viewer = ctx.viewer_scope("read")
+    grant = None if viewer is not None else ctx.grant()
+    scope = viewer if viewer is not None else ctx.scope(grant, "read")  # type: ignore[arg-type]
+    try:
+        ctx.study(scope, study)
+    except DicomwebError:
+        audit.record(grant, what, "ImagingStudy", outcome="not-found", ids=[study[:64]])
+        raise
+    audit.record(grant, what, "ImagingStudy", outcome="allowed", ids=[study])
+    return ctx, _source(ctx)
+
+
+def _accept() -> list[multipart.MediaRange]:
+    asked = request.args.getlist("accept")
+    return multipart.parse_accept(asked if asked else request.headers.getlist("Accept"))
+
+
+def _choose(part_type: str, syntaxes: frozenset[str] | None = None) -> multipart.Choice:
+    try:
+        return multipart.choose(_accept(), part_type, syntaxes=syntaxes)
+    except multipart.NotAcceptable as exc:
+        raise DicomwebError(406, str(exc)) from None
+
+
+def _location(ctx: DicomwebContext, part10: bytes) -> str:
+    from dicomweb.cache import uids_of
+
+    e = uids_of(part10)
+    return f"{ctx.base_url}/studies/{e.study}/series/{e.series}/instances/{e.sop}"
+
+
+def _multipart(parts: Iterator[tuple[str, str | None, bytes]], part_type: str, ts: str) -> Response:
+    bound = multipart.boundary()
+    body = stream_with_context(multipart.write(bound, parts))
+    return Response(body, content_type=multipart.content_type(bound, part_type, ts))
+
+
+def _instances_response(ctx: DicomwebContext, instances: Iterator[bytes]) -> Response:
+    """Retrieve Instances response (PS3.18 §10.4.3): one application/dicom part per instance.
+
+    The first instance is taken before the response starts so that an unreachable PACS or a
+    syntax that cannot be produced still gets its status code (503, 406).
+    """
+    choice = _choose(DICOM, transcode.PRODUCIBLE)
+    wanted = choice.transfer_syntax
+    first = next(instances, None)
+    if first is None:
+        close = getattr(instances, "close", None)
+        if close:
+            close()
+        raise not_found()
+    try:
+        first = transcode.transcode(first, wanted)
+    except transcode.CannotTranscode as exc:
+        instances.close()  # type: ignore[attr-defined]
+        raise DicomwebError(406, str(exc)) from None
+
+    def parts() -> Iterator[tuple[str, str | None, bytes]]:
+        try:
+            data = first
+            while True:
+                ts = transcode.stored_syntax(data)
+                yield f"{DICOM}; transfer-syntax={ts}", _location(ctx, data), data
+                nxt = next(instances, None)
+                if nxt is None:
+                    return
+                data = transcode.transcode(nxt, wanted)
+        finally:
+            close = getattr(instances, "close", None)
+            if close:
+                close()
+
+    return _multipart(parts(), DICOM, wanted)
+
+
+@blueprint.get("/studies/<study>")
+def retrieve_study(study: str) -> Response:
+    ctx, source = _admit(study, "wado-retrieve")
+    return _instances_response(ctx, source.instances(study))
+
+
+@blueprint.get("/studies/<study>/series/<series>")
+def retrieve_series(study: str, series: str) -> Response:
+    ctx, source = _admit(study, "wado-retrieve", series)
+    return _instances_response(ctx, source.instances(study, series))
+
+
+def _one(source: Source, study: str, series: str, sop: str) -> bytes:
+    data = source.instance(study, series, sop)
+    if data is None:
+        raise not_found("instance")
+    return data
+
+
+@blueprint.get("/studies/<study>/series/<series>/instances/<sop>")
+def retrieve_instance(study: str, series: str, sop: str) -> Response:
+    ctx, source = _admit(study, "wado-retrieve", series, sop)
+    return _instances_response(ctx, iter([_one(source, study, series, sop)]))
+
+
+# -- metadata (PS3.18 §10.4.1.1.2, DICOM JSON PS3.18 §F.2) ----------------------------------------
+
+
+def _metadata(ctx: DicomwebContext, part10: bytes) -> bytes:
+    ds = dcmread(io.BytesIO(part10))
+    base = (
+        f"{ctx.base_url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}"
+    )
+
+    def bulk(elem: DataElement) -> str:
+        return f"{base}/bulkdata/{int(elem.tag):08X}"
+
+    return orjson.dumps(ds.to_json_dict(bulk_data_threshold=1024, bulk_data_element_handler=bulk))
+
+
+def _json_array(ctx: DicomwebContext, instances: Iterator[bytes]) -> Response:
+    first = next(instances, None)
+    if first is None:
+        raise not_found()
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield b"[" + _metadata(ctx, first)
+            for data in instances:
+                yield b"," + _metadata(ctx, data)
+            yield b"]"
+        finally:
+            close = getattr(instances, "close", None)
+            if close:
+                close()
+
+    return Response(stream_with_context(body()), content_type=JSON)
+
+
+@blueprint.get("/studies/<study>/metadata")
+def study_metadata(study: str) -> Response:
+    ctx, source = _admit(study, "wado-metadata")
+    return _json_array(ctx, source.instances(study))
+
+
+@blueprint.get("/studies/<study>/series/<series>/metadata")
+def series_metadata(study: str, series: str) -> Response:
+    ctx, source = _admit(study, "wado-metadata", series)
+    return _json_array(ctx, source.instances(study, series))
+
+
+@blueprint.get("/studies/<study>/series/<series>/instances/<sop>/metadata")
+def instance_metadata(study: str, series: str, sop: str) -> Response:
+    ctx, source = _admit(study, "wado-metadata", series, sop)
+    return _json_array(ctx, iter([_one(source, study, series, sop)]))
+
+
+# -- frames and bulk data (PS3.18 §10.4.1.1.4, §10.4.1.1.5) ---------------------------------------
+
+
+def _frame_numbers(text: str) -> list[int]:
+    try:
+        numbers = [int(n) for n in text.split(",")]
+    except ValueError:
+        raise DicomwebError(400, "frame numbers are positive integers") from None
+    if not numbers or min(numbers) < 1:
+        raise DicomwebError(400, "frame numbers are positive integers")
+    return numbers
+
+
+def frames_of(ds: Dataset, numbers: list[int], wanted: str) -> list[bytes]:
+    """The pixel data of frames ``numbers`` (1-based), uncompressed or as stored (``*``)."""
+    count = render.frame_count(ds)
+    if "PixelData" not in ds or max(numbers) > count:
+        raise not_found("frame")
+    stored = str(ds.file_meta.TransferSyntaxUID)
+    if stored not in transcode.UNCOMPRESSED and wanted != "*" and wanted != stored:
+        try:
+            ds.decompress()
+        except Exception:
+            raise DicomwebError(406, "the frames cannot be decompressed here") from None
+    if ds.file_meta.TransferSyntaxUID.is_encapsulated:
+        frames = list(generate_frames(ds.PixelData, number_of_frames=count))
+        return [frames[n - 1] for n in numbers]
+    size = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1))
+    size = size * int(ds.BitsAllocated) // 8
+    data = ds.PixelData
+    return [bytes(data[(n - 1) * size : n * size]) for n in numbers]
+
+
+@blueprint.get("/studies/<study>/series/<series>/instances/<sop>/frames/<frames>")
+def retrieve_frames(study: str, series: str, sop: str, frames: str) -> Response:
+    numbers = _frame_numbers(frames)
+    ctx, source = _admit(study, "wado-frames", series, sop)
+    choice = _choose(OCTETS, frozenset({multipart.EXPLICIT_VR_LE}))
+    ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
+    data = frames_of(ds, numbers, choice.transfer_syntax)
+    ts = str(ds.file_meta.TransferSyntaxUID) if choice.transfer_syntax == "*" else None
+    media = f"{OCTETS}; transfer-syntax={ts}" if ts else OCTETS
+    base = f"{ctx.base_url}/studies/{study}/series/{series}/instances/{sop}/frames/"
+    parts = iter([(media, base + str(n), d) for n, d in zip(numbers, data, strict=True)])
+    return _multipart(parts, OCTETS, choice.transfer_syntax)
+
+
+def _element(ds: Dataset, tag: int) -> DataElement | None:
+    if tag in ds:
+        return ds[tag]
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value:
+                found = _element(item, tag)
+                if found is not None:
+                    return found
+    return None
+
+
+@blueprint.get("/studies/<study>/series/<series>/instances/<sop>/bulkdata/<tag>")
+def retrieve_bulkdata(study: str, series: str, sop: str, tag: str) -> Response:
+    try:
+        number = int(tag, 16)
+    except ValueError:
+        raise DicomwebError(400, "a bulk data tag is 8 hexadecimal digits") from None
+    ctx, source = _admit(study, "wado-bulkdata", series, sop)
+    choice = _choose(OCTETS)
+    ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
+    elem = _element(ds, number)
+    if elem is None or not isinstance(elem.value, bytes):
+        raise not_found("bulk data")
+    location = f"{ctx.base_url}/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag}"
+    return _multipart(iter([(OCTETS, location, elem.value)]), OCTETS, choice.transfer_syntax)
+
+
+# -- rendered and thumbnails (PS3.18 §10.4.1.1.6, §10.4.1.1.7) ------------------------------------
+
+
+def _image_type() -> str:
+    for r in _accept():
+        for media in render.MEDIA_TYPES:
+            if r.matches(media):
+                return media
+    raise DicomwebError(406, "rendered images are image/jpeg or image/png")
+
+
+def _rendered(ds: Dataset, index: int, thumbnail: bool = False) -> Response:
+    media = _image_type()
+    try:
+        rendering = render.parse(request.args.to_dict())
+        if thumbnail and rendering.viewport is None:
+            size = render.THUMBNAIL_SIZE
+            rendering = render.Rendering(rendering.window, (size, size), rendering.quality)
+        image = render.render(ds, index, rendering, media)
+    except render.RenderError as exc:
+        if exc.missing:
+            raise not_found("frame") from None
+        raise DicomwebError(400, exc.message) from None
+    return Response(image, content_type=media)
+
+
+@blueprint.get("/studies/<study>/series/<series>/instances/<sop>/rendered")
+@blueprint.get("/studies/<study>/series/<series>/instances/<sop>/thumbnail")
+def rendered_instance(study: str, series: str, sop: str) -> Response:
+    _ctx, source = _admit(study, "wado-rendered", series, sop)
+    ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
+    return _rendered(ds, 0, request.path.endswith("/thumbnail"))
+
+
+@blueprint.get("/studies/<study>/series/<series>/instances/<sop>/frames/<int:frame>/rendered")
+@blueprint.get("/studies/<study>/series/<series>/instances/<sop>/frames/<int:frame>/thumbnail")
+def rendered_frame(study: str, series: str, sop: str, frame: int) -> Response:
+    _ctx, source = _admit(study, "wado-rendered", series, sop)
+    ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
+    return _rendered(ds, frame - 1, request.path.endswith("/thumbnail"))
+
+
+@blueprint.get("/studies/<study>/thumbnail")
+@blueprint.get("/studies/<study>/series/<series>/thumbnail")
+def thumbnail(study: str, series: str | None = None) -> Response:
+    """A representative image: the middle instance of the (first) series (PS3.18 §10.4.1.1.7)."""
+    ctx, source = _admit(study, "wado-rendered", *([series] if series else []))
+    found = ctx.backend.find_instances(
+        study, series, {"SeriesInstanceUID": "", "InstanceNumber": ""}
+    )
+    if not found:
+        raise not_found("instance")
+    first_series = str(found[0].SeriesInstanceUID)
+    members = [ds for ds in found if str(ds.SeriesInstanceUID) == first_series]
+    middle = members[len(members) // 2]
+    ds = dcmread(io.BytesIO(_one(source, study, first_series, str(middle.SOPInstanceUID))))
+    return _rendered(ds, render.frame_count(ds) // 2, thumbnail=True)

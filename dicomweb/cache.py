@@ -1,0 +1,300 @@
+"""A bounded on-disk cache of retrieved DICOM instances, shared by every worker of a host.
+
+A viewer opening a study sends many requests (series metadata, frames, rendered previews); each
+would otherwise be a C-GET. The cache keeps whole instances as the Part-10 files the PACS sent
+(PS3.10 §7), keyed by their UIDs (PS3.3 §C.12.1), so one retrieval answers all of them.
+
+* Files: ``<root>/<study>/<series>/<sop>.dcm``, written to a temporary file in the same
+  directory and moved into place with ``os.replace`` (atomic on POSIX), so a reader never sees
+  half a file.
+* Index: a SQLite database ``<root>/index.sqlite`` (WAL, busy timeout) records each file's size
+  and last use, and which studies and series were retrieved completely. It is the cross-process
+  accounting: workers of one host agree on the total size and on what to evict.
+* Eviction: when the total exceeds ``max_bytes`` the least recently used instances are deleted
+  (their row first, then the file) and the completeness marks of their study and series dropped.
+  A reader that loses a file to eviction sees a miss and fetches the instance again.
+
+Access is not decided here: callers check the caller's scope for the study before asking the
+cache anything (``DicomwebContext.study``). UIDs are checked (PS3.5 §9.1) before they become
+paths.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS instance (
+    sop TEXT PRIMARY KEY, study TEXT NOT NULL, series TEXT NOT NULL,
+    size INTEGER NOT NULL, used REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS instance_study ON instance(study, series);
+CREATE INDEX IF NOT EXISTS instance_used ON instance(used);
+CREATE TABLE IF NOT EXISTS complete (
+    study TEXT NOT NULL, series TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (study, series));
+"""
+
+
+def check_uid(uid: str) -> str:
+    """``uid`` if it is a valid UID (PS3.5 §9.1: digits and dots, at most 64), else ValueError."""
+    if len(uid) > 64 or not _UID.fullmatch(uid):
+        raise ValueError("not a DICOM UID")
+    return uid
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cached instance."""
+
+    study: str
+    series: str
+    sop: str
+
+
+class InstanceCache:
+    """The cache of one host; safe for threads of one process and for several processes."""
+
+    def __init__(self, root: str | os.PathLike[str], max_bytes: int) -> None:
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be positive")
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self._local = threading.local()
+        with self._db() as db:
+            db.executescript(_SCHEMA)
+
+    # -- index ----------------------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.root / "index.sqlite", timeout=30.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def path(self, study: str, series: str, sop: str) -> Path:
+        return self.root / check_uid(study) / check_uid(series) / f"{check_uid(sop)}.dcm"
+
+    def total_bytes(self) -> int:
+        row = self._db().execute("SELECT COALESCE(SUM(size), 0) FROM instance").fetchone()
+        return int(row[0])
+
+    # -- instances ------------------------------------------------------------------------
+
+    def put(self, study: str, series: str, sop: str, part10: bytes) -> None:
+        """Store one instance (atomically), account for it, and evict if over the limit."""
+        target = self.path(study, series, sop)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(part10)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        db = self._db()
+        db.execute(
+            "INSERT OR REPLACE INTO instance (sop, study, series, size, used) VALUES (?,?,?,?,?)",
+            (sop, study, series, len(part10), time.time()),
+        )
+        if self.total_bytes() > self.max_bytes:
+            self.evict(keep=sop)
+
+    def get(self, study: str, series: str, sop: str) -> bytes | None:
+        """The cached instance, or None (never cached, evicted, or of another study)."""
+        try:
+            data = self.path(study, series, sop).read_bytes()
+        except (OSError, ValueError):
+            return None
+        self._db().execute("UPDATE instance SET used = ? WHERE sop = ?", (time.time(), sop))
+        return data
+
+    def find(self, study: str, sop: str) -> Entry | None:
+        """Where an instance of ``study`` is cached (its series), if it is."""
+        row = (
+            self._db()
+            .execute("SELECT series FROM instance WHERE sop = ? AND study = ?", (sop, study))
+            .fetchone()
+        )
+        return Entry(study, str(row[0]), sop) if row else None
+
+    # -- completeness ---------------------------------------------------------------------
+
+    def mark_complete(self, study: str, series: str, entries: Iterable[Entry]) -> None:
+        """Record that ``entries`` are all of ``study`` (``series=""``) or of one series."""
+        count = len(list(entries))
+        self._db().execute(
+            "INSERT OR REPLACE INTO complete (study, series, count) VALUES (?,?,?)",
+            (study, series, count),
+        )
+
+    def complete(self, study: str, series: str = "") -> list[Entry] | None:
+        """Every instance of the study (or series) if it was retrieved whole and is still
+        cached in full; None otherwise (the caller retrieves from the PACS)."""
+        db = self._db()
+        row = db.execute(
+            "SELECT count FROM complete WHERE study = ? AND series = ?", (study, series)
+        ).fetchone()
+        if row is None:
+            return None
+        if series:
+            rows = db.execute(
+                "SELECT series, sop FROM instance WHERE study = ? AND series = ? "
+                "ORDER BY series, sop",
+                (study, series),
+            ).fetchall()
+        else:
+            rows = db.execute(
+                "SELECT series, sop FROM instance WHERE study = ? ORDER BY series, sop", (study,)
+            ).fetchall()
+        if len(rows) < int(row[0]):
+            return None
+        return [Entry(study, str(se), str(sop)) for se, sop in rows]
+
+    def touch_study(self, study: str) -> None:
+        """Mark a whole study as just used (one statement instead of one per instance)."""
+        self._db().execute("UPDATE instance SET used = ? WHERE study = ?", (time.time(), study))
+
+    def invalidate(self, study: str) -> None:
+        """Forget that a study is complete (new instances were stored to the PACS)."""
+        self._db().execute("DELETE FROM complete WHERE study = ?", (study,))
+
+    # -- eviction -------------------------------------------------------------------------
+
+    def evict(self, keep: str = "") -> int:
+        """Delete least recently used instances until the total fits; returns bytes freed."""
+        db = self._db()
+        freed = 0
+        victims: list[tuple[str, str, str]] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            total = self.total_bytes()
+            rows = db.execute(
+                "SELECT sop, study, series, size FROM instance WHERE sop != ? ORDER BY used",
+                (keep,),
+            )
+            for sop, study, series, size in rows.fetchall():
+                if total - freed <= self.max_bytes:
+                    break
+                victims.append((str(study), str(series), str(sop)))
+                freed += int(size)
+            for study, series, sop in victims:
+                db.execute("DELETE FROM instance WHERE sop = ?", (sop,))
+                db.execute(
+                    "DELETE FROM complete WHERE study = ? AND series IN ('', ?)", (study, series)
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        for study, series, sop in victims:
+            self.path(study, series, sop).unlink(missing_ok=True)
+        return freed
+
+
+# -- instances from the cache, or from the PACS through it -------------------------------------
+
+
+def uids_of(part10: bytes) -> Entry:
+    """Study, Series and SOP Instance UIDs of a Part-10 instance (its header only)."""
+    import io
+
+    from pydicom import dcmread
+
+    ds = dcmread(
+        io.BytesIO(part10),
+        stop_before_pixels=True,
+        specific_tags=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"],
+    )
+    return Entry(str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+
+
+class Source:
+    """Instances of a study, series or one instance: from the cache when it holds them, else
+    streamed from the PACS backend (PS3.4 §C.4.3 C-GET) and written to the cache on the way.
+
+    Only a retrieval that ended in Success with no failed sub-operation marks a study or
+    series complete. Access is the caller's business: ask only for studies the caller may see.
+    """
+
+    def __init__(self, backend: Any, cache: InstanceCache | None) -> None:
+        self.backend = backend
+        self.cache = cache
+
+    def instances(self, study: str, series: str = "") -> Iterator[bytes]:
+        """Every instance, streamed as it arrives; closing the iterator cancels a retrieval."""
+        listing = self.cache.complete(study, series) if self.cache else None
+        if listing is not None:
+            assert self.cache is not None
+            self.cache.touch_study(study)
+            for entry in listing:
+                data = self.cache.get(entry.study, entry.series, entry.sop)
+                if data is None:  # evicted meanwhile: fetch this one again
+                    data = self.instance(entry.study, entry.series, entry.sop)
+                if data is not None:
+                    yield data
+            return
+        retrieval = (
+            self.backend.retrieve_series(study, series)
+            if series
+            else self.backend.retrieve_study(study)
+        )
+        seen: list[Entry] = []
+        try:
+            for data in retrieval:
+                if self.cache is not None:
+                    entry = uids_of(data)
+                    if entry.study == study and (not series or entry.series == series):
+                        self.cache.put(entry.study, entry.series, entry.sop, data)
+                        seen.append(entry)
+                yield data
+            outcome = retrieval.outcome
+            if (
+                self.cache is not None
+                and outcome is not None
+                and outcome.category == "Success"
+                and not outcome.failed
+            ):
+                self.cache.mark_complete(study, series, seen)
+        finally:
+            retrieval.close()
+
+    def instance(self, study: str, series: str, sop: str) -> bytes | None:
+        """One instance of that study and series, or None if the PACS has no such instance."""
+        if self.cache is not None:
+            data = self.cache.get(study, series, sop)
+            if data is not None:
+                return data
+        found: bytes | None = None
+        retrieval = self.backend.retrieve_instance(study, series, sop)
+        try:
+            for data in retrieval:
+                entry = uids_of(data)
+                if entry == Entry(study, series, sop):
+                    found = data
+        finally:
+            retrieval.close()
+        if found is not None and self.cache is not None:
+            self.cache.put(study, series, sop, found)
+        return found
