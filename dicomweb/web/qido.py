@@ -1,1 +1,322 @@
-"""DICOMweb qido routes (to come)."""
+"""QIDO-RS routes (PS3.18 §10.6): search for studies, series and instances.
+
+Thin: parameters are :mod:`dicomweb.web.params`, the JSON is :mod:`dicomweb.json_model`, C-FIND
+is the backend. Access (PS3.18 §10.6 says nothing of it; the gateway's rule): the caller's
+PatientIDs are imposed on every C-FIND (``PacsScope.impose``), a PatientID in the query can only
+narrow them, results are checked again (``PacsScope.admits``), and a study of another patient
+under ``/studies/{uid}/...`` answers 404 exactly like a missing one. Every search is audited.
+
+Resources (PS3.18 Table 10.6.1-1): ``/studies``, ``/studies/{study}/series``,
+``/studies/{study}/series/{series}/instances``, ``/studies/{study}/instances``, ``/series``,
+``/instances``. Responses are ``application/dicom+json`` (or ``application/json`` when only that
+is acceptable, §8.7.3.4); an empty result is 200 ``[]`` (§10.6.3.2, current editions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, request
+from pydicom.datadict import dictionary_VR
+from pydicom.dataset import Dataset
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+
+from dicomweb import json_model
+from dicomweb.backends.matching import matches
+from dicomweb.backends.query import SERIES_KEYS, STUDY_KEYS, page
+from fhir_gateway import audit
+from fhir_gateway.access import Grant
+from fhir_gateway.errors import FhirError
+
+from . import params
+from .context import DicomwebContext, DicomwebError, PacsScope, blueprint, context
+
+JSON_TYPES = (json_model.MEDIA_TYPE, "application/json")
+
+#: ``includefield=all``: C-FIND cannot ask for "every attribute", so a fixed set per level
+ALL_KEYS = {
+    "STUDY": (
+        "PatientAge",
+        "PatientSize",
+        "PatientWeight",
+        "InstitutionName",
+        "NameOfPhysiciansReadingStudy",
+        "IssuerOfPatientID",
+        "OtherPatientIDs",
+        "AdmittingDiagnosesDescription",
+    ),
+    "SERIES": (
+        "PerformedProcedureStepStartDate",
+        "PerformedProcedureStepStartTime",
+        "ProtocolName",
+        "Laterality",
+        "OperatorsName",
+        "PerformingPhysicianName",
+        "Manufacturer",
+        "StationName",
+    ),
+    "IMAGE": (
+        "ImageType",
+        "AcquisitionDate",
+        "AcquisitionTime",
+        "ContentDate",
+        "ContentTime",
+        "BitsAllocated",
+        "PhotometricInterpretation",
+        "ImagePositionPatient",
+        "ImageOrientationPatient",
+        "SliceLocation",
+        "SliceThickness",
+        "WindowCenter",
+        "WindowWidth",
+    ),
+}
+
+
+#: return keys always asked beyond the backend's own (PS3.18 Table 6.7.1-2b; viewers use them)
+DEFAULT_KEYS = {"STUDY": (), "SERIES": (), "IMAGE": ("BitsAllocated",)}
+#: study attributes copied onto series and instance results (Orthanc does the same; PS3.18
+#: §10.6.3.3 lets a server return more than the required attributes)
+STUDY_ON_LOWER = (
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyID",
+    "StudyDescription",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+)
+SERIES_ON_INSTANCES = ("Modality", "SeriesNumber", "SeriesDescription")
+
+
+def _media_type() -> str:
+    """The response media type from Accept or the ``accept`` parameter (PS3.18 §8.3.3.1)."""
+    asked = request.args.get("accept")
+    accept = MIMEAccept(parse_accept_header(asked)) if asked else request.accept_mimetypes
+    if not accept:
+        return json_model.MEDIA_TYPE
+    best = accept.best_match(JSON_TYPES)
+    if best is None:
+        raise DicomwebError(406, "QIDO-RS answers application/dicom+json or application/json")
+    return best
+
+
+def _query() -> params.QidoQuery:
+    try:
+        return params.parse(request.args.items(multi=True))
+    except params.QueryError as exc:
+        raise DicomwebError(400, str(exc)) from None
+
+
+def _fuzzy(keys: dict[str, str]) -> dict[str, str]:
+    """``fuzzymatching=true`` (PS3.18 §8.3.4.5): person names match anywhere in the name.
+
+    The standard leaves the algorithm to the origin server; the gateway matches a PN value as
+    a substring (case and accent insensitive, as all its PN matching).
+    """
+    out = dict(keys)
+    for keyword, value in keys.items():
+        if value and dictionary_VR(keyword) == "PN" and not value.startswith("*"):
+            out[keyword] = f"*{value.rstrip('*')}*"
+    return out
+
+
+def _narrow(scope: PacsScope, keys: dict[str, str]) -> PacsScope:
+    """The scope narrowed by a PatientID the query names: it can never widen access."""
+    asked = keys.get("PatientID", "")
+    if scope.patient_ids is None or not asked:
+        return scope
+    wanted = {"PatientID": asked}
+    ids = frozenset(i for i in scope.patient_ids if matches(Dataset({"PatientID": i}), wanted))
+    return PacsScope(ids, scope.study_uids)
+
+
+def _scope(ctx: DicomwebContext, grant: Grant) -> PacsScope:
+    try:
+        return ctx.scope(grant, "search")
+    except FhirError:
+        audit.record(grant, "search", "ImagingStudy", outcome="denied")
+        raise
+
+
+def _respond(media: str, body: list[dict[str, Any]]) -> Response:
+    return Response(json_model.dumps(body), status=200, mimetype=media)
+
+
+def _search(
+    level: str,
+    run: Callable[[DicomwebContext, PacsScope, dict[str, str], params.QidoQuery], list[Dataset]],
+    url: Callable[[DicomwebContext, Dataset], str],
+    study_uid: str | None = None,
+) -> Response:
+    media = _media_type()
+    query = _query()
+    ctx = context()
+    grant = ctx.grant()
+    scope = _scope(ctx, grant)
+    study: Dataset | None = None
+    if study_uid is not None:
+        try:
+            study = ctx.study(scope, study_uid)
+        except DicomwebError:
+            audit.record(grant, "search", "ImagingStudy", outcome="not-found", ids=[study_uid[:64]])
+            raise
+    keys = query.keys(ALL_KEYS[level])
+    for keyword in DEFAULT_KEYS[level]:
+        keys.setdefault(keyword, "")
+    if query.fuzzy:
+        keys = _fuzzy(keys)
+    found = run(ctx, scope, keys, query)
+    if study is not None:
+        found = [_merged(study, ds) for ds in found]
+    studies = sorted({str(ds.get("StudyInstanceUID", "")) for ds in found})
+    audit.record(grant, "search", "ImagingStudy", outcome="allowed", ids=studies, count=len(found))
+    return _respond(media, [json_model.to_json(ds, retrieve_url=url(ctx, ds)) for ds in found])
+
+
+def _study_url(ctx: DicomwebContext, ds: Dataset) -> str:
+    return f"{ctx.base_url}/studies/{ds.get('StudyInstanceUID', '')}"
+
+
+def _series_url(ctx: DicomwebContext, ds: Dataset) -> str:
+    return f"{_study_url(ctx, ds)}/series/{ds.get('SeriesInstanceUID', '')}"
+
+
+def _instance_url(ctx: DicomwebContext, ds: Dataset) -> str:
+    return f"{_series_url(ctx, ds)}/instances/{ds.get('SOPInstanceUID', '')}"
+
+
+def _studies(
+    ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], query: params.QidoQuery
+) -> list[Dataset]:
+    narrowed = _narrow(scope, keys)
+    if narrowed.empty:
+        return []
+    found = ctx.backend.find_studies(narrowed.impose(keys), limit=query.limit, offset=query.offset)
+    return [ds for ds in found if narrowed.admits(ds)]
+
+
+def _visible_studies(ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str]) -> list[Dataset]:
+    """Studies matching the study-level keys of a search across studies (``/series`` ...)."""
+    study_keys = {k: v for k, v in keys.items() if k in STUDY_KEYS}
+    narrowed = _narrow(scope, study_keys)
+    if narrowed.empty:
+        return []
+    found = ctx.backend.find_studies(narrowed.impose(study_keys))
+    return [ds for ds in found if narrowed.admits(ds)]
+
+
+def _merged(upper: Dataset, lower: Dataset, keywords: tuple[str, ...] = STUDY_ON_LOWER) -> Dataset:
+    """A lower-level result with attributes of the level above (PS3.18 Table 6.7.1-2a, -2b)."""
+    out = Dataset()
+    for keyword in keywords:
+        if keyword in upper and keyword not in lower:
+            out.add(upper[keyword])
+    for elem in lower:
+        out.add(elem)
+    return out
+
+
+def _with_series(
+    ctx: DicomwebContext, study_uid: str, series_uid: str | None, found: list[Dataset]
+) -> list[Dataset]:
+    """Instances with their series' Modality, number and description (one more C-FIND)."""
+    pin = {"SeriesInstanceUID": series_uid} if series_uid else {}
+    series = {str(s.SeriesInstanceUID): s for s in ctx.backend.find_series(study_uid, pin)}
+    out = []
+    for ds in found:
+        above = series.get(str(ds.get("SeriesInstanceUID", "")))
+        out.append(_merged(above, ds, SERIES_ON_INSTANCES) if above is not None else ds)
+    return out
+
+
+@blueprint.get("/studies")
+def search_studies() -> Response:
+    """Search for studies (PS3.18 §10.6.1, Table 6.7.1-2 attributes)."""
+    return _search("STUDY", _studies, _study_url)
+
+
+@blueprint.get("/studies/<study>/series")
+def search_study_series(study: str) -> Response:
+    """Search for the series of one study (Table 6.7.1-2a)."""
+
+    def run(
+        ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
+    ) -> list[Dataset]:
+        return ctx.backend.find_series(study, keys, limit=q.limit, offset=q.offset)
+
+    return _search("SERIES", run, _series_url, study)
+
+
+@blueprint.get("/studies/<study>/series/<series>/instances")
+def search_series_instances(study: str, series: str) -> Response:
+    """Search for the instances of one series (Table 6.7.1-2b)."""
+
+    def run(
+        ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
+    ) -> list[Dataset]:
+        found = ctx.backend.find_instances(study, series, keys, limit=q.limit, offset=q.offset)
+        return _with_series(ctx, study, series, found)
+
+    return _search("IMAGE", run, _instance_url, study)
+
+
+@blueprint.get("/studies/<study>/instances")
+def search_study_instances(study: str) -> Response:
+    """Search for the instances of one study (Table 6.7.1-2b)."""
+
+    def run(
+        ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
+    ) -> list[Dataset]:
+        found = ctx.backend.find_instances(study, None, keys, limit=q.limit, offset=q.offset)
+        return _with_series(ctx, study, None, found) if found else found
+
+    return _search("IMAGE", run, _instance_url, study)
+
+
+@blueprint.get("/series")
+def search_all_series() -> Response:
+    """Search for series across the caller's studies, study attributes included."""
+
+    def run(
+        ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
+    ) -> list[Dataset]:
+        lower = {k: v for k, v in keys.items() if k not in STUDY_KEYS or k == "StudyInstanceUID"}
+        out: list[Dataset] = []
+        for st in _visible_studies(ctx, scope, keys):
+            uid = str(st.StudyInstanceUID)
+            out += [_merged(st, ds) for ds in ctx.backend.find_series(uid, lower)]
+        return page(out, q.limit, q.offset)
+
+    return _search("SERIES", run, _series_url)
+
+
+@blueprint.get("/instances")
+def search_all_instances() -> Response:
+    """Search for instances across the caller's studies, study attributes included."""
+
+    def run(
+        ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
+    ) -> list[Dataset]:
+        lower = {
+            k: v
+            for k, v in keys.items()
+            if (k not in STUDY_KEYS and k not in SERIES_KEYS) or k == "StudyInstanceUID"
+        }
+        series_uid = keys.get("SeriesInstanceUID") or None
+        if series_uid is not None and "\\" in series_uid:
+            lower["SeriesInstanceUID"], series_uid = series_uid, None
+        out: list[Dataset] = []
+        for st in _visible_studies(ctx, scope, keys):
+            uid = str(st.StudyInstanceUID)
+            found = ctx.backend.find_instances(uid, series_uid, lower)
+            out += [_merged(st, ds) for ds in _with_series(ctx, uid, series_uid, found)]
+        return page(out, q.limit, q.offset)
+
+    return _search("IMAGE", run, _instance_url)
