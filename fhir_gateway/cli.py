@@ -137,5 +137,9 @@ def _register_optional(group: Any) -> None:
 
 _register_optional(main)
 
+from smart_auth.accounts.cli import accounts as _accounts  # noqa: E402
+
+main.add_command(_accounts)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main(prog_name=os.path.basename(sys.argv[0])))

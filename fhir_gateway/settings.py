@@ -131,6 +131,15 @@ class Settings:
         "the hospital's registration desk",
         "Whom a locked-out person is told to contact (shown on the sign-in page).",
     )
+    accounts_clause_version: str = _opt(
+        "1",
+        "Version of the information clause; raising it asks every account to accept it again.",
+    )
+    accounts_admin_token: str = _opt(
+        "",
+        "Bearer token of the registration desk's admin API (POST /account/api/accounts); "
+        "empty disables the API.",
+    )
     smtp_host: str = _opt("", "SMTP server for account mail; empty writes mail to the outbox.")
     smtp_port: int = _opt(25, "SMTP server port.")
     smtp_starttls: bool = _opt(False, "Use STARTTLS (RFC 3207) with the SMTP server.")

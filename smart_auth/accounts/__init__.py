@@ -47,6 +47,7 @@ def build_service(settings: Settings, state: Any, secret: bytes) -> AccountServi
         max_failed_logins=settings.accounts_max_failed_logins,
         second_factor=settings.accounts_second_factor,
         support_contact=settings.accounts_support_contact,
+        clause_version=settings.accounts_clause_version,
     )
     return AccountService(
         state,
@@ -59,7 +60,7 @@ def build_service(settings: Settings, state: Any, secret: bytes) -> AccountServi
 
 
 def init_app(app: Flask, settings: Settings) -> AccountService:
-    from . import routes
+    from . import api, routes
 
     state = app.extensions.get("state_engine")
     if state is None:
@@ -78,4 +79,5 @@ def init_app(app: Flask, settings: Settings) -> AccountService:
     service = build_service(settings, state, key)
     app.extensions["accounts"] = service
     routes.register(app, service, secure_cookies=secure)
+    api.register(app, service, settings.accounts_admin_token)
     return service

@@ -150,6 +150,29 @@ _T: dict[str, tuple[str, str, str]] = {
         "Formularz wygasł. Odśwież stronę i spróbuj ponownie.",
         "The form expired. Reload the page and try again.",
     ),
+    "welcome_title": (
+        "Informare și parolă",
+        "Klauzula informacyjna i hasło",
+        "Information clause and password",
+    ),
+    "clause_text": (
+        "Spitalul prelucrează datele dumneavoastră de sănătate pentru a vi le arăta în portal și aplicațiile pe care le autorizați (GDPR art. 9 alin. 2 lit. h). Puteți cere oricând accesul, rectificarea sau restricționarea prelucrării.",
+        "Szpital przetwarza Twoje dane o zdrowiu, aby udostępnić je w portalu i w aplikacjach, które upoważnisz (RODO art. 9 ust. 2 lit. h). W każdej chwili możesz żądać dostępu, sprostowania lub ograniczenia przetwarzania.",
+        "The hospital processes your health data to show it to you in the portal and in the apps you authorize (GDPR Art. 9(2)(h)). You may ask at any time for access, rectification or restriction of processing.",
+    ),
+    "clause_version": ("Versiunea {version}", "Wersja {version}", "Version {version}"),
+    "accept_clause": (
+        "Am citit și accept informarea",
+        "Przeczytałem(-am) i akceptuję klauzulę",
+        "I have read and accept the information clause",
+    ),
+    "clause_required": (
+        "Trebuie să acceptați informarea pentru a continua.",
+        "Aby kontynuować, zaakceptuj klauzulę.",
+        "You need to accept the information clause to continue.",
+    ),
+    "new_password": ("Parola nouă", "Nowe hasło", "New password"),
+    "submit_welcome": ("Continuă", "Dalej", "Continue"),
     "mail_verify_subject": (
         "Confirmați adresa de email",
         "Potwierdź adres email",

@@ -27,7 +27,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from smart_auth import session as signed
 
-from . import i18n
+from . import hospital, i18n
 from .service import AccountService
 
 bp = Blueprint("accounts", __name__, url_prefix="/account", template_folder="templates")
@@ -143,6 +143,11 @@ def login() -> BaseResponse:
 
 
 def _complete(account_id: int, nxt: str, remember: bool) -> BaseResponse:
+    """Sign in, unless the information clause or a new password is still owed (F5)."""
+    if any(hospital.onboarding(_svc(), account_id)):
+        session.clear()
+        session.update(onboard=account_id, next=nxt, remember=remember)
+        return redirect(url_for("accounts.welcome"))
     signed.sign_in(account_id)
     response = redirect(nxt)
     if remember:
@@ -168,6 +173,29 @@ def second_factor() -> BaseResponse:
     if not _svc().check_factor(pending, factor, request.form.get("code", "")):
         return page("factor.html", 400, factor=factor, error=t("bad_code"))
     return _complete(pending, _safe_next(session.get("next")), bool(session.get("remember")))
+
+
+@bp.route("/welcome", methods=["GET", "POST"])
+def welcome() -> BaseResponse:
+    account_id = session.get("onboard")
+    if not isinstance(account_id, int):
+        return redirect(url_for("accounts.login"))
+    _, must_change = hospital.onboarding(_svc(), account_id)
+    context: dict[str, Any] = {
+        "must_change": must_change,
+        "clause_version": _svc().policy.clause_version,
+    }
+    if request.method == "GET":
+        return page("welcome.html", **context)
+    error = hospital.finish_onboarding(
+        _svc(),
+        account_id,
+        request.form.get("accept") == "on",
+        request.form.get("new_password", ""),
+    )
+    if error:
+        return page("welcome.html", 400, error=t(error), **context)
+    return _complete(account_id, _safe_next(session.get("next")), bool(session.get("remember")))
 
 
 @bp.post("/logout")

@@ -33,6 +33,14 @@ def register(page: Any, base: str, person: Any, email: str) -> None:
     assert page.get_by_role("heading", level=1).inner_text() == "Check your email"
 
 
+def accept_clause(page: Any, lang: str = "en") -> None:
+    """The first sign-in asks for the information clause (F5) before the account page."""
+    assert page.get_by_role("heading", level=1).inner_text() == i18n.text("welcome_title", lang)
+    assert page.locator("#clause").inner_text() == i18n.text("clause_text", lang)
+    page.locator("#accept").check()
+    page.locator("button[type=submit]").click()
+
+
 def sign_in(page: Any, base: str, login: str, password: str, nxt: str = "") -> None:
     page.goto(f"{base}/account/login" + (f"?next={nxt}" if nxt else ""))
     page.get_by_label("Email or user name").fill(login)
@@ -54,6 +62,7 @@ def test_register_verify_login_second_factor_signed_in(
     assert page.get_by_role("heading", level=1).inner_text() == "Verification code"
     page.get_by_label("Code").fill(inbox.code("flow@example.org"))
     page.get_by_role("button", name="Verify").click()
+    accept_clause(page)
     assert page.locator("#signed-in").inner_text() == (
         f"Signed in as {person.given} {person.family}"
     )
@@ -97,6 +106,7 @@ def test_remember_me_survives_a_new_session_until_signed_out(
     tab.get_by_label("Password").fill(PASSWORD)
     tab.get_by_label("Remember me").check()
     tab.get_by_role("button", name="Sign in").click()
+    accept_clause(tab)
     cookies = {c["name"]: c for c in context.cookies()}
     assert cookies["remember"]["httpOnly"]
     assert cookies["session"]["httpOnly"]
@@ -151,6 +161,7 @@ def test_pages_render_in_each_language(
     assert inbox.last_to(email)["Subject"] == i18n.text("mail_code_subject", lang)
     tab.locator("#code").fill(inbox.code(email))
     tab.locator("button[type=submit]").click()
+    accept_clause(tab, lang)
     assert tab.get_by_role("heading", level=1).inner_text() == i18n.text("home_title", lang)
     # the switcher overrides Accept-Language
     other = next(code for code in i18n.LANGUAGES if code != lang)
@@ -171,3 +182,52 @@ def test_a_form_without_its_csrf_token_is_refused(live: Any, page: Any) -> None:
     assert answer.value.status == 400
     assert page.get_by_role("alert").count() == 0
     assert page.get_by_role("status").inner_text() == i18n.text("csrf", "en")
+
+
+def test_desk_created_account_first_login_accepts_clause_and_new_password(
+    live: Any, page: Any, inbox: Inbox, adults: list[Any]
+) -> None:
+    import requests
+    import sqlalchemy as sa
+
+    from smart_auth.accounts.tables import account
+
+    server = live(accounts_admin_token="desk-secret", accounts_clause_version="2026-11")
+    person = adults[5]
+    url = f"{server.url}/account/api/accounts"
+    body = {"national_id": person.national_id, "email": "desk@example.org", "phone": "+40700000001"}
+    assert requests.post(url, json=body, timeout=10).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert requests.post(url, json=body, headers=wrong, timeout=10).status_code == 401
+    desk = {"Authorization": "Bearer desk-secret"}
+    bad = {**body, "national_id": "1234567890123"}
+    assert requests.post(url, json=bad, headers=desk, timeout=10).json() == {
+        "error": "bad_national_id"
+    }
+    made = requests.post(url, json={**body, "language": "en"}, headers=desk, timeout=10)
+    assert made.status_code == 201
+    assert "password" not in made.text
+    again = requests.post(url, json=body, headers=desk, timeout=10)
+    assert again.status_code == 409
+    mail = inbox.body("desk@example.org")
+    temporary = mail.split("Temporary password: ", 1)[1].split()[0]
+    sign_in(page, server.url, "desk@example.org", temporary)
+    assert page.get_by_role("heading", level=1).inner_text() == i18n.text("welcome_title", "en")
+    # the browser itself refuses a short one (minlength); the server must refuse it too
+    page.locator("#new_password").evaluate("e => e.removeAttribute('minlength')")
+    page.locator("#new_password").fill("short")
+    page.locator("#accept").check()
+    page.locator("button[type=submit]").click()
+    assert page.get_by_role("alert").inner_text() == i18n.text("weak_password", "en")
+    page.locator("#accept").check()
+    page.locator("#new_password").fill("my own new passphrase")
+    page.locator("button[type=submit]").click()
+    assert page.locator("#signed-in").is_visible()
+    service = server.server.app.extensions["accounts"]
+    with service.state.connect() as conn:
+        row = conn.execute(sa.select(account).where(account.c.email == "desk@example.org")).one()
+    assert row.clause_version == "2026-11"
+    assert row.clause_accepted_at is not None
+    assert row.phone == "+40700000001"
+    assert service.login("desk@example.org", temporary, "5.5.5.5").status == "bad"
+    assert service.login("desk@example.org", "my own new passphrase", "5.5.5.6").status == "ok"
