@@ -21,6 +21,8 @@ paths.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import sqlite3
@@ -86,11 +88,29 @@ class InstanceCache:
             self._local.conn = conn
         return conn
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive lock of the cache for writers (``flock`` on a descriptor per thread
+        and process), so that a file and its index row change together."""
+        fd: int | None = getattr(self._local, "lock", None)
+        if fd is None:
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            self._local.lock = fd
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+        fd = getattr(self._local, "lock", None)
+        if fd is not None:
+            os.close(fd)
+            self._local.lock = None
 
     def path(self, study: str, series: str, sop: str) -> Path:
         return self.root / check_uid(study) / check_uid(series) / f"{check_uid(sop)}.dcm"
@@ -109,15 +129,16 @@ class InstanceCache:
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(part10)
-            os.replace(tmp, target)
+            with self._locked():
+                os.replace(tmp, target)
+                self._db().execute(
+                    "INSERT OR REPLACE INTO instance (sop, study, series, size, used) "
+                    "VALUES (?,?,?,?,?)",
+                    (sop, study, series, len(part10), time.time()),
+                )
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        db = self._db()
-        db.execute(
-            "INSERT OR REPLACE INTO instance (sop, study, series, size, used) VALUES (?,?,?,?,?)",
-            (sop, study, series, len(part10), time.time()),
-        )
         if self.total_bytes() > self.max_bytes:
             self.evict(keep=sop)
 
@@ -184,6 +205,10 @@ class InstanceCache:
 
     def evict(self, keep: str = "") -> int:
         """Delete least recently used instances until the total fits; returns bytes freed."""
+        with self._locked():
+            return self._evict(keep)
+
+    def _evict(self, keep: str) -> int:
         db = self._db()
         freed = 0
         victims: list[tuple[str, str, str]] = []
