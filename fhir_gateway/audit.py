@@ -1,19 +1,63 @@
 """The audit trail of who saw what.
 
-Every access decision, allowed or denied, produces one ``AuditEvent``-shaped record. For now the
-records go to the ``fhir_gateway.audit`` logger as structured lines (ids only, never names or
-national IDs); the authorization server's issue moves them into an append-only table served back
-to patients as FHIR AuditEvent.
+Every access decision, allowed or denied, produces one ``AuditRecord`` shaped after FHIR R4
+AuditEvent (http://hl7.org/fhir/R4/auditevent.html): who (the grant's subject), which client,
+which patients, what (action, resource type, ids) and the outcome. Ids only, never names or
+national IDs.
+
+Where the request runs with a sink (``use``; ``smart_auth.audit`` installs its durable,
+append-only writer per request) the record goes there; otherwise it is a structured line on
+the ``fhir_gateway.audit`` logger.
 """
 
 from __future__ import annotations
 
+import contextvars
+import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from .access import Grant
 
 log = logging.getLogger("fhir_gateway.audit")
+
+#: Most entity ids and patients kept on one record (a search page lists at most this many).
+MAX_IDS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One access decision."""
+
+    recorded: dt.datetime
+    subject: str | None
+    client_id: str | None
+    action: str
+    resource_type: str
+    outcome: str
+    ids: tuple[str, ...]
+    count: int
+    patients: frozenset[int]
+
+
+class AuditSink(Protocol):
+    def append(self, record: AuditRecord) -> None:
+        """Keep the record durably (or hand it to something that will)."""
+        ...
+
+
+_sink: contextvars.ContextVar[AuditSink | None] = contextvars.ContextVar("audit_sink", default=None)
+
+
+def use(sink: AuditSink | None) -> contextvars.Token[AuditSink | None]:
+    """Send this context's records to ``sink``; ``reset`` with the token undoes it."""
+    return _sink.set(sink)
+
+
+def reset(token: contextvars.Token[AuditSink | None]) -> None:
+    _sink.reset(token)
 
 
 def record(
@@ -24,18 +68,55 @@ def record(
     outcome: str,
     ids: Sequence[str] = (),
     count: int | None = None,
+    patients: Iterable[int] | None = None,
 ) -> None:
+    """Record one decision. ``patients``: the HIS patient ids it concerned; when not given, a
+    grant limited to a few patients (a patient's own, a result code's) stands for them."""
+    if patients is None and grant is not None and grant.patients is not None:
+        patients = grant.patients if len(grant.patients) <= MAX_IDS else ()
+    entry = AuditRecord(
+        recorded=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        subject=grant.subject if grant else None,
+        client_id=grant.client_id if grant else None,
+        action=action,
+        resource_type=resource_type,
+        outcome=outcome,
+        ids=tuple(ids[:MAX_IDS]),
+        count=count if count is not None else len(ids),
+        patients=frozenset(list(patients or ())[:MAX_IDS]),
+    )
+    sink = _sink.get()
+    if sink is not None:
+        sink.append(entry)
+        return
     log.info(
         "audit",
         extra={
             "audit": {
-                "subject": grant.subject if grant else None,
-                "client": grant.client_id if grant else None,
+                "subject": entry.subject,
+                "client": entry.client_id,
                 "action": action,
                 "type": resource_type,
-                "ids": list(ids[:50]),
-                "count": count if count is not None else len(ids),
+                "ids": list(entry.ids),
+                "count": entry.count,
                 "outcome": outcome,
+                "patients": sorted(entry.patients),
             }
         },
     )
+
+
+def patients_of(resources: Iterable[Mapping[str, Any]]) -> frozenset[int]:
+    """HIS patient ids the resources belong to: a Patient's own id, else the ``subject`` or
+    ``patient`` reference (patient compartment, http://hl7.org/fhir/R4/compartmentdefinition-patient.html)."""
+    found: set[int] = set()
+    for resource in resources:
+        if resource.get("resourceType") == "Patient":
+            ref = f"Patient/{resource.get('id', '')}"
+        else:
+            node = resource.get("subject") or resource.get("patient") or {}
+            ref = node.get("reference", "") if isinstance(node, dict) else ""
+        kind, _, rid = ref.partition("/")
+        if kind == "Patient" and rid.isdigit():
+            found.add(int(rid))
+    return frozenset(found)

@@ -166,7 +166,14 @@ class FhirService:
                 f"The hospital record behind {resource_type}/{fhir_id} is malformed "
                 f"({', '.join(exc.problems)}); it has been reported"
             ) from None
-        audit.record(grant, "read", resource_type, outcome="allowed", ids=[fhir_id])
+        audit.record(
+            grant,
+            "read",
+            resource_type,
+            outcome="allowed",
+            ids=[fhir_id],
+            patients=audit.patients_of([resource]),
+        )
         return resource
 
     # --- search -------------------------------------------------------------------------------
@@ -200,6 +207,7 @@ class FhirService:
             resource_type,
             outcome="allowed",
             ids=[e.resource["id"] for e in entries if e.mode == "match"],
+            patients=audit.patients_of(e.resource for e in entries if e.mode != "outcome"),
         )
         return self._bundle(query, entries, total, links, grant)
 
@@ -347,7 +355,14 @@ class FhirService:
             if next_cursor is None and part < len(types) and len(entries) >= count:
                 next_cursor = Cursor((0, -1, 0), True, part)
             entries += self._referenced(grant, entries)
-        audit.record(grant, "$everything", "Patient", outcome="allowed", ids=[patient_id])
+        audit.record(
+            grant,
+            "$everything",
+            "Patient",
+            outcome="allowed",
+            ids=[patient_id],
+            patients=[int(patient_id)],
+        )
         links = {"next": self.cursors.encode(next_cursor, scope)} if next_cursor else {}
         url = f"{self.base_url}/Patient/{patient_id}/$everything"
         return _bundle_dict(url, used, entries, None, links, self.base_url)

@@ -1,0 +1,43 @@
+"""The durable, append-only audit trail (acceptance point 16).
+
+``init_app(app, settings)`` starts one ``AuditWriter`` over the state database and makes
+``fhir_gateway.audit.record`` write into it for every request of that app (a per-request
+context variable, so several apps in one process never mix their trails).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_gateway import audit
+from smart_auth.state import create_state, make_state_engine
+
+from .writer import AuditWriter
+
+
+def init_app(app: Any, settings: Any) -> AuditWriter:
+    """Wire the writer into ``app`` (a Flask app; only its hooks are used here)."""
+    state = app.extensions.get("state_engine")
+    if state is None:
+        state = make_state_engine(settings.state_url)
+        app.extensions["state_engine"] = state
+    create_state(state)
+    writer = AuditWriter(state)
+    writer.start()
+    app.extensions["audit_writer"] = writer
+
+    @app.before_request
+    def _audit_sink() -> None:
+        from flask import g
+
+        g.audit_token = audit.use(writer)
+
+    @app.teardown_request
+    def _audit_reset(_exc: BaseException | None) -> None:
+        from flask import g
+
+        token = g.pop("audit_token", None)
+        if token is not None:
+            audit.reset(token)
+
+    return writer
