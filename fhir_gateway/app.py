@@ -17,6 +17,8 @@ from werkzeug.exceptions import HTTPException
 
 import dicomweb.web as dicomweb_web
 import smart_auth.accounts as smart_auth_accounts
+import smart_auth.audit as smart_auth_audit
+import smart_auth.sharing.routes as smart_auth_sharing
 from dicomweb.backends.base import PacsBackend
 from dicomweb.backends.settings import PacsSettings
 from dicomweb.web.context import DicomwebContext
@@ -128,6 +130,8 @@ def create_app(
             ),
         )
     smart_auth_accounts.init_app(app, settings)
+    smart_auth_audit.init_app(app, settings)
+    smart_auth_sharing.init_app(app, settings)
     app.register_blueprint(health)
     _cors(app, settings)
     _hooks(app, settings)

@@ -1,0 +1,167 @@
+"""Patient-granted sharing with partner clinics, stored as shares and served as FHIR Consent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from jsonschema import validators
+
+from fhir_gateway import create_app
+from fhir_gateway.access import Grant, HeaderMap
+from smart_auth import bearer
+from smart_auth.sharing import consented_patients, service
+from smart_auth.state import create_state, make_state_engine
+from tests.conftest import SHARED_R4, app_config
+
+SYSTEM = "https://his.hospital.example/fhir/sid/oauth-client"
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[sa.Engine]:
+    engine = make_state_engine(f"sqlite:///{tmp_path}/state.sqlite")
+    create_state(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_grant_and_withdraw_show_at_once_in_consented_patients(state: sa.Engine) -> None:
+    assert consented_patients(state, "clinic-a") == frozenset()
+    first = service.grant_share(state, 1, "clinic-a", granted_by="patient:9")
+    service.grant_share(state, 2, "clinic-a")
+    service.grant_share(state, 3, "clinic-b")
+    assert consented_patients(state, "clinic-a") == {1, 2}
+    assert bearer.consented_patients(state, "clinic-a") == {1, 2}
+    assert service.withdraw_share(state, first["id"], frozenset({1}))["active"] is False
+    assert consented_patients(state, "clinic-a") == {2}
+    assert bearer.consented_patients(state, "clinic-a") == {2}
+    assert consented_patients(state, "clinic-b") == {3}
+
+
+def test_a_patient_cannot_withdraw_another_patients_share(state: sa.Engine) -> None:
+    other = service.grant_share(state, 2, "clinic-a")
+    assert service.withdraw_share(state, other["id"], frozenset({1})) is None
+    assert consented_patients(state, "clinic-a") == {2}
+
+
+def test_granting_again_keeps_one_active_share(state: sa.Engine) -> None:
+    one = service.grant_share(state, 1, "clinic-a")
+    assert service.grant_share(state, 1, "clinic-a")["id"] == one["id"]
+    service.withdraw_share(state, one["id"], None)
+    again = service.grant_share(state, 1, "clinic-a")
+    assert again["id"] != one["id"]
+    assert [s["active"] for s in service.list_shares(state, frozenset({1}))] == [True, False]
+
+
+class Caller:
+    """A fixed grant: the patient app of HIS patient 1, or a partner's backend service."""
+
+    def __init__(self) -> None:
+        self.grant = Grant(
+            subject="patient:501",
+            client_id="portal",
+            patients=frozenset({1}),
+            levels=frozenset({"patient"}),
+        )
+
+    def authenticate(self, headers: HeaderMap) -> Grant | None:
+        return self.grant
+
+
+@pytest.fixture
+def gateway(sqlite_his: str, tmp_path: Path) -> Iterator[tuple[Any, Caller]]:
+    caller = Caller()
+    app = create_app(
+        app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite"),
+        authenticator=caller,
+    )
+    yield app, caller
+    app.extensions["audit_writer"].close()
+
+
+def _consent(patient: str, partner: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Consent",
+        "status": "active",
+        "patient": {"reference": patient},
+        "organization": [{"identifier": {"system": SYSTEM, "value": partner}}],
+    }
+
+
+@pytest.fixture(scope="module")
+def r4_errors() -> Any:
+    path = SHARED_R4 / "fhir.schema.json"
+    if not path.is_file():
+        pytest.skip("the official R4 JSON schema is not available")
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    cls = validators.validator_for(schema)
+    check = cls({"$ref": "#/definitions/Consent", "definitions": schema["definitions"]})
+    return lambda r: [e.message for e in check.iter_errors(r)]
+
+
+def test_patient_grants_and_withdraws_through_fhir_consent(gateway: Any, r4_errors: Any) -> None:
+    app, _ = gateway
+    client = app.test_client()
+    state = app.extensions["state_engine"]
+    created = client.post("/fhir/Consent", json=_consent("Patient/1", "clinic-a"))
+    assert created.status_code == 201
+    consent = created.get_json()
+    assert r4_errors(consent) == []
+    assert consent["status"] == "active"
+    assert consent["scope"]["coding"][0]["code"] == "patient-privacy"
+    assert consent["patient"] == {"reference": "Patient/1"}
+    assert consent["performer"] == [{"reference": "Patient/1"}]
+    assert consent["organization"][0]["identifier"]["value"] == "clinic-a"
+    assert consent["provision"]["type"] == "permit"
+    assert "end" not in consent["provision"]["period"]
+    assert created.headers["Location"] == f"Consent/{consent['id']}"
+    assert consented_patients(state, "clinic-a") == {1}
+
+    listed = client.get("/fhir/Consent").get_json()
+    assert [e["resource"]["id"] for e in listed["entry"]] == [consent["id"]]
+    assert client.get(f"/fhir/Consent/{consent['id']}").get_json() == consent
+
+    withdrawn = client.put(f"/fhir/Consent/{consent['id']}", json={**consent, "status": "inactive"})
+    assert withdrawn.status_code == 200
+    body = withdrawn.get_json()
+    assert body["status"] == "inactive"
+    assert "end" in body["provision"]["period"]
+    assert r4_errors(body) == []
+    assert consented_patients(state, "clinic-a") == frozenset()
+
+
+def test_nobody_shares_or_withdraws_for_another_patient(gateway: Any) -> None:
+    app, caller = gateway
+    client = app.test_client()
+    state = app.extensions["state_engine"]
+    assert client.post("/fhir/Consent", json=_consent("Patient/2", "clinic-a")).status_code == 403
+    theirs = service.grant_share(state, 2, "clinic-a")
+    put = client.put(
+        f"/fhir/Consent/{theirs['id']}", json={"resourceType": "Consent", "status": "inactive"}
+    )
+    assert put.status_code == 404
+    assert client.get(f"/fhir/Consent/{theirs['id']}").status_code == 404
+    assert consented_patients(state, "clinic-a") == {2}
+    caller.grant = Grant(
+        subject="system:clinic-a",
+        client_id="clinic-a",
+        patients=frozenset({2}),
+        levels=frozenset({"system"}),
+    )
+    assert client.post("/fhir/Consent", json=_consent("Patient/2", "clinic-b")).status_code == 403
+
+
+def test_a_consent_without_a_partner_or_a_change_other_than_withdrawal_is_refused(
+    gateway: Any,
+) -> None:
+    app, _ = gateway
+    client = app.test_client()
+    no_partner = {"resourceType": "Consent", "patient": {"reference": "Patient/1"}}
+    assert client.post("/fhir/Consent", json=no_partner).status_code == 422
+    made = client.post("/fhir/Consent", json=_consent("Patient/1", "clinic-a")).get_json()
+    assert client.put(f"/fhir/Consent/{made['id']}", json=made).status_code == 422
+    assert client.post("/fhir/Consent", data="x").status_code == 400
