@@ -1,0 +1,111 @@
+"""Discovery (SMART App Launch 2.x "Conformance"), CORS and RFC 7591 registration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from conformance.smart import OAUTH_URIS
+from tests.conftest import BASE
+from tests.smart_auth.test_oauth_fixtures import add_app, make_app, oauth_app
+
+__all__ = ["oauth_app"]
+ROOT = BASE.removesuffix("/fhir")
+
+
+def test_smart_configuration_fields(oauth_app: Flask) -> None:
+    answer = oauth_app.test_client().get(
+        "/fhir/.well-known/smart-configuration", headers={"Accept": "text/html"}
+    )
+    assert answer.status_code == 200
+    assert answer.mimetype == "application/json"
+    doc = answer.get_json()
+    assert doc["token_endpoint"] == f"{ROOT}/oauth/token"
+    assert doc["authorization_endpoint"] == f"{ROOT}/oauth/authorize"
+    assert doc["issuer"] == ROOT
+    assert doc["jwks_uri"] == f"{ROOT}/oauth/jwks"
+    assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert set(doc["grant_types_supported"]) == {
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    }
+    assert "private_key_jwt" in doc["token_endpoint_auth_methods_supported"]
+    assert set(doc["token_endpoint_auth_signing_alg_values_supported"]) == {"RS384", "ES384"}
+    for capability in ("launch-standalone", "launch-ehr", "sso-openid-connect", "permission-v2"):
+        assert capability in doc["capabilities"]
+    for key in ("introspection_endpoint", "revocation_endpoint", "management_endpoint"):
+        assert doc[key].startswith(ROOT + "/oauth/")
+    assert "registration_endpoint" not in doc  # dynamic registration is off by default
+
+
+def test_every_advertised_endpoint_answers(oauth_app: Flask) -> None:
+    client = oauth_app.test_client()
+    doc = client.get("/fhir/.well-known/smart-configuration").get_json()
+    assert client.get(doc["jwks_uri"].removeprefix(ROOT)).status_code == 200
+    for key in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
+        answer = client.post(doc[key].removeprefix(ROOT), data={})
+        assert answer.status_code in (400, 401), key  # OAuth error JSON, not 404
+        assert "error" in answer.get_json()
+
+
+def test_capability_statement_oauth_uris(oauth_app: Flask) -> None:
+    statement = oauth_app.test_client().get("/fhir/metadata").get_json()
+    security = statement["rest"][0]["security"]
+    assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    (ext,) = [e for e in security["extension"] if e["url"] == OAUTH_URIS]
+    uris = {e["url"]: e["valueUri"] for e in ext["extension"]}
+    assert uris["authorize"] == f"{ROOT}/oauth/authorize"
+    assert uris["token"] == f"{ROOT}/oauth/token"
+
+
+def test_cors_discovery_open_token_only_registered_origins(oauth_app: Flask) -> None:
+    client = oauth_app.test_client()
+    for path in ("/fhir/.well-known/smart-configuration", "/fhir/metadata"):
+        answer = client.get(path, headers={"Origin": "https://anyone.example"})
+        assert answer.headers["Access-Control-Allow-Origin"] in ("*", "https://anyone.example")
+    add_app(oauth_app, origins=("https://app.example",))
+    ok = client.post("/oauth/token", data={}, headers={"Origin": "https://app.example"})
+    assert ok.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    api = client.get("/fhir/Patient/3", headers={"Origin": "https://app.example"})
+    assert api.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    stranger = client.post("/oauth/token", data={}, headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in stranger.headers
+
+
+def test_dynamic_registration_off_by_default(oauth_app: Flask) -> None:
+    answer = oauth_app.test_client().post(
+        "/oauth/register", json={"redirect_uris": ["https://a.example/cb"]}
+    )
+    assert answer.status_code == 404
+
+
+def test_dynamic_registration_of_a_public_patient_app(sqlite_his: str, tmp_path: Path) -> None:
+    app = make_app(sqlite_his, tmp_path, oauth_dynamic_registration=True)
+    client = app.test_client()
+    doc = client.get("/fhir/.well-known/smart-configuration").get_json()
+    assert doc["registration_endpoint"] == f"{ROOT}/oauth/register"
+    made = client.post(
+        "/oauth/register",
+        json={"client_name": "My app", "redirect_uris": ["https://a.example/cb"]},
+    )
+    assert made.status_code == 201
+    body = made.get_json()
+    assert body["token_endpoint_auth_method"] == "none"
+    assert app.extensions["smart_oauth"].store.client(body["client_id"]) is not None
+    refused = client.post(
+        "/oauth/register",
+        json={"redirect_uris": ["https://a.example/cb"], "scope": "system/*.rs"},
+    )
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "invalid_client_metadata"
+    confidential = client.post(
+        "/oauth/register",
+        json={
+            "redirect_uris": ["https://a.example/cb"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        },
+    )
+    assert confidential.status_code == 400
+    app.extensions["state_engine"].dispose()
