@@ -198,6 +198,20 @@ class Settings:
         "Size limit of the DICOM instance cache in bytes; least recently used instances go first.",
     )
 
+    results_token_ttl_s: int = _opt(
+        900,
+        "Seconds the read-only grant from a result code (F9, POST /auth/result-access) lives; "
+        "it covers that one DiagnosticReport and its PDF.",
+    )
+    results_max_attempts: int = _opt(
+        5,
+        "Wrong result codes allowed per national ID and per address before further attempts "
+        "are refused (429) for RESULTS_BLOCK_S seconds.",
+    )
+    results_block_s: int = _opt(
+        900, "Seconds result-code attempts stay refused once RESULTS_MAX_ATTEMPTS is reached."
+    )
+
     @property
     def base_url(self) -> str:
         """The FHIR base URL clients use, without a trailing slash."""
