@@ -141,5 +141,9 @@ from smart_auth.accounts.cli import accounts as _accounts  # noqa: E402
 
 main.add_command(_accounts)
 
+from smart_auth.cli import oauth as _oauth  # noqa: E402
+
+main.add_command(_oauth)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main(prog_name=os.path.basename(sys.argv[0])))
