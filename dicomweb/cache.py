@@ -177,6 +177,9 @@ class InstanceCache:
         row = db.execute(
             "SELECT count FROM complete WHERE study = ? AND series = ?", (study, series)
         ).fetchone()
+        if row is None and series:  # a complete study holds each of its series whole
+            whole = self.complete(study)
+            return None if whole is None else [e for e in whole if e.series == series] or None
         if row is None:
             return None
         if series:
