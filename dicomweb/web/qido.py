@@ -127,13 +127,19 @@ def _fuzzy(keys: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def _patient(patient_id: str) -> Dataset:
+    ds = Dataset()
+    ds.PatientID = patient_id
+    return ds
+
+
 def _narrow(scope: PacsScope, keys: dict[str, str]) -> PacsScope:
     """The scope narrowed by a PatientID the query names: it can never widen access."""
     asked = keys.get("PatientID", "")
     if scope.patient_ids is None or not asked:
         return scope
     wanted = {"PatientID": asked}
-    ids = frozenset(i for i in scope.patient_ids if matches(Dataset({"PatientID": i}), wanted))
+    ids = frozenset(i for i in scope.patient_ids if matches(_patient(i), wanted))
     return PacsScope(ids, scope.study_uids)
 
 
