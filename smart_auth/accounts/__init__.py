@@ -60,7 +60,7 @@ def build_service(settings: Settings, state: Any, secret: bytes) -> AccountServi
 
 
 def init_app(app: Flask, settings: Settings) -> AccountService:
-    from . import api, routes
+    from . import api, routes, routes_profile  # noqa: F401 (views register on import)
 
     state = app.extensions.get("state_engine")
     if state is None:

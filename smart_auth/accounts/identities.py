@@ -1,0 +1,111 @@
+"""Identities an account acts for (F8): its own HIS patient and the minors in its care.
+
+A ward is added by national ID and kept only when the HIS holds a current guardian link
+(``guardian_link.guardian_id`` = the account's own patient, ``valid_to`` empty or not past).
+The authorization server offers these at launch (SMART App Launch, patient picker).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from fhir_gateway.his.schema import guardian_link, patient
+
+from .service import AccountService, valid_national_id
+from .tables import identity
+
+
+@dataclass(frozen=True)
+class Identity:
+    id: int
+    his_patient_id: int
+    relation: str
+    name: str
+
+
+def list_identities(svc: AccountService, account_id: int) -> list[Identity]:
+    with svc.state.connect() as conn:
+        rows = conn.execute(
+            sa.select(identity)
+            .where(identity.c.account_id == account_id)
+            .order_by(identity.c.relation.desc(), identity.c.id)
+        ).all()
+    ids = [r.his_patient_id for r in rows]
+    with svc.his.connect() as conn:
+        names = {
+            p.id: f"{p.given} {p.family}"
+            for p in conn.execute(
+                sa.select(patient.c.id, patient.c.given, patient.c.family).where(
+                    patient.c.id.in_(ids)
+                )
+            )
+        }
+    return [
+        Identity(r.id, r.his_patient_id, r.relation, names.get(r.his_patient_id, "")) for r in rows
+    ]
+
+
+def own_patient(svc: AccountService, account_id: int) -> int | None:
+    with svc.state.connect() as conn:
+        value = conn.execute(
+            sa.select(identity.c.his_patient_id).where(
+                identity.c.account_id == account_id, identity.c.relation == "self"
+            )
+        ).scalar()
+    return int(value) if value is not None else None
+
+
+def add_ward(svc: AccountService, account_id: int, national_id: str) -> str:
+    """ "" when added; else bad_national_id | not_guardian | already."""
+    national_id = national_id.strip()
+    if not valid_national_id(svc.policy.national_id_kind, national_id):
+        return "bad_national_id"
+    me = own_patient(svc, account_id)
+    ward = svc.his_patient(national_id)
+    if me is None or ward is None:
+        return "not_guardian"
+    today = svc.clock().date()
+    g = guardian_link.c
+    with svc.his.connect() as conn:
+        link = conn.execute(
+            sa.select(g.id).where(
+                g.guardian_id == me,
+                g.ward_id == ward.id,
+                g.valid_from <= today,
+                sa.or_(g.valid_to.is_(None), g.valid_to >= today),
+            )
+        ).first()
+    if link is None:
+        return "not_guardian"
+    with svc.state.begin() as conn:
+        exists = conn.execute(
+            sa.select(identity.c.id).where(
+                identity.c.account_id == account_id, identity.c.his_patient_id == ward.id
+            )
+        ).first()
+        if exists is not None:
+            return "already"
+        conn.execute(
+            identity.insert().values(
+                account_id=account_id,
+                his_patient_id=ward.id,
+                relation="guardian",
+                verified_at=svc.clock(),
+            )
+        )
+    return ""
+
+
+def remove_ward(svc: AccountService, account_id: int, identity_id: int) -> bool:
+    """Remove a ward; the account's own identity cannot be removed."""
+    with svc.state.begin() as conn:
+        done = conn.execute(
+            identity.delete().where(
+                identity.c.id == identity_id,
+                identity.c.account_id == account_id,
+                identity.c.relation == "guardian",
+            )
+        )
+    return done.rowcount == 1

@@ -1,0 +1,160 @@
+"""Pages for a forgotten password, password and email change, profile and identities (F7, F8).
+
+Thin views on the ``accounts`` blueprint of ``routes`` (same CSRF check, same headers); the
+rules live in ``recovery`` and ``identities``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flask import g, redirect, request, session, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from smart_auth import session as signed
+
+from . import identities, recovery
+from .routes import _svc, bp, page, t
+
+_NEW = ("new_password", "new_password", "password", "new-password")
+
+
+def _form(
+    title: str, action: str, fields: Sequence[tuple[str, ...]], submit: str, **extra: Any
+) -> Any:
+    status = extra.pop("status", 200)
+    extra.setdefault("values", {})
+    return page(
+        "form.html", status, title=title, action=action, fields=fields, submit=submit, **extra
+    )
+
+
+def _me() -> int | None:
+    return signed.current_account_id()
+
+
+def _to_login() -> BaseResponse:
+    return redirect(signed.login_url(request.path))
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+def forgot() -> BaseResponse:
+    fields = [("email", "email", "email", "email")]
+    action = url_for("accounts.forgot")
+    if request.method == "POST":
+        link = url_for("accounts.reset", token="", _external=True)
+        recovery.request_reset(_svc(), request.form.get("email", ""), link)
+        return _form(
+            "forgot_title", action, [], "submit_forgot", note="reset_sent", back="accounts.login"
+        )
+    return _form("forgot_title", action, fields, "submit_forgot", back="accounts.login")
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset(token: str) -> BaseResponse:
+    action = url_for("accounts.reset", token=token)
+    if request.method == "GET":
+        return _form("reset_title", action, [_NEW], "submit_reset")
+    error = recovery.reset_password(_svc(), token, request.form.get("new_password", ""))
+    if error:
+        return _form("reset_title", action, [_NEW], "submit_reset", error=t(error), status=400)
+    return _form("reset_title", action, [], "", note="password_changed", back="accounts.login")
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def password() -> BaseResponse:
+    me = _me()
+    if me is None:
+        return _to_login()
+    fields = [("current_password", "current_password", "password", "current-password"), _NEW]
+    action = url_for("accounts.password")
+    if request.method == "GET":
+        return _form("password_title", action, fields, "submit_save", back="accounts.home")
+    error = recovery.change_password(
+        _svc(), me, request.form.get("current_password", ""), request.form.get("new_password", "")
+    )
+    if error:
+        return _form(
+            "password_title",
+            action,
+            fields,
+            "submit_save",
+            error=t(error),
+            status=400,
+            back="accounts.home",
+        )
+    return _form("password_title", action, [], "", note="password_changed", back="accounts.home")
+
+
+@bp.route("/email", methods=["GET", "POST"])
+def change_email() -> BaseResponse:
+    me = _me()
+    if me is None:
+        return _to_login()
+    ask = [("new_email", "new_email", "email", "email")]
+    confirm = [("code", "code", "text", "one-time-code")]
+    action = url_for("accounts.change_email")
+    if request.method == "GET":
+        return _form("email_title", action, ask, "submit_email", back="accounts.home")
+    if "code" in request.form:
+        error = recovery.confirm_email_change(_svc(), me, request.form.get("code", ""))
+        if error:
+            return _form("email_title", action, confirm, "submit_code", error=t(error), status=400)
+        return _form("email_title", action, [], "", note="email_changed", back="accounts.home")
+    error = recovery.request_email_change(_svc(), me, request.form.get("new_email", ""))
+    if error:
+        return _form("email_title", action, ask, "submit_email", error=t(error), status=400)
+    return _form("email_title", action, confirm, "submit_code", note="email_code_sent")
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+def profile() -> BaseResponse:
+    me = _me()
+    if me is None:
+        return _to_login()
+    row = _svc().get(me)
+    fields = [("phone", "phone", "tel", "tel")]
+    action = url_for("accounts.profile")
+    values = {"phone": (row.phone if row is not None else "") or ""}
+    if request.method == "GET":
+        return _form(
+            "profile_title", action, fields, "submit_save", values=values, back="accounts.home"
+        )
+    phone = request.form.get("phone", "")
+    error = recovery.update_profile(_svc(), me, phone, g.lang)
+    return _form(
+        "profile_title",
+        action,
+        fields,
+        "submit_save",
+        values={"phone": phone},
+        error=t(error) if error else None,
+        note=None if error else "saved",
+        status=400 if error else 200,
+        back="accounts.home",
+    )
+
+
+@bp.route("/identities", methods=["GET", "POST"], endpoint="identities")
+def identities_page() -> BaseResponse:
+    me = _me()
+    if me is None:
+        return _to_login()
+    error = None
+    if request.method == "POST":
+        key = identities.add_ward(_svc(), me, request.form.get("national_id", ""))
+        error = t(key) if key else None
+    people = identities.list_identities(_svc(), me)
+    kind = _svc().policy.national_id_kind
+    return page("identities.html", 400 if error else 200, people=people, kind=kind, error=error)
+
+
+@bp.post("/identities/<int:identity_id>/remove")
+def remove_identity(identity_id: int) -> BaseResponse:
+    me = _me()
+    if me is None:
+        return _to_login()
+    identities.remove_ward(_svc(), me, identity_id)
+    session.modified = True
+    return redirect(url_for("accounts.identities"))
