@@ -230,3 +230,31 @@ def test_ehr_launch_binds_the_portal_patient(oauth_app: Flask) -> None:
         in client.get("/oauth/authorize", query_string=bad).headers["Location"]
     )
     assert BASE in location or "iss=http" in location
+
+
+def test_codes_live_at_most_60_seconds(oauth_app: Flask) -> None:
+    import sqlalchemy as sa
+
+    from smart_auth.oauth.tables import oauth_code
+
+    client = _signed_in(oauth_app)
+    client_id, _ = add_app(oauth_app)
+    verifier, challenge = pkce()
+    params = authorize_params(client_id, challenge, "launch/patient patient/*.rs")
+    code = get_code(client, params)["code"][0]
+    engine = oauth_app.extensions["state_engine"]
+    with engine.begin() as conn:
+        (expires_at,) = conn.execute(sa.select(oauth_code.c.expires_at)).one()
+        conn.execute(sa.update(oauth_code).values(expires_at=expires_at - 61))
+    import time
+
+    assert expires_at - time.time() <= 60
+    late = exchange(client, client_id, code, verifier)
+    assert late.status_code == 400
+    assert late.get_json()["error"] == "invalid_grant"
+
+
+def test_online_access_gets_a_refresh_token_too(oauth_app: Flask) -> None:
+    done = launch(oauth_app, scope="launch/patient online_access patient/*.rs")
+    assert "refresh_token" in done["token"]
+    assert "online_access" in done["token"]["scope"].split()
