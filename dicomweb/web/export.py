@@ -1,1 +1,51 @@
-"""DICOMweb export routes (to come)."""
+"""Study export (issue text F16): ``GET`` or ``POST /dicomweb/studies/{study}/export``.
+
+``GET`` answers a plain ZIP; ``POST`` with a form field ``password`` (a body, never the URL,
+so it stays out of logs and histories) answers the same ZIP encrypted with AES-256. The study is
+checked like every DICOMweb study (404 when the caller may not see it), then streamed from the
+backend's retrieval into the ZIP as instances arrive (:mod:`dicomweb.export`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Response, request, stream_with_context
+
+from dicomweb import export
+from fhir_gateway import audit
+
+from .context import DicomwebError, blueprint, context
+
+
+@blueprint.route("/studies/<study>/export", methods=["GET", "POST"])
+def export_study(study: str) -> Response:
+    """The study as a DICOM File-set in a ZIP (PS3.10 §8), AES-256 encrypted when POSTed."""
+    ctx = context()
+    grant = ctx.grant()
+    scope = ctx.scope(grant, "read")
+    ctx.study(scope, study)
+    password: str | None = None
+    if request.method == "POST":
+        password = request.form.get("password") or None
+        if password is None:
+            raise DicomwebError(400, "POST needs a password form field")
+    retrieval = ctx.backend.retrieve_study(study)
+    try:
+        chunks = export.export_zip(retrieval, password)
+    except export.ExportError as exc:
+        retrieval.close()
+        raise DicomwebError(400, str(exc)) from None
+    audit.record(grant, "export", "ImagingStudy", outcome="success", ids=[study])
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from chunks
+        finally:
+            retrieval.close()
+
+    return Response(
+        stream_with_context(body()),
+        mimetype="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="study.zip"'},
+    )
