@@ -118,7 +118,7 @@ def choose(
 ) -> Choice:
     """Pick the multipart/related representation of ``part_type`` parts (PS3.18 §8.7.3).
 
-    ``multipart/related`` with ``type`` equal to ``part_type`` (or no ``type``), ``*/*`` or a
+    ``multipart/related`` with a ``type`` admitting ``part_type`` (or none), ``*/*`` or a
     bare ``part_type`` range are acceptable; the first acceptable range wins. ``syntaxes``:
     the transfer syntaxes the caller can produce besides ``*`` (None: any). Raises
     :class:`NotAcceptable`.
@@ -126,8 +126,8 @@ def choose(
     offered = None if syntaxes is None else set(syntaxes)
     for r in ranges:
         if r.media_type == "multipart/related":
-            inner = r.params.get("type", part_type).lower()
-            if inner != part_type:
+            inner = parse_accept(r.params.get("type", part_type))
+            if not inner or not inner[0].matches(part_type):
                 continue
         elif not (r.matches(part_type) or r.matches("multipart/related")):
             continue
