@@ -257,6 +257,21 @@ _T: dict[str, tuple[str, str, str]] = {
         "Kod potwierdzający nowy adres to {code}. Wygasa po 30 minutach.",
         "The code confirming your new address is {code}. It expires in 30 minutes.",
     ),
+    "totp_title": (
+        "Aplicație de autentificare",
+        "Aplikacja uwierzytelniająca",
+        "Authenticator app",
+    ),
+    "totp_help": (
+        "Adăugați această cheie în aplicația de autentificare, apoi introduceți codul afișat.",
+        "Dodaj ten klucz w aplikacji uwierzytelniającej, a potem wpisz wyświetlony kod.",
+        "Add this key to your authenticator app, then enter the code it shows.",
+    ),
+    "totp_on": (
+        "Aplicația de autentificare este activă.",
+        "Aplikacja uwierzytelniająca jest włączona.",
+        "The authenticator app is on.",
+    ),
     "mail_verify_subject": (
         "Confirmați adresa de email",
         "Potwierdź adres email",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pyotp
 from flask import g, redirect, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -158,3 +159,26 @@ def remove_identity(identity_id: int) -> BaseResponse:
     identities.remove_ward(_svc(), me, identity_id)
     session.modified = True
     return redirect(url_for("accounts.identities"))
+
+
+@bp.route("/totp", methods=["GET", "POST"])
+def totp() -> BaseResponse:
+    """Turn TOTP on (RFC 6238): the secret waits in the signed session until a code proves
+    the person's app holds it."""
+    me = _me()
+    if me is None:
+        return _to_login()
+    secret = session.get("totp_secret")
+    if not isinstance(secret, str) or request.method == "GET":
+        secret = pyotp.random_base32()
+        session["totp_secret"] = secret
+    row = _svc().get(me)
+    uri = pyotp.TOTP(secret).provisioning_uri(
+        name=row.email if row is not None else "", issuer_name=t("site")
+    )
+    if request.method == "GET":
+        return page("totp.html", secret=secret, uri=uri)
+    if not _svc().enable_totp(me, secret, request.form.get("code", "")):
+        return page("totp.html", 400, secret=secret, uri=uri, error=t("bad_code"))
+    session.pop("totp_secret", None)
+    return page("totp.html", done=True)

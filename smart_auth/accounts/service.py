@@ -287,6 +287,16 @@ class AccountService:
             return bool(pyotp.TOTP(row.totp_secret).verify(code.strip(), valid_window=1))
         return self.codes.check(account_id, "factor", code, self.clock()).ok
 
+    def enable_totp(self, account_id: int, secret: str, code: str) -> bool:
+        """Turn TOTP on once the person proved their app has ``secret`` (RFC 6238 §5)."""
+        if not pyotp.TOTP(secret).verify(code.strip(), valid_window=1):
+            return False
+        with self.state.begin() as conn:
+            conn.execute(
+                account.update().where(account.c.id == account_id).values(totp_secret=secret)
+            )
+        return True
+
     def turn_on_email_code(self, account_id: int) -> None:
         """F4: once on, there is no way to turn it off."""
         with self.state.begin() as conn:

@@ -155,3 +155,12 @@ def browser() -> Iterator[Any]:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh English browser context and tab."""
+    context = browser.new_context(locale="en-US")
+    tab = context.new_page()
+    yield tab
+    context.close()

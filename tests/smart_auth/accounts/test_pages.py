@@ -15,14 +15,6 @@ from .conftest import Inbox
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def page(browser: Any) -> Any:
-    context = browser.new_context(locale="en-US")
-    tab = context.new_page()
-    yield tab
-    context.close()
-
-
 def register(page: Any, base: str, person: Any, email: str) -> None:
     page.goto(f"{base}/account/register")
     page.get_by_label("Full name").fill(f"{person.given} {person.family}")

@@ -1,0 +1,131 @@
+"""The signed-in pages (profile, password, email, identities, TOTP) and the forgotten-password
+pages in headless Chromium, in each language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyotp
+import pytest
+
+from smart_auth.accounts import hospital, i18n
+
+from .conftest import Inbox
+from .test_recovery import family  # noqa: F401 (fixture)
+from .test_service import LINK, PASSWORD
+
+
+def ready_account(server: Any, inbox: Inbox, person: Any, email: str) -> int:
+    """An account registered, verified and past its first sign-in, through the service."""
+    svc = server.server.app.extensions["accounts"]
+    name = f"{person.given} {person.family}"
+    assert svc.register(name, email, person.national_id, PASSWORD, "en", LINK) == ""
+    assert svc.verify_email(inbox.link(email).rsplit("/", 1)[1])
+    account_id = int(svc.find(email).id)
+    assert hospital.finish_onboarding(svc, account_id, True, "") == ""
+    return account_id
+
+
+def sign_in(tab: Any, base: str, email: str) -> None:
+    tab.goto(f"{base}/account/login")
+    tab.locator("#login").fill(email)
+    tab.locator("#password").fill(PASSWORD)
+    tab.locator("button[type=submit]").click()
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_signed_in_pages_in_each_language(
+    live: Any, browser: Any, inbox: Inbox, adults: list[Any], lang: str
+) -> None:
+    server = live()
+    email = f"profile-{lang}@example.org"
+    ready_account(server, inbox, adults[7 + i18n.LANGUAGES.index(lang)], email)
+    context = browser.new_context(extra_http_headers={"Accept-Language": lang})
+    tab = context.new_page()
+    tab.goto(f"{server.url}/account/forgot")
+    assert tab.get_by_role("heading", level=1).inner_text() == i18n.text("forgot_title", lang)
+    sign_in(tab, server.url, email)
+    assert tab.get_by_role("heading", level=1).inner_text() == i18n.text("home_title", lang)
+    for path, title in [
+        ("identities", "identities_title"),
+        ("profile", "profile_title"),
+        ("password", "password_title"),
+        ("email", "email_title"),
+        ("totp", "totp_title"),
+    ]:
+        response = tab.goto(f"{server.url}/account/{path}")
+        assert response.status == 200
+        assert response.headers["content-language"] == lang
+        assert tab.get_by_role("heading", level=1).inner_text() == i18n.text(title, lang)
+        for field in tab.locator("input:not([type=hidden])").all():
+            assert tab.locator(f"label[for='{field.get_attribute('id')}']").count() == 1
+    context.close()
+
+
+def test_reset_password_through_the_mailed_link(
+    live: Any, page: Any, inbox: Inbox, adults: list[Any]
+) -> None:
+    server = live()
+    ready_account(server, inbox, adults[10], "reset@example.org")
+    page.goto(f"{server.url}/account/login")
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Email").fill("reset@example.org")
+    page.get_by_role("button", name="Send the link").click()
+    assert page.get_by_role("status").inner_text() == i18n.text("reset_sent", "en")
+    link = inbox.link("reset@example.org")
+    assert link.startswith(f"{server.url}/account/reset/")
+    page.goto(link)
+    page.get_by_label("New password").fill("a fresh passphrase")
+    page.get_by_role("button", name="Save the password").click()
+    assert page.get_by_role("status").inner_text() == i18n.text("password_changed", "en")
+    page.goto(link)
+    page.get_by_label("New password").fill("yet another passphrase")
+    page.get_by_role("button", name="Save the password").click()
+    assert page.get_by_role("alert").inner_text() == i18n.text("bad_link", "en")
+
+
+def test_totp_turned_on_then_asked_at_sign_in(
+    live: Any, page: Any, inbox: Inbox, adults: list[Any]
+) -> None:
+    server = live()
+    ready_account(server, inbox, adults[11], "totp-page@example.org")
+    sign_in(page, server.url, "totp-page@example.org")
+    page.get_by_role("link", name="Authenticator app").click()
+    secret = page.locator("#totp-key").inner_text()
+    page.get_by_label("Code").fill("000000" if pyotp.TOTP(secret).now() != "000000" else "1")
+    page.get_by_role("button", name="Verify").click()
+    assert page.get_by_role("alert").inner_text() == i18n.text("bad_code", "en")
+    assert page.locator("#totp-key").inner_text() == secret
+    page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Verify").click()
+    assert page.get_by_role("status").inner_text() == i18n.text("totp_on", "en")
+    page.goto(f"{server.url}/account/")
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    sign_in(page, server.url, "totp-page@example.org")
+    assert page.locator("#factor-help").inner_text() == i18n.text("factor_totp", "en")
+    page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Verify").click()
+    assert page.locator("#signed-in").is_visible()
+
+
+def test_add_and_remove_a_minor_in_care(
+    live: Any,
+    page: Any,
+    inbox: Inbox,
+    family: tuple[Any, Any, Any],  # noqa: F811
+) -> None:
+    guardian, ward, stranger = family
+    server = live()
+    ready_account(server, inbox, guardian, "guardian@example.org")
+    sign_in(page, server.url, "guardian@example.org")
+    page.goto(f"{server.url}/account/identities")
+    page.get_by_label("Personal numeric code (CNP)").fill(stranger.national_id)
+    page.get_by_role("button", name="Add").click()
+    assert page.get_by_role("alert").inner_text() == i18n.text("not_guardian", "en")
+    page.get_by_label("Personal numeric code (CNP)").fill(ward.national_id)
+    page.get_by_role("button", name="Add").click()
+    items = page.locator("#identities li")
+    assert items.count() == 2
+    assert f"{ward.given} {ward.family} (In my care)" in items.nth(1).inner_text()
+    page.get_by_role("button", name=f"Remove: {ward.given} {ward.family}").click()
+    assert page.locator("#identities li").count() == 1
