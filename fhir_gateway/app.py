@@ -20,6 +20,7 @@ import smart_auth.accounts as smart_auth_accounts
 import smart_auth.audit as smart_auth_audit
 import smart_auth.sharing.routes as smart_auth_sharing
 from dicomweb.backends.base import PacsBackend
+from dicomweb.backends.dimse import DimseBackend
 from dicomweb.backends.settings import PacsSettings
 from dicomweb.web.context import DicomwebContext
 from mappers import IdentifierSystems, MapContext
@@ -33,7 +34,7 @@ from .his.connector import HisConnector
 from .his.sql import SqlConnector
 from .http import gzip_response, render
 from .routes import fhir
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 log = logging.getLogger("fhir_gateway")
 
@@ -58,6 +59,27 @@ def _version() -> str:
 def identifier_systems(settings: Settings) -> IdentifierSystems:
     base = settings.identifier_base.rstrip("/")
     return IdentifierSystems.from_base(base, cnp=settings.cnp_system, pesel=settings.pesel_system)
+
+
+def pacs_settings_of(settings: Settings) -> PacsSettings:
+    """The DIMSE backend's options from ``FHIR_GATEWAY_PACS_*`` (a bad value is SettingsError)."""
+    try:
+        return PacsSettings(
+            host=settings.pacs_host,
+            port=settings.pacs_port,
+            called_aet=settings.pacs_called_aet,
+            calling_aet=settings.pacs_calling_aet,
+            retrieve_mode=settings.pacs_retrieve_mode,  # type: ignore[arg-type]
+            storage_scp_aet=settings.pacs_storage_scp_aet,
+            storage_scp_host=settings.pacs_storage_scp_host,
+            storage_scp_port=settings.pacs_storage_scp_port,
+            patient_id_source=settings.pacs_patient_id_source,  # type: ignore[arg-type]
+            pool_size=settings.pacs_pool_size,
+            dimse_timeout_s=float(settings.pacs_dimse_timeout_s),
+            connect_timeout_s=float(settings.pacs_connect_timeout_s),
+        )
+    except ValueError as exc:
+        raise SettingsError(f"FHIR_GATEWAY_PACS_*: {exc}") from None
 
 
 def create_app(
@@ -118,6 +140,10 @@ def create_app(
         max_included=settings.max_included,
     )
     app.register_blueprint(fhir, url_prefix="/fhir")
+    if pacs is None and settings.pacs_enabled and settings.pacs_backend == "dimse":
+        pacs_settings = pacs_settings_of(settings)
+        pacs = DimseBackend(pacs_settings)  # associations open on the first request
+        app.extensions["pacs_backend"] = pacs  # built here: whoever stops the app closes it
     if pacs is not None:
         dicomweb_web.init_app(
             app,

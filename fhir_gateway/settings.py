@@ -212,6 +212,32 @@ class Settings:
         900, "Seconds result-code attempts stay refused once RESULTS_MAX_ATTEMPTS is reached."
     )
 
+    pacs_enabled: bool = _opt(
+        False,
+        "Serve DICOMweb (/dicomweb) in front of a PACS; false: no DICOMweb. With "
+        "PACS_BACKEND=dimse the PACS_HOST/PORT/AET settings below say how to reach it.",
+    )
+    pacs_host: str = _opt("127.0.0.1", "Host name or address of the PACS (DIMSE).")
+    pacs_port: int = _opt(4242, "DICOM port of the PACS.")
+    pacs_called_aet: str = _opt("ORTHANC", "AE title of the PACS (Called AE Title).")
+    pacs_calling_aet: str = _opt(
+        "FHIRGW", "AE title the gateway calls from; the PACS must know it (C-FIND, C-GET)."
+    )
+    pacs_retrieve_mode: str = _opt(
+        "c-get", "c-get (instances on the requesting association) or c-move (to the SCP below)."
+    )
+    pacs_storage_scp_aet: str = _opt("FHIRGW_SCP", "AE title of the gateway's C-MOVE storage SCP.")
+    pacs_storage_scp_host: str = _opt(
+        "127.0.0.1", "Address the C-MOVE storage SCP listens on (the PACS must reach it)."
+    )
+    pacs_storage_scp_port: int = _opt(11113, "Port of the C-MOVE storage SCP (c-move only).")
+    pacs_patient_id_source: str = _opt(
+        "mrn", "Which HIS identifier is the DICOM PatientID: 'mrn' or 'national_id'."
+    )
+    pacs_pool_size: int = _opt(4, "Associations kept open to the PACS per worker, at most.")
+    pacs_dimse_timeout_s: int = _opt(30, "Seconds to wait for each DIMSE response.")
+    pacs_connect_timeout_s: int = _opt(5, "TCP connection timeout to the PACS, in seconds.")
+
     @property
     def base_url(self) -> str:
         """The FHIR base URL clients use, without a trailing slash."""
