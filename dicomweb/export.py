@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import pyzipper
+import pyzipper  # type: ignore[import-untyped]
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.fileset import FileSet

@@ -25,7 +25,7 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import BinaryIO
+from typing import Protocol
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -38,6 +38,12 @@ CANNOT_UNDERSTAND = 0xC000  # PS3.4 §B.2.3 Error: Cannot understand
 STUDY_UID_MISMATCH = 0xC409  # PS3.18 §10.5.3: Study Instance UID mismatch
 DICOM = "application/dicom"
 JSON = "application/dicom+json"
+
+
+class Readable(Protocol):
+    """A byte stream read in chunks (a WSGI input, a urllib3 response)."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
 
 
 class StowError(Exception):
@@ -74,7 +80,7 @@ def boundary_of(content_type: str | None) -> str:
 class _Reader:
     """A byte buffer filled from ``stream`` on demand, never more than ``limit`` in total."""
 
-    def __init__(self, stream: BinaryIO, limit: int) -> None:
+    def __init__(self, stream: Readable, limit: int) -> None:
         self.stream, self.limit, self.total = stream, limit, 0
         self.buf = bytearray()
         self.eof = False
@@ -107,7 +113,7 @@ class _Reader:
         return True
 
 
-def iter_parts(stream: BinaryIO, boundary: str, max_bytes: int) -> Iterator[tuple[str, bytes]]:
+def iter_parts(stream: Readable, boundary: str, max_bytes: int) -> Iterator[tuple[str, bytes]]:
     """(Content-Type, body) of each part of a multipart body (RFC 2046 §5.1.1, RFC 2387)."""
     delim = b"--" + boundary.encode("latin-1")
     reader = _Reader(stream, max_bytes)

@@ -1,4 +1,5 @@
-"""PACS backends: the :class:`PacsBackend` protocol and its DIMSE implementation.
+"""PACS backends: the :class:`PacsBackend` protocol, its DIMSE and upstream DICOMweb
+implementations.
 
 No web framework here: the DICOMweb routes call a backend and render what it returns.
 """
@@ -13,6 +14,7 @@ from dicomweb.backends.base import (
 )
 from dicomweb.backends.dimse import DimseBackend
 from dicomweb.backends.settings import PacsSettings
+from dicomweb.backends.upstream import UpstreamDicomwebBackend
 
 __all__ = [
     "DimseBackend",
@@ -23,4 +25,5 @@ __all__ = [
     "Retrieval",
     "RetrieveOutcome",
     "StoreResult",
+    "UpstreamDicomwebBackend",
 ]
