@@ -51,6 +51,9 @@ class Grant:
     #: scope levels of the caller's context (``smart_auth.scopes.levels_for``).
     scopes: ScopeSet | None = None
     levels: frozenset[str] = frozenset()
+    #: Literal references ("DiagnosticReport/lab-12") the grant is limited to, read only;
+    #: None = no such limit. A result-code grant (F9) covers one report and its PDF.
+    resources: frozenset[str] | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -63,6 +66,8 @@ class Grant:
             self.scopes.to_string() if self.scopes is not None else "*",
             ",".join(sorted(self.levels)),
         ]
+        if self.resources is not None:
+            parts.append(",".join(sorted(self.resources)))
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -126,6 +131,12 @@ class AccessPolicy:
         if "patient" in grant.levels and grant.patients is None:
             raise Forbidden("A patient-level grant needs a patient context")
         patients = grant.patients if resource_type in COMPARTMENT_TYPES else None
+        if grant.resources is not None:
+            if interaction != "read":
+                raise Forbidden(f"The access granted does not cover {interaction}")
+            prefix = f"{resource_type}/"
+            ids = frozenset(r[len(prefix) :] for r in grant.resources if r.startswith(prefix))
+            return Decision(patients, filters, ids)
         return Decision(patients, filters)
 
     @classmethod
@@ -151,3 +162,5 @@ class Decision:
 
     patients: Patients
     filters: Filters
+    #: The only ids that may be read (``Grant.resources``); None = any id.
+    ids: frozenset[str] | None = None

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 import dicomweb.web as dicomweb_web
 import smart_auth.accounts as smart_auth_accounts
 import smart_auth.audit as smart_auth_audit
+import smart_auth.results.routes as smart_auth_results
 import smart_auth.sharing.routes as smart_auth_sharing
 from dicomweb.backends.base import PacsBackend
 from dicomweb.backends.dimse import DimseBackend
@@ -158,6 +159,7 @@ def create_app(
     smart_auth_accounts.init_app(app, settings)
     smart_auth_audit.init_app(app, settings)
     smart_auth_sharing.init_app(app, settings)
+    smart_auth_results.init_app(app, settings)
     app.register_blueprint(health)
     _cors(app, settings)
     _hooks(app, settings)

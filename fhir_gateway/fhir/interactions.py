@@ -9,7 +9,7 @@ records with ``mappers`` and returns plain data; ``fhir_gateway.routes`` renders
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -42,6 +42,9 @@ from .query import (
 from .registry import PATIENT_COMPARTMENT, ResourceSpec, registry
 
 log = logging.getLogger(__name__)
+
+#: Completes mapped resources in place, given (HIS record, resource) pairs of one page.
+Enricher = Callable[[list[tuple[Mapping[str, Any], dict[str, Any]]]], None]
 
 SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
@@ -77,6 +80,9 @@ class FhirService:
         self.parser = QueryParser(base_url, default_count, max_count)
         self.cursors = CursorCodec(secret)
         self.max_included = max_included
+        #: resource type -> completes a page of (HIS record, mapped resource) pairs in place
+        #: from another source (ImagingStudy from the PACS: dicomweb.pacs_studies)
+        self.enrichers: dict[str, Enricher] = {}
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -123,6 +129,8 @@ class FhirService:
         self, resource_type: str, ids: Sequence[str], decision: Decision
     ) -> list[tuple[str, Mapping[str, Any]]]:
         """Records behind FHIR ids, narrowed to the decision (patients and scope filters)."""
+        if decision.ids is not None:
+            ids = [i for i in ids if i in decision.ids]
         parsed = [p for p in (parse_id(resource_type, i) for i in ids) if p is not None]
         if not parsed:
             return []
@@ -160,6 +168,8 @@ class FhirService:
         kind, record = self._read_one(grant, resource_type, fhir_id)
         try:
             resource = self._map(resource_type, kind, record)
+            if resource_type in self.enrichers:
+                self.enrichers[resource_type]([(record, resource)])
         except InvalidRecord as exc:
             _report(exc)
             raise Unprocessable(
@@ -238,12 +248,18 @@ class FhirService:
 
     def _entries(self, resource_type: str, hits: Sequence[Hit], mode: str = "match") -> list[Entry]:
         entries = []
+        mapped: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
         for hit in hits:
             try:
-                entries.append(Entry(self._map(resource_type, hit.kind, hit.record), mode))
+                resource = self._map(resource_type, hit.kind, hit.record)
+                entries.append(Entry(resource, mode))
+                mapped.append((hit.record, resource))
             except InvalidRecord as exc:
                 _report(exc)
                 entries.append(Entry(_left_out(resource_type, exc), "outcome"))
+        enrich = self.enrichers.get(resource_type)
+        if enrich is not None and mapped:
+            enrich(mapped)
         return entries
 
     # --- _include / _revinclude ----------------------------------------------------------------

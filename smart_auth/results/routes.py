@@ -1,0 +1,90 @@
+"""``POST /auth/result-access`` (F9): form ``code`` and ``national_id`` -> a bearer token.
+
+The answer is JSON in the shape of an OAuth 2.0 token response (RFC 6749 §5.1) plus the
+references it opens: ``{"access_token", "token_type": "Bearer", "expires_in", "report",
+"binary"}``. A wrong pair is 400 ``invalid_grant`` without saying which half was wrong; past the
+attempt limit 429 with ``Retry-After`` (RFC 6585 §4). Responses are never cached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from fhir_gateway import audit
+from fhir_gateway.his.sql import make_engine
+from smart_auth.state import create_state, make_state_engine
+
+from .auth import ResultCodeAuthenticator
+from .service import ResultAccess, ResultAccessError, TooManyAttempts
+
+results = Blueprint("results", __name__)
+
+
+def init_app(app: Flask, settings: Any) -> ResultAccess:
+    state = app.extensions.get("state_engine")
+    if state is None:
+        state = make_state_engine(settings.state_url)
+        app.extensions["state_engine"] = state
+    create_state(state)
+    service = ResultAccess(
+        state,
+        make_engine(settings.his_url),
+        ttl_s=settings.results_token_ttl_s,
+        max_attempts=settings.results_max_attempts,
+        block_s=settings.results_block_s,
+    )
+    app.extensions["result_access"] = service
+    policy = app.extensions["fhir_service"].policy
+    policy.authenticator = ResultCodeAuthenticator(service, policy.authenticator)
+    app.register_blueprint(results, url_prefix="/auth")
+    return service
+
+
+def _answer(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+@results.route("/result-access", methods=["POST"])
+def result_access() -> Response:
+    service: ResultAccess = current_app.extensions["result_access"]
+    code = request.form.get("code", "")[:32]
+    national_id = request.form.get("national_id", "")[:32]
+    try:
+        granted = service.redeem(code, national_id, request.remote_addr or "-")
+    except TooManyAttempts as exc:
+        audit.record(None, "result-access", "DiagnosticReport", outcome="denied")
+        return _answer(
+            {"error": "slow_down", "error_description": "Too many attempts; try again later"},
+            429,
+            {"Retry-After": str(exc.retry_after)},
+        )
+    except ResultAccessError:
+        audit.record(None, "result-access", "DiagnosticReport", outcome="denied")
+        return _answer(
+            {"error": "invalid_grant", "error_description": "The code or national ID is wrong"},
+            400,
+        )
+    grant = service.grant_for(granted.token)
+    audit.record(
+        grant,
+        "result-access",
+        "DiagnosticReport",
+        outcome="allowed",
+        ids=[granted.report.partition("/")[2]],
+    )
+    body: dict[str, Any] = {
+        "access_token": granted.token,
+        "token_type": "Bearer",
+        "expires_in": granted.expires_in,
+        "report": granted.report,
+    }
+    if granted.binary:
+        body["binary"] = granted.binary
+    return _answer(body, 200)

@@ -1,0 +1,200 @@
+"""Results without an account (F9): result code + national ID -> a one-report grant.
+
+When the HIS validates a lab bulletin it issues a 6-digit code (``lab_bulletin.access_code``)
+that reaches the patient by SMS or e-mail. The code together with the patient's national ID
+proves possession of that one result: ``redeem`` checks both against the HIS (digests compared
+in constant time, so a near miss takes as long as a far one) and mints a bearer token limited
+to ``DiagnosticReport/lab-N`` and the ``Binary`` of its PDF, read only, for
+``results_token_ttl_s``. Failures count per national ID and per address in the state database;
+past the limit every attempt, right or wrong, answers ``TooManyAttempts`` until the block ends
+(OWASP ASVS V2.2.1, anti-automation). Framework-free.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from fhir_gateway.access import Grant
+from fhir_gateway.his import schema as his
+
+from .tables import result_attempt, result_grant
+
+#: Bearer tokens of result grants carry this prefix, so other tokens skip the lookup.
+TOKEN_PREFIX = "rc."  # noqa: S105 (a prefix, not a secret)
+_CODE = re.compile(r"[0-9]{6}")
+_NATIONAL_ID = re.compile(r"[0-9]{6,20}")
+
+
+class ResultAccessError(Exception):
+    """The code and national ID did not open a result (never says which one was wrong)."""
+
+
+@dataclass(frozen=True)
+class TooManyAttempts(Exception):
+    retry_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResultGrant:
+    token: str
+    expires_in: int
+    report: str
+    binary: str | None
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class ResultAccess:
+    def __init__(
+        self,
+        state: Engine,
+        his_engine: Engine,
+        *,
+        ttl_s: int = 900,
+        max_attempts: int = 5,
+        block_s: int = 900,
+    ) -> None:
+        self.state = state
+        self.his = his_engine
+        self.ttl_s = ttl_s
+        self.max_attempts = max_attempts
+        self.block_s = block_s
+
+    # --- redeeming a code ---------------------------------------------------------------------
+
+    def redeem(self, code: str, national_id: str, address: str) -> ResultGrant:
+        code, national_id = code.strip(), national_id.strip()
+        keys = [f"nid:{_digest(national_id)}", f"addr:{address[:64]}"]
+        self._check_blocked(keys)
+        found = None
+        if _CODE.fullmatch(code) and _NATIONAL_ID.fullmatch(national_id):
+            found = self._match(code, national_id)
+        if found is None:
+            self._fail(keys)
+            raise ResultAccessError("The code or the national ID is not right")
+        bulletin_id, patient_id, document_id = found
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.state.begin() as conn:
+            conn.execute(
+                insert(result_grant).values(
+                    token_hash=_digest(token),
+                    his_patient_id=patient_id,
+                    bulletin_id=bulletin_id,
+                    document_id=document_id,
+                    expires_at=_now() + dt.timedelta(seconds=self.ttl_s),
+                )
+            )
+            conn.execute(delete(result_grant).where(result_grant.c.expires_at < _now()))
+        return ResultGrant(
+            token,
+            self.ttl_s,
+            f"DiagnosticReport/lab-{bulletin_id}",
+            f"Binary/{document_id}" if document_id is not None else None,
+        )
+
+    def _match(self, code: str, national_id: str) -> tuple[int, int, int | None] | None:
+        """The validated bulletin of that national ID whose code matches, compared as digests
+        in constant time over every candidate."""
+        b, p = his.lab_bulletin, his.patient
+        with self.his.connect() as conn:
+            rows = conn.execute(
+                select(b.c.id, b.c.patient_id, b.c.document_id, b.c.access_code)
+                .join(p, p.c.id == b.c.patient_id)
+                .where(
+                    p.c.national_id == national_id,
+                    b.c.status == "validated",
+                    b.c.access_code.is_not(None),
+                )
+            ).all()
+        wanted = _digest(code).encode()
+        found = None
+        for row in rows:
+            if hmac.compare_digest(_digest(row.access_code).encode(), wanted):
+                found = (int(row.id), int(row.patient_id), row.document_id)
+        return found
+
+    def _check_blocked(self, keys: list[str]) -> None:
+        now = _now()
+        with self.state.connect() as conn:
+            until = (
+                conn.execute(
+                    select(result_attempt.c.blocked_until).where(
+                        result_attempt.c.key.in_(keys), result_attempt.c.blocked_until > now
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        if until:
+            raise TooManyAttempts(max(1, int((max(until) - now).total_seconds()) + 1))
+
+    def _fail(self, keys: list[str]) -> None:
+        try:
+            self._count_failure(keys)
+        except IntegrityError:  # another worker created the counter first: count on it
+            self._count_failure(keys)
+
+    def _count_failure(self, keys: list[str]) -> None:
+        now = _now()
+        window = dt.timedelta(seconds=self.block_s)
+        with self.state.begin() as conn:
+            for key in keys:
+                row = conn.execute(
+                    select(result_attempt).where(result_attempt.c.key == key)
+                ).first()
+                if row is None or row.window_start < now - window:
+                    conn.execute(delete(result_attempt).where(result_attempt.c.key == key))
+                    conn.execute(
+                        insert(result_attempt).values(key=key, failures=1, window_start=now)
+                    )
+                    failures = 1
+                else:
+                    failures = row.failures + 1
+                    conn.execute(
+                        update(result_attempt)
+                        .where(result_attempt.c.key == key)
+                        .values(failures=result_attempt.c.failures + 1)
+                    )
+                if failures >= self.max_attempts:
+                    conn.execute(
+                        update(result_attempt)
+                        .where(result_attempt.c.key == key)
+                        .values(blocked_until=now + window)
+                    )
+
+    # --- the grant behind a token -------------------------------------------------------------
+
+    def grant_for(self, token: str) -> Grant | None:
+        with self.state.connect() as conn:
+            row = conn.execute(
+                select(result_grant).where(
+                    result_grant.c.token_hash == _digest(token),
+                    result_grant.c.expires_at > _now(),
+                )
+            ).first()
+        if row is None:
+            return None
+        resources = {f"DiagnosticReport/lab-{row.bulletin_id}"}
+        if row.document_id is not None:
+            resources.add(f"Binary/{row.document_id}")
+        return Grant(
+            subject=f"result-code:{row.bulletin_id}",
+            patients=frozenset({int(row.his_patient_id)}),
+            types=frozenset({"DiagnosticReport", "Binary"}),
+            resources=frozenset(resources),
+        )
