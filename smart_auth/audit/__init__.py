@@ -25,6 +25,9 @@ def init_app(app: Any, settings: Any) -> AuditWriter:
     writer = AuditWriter(state)
     writer.start()
     app.extensions["audit_writer"] = writer
+    from . import routes
+
+    routes.init_app(app, settings)
 
     @app.before_request
     def _audit_sink() -> None:

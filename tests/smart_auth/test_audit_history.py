@@ -1,0 +1,135 @@
+"""Patients read their own access history as FHIR AuditEvent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from jsonschema import validators
+
+from fhir_gateway import create_app
+from fhir_gateway.access import Grant, HeaderMap
+from tests.conftest import SHARED_R4, app_config
+
+
+def _patient(account: int, patient: int) -> Grant:
+    return Grant(
+        subject=f"patient:{account}",
+        client_id="portal",
+        patients=frozenset({patient}),
+        levels=frozenset({"patient"}),
+    )
+
+
+class Caller:
+    def __init__(self) -> None:
+        self.grant = _patient(501, 1)
+
+    def authenticate(self, headers: HeaderMap) -> Grant | None:
+        return self.grant
+
+
+@pytest.fixture
+def gateway(sqlite_his: str, tmp_path: Path) -> Iterator[tuple[Any, Caller]]:
+    caller = Caller()
+    app = create_app(
+        app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite"),
+        authenticator=caller,
+    )
+    yield app, caller
+    app.extensions["audit_writer"].close()
+
+
+@pytest.fixture(scope="module")
+def r4_errors() -> Any:
+    path = SHARED_R4 / "fhir.schema.json"
+    if not path.is_file():
+        pytest.skip("the official R4 JSON schema is not available")
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    check = validators.validator_for(schema)(
+        {"$ref": "#/definitions/AuditEvent", "definitions": schema["definitions"]}
+    )
+    return lambda r: [e.message for e in check.iter_errors(r)]
+
+
+def _history(app: Any, client: Any, query: str = "") -> dict[str, Any]:
+    app.extensions["audit_writer"].flush()
+    answer = client.get(f"/fhir/AuditEvent{query}")
+    assert answer.status_code == 200
+    return answer.get_json()
+
+
+def test_a_patient_sees_the_accesses_to_their_record_and_nobody_elses(
+    gateway: Any, r4_errors: Any
+) -> None:
+    app, caller = gateway
+    client = app.test_client()
+    assert client.get("/fhir/Patient/1").status_code == 200
+    caller.grant = _patient(502, 2)
+    assert client.get("/fhir/Patient/2").status_code == 200
+    caller.grant = Grant(
+        subject="system:clinic-a",
+        client_id="clinic-a",
+        patients=frozenset({1}),
+        levels=frozenset({"system"}),
+    )
+    assert client.get("/fhir/Observation?patient=1&_count=2").status_code == 200
+    assert client.get("/fhir/AuditEvent").status_code == 403
+
+    caller.grant = _patient(501, 1)
+    events = [e["resource"] for e in _history(app, client)["entry"]]
+    for event in events:
+        assert r4_errors(event) == []
+        assert {"reference": "Patient/1"} in [x["what"] for x in event["entity"]]
+        assert "Patient/2" not in json.dumps(event)
+    by_client = {e["agent"][-1]["who"]["identifier"]["value"]: e for e in events}
+    assert set(by_client) == {"portal", "clinic-a"}
+    partner = by_client["clinic-a"]
+    assert partner["agent"][0]["who"]["identifier"]["value"] == "system:clinic-a"
+    assert partner["subtype"][0]["code"] == "search-type"
+    assert partner["action"] == "E"
+    assert partner["outcome"] == "0"
+    assert by_client["portal"]["action"] == "R"
+
+    one = client.get(f"/fhir/AuditEvent/{partner['id']}")
+    assert one.status_code == 200
+    assert one.get_json() == partner
+    caller.grant = _patient(502, 2)
+    assert client.get(f"/fhir/AuditEvent/{partner['id']}").status_code == 404
+
+
+def test_denied_attempts_are_in_the_history_and_pages_follow(gateway: Any) -> None:
+    app, caller = gateway
+    client = app.test_client()
+    caller.grant = Grant(
+        subject="patient:501",
+        client_id="portal",
+        patients=frozenset({1}),
+        types=frozenset({"Patient"}),
+        levels=frozenset({"patient"}),
+    )
+    assert client.get("/fhir/Encounter?patient=1").status_code == 403
+    for _ in range(3):
+        client.get("/fhir/Patient/1")
+    caller.grant = _patient(501, 1)
+    first = _history(app, client, "?_count=2")
+    assert len(first["entry"]) == 2
+    following = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    url = urlsplit(following)
+    seen = {e["resource"]["id"] for e in first["entry"]}
+    rest: list[dict[str, Any]] = []
+    query = f"?{url.query}"
+    while True:
+        page = _history(app, client, query)
+        rest += [e["resource"] for e in page.get("entry", [])]
+        nxt = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        if not nxt:
+            break
+        query = f"?{urlsplit(nxt[0]).query}"
+    assert seen.isdisjoint(e["id"] for e in rest)
+    denied = [e for e in rest if e["outcome"] == "4"]
+    assert [e["outcomeDesc"] for e in denied] == ["denied: search Encounter"]
