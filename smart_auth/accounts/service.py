@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 import unicodedata
 from collections.abc import Callable
@@ -283,9 +284,31 @@ class AccountService:
             row = self.get(account_id)
             if row is None or not row.totp_secret:
                 return False
-            # RFC 6238 §5.2: accept one step of clock drift; the throttle limits guessing
-            return bool(pyotp.TOTP(row.totp_secret).verify(code.strip(), valid_window=1))
+            return self._totp_step(account_id, row.totp_secret, row.totp_last_step, code)
         return self.codes.check(account_id, "factor", code, self.clock()).ok
+
+    def _totp_step(self, account_id: int, secret: str, last: int | None, code: str) -> bool:
+        """RFC 6238 §5.2: one step of clock drift either way, and a code already accepted (its
+        step or an earlier one) is refused; the conditional UPDATE makes that hold across
+        workers."""
+        totp = pyotp.TOTP(secret)
+        now = self.clock().replace(tzinfo=dt.UTC)
+        for drift in (0, -1, 1):
+            at = now + dt.timedelta(seconds=drift * totp.interval)
+            step = totp.timecode(at)
+            if hmac.compare_digest(totp.at(at), code.strip()):
+                if last is not None and step <= last:
+                    return False
+                t = account.c
+                with self.state.begin() as conn:
+                    done = conn.execute(
+                        account.update()
+                        .where(t.id == account_id)
+                        .where(sa.or_(t.totp_last_step.is_(None), t.totp_last_step < step))
+                        .values(totp_last_step=step)
+                    )
+                return done.rowcount == 1
+        return False
 
     def enable_totp(self, account_id: int, secret: str, code: str) -> bool:
         """Turn TOTP on once the person proved their app has ``secret`` (RFC 6238 §5)."""

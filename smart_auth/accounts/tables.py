@@ -45,6 +45,8 @@ account = Table(
     Column("email_code_on", Boolean, nullable=False, default=False),
     #: base32 RFC 6238 secret when the person turned TOTP on
     Column("totp_secret", String(64)),
+    #: the last RFC 6238 time step accepted: a code is never accepted twice (§5.2)
+    Column("totp_last_step", Integer),
     #: a hospital-created account must choose its own password at first login (F2)
     Column("must_change_password", Boolean, nullable=False, default=False),
     Column("clause_version", String(32)),

@@ -172,7 +172,7 @@ def test_email_code_cannot_be_turned_off_and_totp_is_checked(
 ) -> None:
     import pyotp
 
-    svc, _ = service(make_app)
+    svc, clock = service(make_app)
     account_id = registered(svc, inbox, adults[4], "totp@example.org")
     assert svc.login("totp@example.org", PASSWORD, "1.1.1.1").factor == ""
     svc.turn_on_email_code(account_id)
@@ -181,8 +181,15 @@ def test_email_code_cannot_be_turned_off_and_totp_is_checked(
     with svc.state.begin() as conn:
         conn.execute(account.update().where(account.c.id == account_id).values(totp_secret=secret))
     assert svc.login("totp@example.org", PASSWORD, "1.1.1.1").factor == "totp"
-    assert svc.check_factor(account_id, "totp", pyotp.TOTP(secret).now())
+    totp = pyotp.TOTP(secret)
+    now = clock.now.replace(tzinfo=dt.UTC)
     assert not svc.check_factor(account_id, "totp", "12345")
+    code = totp.at(now)
+    assert svc.check_factor(account_id, "totp", code)
+    assert not svc.check_factor(account_id, "totp", code)  # RFC 6238 §5.2: never twice
+    clock.advance(seconds=totp.interval)
+    assert not svc.check_factor(account_id, "totp", totp.at(now - dt.timedelta(seconds=30)))
+    assert svc.check_factor(account_id, "totp", totp.at(clock.now.replace(tzinfo=dt.UTC)))
 
 
 def test_every_text_in_every_language() -> None:
