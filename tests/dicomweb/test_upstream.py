@@ -3,9 +3,11 @@ answers: one contract parametrised over both implementations of PacsBackend."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import datetime
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 from pydicom import dcmread
@@ -13,10 +15,17 @@ from pydicom import dcmread
 from dicomweb.backends import PacsBackend
 from dicomweb.backends.dimse import DimseBackend
 from dicomweb.backends.upstream import UpstreamDicomwebBackend
-from dicomweb.errors import PacsUnavailable
+from dicomweb.errors import PacsTimeout, PacsUnavailable
 from dicomweb.orthanc import free_port
 from dicomweb.synthetic import StudySpec, build_study
-from tests.dicomweb.conftest import Pacs, StoredStudy, dataset_bytes, demo_patient, new_uid
+from tests.dicomweb.conftest import (
+    Pacs,
+    StoredStudy,
+    dataset_bytes,
+    demo_patient,
+    new_uid,
+    start_pacs,
+)
 
 
 def upstream_for(pacs: Pacs) -> UpstreamDicomwebBackend:
@@ -132,3 +141,27 @@ def test_stopped_upstream_is_unavailable() -> None:
             b.retrieve_study(new_uid())
         with pytest.raises(PacsUnavailable):
             b.echo()
+
+
+def test_silent_upstream_is_a_timeout() -> None:
+    """A server that accepts the connection and never answers: PacsTimeout (HTTP 504)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/dicom-web"
+        with UpstreamDicomwebBackend(url, timeout_s=1) as b, pytest.raises(PacsTimeout):
+            b.find_studies({})
+
+
+def test_recovers_when_the_upstream_returns(tmp_path: Path) -> None:
+    own = start_pacs(tmp_path)
+    try:
+        with upstream_for(own) as b:
+            assert b.echo() == 0x0000
+            own.process.stop()
+            with pytest.raises(PacsUnavailable):
+                b.find_studies({})
+            own.process.start()
+            assert b.find_studies({}) == []
+    finally:
+        own.process.stop()
