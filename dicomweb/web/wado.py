@@ -86,7 +86,13 @@ def _location(ctx: DicomwebContext, part10: bytes) -> str:
 def _multipart(parts: Iterator[tuple[str, str | None, bytes]], part_type: str, ts: str) -> Response:
     bound = multipart.boundary()
     body = stream_with_context(multipart.write(bound, parts))
-    return Response(body, content_type=multipart.content_type(bound, part_type, ts))
+    return _streamed(Response(body, content_type=multipart.content_type(bound, part_type, ts)))
+
+
+def _streamed(response: Response) -> Response:
+    """Mark a streamed body as passed through: no after-request hook may buffer it (gzip)."""
+    response.direct_passthrough = True
+    return response
 
 
 def _instances_response(ctx: DicomwebContext, instances: Iterator[bytes]) -> Response:
@@ -184,7 +190,7 @@ def _json_array(ctx: DicomwebContext, instances: Iterator[bytes]) -> Response:
             if close:
                 close()
 
-    return Response(stream_with_context(body()), content_type=JSON)
+    return _streamed(Response(stream_with_context(body()), content_type=JSON))
 
 
 @blueprint.get("/studies/<study>/metadata")
