@@ -23,6 +23,7 @@ import smart_auth.sharing.routes as smart_auth_sharing
 from dicomweb.backends.base import PacsBackend
 from dicomweb.backends.dimse import DimseBackend
 from dicomweb.backends.settings import PacsSettings
+from dicomweb.backends.upstream import UpstreamDicomwebBackend
 from dicomweb.web.context import DicomwebContext
 from mappers import IdentifierSystems, MapContext
 
@@ -60,6 +61,24 @@ def _version() -> str:
 def identifier_systems(settings: Settings) -> IdentifierSystems:
     base = settings.identifier_base.rstrip("/")
     return IdentifierSystems.from_base(base, cnp=settings.cnp_system, pesel=settings.pesel_system)
+
+
+def _pacs_backend(settings: Settings, pacs_settings: PacsSettings) -> PacsBackend:
+    """The configured PACS backend: DIMSE (pynetdicom) or an upstream DICOMweb server."""
+    if settings.pacs_backend == "dimse":
+        return DimseBackend(pacs_settings)
+    if settings.pacs_backend == "dicomweb":
+        if not settings.pacs_dicomweb_url:
+            raise SettingsError(
+                "FHIR_GATEWAY_PACS_DICOMWEB_URL is required with FHIR_GATEWAY_PACS_BACKEND=dicomweb"
+            )
+        return UpstreamDicomwebBackend(
+            settings.pacs_dicomweb_url,
+            user=settings.pacs_dicomweb_user,
+            password=settings.pacs_dicomweb_password,
+            timeout_s=float(settings.pacs_dicomweb_timeout_s),
+        )
+    raise SettingsError("FHIR_GATEWAY_PACS_BACKEND must be 'dimse' or 'dicomweb'")
 
 
 def pacs_settings_of(settings: Settings) -> PacsSettings:
@@ -141,9 +160,9 @@ def create_app(
         max_included=settings.max_included,
     )
     app.register_blueprint(fhir, url_prefix="/fhir")
-    if pacs is None and settings.pacs_enabled and settings.pacs_backend == "dimse":
+    if pacs is None and settings.pacs_enabled:
         pacs_settings = pacs_settings_of(settings)
-        pacs = DimseBackend(pacs_settings)  # associations open on the first request
+        pacs = _pacs_backend(settings, pacs_settings)  # connects on the first request
         app.extensions["pacs_backend"] = pacs  # built here: whoever stops the app closes it
     if pacs is not None:
         dicomweb_web.init_app(

@@ -99,6 +99,7 @@ def gzip_response(request: Request, response: Response, min_bytes: int) -> Respo
     """Compress JSON responses when the client accepts gzip (RFC 9110 §8.4.1)."""
     if (
         response.direct_passthrough
+        or response.is_streamed  # never buffer a streamed body (DICOM, exports)
         or response.status_code < 200
         or response.status_code in (204, 304)
         or "Content-Encoding" in response.headers
