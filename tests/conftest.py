@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,8 +79,18 @@ def his_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(fixture)
 
 
+#: Scratch space for the state databases, outboxes and caches of the apps tests build.
+_SCRATCH = tempfile.TemporaryDirectory(prefix="gateway-tests-")
+
+
 def app_config(his_url: str, **extra: object) -> dict[str, object]:
+    """Settings of a test app: its own state database, outbox and DICOM cache, never
+    ``instance/``; ``extra`` overrides (two apps sharing one state pass the same state_url)."""
+    own = Path(tempfile.mkdtemp(dir=_SCRATCH.name))
     return {
+        "state_url": f"sqlite:///{own / 'state.sqlite'}",
+        "outbox_dir": str(own / "outbox"),
+        "dicomweb_cache_dir": str(own / "dicomweb-cache"),
         "his_url": his_url,
         "public_base_url": BASE,
         "dev_open_access": True,
