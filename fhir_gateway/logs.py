@@ -58,6 +58,9 @@ def configure(level: str, json_lines: bool) -> None:
     _handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
     root.addHandler(_handler)
     root.setLevel(level.upper())
+    # pynetdicom logs every C-FIND identifier (patient names, IDs, birth dates) at INFO and
+    # DEBUG: only its warnings and errors may reach the gateway's log.
+    logging.getLogger("pynetdicom").setLevel(max(logging.WARNING, root.level))
 
 
 def error_place(exc: BaseException) -> str:

@@ -160,3 +160,14 @@ def test_unexpected_errors_are_500_outcomes_without_internals(his_url, caplog):
     logged = "\n".join(f"{rec.getMessage()} {rec.__dict__.get('error')}" for rec in caplog.records)
     assert "RuntimeError" in logged
     assert "1860101123456" not in logged
+
+
+def test_pacs_library_never_logs_patient_data_at_info():
+    """pynetdicom logs whole C-FIND identifiers at INFO; the gateway keeps it to warnings."""
+    import logging
+
+    from fhir_gateway import logs
+
+    logs.configure("INFO", True)
+    assert not logging.getLogger("pynetdicom").isEnabledFor(logging.INFO)
+    assert logging.getLogger("pynetdicom").isEnabledFor(logging.WARNING)
