@@ -7,11 +7,13 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 DEMO_HIS ?= sqlite:///instance/his.sqlite
 DEMO_PATIENTS ?= 200
+# imaging orders whose synthetic studies the demo's Orthanc receives (all: a few minutes)
+DEMO_STUDIES ?= 40
 DEBIAN_PACKAGES := fonts-dejavu-core chromium
 PACS_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm dcmtk
 VIEWER_PACKAGES := nodejs
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo demo-stop test lint bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +29,17 @@ instance/his.sqlite: | setup
 	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) $(VENV)/bin/fhir-gateway his seed \
 		--patients $(DEMO_PATIENTS) --seed 1 --replace
 
-## Set up, build the demo HIS, and run the gateway at http://127.0.0.1:8080/fhir
+## Set up, build the demo HIS and PACS, and run the gateway at http://127.0.0.1:8080/fhir
+## (DICOMweb at /dicomweb, the viewer at /viewer); `make demo-stop` stops the demo's Orthanc.
 demo: setup instance/his.sqlite
+	$(VENV)/bin/fhir-gateway pacs status >/dev/null 2>&1 || $(VENV)/bin/fhir-gateway pacs start
+	$(VENV)/bin/fhir-gateway pacs load-his --his-url $(DEMO_HIS) --max-size 128 \
+		--limit $(DEMO_STUDIES)
 	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) FHIR_GATEWAY_DEV_OPEN_ACCESS=true \
-		FHIR_GATEWAY_LOG_JSON=false $(VENV)/bin/fhir-gateway serve
+		FHIR_GATEWAY_PACS_ENABLED=true FHIR_GATEWAY_LOG_JSON=false $(VENV)/bin/fhir-gateway serve
+
+demo-stop:
+	$(VENV)/bin/fhir-gateway pacs stop
 
 ## Set up and run every test (SQLite always; PostgreSQL where reachable)
 test: setup
