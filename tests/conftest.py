@@ -119,3 +119,28 @@ def his_engine(his_url: str) -> Iterator[sa.Engine]:
     engine = make_engine(his_url)
     yield engine
     engine.dispose()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's headless Chromium driven by Playwright, one per test process: Playwright's sync
+    API cannot run twice in one process while the first is open."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip("Chromium is not installed: run make setup")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

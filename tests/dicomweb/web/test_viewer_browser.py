@@ -22,14 +22,6 @@ from werkzeug.serving import make_server
 
 OHIF = Path("var/ohif/dist")
 CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 #: The DICOMweb routes OHIF needs to show a study (PS3.18 §10.4, §10.6).
 NEEDED = (
     "/dicomweb/studies",
@@ -75,18 +67,16 @@ def _non_blank(png: bytes) -> bool:
     return bool(pixels.std() > 8 and (pixels > 40).mean() > 0.02)
 
 
-def test_a_viewer_link_opens_the_study_and_shows_its_first_image(live, his_pacs):
+def test_a_viewer_link_opens_the_study_and_shows_its_first_image(live, his_pacs, browser):
     origin, app, pid = live
     study = his_pacs.studies_of(pid)[0]
     link = app.test_client().post(f"/dicomweb/studies/{study}/viewer-link").get_json()
     url = urlsplit(link["url"])
-    from playwright.sync_api import sync_playwright
-
     dicomweb: list[tuple[str, str | None]] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    if True:  # one browser context per test, on the process's shared Chromium
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = context.new_page()
             page.on(
                 "request",
                 lambda r: (
@@ -124,4 +114,4 @@ def test_a_viewer_link_opens_the_study_and_shows_its_first_image(live, his_pacs)
                 page.wait_for_timeout(500)
             assert shown, "the viewport stayed blank"
         finally:
-            browser.close()
+            context.close()

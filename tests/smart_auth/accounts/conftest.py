@@ -21,16 +21,6 @@ from werkzeug.serving import make_server
 from fhir_gateway.his.schema import guardian_link, patient
 from tests.conftest import app_config
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 class Inbox:
     """aiosmtpd handler keeping every message it receives."""
@@ -145,16 +135,6 @@ def live(make_app: Any) -> Iterator[Any]:
     yield start
     for server in servers:
         server.stop()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
