@@ -24,6 +24,7 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 from flask import Blueprint, Flask, Response, abort, current_app, send_from_directory
 
+from dicomweb.pacs_studies import PacsStudies
 from dicomweb.viewer_tokens import ViewerClaim, ViewerTokens
 from fhir_gateway import audit
 
@@ -35,7 +36,8 @@ viewer_blueprint = Blueprint("viewer", __name__)
 
 @blueprint.record_once
 def _register(state: Any) -> None:
-    """Give the DICOMweb context its token signer and serve ``/viewer`` beside ``/dicomweb``."""
+    """Give the DICOMweb context its token signer, serve ``/viewer`` beside ``/dicomweb``, and
+    merge the PACS's studies into FHIR ImagingStudy (only when a PACS is configured)."""
     app: Flask = state.app
     ctx: DicomwebContext = app.extensions["dicomweb"]
     if "viewer_tokens" not in ctx.extras:
@@ -46,6 +48,9 @@ def _register(state: Any) -> None:
             secret + b"/viewer", int(settings.viewer_token_ttl_s)
         )
     app.register_blueprint(viewer_blueprint, url_prefix=PREFIX)
+    # FHIR ImagingStudy gains what the PACS holds (series, counts, the DICOMweb Endpoint).
+    service = app.extensions["fhir_service"]
+    service.enrichers["ImagingStudy"] = PacsStudies(ctx.backend, ctx.base_url).enrich
 
 
 def _tokens(ctx: DicomwebContext) -> ViewerTokens:
