@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-
 from fhir_gateway.access import Grant, HeaderMap
 from smart_auth.oauth.store import OAuthStore
 from smart_auth.scopes import Level, levels_for, parse_scopes
+from smart_auth.sharing.service import consented_patients
 
 
 def bearer_token(headers: HeaderMap) -> str | None:
@@ -28,25 +26,6 @@ def bearer_token(headers: HeaderMap) -> str | None:
     if scheme.lower() != "bearer" or not token:
         return None
     return token
-
-
-def consented_patients(engine: Engine, client_id: str) -> frozenset[int]:
-    """The HIS patients with an active share to partner ``client_id`` (F25).
-
-    Reads the sharing part's ``share`` table (``smart_auth.sharing.tables``); until it exists
-    no patient is shared with anybody.
-    """
-    try:
-        from smart_auth.sharing.tables import share  # type: ignore[import-not-found]
-    except ImportError:
-        return frozenset()
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(share.c.his_patient_id).where(
-                share.c.client_id == client_id, share.c.active.is_(True)
-            )
-        ).all()
-    return frozenset(int(row[0]) for row in rows)
 
 
 class BearerAuthenticator:
