@@ -73,45 +73,45 @@ def test_a_viewer_link_opens_the_study_and_shows_its_first_image(live, his_pacs,
     link = app.test_client().post(f"/dicomweb/studies/{study}/viewer-link").get_json()
     url = urlsplit(link["url"])
     dicomweb: list[tuple[str, str | None]] = []
-    if True:  # one browser context per test, on the process's shared Chromium
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        try:
-            page = context.new_page()
-            page.on(
-                "request",
-                lambda r: (
-                    dicomweb.append((r.url, r.headers.get("authorization")))
-                    if "/dicomweb/" in r.url
-                    else None
-                ),
-            )
-            page.goto(f"{origin}{url.path}?{url.query}")
-            # The viewer booted from /viewer and asked the gateway for the study.
-            page.wait_for_function(
-                "() => performance.getEntriesByType('resource')"
-                ".some(e => e.name.includes('/dicomweb/studies'))",
-                timeout=60_000,
-            )
-            assert dicomweb, "the viewer sent no DICOMweb request"
-            assert all(auth == f"Bearer {link['token']}" for _, auth in dicomweb), dicomweb
-            assert "token=" not in page.url  # OHIF moved the token out of the address bar
-            missing = _missing_routes(app)
-            if missing:
-                pytest.skip(f"viewer booted; rendering waits on the DICOMweb routes {missing}")
-            canvas = page.wait_for_selector(
-                "div[data-viewport-uid] canvas, .cornerstone-canvas", timeout=90_000
-            )
-            assert canvas is not None
-            shown = b""
-            for _ in range(120):  # a bound on attempts, not a timing assertion
-                # The canvas's own pixels (cornerstone copies each frame into a 2D canvas),
-                # not a screenshot, which would include the text overlays above it.
-                data_url = canvas.evaluate("c => c.toDataURL('image/png')")
-                png = base64.b64decode(data_url.split(",", 1)[1])
-                if _non_blank(png):
-                    shown = png
-                    break
-                page.wait_for_timeout(500)
-            assert shown, "the viewport stayed blank"
-        finally:
-            context.close()
+    # one browser context per test, on the process's shared Chromium
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.on(
+            "request",
+            lambda r: (
+                dicomweb.append((r.url, r.headers.get("authorization")))
+                if "/dicomweb/" in r.url
+                else None
+            ),
+        )
+        page.goto(f"{origin}{url.path}?{url.query}")
+        # The viewer booted from /viewer and asked the gateway for the study.
+        page.wait_for_function(
+            "() => performance.getEntriesByType('resource')"
+            ".some(e => e.name.includes('/dicomweb/studies'))",
+            timeout=60_000,
+        )
+        assert dicomweb, "the viewer sent no DICOMweb request"
+        assert all(auth == f"Bearer {link['token']}" for _, auth in dicomweb), dicomweb
+        assert "token=" not in page.url  # OHIF moved the token out of the address bar
+        missing = _missing_routes(app)
+        if missing:
+            pytest.skip(f"viewer booted; rendering waits on the DICOMweb routes {missing}")
+        canvas = page.wait_for_selector(
+            "div[data-viewport-uid] canvas, .cornerstone-canvas", timeout=90_000
+        )
+        assert canvas is not None
+        shown = b""
+        for _ in range(120):  # a bound on attempts, not a timing assertion
+            # The canvas's own pixels (cornerstone copies each frame into a 2D canvas),
+            # not a screenshot, which would include the text overlays above it.
+            data_url = canvas.evaluate("c => c.toDataURL('image/png')")
+            png = base64.b64decode(data_url.split(",", 1)[1])
+            if _non_blank(png):
+                shown = png
+                break
+            page.wait_for_timeout(500)
+        assert shown, "the viewport stayed blank"
+    finally:
+        context.close()
