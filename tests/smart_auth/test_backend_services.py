@@ -175,3 +175,34 @@ def test_jwks_by_url_chosen_by_kid_and_cached(
     second = jwks_server["second"]
     assert _token(oauth_app, _assertion(client_id, second)).status_code == 200
     assert jwks_server["hits"] == 1
+
+
+def test_a_partner_sees_exactly_the_patients_who_shared_with_it(
+    oauth_app: Flask, rsa_key: RSAKey
+) -> None:
+    """F25: shares granted and withdrawn through the sharing part decide a partner's patients,
+    at once, for search, read and the patients' own data."""
+    from smart_auth.sharing.service import grant_share, withdraw_share
+
+    engine = oauth_app.extensions["state_engine"]
+    client_id = _partner(oauth_app, rsa_key)
+    other = _partner(oauth_app, _rsa("rsa-2"))
+    grant_share(engine, 3, client_id)
+    five = grant_share(engine, 5, client_id)
+    grant_share(engine, 7, other)  # shared with another partner only
+    token = _token(oauth_app, _assertion(client_id, rsa_key)).get_json()["access_token"]
+    client = oauth_app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def patient_ids() -> set[str]:
+        bundle = client.get("/fhir/Patient?_count=100", headers=auth).get_json()
+        return {e["resource"]["id"] for e in bundle.get("entry", [])}
+
+    assert patient_ids() == {"3", "5"}
+    assert client.get("/fhir/Patient/5", headers=auth).status_code == 200
+    assert client.get("/fhir/Patient/7", headers=auth).status_code == 404
+    labs = client.get("/fhir/Observation?patient=7", headers=auth).get_json()
+    assert labs.get("entry", []) == []
+    withdraw_share(engine, int(five["id"]), frozenset({5}))
+    assert patient_ids() == {"3"}
+    assert client.get("/fhir/Patient/5", headers=auth).status_code == 404
