@@ -119,6 +119,16 @@ def create_app(
     logs.configure(settings.log_level, settings.log_json)
     app = Flask(__name__)
     app.config.update(SETTINGS=settings, VERSION=_version())
+    if settings.secret_key:
+        secret = settings.secret_key.encode()
+    else:
+        secret = secrets.token_bytes(32)
+        log.warning(
+            "FHIR_GATEWAY_SECRET_KEY is not set: paging links, sessions and viewer links made "
+            "here work only in this process (fhir-gateway serve shares one key among its workers)"
+        )
+    # The one signing secret: paging cursors, the session cookie, viewer tokens derive from it.
+    app.secret_key = secret
     ctx = MapContext(systems=identifier_systems(settings))
     if connector is None:
         connector = SqlConnector.from_url(
@@ -139,14 +149,6 @@ def create_app(
         log.warning(
             "DEVELOPMENT OPEN ACCESS IS ON: every patient's data is served without "
             "authorization. Never enable FHIR_GATEWAY_DEV_OPEN_ACCESS with real data."
-        )
-    if settings.secret_key:
-        secret = settings.secret_key.encode()
-    else:
-        secret = secrets.token_bytes(32)
-        log.warning(
-            "FHIR_GATEWAY_SECRET_KEY is not set: paging links made here work only in this "
-            "process (fhir-gateway serve shares one key among its workers)"
         )
     app.extensions["his"] = connector
     app.extensions["fhir_service"] = FhirService(

@@ -55,3 +55,14 @@ def import_tables() -> None:
     for info in pkgutil.walk_packages(smart_auth.__path__, "smart_auth."):
         if info.name.endswith(".tables"):
             importlib.import_module(info.name)
+
+
+def shared_engine(extensions: dict[str, Any], url: str) -> Engine:
+    """The one state engine of an application (kept in its ``extensions``), created with its
+    tables on first use: every part of ``smart_auth`` wired into the app asks here."""
+    engine: Engine | None = extensions.get("state_engine")
+    if engine is None:
+        engine = make_state_engine(url)
+        create_state(engine)
+        extensions["state_engine"] = engine
+    return engine

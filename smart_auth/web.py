@@ -8,7 +8,6 @@ returns the ``Authenticator`` the FHIR API uses.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from flask import Flask, Response, request
@@ -16,7 +15,7 @@ from flask import Flask, Response, request
 from conformance.smart import SmartEndpoints, security, smart_configuration
 from fhir_gateway.settings import Settings
 from smart_auth.bearer import BearerAuthenticator
-from smart_auth.state import create_state, make_state_engine
+from smart_auth.state import shared_engine
 
 from .oauth.assertion import ALGORITHMS
 from .oauth.endpoints import SmartIntrospectionEndpoint, SmartRevocationEndpoint
@@ -82,13 +81,7 @@ def endpoints(settings: Settings) -> SmartEndpoints:
 
 
 def init_app(app: Flask, settings: Settings) -> BearerAuthenticator:
-    engine = app.extensions.get("state_engine")
-    if engine is None:
-        engine = make_state_engine(settings.state_url)
-        app.extensions["state_engine"] = engine
-    create_state(engine)
-    if not app.secret_key:
-        app.secret_key = settings.secret_key or secrets.token_hex(32)
+    engine = shared_engine(app.extensions, settings.state_url)
     ep = endpoints(settings)
     config = OAuthConfig(
         base_url=settings.base_url,

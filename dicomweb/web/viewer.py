@@ -42,10 +42,11 @@ def _register(state: Any) -> None:
     ctx: DicomwebContext = app.extensions["dicomweb"]
     if "viewer_tokens" not in ctx.extras:
         settings = app.config["SETTINGS"]
-        # The FHIR service's signing secret: shared by the workers of one deployment.
-        secret = app.extensions["fhir_service"].cursors._secret
+        # The app's signing secret (create_app): shared by the workers of one deployment.
+        key = app.secret_key
+        key = key if isinstance(key, bytes) else str(key).encode()
         ctx.extras["viewer_tokens"] = ViewerTokens(
-            secret + b"/viewer", int(settings.viewer_token_ttl_s)
+            key + b"/viewer", int(settings.viewer_token_ttl_s)
         )
     app.register_blueprint(viewer_blueprint, url_prefix=PREFIX)
     # FHIR ImagingStudy gains what the PACS holds (series, counts, the DICOMweb Endpoint).

@@ -7,7 +7,6 @@ part registered earlier already did) and registers the ``accounts`` blueprint at
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from flask import Flask
 
 from fhir_gateway.his.sql import make_engine
 from fhir_gateway.settings import Settings
-from smart_auth.state import create_state, make_state_engine
+from smart_auth.state import shared_engine
 
 from .mail import MailSender, OutboxSender, SmtpSender
 from .service import AccountPolicy, AccountService
@@ -62,13 +61,7 @@ def build_service(settings: Settings, state: Any, secret: bytes) -> AccountServi
 def init_app(app: Flask, settings: Settings) -> AccountService:
     from . import api, routes, routes_profile  # noqa: F401 (views register on import)
 
-    state = app.extensions.get("state_engine")
-    if state is None:
-        state = make_state_engine(settings.state_url)
-        app.extensions["state_engine"] = state
-    create_state(state)
-    if not app.secret_key:
-        app.secret_key = settings.secret_key or secrets.token_hex(32)
+    state = shared_engine(app.extensions, settings.state_url)
     secure = settings.base_url.startswith("https://")
     # OWASP ASVS V3.4: HttpOnly, SameSite, Secure when served over TLS
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)

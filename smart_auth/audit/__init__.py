@@ -10,18 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_gateway import audit
-from smart_auth.state import create_state, make_state_engine
+from smart_auth.state import shared_engine
 
 from .writer import AuditWriter
 
 
 def init_app(app: Any, settings: Any) -> AuditWriter:
     """Wire the writer into ``app`` (a Flask app; only its hooks are used here)."""
-    state = app.extensions.get("state_engine")
-    if state is None:
-        state = make_state_engine(settings.state_url)
-        app.extensions["state_engine"] = state
-    create_state(state)
+    state = shared_engine(app.extensions, settings.state_url)
     writer = AuditWriter(state)
     writer.start()
     app.extensions["audit_writer"] = writer

@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from fhir_gateway import audit
 from fhir_gateway.his.sql import make_engine
-from smart_auth.state import create_state, make_state_engine
+from smart_auth.state import shared_engine
 
 from .auth import ResultCodeAuthenticator
 from .service import ResultAccess, ResultAccessError, TooManyAttempts
@@ -23,11 +23,7 @@ results = Blueprint("results", __name__)
 
 
 def init_app(app: Flask, settings: Any) -> ResultAccess:
-    state = app.extensions.get("state_engine")
-    if state is None:
-        state = make_state_engine(settings.state_url)
-        app.extensions["state_engine"] = state
-    create_state(state)
+    state = shared_engine(app.extensions, settings.state_url)
     service = ResultAccess(
         state,
         make_engine(settings.his_url),
