@@ -24,6 +24,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 setup: $(VENV)/.installed
 	scripts/install-debian-deps.sh $(DEBIAN_PACKAGES) $(PACS_PACKAGES) $(VIEWER_PACKAGES)
 	scripts/install-ohif.sh var/ohif
+	scripts/install-fhirclient-js.sh var/fhirclient-js
 
 instance/his.sqlite: | setup
 	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) $(VENV)/bin/fhir-gateway his seed \
