@@ -122,12 +122,15 @@ def _cors(app: Flask, store: OAuthStore) -> None:
             not origin
             or "Access-Control-Allow-Origin" in response.headers
             or not request.path.startswith(_CORS_PATHS)
-            or origin not in store.registered_origins()
         ):
+            return response
+        # The answer depends on the Origin whether or not it is allowed, and keeps what it
+        # already varies on (Accept-Encoding of a compressed body): RFC 9110 §12.5.5.
+        response.vary.add("Origin")
+        if origin not in store.registered_origins():
             return response
         headers: dict[str, Any] = {
             "Access-Control-Allow-Origin": origin,
-            "Vary": "Origin",
             "Access-Control-Expose-Headers": "ETag, Location, Content-Location, X-Request-ID",
         }
         if request.method == "OPTIONS":

@@ -8,7 +8,7 @@ from flask import Flask
 
 from conformance.smart import OAUTH_URIS
 from tests.conftest import BASE
-from tests.smart_auth.test_oauth_fixtures import add_app, make_app, oauth_app
+from tests.smart_auth.test_oauth_fixtures import add_app, launch, make_app, oauth_app
 
 __all__ = ["oauth_app"]
 ROOT = BASE.removesuffix("/fhir")
@@ -72,6 +72,27 @@ def test_cors_discovery_open_token_only_registered_origins(oauth_app: Flask) -> 
     assert api.headers["Access-Control-Allow-Origin"] == "https://app.example"
     stranger = client.post("/oauth/token", data={}, headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in stranger.headers
+
+
+def test_cors_answers_vary_on_origin_and_keep_accept_encoding(oauth_app: Flask) -> None:
+    """A compressed API answer to a registered app's origin still says it varies on
+    Accept-Encoding (a cache must not hand the gzip body to a client that did not ask for it),
+    and any answer on those paths varies on Origin, allowed or not."""
+    done = launch(oauth_app)
+    add_app(oauth_app, origins=("https://app.example",))
+    client, patient = done["client"], done["token"]["patient"]
+    auth = {"Authorization": f"Bearer {done['token']['access_token']}", "Accept-Encoding": "gzip"}
+    path = f"/fhir/Observation?patient={patient}"
+    app_answer = client.get(path, headers={**auth, "Origin": "https://app.example"})
+    assert app_answer.status_code == 200
+    assert app_answer.headers["Content-Encoding"] == "gzip"
+    assert app_answer.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert {"Accept-Encoding", "Origin"} <= set(app_answer.vary)
+    stranger = client.get(path, headers={**auth, "Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in stranger.headers
+    assert {"Accept-Encoding", "Origin"} <= set(stranger.vary)
+    token = client.post("/oauth/token", data={}, headers={"Origin": "https://evil.example"})
+    assert "Origin" in token.vary
 
 
 def test_dynamic_registration_off_by_default(oauth_app: Flask) -> None:
