@@ -17,6 +17,12 @@ few open. The pool:
   which fires after ``connect()`` and before the A-ASSOCIATE-RQ is sent (and, on the storage
   SCP, for every accepted connection). pynetdicom never sets it itself, and Nagle's algorithm
   then delays every small DIMSE message by the peer's delayed-ACK timer (40 ms and more);
+* shortens pynetdicom's network poll while an association is leased (:func:`set_poll`): its
+  network thread sleeps 1 ms whenever it finds nothing to do, so every wait for the PACS's next
+  PDU, and every response the gateway sends, can lose up to a millisecond. A C-GET, one round
+  trip per instance, was bound by those sleeps (measured: 500 CT instances in 2.96 s with the
+  default, 1.67-2.4 s with a 0-20 µs poll). Idle associations go back to the default so that
+  they cost nothing;
 * works around two pynetdicom 3.0 faults that show exactly under a gateway's load: a race that
   lets the association's own reactor thread swallow a response (:func:`guard_reactor`), and
   sockets left open when a connection fails or is reset (:class:`GatewayAE`).
@@ -40,7 +46,7 @@ from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import AddressInformation, AssociationSocket
 
-from dicomweb.backends.settings import PacsSettings
+from dicomweb.backends.settings import IDLE_POLL_S, PacsSettings
 from dicomweb.errors import PacsTimeout, PacsUnavailable
 
 LOG = logging.getLogger(__name__)
@@ -59,6 +65,17 @@ def set_tcp_nodelay(event: evt.Event) -> None:
 
 
 NODELAY_HANDLER = (evt.EVT_CONN_OPEN, set_tcp_nodelay)
+
+
+def set_poll(assoc: Association, interval_s: float) -> None:
+    """Set how long pynetdicom's DUL thread sleeps when it finds no PDU to read or send.
+
+    pynetdicom 3.0 reads ``DULServiceProvider._run_loop_delay`` on every turn of its loop, so a
+    change takes effect at once; an older or newer pynetdicom without it is left as it is.
+    """
+    dul = getattr(assoc, "dul", None)
+    if dul is not None and hasattr(dul, "_run_loop_delay"):
+        dul._run_loop_delay = interval_s
 
 
 class GatewayAE(AE):
@@ -179,6 +196,7 @@ class AssociationPool:
             lease = self._take_idle(key)
             if lease is None:
                 lease = Lease(self._open(build), key, reused=False)
+            set_poll(lease.assoc, self.settings.busy_poll_s)
             return lease
         except BaseException:
             with self._lock:
@@ -192,6 +210,7 @@ class AssociationPool:
             self._leased -= 1
             keep = lease.alive and not lease.discard and not self._closed
             if keep:
+                set_poll(lease.assoc, IDLE_POLL_S)
                 lease.idle_since = time.monotonic()
                 lease.reused = True
                 self._idle.append(lease)

@@ -25,7 +25,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from dicomweb.backends.contexts import storage_scp_contexts
 from dicomweb.backends.exchanges import OUT_OF_RESOURCES, SUCCESS
-from dicomweb.backends.pool import NODELAY_HANDLER, make_ae
+from dicomweb.backends.pool import NODELAY_HANDLER, make_ae, set_poll
 from dicomweb.backends.settings import PacsSettings
 from dicomweb.errors import PacsError
 
@@ -63,10 +63,18 @@ class StorageScp:
                 self._server = self._ae.start_server(
                     address,
                     block=False,
-                    evt_handlers=[(evt.EVT_C_STORE, self._on_c_store), NODELAY_HANDLER],
+                    evt_handlers=[
+                        (evt.EVT_C_STORE, self._on_c_store),
+                        NODELAY_HANDLER,
+                        # the PACS opens these only to send a C-MOVE's instances: poll briskly
+                        (evt.EVT_CONN_OPEN, self._on_conn_open),
+                    ],
                 )
             except OSError as exc:
                 raise PacsError(f"the storage SCP cannot listen on {address}: {exc}") from exc
+
+    def _on_conn_open(self, event: evt.Event) -> None:
+        set_poll(event.assoc, self.settings.busy_poll_s)
 
     def stop(self) -> None:
         with self._lock:
