@@ -31,7 +31,7 @@ from fhir_gateway.access import Grant
 from fhir_gateway.errors import FhirError
 
 from . import params
-from .context import DicomwebContext, DicomwebError, PacsScope, blueprint, context
+from .context import DicomwebContext, DicomwebError, PacsScope, blueprint, context, not_found
 
 JSON_TYPES = (json_model.MEDIA_TYPE, "application/json")
 
@@ -75,8 +75,13 @@ ALL_KEYS = {
 }
 
 
-#: return keys always asked beyond the backend's own (PS3.18 Table 6.7.1-2b; viewers use them)
-DEFAULT_KEYS = {"STUDY": (), "SERIES": (), "IMAGE": ("BitsAllocated",)}
+#: return keys always asked beyond the backend's own (PS3.18 Table 6.7.1-2b; viewers use them;
+#: the series attributes spare a series C-FIND when the PACS returns them at image level)
+DEFAULT_KEYS = {
+    "STUDY": (),
+    "SERIES": (),
+    "IMAGE": ("BitsAllocated", "Modality", "SeriesNumber", "SeriesDescription"),
+}
 #: study attributes copied onto series and instance results (Orthanc does the same; PS3.18
 #: §10.6.3.3 lets a server return more than the required attributes)
 STUDY_ON_LOWER = (
@@ -166,24 +171,54 @@ def _search(
     ctx = context()
     grant = ctx.grant()
     scope = _scope(ctx, grant)
-    study: Dataset | None = None
-    if study_uid is not None:
-        try:
-            study = ctx.study(scope, study_uid)
-        except DicomwebError:
-            audit.record(grant, "search", "ImagingStudy", outcome="not-found", ids=[study_uid[:64]])
-            raise
     keys = query.keys(ALL_KEYS[level])
     for keyword in DEFAULT_KEYS[level]:
         keys.setdefault(keyword, "")
     if query.fuzzy:
         keys = _fuzzy(keys)
-    found = run(ctx, scope, keys, query)
-    if study is not None:
-        found = [_merged(study, ds) for ds in found]
+    if study_uid is None:
+        found = run(ctx, scope, keys, query)
+    else:
+        try:
+            found = _in_study(ctx, scope, study_uid, keys, query, run)
+        except DicomwebError:
+            audit.record(grant, "search", "ImagingStudy", outcome="not-found", ids=[study_uid[:64]])
+            raise
     studies = sorted({str(ds.get("StudyInstanceUID", "")) for ds in found})
     audit.record(grant, "search", "ImagingStudy", outcome="allowed", ids=studies, count=len(found))
     return _respond(media, [json_model.to_json(ds, retrieve_url=url(ctx, ds)) for ds in found])
+
+
+def _in_study(
+    ctx: DicomwebContext,
+    scope: PacsScope,
+    study_uid: str,
+    keys: dict[str, str],
+    query: params.QidoQuery,
+    run: Callable[[DicomwebContext, PacsScope, dict[str, str], params.QidoQuery], list[Dataset]],
+) -> list[Dataset]:
+    """Series or instances of one study, the access check folded into the search itself.
+
+    The lower-level C-FIND carries the caller's PatientIDs as a matching key (imposed, never
+    taken from the query) and asks for the study attributes as return keys, so one round trip
+    both searches and proves that the study is the caller's: Orthanc matches PatientID at
+    series and image level of the Study Root model, and every row is checked again. Only
+    when that answers nothing, or rows the caller's scope does not admit (a PACS that ignores
+    or does not return PatientID at that level), does the study's own C-FIND decide: 404 for
+    a missing study and for another patient's alike, else the rows that carry no other
+    patient's PatientID, with the study's attributes.
+    """
+    if scope.empty or not scope.admits_study(study_uid):
+        raise not_found()
+    asked = dict(keys)
+    for keyword in STUDY_ON_LOWER:
+        asked.setdefault(keyword, "")
+    narrowed = _narrow(scope, keys)
+    found = [] if narrowed.empty else run(ctx, narrowed, narrowed.impose(asked), query)
+    if found and all(scope.admits(ds) for ds in found):
+        return found
+    study = ctx.study(scope, study_uid)
+    return [_merged(study, ds) for ds in found if scope.admits(ds) or not ds.get("PatientID")]
 
 
 def _study_url(ctx: DicomwebContext, ds: Dataset) -> str:
@@ -232,13 +267,29 @@ def _merged(upper: Dataset, lower: Dataset, keywords: tuple[str, ...] = STUDY_ON
 def _with_series(
     ctx: DicomwebContext, study_uid: str, series_uid: str | None, found: list[Dataset]
 ) -> list[Dataset]:
-    """Instances with their series' Modality, number and description (one more C-FIND)."""
+    """Instances with their series' Modality, number and description.
+
+    They are asked as return keys of the instance search itself (Orthanc returns them at image
+    level); only when a row comes back without them does one more C-FIND fetch the series.
+    """
+    if all(ds.get(keyword) not in (None, "") for ds in found for keyword in SERIES_ON_INSTANCES):
+        return found
     pin = {"SeriesInstanceUID": series_uid} if series_uid else {}
     series = {str(s.SeriesInstanceUID): s for s in ctx.backend.find_series(study_uid, pin)}
     out = []
     for ds in found:
         above = series.get(str(ds.get("SeriesInstanceUID", "")))
-        out.append(_merged(above, ds, SERIES_ON_INSTANCES) if above is not None else ds)
+        out.append(_series_filled(above, ds) if above is not None else ds)
+    return out
+
+
+def _series_filled(series: Dataset, instance: Dataset) -> Dataset:
+    """``instance`` with the series attributes it lacks or holds empty taken from ``series``."""
+    out = Dataset()
+    out.update(instance)
+    for keyword in SERIES_ON_INSTANCES:
+        if instance.get(keyword) in (None, "") and series.get(keyword) not in (None, ""):
+            out.add(series[keyword])
     return out
 
 
