@@ -201,6 +201,21 @@ def now_utc() -> datetime:
 # --- the query ----------------------------------------------------------------------------------
 
 
+def _refuse_unsupported_feature(name: str, code: str) -> None:
+    """Chained parameters (search.html#chaining), ``_has`` (#has) and ``_include:iterate``
+    (#revinclude) are not supported, and are refused even under lenient handling: ignoring
+    them would answer with every resource the grant covers instead of the few asked for."""
+    if code in ("_include", "_revinclude"):
+        feature = f"{code}:{name.partition(':')[2]}"
+    elif code == "_has":
+        feature = "_has (reverse chaining)"
+    elif "." in name:
+        feature = f"chained parameters ({name.partition('.')[0]}.…)"
+    else:
+        return
+    raise UnknownParameter(f"This server does not support {_clip(feature)}: '{_clip(name)}'")
+
+
 class QueryParser:
     """Turns (name, value) pairs of one request into a ``SearchQuery`` for one resource type."""
 
@@ -224,6 +239,7 @@ class QueryParser:
                     used.append((name, value))
                 continue
             code, _, modifier = name.partition(":")
+            _refuse_unsupported_feature(name, code)
             param = spec.params.get(code)
             if param is None or (modifier and not self._modifier_ok(param, modifier)):
                 if strict:
