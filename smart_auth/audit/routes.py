@@ -57,13 +57,21 @@ def _grant(interaction: str) -> Grant:
 
 
 def _visible(grant: Grant) -> ColumnElement[bool] | None:
-    """Events about the grant's patients or by its subject; None: every event (development)."""
+    """Events about the grant's patients, and the subject's own events that concern no other
+    patient; None: every event (development). One account acts for several patients (a guardian
+    and the minor), so its subject alone would show a grant for the minor the accesses to the
+    guardian's own record."""
     if grant.patients is None and grant.scopes is None:
         return None
-    about = select(audit_patient.c.event_id).where(
-        audit_patient.c.his_patient_id.in_(grant.patients or frozenset())
+    patients = grant.patients or frozenset()
+    about = select(audit_patient.c.event_id).where(audit_patient.c.his_patient_id.in_(patients))
+    elsewhere = select(audit_patient.c.event_id).where(
+        audit_patient.c.his_patient_id.not_in(patients)
     )
-    return or_(audit_event.c.id.in_(about), audit_event.c.subject == grant.subject)
+    return or_(
+        audit_event.c.id.in_(about),
+        and_(audit_event.c.subject == grant.subject, audit_event.c.id.not_in(elsewhere)),
+    )
 
 
 def _resources(rows: list[Any]) -> list[dict[str, Any]]:
