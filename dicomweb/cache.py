@@ -13,6 +13,10 @@ would otherwise be a C-GET. The cache keeps whole instances as the Part-10 files
 * Eviction: when the total exceeds ``max_bytes`` the least recently used instances are deleted
   (their row first, then the file) and the completeness marks of their study and series dropped.
   A reader that loses a file to eviction sees a miss and fetches the instance again.
+* Invalidation: storing into a study (STOW-RS) drops its completeness marks and the cached
+  copies of the instances just stored, and bumps the study's generation, so that a retrieval
+  that was already running when the store happened cannot mark the study complete afterwards
+  with the listing from before.
 
 Access is not decided here: callers check the caller's scope for the study before asking the
 cache anything (``DicomwebContext.study``). UIDs are checked (PS3.5 §9.1) before they become
@@ -45,6 +49,7 @@ CREATE INDEX IF NOT EXISTS instance_used ON instance(used);
 CREATE TABLE IF NOT EXISTS complete (
     study TEXT NOT NULL, series TEXT NOT NULL, count INTEGER NOT NULL,
     PRIMARY KEY (study, series));
+CREATE TABLE IF NOT EXISTS generation (study TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
 
 
@@ -162,12 +167,25 @@ class InstanceCache:
 
     # -- completeness ---------------------------------------------------------------------
 
-    def mark_complete(self, study: str, series: str, entries: Iterable[Entry]) -> None:
-        """Record that ``entries`` are all of ``study`` (``series=""``) or of one series."""
+    def generation(self, study: str) -> int:
+        """How many times the study was invalidated; read before a retrieval starts."""
+        row = self._db().execute("SELECT n FROM generation WHERE study = ?", (study,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def mark_complete(
+        self, study: str, series: str, entries: Iterable[Entry], generation: int | None = None
+    ) -> None:
+        """Record that ``entries`` are all of ``study`` (``series=""``) or of one series.
+
+        With ``generation`` (what :meth:`generation` said before the retrieval started), nothing
+        is recorded if the study was invalidated meanwhile: the listing may miss new instances.
+        """
         count = len(list(entries))
+        wanted = self.generation(study) if generation is None else generation
         self._db().execute(
-            "INSERT OR REPLACE INTO complete (study, series, count) VALUES (?,?,?)",
-            (study, series, count),
+            "INSERT OR REPLACE INTO complete (study, series, count) "
+            "SELECT ?, ?, ? WHERE COALESCE((SELECT n FROM generation WHERE study = ?), 0) = ?",
+            (study, series, count, study, wanted),
         )
 
     def complete(self, study: str, series: str = "") -> list[Entry] | None:
@@ -200,9 +218,32 @@ class InstanceCache:
         """Mark a whole study as just used (one statement instead of one per instance)."""
         self._db().execute("UPDATE instance SET used = ? WHERE study = ?", (time.time(), study))
 
-    def invalidate(self, study: str) -> None:
-        """Forget that a study is complete (new instances were stored to the PACS)."""
-        self._db().execute("DELETE FROM complete WHERE study = ?", (study,))
+    def invalidate(self, study: str, sops: Iterable[str] = ()) -> None:
+        """Forget that a study is complete (new instances were stored to the PACS), and drop
+        the cached copies of ``sops`` (instances stored again may differ from the copy)."""
+        victims: list[Entry] = []
+        with self._locked():
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT INTO generation (study, n) VALUES (?, 1) "
+                    "ON CONFLICT(study) DO UPDATE SET n = n + 1",
+                    (study,),
+                )
+                db.execute("DELETE FROM complete WHERE study = ?", (study,))
+                for sop in sops:
+                    entry = self.find(study, sop)
+                    if entry is not None:
+                        db.execute("DELETE FROM instance WHERE sop = ?", (sop,))
+                        victims.append(entry)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            for entry in victims:
+                with contextlib.suppress(ValueError):
+                    self.path(entry.study, entry.series, entry.sop).unlink(missing_ok=True)
 
     # -- eviction -------------------------------------------------------------------------
 
@@ -283,6 +324,7 @@ class Source:
                 if data is not None:
                     yield data
             return
+        generation = self.cache.generation(study) if self.cache is not None else 0
         retrieval = (
             self.backend.retrieve_series(study, series)
             if series
@@ -304,7 +346,7 @@ class Source:
                 and outcome.category == "Success"
                 and not outcome.failed
             ):
-                self.cache.mark_complete(study, series, seen)
+                self.cache.mark_complete(study, series, seen, generation)
         finally:
             retrieval.close()
 

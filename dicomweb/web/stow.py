@@ -12,12 +12,14 @@ from collections.abc import Callable
 
 import orjson
 from flask import Response, current_app, request
+from pydicom.dataset import Dataset
 
 from dicomweb import stow
 from dicomweb.backends.base import StoreResult
 from fhir_gateway import audit
 
 from .context import DicomwebContext, DicomwebError, blueprint, context
+from .wado import instance_cache
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
@@ -35,6 +37,20 @@ def _study_owner(ctx: DicomwebContext, uploader: str) -> Callable[[str], str | N
         return others[0] if others else (uploader if ids else None)
 
     return owner
+
+
+def _invalidate(ctx: DicomwebContext, sent: list[Dataset]) -> None:
+    """Drop what the instance cache holds of the studies just stored into (every one sent,
+    stored or not: a store that failed part-way may still have changed the PACS), so that a
+    cached study, series or its metadata is retrieved again and shows the new instances."""
+    cache = instance_cache(ctx)
+    if cache is None:
+        return
+    sops: dict[str, list[str]] = {}
+    for ds in sent:
+        sops.setdefault(str(ds.StudyInstanceUID), []).append(str(ds.SOPInstanceUID))
+    for study_uid, uids in sops.items():
+        cache.invalidate(study_uid, uids)
 
 
 @blueprint.post("/studies")
@@ -69,6 +85,7 @@ def store_instances(study: str | None = None) -> Response:
         lambda uid: f"{ctx.base_url}/studies/{uid}",
     )
     studies = sorted({str(ds.StudyInstanceUID) for ds in upload.accepted})
+    _invalidate(ctx, upload.accepted)
     audit.record(
         grant,
         "create",

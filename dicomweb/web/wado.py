@@ -33,15 +33,22 @@ DICOM, OCTETS, JSON = "application/dicom", "application/octet-stream", "applicat
 _LOCK = threading.Lock()
 
 
-def _source(ctx: DicomwebContext) -> Source:
-    """The instance source; the cache is built once per app from the settings."""
+def instance_cache(ctx: DicomwebContext) -> InstanceCache | None:
+    """The on-disk instance cache (None when not configured), built once per app from the
+    settings; its files and index are shared with the host's other workers."""
     with _LOCK:
         if "cache" not in ctx.extras:
             settings = current_app.config.get("SETTINGS")
             root = getattr(settings, "dicomweb_cache_dir", "")
             limit = int(getattr(settings, "dicomweb_cache_max_bytes", 0))
             ctx.extras["cache"] = InstanceCache(root, limit) if root and limit > 0 else None
-        return Source(ctx.backend, ctx.extras["cache"])
+        cache: InstanceCache | None = ctx.extras["cache"]
+        return cache
+
+
+def _source(ctx: DicomwebContext) -> Source:
+    """The instance source: the PACS through the cache."""
+    return Source(ctx.backend, instance_cache(ctx))
 
 
 def _admit(study: str, what: str, *uids: str) -> tuple[DicomwebContext, Source]:

@@ -65,6 +65,31 @@ def test_completeness_is_dropped_when_a_member_is_evicted(tmp_path):
     assert cache.complete(STUDY) is None
 
 
+def test_invalidate_drops_the_stored_instances_and_a_retrieval_begun_before(tmp_path):
+    cache = InstanceCache(tmp_path, 10_000)
+    entries = [Entry(STUDY, SERIES, _sop(n)) for n in range(3)]
+    for e in entries:
+        cache.put(e.study, e.series, e.sop, b"a" * 100)
+    cache.mark_complete(STUDY, SERIES, entries)
+    before = cache.generation(STUDY)  # a retrieval of the study starts here ...
+    cache.invalidate(STUDY, [_sop(1), "9.9.9"])  # ... a store into it happens ...
+    cache.mark_complete(STUDY, "", entries, before)  # ... and it ends with the old listing
+    assert cache.complete(STUDY) is None
+    assert cache.complete(STUDY, SERIES) is None
+    assert cache.get(STUDY, SERIES, _sop(1)) is None
+    assert not cache.path(STUDY, SERIES, _sop(1)).exists()
+    assert cache.total_bytes() == 200
+    assert cache.get(STUDY, SERIES, _sop(0)) == b"a" * 100  # the others stay cached
+    # a retrieval begun after the store may mark the study complete again
+    cache.put(STUDY, SERIES, _sop(1), b"c" * 100)
+    cache.mark_complete(STUDY, "", entries, cache.generation(STUDY))
+    assert cache.complete(STUDY) == entries
+    # another process's view of the same directory agrees
+    other = InstanceCache(tmp_path, 10_000)
+    assert other.generation(STUDY) == before + 1
+    assert other.complete(STUDY) == entries
+
+
 def _writer(root: str, worker: int, limit: int) -> None:
     cache = InstanceCache(root, limit)
     for n in range(40):
