@@ -33,7 +33,13 @@ def _list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
-_PARSERS: dict[type, Callable[[str], Any]] = {str: str, int: int, bool: _bool, tuple: _list}
+_PARSERS: dict[type, Callable[[str], Any]] = {
+    str: str,
+    int: int,
+    float: float,
+    bool: _bool,
+    tuple: _list,
+}
 
 
 def _opt(default: Any, doc: str) -> Any:
@@ -179,6 +185,12 @@ class Settings:
     oauth_backend_token_lifetime_s: int = _opt(
         300, "Seconds a backend-services (client_credentials) token lives; at most 300."
     )
+    oauth_token_cache_s: float = _opt(
+        5.0,
+        "Seconds a worker may answer an access token from its own memory instead of the state "
+        "database; a revocation made by another worker or host takes effect within this time "
+        "(the worker that revokes forgets at once). 0: look every token up on every request.",
+    )
     oauth_dynamic_registration: bool = _opt(
         False, "Accept RFC 7591 dynamic registration of public patient apps at /oauth/register."
     )
@@ -278,6 +290,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}DEFAULT_COUNT must be between 1 and MAX_COUNT")
         if not 0 < self.port < 65536:
             raise SettingsError(f"{PREFIX}PORT must be a TCP port")
+        if not 0 <= self.oauth_token_cache_s <= 300:
+            raise SettingsError(f"{PREFIX}OAUTH_TOKEN_CACHE_S must be between 0 and 300")
 
 
 def options_markdown() -> str:

@@ -1,9 +1,11 @@
 """Bearer tokens (RFC 6750) of the SMART authorization server -> ``Grant`` for the FHIR API.
 
 One indexed lookup per request: the SHA-256 digest of the token against the state database's
-``oauth_token`` table. Nothing is cached in the process, so a revocation (RFC 7009, a revoked
-refresh family, a patient revoking an app) takes effect on the very next request of every
-worker. The grant's patients come from the token's launch context (SMART App Launch 2.x,
+``oauth_token`` table, unless ``FHIR_GATEWAY_OAUTH_TOKEN_CACHE_S`` lets a worker reuse a lookup
+for a few seconds (see ``OAuthStore``). A revocation (RFC 7009, a revoked refresh family, a
+patient revoking an app, a deactivated client) takes effect on the very next request of the
+worker that made it, and of every other worker within that time (at once when it is 0).
+The grant's patients come from the token's launch context (SMART App Launch 2.x,
 "Scopes and Launch Context": ``patient``); a backend service's from the patients who shared
 with that partner (F25).
 """

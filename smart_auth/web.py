@@ -93,7 +93,7 @@ def init_app(app: Flask, settings: Settings) -> BearerAuthenticator:
         online_refresh_lifetime_s=settings.oauth_online_refresh_lifetime_s,
         backend_token_lifetime_s=min(settings.oauth_backend_token_lifetime_s, 300),
     )
-    store = OAuthStore(engine)
+    store = OAuthStore(engine, token_cache_s=settings.oauth_token_cache_s)
     server = SmartAuthorizationServer(store, SigningKeys(engine), config)
     server.register_endpoint(SmartRevocationEndpoint(server, store))
     server.register_endpoint(

@@ -1,0 +1,78 @@
+"""A worker's short memory of access tokens (FHIR_GATEWAY_OAUTH_TOKEN_CACHE_S): a revocation by
+another worker is honoured within the cache time, one through this worker's store at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from smart_auth.oauth.store import OAuthStore
+from tests.smart_auth.test_oauth_fixtures import launch, oauth_app
+
+__all__ = ["oauth_app"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _worker(app: Flask, cache_s: float, clock: Clock) -> OAuthStore:
+    """Another worker's store over the same state database."""
+    return OAuthStore(app.extensions["state_engine"], token_cache_s=cache_s, clock=clock)
+
+
+def _revoke_elsewhere(app: Flask, token: dict[str, Any]) -> None:
+    """The patient revokes the app through yet another worker."""
+    elsewhere = OAuthStore(app.extensions["state_engine"])
+    row = elsewhere.by_access_token(token["access_token"])
+    assert row is not None
+    elsewhere.revoke_family(row.family)
+
+
+def test_another_workers_revocation_is_honoured_within_the_cache_time(oauth_app: Flask) -> None:
+    token = launch(oauth_app)["token"]
+    clock = Clock()
+    worker = _worker(oauth_app, 5.0, clock)
+    assert worker.by_access_token(token["access_token"]) is not None
+    _revoke_elsewhere(oauth_app, token)
+    clock.now += 4.9
+    assert worker.by_access_token(token["access_token"]) is not None  # still remembered
+    clock.now += 0.2
+    assert worker.by_access_token(token["access_token"]) is None  # looked up again: revoked
+    clock.now += 60
+    assert worker.by_access_token(token["access_token"]) is None  # a revoked row is not cached
+
+
+def test_without_a_cache_every_request_sees_the_revocation(oauth_app: Flask) -> None:
+    token = launch(oauth_app)["token"]
+    worker = _worker(oauth_app, 0.0, Clock())
+    assert worker.by_access_token(token["access_token"]) is not None
+    _revoke_elsewhere(oauth_app, token)
+    assert worker.by_access_token(token["access_token"]) is None
+
+
+def test_a_revocation_through_the_same_store_forgets_at_once(oauth_app: Flask) -> None:
+    token = launch(oauth_app)["token"]
+    worker = _worker(oauth_app, 300.0, Clock())
+    row = worker.by_access_token(token["access_token"])
+    assert row is not None
+    worker.revoke_app(row.account_id, row.client_id)
+    assert worker.by_access_token(token["access_token"]) is None
+
+
+def test_the_served_api_caches_by_default_and_still_revokes_at_once(oauth_app: Flask) -> None:
+    store = oauth_app.extensions["smart_oauth"].store
+    assert store.token_cache_s == 5.0
+    done = launch(oauth_app)
+    client, token = done["client"], done["token"]["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/fhir/Patient/3", headers=auth).status_code == 200
+    assert client.get("/fhir/Patient/3", headers=auth).status_code == 200  # from memory
+    answer = client.post("/oauth/revoke", data={"token": token, "client_id": done["client_id"]})
+    assert answer.status_code == 200
+    assert client.get("/fhir/Patient/3", headers=auth).status_code == 401
