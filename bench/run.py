@@ -120,8 +120,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(app: str, his_url: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    port = _free_port()
+def serve(
+    app: str, his_url: str, extra_env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run ``app`` under the gateway's gunicorn settings; development open access unless
+    ``extra_env`` says otherwise."""
+    port = port or _free_port()
     settings = Settings.from_mapping({"his_url": his_url, "port": str(port)}, environ=False)
     opts = gunicorn_options(settings)
     env = {
@@ -130,6 +134,7 @@ def serve(app: str, his_url: str) -> Iterator[tuple[str, subprocess.Popen]]:
         "FHIR_GATEWAY_PORT": str(port),
         "FHIR_GATEWAY_DEV_OPEN_ACCESS": "true",
         "FHIR_GATEWAY_SECRET_KEY": "bench",
+        **(extra_env or {}),
     }
     cmd = [
         str(VENV_BIN / "gunicorn"),
@@ -151,11 +156,13 @@ def serve(app: str, his_url: str) -> Iterator[tuple[str, subprocess.Popen]]:
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
-            try:
+            try:  # not listening yet, or busy starting its workers: wait
                 requests.get(base + "/", timeout=1)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.2)
+        else:
+            raise SystemExit(f"{app} did not start on {base}")
         yield base, proc
     finally:
         proc.send_signal(signal.SIGTERM)
