@@ -3,12 +3,14 @@
 http://hl7.org/fhir/R4/capabilitystatement.html. Every type, interaction, search parameter,
 include, revinclude and operation listed here is one the gateway serves (``registry()`` drives
 both), and a test exercises each of them. Security extensions (SMART's ``oauth-uris``) are added
-by the authorization server through ``security``.
+by the authorization server through ``security``; resources served by other parts of the gateway
+than the HIS (the audit trail's AuditEvent, the sharing part's Consent) are described by those
+parts and passed in as ``extra_resources`` (see ``add_resource``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fhir_gateway.fhir.registry import ResourceSpec, registry
@@ -63,17 +65,32 @@ def _resource(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> dict[str
     return entry
 
 
+def add_resource(config: Any, entry: Mapping[str, Any]) -> None:
+    """Advertise a resource that a part of the gateway serves besides the HIS-backed ones.
+
+    ``config`` is the Flask app's config; ``entry`` a ``CapabilityStatement.rest.resource``.
+    """
+    config.setdefault("CAPABILITY_RESOURCES", []).append(dict(entry))
+
+
 def capability_statement(
-    base_url: str, version: str, security: Mapping[str, Any] | None = None
+    base_url: str,
+    version: str,
+    security: Mapping[str, Any] | None = None,
+    extra_resources: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The server's CapabilityStatement for clients of ``base_url``."""
     specs = registry()
     rest: dict[str, Any] = {
         "mode": "server",
-        "documentation": "Read and search over the hospital's HIS, mapped to FHIR R4.",
+        "documentation": "Read and search over the hospital's HIS, mapped to FHIR R4; patients "
+        "read their access history and share their record with partner clinics.",
     }
     rest["security"] = dict(security) if security else {"cors": True}
-    rest["resource"] = [_resource(spec, specs) for spec in specs.values()]
+    resources = [_resource(spec, specs) for spec in specs.values()]
+    served = {entry["type"] for entry in resources}
+    resources += [dict(e) for e in extra_resources if e["type"] not in served]
+    rest["resource"] = resources
     return {
         "resourceType": "CapabilityStatement",
         "url": f"{base_url}/metadata",

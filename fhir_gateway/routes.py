@@ -44,7 +44,10 @@ def metadata() -> Response:
     wants_fhir_json(request)
     settings = current_app.config["SETTINGS"]
     statement = capability_statement(
-        settings.base_url, current_app.config["VERSION"], current_app.config.get("SECURITY")
+        settings.base_url,
+        current_app.config["VERSION"],
+        current_app.config.get("SECURITY"),
+        current_app.config.get("CAPABILITY_RESOURCES", ()),
     )
     return render(statement, pretty=_pretty())
 

@@ -9,10 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance.capability import add_resource
 from fhir_gateway import audit
 from smart_auth.state import shared_engine
 
 from .writer import AuditWriter
+
+#: What ``/fhir/AuditEvent`` serves (routes.py), for the CapabilityStatement.
+CAPABILITY = {
+    "type": "AuditEvent",
+    "profile": "http://hl7.org/fhir/StructureDefinition/AuditEvent",
+    "documentation": "The access history: every decision of the gateway, allowed or denied. A "
+    "patient's grant sees the events about the patients of that grant, newest first; paged "
+    "with _count (next links).",
+    "interaction": [{"code": "read"}, {"code": "search-type"}],
+    "readHistory": False,
+    "updateCreate": False,
+}
 
 
 def init_app(app: Any, settings: Any) -> AuditWriter:
@@ -24,6 +37,7 @@ def init_app(app: Any, settings: Any) -> AuditWriter:
     from . import routes
 
     routes.init_app(app, settings)
+    add_resource(app.config, CAPABILITY)
 
     @app.before_request
     def _audit_sink() -> None:

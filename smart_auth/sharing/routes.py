@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
+from conformance.capability import add_resource
 from fhir_gateway import audit
 from fhir_gateway.access import Grant
 from fhir_gateway.errors import BadRequest, Forbidden, NotFound, Unprocessable
@@ -27,9 +28,36 @@ sharing = Blueprint("sharing", __name__)
 _MAX_CLIENT_ID = 128
 
 
+#: What ``/fhir/Consent`` serves, for the CapabilityStatement.
+CAPABILITY = {
+    "type": "Consent",
+    "profile": "http://hl7.org/fhir/StructureDefinition/Consent",
+    "documentation": "A patient's decision to share their record with a partner clinic (F25): "
+    "create one to share, update its status to inactive to withdraw; the partner's "
+    "backend-services token sees exactly the patients with an active Consent for it.",
+    "interaction": [
+        {"code": "read"},
+        {"code": "search-type"},
+        {"code": "create"},
+        {"code": "update"},
+    ],
+    "readHistory": False,
+    "updateCreate": False,
+    "searchParam": [
+        {
+            "name": "status",
+            "definition": "http://hl7.org/fhir/SearchParameter/Consent-status",
+            "type": "token",
+            "documentation": "active or inactive",
+        }
+    ],
+}
+
+
 def init_app(app: Flask, settings: Any) -> None:
     app.config["SHARING_CLIENT_SYSTEM"] = f"{settings.identifier_base.rstrip('/')}/sid/oauth-client"
     app.register_blueprint(sharing, url_prefix="/fhir")
+    add_resource(app.config, CAPABILITY)
 
 
 def _engine() -> Any:
