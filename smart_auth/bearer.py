@@ -6,15 +6,19 @@ for a few seconds (see ``OAuthStore``). A revocation (RFC 7009, a revoked refres
 patient revoking an app, a deactivated client) takes effect on the very next request of the
 worker that made it, and of every other worker within that time (at once when it is 0).
 The grant's patients come from the token's launch context (SMART App Launch 2.x,
-"Scopes and Launch Context": ``patient``); a backend service's from the patients who shared
-with that partner (F25).
+"Scopes and Launch Context": ``patient``); without one, a ``user/`` grant covers every patient
+the account acts for (its own record and those in its care); a backend service's grant covers
+the patients who shared with that partner (F25).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from fhir_gateway.access import Grant, HeaderMap
+from smart_auth.accounts.tables import identity
 from smart_auth.oauth.store import OAuthStore
 from smart_auth.scopes import Level, levels_for, parse_scopes
 from smart_auth.sharing.service import consented_patients
@@ -45,6 +49,14 @@ class BearerAuthenticator:
             return None
         return self.grant_for(row)
 
+    def _account_patients(self, account_id: int) -> frozenset[int]:
+        """The HIS patients an account acts for: its own and those in its care, verified."""
+        with self.store.engine.connect() as conn:
+            ids = conn.execute(
+                select(identity.c.his_patient_id).where(identity.c.account_id == account_id)
+            ).scalars()
+            return frozenset(int(i) for i in ids)
+
     def grant_for(self, row: Any) -> Grant:
         scopes = parse_scopes(row.scope)
         kind: Level
@@ -54,7 +66,12 @@ class BearerAuthenticator:
             levels = levels_for("system")
         else:
             kind = "user" if "user" in scopes.levels else "patient"
-            patients = frozenset({row.patient_id}) if row.patient_id is not None else frozenset()
+            if row.patient_id is not None:
+                patients = frozenset({row.patient_id})
+            elif kind == "user":  # user/ scopes: every patient the account acts for (F8)
+                patients = self._account_patients(row.account_id)
+            else:
+                patients = frozenset()
             levels = levels_for(kind, patient_selected=row.patient_id is not None)
         return Grant(
             subject=f"{kind}:{row.account_id if row.account_id is not None else row.client_id}",
