@@ -143,7 +143,13 @@ _MG_VIEWS = (("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO"))
 
 
 def _uid(spec: StudySpec, *parts: object) -> UID:
-    return generate_uid(entropy_srcs=[spec.study_uid, str(spec.seed), *map(str, parts)])
+    """A UID derived from the study, the seed and ``parts``, one per distinct ``parts``.
+
+    pydicom concatenates its entropy sources without a separator, so series 1 image 12 and
+    series 11 image 2 gave the same SOP Instance UID: the parts are joined with ``/``, which
+    neither a UID nor a number contains, into one source.
+    """
+    return generate_uid(entropy_srcs=["/".join([spec.study_uid, str(spec.seed), *map(str, parts)])])
 
 
 def _shape(profile: _Profile, max_size: int | None) -> tuple[int, int]:
@@ -328,7 +334,7 @@ def build_study(spec: StudySpec) -> Iterator[Dataset]:
         for k in range(count):
             ds = _common(spec, profile)
             _series(ds, spec, profile, s, start)
-            ds.SOPInstanceUID = _uid(spec, s, k)
+            ds.SOPInstanceUID = _uid(spec, "instance", s, k)
             ds.InstanceNumber = k + 1
             ds.AcquisitionNumber = 1
             content = start + timedelta(milliseconds=250 * k)

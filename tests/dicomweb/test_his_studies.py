@@ -14,8 +14,10 @@ import pytest
 import sqlalchemy as sa
 
 from dicomweb.backends.dimse import DimseBackend
-from dicomweb.his_studies import images_in_pacs, load_his_studies
+from dicomweb.his_studies import images_in_pacs, load_his_studies, order_rows, study_spec
+from dicomweb.synthetic import build_study
 from fhir_gateway.his import schema
+from fhir_gateway.his.sql import make_engine
 from tests.dicomweb.conftest import Pacs, new_uid
 
 NOW = datetime(2024, 9, 1, 12, 0)
@@ -131,3 +133,31 @@ def test_same_rule_as_the_his_generator() -> None:
             row = {"status": status, "series_count": series_count, "instance_count": 4,
                    "study_uid": "2.25.1"}  # fmt: skip
             assert images_in_pacs(SimpleNamespace(**row)) == imaging.images_in_pacs(row)
+
+
+def test_the_demo_set_has_unique_and_reproducible_uids(sqlite_his: str) -> None:
+    """Every study of the test HIS, as the demo and the tests load it: no SOP Instance UID or
+    Series Instance UID twice, across the whole set, and the same UIDs when built again."""
+    engine = make_engine(sqlite_his)
+    try:
+        specs = [study_spec(row, max_size=16) for row in order_rows(engine) if images_in_pacs(row)]
+    finally:
+        engine.dispose()
+    assert any(spec.series_count > 10 for spec in specs)  # the case that once collided
+
+    def uids() -> tuple[list[str], dict[str, str]]:
+        sops: list[str] = []
+        series_of: dict[str, str] = {}  # series UID -> its study
+        for spec in specs:
+            for ds in build_study(spec):
+                sops.append(str(ds.SOPInstanceUID))
+                owner = series_of.setdefault(str(ds.SeriesInstanceUID), spec.study_uid)
+                assert owner == spec.study_uid
+        return sops, series_of
+
+    sops, series_of = uids()
+    assert len(sops) == sum(spec.instance_count for spec in specs)
+    assert len(set(sops)) == len(sops)
+    assert len(series_of) == sum(min(s.series_count, s.instance_count) for s in specs)
+    assert set(sops).isdisjoint(series_of)
+    assert uids() == (sops, series_of)

@@ -109,3 +109,14 @@ def test_two_hundred_ct_slices_of_512_are_quick() -> None:
     elapsed = time.perf_counter() - started
     assert total == 200 * 512 * 512 * 2
     assert elapsed < 3.0  # about 0.3 s on a 2-core machine; generous for a busy CI runner
+
+
+def test_many_series_never_share_an_instance_uid() -> None:
+    # series 1 image 12 and series 11 image 2 once hashed to the same UID
+    spec = _spec("CT", series_count=12, instance_count=430, max_size=16)
+    datasets = list(build_study(spec))
+    assert len({str(ds.SOPInstanceUID) for ds in datasets}) == 430
+    assert len({str(ds.SeriesInstanceUID) for ds in datasets}) == 12
+    assert [str(ds.SOPInstanceUID) for ds in build_study(spec)] == [
+        str(ds.SOPInstanceUID) for ds in datasets
+    ]

@@ -42,8 +42,8 @@ def gateway_qido(client: Any, path: str) -> list[dict[str, Any]]:
 def key_of(item: dict[str, Any]) -> str:
     """The result's identity: study, series, or series + SOP Instance UID.
 
-    An instance is keyed with its series: the test HIS's synthetic studies hold the same SOP
-    Instance UID in two series of one study (Orthanc keeps both), so the UID alone is ambiguous.
+    An instance is keyed with its series too, so that an instance reported under the wrong
+    series does not pass as the same result.
     """
     uids = [str(item[t]["Value"][0]) for t in ("0020000E", "00080018") if t in item]
     return "/".join(uids) if uids else str(item["0020000D"]["Value"][0])
