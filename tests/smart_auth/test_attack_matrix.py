@@ -340,11 +340,11 @@ def _launch(
     app: Flask,
     scope: str,
     patients: tuple[tuple[int, str], ...],
-    pick: int,
+    pick: int | None,
     account_id: int | None = None,
 ) -> dict:
-    """A full authorization-code launch of a new public app acting for ``pick``, by a new
-    account acting for ``patients`` (or by ``account_id``)."""
+    """A full authorization-code launch of a new public app acting for ``pick`` (None: no
+    patient in context), by a new account acting for ``patients`` (or by ``account_id``)."""
     client = app.test_client()
     if account_id is None:
         account_id = add_account(app, *patients)
@@ -355,7 +355,7 @@ def _launch(
     answer = exchange(client, client_id, query["code"][0], verifier)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     token = answer.get_json()
-    assert token["patient"] == str(pick)
+    assert token.get("patient") == (str(pick) if pick is not None else None)
     return {"client": client, "client_id": client_id, "account_id": account_id, **token}
 
 
@@ -365,6 +365,8 @@ class Tokens:
     b: str
     guardian_self: str
     guardian_ward: str
+    #: user/ scopes, no patient in context: the guardian's own record and the minor's
+    guardian_user: str
     #: one type only: patient/Observation.rs and patient/Encounter.rs
     only: dict[str, str]
     #: query-filtered Observation scopes, by name, with the filter they carry
@@ -419,6 +421,9 @@ def tokens(gateway: Flask, world: World) -> Tokens:
         b=access(ALL, b),
         guardian_self=own["access_token"],
         guardian_ward=_launch(gateway, ALL, guardian, w, own["account_id"])["access_token"],
+        guardian_user=_launch(
+            gateway, "openid fhirUser user/*.rs", guardian, None, own["account_id"]
+        )["access_token"],
         only={
             "Observation": access("launch/patient patient/Observation.rs"),
             "Encounter": access("launch/patient patient/Encounter.rs"),
@@ -521,6 +526,9 @@ def test_the_matrix_knows_every_type_the_api_serves(gateway: Flask) -> None:
         if rule.rule.startswith("/fhir/") and "<" not in rule.rule.split("/")[2]
     }
     assert static - NOT_TYPES <= set(EVERY_TYPE), static - NOT_TYPES - set(EVERY_TYPE)
+    statement = gateway.test_client().get("/fhir/metadata").get_json()
+    advertised = {r["type"] for rest in statement["rest"] for r in rest["resource"]}
+    assert advertised == set(EVERY_TYPE)
     assert set(SEARCHABLE) < set(PATIENT_TYPES) <= set(SPECS)
     for rtype in SEARCHABLE:
         assert rtype == "Patient" or "patient" in SPECS[rtype].params, rtype
@@ -905,6 +913,25 @@ def test_paging_links_of_b_are_refused_to_a(
     assert_outcome(call(http, tokens.a, same_cursor), 400, "invalid")
 
 
+def test_paging_links_are_bound_to_the_grant_not_the_account(
+    http: FlaskClient, world: World, tokens: Tokens
+) -> None:
+    """One account, three grants: a link made under one is refused under the others."""
+    grants = {
+        "ward": tokens.guardian_ward,
+        "own record": tokens.guardian_self,
+        "both": tokens.guardian_user,
+    }
+    rtype = next(r for r in SEARCHABLE if len(world.of(r, world.ward)) >= 2)
+    for name, token in grants.items():
+        nxt = next_link(bundle_of(call(http, token, f"/fhir/{rtype}?_count=1")))
+        assert nxt is not None, name
+        assert call(http, token, nxt).status_code == 200
+        for other, replayed in grants.items():
+            if other != name:
+                assert_outcome(call(http, replayed, nxt), 400, "invalid")
+
+
 def test_binary_of_b_answers_like_missing_in_every_form(
     http: FlaskClient, world: World, tokens: Tokens
 ) -> None:
@@ -1070,18 +1097,20 @@ def test_query_filtered_scopes_apply_to_every_interaction(
 # --- the guardian: a RelatedPerson grant for a minor, and their own -----------------------------
 
 
-@pytest.mark.parametrize("acting_for", ["ward", "own record"])
+@pytest.mark.parametrize("acting_for", ["ward", "own record", "both (user scopes)"])
 @pytest.mark.parametrize("rtype", PATIENT_TYPES)
 def test_a_guardian_sees_the_chosen_persons_data_only(
     http: FlaskClient, world: World, tokens: Tokens, rtype: str, acting_for: str
 ) -> None:
-    ward = acting_for == "ward"
-    token = tokens.guardian_ward if ward else tokens.guardian_self
-    patient, other = (world.ward, world.guardian) if ward else (world.guardian, world.ward)
-    mine = world.of(rtype, patient)
+    token, patients, others = {
+        "ward": (tokens.guardian_ward, [world.ward], [world.guardian]),
+        "own record": (tokens.guardian_self, [world.guardian], [world.ward]),
+        "both (user scopes)": (tokens.guardian_user, [world.guardian, world.ward], []),
+    }[acting_for]
+    mine = [i for p in patients for i in world.of(rtype, p)]
     if SPECS[rtype].searchable:
         found = walk(http, token, f"/fhir/{rtype}?_count=1000")
-        assert_only(found, world, patient)
+        assert_only(found, world, *patients)
         assert {r["id"] for r in found} == set(mine)
         aimed = walk(http, token, f"/fhir/{rtype}?_id={world.victim(rtype)}")
         assert aimed == []
@@ -1090,7 +1119,7 @@ def test_a_guardian_sees_the_chosen_persons_data_only(
     victim = world.victim(rtype)
     assert_like_missing(http, token, f"/fhir/{rtype}/{{id}}", victim, missing_id(rtype, victim))
     # the other person of the guardian link is outside this grant too
-    for oid in world.of(rtype, other)[:1]:
+    for oid in [i for p in others for i in world.of(rtype, p)][:1]:
         assert_like_missing(http, token, f"/fhir/{rtype}/{{id}}", oid, missing_id(rtype, oid))
 
 
@@ -1124,7 +1153,7 @@ def concerned(event: dict[str, Any]) -> set[int]:
     }
 
 
-def test_audit_history_names_only_the_grants_patients(
+def test_audit_history_stays_in_the_grants_compartments(
     gateway: Flask, http: FlaskClient, world: World, tokens: Tokens
 ) -> None:
     # every token leaves a trace: B's and the guardian's own record are read
@@ -1143,20 +1172,26 @@ def test_audit_history_names_only_the_grants_patients(
         ("b", tokens.b, {world.b}),
         ("guardian-ward", tokens.guardian_ward, {world.ward}),
         ("guardian-self", tokens.guardian_self, {world.guardian}),
+        ("guardian-user", tokens.guardian_user, {world.guardian, world.ward}),
     ):
         events = walk(http, token, "/fhir/AuditEvent?_count=200")
         assert events, name
         for event in events:
-            assert concerned(event) <= patients, (name, concerned(event), event["outcomeDesc"])
+            # in the compartment of one of the grant's patients (AuditEvent.patient), or about
+            # no patient at all (the account's own attempts that found nothing)
+            about = concerned(event)
+            assert not about or about & patients, (name, about, event["outcomeDesc"])
+            assert world.b not in about or world.b in patients, name
         seen[name] = events
     # B's events are missing to A, and to the guardian's grants
     theirs = next(e["id"] for e in seen["b"] if concerned(e) == {world.b})
     missing = "0" * 32
-    for token in (tokens.a, tokens.guardian_ward, tokens.guardian_self):
+    for token in (tokens.a, tokens.guardian_ward, tokens.guardian_self, tokens.guardian_user):
         assert_like_missing(http, token, "/fhir/AuditEvent/{id}", theirs, missing)
     own = next(e["id"] for e in seen["guardian-self"] if concerned(e) == {world.guardian})
     assert_like_missing(http, tokens.guardian_ward, "/fhir/AuditEvent/{id}", own, missing)
     assert call(http, tokens.guardian_self, f"/fhir/AuditEvent/{own}").status_code == 200
+    assert call(http, tokens.guardian_user, f"/fhir/AuditEvent/{own}").status_code == 200
 
 
 def test_consent_of_b_answers_like_a_missing_one(
