@@ -8,16 +8,19 @@
   instance, passed on without being decoded; memory holds one instance.
 * store: STOW-RS (PS3.18 §10.5); the Store Instances Response becomes a :class:`StoreResult`.
 
-Query values are sent as the characters DICOM uses (``^``, ``*``, ``,``, ``-``) without
+Query values are sent as the characters DICOM uses (``*``, ``,``, ``-``) without
 percent-encoding them: Orthanc's DICOMweb plugin 1.7 does not URL-decode QIDO values
-(``PatientName=DOE%5EJOHN`` matches nothing). Every request has a connect and read timeout;
-a refused connection raises :class:`PacsUnavailable`, a timeout :class:`PacsTimeout`; every
-request opens or reuses a pooled connection, so the backend recovers once the server is back.
+(``PatientName=DOE%5EJOHN`` matches nothing); ``^``, which requests and urllib3 always encode,
+is sent as the wildcard ``*`` and the results matched again exactly. Every request has a
+connect and read timeout; a refused connection raises :class:`PacsUnavailable`, a timeout
+:class:`PacsTimeout`; every request opens or reuses a pooled connection, so the backend
+recovers once the server is back.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -140,7 +143,8 @@ class UpstreamDicomwebBackend:
                 params.append(f"includefield={quote(key, safe=SAFE)}")
                 continue
             tag_of(key)  # unknown keys are the caller's ValueError
-            params.append(f"{quote(key, safe=SAFE)}={quote(','.join(values), safe=SAFE)}")
+            sent = ",".join(_widened(v) for v in values)
+            params.append(f"{quote(key, safe=SAFE)}={quote(sent, safe=SAFE)}")
         url = f"{self.base_url}{path}?{'&'.join(params)}"
         resp = _call(
             lambda: self.session.get(
@@ -241,6 +245,17 @@ class UpstreamDicomwebBackend:
         with resp:
             answer = Dataset.from_json(resp.json()) if resp.content else Dataset()
         return StoreResult(_statuses(answer, sent, resp.status_code))
+
+
+def _widened(value: str) -> str:
+    """A matching value as the upstream can match it: ``^`` (the PN component separator)
+    becomes the wildcard ``*``. requests and urllib3 percent-encode ``^`` whatever the caller
+    does (RFC 3986 does not allow it in a query), and Orthanc's QIDO does not decode it, so
+    ``PatientName=Test^*`` matched nothing; ``Test*`` matches at least the same names, and
+    every result is matched again against the exact query (``filter_matches``)."""
+    if "^" not in value:
+        return value
+    return re.sub(r"\*+", "*", value.replace("^", "*"))
 
 
 def _statuses(answer: Dataset, sent: list[Dataset], http: int) -> tuple[InstanceStatus, ...]:

@@ -165,3 +165,25 @@ def test_recovers_when_the_upstream_returns(tmp_path: Path) -> None:
             assert b.find_studies({}) == []
     finally:
         own.process.stop()
+
+
+def test_person_names_with_components_match_as_over_dimse(pacs: Pacs) -> None:
+    """``^`` cannot reach Orthanc's QIDO as it is (the HTTP stack percent-encodes it and Orthanc
+    does not decode it): the names still match exactly as over DIMSE."""
+    patient = demo_patient(11)
+    spec = StudySpec(
+        study_uid=new_uid(),
+        patient=patient,
+        accession_number="",
+        modality="CT",
+        performed_at=datetime(2025, 3, 4, 5, 6),
+        instance_count=1,
+        max_size=16,
+    )
+    with DimseBackend(pacs.settings()) as dimse, upstream_for(pacs) as web:
+        assert dimse.store(build_study(spec)).ok
+        for name in (patient.name, f"{patient.family}^*", f"*^{patient.given}", "Test^Nobody*"):
+            query = {"PatientName": name, "PatientID": patient.patient_id}
+            expected = uids(dimse.find_studies(query))
+            assert uids(web.find_studies(query)) == expected, name
+            assert expected == ([] if "Nobody" in name else [spec.study_uid]), name
