@@ -95,6 +95,20 @@ def test_unknown_study_is_an_empty_successful_retrieval(backend: DimseBackend) -
     assert retrieval.outcome.status == 0x0000
 
 
+STUDY_AND_PATIENT = (
+    "SpecificCharacterSet",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyID",
+    "StudyDescription",
+    "TimezoneOffsetFromUTC",
+)
 COMPRESSED = (
     ("MR_small_RLE.dcm", RLELossless),
     ("MR_small_jp2klossless.dcm", JPEG2000Lossless),
@@ -115,7 +129,14 @@ def test_study_with_several_sop_classes_and_compressed_syntaxes(
         assert ds.file_meta.TransferSyntaxUID == syntax
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, new_uid()
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = new_uid()
-        ds.PatientID = ct.patient.patient_id
+        # the same patient and study attributes as the CT's: a study whose instances disagree
+        # on them is answered differently by Orthanc's C-FIND and its DICOMweb, which made the
+        # tests comparing the two depend on whether this one had run before them
+        for keyword in STUDY_AND_PATIENT:
+            if keyword in datasets[0]:
+                setattr(ds, keyword, datasets[0].data_element(keyword).value)
+            elif keyword in ds:
+                delattr(ds, keyword)
         datasets.append(ds)
     sent = {str(ds.SOPInstanceUID): ds for ds in datasets}
     assert backend.store(datasets).ok

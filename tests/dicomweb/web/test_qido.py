@@ -311,7 +311,8 @@ def http_gateway(dw_app: Any) -> Iterator[str]:
 def test_dicomweb_client_searches_through_the_gateway(his_pacs, http_gateway):
     client = DICOMwebClient(url=http_gateway)
     studies = client.search_for_studies()
-    assert sorted(s["0020000D"]["Value"][0] for s in studies) == sorted(his_pacs.studies)
+    # the run's Orthanc also holds studies other tests stored: the HIS's must all be there
+    assert set(his_pacs.studies) <= {s["0020000D"]["Value"][0] for s in studies}
     study = studies[0]["0020000D"]["Value"][0]
     some = client.search_for_studies(search_filters={"StudyInstanceUID": study})
     assert [s["0020000D"]["Value"][0] for s in some] == [study]
