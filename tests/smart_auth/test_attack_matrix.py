@@ -683,15 +683,16 @@ def _search_variants(rtype: str) -> list[str]:
     return out
 
 
-def _variant(world: World, rtype: str, variant: str) -> list[tuple[str, str]]:
-    """The parameters of one way of asking for B's resources (``post-``: POST _search)."""
-    a, b, victim = world.a, world.b, world.victim(rtype)
+def _variant(world: World, rtype: str, variant: str, me: int, mine: str) -> list[tuple[str, str]]:
+    """The parameters of one way of asking for B's resources (``post-``: POST _search), by a
+    caller acting for patient ``me`` who holds the resource ``mine``."""
+    b, victim = world.b, world.victim(rtype)
     name = variant.removeprefix("post-")
     system = world.found[("Patient", str(b))]["identifier"][0]["system"]
     fixed = {
         "_id": [("_id", victim)],
         "_id-in-query": [("_id", victim)],
-        "_id-mine-or-theirs": [("_id", f"{world.mine(rtype)},{victim}")],
+        "_id-mine-or-theirs": [("_id", f"{mine},{victim}")],
         "_id-count": [("_id", victim), ("_summary", "count")],
         "_id-total": [("_id", victim), ("_total", "accurate")],
         "identifier": [("identifier", world.national_id[b])],
@@ -706,12 +707,14 @@ def _variant(world: World, rtype: str, variant: str) -> list[tuple[str, str]]:
         "literal": f"Patient/{b}",
         "url": f"{BASE}/Patient/{b}",
         "typed": str(b),
-        "or": f"{a},{b}",
+        "or": f"{me},{b}",
     }[form]
     return [(f"{code}:Patient" if form == "typed" else code, value)]
 
 
 SEARCH_CASES = [(rtype, v) for rtype in SEARCHABLE for v in _search_variants(rtype)]
+#: who searches: A's patient/ grant, and the guardian's user/ grant over two records
+ATTACKERS = ["A", "guardian-user"]
 
 
 def _ask(
@@ -732,33 +735,42 @@ def _ask(
 
 
 @pytest.mark.parametrize(("rtype", "variant"), SEARCH_CASES)
+@pytest.mark.parametrize("attacker", ATTACKERS)
 def test_searches_aimed_at_b_return_none_of_bs(
     http: FlaskClient,
     open_client: FlaskClient,
     world: World,
     tokens: Tokens,
+    attacker: str,
     rtype: str,
     variant: str,
 ) -> None:
-    pairs = _variant(world, rtype, variant)
+    if attacker == "A":
+        token, patients = tokens.a, (world.a,)
+    else:
+        token, patients = tokens.guardian_user, (world.ward, world.guardian)
+    held = [i for p in patients for i in world.of(rtype, p)]
+    mine = held[0] if held else missing_id(rtype, world.victim(rtype))
+    pairs = _variant(world, rtype, variant, patients[0], mine)
     # what the same search finds without narrowing, and whose it is
     everyone = _ask(open_client, None, rtype, variant, pairs)
-    only = {p: {r["id"] for r in matched(everyone) if owners(r) <= {p}} for p in (world.a, world.b)}
+    share = {r["id"] for r in matched(everyone) if owners(r) <= set(patients)}
+    bs = {r["id"] for r in matched(everyone) if owners(r) <= {world.b}}
     aimed = variant.startswith(("_id", "post-_id", "identifier")) and "mine" not in variant
     if aimed and world.victim(rtype) in world.of(rtype, world.b):
-        assert only[world.b] or everyone.get("total"), "the attack must aim at something"
-    bundle = _ask(http, tokens.a, rtype, variant, pairs)
-    assert_only(resources(bundle), world, world.a)
+        assert bs or everyone.get("total"), "the attack must aim at something"
+    bundle = _ask(http, token, rtype, variant, pairs)
+    assert_only(resources(bundle), world, *patients)
     ids = {r["id"] for r in matched(bundle)}
-    # exactly A's share of it: the narrowing removes B's, not A's own
-    assert ids == only[world.a]
+    # exactly the caller's share of it: the narrowing removes B's, not the caller's own
+    assert ids == share
     if "total" in bundle:
-        assert bundle["total"] == len(only[world.a])
-    if variant == "_id-mine-or-theirs" and world.of(rtype, world.a):
-        assert ids == {world.mine(rtype)}
+        assert bundle["total"] == len(share)
+    if variant == "_id-mine-or-theirs" and held:
+        assert ids == {mine}
     # B's token finds B's share: the search itself works
     theirs = _ask(http, tokens.b, rtype, variant, pairs)
-    assert {r["id"] for r in matched(theirs)} == only[world.b]
+    assert {r["id"] for r in matched(theirs)} == bs
     if variant == "_id-count":
         bs = world.victim(rtype) in world.of(rtype, world.b)
         assert theirs["total"] == (everyone["total"] if bs else 0) == (1 if bs else 0)
