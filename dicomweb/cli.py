@@ -140,6 +140,11 @@ def status(var_dir: Path) -> None:
     show_default=True,
     help="HIS identifier used as the DICOM PatientID.",
 )
+@click.option(
+    "--patient-id-issuer",
+    default="",
+    help="Issuer of Patient ID written into the studies (as FHIR_GATEWAY_PACS_PATIENT_ID_ISSUER).",
+)
 @click.option("--max-size", type=int, default=128, show_default=True, help="Rows/Columns cap.")
 @click.option("--limit", type=int, default=None, help="Load at most this many orders.")
 @click.option("--calling-aet", default="FHIRGW", show_default=True)
@@ -147,6 +152,7 @@ def load_his(
     var_dir: Path,
     his_url: str,
     patient_id_source: str,
+    patient_id_issuer: str,
     max_size: int,
     limit: int | None,
     calling_aet: str,
@@ -167,6 +173,7 @@ def load_his(
         called_aet=str(doc["DicomAet"]),
         calling_aet=calling_aet,
         patient_id_source="national_id" if patient_id_source == "national_id" else "mrn",
+        patient_id_issuer=patient_id_issuer,
     )
     engine = create_engine(his_url)
     with DimseBackend(settings) as backend:
@@ -174,6 +181,7 @@ def load_his(
             engine,
             backend,
             patient_id_source=settings.patient_id_source,
+            patient_id_issuer=settings.patient_id_issuer,
             max_size=max_size,
             limit=limit,
         )

@@ -91,7 +91,12 @@ def order_rows(his_engine: Engine, *, limit: int | None = None) -> Iterator[Any]
 
 
 def study_spec(
-    row: Any, *, patient_id_source: PatientIdSource = "mrn", max_size: int = 128, seed: int = 0
+    row: Any,
+    *,
+    patient_id_source: PatientIdSource = "mrn",
+    patient_id_issuer: str = "",
+    max_size: int = 128,
+    seed: int = 0,
 ) -> StudySpec:
     """The synthetic study of one order row; ``ValueError`` when the row cannot be one."""
     uid = str(row.study_uid).strip()
@@ -111,6 +116,7 @@ def study_spec(
             given=row.given,
             birth_date=birth,
             sex=_SEX.get(row.gender, "O"),
+            issuer=patient_id_issuer,
         ),
         accession_number=row.accession_number,
         modality=(row.modality or "OT").strip().upper(),
@@ -130,6 +136,7 @@ def load_his_studies(
     pacs: PacsBackend,
     *,
     patient_id_source: PatientIdSource = "mrn",
+    patient_id_issuer: str = "",
     max_size: int = 128,
     seed: int = 0,
     limit: int | None = None,
@@ -149,7 +156,11 @@ def load_his_studies(
             continue
         try:
             spec = study_spec(
-                row, patient_id_source=patient_id_source, max_size=max_size, seed=seed
+                row,
+                patient_id_source=patient_id_source,
+                patient_id_issuer=patient_id_issuer,
+                max_size=max_size,
+                seed=seed,
             )
         except (ValueError, TypeError) as exc:
             report.failures.append((str(row.accession_number), str(exc)))

@@ -174,8 +174,10 @@ def read_upload(
     study_uid: str | None,
     patient_id: str | None,
     study_owner: Callable[[str], str | None],
+    issuer: str | None = None,
 ) -> Upload:
     """Parse and check every part. ``patient_id``: the uploader's PatientID (None: open access);
+    ``issuer``: the Issuer of Patient ID it must carry too, when the PACS qualifies PatientIDs;
     ``study_owner(uid)``: the PatientID the PACS holds the study under, None if it has none."""
     upload = Upload()
     owners: dict[str, str | None] = {}
@@ -188,7 +190,7 @@ def read_upload(
             upload.unreadable += 1
             upload.refused.append(InstanceStatus("", "", CANNOT_UNDERSTAND, "not DICOM Part-10"))
             continue
-        problem = _check(ds, study_uid, patient_id, study_owner, owners)
+        problem = _check(ds, study_uid, patient_id, study_owner, owners, issuer)
         if problem is not None:
             upload.refused.append(_status(ds, *problem))
         else:
@@ -202,6 +204,7 @@ def _check(
     patient_id: str | None,
     study_owner: Callable[[str], str | None],
     owners: dict[str, str | None],
+    issuer: str | None = None,
 ) -> tuple[int, str] | None:
     if not all(k in ds for k in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID")):
         return CANNOT_UNDERSTAND, "SOP Class, SOP Instance or Study Instance UID missing"
@@ -212,6 +215,8 @@ def _check(
         return None
     if str(ds.get("PatientID", "")) != patient_id:
         return CANNOT_UNDERSTAND, "PatientID is not the uploader's: refused, not rewritten"
+    if issuer and str(ds.get("IssuerOfPatientID", "") or "") != issuer:
+        return CANNOT_UNDERSTAND, "Issuer of Patient ID is not the uploader's: refused"
     if uid not in owners:
         owners[uid] = study_owner(uid)
     if owners[uid] not in (None, patient_id):

@@ -50,6 +50,7 @@ class Patient:
     given: str
     birth_date: date
     sex: str  # M | F | O
+    issuer: str = ""  # Issuer of Patient ID (0010,0021); empty: the tag is left out
 
     @property
     def name(self) -> str:
@@ -206,6 +207,8 @@ def _common(spec: StudySpec, profile: _Profile) -> Dataset:
     p = spec.patient
     ds.PatientName = p.name
     ds.PatientID = p.patient_id
+    if p.issuer:
+        ds.IssuerOfPatientID = p.issuer
     ds.PatientBirthDate = p.birth_date.strftime("%Y%m%d")
     ds.PatientSex = p.sex
     when = spec.performed_at

@@ -94,6 +94,7 @@ def pacs_settings_of(settings: Settings) -> PacsSettings:
             storage_scp_host=settings.pacs_storage_scp_host,
             storage_scp_port=settings.pacs_storage_scp_port,
             patient_id_source=settings.pacs_patient_id_source,  # type: ignore[arg-type]
+            patient_id_issuer=settings.pacs_patient_id_issuer,
             pool_size=settings.pacs_pool_size,
             dimse_timeout_s=float(settings.pacs_dimse_timeout_s),
             connect_timeout_s=float(settings.pacs_connect_timeout_s),

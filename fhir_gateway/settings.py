@@ -246,6 +246,11 @@ class Settings:
     pacs_patient_id_source: str = _opt(
         "mrn", "Which HIS identifier is the DICOM PatientID: 'mrn' or 'national_id'."
     )
+    pacs_patient_id_issuer: str = _opt(
+        "",
+        "Issuer of Patient ID (0010,0021) qualifying the PatientIDs in the PACS; when set, a "
+        "study is a patient's only if it carries this issuer too. Empty: PatientID alone.",
+    )
     pacs_pool_size: int = _opt(4, "Associations kept open to the PACS per worker, at most.")
     pacs_dimse_timeout_s: int = _opt(30, "Seconds to wait for each DIMSE response.")
     pacs_connect_timeout_s: int = _opt(5, "TCP connection timeout to the PACS, in seconds.")

@@ -75,6 +75,12 @@ class PacsSettings:
     max_pdu_size: int = _opt(
         0, "Largest PDU the gateway accepts (0: no limit; the PACS still chooses its own size)."
     )
+    patient_id_issuer: str = _opt(
+        "",
+        "Issuer of Patient ID (0010,0021) that qualifies the hospital's PatientIDs in the PACS "
+        "(several issuers share one PACS); when set, an instance is a patient's only if it "
+        "carries both, and both are imposed on every query. Empty: PatientID alone.",
+    )
     busy_poll_s: float = _opt(
         0.00002,
         "How often pynetdicom's network thread looks for the next PDU while an association is "
@@ -96,6 +102,9 @@ class PacsSettings:
         for port_name in ("port", "storage_scp_port"):
             if not 0 < getattr(self, port_name) < 65536:
                 raise ValueError(f"{port_name} must be a TCP port")
+        issuer = self.patient_id_issuer
+        if len(issuer) > 64 or "\\" in issuer or any(ord(c) < 0x20 for c in issuer):
+            raise ValueError("patient_id_issuer: at most 64 characters, no backslash (VR LO)")
         if not 0 <= self.busy_poll_s <= IDLE_POLL_S:
             raise ValueError(f"busy_poll_s must be between 0 and {IDLE_POLL_S}")
         if self.pool_size < 1 or self.queue_size < 1:

@@ -4,8 +4,10 @@ Access (ARCHITECTURE boundary 4, issue text "every QIDO, WADO and STOW request c
 study belongs to a patient of the grant"): the caller's grant comes from the FHIR API's
 ``AccessPolicy`` (the same authenticators); the decision for ``ImagingStudy`` names the HIS
 patients the grant covers, and ``PacsScope`` turns them into the DICOM PatientIDs the PACS knows
-(MRN or national ID, ``PacsSettings.patient_id_source``). The PatientID is imposed on every
-C-FIND, never taken from the query, and results are checked again before they leave. A study
+(MRN or national ID, ``PacsSettings.patient_id_source``), qualified by an Issuer of Patient
+ID when the PACS holds several issuers' patients (``PacsSettings.patient_id_issuer``). The
+PatientID (and issuer) is imposed on every C-FIND, never taken from the query, and results are
+checked again before they leave. A study
 of another patient answers exactly like a missing one (404).
 """
 
@@ -48,11 +50,13 @@ class PacsScope:
 
     ``patient_ids``: DICOM PatientIDs of the grant's patients, None for every patient (system
     access of the development setting); ``study_uids``: None, or the only studies allowed
-    (viewer tokens are bound to one study).
+    (viewer tokens are bound to one study); ``issuer``: the Issuer of Patient ID those
+    PatientIDs belong to, when the PACS qualifies them (None: PatientID alone).
     """
 
     patient_ids: frozenset[str] | None
     study_uids: frozenset[str] | None = None
+    issuer: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -62,10 +66,12 @@ class PacsScope:
         """``query`` with the caller's PatientIDs (and studies) imposed, whatever it asked."""
         out: dict[str, Any] = dict(query)
         for key in list(out):
-            if key in ("PatientID", "00100020"):
+            if key in ("PatientID", "00100020", "IssuerOfPatientID", "00100021"):
                 del out[key]
         if self.patient_ids is not None:
             out["PatientID"] = sorted(self.patient_ids)
+            if self.issuer:
+                out["IssuerOfPatientID"] = self.issuer
         else:
             asked = query.get("PatientID", query.get("00100020"))
             out["PatientID"] = asked if asked is not None else ""
@@ -76,6 +82,8 @@ class PacsScope:
     def admits(self, ds: Dataset) -> bool:
         """Whether a PACS answer belongs to the caller (checked again on every result)."""
         if self.patient_ids is not None and str(ds.get("PatientID", "")) not in self.patient_ids:
+            return False
+        if self.issuer and str(ds.get("IssuerOfPatientID", "") or "") != self.issuer:
             return False
         if self.study_uids is not None:
             return str(ds.get("StudyInstanceUID", "")) in self.study_uids
@@ -116,7 +124,7 @@ class DicomwebContext:
             )
             if value:
                 ids.add(str(value))
-        return PacsScope(frozenset(ids))
+        return PacsScope(frozenset(ids), issuer=self.pacs.patient_id_issuer or None)
 
     def request_scope(self, interaction: str = "search") -> PacsScope:
         """The scope of the current request's caller.
@@ -149,7 +157,11 @@ class DicomwebContext:
             raise DicomwebError(
                 401, exc.message, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
             ) from None
-        return PacsScope(frozenset({claim.patient_id}), frozenset({claim.study_uid}))
+        return PacsScope(
+            frozenset({claim.patient_id}),
+            frozenset({claim.study_uid}),
+            issuer=self.pacs.patient_id_issuer or None,
+        )
 
     def study(self, scope: PacsScope, study_uid: str) -> Dataset:
         """The study's C-FIND answer if the caller may see it; 404 otherwise (same as missing)."""

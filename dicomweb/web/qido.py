@@ -14,6 +14,7 @@ is acceptable, §8.7.3.4); an empty result is 200 ``[]`` (§10.6.3.2, current ed
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -145,7 +146,7 @@ def _narrow(scope: PacsScope, keys: dict[str, str]) -> PacsScope:
         return scope
     wanted = {"PatientID": asked}
     ids = frozenset(i for i in scope.patient_ids if matches(_patient(i), wanted))
-    return PacsScope(ids, scope.study_uids)
+    return dataclasses.replace(scope, patient_ids=ids)
 
 
 def _scope(ctx: DicomwebContext, grant: Grant) -> PacsScope:

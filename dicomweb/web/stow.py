@@ -72,7 +72,13 @@ def store_instances(study: str | None = None) -> Response:
         boundary = stow.boundary_of(request.headers.get("Content-Type"))
         parts = stow.iter_parts(request.stream, boundary, limit)
         owner = _study_owner(ctx, patient_id) if patient_id is not None else lambda uid: None
-        upload = stow.read_upload(parts, study_uid=study, patient_id=patient_id, study_owner=owner)
+        upload = stow.read_upload(
+            parts,
+            study_uid=study,
+            patient_id=patient_id,
+            study_owner=owner,
+            issuer=scope.issuer,
+        )
     except stow.StowError as exc:
         raise DicomwebError(exc.status, exc.message) from None
     if not upload.accepted and not upload.refused:
