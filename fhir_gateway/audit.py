@@ -108,15 +108,20 @@ def record(
 
 def patients_of(resources: Iterable[Mapping[str, Any]]) -> frozenset[int]:
     """HIS patient ids the resources belong to: a Patient's own id, else the ``subject`` or
-    ``patient`` reference (patient compartment, http://hl7.org/fhir/R4/compartmentdefinition-patient.html)."""
+    ``patient`` reference, or an Appointment's participating patients (patient compartment,
+    http://hl7.org/fhir/R4/compartmentdefinition-patient.html)."""
     found: set[int] = set()
     for resource in resources:
         if resource.get("resourceType") == "Patient":
-            ref = f"Patient/{resource.get('id', '')}"
+            refs = [f"Patient/{resource.get('id', '')}"]
         else:
-            node = resource.get("subject") or resource.get("patient") or {}
-            ref = node.get("reference", "") if isinstance(node, dict) else ""
-        kind, _, rid = ref.partition("/")
-        if kind == "Patient" and rid.isdigit():
-            found.add(int(rid))
+            nodes = [resource.get("subject") or resource.get("patient")]
+            nodes += [
+                p.get("actor") for p in resource.get("participant") or () if isinstance(p, dict)
+            ]
+            refs = [n.get("reference", "") for n in nodes if isinstance(n, dict)]
+        for ref in refs:
+            kind, _, rid = str(ref).partition("/")
+            if kind == "Patient" and rid.isdigit():
+                found.add(int(rid))
     return frozenset(found)

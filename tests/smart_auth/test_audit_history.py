@@ -133,3 +133,27 @@ def test_denied_attempts_are_in_the_history_and_pages_follow(gateway: Any) -> No
     assert seen.isdisjoint(e["id"] for e in rest)
     denied = [e for e in rest if e["outcome"] == "4"]
     assert [e["outcomeDesc"] for e in denied] == ["denied: search Encounter"]
+
+
+def test_appointment_reads_show_in_the_patients_history(gateway: Any, sqlite_his: str) -> None:
+    """An Appointment names its patient among its participants, not in subject or patient."""
+    import sqlalchemy as sa
+
+    app, caller = gateway
+    engine = sa.create_engine(sqlite_his)
+    with engine.connect() as conn:
+        appointment, patient = conn.execute(
+            sa.text("SELECT id, patient_id FROM appointment ORDER BY id LIMIT 1")
+        ).one()
+    engine.dispose()
+    caller.grant = _patient(501, int(patient))
+    client = app.test_client()
+    assert client.get(f"/fhir/Appointment/{appointment}").status_code == 200
+    events = [e["resource"] for e in _history(app, client)["entry"]]
+    reads = [e for e in events if {"reference": f"Appointment/{appointment}"} in _whats(e)]
+    assert reads, "the Appointment read is not in the patient's history"
+    assert all({"reference": f"Patient/{patient}"} in _whats(e) for e in reads)
+
+
+def _whats(event: dict[str, Any]) -> list[Any]:
+    return [x.get("what") for x in event.get("entity", [])]
