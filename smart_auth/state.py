@@ -9,10 +9,12 @@ SQLite by default (``FHIR_GATEWAY_STATE_URL``), PostgreSQL in production. Each p
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 metadata = MetaData()
 
@@ -39,10 +41,22 @@ def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur.close()
 
 
-def create_state(engine: Engine) -> None:
-    """Create every state table that does not exist yet (all ``tables`` modules imported)."""
+def create_state(engine: Engine, *, attempts: int = 5) -> None:
+    """Create every state table that does not exist yet (all ``tables`` modules imported).
+
+    Several workers starting together on a new database race for the same tables: the one that
+    looked before another created a table fails with "already exists" (SQLite) or a duplicate
+    key in the catalogue (PostgreSQL). Looking again then finds it, so the creation is retried.
+    """
     import_tables()
-    metadata.create_all(engine)
+    for attempt in range(1, attempts + 1):
+        try:
+            metadata.create_all(engine)
+            return
+        except DBAPIError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
 
 
 def import_tables() -> None:
