@@ -14,7 +14,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, event, false, func, or_, select, text, true
+from sqlalchemy import (
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
@@ -64,6 +76,7 @@ class SqlConnector:
         for src in sorted(sources, key=lambda s: s.rank):
             self._by_type.setdefault(src.resource_type, []).append(src)
             self._by_kind[(src.resource_type, src.kind)] = src
+        self._read_stmts: dict[tuple[str, str, bool, bool], Any] = {}
 
     @classmethod
     def from_url(cls, url: str, systems: Any, **engine_args: Any) -> SqlConnector:
@@ -105,13 +118,46 @@ class SqlConnector:
                 src = self._by_kind.get((resource_type, kind))
                 if src is None:
                     continue
-                cond = src.id_col == his_ids[0] if len(his_ids) == 1 else src.id_col.in_(his_ids)
-                stmt = self._narrow(src, src.stmt.where(cond), patients)
-                records = _records(conn.execute(stmt))
+                narrowed = patients is not None and src.patient_col is not None
+                if narrowed and not patients:
+                    continue  # a grant of no patients: nothing of a patient's to read
+                many = len(his_ids) > 1 or (narrowed and len(patients or ()) > 1)
+                params: dict[str, Any] = {"read_ids": his_ids} if many else {"read_id": his_ids[0]}
+                if narrowed:
+                    wanted = sorted(patients or ())
+                    if many:
+                        params["read_patients"] = wanted
+                    else:
+                        params["read_patient"] = wanted[0]
+                stmt = self._read_stmt(src, narrowed, many)
+                records = _records(conn.execute(stmt, params))
                 if src.enrich and records:
                     src.enrich(conn, records)
                 out.extend((kind, r) for r in records)
         return out
+
+    def _read_stmt(self, src: Source, narrowed: bool, many: bool) -> Any:
+        """The read statement of a source, built once: ids (and the grant's patients) are
+        bound parameters. Building a statement costs more than SQLite takes to run it; lists
+        are expanding parameters, single values plain ones (their SQL is rendered once)."""
+        key = (src.resource_type, src.kind, narrowed, many)
+        stmt = self._read_stmts.get(key)
+        if stmt is None:
+            if many:
+                stmt = src.stmt.where(src.id_col.in_(bindparam("read_ids", expanding=True)))
+            else:
+                stmt = src.stmt.where(src.id_col == bindparam("read_id"))
+            if src.where is not None:
+                stmt = stmt.where(src.where)
+            if narrowed:
+                col = src.patient_col
+                assert col is not None
+                if many:
+                    stmt = stmt.where(col.in_(bindparam("read_patients", expanding=True)))
+                else:
+                    stmt = stmt.where(col == bindparam("read_patient"))
+            self._read_stmts[key] = stmt
+        return stmt
 
     @staticmethod
     def _narrow(src: Source, stmt: Any, patients: Patients) -> Any:
