@@ -26,6 +26,7 @@ Deciding an interaction never stops at the first matching scope: every matching 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -425,8 +426,12 @@ _SPECIAL = MappingProxyType(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_scopes(scope_string: str) -> ScopeSet:
     """Parse a space-separated OAuth ``scope`` value into a canonical ``ScopeSet``.
+
+    Remembered per scope string (a ``ScopeSet`` is immutable): every API request parses its
+    token's scopes, and the strings of one deployment are few.
 
     Never raises for content: malformed resource scopes go to ``invalid``, unknown scopes to
     ``ignored`` (a server may grant a subset of what was asked, IG §Scopes for requesting FHIR
