@@ -166,6 +166,9 @@ class Token(TokenMixin):  # type: ignore[misc]
         return bool(self.row.revoked)
 
 
+#: Expired codes are deleted once every this many codes a process saves (and on its first).
+PURGE_EVERY = 100
+
 #: The one query of every API request, built once (building a statement costs more than running
 #: it on SQLite).
 _BY_ACCESS_HASH = select(oauth_token).where(oauth_token.c.access_hash == bindparam("digest"))
@@ -196,6 +199,7 @@ class OAuthStore:
         self._clock = clock
         self._tokens: dict[str, tuple[Row[Any], float]] = {}
         self._tokens_lock = threading.Lock()
+        self._saved_codes = 0
 
     def forget_tokens(self) -> None:
         """Drop every cached token lookup (after a revocation)."""
@@ -291,6 +295,15 @@ class OAuthStore:
     def save_code(self, code: str, values: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
             conn.execute(oauth_code.insert().values(code_hash=digest(code), **values))
+        self._saved_codes += 1
+        if self._saved_codes % PURGE_EVERY == 1:
+            self.purge_expired_codes()
+
+    def purge_expired_codes(self) -> int:
+        """Delete the codes that expired unused (an abandoned launch leaves one behind)."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(oauth_code.delete().where(oauth_code.c.expires_at <= time.time()))
+        return int(gone.rowcount or 0)
 
     def take_code(self, code: str, client_id: str) -> AuthorizationCode | None:
         """The code's row, deleted in the same transaction: a code works once, even when two

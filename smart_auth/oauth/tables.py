@@ -83,6 +83,7 @@ oauth_token = Table(
     Column("rotated", Boolean, nullable=False, default=False),
     Column("revoked", Boolean, nullable=False, default=False),
 )
+Index("ix_oauth_code_expires", oauth_code.c.expires_at)
 Index("ix_oauth_token_access", oauth_token.c.access_hash, unique=True)
 Index("ix_oauth_token_refresh", oauth_token.c.refresh_hash, unique=True)
 Index("ix_oauth_token_family", oauth_token.c.family)

@@ -76,3 +76,27 @@ def test_the_served_api_caches_by_default_and_still_revokes_at_once(oauth_app: F
     answer = client.post("/oauth/revoke", data={"token": token, "client_id": done["client_id"]})
     assert answer.status_code == 200
     assert client.get("/fhir/Patient/3", headers=auth).status_code == 401
+
+
+def test_codes_that_expired_unused_are_purged(oauth_app: Flask) -> None:
+    import time
+
+    from smart_auth.oauth.tables import oauth_code
+
+    store = oauth_app.extensions["smart_oauth"].store
+    values = {
+        "client_id": "app",
+        "account_id": 1,
+        "redirect_uri": "https://app.example/callback",
+        "scope": "patient/*.rs",
+        "code_challenge": "x" * 43,
+        "code_challenge_method": "S256",
+    }
+    store.save_code("fresh", {**values, "expires_at": int(time.time()) + 60})
+    with store.engine.begin() as conn:  # left behind by an abandoned launch
+        conn.execute(oauth_code.insert().values(code_hash="stale", **values, expires_at=1))
+    assert store.purge_expired_codes() == 1
+    with store.engine.connect() as conn:
+        left = conn.execute(oauth_code.select()).all()
+    assert len(left) == 1
+    assert store.take_code("fresh", "app") is not None
