@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynetdicom import AE, evt
+from pynetdicom import _config as _pynetdicom_config
 from pynetdicom.association import Association
 from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation
 from pynetdicom.presentation import PresentationContext
@@ -50,6 +51,12 @@ from dicomweb.backends.settings import IDLE_POLL_S, PacsSettings
 from dicomweb.errors import PacsTimeout, PacsUnavailable
 
 LOG = logging.getLogger(__name__)
+
+# pynetdicom formats every C-FIND/C-GET/C-MOVE request and response identifier for its INFO log,
+# whatever the log level: names, birth dates and IDs of patients in log lines (which the gateway
+# must never write), and a millisecond of a QIDO request spent on text nobody reads.
+_pynetdicom_config.LOG_REQUEST_IDENTIFIERS = False
+_pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = False
 
 ContextBuilder = Callable[
     [], tuple[list[PresentationContext], list[SCP_SCU_RoleSelectionNegotiation]]

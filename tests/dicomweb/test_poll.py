@@ -31,3 +31,34 @@ def test_a_leased_association_polls_briskly_and_an_idle_one_at_the_default(pacs:
 def test_a_poll_interval_outside_zero_to_the_default_is_refused(bad: float) -> None:
     with pytest.raises(ValueError, match="busy_poll_s"):
         PacsSettings(busy_poll_s=bad)
+
+
+def test_no_patient_data_reaches_the_log_from_pynetdicom(
+    pacs: Pacs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pynetdicom would log every query and answer identifier (patient names, IDs) at INFO."""
+    import logging
+
+    from dicomweb.synthetic import DEMO_PATIENTS, StudySpec, build_study
+    from tests.dicomweb.conftest import new_uid
+
+    patient = DEMO_PATIENTS[0]
+    with DimseBackend(pacs.settings()) as backend:
+        uid = new_uid()
+        spec = StudySpec(
+            study_uid=uid,
+            patient=patient,
+            accession_number="LOG1",
+            modality="CT",
+            performed_at=__import__("datetime").datetime(2025, 1, 2, 3, 4),
+            instance_count=1,
+            max_size=16,
+        )
+        assert backend.store(build_study(spec)).ok
+        with caplog.at_level(logging.DEBUG):
+            found = backend.find_studies({"StudyInstanceUID": uid, "PatientName": ""})
+            assert [str(ds.PatientID) for ds in found] == [patient.patient_id]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Find" in logged  # pynetdicom did log the exchange itself
+    assert patient.family not in logged
+    assert patient.patient_id not in logged
