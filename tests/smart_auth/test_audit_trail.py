@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from fhir_gateway.access import Grant
 from smart_auth.audit.tables import audit_event, audit_patient
 from smart_auth.audit.writer import AuditWriter
 from smart_auth.state import create_state, make_state_engine
-from tests.conftest import PG_ADMIN_URL, _pg_reachable
+from tests.conftest import scratch_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,20 +28,11 @@ def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]
         yield engine
         engine.dispose()
         return
-    reason = _pg_reachable()
-    if reason:
-        pytest.skip(reason)
-    name = f"state_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine = make_state_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    create_state(engine)
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_postgres("state_test") as url:
+        engine = make_state_engine(url)
+        create_state(engine)
+        yield engine
+        engine.dispose()
 
 
 def _record(n: int, patient: int = 7) -> audit.AuditRecord:

@@ -5,7 +5,6 @@ is somebody else. Its own Orthanc: the studies stored here must not show in othe
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -14,12 +13,11 @@ from pydicom.dataset import Dataset
 
 from dicomweb.backends.dimse import DimseBackend
 from dicomweb.stow import CANNOT_UNDERSTAND
-from dicomweb.synthetic import Patient, StudySpec, build_study
 from fhir_gateway import create_app
 from tests.conftest import app_config
-from tests.dicomweb.conftest import Pacs, new_uid, start_pacs
+from tests.dicomweb.conftest import Pacs, start_pacs
 from tests.dicomweb.web.conftest import Fixed, patient_grant
-from tests.dicomweb.web.test_stow import body, part10, post
+from tests.dicomweb.web.test_stow import body, part10, post, study
 
 ISSUER = "HOSPITAL-A"
 
@@ -41,16 +39,7 @@ def patient(sqlite_his: str) -> tuple[int, str]:
 
 
 def _study(mrn: str, issuer: str, count: int = 2) -> list[Dataset]:
-    spec = StudySpec(
-        study_uid=new_uid(),
-        patient=Patient(mrn, "Issuer", "Test", datetime(1990, 1, 1).date(), "O", issuer=issuer),
-        accession_number="",
-        modality="CT",
-        performed_at=datetime(2025, 2, 3, 10, 0),
-        instance_count=count,
-        max_size=16,
-    )
-    return list(build_study(spec))
+    return study(mrn, count, issuer=issuer)
 
 
 @pytest.fixture(scope="module")

@@ -31,10 +31,12 @@ def body(*parts: bytes) -> bytes:
     return b"".join(chunks) + f"--{BOUNDARY}--\r\n".encode()
 
 
-def study(patient_id: str, count: int = 2) -> list[Dataset]:
+def study(patient_id: str, count: int = 2, issuer: str = "") -> list[Dataset]:
     spec = StudySpec(
         study_uid=new_uid(),
-        patient=Patient(patient_id, "Upload", "Test", datetime(1990, 1, 1).date(), "O"),
+        patient=Patient(
+            patient_id, "Upload", "Test", datetime(1990, 1, 1).date(), "O", issuer=issuer
+        ),
         accession_number="",
         modality="CT",
         performed_at=datetime(2025, 2, 3, 10, 0),

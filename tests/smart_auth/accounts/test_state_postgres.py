@@ -4,17 +4,15 @@ over one database. Skipped where PostgreSQL is not reachable (CI has it)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 
 from fhir_gateway import create_app
 from smart_auth.session import sign_in
-from tests.conftest import PG_ADMIN_URL, _pg_reachable, app_config
+from tests.conftest import app_config, scratch_postgres
 from tests.smart_auth.test_oauth_fixtures import launch
 
 from .conftest import Inbox
@@ -25,17 +23,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def pg_state() -> Iterator[str]:
-    reason = _pg_reachable()
-    if reason:
-        pytest.skip(reason)
-    name = f"state_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_postgres("state_test") as url:
+        yield url
 
 
 @pytest.fixture
@@ -91,6 +80,11 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def _refresh(client: Any, refresh_token: str, client_id: str) -> Any:
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+    return client.post("/oauth/token", data=form)
+
+
 def test_tokens_refresh_and_reuse_detection_across_hosts(make_app: Any) -> None:
     first = make_app()
     second = make_app(oauth_token_cache_s=0)  # sees the first host's revocation at once
@@ -98,26 +92,12 @@ def test_tokens_refresh_and_reuse_detection_across_hosts(make_app: Any) -> None:
     token, client_id = done["token"], done["client_id"]
     other = second.test_client()
     assert other.get("/fhir/Patient/3", headers=_auth(token["access_token"])).status_code == 200
-    refreshed = other.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": token["refresh_token"],
-            "client_id": client_id,
-        },
-    )
+    refreshed = _refresh(other, token["refresh_token"], client_id)
     assert refreshed.status_code == 200
     new = refreshed.get_json()
     assert other.get("/fhir/Patient/3", headers=_auth(new["access_token"])).status_code == 200
     # the old refresh token, replayed on the first host: the whole family is revoked
-    replay = done["client"].post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": token["refresh_token"],
-            "client_id": client_id,
-        },
-    )
+    replay = _refresh(done["client"], token["refresh_token"], client_id)
     assert replay.status_code == 400
     assert replay.get_json()["error"] == "invalid_grant"
     assert other.get("/fhir/Patient/3", headers=_auth(new["access_token"])).status_code == 401
