@@ -52,9 +52,10 @@ from dicomweb.errors import PacsTimeout, PacsUnavailable
 
 LOG = logging.getLogger(__name__)
 
-# pynetdicom formats every C-FIND/C-GET/C-MOVE request and response identifier for its INFO log,
-# whatever the log level: names, birth dates and IDs of patients in log lines (which the gateway
-# must never write), and a millisecond of a QIDO request spent on text nobody reads.
+# pynetdicom formats every C-FIND/C-GET/C-MOVE request and response identifier for its INFO log
+# before the logger looks at its level: names, birth dates and IDs of patients ready for a log
+# line (``fhir_gateway.logs`` also holds the pynetdicom logger at WARNING), and a millisecond of
+# a QIDO request spent on text nobody reads.
 _pynetdicom_config.LOG_REQUEST_IDENTIFIERS = False
 _pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = False
 

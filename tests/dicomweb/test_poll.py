@@ -55,7 +55,7 @@ def test_no_patient_data_reaches_the_log_from_pynetdicom(
             max_size=16,
         )
         assert backend.store(build_study(spec)).ok
-        with caplog.at_level(logging.DEBUG):
+        with caplog.at_level(logging.DEBUG, logger="pynetdicom"):
             found = backend.find_studies({"StudyInstanceUID": uid, "PatientName": ""})
             assert [str(ds.PatientID) for ds in found] == [patient.patient_id]
     logged = "\n".join(r.getMessage() for r in caplog.records)
