@@ -313,6 +313,16 @@ class Source:
 
     def instances(self, study: str, series: str = "") -> Iterator[bytes]:
         """Every instance, streamed as it arrives; closing the iterator cancels a retrieval."""
+        located = self.located(study, series)
+        try:
+            for _entry, data in located:
+                yield data
+        finally:
+            located.close()
+
+    def located(self, study: str, series: str = "") -> Iterator[tuple[Entry | None, bytes]]:
+        """``instances`` with each instance's UIDs where they are known without parsing it
+        (the cache's index, or the parse that filing it in the cache needed); else None."""
         listing = self.cache.complete(study, series) if self.cache else None
         if listing is not None:
             assert self.cache is not None
@@ -322,7 +332,7 @@ class Source:
                 if data is None:  # evicted meanwhile: fetch this one again
                     data = self.instance(entry.study, entry.series, entry.sop)
                 if data is not None:
-                    yield data
+                    yield entry, data
             return
         generation = self.cache.generation(study) if self.cache is not None else 0
         retrieval = (
@@ -333,12 +343,13 @@ class Source:
         seen: list[Entry] = []
         try:
             for data in retrieval:
+                entry: Entry | None = None
                 if self.cache is not None:
                     entry = uids_of(data)
                     if entry.study == study and (not series or entry.series == series):
                         self.cache.put(entry.study, entry.series, entry.sop, data)
                         seen.append(entry)
-                yield data
+                yield entry, data
             outcome = retrieval.outcome
             if (
                 self.cache is not None

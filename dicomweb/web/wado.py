@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 
 from dicomweb import multipart, render, transcode
-from dicomweb.cache import InstanceCache, Source, check_uid
+from dicomweb.cache import Entry, InstanceCache, Source, check_uid, uids_of
 from fhir_gateway import audit
 
 from .context import DicomwebContext, DicomwebError, blueprint, context, not_found
@@ -83,10 +83,9 @@ def _choose(part_type: str, syntaxes: frozenset[str] | None = None) -> multipart
         raise DicomwebError(406, str(exc)) from None
 
 
-def _location(ctx: DicomwebContext, part10: bytes) -> str:
-    from dicomweb.cache import uids_of
-
-    e = uids_of(part10)
+def _location(ctx: DicomwebContext, part10: bytes, known: Entry | None = None) -> str:
+    """The instance's URL; its UIDs read from its header unless already ``known``."""
+    e = known if known is not None else uids_of(part10)
     return f"{ctx.base_url}/studies/{e.study}/series/{e.series}/instances/{e.sop}"
 
 
@@ -102,7 +101,9 @@ def _streamed(response: Response) -> Response:
     return response
 
 
-def _instances_response(ctx: DicomwebContext, instances: Iterator[bytes]) -> Response:
+def _instances_response(
+    ctx: DicomwebContext, instances: Iterator[tuple[Entry | None, bytes]]
+) -> Response:
     """Retrieve Instances response (PS3.18 §10.4.3): one application/dicom part per instance.
 
     The first instance is taken before the response starts so that an unreachable PACS or a
@@ -110,12 +111,13 @@ def _instances_response(ctx: DicomwebContext, instances: Iterator[bytes]) -> Res
     """
     choice = _choose(DICOM, transcode.PRODUCIBLE)
     wanted = choice.transfer_syntax
-    first = next(instances, None)
-    if first is None:
+    head = next(instances, None)
+    if head is None:
         close = getattr(instances, "close", None)
         if close:
             close()
         raise not_found()
+    known, first = head
     try:
         first = transcode.transcode(first, wanted)
     except transcode.CannotTranscode as exc:
@@ -124,14 +126,14 @@ def _instances_response(ctx: DicomwebContext, instances: Iterator[bytes]) -> Res
 
     def parts() -> Iterator[tuple[str, str | None, bytes]]:
         try:
-            data = first
+            entry, data = known, first
             while True:
                 ts = transcode.stored_syntax(data)
-                yield f"{DICOM}; transfer-syntax={ts}", _location(ctx, data), data
+                yield f"{DICOM}; transfer-syntax={ts}", _location(ctx, data, entry), data
                 nxt = next(instances, None)
                 if nxt is None:
                     return
-                data = transcode.transcode(nxt, wanted)
+                entry, data = nxt[0], transcode.transcode(nxt[1], wanted)
         finally:
             close = getattr(instances, "close", None)
             if close:
@@ -143,13 +145,13 @@ def _instances_response(ctx: DicomwebContext, instances: Iterator[bytes]) -> Res
 @blueprint.get("/studies/<study>")
 def retrieve_study(study: str) -> Response:
     ctx, source = _admit(study, "wado-retrieve")
-    return _instances_response(ctx, source.instances(study))
+    return _instances_response(ctx, source.located(study))
 
 
 @blueprint.get("/studies/<study>/series/<series>")
 def retrieve_series(study: str, series: str) -> Response:
     ctx, source = _admit(study, "wado-retrieve", series)
-    return _instances_response(ctx, source.instances(study, series))
+    return _instances_response(ctx, source.located(study, series))
 
 
 def _one(source: Source, study: str, series: str, sop: str) -> bytes:
@@ -162,7 +164,8 @@ def _one(source: Source, study: str, series: str, sop: str) -> bytes:
 @blueprint.get("/studies/<study>/series/<series>/instances/<sop>")
 def retrieve_instance(study: str, series: str, sop: str) -> Response:
     ctx, source = _admit(study, "wado-retrieve", series, sop)
-    return _instances_response(ctx, iter([_one(source, study, series, sop)]))
+    data = _one(source, study, series, sop)
+    return _instances_response(ctx, iter([(Entry(study, series, sop), data)]))
 
 
 # -- metadata (PS3.18 §10.4.1.1.2, DICOM JSON PS3.18 §F.2) ----------------------------------------
