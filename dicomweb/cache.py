@@ -33,7 +33,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -320,7 +320,7 @@ class Source:
         finally:
             located.close()
 
-    def located(self, study: str, series: str = "") -> Iterator[tuple[Entry | None, bytes]]:
+    def located(self, study: str, series: str = "") -> Generator[tuple[Entry | None, bytes]]:
         """``instances`` with each instance's UIDs where they are known without parsing it
         (the cache's index, or the parse that filing it in the cache needed); else None."""
         listing = self.cache.complete(study, series) if self.cache else None
@@ -343,13 +343,13 @@ class Source:
         seen: list[Entry] = []
         try:
             for data in retrieval:
-                entry: Entry | None = None
+                filed: Entry | None = None
                 if self.cache is not None:
-                    entry = uids_of(data)
-                    if entry.study == study and (not series or entry.series == series):
-                        self.cache.put(entry.study, entry.series, entry.sop, data)
-                        seen.append(entry)
-                yield entry, data
+                    filed = uids_of(data)
+                    if filed.study == study and (not series or filed.series == series):
+                        self.cache.put(filed.study, filed.series, filed.sop, data)
+                        seen.append(filed)
+                yield filed, data
             outcome = retrieval.outcome
             if (
                 self.cache is not None
