@@ -9,15 +9,8 @@ DIR="${1:-var/fhirclient-js}"
 if [ -f "$DIR/fhir-client.js" ] && [ "$(cat "$DIR/VERSION" 2>/dev/null)" = "$FHIRCLIENT_VERSION" ]; then
     exit 0
 fi
-if ! command -v npm >/dev/null 2>&1; then
-    # Debian's nodejs comes without npm (NodeSource's nodejs includes it).
-    "$(dirname "$0")/install-debian-deps.sh" npm
-fi
-mkdir -p "$DIR"
-TMP="$(mktemp -d "$DIR/.pack.XXXXXX")"
-trap 'rm -rf "$TMP"' EXIT
-npm pack --silent --pack-destination "$TMP" "fhirclient@$FHIRCLIENT_VERSION" >/dev/null
-tar -xzf "$TMP"/fhirclient-*.tgz -C "$TMP" package/build/fhir-client.js package/LICENSE
+. "$(dirname "$0")/npm-unpack.sh"
+npm_unpack "fhirclient@$FHIRCLIENT_VERSION" "$DIR" build/fhir-client.js LICENSE
 mv "$TMP/package/build/fhir-client.js" "$DIR/fhir-client.js"
 mv "$TMP/package/LICENSE" "$DIR/LICENSE"
 echo "$FHIRCLIENT_VERSION" > "$DIR/VERSION"

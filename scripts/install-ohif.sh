@@ -9,15 +9,8 @@ DIR="${1:-var/ohif}"
 if [ -f "$DIR/dist/index.html" ]; then
     exit 0
 fi
-if ! command -v npm >/dev/null 2>&1; then
-    # Debian's nodejs comes without npm (NodeSource's nodejs includes it).
-    "$(dirname "$0")/install-debian-deps.sh" npm
-fi
-mkdir -p "$DIR"
-TMP="$(mktemp -d "$DIR/.pack.XXXXXX")"
-trap 'rm -rf "$TMP"' EXIT
-npm pack --silent --pack-destination "$TMP" "@ohif/app@$OHIF_VERSION" >/dev/null
-tar -xzf "$TMP"/ohif-app-*.tgz -C "$TMP" package/dist
+. "$(dirname "$0")/npm-unpack.sh"
+npm_unpack "@ohif/app@$OHIF_VERSION" "$DIR" dist
 rm -rf "$DIR/dist"
 mv "$TMP/package/dist" "$DIR/dist"
 echo "$OHIF_VERSION" > "$DIR/VERSION"
