@@ -199,11 +199,13 @@ class OAuthStore:
         self._clock = clock
         self._tokens: dict[str, tuple[Row[Any], float]] = {}
         self._tokens_lock = threading.Lock()
+        self._forgotten = 0  # bumped by every revocation: a lookup begun before is not kept
         self._saved_codes = 0
 
     def forget_tokens(self) -> None:
         """Drop every cached token lookup (after a revocation)."""
         with self._tokens_lock:
+            self._forgotten += 1
             self._tokens.clear()
 
     # -- clients ---------------------------------------------------------------------------------
@@ -368,6 +370,7 @@ class OAuthStore:
             if cached is not None and cached[1] > self._clock():
                 row = cached[0]
         if row is None:
+            began = self._forgotten
             with self.engine.connect() as conn:
                 row = conn.execute(_BY_ACCESS_HASH, {"digest": key}).first()
             if row is None or row.revoked:
@@ -376,7 +379,8 @@ class OAuthStore:
                 with self._tokens_lock:
                     if len(self._tokens) >= self._cache_size:
                         self._tokens.clear()
-                    self._tokens[key] = (row, self._clock() + self.token_cache_s)
+                    if self._forgotten == began:  # no revocation here since the query began
+                        self._tokens[key] = (row, self._clock() + self.token_cache_s)
         if row.expires_at <= time.time():
             return None
         return row

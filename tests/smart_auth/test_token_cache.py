@@ -100,3 +100,42 @@ def test_codes_that_expired_unused_are_purged(oauth_app: Flask) -> None:
         left = conn.execute(oauth_code.select()).all()
     assert len(left) == 1
     assert store.take_code("fresh", "app") is not None
+
+
+def test_a_lookup_that_raced_a_revocation_is_not_remembered(oauth_app: Flask) -> None:
+    """A request reads the row, this worker revokes, then the request would have filed the
+    now stale row: it must not, or the revoking worker itself would honour the token."""
+    token = launch(oauth_app)["token"]
+    clock = Clock()
+    worker = _worker(oauth_app, 300.0, clock)
+    engine = oauth_app.extensions["state_engine"]
+    real_connect = engine.connect
+
+    class RevokeDuringQuery:
+        def __enter__(self) -> Any:
+            self.conn = real_connect()
+            return self
+
+        def execute(self, *args: Any) -> Any:
+            result = self.conn.execute(*args)
+            rows = result.all()
+            engine.connect = real_connect  # type: ignore[method-assign]
+            worker.revoke_family(rows[0].family)  # the revocation lands while the query runs
+            return _Rows(rows)
+
+        def __exit__(self, *exc: object) -> None:
+            self.conn.close()
+
+    class _Rows:
+        def __init__(self, rows: list[Any]) -> None:
+            self.rows = rows
+
+        def first(self) -> Any:
+            return self.rows[0] if self.rows else None
+
+    engine.connect = lambda: RevokeDuringQuery()  # type: ignore[method-assign]
+    try:
+        assert worker.by_access_token(token["access_token"]) is not None  # read before revoked
+    finally:
+        engine.connect = real_connect  # type: ignore[method-assign]
+    assert worker.by_access_token(token["access_token"]) is None
