@@ -29,12 +29,25 @@ def _max_bytes() -> int:
     return int(getattr(settings, "stow_max_bytes", DEFAULT_MAX_BYTES))
 
 
-def _study_owner(ctx: DicomwebContext, uploader: str) -> Callable[[str], str | None]:
+def _study_owner(
+    ctx: DicomwebContext, uploader: str, issuer: str | None = None
+) -> Callable[[str], str | None]:
+    """Who the PACS holds a study under: the uploader, another patient (a PatientID, or the
+    uploader's PatientID under another issuer when PatientIDs are issuer-qualified), or None."""
+
     def owner(study_uid: str) -> str | None:
-        found = ctx.backend.find_studies({"StudyInstanceUID": study_uid, "PatientID": ""})
-        ids = {str(ds.get("PatientID", "")) for ds in found}
-        others = sorted(ids - {uploader})
-        return others[0] if others else (uploader if ids else None)
+        keys = {"StudyInstanceUID": study_uid, "PatientID": "", "IssuerOfPatientID": ""}
+        found = ctx.backend.find_studies(keys)
+        held = {
+            (str(ds.get("PatientID", "")), str(ds.get("IssuerOfPatientID", "") or ""))
+            for ds in found
+        }
+        others = sorted(
+            f"{pid} ({iss or 'no issuer'})" if pid == uploader else pid
+            for pid, iss in held
+            if pid != uploader or (issuer and iss != issuer)
+        )
+        return others[0] if others else (uploader if held else None)
 
     return owner
 
@@ -71,7 +84,11 @@ def store_instances(study: str | None = None) -> Response:
     try:
         boundary = stow.boundary_of(request.headers.get("Content-Type"))
         parts = stow.iter_parts(request.stream, boundary, limit)
-        owner = _study_owner(ctx, patient_id) if patient_id is not None else lambda uid: None
+        owner = (
+            _study_owner(ctx, patient_id, scope.issuer)
+            if patient_id is not None
+            else lambda uid: None
+        )
         upload = stow.read_upload(
             parts,
             study_uid=study,

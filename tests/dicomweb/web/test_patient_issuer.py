@@ -108,3 +108,16 @@ def test_an_upload_must_carry_the_issuer(
     }
     with DimseBackend(own_pacs.settings()) as backend:
         assert backend.find_instances(str(wrong.StudyInstanceUID), None, {}) == []
+
+
+def test_an_upload_cannot_graft_onto_the_same_patient_id_under_another_issuer(
+    client: Any, own_pacs: Pacs, stored: dict[str, str], patient: tuple[int, str]
+) -> None:
+    _, mrn = patient
+    [ds] = _study(mrn, ISSUER, 1)
+    ds.StudyInstanceUID = stored["HOSPITAL-B"]  # the other issuer's patient's study
+    answer = post(client, body(part10(ds)))
+    assert answer.status_code == 409
+    with DimseBackend(own_pacs.settings()) as backend:
+        held = backend.find_instances(stored["HOSPITAL-B"], None, {})
+    assert str(ds.SOPInstanceUID) not in {str(d.SOPInstanceUID) for d in held}
