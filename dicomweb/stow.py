@@ -178,7 +178,8 @@ def read_upload(
 ) -> Upload:
     """Parse and check every part. ``patient_id``: the uploader's PatientID (None: open access);
     ``issuer``: the Issuer of Patient ID it must carry too, when the PACS qualifies PatientIDs;
-    ``study_owner(uid)``: the PatientID the PACS holds the study under, None if it has none."""
+    ``study_owner(uid)``: the uploader's PatientID when the PACS holds the study for them, None when
+    it holds no such study, anything else when it holds it for somebody else."""
     upload = Upload()
     owners: dict[str, str | None] = {}
     for content_type, body in parts:

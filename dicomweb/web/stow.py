@@ -18,7 +18,7 @@ from dicomweb import stow
 from dicomweb.backends.base import StoreResult
 from fhir_gateway import audit
 
-from .context import DicomwebContext, DicomwebError, blueprint, context
+from .context import DicomwebContext, DicomwebError, PacsScope, blueprint, context
 from .wado import instance_cache
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -29,25 +29,23 @@ def _max_bytes() -> int:
     return int(getattr(settings, "stow_max_bytes", DEFAULT_MAX_BYTES))
 
 
+#: ``study_owner``'s answer for a study the PACS holds for somebody other than the uploader
+ANOTHER_PATIENT = "\\another patient"  # a backslash: never a PatientID (VR LO)
+
+
 def _study_owner(
-    ctx: DicomwebContext, uploader: str, issuer: str | None = None
+    ctx: DicomwebContext, scope: PacsScope, uploader: str
 ) -> Callable[[str], str | None]:
-    """Who the PACS holds a study under: the uploader, another patient (a PatientID, or the
-    uploader's PatientID under another issuer when PatientIDs are issuer-qualified), or None."""
+    """Who the PACS holds a study under: the uploader, somebody else, or nobody (None).
+    Whether a study is the uploader's is the scope's own test (PatientID and, where
+    PatientIDs are issuer-qualified, the issuer)."""
 
     def owner(study_uid: str) -> str | None:
         keys = {"StudyInstanceUID": study_uid, "PatientID": "", "IssuerOfPatientID": ""}
         found = ctx.backend.find_studies(keys)
-        held = {
-            (str(ds.get("PatientID", "")), str(ds.get("IssuerOfPatientID", "") or ""))
-            for ds in found
-        }
-        others = sorted(
-            f"{pid} ({iss or 'no issuer'})" if pid == uploader else pid
-            for pid, iss in held
-            if pid != uploader or (issuer and iss != issuer)
-        )
-        return others[0] if others else (uploader if held else None)
+        if not found:
+            return None
+        return uploader if all(scope.admits(ds) for ds in found) else ANOTHER_PATIENT
 
     return owner
 
@@ -84,11 +82,7 @@ def store_instances(study: str | None = None) -> Response:
     try:
         boundary = stow.boundary_of(request.headers.get("Content-Type"))
         parts = stow.iter_parts(request.stream, boundary, limit)
-        owner = (
-            _study_owner(ctx, patient_id, scope.issuer)
-            if patient_id is not None
-            else lambda uid: None
-        )
+        owner = _study_owner(ctx, scope, patient_id) if patient_id is not None else lambda uid: None
         upload = stow.read_upload(
             parts,
             study_uid=study,
