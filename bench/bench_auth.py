@@ -51,7 +51,16 @@ from urllib.parse import quote
 
 import requests
 
-from bench.run import OUT, _latency, _machine, log, prepare_his, serve, worker_rss_mb
+from bench.run import (
+    OUT,
+    _machine,
+    log,
+    median_runs,
+    prepare_his,
+    serve,
+    worker_rss_mb,
+    wrk_figures,
+)
 
 REDIRECT = "https://app.example/callback"
 SCOPE = "launch/patient offline_access patient/*.rs"
@@ -240,24 +249,13 @@ def _wrk(url: str, script: str, file: Path, seconds: int, **env: str) -> dict[st
     lua.write_text(script)
     cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(lua)]
     environ = {**os.environ, "BENCH_FILE": str(file), **env}
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, env=environ, check=True)
-    text = out.stdout
-    import re
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    errors = int(non2xx.group(1)) if non2xx else 0
-    socket_errors = re.search(r"Socket errors: (.*)", text)
-    return {
-        "rps": rps,
-        "p50": _latency(text, "50%"),
-        "p99": _latency(text, "99%"),
-        "errors": errors + (1 if socket_errors else 0),
-    }
-
-
-def _median(runs: list[dict[str, float]]) -> dict[str, float]:
-    return {k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}
+    text = subprocess.run(
+        [*cmd, url], capture_output=True, text=True, env=environ, check=True
+    ).stdout
+    figures = wrk_figures(text)
+    if "Socket errors:" in text:  # timeouts or resets count as errors too
+        figures["errors"] += 1
+    return figures
 
 
 def _check(name: str, result: dict[str, float]) -> None:
@@ -375,7 +373,7 @@ def run(patients: int, accounts_n: int, rounds: int, seconds: int) -> dict[str, 
             )
             _check("refreshes", runs["refresh"][-1])
         results["worker_rss_mb"] = worker_rss_mb(smart_proc)
-    results.update({name: _median(r) for name, r in runs.items()})
+    results.update({name: median_runs(r) for name, r in runs.items()})
     results["runs"] = runs
     # the ratio of each round's pair (run seconds apart), then their median: slow drifts of a
     # shared machine cancel out within a round

@@ -196,6 +196,11 @@ def wrk(url: str, *, seconds: int, random_ids: tuple[str, int] | None = None) ->
         cmd += ["-s", str(script)]
         env["BENCH_PREFIX"], env["BENCH_N"] = random_ids[0], str(random_ids[1])
     out = subprocess.run([*cmd, url], capture_output=True, text=True, env=env, check=True).stdout
+    return wrk_figures(out)
+
+
+def wrk_figures(out: str) -> dict[str, float]:
+    """Throughput, p50/p99 latency (ms) and the count of non-2xx answers of a wrk report."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
