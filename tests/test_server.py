@@ -42,7 +42,7 @@ def server(sqlite_his: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             try:
                 if requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or a worker still booting
                 time.sleep(0.2)
         else:
             raise AssertionError("gunicorn did not start: " + log_path.read_text()[-2000:])
