@@ -95,7 +95,7 @@ def _wait(url: str, session: requests.Session) -> None:
         try:
             if session.get(url, timeout=2).status_code < 500:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still starting
             time.sleep(0.1)
     raise SystemExit(f"{url} did not come up")
 
