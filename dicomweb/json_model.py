@@ -1,20 +1,36 @@
 """The DICOM JSON model (PS3.18 Annex F), shared by the DICOMweb services.
 
-pydicom's ``Dataset.to_json_dict`` does the encoding (F.2: tags as 8 hex digits, ``vr``,
-``Value`` arrays, PN as ``{"Alphabetic", "Ideographic", "Phonetic"}`` objects, F.2.5); this
-module adds what a QIDO response needs around it: the C-FIND bookkeeping attributes removed,
-the Retrieve URL (0008,1190) of each result (PS3.18 §10.6.3.3.1), multi-valued code strings kept
-as arrays, and text decoded with the result's Specific Character Set before it is written as
-UTF-8 JSON (F.2.1: JSON is always UTF-8, so Romanian ``ș``/``ț`` and Polish ``ł``/``ż`` are kept
-whatever repertoire the PACS used).
+A QIDO response needs, around the encoding itself: the C-FIND bookkeeping attributes removed,
+the Retrieve URL (0008,1190) of each result (PS3.18 §10.6.3.3.1), and text decoded with the
+result's Specific Character Set before it is written as UTF-8 JSON (F.2.1: JSON is always
+UTF-8, so Romanian ``ș``/``ț`` and Polish ``ł``/``ż`` are kept whatever repertoire the PACS
+used).
+
+The encoding is pydicom's ``DataElement.to_json_dict`` (F.2: tags as 8 hex digits, ``vr``,
+``Value`` arrays, PN as ``{"Alphabetic", "Ideographic", "Phonetic"}`` objects, F.2.5), with
+one shortcut written here: a C-FIND answer arrives as raw, still encoded elements, and pydicom
+spends some 30 µs on each to build its value objects (``PersonName``, ``IS``, ``UID``, ...)
+only for them to be turned back into plain JSON values. That was most of a QIDO request's own
+time. :func:`_raw_json` writes the JSON of the plain cases straight from the bytes: the string
+VRs, IS/DS, PN and the fixed-size binary numbers, in a character set that is one codec without
+code extensions (ISO 2022 escape sequences are pydicom's). Everything else (sequences,
+ambiguous VRs, private or unknown tags, values that do not parse, bytes the codec rejects) goes
+through pydicom as before, so the output is pydicom's in every case; ``tests/dicomweb/
+test_json_model.py`` holds the two to each other.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import orjson
+from pydicom import config
+from pydicom.charset import python_encoding
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 MEDIA_TYPE = "application/dicom+json"
@@ -29,27 +45,169 @@ QUERY_ONLY = frozenset(
 )
 RETRIEVE_URL = "00081190"
 CHARSET = "00080005"
+CHARSET_TAG = 0x00080005
 UTF8 = "ISO_IR 192"
+
+#: pydicom decodes these with the dataset's character set (PS3.5 §6.1.2.3) ...
+_TEXT_MULTI = frozenset({"SH", "LO", "UC"})
+_TEXT_SINGLE = frozenset({"ST", "LT", "UT"})
+#: ... and these in its default repertoire, split on backslashes and right-trimmed as a whole
+_PLAIN = frozenset({"AS", "CS", "DA", "DT", "TM"})
+_DATETIME = frozenset({"DA", "DT", "TM"})
+_BINARY = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
+_HANDLED = _TEXT_MULTI | _TEXT_SINGLE | _PLAIN | set(_BINARY) | {"PN", "UI", "IS", "DS", "AE", "UR"}
+_LATIN1 = "iso8859"  # pydicom's default repertoire decoding
+_DIGITS = frozenset("0123456789")
 
 
 def _keep(tag: int) -> bool:
     group = tag >> 16
-    return group not in (0x0000, 0x0002) and tag not in QUERY_ONLY and tag & 0xFFFF != 0
+    return (
+        group not in (0x0000, 0x0002)
+        and tag not in QUERY_ONLY
+        and tag & 0xFFFF != 0
+        and tag != CHARSET_TAG
+    )
+
+
+@lru_cache(maxsize=4096)
+def _vr_of(tag: int) -> str | None:
+    """The dictionary VR of a public tag; None for private, unknown or ambiguous ones."""
+    if tag >> 16 & 1:
+        return None
+    try:
+        vr = str(dictionary_VR(tag))
+    except KeyError:
+        return None
+    return None if " or " in vr else vr
+
+
+def _codec(ds: Dataset) -> str | None:
+    """The one Python codec of the dataset's text; None when pydicom's decoding is needed."""
+    elem = ds.get_item(CHARSET_TAG)
+    if elem is None:
+        return _LATIN1
+    raw = elem.value
+    if isinstance(raw, bytes):
+        value = raw.decode(_LATIN1).strip(" \x00")
+    elif isinstance(raw, str):
+        value = raw.strip()
+    else:
+        return None  # several terms: code extensions
+    if "\\" in value or value.startswith("ISO 2022"):
+        return None
+    return python_encoding.get(value)
+
+
+def _int(text: str) -> int | None:
+    body = text.strip(" ")
+    digits = body[1:] if body[:1] in ("+", "-") else body
+    return int(body) if digits and set(digits) <= _DIGITS else None
+
+
+def _float(text: str) -> float | None:
+    body = text.strip(" ")
+    if not body or not set(body) <= _DIGITS | {".", "+", "-", "e", "E"}:
+        return None
+    try:
+        return float(body)
+    except ValueError:
+        return None
+
+
+def _person_name(text: str) -> dict[str, str] | None:
+    groups = text.split("=")
+    while groups and not groups[-1]:
+        groups.pop()
+    if not groups or len(groups) > 3:
+        return None
+    return dict(zip(("Alphabetic", "Ideographic", "Phonetic"), groups, strict=False))
+
+
+def _raw_json(raw: RawDataElement, codec: str | None) -> dict[str, Any] | None:
+    """The JSON of a raw element as pydicom writes it, or None to leave it to pydicom."""
+    vr = _vr_of(raw.tag)
+    if vr is None or vr not in _HANDLED or (raw.VR is not None and vr != raw.VR):
+        return None
+    data = raw.value
+    if raw.length == 0 and not data:
+        return {"vr": vr}
+    if not isinstance(data, bytes) or raw.length != len(data):
+        return None
+    if vr in _BINARY:
+        fmt = _BINARY[vr]
+        size = struct.calcsize(fmt)
+        if len(data) % size:
+            return None
+        if not data:
+            return {"vr": vr}
+        order = "<" if raw.is_little_endian else ">"
+        values = list(struct.unpack(f"{order}{len(data) // size}{fmt}", data))
+        return {"vr": vr, "Value": values}
+    if vr in ("PN", "SH", "LO", "UC", "ST", "LT", "UT"):
+        if codec is None or 0x1B in data:
+            return None
+        try:
+            text = (data.rstrip(b"\x00 ") if vr == "PN" else data).decode(codec)
+        except UnicodeDecodeError:
+            return None
+        if vr in _TEXT_SINGLE:
+            text = text.rstrip("\x00 ")
+            return {"vr": vr, "Value": [text]} if text else {"vr": vr}
+        if vr == "PN":
+            if not text:
+                return {"vr": vr}
+            people = [_person_name(name) for name in text.split("\\")]
+            if any(person is None for person in people):
+                return None
+            return {"vr": vr, "Value": people}
+        parts = [part.rstrip("\x00 ") for part in text.split("\\")]
+        if len(parts) == 1 and not parts[0]:
+            return {"vr": vr}
+        return {"vr": vr, "Value": parts}
+    text = data.decode(_LATIN1)
+    if vr in _DATETIME and config.datetime_conversion:
+        return None  # pydicom's DA/DT/TM objects, whose JSON is theirs
+    if vr in _PLAIN or vr == "UI" or vr == "IS" or vr == "DS":
+        body = (text.strip() if vr == "DS" else text).rstrip(" \x00")
+        if not body:
+            return {"vr": vr}
+        parts = body.split("\\")
+        if vr == "IS" or vr == "DS":
+            parse = _int if vr == "IS" else _float
+            numbers = [parse(part) for part in parts]
+            if any(number is None for number in numbers):
+                return None
+            return {"vr": vr, "Value": numbers}
+        return {"vr": vr, "Value": parts}
+    if vr == "AE":
+        parts = [part.strip() for part in text.split("\\")]
+        if len(parts) == 1 and not parts[0]:
+            return {"vr": vr}
+        return {"vr": vr, "Value": parts}
+    if vr == "UR":
+        url = text.rstrip()
+        return {"vr": vr, "Value": [url]} if url else {"vr": vr}
+    return None
 
 
 def to_json(ds: Dataset, *, retrieve_url: str | None = None) -> dict[str, Any]:
     """One dataset in the DICOM JSON model, without the query bookkeeping (PS3.18 F.2).
 
-    Text values are decoded with the dataset's Specific Character Set (pydicom does it when the
-    elements are read); the JSON carries the decoded text, so (0008,0005) is dropped: it would
-    describe an encoding the JSON does not use (F.2.1).
+    Text values are decoded with the dataset's Specific Character Set; the JSON carries the
+    decoded text, so (0008,0005) says UTF-8 instead of the repertoire the PACS used (F.2.1).
     """
-    ds.decode()
-    kept = Dataset()
-    for elem in ds:
-        if _keep(int(elem.tag)) and int(elem.tag) != 0x00080005:
-            kept.add(elem)
-    out = kept.to_json_dict(bulk_data_threshold=2**31)
+    codec = _codec(ds)
+    out: dict[str, Any] = {}
+    for key in ds.keys():  # noqa: SIM118 - iterating a Dataset converts its elements
+        tag = int(key)
+        if not _keep(tag):
+            continue
+        elem = ds.get_item(key, keep_deferred=True)
+        encoded = _raw_json(elem, codec) if isinstance(elem, RawDataElement) else None
+        if encoded is None:
+            encoded = ds[key].to_json_dict(None, 2**31)
+        out[f"{tag:08X}"] = encoded
     out[CHARSET] = {"vr": "CS", "Value": [UTF8]}
     if retrieve_url is not None:
         out[RETRIEVE_URL] = {"vr": "UR", "Value": [retrieve_url]}

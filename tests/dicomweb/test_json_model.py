@@ -1,0 +1,174 @@
+"""The DICOM JSON of a C-FIND answer equals pydicom's own encoding of the same elements.
+
+``json_model.to_json`` writes the JSON of plain raw elements itself (see its module text); here
+every kind of element a PACS can answer is encoded as it travels (implicit and explicit VR,
+little and big endian, several character sets), read back the way pynetdicom reads a C-FIND
+response, and the two encodings compared whole.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pynetdicom.dsutils import decode, encode
+
+from dicomweb import json_model
+
+SKIPPED = {0x00080005, 0x00080052, 0x00080054, 0x00080056}
+
+
+def _reference(ds: Dataset) -> dict[str, Any]:
+    """pydicom's encoding, element by element, without the C-FIND bookkeeping."""
+    out = {
+        f"{int(tag):08X}": ds[tag].to_json_dict(None, 2**31)
+        for tag in ds.keys()  # noqa: SIM118 - tags, not converted elements
+        if int(tag) not in SKIPPED and tag.element != 0 and tag.group not in (0, 2)
+    }
+    out["00080005"] = {"vr": "CS", "Value": ["ISO_IR 192"]}
+    out["00081190"] = {"vr": "UR", "Value": ["http://gw/studies/1"]}
+    return dict(sorted(out.items()))
+
+
+def _base() -> Dataset:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "SERIES"
+    ds.RetrieveAETitle = "ORTHANC"
+    ds.StudyInstanceUID = "2.25.1234567890123456789"
+    ds.SeriesInstanceUID = "2.25.98765432109876543210"
+    ds.SOPClassesInStudy = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"]
+    ds.StudyDate = "20240101"
+    ds.StudyTime = "080000.123456"
+    ds.AcquisitionDateTime = "20240101080000.5+0200"
+    ds.SeriesDate = None
+    ds.SeriesTime = ""
+    ds.AccessionNumber = "B000001"
+    ds.ModalitiesInStudy = ["CT", "MR"]
+    ds.Modality = "CT"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.PatientAge = "041Y"
+    ds.PatientSex = "F"
+    ds.StationAETitle = " CT01 "
+    ds.RetrieveURL = "http://pacs.example/wado/1 "
+    ds.SeriesNumber = "3"
+    ds.NumberOfStudyRelatedInstances = " 18"
+    ds.ReferencedFrameNumber = ["1", "2", "-3"]
+    ds.SliceThickness = "0.50"
+    ds.PixelSpacing = ["0.703125", "-2e3"]
+    ds.Rows = 512
+    ds.SimpleFrameList = [1, 2, 70000]
+    ds.ReferencePixelX0 = -12
+    ds.DiffusionBValue = 1000.25
+    ds.RecommendedDisplayFrameRateInFloat = 29.97
+    ds.FrameIncrementPointer = 0x00181063
+    ds.InstanceAvailability = "ONLINE"
+    ds.ReferencedSeriesSequence = Sequence([Dataset()])
+    ds.ReferencedSeriesSequence[0].SeriesInstanceUID = "2.25.5"
+    ds.ReferencedStudySequence = Sequence([])
+    ds.add_new(0x00090010, "LO", "ACME 1.0")
+    ds.add_new(0x00091001, "LO", "private value")
+    return ds
+
+
+def _texts(ds: Dataset, name: str, other: str, text: str) -> Dataset:
+    ds.PatientName = name
+    ds.ReferringPhysicianName = [other, "Kowalski^Jan"]
+    ds.PerformingPhysicianName = ""
+    ds.StudyDescription = text
+    ds.SeriesDescription = f"{text} \\ {text}"  # LO: a backslash separates values
+    ds.ImageComments = f"{text}\\ with a backslash, kept  "  # LT: one value, trailing cut
+    ds.AdditionalPatientHistory = f"{text} "
+    ds.PatientComments = text
+    ds.StudyID = "S1 "
+    ds.InstitutionName = ""
+    return ds
+
+
+CASES: dict[str, Callable[[], Dataset]] = {
+    "default repertoire": lambda: _texts(_base(), "Popescu^Ana^^Dr.", "Nowak^Ewa", "CT thorax"),
+    "UTF-8": lambda: _texts(_base(), "Ștefănescu^Țică", "Żółć^Łucja", "Tomografie toracică"),
+    "Latin-2": lambda: _texts(_base(), "Wójcik^Łukasz", "Źrebiec^Żaneta", "Badanie płuc"),
+    "Latin-1": lambda: _texts(_base(), "Müller^Jörg", "Ærø^Åse", "Thorax natif"),
+    "ISO 2022 extensions": lambda: _texts(
+        _base(), "Yamada^Tarou=山田^太郎=やまだ^たろう", "Sato^Jiro", "CT"
+    ),
+    "person name groups": lambda: _texts(_base(), "A^B==C^D", "Ideo^Only=漢", "x"),
+}
+CHARSETS = {
+    "default repertoire": None,
+    "UTF-8": "ISO_IR 192",
+    "Latin-2": "ISO_IR 101",
+    "Latin-1": "ISO_IR 100",
+    "ISO 2022 extensions": ["", "ISO 2022 IR 87"],
+    "person name groups": "ISO_IR 192",
+}
+SYNTAXES = {
+    "implicit little endian": (True, True),
+    "explicit little endian": (False, True),
+    "explicit big endian": (False, False),
+}
+
+
+def _answer(case: str, syntax: tuple[bool, bool]) -> bytes:
+    ds = CASES[case]()
+    if CHARSETS[case] is not None:
+        ds.SpecificCharacterSet = CHARSETS[case]
+    encoded = encode(ds, *syntax)
+    assert encoded is not None
+    return encoded
+
+
+@pytest.mark.parametrize("syntax", SYNTAXES.values(), ids=SYNTAXES.keys())
+@pytest.mark.parametrize("case", CASES)
+def test_raw_answers_encode_as_pydicom_does(case: str, syntax: tuple[bool, bool]) -> None:
+    encoded = _answer(case, syntax)
+    answer = decode(io.BytesIO(encoded), *syntax)
+    ours = json_model.to_json(answer, retrieve_url="http://gw/studies/1")
+    theirs = _reference(decode(io.BytesIO(encoded), *syntax))
+    assert ours == theirs
+    # the plain elements were written from their bytes, without pydicom's value objects
+    raw = {
+        int(t)
+        for t in answer.keys()  # noqa: SIM118 - iterating would convert them
+        if isinstance(answer.get_item(t, keep_deferred=True), RawDataElement)
+    }
+    assert {0x00200011, 0x00280010, 0x00080060, 0x00280030} <= raw
+    assert (0x00100010 in raw) is (case != "ISO 2022 extensions")
+    # and the text really is the decoded text, not the bytes of another repertoire
+    name = ours["00100010"]["Value"][0]["Alphabetic"]
+    assert name == CASES[case]().PatientName.components[0]
+
+
+def test_datasets_built_in_python_encode_as_pydicom_does() -> None:
+    ds = _texts(_base(), "Ștefănescu^Țică", "Żółć^Łucja", "Tomografie")
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    assert json_model.to_json(ds, retrieve_url="http://gw/studies/1") == _reference(ds)
+
+
+def test_bookkeeping_is_dropped_and_the_charset_says_utf8() -> None:
+    encoded = _answer("Latin-2", SYNTAXES["implicit little endian"])
+    out = json_model.to_json(decode(io.BytesIO(encoded), True, True))
+    for tag in ("00080052", "00080054", "00080056"):
+        assert tag not in out
+    assert out["00080005"] == {"vr": "CS", "Value": ["ISO_IR 192"]}
+    assert out["00100010"]["Value"] == [{"Alphabetic": "Wójcik^Łukasz"}]
+    assert out["00200011"] == {"vr": "IS", "Value": [3]}
+    assert out["00080021"] == {"vr": "DA"}
+    assert list(out) == sorted(out)
+
+
+def test_numbers_that_do_not_parse_are_left_to_pydicom() -> None:
+    ds = Dataset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns that the value is not a valid IS
+        ds.SeriesNumber = "6.0"  # an IS written as a decimal: pydicom reads it as 6
+        encoded = encode(ds, True, True)
+        assert encoded is not None
+        out = json_model.to_json(decode(io.BytesIO(encoded), True, True))
+    assert out["00200011"] == {"vr": "IS", "Value": [6]}
