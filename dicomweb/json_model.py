@@ -55,6 +55,8 @@ _TEXT_SINGLE = frozenset({"ST", "LT", "UT"})
 _PLAIN = frozenset({"AS", "CS", "DA", "DT", "TM"})
 _DATETIME = frozenset({"DA", "DT", "TM"})
 _BINARY = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
+_TEXT = _TEXT_MULTI | _TEXT_SINGLE | {"PN"}
+_SPLIT = _PLAIN | {"UI", "IS", "DS"}
 _HANDLED = _TEXT_MULTI | _TEXT_SINGLE | _PLAIN | set(_BINARY) | {"PN", "UI", "IS", "DS", "AE", "UR"}
 _LATIN1 = "iso8859"  # pydicom's default repertoire decoding
 _DIGITS = frozenset("0123456789")
@@ -144,7 +146,7 @@ def _raw_json(raw: RawDataElement, codec: str | None) -> dict[str, Any] | None:
         order = "<" if raw.is_little_endian else ">"
         values = list(struct.unpack(f"{order}{len(data) // size}{fmt}", data))
         return {"vr": vr, "Value": values}
-    if vr in ("PN", "SH", "LO", "UC", "ST", "LT", "UT"):
+    if vr in _TEXT:
         if codec is None or 0x1B in data:
             return None
         try:
@@ -168,7 +170,7 @@ def _raw_json(raw: RawDataElement, codec: str | None) -> dict[str, Any] | None:
     text = data.decode(_LATIN1)
     if vr in _DATETIME and config.datetime_conversion:
         return None  # pydicom's DA/DT/TM objects, whose JSON is theirs
-    if vr in _PLAIN or vr == "UI" or vr == "IS" or vr == "DS":
+    if vr in _SPLIT:
         body = (text.strip() if vr == "DS" else text).rstrip(" \x00")
         if not body:
             return {"vr": vr}
