@@ -189,6 +189,19 @@ def create_app(
     return app
 
 
+def shutdown(app: Flask) -> None:
+    """Close what ``create_app`` opened for itself: today the PACS backend's associations.
+
+    Called by gunicorn's ``worker_exit`` hook. It must run before the interpreter's own shutdown:
+    pynetdicom's DUL threads are not daemon threads, so a worker with an idle association in its
+    pool would otherwise wait for them forever and be killed once the graceful timeout ran out.
+    Safe to call more than once.
+    """
+    pacs = app.extensions.get("pacs_backend")
+    if pacs is not None:
+        pacs.close()
+
+
 def _cors(app: Flask, settings: Settings) -> None:
     """Discovery is open to any origin; the API to the configured origins only."""
     common = {"expose_headers": _EXPOSED, "allow_headers": _ALLOWED, "max_age": 600}

@@ -34,7 +34,17 @@ def gunicorn_options(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "loglevel": settings.log_level.lower(),
         "preload_app": False,
         "proc_name": "fhir-gateway",
+        "worker_exit": _worker_exit,
     }
+
+
+def _worker_exit(server: Any, worker: Any) -> None:
+    """Close the worker's PACS associations before Python's shutdown waits for their threads."""
+    from .app import shutdown
+
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "extensions"):
+        shutdown(app)
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
