@@ -5,9 +5,11 @@
 
 Starts its own Orthanc (Debian package, TCP_NODELAY=1) in a temporary directory, stores
 ``--studies`` small synthetic studies spread over the demo patients, then serves the gateway
-(development open access, DIMSE backend over a kept association) with werkzeug in a child
-process. The same HTTP client (requests, one kept-alive connection per server) then times, in
-interleaved order so that machine load hits both alike:
+(development open access, DIMSE backend over a pooled association) as it is deployed:
+``fhir-gateway serve``, gunicorn with ``--workers`` gthread workers (default 1: the client sends
+one request at a time) and the default request log. The same HTTP client (requests, one
+kept-alive connection per server) then times, in interleaved order so that machine load hits
+both alike:
 
 * studies of one patient: ``/studies?PatientID=...``;
 * series of one study: ``/studies/{uid}/series``.
@@ -19,15 +21,16 @@ at most 2x). Not run by the tests.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -69,24 +72,30 @@ def _store(settings: PacsSettings, count: int) -> list[StudySpec]:
     return specs
 
 
-def _serve(port: int, settings: PacsSettings, tmp: str) -> None:
-    from werkzeug.serving import make_server
-
-    from fhir_gateway import create_app
-
-    app = create_app(
-        {
-            "his_url": f"sqlite:///{tmp}/his.sqlite",
-            "state_url": f"sqlite:///{tmp}/state.sqlite",
-            "dev_open_access": True,
-            "secret_key": "bench",
-            "log_level": "WARNING",
-            "port": port,
-        },
-        pacs=DimseBackend(settings),
-        pacs_settings=settings,
-    )
-    make_server("127.0.0.1", port, app, threaded=True).serve_forever()
+def _serve(port: int, orthanc: OrthancProcess, tmp: str, workers: int) -> subprocess.Popen[bytes]:
+    """The gateway as it is deployed: ``fhir-gateway serve`` (gunicorn, gthread workers)."""
+    env = {
+        **os.environ,
+        "FHIR_GATEWAY_HIS_URL": f"sqlite:///{tmp}/his.sqlite",
+        "FHIR_GATEWAY_STATE_URL": f"sqlite:///{tmp}/state.sqlite",
+        "FHIR_GATEWAY_PORT": str(port),
+        "FHIR_GATEWAY_WORKERS": str(workers),
+        "FHIR_GATEWAY_DEV_OPEN_ACCESS": "true",
+        "FHIR_GATEWAY_PACS_ENABLED": "true",
+        "FHIR_GATEWAY_PACS_BACKEND": "dimse",
+        "FHIR_GATEWAY_PACS_HOST": "127.0.0.1",
+        "FHIR_GATEWAY_PACS_PORT": str(orthanc.dicom_port),
+        "FHIR_GATEWAY_PACS_CALLED_AET": orthanc.aet,
+        "FHIR_GATEWAY_PACS_CALLING_AET": CALLING_AET,
+    }
+    log = Path(tmp) / "gateway.log"
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / "fhir-gateway"), "serve"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _wait(url: str, session: requests.Session) -> None:
@@ -113,6 +122,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--studies", type=int, default=40)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gunicorn workers (one client: one is enough)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         scp_port = free_port()
@@ -123,7 +135,7 @@ def main() -> None:
             modalities=(Modality(CALLING_AET, port=scp_port), Modality(SCP_AET, port=scp_port)),
         )
         orthanc.start()
-        child: Any = None
+        child: subprocess.Popen[bytes] | None = None
         try:
             settings = PacsSettings(
                 port=orthanc.dicom_port,
@@ -134,10 +146,7 @@ def main() -> None:
             )
             specs = _store(settings, args.studies)
             port = free_port()
-            child = multiprocessing.get_context("spawn").Process(
-                target=_serve, args=(port, settings, tmp), daemon=True
-            )
-            child.start()
+            child = _serve(port, orthanc, tmp, args.workers)
             gateway = f"http://127.0.0.1:{port}/dicomweb"
             native = orthanc.http_url + "/dicom-web"
             gw, oc = requests.Session(), requests.Session()
@@ -171,8 +180,8 @@ def main() -> None:
                 )
         finally:
             if child is not None:
-                child.terminate()
-                child.join(timeout=10)
+                child.send_signal(signal.SIGTERM)
+                child.wait(timeout=30)
             orthanc.stop()
 
 
