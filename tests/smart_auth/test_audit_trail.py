@@ -102,6 +102,28 @@ def test_close_writes_what_is_still_queued(state: sa.Engine) -> None:
         assert conn.execute(sa.select(sa.func.count()).select_from(audit_event)).scalar() == 120
 
 
+def test_records_of_one_linger_share_a_transaction_and_flush_cuts_it_short(
+    state: sa.Engine,
+) -> None:
+    commits: list[int] = []
+    sa.event.listen(state, "commit", lambda conn: commits.append(1))
+    writer = AuditWriter(state, linger_s=30.0)
+    writer.start()
+    try:
+        for i in range(5):
+            writer.append(_record(i))
+        flushed = threading.Thread(target=writer.flush)
+        flushed.start()
+        flushed.join(timeout=10)  # far below the linger: the flush marker ends it
+        assert not flushed.is_alive()
+        assert len(commits) == 1
+        with state.connect() as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(audit_event)).scalar()
+        assert count == 5
+    finally:
+        writer.close()
+
+
 def test_record_goes_to_the_sink_with_its_patients(state: sa.Engine) -> None:
     writer = AuditWriter(state)
     token = audit.use(writer)
