@@ -15,6 +15,7 @@ import pytest
 
 from dicomweb.backends.contexts import query_contexts
 from dicomweb.backends.dimse import DimseBackend
+from dicomweb.backends.pool import is_ready
 from dicomweb.backends.settings import PacsSettings
 from dicomweb.errors import PacsStatusError, PacsTimeout, PacsUnavailable
 from dicomweb.synthetic import StudySpec, build_study
@@ -52,11 +53,15 @@ def test_association_dropped_by_the_pacs_is_replaced(short_backend: DimseBackend
     lease = short_backend.pool.acquire(("query",), lambda: (query_contexts(), []))
     dropped = lease.assoc
     short_backend.pool.release(lease)
-    # Orthanc closes it after DicomScpTimeout; pynetdicom notices the closed socket
-    assert _wait_until(lambda: not dropped.is_established, IDLE_TIMEOUT_S + 3)
+    # Orthanc closes it after DicomScpTimeout; pynetdicom's network thread sees the closed
+    # socket and leaves the data-transfer state, while the parked reactor has not looked yet
+    assert _wait_until(lambda: not is_ready(dropped), IDLE_TIMEOUT_S + 3)
     assert short_backend.find_studies({"PatientID": "nobody"}) == []
     assert short_backend.echo() == 0
     assert short_backend.pool.opened == 2
+    # the pool woke the dropped association's reactor, which wound it up: no thread left behind
+    assert _wait_until(lambda: not dropped.is_alive() and not dropped.dul.is_alive(), 5)
+    assert not dropped.is_established
 
 
 def test_idle_association_older_than_max_idle_is_not_reused(short_pacs: Pacs) -> None:
