@@ -36,7 +36,7 @@ from dicomweb.backends.contexts import (
 )
 from dicomweb.backends.matching import filter_matches
 from dicomweb.backends.pool import AssociationPool, ContextBuilder, Lease, make_ae
-from dicomweb.backends.query import identifier, page, sort_results
+from dicomweb.backends.query import identifier_elements, page, sort_results
 from dicomweb.backends.retrieval import QueueRetrieval
 from dicomweb.backends.settings import PacsSettings
 from dicomweb.backends.storage_scp import StorageScp
@@ -119,7 +119,7 @@ class DimseBackend:
     def _find(
         self, level: str, query: Query, assoc: Association, **uids: str | None
     ) -> list[Dataset]:
-        ident = identifier(level, query, **uids)
+        ident = identifier_elements(level, query, **uids)
         found = ex.c_find(assoc, ident, self._msg_id(), self.settings.dimse_timeout_s)
         pinned = {key: value for key, value in uids.items() if value}
         return filter_matches(found, {**query, **pinned})

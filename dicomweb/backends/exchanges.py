@@ -15,8 +15,10 @@ from pydicom.dataset import Dataset
 from pynetdicom import evt
 from pynetdicom.association import Association
 
+from dicomweb.backends import wire
 from dicomweb.backends.base import InstanceStatus, RetrieveOutcome, status_category
 from dicomweb.backends.contexts import FIND_MODEL, GET_MODEL, MAX_CONTEXTS, MOVE_MODEL
+from dicomweb.backends.query import Elements, identifier_dataset
 from dicomweb.backends.retrieval import QueueRetrieval
 from dicomweb.errors import PacsStatusError, PacsTimeout
 
@@ -49,12 +51,18 @@ def c_echo(assoc: Association, msg_id: int, dimse_timeout_s: float) -> int:
     return int(status.Status)
 
 
-def c_find(assoc: Association, ident: Dataset, msg_id: int, dimse_timeout_s: float) -> list:
+def c_find(assoc: Association, ident: Elements, msg_id: int, dimse_timeout_s: float) -> list:
     """C-FIND (PS3.7 §9.1.2): every Pending identifier; consumed to the final response, so the
-    association is free for the next request. A Failure or Cancel raises PacsStatusError."""
+    association is free for the next request. A Failure or Cancel raises PacsStatusError.
+
+    The request is written by :mod:`dicomweb.backends.wire` where it can be, else by
+    pynetdicom's ``send_c_find`` from the same identifier as a Dataset."""
     results: list[Dataset] = []
     started = time.monotonic()
-    for status, found in assoc.send_c_find(ident, FIND_MODEL, msg_id=msg_id):
+    responses = wire.send_find(assoc, ident, FIND_MODEL, msg_id)
+    if responses is None:
+        responses = assoc.send_c_find(identifier_dataset(ident), FIND_MODEL, msg_id=msg_id)
+    for status, found in responses:
         if "Status" not in status:
             raise lost("C-FIND", started, dimse_timeout_s)
         category = status_category(int(status.Status))

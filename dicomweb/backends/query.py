@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
@@ -60,41 +60,67 @@ LEVEL_KEYS = {"STUDY": STUDY_KEYS, "SERIES": SERIES_KEYS, "IMAGE": IMAGE_KEYS}
 UTF8 = "ISO_IR 192"
 
 
-def identifier(level: str, query: Query, **unique_keys: str | None) -> Dataset:
+Elements = dict[int, tuple[str, str]]
+"""An identifier as ``{tag: (VR, value text)}``; ``""`` is a universal (return) key."""
+
+_LEVEL_ELEMENTS: dict[str, tuple[tuple[int, str], ...]] = {
+    level: tuple((tag_of(k), dictionary_VR(tag_of(k))) for k in keys)
+    for level, keys in LEVEL_KEYS.items()
+}
+_QUERY_RETRIEVE_LEVEL = tag_of("QueryRetrieveLevel")
+_SPECIFIC_CHARACTER_SET = tag_of("SpecificCharacterSet")
+_SKIPPED = {_QUERY_RETRIEVE_LEVEL, _SPECIFIC_CHARACTER_SET}
+_INTEGER_VRS = ("US", "UL", "SS", "SL")
+
+
+def identifier_elements(level: str, query: Query, **unique_keys: str | None) -> Elements:
     """The C-FIND Identifier for ``level`` (PS3.4 §C.4.1.1.3): return keys, then matching keys.
 
     ``unique_keys`` (StudyInstanceUID, SeriesInstanceUID) pin the levels above the query level,
-    as the hierarchical search of the Study Root model requires (PS3.4 §C.4.1.3.1).
+    as the hierarchical search of the Study Root model requires (PS3.4 §C.4.1.3.1). Kept as
+    plain tags and texts: :mod:`dicomweb.backends.wire` encodes them directly, and
+    :func:`identifier` makes the pydicom Dataset of the same identifier.
     """
-    ds = Dataset()
-    ds.QueryRetrieveLevel = level
-    for keyword in LEVEL_KEYS[level]:
-        setattr(ds, keyword, None)
+    elements: Elements = {_QUERY_RETRIEVE_LEVEL: ("CS", level)}
+    for tag, vr in _LEVEL_ELEMENTS[level]:
+        elements[tag] = (vr, "")
     non_ascii = False
     for key, value in query.items():
         tag = tag_of(key)
-        values = values_of(value)
-        text = "\\".join(values)
+        text = "\\".join(values_of(value))
         non_ascii = non_ascii or not text.isascii()
-        keyword = keyword_for_tag(tag)
-        if keyword in ("QueryRetrieveLevel", "SpecificCharacterSet"):
+        if tag in _SKIPPED:
             continue
-        if dictionary_VR(tag) == "SQ":
+        vr = dictionary_VR(tag)
+        if vr == "SQ":
             continue  # sequence matching is not offered (PS3.4 §C.2.2.2.6 is optional)
-        ds[tag] = _element(tag, text)
+        if text and vr in _INTEGER_VRS and "\\" not in text:
+            int(text)  # a ValueError for a malformed number, before anything is sent
+        elements[tag] = (vr, text)
     for keyword, uid in unique_keys.items():
         if uid is not None:
-            setattr(ds, keyword, uid)
+            elements[tag_of(keyword)] = ("UI", uid)
     if non_ascii:
-        ds.SpecificCharacterSet = UTF8
+        elements[_SPECIFIC_CHARACTER_SET] = ("CS", UTF8)
+    return elements
+
+
+def identifier(level: str, query: Query, **unique_keys: str | None) -> Dataset:
+    """:func:`identifier_elements` as a pydicom Dataset."""
+    return identifier_dataset(identifier_elements(level, query, **unique_keys))
+
+
+def identifier_dataset(elements: Elements) -> Dataset:
+    ds = Dataset()
+    for tag, (vr, text) in elements.items():
+        ds[tag] = _element(tag, vr, text)
     return ds
 
 
-def _element(tag: int, text: str) -> DataElement:
-    vr = dictionary_VR(tag)
+def _element(tag: int, vr: str, text: str) -> DataElement:
     value: object = text if text != "" else None
-    if text and vr in ("IS", "US", "UL", "SS", "SL") and "\\" not in text:
-        value = text if vr == "IS" else int(text)
+    if text and vr in _INTEGER_VRS and "\\" not in text:
+        value = int(text)
     return DataElement(tag, vr, value)
 
 

@@ -141,11 +141,7 @@ def test_unknown_study_finds_nothing(backend: DimseBackend) -> None:
 
 
 def test_failure_status_is_data_on_the_error(pacs: Pacs, backend: DimseBackend) -> None:
-    from pydicom.dataset import Dataset
-
-    bad = Dataset()
-    bad.QueryRetrieveLevel = "NOTALEVEL"
-    bad.PatientID = ""
+    bad = {0x00080052: ("CS", "NOTALEVEL"), 0x00100020: ("LO", "")}  # QueryRetrieveLevel
     lease = backend.pool.acquire(("query",), lambda: (query_contexts(), []))
     try:
         with pytest.raises(PacsStatusError) as caught:
