@@ -72,8 +72,16 @@ def _store(settings: PacsSettings, count: int) -> list[StudySpec]:
     return specs
 
 
-def _serve(port: int, orthanc: OrthancProcess, tmp: str, workers: int) -> subprocess.Popen[bytes]:
-    """The gateway as it is deployed: ``fhir-gateway serve`` (gunicorn, gthread workers)."""
+def _serve(
+    port: int,
+    orthanc: OrthancProcess,
+    tmp: str,
+    workers: int,
+    extra: dict[str, str] | None = None,
+    name: str = "gateway",
+) -> subprocess.Popen[bytes]:
+    """The gateway as it is deployed: ``fhir-gateway serve`` (gunicorn, gthread workers), over
+    an empty HIS in ``tmp``, its output in ``tmp/{name}.log``; ``extra`` adds settings."""
     env = {
         **os.environ,
         "FHIR_GATEWAY_HIS_URL": f"sqlite:///{tmp}/his.sqlite",
@@ -87,8 +95,9 @@ def _serve(port: int, orthanc: OrthancProcess, tmp: str, workers: int) -> subpro
         "FHIR_GATEWAY_PACS_PORT": str(orthanc.dicom_port),
         "FHIR_GATEWAY_PACS_CALLED_AET": orthanc.aet,
         "FHIR_GATEWAY_PACS_CALLING_AET": CALLING_AET,
+        **(extra or {}),
     }
-    log = Path(tmp) / "gateway.log"
+    log = Path(tmp) / f"{name}.log"
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [str(Path(sys.executable).parent / "fhir-gateway"), "serve"],

@@ -5,17 +5,18 @@
 
 Starts its own Orthanc (Debian package, TCP_NODELAY=1) in a temporary directory and stores
 synthetic CT studies of 512x512 int16 slices (``dicomweb.synthetic.ct_study``). The gateway runs
-in its own process (werkzeug, threaded, development open access over an empty HIS), twice: once
-without a cache (every request is a streamed C-GET: the cold path) and once with the on-disk
-cache (first request fills it, the next ones are warm). Beside them, interleaved run by run:
+as it is deployed (``fhir-gateway serve``: gunicorn, one gthread worker; development open access
+over an empty HIS; the default request log), twice: once without a cache (every request is a
+streamed C-GET: the cold path) and once with the on-disk cache (first request fills it, the
+next ones are warm). Beside them, interleaved run by run:
 
 * plain pynetdicom C-GET on one association (``bench_dimse``'s worker), bytes discarded;
 * DCMTK ``getscu`` writing to /dev/shm;
 * Orthanc's own DICOMweb plugin, ``/dicom-web/studies/{uid}`` with ``transfer-syntax=*``.
 
 HTTP bodies are read by curl (``--client requests``: by requests, in 1 MiB chunks) and
-discarded. Peak RSS growth of the serving gateway is
-its VmHWM at the end minus its RSS once ready. Prints a Markdown table of medians; not a test.
+discarded. Peak RSS growth of the serving gateway is its worker's VmHWM at the end minus its
+RSS once warmed up. Prints a Markdown table of medians; not a test.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import base64
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -37,30 +39,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.bench_dimse import CALLING_AET, SCP_AET, _free_port, _getscu, _vm_hwm_mb, _Worker  # noqa: E402
+from bench.bench_qido import _serve, _wait  # noqa: E402
+from dicomweb.orthanc import Modality, OrthancProcess  # noqa: E402
 
 ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
-
-
-def serve(args: argparse.Namespace) -> None:
-    """The gateway process: one app over the PACS, served until killed."""
-    from werkzeug.serving import make_server
-
-    from dicomweb.backends.dimse import DimseBackend
-    from dicomweb.backends.settings import PacsSettings
-    from fhir_gateway import create_app
-
-    settings = PacsSettings(port=args.pacs_port, storage_scp_port=_free_port())
-    config = {
-        "his_url": f"sqlite:///{args.his}",
-        "dev_open_access": True,
-        "secret_key": "bench",
-        "log_level": "WARNING",
-        "dicomweb_cache_dir": args.cache or "",
-    }
-    app = create_app(config, pacs=DimseBackend(settings), pacs_settings=settings)
-    server = make_server("127.0.0.1", args.port, app, threaded=True)
-    print("ready", flush=True)
-    server.serve_forever()
 
 
 def _rss_mb(pid: int) -> float:
@@ -71,25 +53,39 @@ def _rss_mb(pid: int) -> float:
 
 
 class Gateway:
-    def __init__(self, pacs_port: int, his: Path, cache: Path | None) -> None:
+    """``fhir-gateway serve`` with one gthread worker, over the PACS, in its own directory."""
+
+    def __init__(self, pacs: OrthancProcess, var_dir: Path, cache: Path | None) -> None:
+        var_dir.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
-        cmd = [sys.executable, __file__, "--serve", "--port", str(self.port),
-               "--pacs-port", str(pacs_port), "--his", str(his)]  # fmt: skip
-        if cache is not None:
-            cmd += ["--cache", str(cache)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO)
-        assert self.proc.stdout is not None
-        if self.proc.stdout.readline().strip() != "ready":
-            raise RuntimeError("the gateway did not start")
+        extra = {
+            "FHIR_GATEWAY_DICOMWEB_CACHE_DIR": str(cache) if cache is not None else "",
+            "FHIR_GATEWAY_PACS_STORAGE_SCP_PORT": str(_free_port()),
+        }
+        name = "warm" if cache is not None else "cold"
+        self.proc = _serve(self.port, pacs, str(var_dir), 1, extra, name)
         self.base = f"http://127.0.0.1:{self.port}/dicomweb"
+        _wait(f"http://127.0.0.1:{self.port}/health/live", requests.Session())
+        self.worker = _worker_pid(self.proc.pid)
         self.rss_ready = 0.0
 
     def stop(self) -> float:
-        """Stop; return the RSS growth (peak minus ready) in MB."""
-        growth = _vm_hwm_mb(self.proc.pid) - self.rss_ready
-        self.proc.terminate()
+        """Stop; return the worker's RSS growth (peak minus ready) in MB."""
+        growth = _vm_hwm_mb(self.worker) - self.rss_ready
+        self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(30)
         return growth
+
+
+def _worker_pid(master: int) -> int:
+    """The one worker process of a gunicorn master."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    raise RuntimeError("the gateway started no worker")
 
 
 CLIENT = "curl"
@@ -126,11 +122,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 500])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--serve", action="store_true")
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--pacs-port", type=int)
-    parser.add_argument("--his")
-    parser.add_argument("--cache")
     parser.add_argument(
         "--client",
         choices=("curl", "requests"),
@@ -140,13 +131,9 @@ def main() -> None:
     args = parser.parse_args()
     global CLIENT
     CLIENT = args.client
-    if args.serve:
-        serve(args)
-        return
 
     from dicomweb.backends.dimse import DimseBackend
     from dicomweb.backends.settings import PacsSettings
-    from dicomweb.orthanc import Modality, OrthancProcess
     from dicomweb.synthetic import ct_study
 
     scp_port = _free_port()
@@ -158,7 +145,6 @@ def main() -> None:
             modalities=(Modality(CALLING_AET, port=scp_port), Modality(SCP_AET, port=scp_port)),
         )
         (Path(var_dir) / "orthanc").mkdir()
-        his = Path(var_dir) / "his.sqlite"
         rows = [
             "| study | method | median s | MB/s | first byte ms | peak RSS growth MB |",
             "|---|---|---|---|---|---|",
@@ -173,13 +159,13 @@ def main() -> None:
                 mb = size * (512 * 512 * 2) / 1e6
                 label = f"{size} x CT 512² ({mb:.0f} MB)"
                 cache_dir = Path(var_dir) / f"cache-{size}"
-                cold = Gateway(pacs.dicom_port, his, None)
-                warm = Gateway(pacs.dicom_port, his, cache_dir)
+                cold = Gateway(pacs, Path(var_dir) / f"cold-{size}", None)
+                warm = Gateway(pacs, Path(var_dir) / f"warm-{size}", cache_dir)
                 url = f"/studies/{study}"
                 _get(cold.base + url, {"Accept": ACCEPT})  # associations and imports warmed
-                cold.rss_ready = _rss_mb(cold.proc.pid)
+                cold.rss_ready = _rss_mb(cold.worker)
                 fill = _get(warm.base + url, {"Accept": ACCEPT})
-                warm.rss_ready = _rss_mb(warm.proc.pid)
+                warm.rss_ready = _rss_mb(warm.worker)
                 plain = _Worker("plain", pacs.dicom_port, scp_port, study)
                 times: dict[str, list[tuple[float, float]]] = {
                     k: [] for k in ("cold", "warm", "orthanc", "plain", "getscu")
