@@ -53,8 +53,11 @@ def _value(vr: str, text: str) -> bytes | None:
         return None
     if not text:
         return b""
-    numbers = [int(part) for part in text.split("\\")]
-    return struct.pack(f"<{len(numbers)}{code}", *numbers)
+    try:
+        numbers = [int(part) for part in text.split("\\")]
+        return struct.pack(f"<{len(numbers)}{code}", *numbers)
+    except (ValueError, struct.error):  # not a number, or out of range: pydicom says what
+        return None
 
 
 def _element(tag: int, vr: str, value: bytes, implicit_vr: bool) -> bytes | None:

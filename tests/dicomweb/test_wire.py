@@ -48,6 +48,10 @@ def test_identifier_with_a_vr_it_does_not_write_is_left_to_pydicom() -> None:
     assert wire.encode_identifier(elements, implicit_vr=True) is not None
     elements[0x00189087] = ("FD", "1000")  # Diffusion b-value, a binary float
     assert wire.encode_identifier(elements, implicit_vr=True) is None
+    elements[0x00189087] = ("US", "1\\x")  # not numbers
+    assert wire.encode_identifier(elements, implicit_vr=True) is None
+    elements[0x00189087] = ("US", "70000")  # out of range for US
+    assert wire.encode_identifier(elements, implicit_vr=True) is None
     elements = identifier_elements("STUDY", {})
     elements[0x00081030] = ("LO", "x" * 70_000)  # too long for a 2-byte length
     assert wire.encode_identifier(elements, implicit_vr=False) is None
