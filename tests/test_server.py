@@ -7,12 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.gunicorn_serving import wait_ready
 
 
 def _free_port() -> int:
@@ -37,15 +38,7 @@ def server(sqlite_his: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     log = log_path.open("wb")
     proc = subprocess.Popen([str(cli), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).ok:
-                    break
-            except requests.RequestException:  # not listening yet, or a worker still booting
-                time.sleep(0.2)
-        else:
-            raise AssertionError("gunicorn did not start: " + log_path.read_text()[-2000:])
+        wait_ready(port, log_path)
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,20 +23,10 @@ from fhir_gateway.server import gunicorn_options
 from fhir_gateway.settings import Settings
 from tests.dicomweb.conftest import CALLING_AET
 from tests.dicomweb.web.conftest import HisPacs
+from tests.gunicorn_serving import wait_ready
 
 JSON = {"Accept": "application/dicom+json"}
 GRACEFUL_S = gunicorn_options(Settings())["graceful_timeout"]
-
-
-def _wait_ready(port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).ok:
-                return
-        except requests.RequestException:  # not listening yet, or the worker still booting
-            time.sleep(0.2)
-    raise AssertionError("gunicorn did not start: " + log_path.read_text()[-2000:])
 
 
 def test_worker_with_a_pooled_association_exits_on_sigterm(his_pacs: HisPacs, tmp_path: Path):
@@ -62,7 +51,7 @@ def test_worker_with_a_pooled_association_exits_on_sigterm(his_pacs: HisPacs, tm
     with log_path.open("wb") as log:
         proc = subprocess.Popen([str(cli), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_ready(port, log_path)
+            wait_ready(port, log_path)
             # a QIDO leaves its association idle in the worker's pool
             studies = f"http://127.0.0.1:{port}/dicomweb/studies"
             rsp = requests.get(studies, headers=JSON, timeout=10)
