@@ -64,7 +64,7 @@ Elements = dict[int, tuple[str, str]]
 """An identifier as ``{tag: (VR, value text)}``; ``""`` is a universal (return) key."""
 
 _LEVEL_ELEMENTS: dict[str, tuple[tuple[int, str], ...]] = {
-    level: tuple((tag_of(k), dictionary_VR(tag_of(k))) for k in keys)
+    level: tuple((tag, dictionary_VR(tag)) for tag in map(tag_of, keys))
     for level, keys in LEVEL_KEYS.items()
 }
 _QUERY_RETRIEVE_LEVEL = tag_of("QueryRetrieveLevel")
@@ -94,8 +94,6 @@ def identifier_elements(level: str, query: Query, **unique_keys: str | None) -> 
         vr = dictionary_VR(tag)
         if vr == "SQ":
             continue  # sequence matching is not offered (PS3.4 §C.2.2.2.6 is optional)
-        if text and vr in _INTEGER_VRS and "\\" not in text:
-            int(text)  # a ValueError for a malformed number, before anything is sent
         elements[tag] = (vr, text)
     for keyword, uid in unique_keys.items():
         if uid is not None:

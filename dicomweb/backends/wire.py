@@ -3,11 +3,12 @@
 A QIDO-RS search is one C-FIND, and the request is on its critical path. Built the general way
 (a pydicom Dataset for the identifier, pydicom's writer for it, pynetdicom's C-FIND primitive
 and DIMSE message, whose command set it encodes twice to learn its group length), a series
-search spent about half a millisecond of CPU before its first byte went to the PACS, a sixth of
-what the whole search costs Orthanc. The request is small and regular: a command set of six
-elements in Implicit VR Little Endian (PS3.7 §6.3.1, §9.3.2.1) and an identifier of text and
-integer elements, so this module writes both directly (tens of microseconds) and hands the
-P-DATA to pynetdicom, which then reads and decodes the responses as for its own requests.
+search spent about 0.8 ms of CPU before its first byte went to the PACS (measured in one
+process: 3.53 ms a series C-FIND against Orthanc that way, 2.69 ms this way). The request is
+small and regular: a command set of six elements in Implicit VR Little Endian (PS3.7 §6.3.1,
+§9.3.2.1) and an identifier of text and integer elements, so this module writes both directly
+(tens of microseconds) and hands the P-DATA to pynetdicom, which then reads and decodes the
+responses as for its own requests.
 
 It takes only what it can write exactly: the little-endian transfer syntaxes without deflate
 and the value representations of C-FIND keys (text, UIDs, the four binary integers).
@@ -41,13 +42,18 @@ _INTEGERS = {"US": "H", "UL": "I", "SS": "h", "SL": "i"}
 _LONG_LENGTH_VRS = frozenset(("OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT"))
 
 
+def _text(text: str, vr: str) -> bytes:
+    """A text value's bytes, padded to even length (PS3.5 §6.2): UIDs with NUL, others space."""
+    raw = text.encode("utf-8")  # the identifier declares UTF-8 whenever a value is not ASCII
+    if len(raw) % 2:
+        raw += b"\0" if vr == "UI" else b" "
+    return raw
+
+
 def _value(vr: str, text: str) -> bytes | None:
-    """A value's bytes, padded to even length (PS3.5 §6.2), or None for a VR not written here."""
+    """A value's bytes, or None for a VR (or a number) not written here."""
     if vr in _TEXT_VRS or vr == "UI":
-        raw = text.encode("utf-8")  # the identifier declares UTF-8 whenever a value is not ASCII
-        if len(raw) % 2:
-            raw += b"\0" if vr == "UI" else b" "
-        return raw
+        return _text(text, vr)
     code = _INTEGERS.get(vr)
     if code is None:
         return None
@@ -60,10 +66,14 @@ def _value(vr: str, text: str) -> bytes | None:
         return None
 
 
+def _implicit(tag: int, value: bytes) -> bytes:
+    return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value
+
+
 def _element(tag: int, vr: str, value: bytes, implicit_vr: bool) -> bytes | None:
-    head = struct.pack("<HH", tag >> 16, tag & 0xFFFF)
     if implicit_vr:
-        return head + struct.pack("<I", len(value)) + value
+        return _implicit(tag, value)
+    head = struct.pack("<HH", tag >> 16, tag & 0xFFFF)
     if vr in _LONG_LENGTH_VRS:
         return head + vr.encode("ascii") + b"\0\0" + struct.pack("<I", len(value)) + value
     if len(value) > 0xFFFF:
@@ -90,18 +100,16 @@ def encode_identifier(elements: Elements, *, implicit_vr: bool) -> bytes | None:
 def c_find_command(msg_id: int, sop_class_uid: str, priority: int = MEDIUM) -> bytes:
     """The C-FIND-RQ command set (PS3.7 Table 9.3-3), Implicit VR Little Endian, with its group
     length first (PS3.7 §E.1)."""
-    uid = _value("UI", sop_class_uid) or b""
-    body = b"".join(
-        (
-            _element(0x00000002, "UI", uid, True) or b"",
-            _element(0x00000100, "US", struct.pack("<H", C_FIND_RQ), True) or b"",
-            _element(0x00000110, "US", struct.pack("<H", msg_id), True) or b"",
-            _element(0x00000700, "US", struct.pack("<H", priority), True) or b"",
-            _element(0x00000800, "US", struct.pack("<H", DATASET_PRESENT), True) or b"",
+    body = _implicit(0x00000002, _text(sop_class_uid, "UI")) + b"".join(
+        _implicit(tag, struct.pack("<H", number))
+        for tag, number in (
+            (0x00000100, C_FIND_RQ),
+            (0x00000110, msg_id),
+            (0x00000700, priority),
+            (0x00000800, DATASET_PRESENT),
         )
     )
-    group_length = _element(0x00000000, "UL", struct.pack("<I", len(body)), True) or b""
-    return group_length + body
+    return _implicit(0x00000000, struct.pack("<I", len(body))) + body
 
 
 def p_data(context_id: int, command: bytes, dataset: bytes, max_pdu: int) -> Iterator[P_DATA]:
