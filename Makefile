@@ -18,7 +18,7 @@ VIEWER_PACKAGES := nodejs
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[test,bench]'
+	$(PIP) install --quiet -e '.[test,bench,demo]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -45,12 +45,12 @@ demo-stop:
 ## Set up and run every test (SQLite always; PostgreSQL where reachable)
 test: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy fhir_gateway mappers conformance
+	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth demo
 	$(PY) -m pytest -n 2 --dist loadfile
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy fhir_gateway mappers conformance
+	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth demo
 
 ## Benchmarks (see BENCHMARKS.md)
 bench: setup

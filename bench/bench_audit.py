@@ -12,8 +12,8 @@ import sys
 import tempfile
 import time
 
-from fhir_gateway import audit
-from fhir_gateway.access import Grant
+from access import audit
+from access.policy import Grant
 from smart_auth.audit.writer import AuditWriter
 from smart_auth.state import create_state, make_state_engine
 

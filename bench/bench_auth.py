@@ -154,7 +154,7 @@ class State:
     """The SMART gateway's state database, written the way the gateway writes it."""
 
     def __init__(self, his_url: str, state_url: str) -> None:
-        from fhir_gateway import create_app
+        from gateway.app import create_app
         from smart_auth.accounts.tables import account, identity
 
         self.app = create_app(
@@ -321,9 +321,9 @@ def run(patients: int, accounts_n: int, rounds: int, seconds: int) -> dict[str, 
         "seconds": seconds,
     }
     with (
-        serve("fhir_gateway.wsgi:app", his, open_env) as (open_base, _),
-        serve("fhir_gateway.wsgi:app", his, smart_env) as (smart_base, smart_proc),
-        serve("fhir_gateway.wsgi:app", his, uncached_env) as (uncached_base, _),
+        serve("gateway.wsgi:app", his, open_env) as (open_base, _),
+        serve("gateway.wsgi:app", his, smart_env) as (smart_base, smart_proc),
+        serve("gateway.wsgi:app", his, uncached_env) as (uncached_base, _),
     ):
         started = time.perf_counter()
         tokens = _tokens(state, smart_base, accounts)

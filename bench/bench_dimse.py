@@ -255,10 +255,10 @@ def main() -> None:
         worker(args)
         return
 
+    from demo.orthanc import Modality, OrthancProcess
+    from demo.synthetic import ct_study
     from dicomweb.backends.dimse import DimseBackend
     from dicomweb.backends.settings import PacsSettings
-    from dicomweb.orthanc import Modality, OrthancProcess
-    from dicomweb.synthetic import ct_study
 
     scp_port = _free_port()
     with tempfile.TemporaryDirectory() as var_dir:

@@ -37,10 +37,10 @@ sys.path.insert(0, str(REPO))
 
 import requests  # noqa: E402
 
+from demo.orthanc import Modality, OrthancProcess, free_port  # noqa: E402
+from demo.synthetic import DEMO_PATIENTS, StudySpec, build_study  # noqa: E402
 from dicomweb.backends.dimse import DimseBackend  # noqa: E402
 from dicomweb.backends.settings import PacsSettings  # noqa: E402
-from dicomweb.orthanc import Modality, OrthancProcess, free_port  # noqa: E402
-from dicomweb.synthetic import DEMO_PATIENTS, StudySpec, build_study  # noqa: E402
 
 CALLING_AET, SCP_AET = "FHIRGW", "FHIRGW_SCP"
 

@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_wado.py --sizes 200 --runs 2
 
 Starts its own Orthanc (Debian package, TCP_NODELAY=1) in a temporary directory and stores
-synthetic CT studies of 512x512 int16 slices (``dicomweb.synthetic.ct_study``). The gateway runs
+synthetic CT studies of 512x512 int16 slices (``demo.synthetic.ct_study``). The gateway runs
 as it is deployed (``fhir-gateway serve``: gunicorn, one gthread worker; development open access
 over an empty HIS; the default request log), twice: once without a cache (every request is a
 streamed C-GET: the cold path) and once with the on-disk cache (first request fills it, the
@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.bench_dimse import CALLING_AET, SCP_AET, _free_port, _getscu, _vm_hwm_mb, _Worker  # noqa: E402
 from bench.bench_qido import _serve, _wait  # noqa: E402
-from dicomweb.orthanc import Modality, OrthancProcess  # noqa: E402
+from demo.orthanc import Modality, OrthancProcess  # noqa: E402
 
 ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
@@ -132,9 +132,9 @@ def main() -> None:
     global CLIENT
     CLIENT = args.client
 
+    from demo.synthetic import ct_study
     from dicomweb.backends.dimse import DimseBackend
     from dicomweb.backends.settings import PacsSettings
-    from dicomweb.synthetic import ct_study
 
     scp_port = _free_port()
     with tempfile.TemporaryDirectory() as var_dir:

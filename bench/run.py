@@ -28,11 +28,11 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
+from demo.generator import generate
 from fhir_gateway.his import schema as t
-from fhir_gateway.his.generator import generate
 from fhir_gateway.his.sql import make_engine
-from fhir_gateway.server import gunicorn_options
-from fhir_gateway.settings import Settings
+from gateway.server import gunicorn_options
+from gateway.settings import Settings
 
 OUT = Path(__file__).parent / "out"
 TODAY = dt.date(2026, 11, 1)
@@ -258,7 +258,7 @@ def run(rounds: int, seconds: int) -> dict:
         }
     obs = "/fhir/Observation?patient=1&category=laboratory&_sort=-date&_count=100"
     with (
-        serve("fhir_gateway.wsgi:app", big) as (gw, gw_proc),
+        serve("gateway.wsgi:app", big) as (gw, gw_proc),
         serve("bench.floor:app", big) as (fl, _),
     ):
         n = results["his"]["patients"]
@@ -290,8 +290,8 @@ def run(rounds: int, seconds: int) -> dict:
         results["everything"] = _everything(gw, gw_proc)
         results["worker_rss_mb"] = worker_rss_mb(gw_proc)
     with (
-        serve("fhir_gateway.wsgi:app", small) as (gw_small, _),
-        serve("fhir_gateway.wsgi:app", big) as (gw_big, _),
+        serve("gateway.wsgi:app", small) as (gw_small, _),
+        serve("gateway.wsgi:app", big) as (gw_big, _),
     ):
         log("the same search on the 10,000- and the 100,000-patient HIS")
         results["his_size"] = side_by_side(

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from access.policy import VIEWER, Grant
+
 PREFIX = "vt1."
 _SALT = "dicomweb-viewer-token"
 
@@ -43,10 +45,17 @@ class InvalidToken(ViewerTokenError):
 
 @dataclass(frozen=True, slots=True)
 class ViewerClaim:
-    """What a valid viewer token allows: one study of one DICOM patient."""
+    """What a valid viewer token allows: one study of one DICOM patient.
+
+    ``his_patient``: the HIS patient the study belongs to (None only where the minting grant
+    covered every patient, in development); ``subject``: who minted the link, so the viewer's
+    reads are audited as theirs.
+    """
 
     study_uid: str
     patient_id: str
+    his_patient: int | None = None
+    subject: str = ""
 
 
 def is_viewer_token(token: str | None) -> bool:
@@ -73,7 +82,14 @@ class ViewerTokens:
 
     def mint(self, claim: ViewerClaim) -> str:
         """A token for ``claim``, valid for ``ttl`` seconds from now."""
-        body = self._serializer.dumps({"s": claim.study_uid, "p": claim.patient_id})
+        body = self._serializer.dumps(
+            {
+                "s": claim.study_uid,
+                "p": claim.patient_id,
+                "h": claim.his_patient,
+                "u": claim.subject,
+            }
+        )
         return PREFIX + str(body)
 
     def verify(self, token: str) -> ViewerClaim:
@@ -91,6 +107,34 @@ class ViewerTokens:
             or not isinstance(data.get("s"), str)
             or not isinstance(data.get("p"), str)
             or not data["s"]
+            or not (data.get("h") is None or isinstance(data.get("h"), int))
+            or not isinstance(data.get("u", ""), str)
         ):
             raise InvalidToken("The viewer token is not valid")
-        return ViewerClaim(study_uid=data["s"], patient_id=data["p"])
+        return ViewerClaim(data["s"], data["p"], data.get("h"), data.get("u", ""))
+
+
+class ViewerTokenValidator:
+    """``access.policy.TokenValidator`` of viewer tokens: a grant of the ``VIEWER`` kind, which
+    searches and retrieves its one study and nothing else. The viewer sends the token in the
+    query string of its own URL too, so it may come there."""
+
+    in_query = True
+
+    def __init__(self, tokens: ViewerTokens) -> None:
+        self.tokens = tokens
+
+    def accepts(self, token: str) -> bool:
+        return is_viewer_token(token)
+
+    def validate(self, token: str) -> Grant | None:
+        try:
+            claim = self.tokens.verify(token)
+        except ViewerTokenError:
+            return None
+        return Grant(
+            subject=claim.subject or "viewer-link",
+            patients=frozenset({claim.his_patient}) if claim.his_patient is not None else None,
+            studies=frozenset({claim.study_uid}),
+            reach=VIEWER,
+        )

@@ -2,30 +2,27 @@
 
 FHIR R4 http.html#summary: every failed interaction answers with an OperationOutcome and the
 HTTP status of the failure. Each class knows its status and its issue code
-(http://hl7.org/fhir/R4/valueset-issue-type.html); one handler in ``fhir_gateway.app`` renders
+(http://hl7.org/fhir/R4/valueset-issue-type.html); one handler in ``gateway.app`` renders
 them. Messages are written for the caller: they never carry stack traces, SQL, secrets or
 patient data.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
+
+from access.errors import ApiError, Forbidden, Unauthorized
+
+__all__ = ["ApiError", "Forbidden", "Unauthorized", "outcome_of"]
 
 
-class FhirError(Exception):
-    """Base of every error the FHIR API answers with."""
+class FhirError(ApiError):
+    """Base of the errors only the FHIR API answers with (access errors are ``ApiError``s)."""
 
-    status: ClassVar[int] = 500
-    code: ClassVar[str] = "exception"
-    severity: ClassVar[str] = "error"
 
-    def __init__(self, diagnostics: str, *, headers: dict[str, str] | None = None) -> None:
-        super().__init__(diagnostics)
-        self.diagnostics = diagnostics
-        self.headers = headers or {}
-
-    def outcome(self) -> dict[str, Any]:
-        return operation_outcome(self.severity, self.code, self.diagnostics)
+def outcome_of(error: ApiError) -> dict[str, Any]:
+    """The OperationOutcome of any API error, access refusals included."""
+    return operation_outcome(error.severity, error.code, error.diagnostics)
 
 
 def operation_outcome(severity: str, code: str, diagnostics: str) -> dict[str, Any]:
@@ -45,16 +42,6 @@ class UnknownParameter(BadRequest):
     """A search parameter the server does not support, under ``Prefer: handling=strict``."""
 
     code = "not-supported"
-
-
-class Unauthorized(FhirError):
-    status = 401
-    code = "login"
-
-
-class Forbidden(FhirError):
-    status = 403
-    code = "forbidden"
 
 
 class NotFound(FhirError):

@@ -6,8 +6,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from conformance.capability import capability_statement
-
 from .errors import MethodNotAllowed, UnsupportedMediaType
 from .fhir.interactions import FhirService
 from .http import FHIR_JSON, not_modified, render, strict_handling, version_headers, wants_fhir_json
@@ -42,14 +40,8 @@ def metadata() -> Response:
     if request.method not in _READ_ONLY:
         raise _not_allowed("GET")
     wants_fhir_json(request)
-    settings = current_app.config["SETTINGS"]
-    statement = capability_statement(
-        settings.base_url,
-        current_app.config["VERSION"],
-        current_app.config.get("SECURITY"),
-        current_app.config.get("CAPABILITY_RESOURCES", ()),
-    )
-    return render(statement, pretty=_pretty())
+    # Built by the composition root from the registries (``conformance``), which sit above.
+    return render(current_app.extensions["capability_statement"](), pretty=_pretty())
 
 
 @fhir.route("/<resource_type>", methods=_ALL)

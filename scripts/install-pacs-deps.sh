@@ -4,7 +4,7 @@
 #   dcmtk                                    getscu/storescu for benchmarks and debugging
 # Idempotent: does nothing (not even apt-get update) when every package is installed.
 # The Debian orthanc package does not start a service in containers; the project runs its own
-# Orthanc with its own configuration (python -m dicomweb.cli start).
+# Orthanc with its own configuration (python -m demo.cli_pacs start).
 set -euo pipefail
 
 PACKAGES=(orthanc orthanc-dicomweb orthanc-gdcm dcmtk)

@@ -1,10 +1,12 @@
-"""Bearer tokens (RFC 6750) of the SMART authorization server -> ``Grant`` for the FHIR API.
+"""Bearer tokens (RFC 6750) of the SMART authorization server -> ``Grant``.
 
-One indexed lookup per request: the SHA-256 digest of the token against the state database's
-``oauth_token`` table, unless ``FHIR_GATEWAY_OAUTH_TOKEN_CACHE_S`` lets a worker reuse a lookup
-for a few seconds (see ``OAuthStore``). A revocation (RFC 7009, a revoked refresh family, a
-patient revoking an app, a deactivated client) takes effect on the very next request of the
-worker that made it, and of every other worker within that time (at once when it is 0).
+The token validator registered last with the access policy: SMART access tokens carry no prefix,
+so every token no other validator claims is looked up here. One indexed lookup per request:
+the SHA-256 digest of the token against the state database's ``oauth_token`` table, unless
+``FHIR_GATEWAY_OAUTH_TOKEN_CACHE_S`` lets a worker reuse a lookup for a few seconds (see
+``OAuthStore``). A revocation (RFC 7009, a revoked refresh family, a patient revoking an app, a
+deactivated client) takes effect on the very next request of the worker that made it, and of
+every other worker within that time (at once when it is 0).
 The grant's patients come from the token's launch context (SMART App Launch 2.x,
 "Scopes and Launch Context": ``patient``); without one, a ``user/`` grant covers every patient
 the account acts for (its own record and those in its care); a backend service's grant covers
@@ -17,33 +19,25 @@ from typing import Any
 
 from sqlalchemy import select
 
-from fhir_gateway.access import Grant, HeaderMap
+from access.policy import SMART, Grant
+from access.scopes import Level, levels_for, parse_scopes
 from smart_auth.accounts.tables import identity
 from smart_auth.oauth.store import OAuthStore
-from smart_auth.scopes import Level, levels_for, parse_scopes
 from smart_auth.sharing.service import consented_patients
 
 
-def bearer_token(headers: HeaderMap) -> str | None:
-    """RFC 6750 §2.1: ``Authorization: Bearer <token>``."""
-    value = headers.get("Authorization") or ""
-    scheme, _, token = value.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return None
-    return token
+class BearerValidator:
+    """``access.policy.TokenValidator`` of SMART access tokens, over the state database."""
 
-
-class BearerAuthenticator:
-    """``fhir_gateway.access.Authenticator`` over the state database."""
+    in_query = False
 
     def __init__(self, store: OAuthStore) -> None:
         self.store = store
 
-    def authenticate(self, headers: HeaderMap) -> Grant | None:
-        token = bearer_token(headers)
-        if token is None:
-            return None
+    def accepts(self, token: str) -> bool:
+        return True  # no prefix: every token the specific validators left
+
+    def validate(self, token: str) -> Grant | None:
         row = self.store.by_access_token(token)
         if row is None:
             return None
@@ -77,7 +71,7 @@ class BearerAuthenticator:
             subject=f"{kind}:{row.account_id if row.account_id is not None else row.client_id}",
             client_id=row.client_id,
             patients=patients,
-            types=scopes.readable_types(levels),
             scopes=scopes,
             levels=levels,
+            reach=SMART,
         )

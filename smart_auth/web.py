@@ -13,8 +13,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from conformance.smart import SmartEndpoints, security, smart_configuration
-from fhir_gateway.settings import Settings
-from smart_auth.bearer import BearerAuthenticator
+from smart_auth.bearer import BearerValidator
 from smart_auth.state import shared_engine
 
 from .oauth.assertion import ALGORITHMS
@@ -57,7 +56,7 @@ CAPABILITIES = (
 )
 
 
-def endpoints(settings: Settings) -> SmartEndpoints:
+def endpoints(settings: Any) -> SmartEndpoints:
     base = settings.base_url
     root = base.removesuffix("/fhir")
     return SmartEndpoints(
@@ -80,7 +79,7 @@ def endpoints(settings: Settings) -> SmartEndpoints:
     )
 
 
-def init_app(app: Flask, settings: Settings) -> BearerAuthenticator:
+def init_app(app: Flask, settings: Any) -> BearerValidator:
     engine = shared_engine(app.extensions, settings.state_url)
     ep = endpoints(settings)
     config = OAuthConfig(
@@ -105,7 +104,7 @@ def init_app(app: Flask, settings: Settings) -> BearerAuthenticator:
     app.config["SECURITY"] = security(ep)
     app.register_blueprint(bp)
     _cors(app, store)
-    return BearerAuthenticator(store)
+    return BearerValidator(store)
 
 
 _CORS_PATHS = ("/oauth/token", "/oauth/revoke", "/oauth/introspect", "/fhir/")

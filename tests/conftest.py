@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from fhir_gateway.his.generator import generate
+from demo.generator import generate
 from fhir_gateway.his.sql import make_engine
 
 TODAY = dt.date(2026, 11, 1)
@@ -112,7 +112,7 @@ def app_config(his_url: str, **extra: object) -> dict[str, object]:
 
 @pytest.fixture(scope="session")
 def app(his_url: str):  # type: ignore[no-untyped-def]
-    from fhir_gateway import create_app
+    from gateway.app import create_app
 
     return create_app(
         app_config(his_url),

@@ -11,8 +11,8 @@ import socket
 import pytest
 import sqlalchemy as sa
 
-from fhir_gateway import create_app
 from fhir_gateway.his import schema as t
+from gateway.app import create_app
 from tests.conftest import app_config
 
 

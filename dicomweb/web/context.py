@@ -20,11 +20,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from pydicom.dataset import Dataset
 
+from access.errors import ApiError
+from access.policy import AccessPolicy, Grant
 from dicomweb.backends.base import PacsBackend, Query
 from dicomweb.backends.settings import PacsSettings
 from dicomweb.errors import PacsError
-from fhir_gateway.access import AccessPolicy, Grant
-from fhir_gateway.errors import FhirError
 from fhir_gateway.his.connector import HisConnector
 
 blueprint = Blueprint("dicomweb", __name__)
@@ -57,6 +57,8 @@ class PacsScope:
     patient_ids: frozenset[str] | None
     study_uids: frozenset[str] | None = None
     issuer: str | None = None
+    #: The HIS patient behind each PatientID (empty for a grant over every patient).
+    his_patients: Mapping[str, int] = field(default_factory=dict, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -105,63 +107,41 @@ class DicomwebContext:
     extras: dict[str, Any] = field(default_factory=dict)  # cache, viewer token signer, ...
 
     def grant(self) -> Grant:
-        return self.policy.grant_for(request.headers)
+        """The caller's grant from the one access policy. A viewer sends its token in the
+        query string of its own URL as well as in ``Authorization``; the policy takes it from
+        there only for validators whose tokens may travel that way (viewer tokens)."""
+        return self.policy.grant_for(request.headers, request.args.get("token"))
 
     def scope(self, grant: Grant, interaction: str = "search") -> PacsScope:
-        """The PACS scope of ``grant`` for ImagingStudy ``read``/``search`` (403 if none)."""
-        decision = AccessPolicy.decide(grant, "ImagingStudy", interaction)
+        """The PACS scope of ``grant`` for an ImagingStudy interaction (403 if none): the
+        DICOM PatientIDs of the patients the decision names, and its studies."""
+        decision = self.policy.decide(grant, "ImagingStudy", interaction)
+        issuer = self.pacs.patient_id_issuer or None
         if decision.patients is None:
-            return PacsScope(None)
-        ids: set[str] = set()
-        for pid in decision.patients:
-            record = self.his.read("Patient", "patient", pid, None)
-            if record is None:
-                continue
-            value = (
-                record.get("national_id")
-                if self.pacs.patient_id_source == "national_id"
-                else record.get("mrn")
-            )
+            return PacsScope(None, decision.studies, issuer=issuer)
+        ids: dict[str, int] = {}
+        for pid in sorted(decision.patients):
+            value = self.dicom_patient_id(pid)
             if value:
-                ids.add(str(value))
-        return PacsScope(frozenset(ids), issuer=self.pacs.patient_id_issuer or None)
+                ids.setdefault(value, pid)
+        return PacsScope(frozenset(ids), decision.studies, issuer=issuer, his_patients=ids)
 
-    def request_scope(self, interaction: str = "search") -> PacsScope:
-        """The scope of the current request's caller.
-
-        A viewer token (``Authorization: Bearer vt1.…`` or a ``token`` query parameter, as the
-        viewer sends it) is bound to one study of one PatientID and serves only reads and
-        searches; an expired or forged one is 401.
-        """
-        viewer = self.viewer_scope(interaction)
-        if viewer is not None:
-            return viewer
-        return self.scope(self.grant(), interaction)
-
-    def viewer_scope(self, interaction: str = "search") -> PacsScope | None:
-        """The one-study scope of the request's viewer token; None when it carries none."""
-        from dicomweb.viewer_tokens import ViewerTokenError, is_viewer_token
-
-        header = request.headers.get("Authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-        if not is_viewer_token(token):
-            token = request.args.get("token", "")
-        if not is_viewer_token(token):
+    def dicom_patient_id(self, his_patient: int) -> str | None:
+        """The PatientID the PACS knows a HIS patient by (MRN or national ID)."""
+        record = self.his.read("Patient", "patient", his_patient, None)
+        if record is None:
             return None
-        tokens = self.extras.get("viewer_tokens")
-        if tokens is None or interaction not in ("read", "search"):
-            raise DicomwebError(403, "A viewer token only reads its study")
-        try:
-            claim = tokens.verify(token)
-        except ViewerTokenError as exc:
-            raise DicomwebError(
-                401, exc.message, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            ) from None
-        return PacsScope(
-            frozenset({claim.patient_id}),
-            frozenset({claim.study_uid}),
-            issuer=self.pacs.patient_id_issuer or None,
+        value = (
+            record.get("national_id")
+            if self.pacs.patient_id_source == "national_id"
+            else record.get("mrn")
         )
+        return str(value) if value else None
+
+    def request_scope(self, interaction: str = "search") -> tuple[Grant, PacsScope]:
+        """The current request's grant and its PACS scope for ``interaction``."""
+        grant = self.grant()
+        return grant, self.scope(grant, interaction)
 
     def study(self, scope: PacsScope, study_uid: str) -> Dataset:
         """The study's C-FIND answer if the caller may see it; 404 otherwise (same as missing)."""
@@ -199,7 +179,7 @@ def _pacs_error(exc: PacsError) -> Response:
     return error_response(exc.http_status, exc.message, headers)
 
 
-@blueprint.errorhandler(FhirError)
-def _access_error(exc: FhirError) -> Response:
+@blueprint.errorhandler(ApiError)
+def _access_error(exc: ApiError) -> Response:
     """401/403 from the access policy, in DICOMweb's format, headers kept (WWW-Authenticate)."""
     return error_response(exc.status, exc.diagnostics, exc.headers)

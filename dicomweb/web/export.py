@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 from flask import Response, request, stream_with_context
 
+from access import audit
+from access.errors import ApiError
 from dicomweb import export
-from fhir_gateway import audit
 
 from .context import DicomwebError, blueprint, context
 
@@ -23,7 +24,11 @@ def export_study(study: str) -> Response:
     """The study as a DICOM File-set in a ZIP (PS3.10 §8), AES-256 encrypted when POSTed."""
     ctx = context()
     grant = ctx.grant()
-    scope = ctx.scope(grant, "read")
+    try:
+        scope = ctx.scope(grant, "export")
+    except ApiError:
+        audit.record(grant, "export", "ImagingStudy", outcome="denied", ids=[study[:64]])
+        raise
     ctx.study(scope, study)
     password: str | None = None
     if request.method == "POST":

@@ -24,12 +24,12 @@ from pydicom.dataset import Dataset
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
+from access import audit
+from access.errors import ApiError
+from access.policy import Grant
 from dicomweb import json_model
 from dicomweb.backends.matching import matches
 from dicomweb.backends.query import SERIES_KEYS, STUDY_KEYS, page
-from fhir_gateway import audit
-from fhir_gateway.access import Grant
-from fhir_gateway.errors import FhirError
 
 from . import params
 from .context import DicomwebContext, DicomwebError, PacsScope, blueprint, context, not_found
@@ -152,7 +152,7 @@ def _narrow(scope: PacsScope, keys: dict[str, str]) -> PacsScope:
 def _scope(ctx: DicomwebContext, grant: Grant) -> PacsScope:
     try:
         return ctx.scope(grant, "search")
-    except FhirError:
+    except ApiError:
         audit.record(grant, "search", "ImagingStudy", outcome="denied")
         raise
 

@@ -14,9 +14,10 @@ import orjson
 from flask import Response, current_app, request
 from pydicom.dataset import Dataset
 
+from access import audit
+from access.errors import ApiError
 from dicomweb import stow
 from dicomweb.backends.base import StoreResult
-from fhir_gateway import audit
 
 from .context import DicomwebContext, DicomwebError, PacsScope, blueprint, context
 from .wado import instance_cache
@@ -70,7 +71,11 @@ def store_instances(study: str | None = None) -> Response:
     """Store Instances (PS3.18 §10.5.1); the Store Instances Response (§10.5.3)."""
     ctx = context()
     grant = ctx.grant()
-    scope = ctx.scope(grant, "search")
+    try:
+        scope = ctx.scope(grant, "create")
+    except ApiError:
+        audit.record(grant, "create", "ImagingStudy", outcome="denied")
+        raise
     patient_id: str | None = None
     if scope.patient_ids is not None:
         if len(scope.patient_ids) != 1:

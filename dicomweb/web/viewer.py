@@ -4,7 +4,7 @@
 gets a viewer URL carrying a short-lived token bound to that study and its PatientID
 (:mod:`dicomweb.viewer_tokens`). OHIF reads the ``token`` query parameter of its URL and sends
 it as ``Authorization: Bearer`` on every QIDO-RS/WADO-RS request (PS3.18 §10.4, §10.6);
-``DicomwebContext.request_scope`` turns it into a one-study ``PacsScope``.
+the access policy's ``ViewerTokenValidator`` turns it into a one-study grant.
 
 ``/viewer/…``: the npm ``@ohif/app`` build (``scripts/install-ohif.sh``) as static files, with a
 generated ``app-config.js`` whose DICOMweb data source is this gateway's ``/dicomweb``. The
@@ -24,9 +24,10 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 from flask import Blueprint, Flask, Response, abort, current_app, send_from_directory
 
+from access import audit
+from access.errors import ApiError
 from dicomweb.pacs_studies import PacsStudies
-from dicomweb.viewer_tokens import ViewerClaim, ViewerTokens
-from fhir_gateway import audit
+from dicomweb.viewer_tokens import ViewerClaim, ViewerTokens, ViewerTokenValidator
 
 from .context import DicomwebContext, blueprint, context
 
@@ -48,6 +49,7 @@ def _register(state: Any) -> None:
         ctx.extras["viewer_tokens"] = ViewerTokens(
             key + b"/viewer", int(settings.viewer_token_ttl_s)
         )
+    ctx.policy.register_token_validator(ViewerTokenValidator(ctx.extras["viewer_tokens"]))
     app.register_blueprint(viewer_blueprint, url_prefix=PREFIX)
     # FHIR ImagingStudy gains what the PACS holds (series, counts, the DICOMweb Endpoint).
     service = app.extensions["fhir_service"]
@@ -63,15 +65,26 @@ def viewer_link(study: str) -> Response:
     """Mint a viewer link for one study the caller may see (404 otherwise, like missing)."""
     ctx = context()
     grant = ctx.grant()
-    # The caller's own grant, never a viewer token: a token cannot mint a longer-lived one.
-    found = ctx.study(ctx.scope(grant, "read"), study)
-    claim = ViewerClaim(study_uid=study, patient_id=str(found.get("PatientID", "")))
+    # "link" is outside a viewer token's reach: a token cannot mint a longer-lived one.
+    try:
+        scope = ctx.scope(grant, "link")
+    except ApiError:
+        audit.record(grant, "viewer-link", "ImagingStudy", outcome="denied", ids=[study[:64]])
+        raise
+    found = ctx.study(scope, study)
+    patient_id = str(found.get("PatientID", ""))
+    claim = ViewerClaim(
+        study_uid=study,
+        patient_id=patient_id,
+        his_patient=scope.his_patients.get(patient_id),
+        subject=grant.subject,
+    )
     tokens = _tokens(ctx)
     token = tokens.mint(claim)
     origin = ctx.base_url.removesuffix("/dicomweb")
     query = urlencode({"StudyInstanceUIDs": study, "token": token})
     body = {"url": f"{origin}{PREFIX}/viewer?{query}", "token": token, "expires_in": tokens.ttl}
-    audit.record(grant, "viewer-link", "ImagingStudy", outcome="allowed")
+    audit.record(grant, "viewer-link", "ImagingStudy", outcome="allowed", ids=[study])
     return Response(
         orjson.dumps(body),
         status=201,

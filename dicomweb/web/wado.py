@@ -22,9 +22,10 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 
+from access import audit
+from access.errors import ApiError
 from dicomweb import multipart, render, transcode
 from dicomweb.cache import Entry, InstanceCache, Source, check_uid, uids_of
-from fhir_gateway import audit
 
 from .context import DicomwebContext, DicomwebError, blueprint, context, not_found
 
@@ -59,9 +60,12 @@ def _admit(study: str, what: str, *uids: str) -> tuple[DicomwebContext, Source]:
             check_uid(uid)
     except ValueError:
         raise not_found() from None
-    viewer = ctx.viewer_scope("read")
-    grant = None if viewer is not None else ctx.grant()
-    scope = viewer if viewer is not None else ctx.scope(grant, "read")  # type: ignore[arg-type]
+    grant = ctx.grant()
+    try:
+        scope = ctx.scope(grant, "read")
+    except ApiError:
+        audit.record(grant, what, "ImagingStudy", outcome="denied", ids=[study[:64]])
+        raise
     try:
         ctx.study(scope, study)
     except DicomwebError:

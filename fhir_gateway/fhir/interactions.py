@@ -14,11 +14,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from access import audit
+from access.compartment import PATIENT_COMPARTMENT
+from access.policy import AccessPolicy, Decision, Grant
 from mappers import InvalidRecord, MapContext, map_record
 from mappers.ids import parse_id
 
-from .. import audit
-from ..access import AccessPolicy, Decision, Grant
 from ..errors import (
     BadRequest,
     Forbidden,
@@ -39,7 +40,7 @@ from .query import (
     TokenValue,
     parse_date,
 )
-from .registry import PATIENT_COMPARTMENT, ResourceSpec, registry
+from .registry import ResourceSpec, registry
 
 log = logging.getLogger(__name__)
 

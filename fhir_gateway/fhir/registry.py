@@ -298,18 +298,3 @@ def registry() -> Mapping[str, ResourceSpec]:
 
 def spec_for(resource_type: str) -> ResourceSpec | None:
     return registry().get(resource_type)
-
-
-#: Resource types of the Patient compartment the gateway serves, in $everything order
-#: (http://hl7.org/fhir/R4/compartmentdefinition-patient.html).
-PATIENT_COMPARTMENT: tuple[str, ...] = (
-    "Patient",
-    "RelatedPerson",
-    "Encounter",
-    "Observation",
-    "DiagnosticReport",
-    "DocumentReference",
-    "ImagingStudy",
-    "Appointment",
-    "QuestionnaireResponse",
-)

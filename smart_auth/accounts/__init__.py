@@ -13,7 +13,6 @@ from typing import Any
 from flask import Flask
 
 from fhir_gateway.his.sql import make_engine
-from fhir_gateway.settings import Settings
 from smart_auth.state import shared_engine
 
 from .mail import MailSender, OutboxSender, SmtpSender
@@ -21,7 +20,7 @@ from .service import AccountPolicy, AccountService
 from .sms import HttpSmsSender, OutboxSms, SmsSender
 
 
-def mail_sender(settings: Settings) -> MailSender:
+def mail_sender(settings: Any) -> MailSender:
     if settings.smtp_host:
         return SmtpSender(
             settings.smtp_host,
@@ -34,13 +33,13 @@ def mail_sender(settings: Settings) -> MailSender:
     return OutboxSender(Path(settings.outbox_dir) / "mail", settings.mail_from)
 
 
-def sms_sender(settings: Settings) -> SmsSender:
+def sms_sender(settings: Any) -> SmsSender:
     if settings.sms_url:
         return HttpSmsSender(settings.sms_url, settings.sms_token)
     return OutboxSms(Path(settings.outbox_dir) / "sms")
 
 
-def build_service(settings: Settings, state: Any, secret: bytes) -> AccountService:
+def build_service(settings: Any, state: Any, secret: bytes) -> AccountService:
     policy = AccountPolicy(
         national_id_kind=settings.accounts_national_id,
         max_failed_logins=settings.accounts_max_failed_logins,
@@ -58,7 +57,7 @@ def build_service(settings: Settings, state: Any, secret: bytes) -> AccountServi
     )
 
 
-def init_app(app: Flask, settings: Settings) -> AccountService:
+def init_app(app: Flask, settings: Any) -> AccountService:
     from . import api, routes, routes_profile  # noqa: F401 (views register on import)
 
     state = shared_engine(app.extensions, settings.state_url)

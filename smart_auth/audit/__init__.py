@@ -1,7 +1,7 @@
 """The durable, append-only audit trail (acceptance point 16).
 
 ``init_app(app, settings)`` starts one ``AuditWriter`` over the state database and makes
-``fhir_gateway.audit.record`` write into it for every request of that app (a per-request
+``access.audit.record`` write into it for every request of that app (a per-request
 context variable, so several apps in one process never mix their trails).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from access import audit
 from conformance.capability import add_resource
-from fhir_gateway import audit
 from smart_auth.state import shared_engine
 
 from .writer import AuditWriter

@@ -20,9 +20,10 @@ from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy import and_, or_, select
 from sqlalchemy.sql import ColumnElement
 
-from fhir_gateway import audit
-from fhir_gateway.access import Grant
-from fhir_gateway.errors import BadRequest, Forbidden, NotFound
+from access import audit
+from access.errors import ApiError
+from access.policy import Grant
+from fhir_gateway.errors import BadRequest, NotFound
 from fhir_gateway.http import render
 from mappers.audit_event import from_audit_row
 
@@ -45,14 +46,14 @@ def init_app(app: Flask, settings: Any) -> None:
 
 
 def _grant(interaction: str) -> Grant:
-    grant: Grant = current_app.extensions["fhir_service"].policy.grant_for(request.headers)
-    refused = "system" in grant.levels or (
-        grant.scopes is not None
-        and not grant.scopes.permits(grant.levels, "AuditEvent", interaction)
-    )
-    if refused:
+    """The caller's grant, if the one access policy lets it ``interaction`` AuditEvent."""
+    policy = current_app.extensions["access_policy"]
+    grant: Grant = policy.grant_for(request.headers)
+    try:
+        policy.narrowing(grant, "AuditEvent", interaction)
+    except ApiError:
         audit.record(grant, interaction, "AuditEvent", outcome="denied")
-        raise Forbidden(f"The access granted does not cover {interaction} of AuditEvent")
+        raise
     return grant
 
 

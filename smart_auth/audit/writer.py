@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Engine
 
-from fhir_gateway.audit import AuditRecord
+from access.audit import AuditRecord
 
 from .tables import audit_event, audit_patient
 
@@ -35,7 +35,7 @@ _FLUSH = "flush"
 
 
 class AuditWriter:
-    """``fhir_gateway.audit.AuditSink`` writing into the state database in batches."""
+    """``access.audit.AuditSink`` writing into the state database in batches."""
 
     def __init__(
         self,

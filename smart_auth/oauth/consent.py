@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from access.scopes import ScopeSet
 from fhir_gateway.his.schema import guardian_link, patient
 from mappers.ids import resource_id
 from smart_auth.accounts.tables import identity
-from smart_auth.scopes import ScopeSet
 
 _LETTERS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
 _CONTEXT = {

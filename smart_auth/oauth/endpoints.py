@@ -15,7 +15,7 @@ from typing import Any
 from authlib.oauth2.rfc7009 import RevocationEndpoint  # type: ignore[import-untyped]
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint  # type: ignore[import-untyped]
 
-from smart_auth.scopes import parse_scopes
+from access.scopes import parse_scopes
 
 from .store import Client, OAuthStore, Token
 

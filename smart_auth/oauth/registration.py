@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from smart_auth.scopes import parse_scopes
+from access.scopes import parse_scopes
 
 from .store import OAuthStore
 

@@ -28,7 +28,7 @@ from flask import (
     url_for,
 )
 
-from smart_auth.scopes import narrow, parse_scopes
+from access.scopes import narrow, parse_scopes
 from smart_auth.session import auth_time, current_account_id, login_url
 
 from .consent import describe, fhir_user, identities

@@ -34,7 +34,7 @@ from authlib.oauth2.rfc6749.grants import (  # type: ignore[import-untyped]
 )
 from authlib.oauth2.rfc7636 import CodeChallenge  # type: ignore[import-untyped]
 
-from smart_auth.scopes import narrow, parse_scopes
+from access.scopes import narrow, parse_scopes
 
 from .assertion import PrivateKeyJwt
 from .keys import SigningKeys

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
-from smart_auth.scopes import narrow, parse_scopes
+from access.scopes import narrow, parse_scopes
 
 from .tables import oauth_client, oauth_code, oauth_jti, oauth_launch, oauth_token
 

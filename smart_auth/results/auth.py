@@ -1,25 +1,25 @@
-"""The ``Authenticator`` for result-code tokens (F9), in front of the gateway's own.
+"""The token validator of result-code tokens (F9), registered with the one access policy.
 
-A bearer token with the result-code prefix is looked up in ``result_grant``; anything else is
-passed to the authenticator it wraps (the SMART bearer tokens, or development access), so the
-FHIR API keeps one decision point (``fhir_gateway.access.AccessPolicy``).
+Tokens carry the ``rc.`` prefix, so the policy hands them here without trying the SMART lookup;
+the grant they make is of the ``RESULT_CODE`` kind: it reads one DiagnosticReport and the
+Binary of its PDF and nothing else, whatever surface it is shown to.
 """
 
 from __future__ import annotations
 
-from fhir_gateway.access import Authenticator, Grant, HeaderMap
+from access.policy import Grant
 
 from .service import TOKEN_PREFIX, ResultAccess
 
 
-class ResultCodeAuthenticator:
-    def __init__(self, results: ResultAccess, inner: Authenticator) -> None:
-        self.results = results
-        self.inner = inner
+class ResultCodeValidator:
+    in_query = False
 
-    def authenticate(self, headers: HeaderMap) -> Grant | None:
-        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
-        token = token.strip()
-        if scheme.lower() == "bearer" and token.startswith(TOKEN_PREFIX):
-            return self.results.grant_for(token)
-        return self.inner.authenticate(headers)
+    def __init__(self, results: ResultAccess) -> None:
+        self.results = results
+
+    def accepts(self, token: str) -> bool:
+        return token.startswith(TOKEN_PREFIX)
+
+    def validate(self, token: str) -> Grant | None:
+        return self.results.grant_for(token)

@@ -12,11 +12,11 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from fhir_gateway import audit
+from access import audit
 from fhir_gateway.his.sql import make_engine
 from smart_auth.state import shared_engine
 
-from .auth import ResultCodeAuthenticator
+from .auth import ResultCodeValidator
 from .service import ResultAccess, ResultAccessError, TooManyAttempts
 
 results = Blueprint("results", __name__)
@@ -32,8 +32,7 @@ def init_app(app: Flask, settings: Any) -> ResultAccess:
         block_s=settings.results_block_s,
     )
     app.extensions["result_access"] = service
-    policy = app.extensions["fhir_service"].policy
-    policy.authenticator = ResultCodeAuthenticator(service, policy.authenticator)
+    app.extensions["access_policy"].register_token_validator(ResultCodeValidator(service))
     app.register_blueprint(results, url_prefix="/auth")
     return service
 

@@ -23,7 +23,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from fhir_gateway.access import Grant
+from access.policy import RESULT_CODE, Grant
 from fhir_gateway.his import schema as his
 
 from .tables import result_attempt, result_grant
@@ -197,4 +197,5 @@ class ResultAccess:
             patients=frozenset({int(row.his_patient_id)}),
             types=frozenset({"DiagnosticReport", "Binary"}),
             resources=frozenset(resources),
+            reach=RESULT_CODE,
         )

@@ -14,10 +14,11 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
+from access import audit
+from access.errors import ApiError, Forbidden
+from access.policy import Grant
 from conformance.capability import add_resource
-from fhir_gateway import audit
-from fhir_gateway.access import Grant
-from fhir_gateway.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from fhir_gateway.errors import BadRequest, NotFound, Unprocessable
 from fhir_gateway.http import render
 from mappers.consent import from_share, partner_of
 
@@ -72,13 +73,13 @@ def _grant(interaction: str) -> Grant:
     """The caller's grant, if it may ``interaction`` Consent for its own patients: a patient
     context (a partner's system grant manages nothing) and, under SMART, a Consent scope with
     the interaction's permission (``patient/Consent.crus``)."""
-    grant: Grant = current_app.extensions["fhir_service"].policy.grant_for(request.headers)
-    refused = "system" in grant.levels or (
-        grant.scopes is not None and not grant.scopes.permits(grant.levels, "Consent", interaction)
-    )
-    if refused:
+    policy = current_app.extensions["access_policy"]
+    grant: Grant = policy.grant_for(request.headers)
+    try:
+        policy.narrowing(grant, "Consent", interaction)
+    except ApiError:
         audit.record(grant, interaction, "Consent", outcome="denied")
-        raise Forbidden(f"The access granted does not cover {interaction} of Consent")
+        raise
     return grant
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from demo.orthanc import Modality, OrthancProcess, free_port, orthanc_binary
+from demo.synthetic import DEMO_PATIENTS, Patient, StudySpec, build_study
 from dicomweb.backends.dimse import DimseBackend
 from dicomweb.backends.settings import PacsSettings
-from dicomweb.orthanc import Modality, OrthancProcess, free_port, orthanc_binary
-from dicomweb.synthetic import DEMO_PATIENTS, Patient, StudySpec, build_study
 
 CALLING_AET = "FHIRGW"
 SCP_AET = "FHIRGW_SCP"

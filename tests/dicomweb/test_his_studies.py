@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from demo.his_studies import images_in_pacs, load_his_studies, order_rows, study_spec
+from demo.synthetic import build_study
 from dicomweb.backends.dimse import DimseBackend
-from dicomweb.his_studies import images_in_pacs, load_his_studies, order_rows, study_spec
-from dicomweb.synthetic import build_study
 from fhir_gateway.his import schema
 from fhir_gateway.his.sql import make_engine
 from tests.dicomweb.conftest import Pacs, new_uid
@@ -114,7 +114,7 @@ def test_pacs_load_his_command(tmp_path: Path, pacs: Pacs) -> None:
     engine, orders = _his(tmp_path / "his.sqlite")
     engine.dispose()
     done = subprocess.run(
-        [sys.executable, "-m", "dicomweb.cli", "load-his",
+        [sys.executable, "-m", "demo.cli_pacs", "load-his",
          "--var-dir", str(pacs.process.config.var_dir),
          "--his-url", f"sqlite:///{tmp_path / 'his.sqlite'}", "--max-size", "16"],
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
@@ -127,7 +127,7 @@ def test_pacs_load_his_command(tmp_path: Path, pacs: Pacs) -> None:
 
 def test_same_rule_as_the_his_generator() -> None:
     """The HIS generator states which orders have images; the loader follows the same rule."""
-    imaging = pytest.importorskip("fhir_gateway.his.synth.imaging")
+    imaging = pytest.importorskip("demo.synth.imaging")
     for status in ("ordered", "performed", "reported", "cancelled"):
         for series_count in (None, 2):
             row = {"status": status, "series_count": series_count, "instance_count": 4,

@@ -10,9 +10,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 FRAMEWORK_FREE = [
     *sorted((REPO / "dicomweb" / "backends").glob("*.py")),
-    REPO / "dicomweb" / "synthetic.py",
+    REPO / "demo" / "synthetic.py",
     REPO / "dicomweb" / "errors.py",
-    REPO / "dicomweb" / "orthanc.py",
+    REPO / "demo" / "orthanc.py",
 ]
 
 
@@ -35,7 +35,7 @@ def test_importing_the_backends_loads_no_flask() -> None:
         if p.parent.name == "backends"
     )
     code = (
-        f"import sys, {modules}, dicomweb.synthetic, dicomweb.orthanc; "
+        f"import sys, {modules}, demo.synthetic, demo.orthanc; "
         "sys.exit('flask' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dicomweb.orthanc import (
+from demo.orthanc import (
     CONFIG_NAME,
     Modality,
     OrthancConfig,
@@ -59,7 +59,7 @@ def test_pacs_command_starts_reports_and_stops(tmp_path: Path) -> None:
     if orthanc_binary() is None:
         pytest.skip(NO_ORTHANC)
     var_dir = tmp_path / "pacs"
-    base = [sys.executable, "-m", "dicomweb.cli"]
+    base = [sys.executable, "-m", "demo.cli_pacs"]
 
     def pacs_cmd(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

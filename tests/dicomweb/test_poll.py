@@ -39,7 +39,7 @@ def test_no_patient_data_reaches_the_log_from_pynetdicom(
     """pynetdicom would log every query and answer identifier (patient names, IDs) at INFO."""
     import logging
 
-    from dicomweb.synthetic import DEMO_PATIENTS, StudySpec, build_study
+    from demo.synthetic import DEMO_PATIENTS, StudySpec, build_study
     from tests.dicomweb.conftest import new_uid
 
     patient = DEMO_PATIENTS[0]

@@ -13,12 +13,12 @@ from datetime import datetime
 
 import pytest
 
+from demo.synthetic import StudySpec, build_study
 from dicomweb.backends.contexts import query_contexts
 from dicomweb.backends.dimse import DimseBackend
 from dicomweb.backends.pool import is_ready
 from dicomweb.backends.settings import PacsSettings
 from dicomweb.errors import PacsStatusError, PacsTimeout, PacsUnavailable
-from dicomweb.synthetic import StudySpec, build_study
 from tests.dicomweb.conftest import Pacs, demo_patient, new_uid, start_pacs
 
 IDLE_TIMEOUT_S = 2

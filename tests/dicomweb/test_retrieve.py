@@ -15,13 +15,13 @@ from pydicom.dataset import Dataset
 from pydicom.uid import JPEG2000, ExplicitVRLittleEndian, JPEG2000Lossless, RLELossless
 from pynetdicom import AE
 
+from demo.orthanc import free_port
+from demo.synthetic import StudySpec, build_study
 from dicomweb.backends.base import CANCEL
 from dicomweb.backends.contexts import VERIFICATION
 from dicomweb.backends.dimse import DimseBackend
 from dicomweb.backends.storage_scp import StorageScp
 from dicomweb.errors import PacsTimeout
-from dicomweb.orthanc import free_port
-from dicomweb.synthetic import StudySpec, build_study
 from tests.dicomweb.conftest import (
     SCP_AET,
     Pacs,

@@ -8,8 +8,8 @@ from datetime import datetime
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from demo.synthetic import StudySpec, build_study
 from dicomweb.backends.dimse import DimseBackend
-from dicomweb.synthetic import StudySpec, build_study
 from tests.dicomweb.conftest import demo_patient, new_uid
 
 

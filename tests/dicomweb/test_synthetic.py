@@ -10,7 +10,7 @@ import pytest
 from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset
 
-from dicomweb.synthetic import DEMO_PATIENTS, StudySpec, build_study, ct_study
+from demo.synthetic import DEMO_PATIENTS, StudySpec, build_study, ct_study
 
 WHEN = datetime(2024, 5, 6, 9, 30, 15)
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
+from demo.orthanc import free_port
+from demo.synthetic import StudySpec, build_study
 from dicomweb.backends import PacsBackend
 from dicomweb.backends.dimse import DimseBackend
 from dicomweb.backends.upstream import UpstreamDicomwebBackend
 from dicomweb.errors import PacsTimeout, PacsUnavailable
-from dicomweb.orthanc import free_port
-from dicomweb.synthetic import StudySpec, build_study
 from tests.dicomweb.conftest import (
     Pacs,
     StoredStudy,

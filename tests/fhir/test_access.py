@@ -1,6 +1,6 @@
 """Scope-limited grants over every interaction: compartments, types, query-filtered scopes.
 
-The grants are built the way the authorization server will build them (``smart_auth.scopes``),
+The grants are built the way the authorization server will build them (``access.scopes``),
 and handed to the app through an authenticator; each check is about what leaves the gateway.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from fhir_gateway import create_app
-from fhir_gateway.access import Grant
+from access.policy import Grant
+from access.scopes import levels_for, parse_scopes
 from fhir_gateway.his import schema as t
-from smart_auth.scopes import levels_for, parse_scopes
+from gateway.app import create_app
 from tests.conftest import app_config
 from tests.fhir.helpers import ids, link, local, search, walk
 

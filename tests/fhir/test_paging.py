@@ -77,8 +77,8 @@ def test_tampered_or_foreign_cursors_are_refused(client):
 
 
 def test_cursor_is_bound_to_the_grant(his_url):
-    from fhir_gateway import create_app
-    from fhir_gateway.access import Grant
+    from access.policy import Grant
+    from gateway.app import create_app
 
     class Fixed:
         def __init__(self, grant: Grant) -> None:

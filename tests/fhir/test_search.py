@@ -197,7 +197,7 @@ def test_search_matches_the_his(client, his_engine, busy_patient, name):
 
 
 def test_patient_identifiers_by_national_id_and_mrn(client, his_engine):
-    from fhir_gateway.settings import Settings
+    from gateway.settings import Settings
 
     settings = Settings.from_mapping(environ=False)
     for kind, system in (("CNP", settings.cnp_system), ("PESEL", settings.pesel_system)):

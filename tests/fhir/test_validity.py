@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from fhir_gateway import create_app
+from demo.generator import generate
 from fhir_gateway.fhir.registry import registry
-from fhir_gateway.his.generator import generate
 from fhir_gateway.his.sql import make_engine
+from gateway.app import create_app
 from tests.conftest import SHARED_R4, app_config
 from tests.fhir.helpers import walk
 

@@ -23,10 +23,10 @@ import sqlalchemy as sa
 from stdnum.pl import pesel
 from stdnum.ro import cnp
 
+from demo.generator import GenerationSummary, HisNotEmptyError, generate, images_in_pacs
+from demo.names import family_stem
+from demo.synth.lab import flag
 from fhir_gateway.his import schema
-from fhir_gateway.his.generator import GenerationSummary, HisNotEmptyError, generate, images_in_pacs
-from fhir_gateway.his.names import family_stem
-from fhir_gateway.his.synth.lab import flag
 
 TODAY = dt.date(2026, 8, 3)
 NOW = dt.datetime(2026, 8, 3)

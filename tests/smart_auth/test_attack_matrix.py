@@ -2,7 +2,7 @@
 real bearer tokens of the SMART authorization server.
 
 The types come from the gateway's own registry (``fhir_gateway.fhir.registry``) and its
-compartment rule (``fhir_gateway.access.COMPARTMENT_TYPES``), plus the types served from the
+compartment rule (``access.policy.COMPARTMENT_TYPES``), plus the types served from the
 state database (AuditEvent, Consent); a type added later is covered without touching this file
 (``test_the_matrix_knows_every_type_the_api_serves`` fails for a new static route).
 
@@ -35,10 +35,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from fhir_gateway import create_app
-from fhir_gateway.access import COMPARTMENT_TYPES
+from access.policy import COMPARTMENT_TYPES
 from fhir_gateway.fhir.registry import registry
 from fhir_gateway.his import schema as t
+from gateway.app import create_app
 from smart_auth.oauth.store import digest
 from smart_auth.oauth.tables import oauth_token
 from smart_auth.sharing import service as sharing

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from fhir_gateway import create_app
-from fhir_gateway.access import Grant, HeaderMap
+from access.policy import Grant, HeaderMap
+from gateway.app import create_app
 from smart_auth.audit.tables import audit_event, audit_patient
 from tests.conftest import app_config
 

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 from jsonschema import validators
 
-from fhir_gateway import create_app
-from fhir_gateway.access import Grant, HeaderMap
+from access.policy import Grant, HeaderMap
+from gateway.app import create_app
 from tests.conftest import SHARED_R4, app_config
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from fhir_gateway import audit
-from fhir_gateway.access import Grant
+from access import audit
+from access.policy import Grant
 from smart_auth.audit.tables import audit_event, audit_patient
 from smart_auth.audit.writer import AuditWriter
 from smart_auth.state import create_state, make_state_engine

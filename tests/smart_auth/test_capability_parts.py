@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fhir_gateway import create_app
+from gateway.app import create_app
 from tests.conftest import app_config
 from tests.smart_auth.test_sharing import Caller, _consent
 

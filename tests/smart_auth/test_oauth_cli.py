@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from joserfc.jwk import ECKey
 
-from fhir_gateway.cli import main
+from gateway.cli import main
 from smart_auth.oauth.store import OAuthStore, digest
 from smart_auth.state import make_state_engine
 

@@ -31,7 +31,7 @@ TOKEN_URL = BASE.removesuffix("/fhir") + "/oauth/token"
 
 
 def make_app(his_url: str, tmp: Path, **extra: Any) -> Flask:
-    from fhir_gateway import create_app
+    from gateway.app import create_app
 
     app = create_app(
         app_config(

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from fhir_gateway import create_app
 from fhir_gateway.his.schema import lab_bulletin, patient
 from fhir_gateway.his.sql import make_engine
+from gateway.app import create_app
 from tests.conftest import app_config
 
 

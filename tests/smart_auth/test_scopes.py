@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from smart_auth.scopes import (
+from access.scopes import (
     INTERACTION_PERMISSION,
     LEVELS,
     InvalidScopeError,

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from jsonschema import validators
 
-from fhir_gateway import create_app
-from fhir_gateway.access import Grant, HeaderMap
+from access.policy import Grant, HeaderMap
+from gateway.app import create_app
 from smart_auth import bearer
 from smart_auth.sharing import consented_patients, service
 from smart_auth.state import create_state, make_state_engine

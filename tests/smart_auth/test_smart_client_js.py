@@ -169,7 +169,7 @@ def servers(make_app: Any) -> Iterator[dict[str, Any]]:  # noqa: F811
 
 def expected_observations(his_url: str, patient_id: int) -> set[str]:
     """The patient's Observations as the gateway answers them with authorization off."""
-    from fhir_gateway import create_app
+    from gateway.app import create_app
 
     open_app = create_app(app_config(his_url))
     client = open_app.test_client()

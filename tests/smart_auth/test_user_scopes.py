@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from fhir_gateway import create_app
+from gateway.app import create_app
 from tests.conftest import app_config
 from tests.smart_auth.test_oauth_fixtures import his_guardian_link, launch, oauth_app
 

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from access.policy import Grant
+from access.scopes import levels_for, parse_scopes
+from demo.his_studies import LoadReport, images_in_pacs, load_his_studies, order_rows
 from dicomweb.backends.dimse import DimseBackend
-from dicomweb.his_studies import LoadReport, images_in_pacs, load_his_studies, order_rows
-from fhir_gateway import create_app
-from fhir_gateway.access import Grant
 from fhir_gateway.his.sql import make_engine
-from smart_auth.scopes import levels_for, parse_scopes
+from gateway.app import create_app
 from tests.conftest import app_config
 from tests.dicomweb.conftest import Pacs
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from dicomweb.orthanc import free_port
-from fhir_gateway.server import gunicorn_options
-from fhir_gateway.settings import Settings
+from demo.orthanc import free_port
+from gateway.server import gunicorn_options
+from gateway.settings import Settings
 from tests.dicomweb.conftest import CALLING_AET
 from tests.dicomweb.web.conftest import HisPacs
 from tests.gunicorn_serving import wait_ready

@@ -116,7 +116,7 @@ def test_a_read_is_merged_too(his_pacs, client_for, validate):
 
 
 def test_without_a_pacs_the_study_is_the_his_one(sqlite_his):
-    from fhir_gateway import create_app
+    from gateway.app import create_app
     from tests.conftest import app_config
 
     app = create_app(app_config(sqlite_his, dev_open_access=True))

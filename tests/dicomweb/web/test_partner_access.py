@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 
 from dicomweb.backends.dimse import DimseBackend
-from fhir_gateway import create_app
+from gateway.app import create_app
 from tests.conftest import app_config
 from tests.dicomweb.web.conftest import HisPacs
 from tests.smart_auth.test_backend_services import _assertion, _partner, _rsa, _token

@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset
 
 from dicomweb.backends.dimse import DimseBackend
 from dicomweb.stow import CANNOT_UNDERSTAND
-from fhir_gateway import create_app
+from gateway.app import create_app
 from tests.conftest import app_config
 from tests.dicomweb.conftest import Pacs, start_pacs
 from tests.dicomweb.web.conftest import Fixed, patient_grant
@@ -61,7 +61,9 @@ def client(own_pacs: Pacs, sqlite_his: str, patient: tuple[int, str]) -> Iterato
     backend = DimseBackend(settings)
     app = create_app(
         app_config(sqlite_his, dev_open_access=False, pacs_patient_id_issuer=ISSUER),
-        authenticator=Fixed(patient_grant(frozenset({patient[0]}))),
+        authenticator=Fixed(
+            patient_grant(frozenset({patient[0]}), "patient/*.rs patient/ImagingStudy.c")
+        ),
         pacs=backend,
         pacs_settings=settings,
     )

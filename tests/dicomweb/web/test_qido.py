@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from dicomweb_client.api import DICOMwebClient
 from werkzeug.serving import make_server
 
+from demo.orthanc import free_port
 from dicomweb.backends.dimse import DimseBackend
-from dicomweb.orthanc import free_port
-from fhir_gateway import create_app
+from gateway.app import create_app
 from smart_auth.audit.tables import audit_event
 from tests.conftest import app_config
 from tests.dicomweb.web.conftest import HisPacs, make_app, patient_grant

@@ -19,7 +19,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
 from dicomweb.backends.dimse import DimseBackend
-from fhir_gateway import create_app
+from gateway.app import create_app
 from tests.conftest import app_config
 from tests.dicomweb.conftest import CALLING_AET
 from tests.dicomweb.web.conftest import Fixed, HisPacs, patient_grant

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from fhir_gateway import create_app
-from fhir_gateway.settings import SettingsError
+from gateway.app import create_app
+from gateway.settings import SettingsError
 from tests.conftest import app_config
 from tests.dicomweb.conftest import CALLING_AET
 from tests.dicomweb.web.conftest import HisPacs

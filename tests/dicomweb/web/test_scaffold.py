@@ -14,7 +14,7 @@ def test_scope_of_a_patient_grant_is_its_mrns(his_pacs, client_for):
     pid, mrn = next(iter(his_pacs.studies.values()))
     client = client_for({pid})
     ctx = client.application.extensions["dicomweb"]
-    grant = ctx.policy.authenticator.authenticate({})
+    grant = ctx.policy.fallback.authenticate({})
     assert ctx.scope(grant) == PacsScope(frozenset({mrn}))
 
 

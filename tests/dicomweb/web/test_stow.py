@@ -8,13 +8,15 @@ from datetime import datetime
 import pytest
 from pydicom.dataset import Dataset
 
+from demo.synthetic import Patient, StudySpec, build_study
 from dicomweb.backends.dimse import DimseBackend
 from dicomweb.stow import CANNOT_UNDERSTAND, STUDY_UID_MISMATCH
-from dicomweb.synthetic import Patient, StudySpec, build_study
 from tests.dicomweb.conftest import new_uid
 
 BOUNDARY = "stow-test-boundary"
 CT = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
+#: STOW-RS creates ImagingStudy content: it needs the SMART create permission.
+UPLOAD = "patient/*.rs patient/ImagingStudy.c"
 
 
 def part10(ds: Dataset) -> bytes:
@@ -66,7 +68,7 @@ def post(client, data: bytes, url: str = "/dicomweb/studies", content_type: str 
 def test_upload_of_the_own_identity_lands_in_the_pacs(his_pacs, client_for):
     pid, mrn = mrn_of(his_pacs)
     datasets = study(mrn)
-    resp = post(client_for({pid}), body(*map(part10, datasets)))
+    resp = post(client_for({pid}, UPLOAD), body(*map(part10, datasets)))
     assert resp.status_code == 200, resp.get_data()
     assert resp.mimetype == "application/dicom+json"
     answer = Dataset.from_json(resp.get_json())
@@ -79,10 +81,19 @@ def test_upload_of_the_own_identity_lands_in_the_pacs(his_pacs, client_for):
     assert {str(d.SOPInstanceUID) for d in found} == refs
 
 
+def test_a_token_without_create_permission_cannot_store(his_pacs, client_for):
+    pid, mrn = mrn_of(his_pacs)
+    datasets = study(mrn)
+    resp = post(client_for({pid}), body(*map(part10, datasets)))
+    assert resp.status_code == 403
+    assert 'error="insufficient_scope"' in resp.headers["WWW-Authenticate"]
+    assert in_pacs(his_pacs, str(datasets[0].StudyInstanceUID)) == []
+
+
 def test_mismatching_patient_id_is_refused_not_rewritten(his_pacs, client_for):
     pid, mrn = mrn_of(his_pacs)
     mine, foreign = study(mrn, 1)[0], study("SOMEONE-ELSE", 1)[0]
-    resp = post(client_for({pid}), body(part10(mine), part10(foreign)))
+    resp = post(client_for({pid}, UPLOAD), body(part10(mine), part10(foreign)))
     assert resp.status_code == 202
     answer = Dataset.from_json(resp.get_json())
     [failed] = answer.FailedSOPSequence
@@ -97,7 +108,7 @@ def test_another_patient_cannot_store_into_someone_elses_patient_id(his_pacs, cl
     pid, _ = mrn_of(his_pacs)
     _, other_mrn = other_patient(his_pacs, pid)
     datasets = study(other_mrn)
-    resp = post(client_for({pid}), body(*map(part10, datasets)))
+    resp = post(client_for({pid}, UPLOAD), body(*map(part10, datasets)))
     assert resp.status_code == 409
     answer = Dataset.from_json(resp.get_json())
     assert len(answer.FailedSOPSequence) == 2
@@ -110,7 +121,7 @@ def test_cannot_graft_instances_onto_another_patients_study(his_pacs, client_for
     their_study = his_pacs.studies_of(other_pid)[0]
     ds = study(mrn, 1)[0]
     ds.StudyInstanceUID = their_study
-    resp = post(client_for({pid}), body(part10(ds)))
+    resp = post(client_for({pid}, UPLOAD), body(part10(ds)))
     assert resp.status_code == 409
     uids = {str(d.SOPInstanceUID) for d in in_pacs(his_pacs, their_study)}
     assert str(ds.SOPInstanceUID) not in uids

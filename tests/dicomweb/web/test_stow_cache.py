@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 
 from dicomweb import multipart
 from dicomweb.backends.dimse import DimseBackend
-from fhir_gateway import create_app
+from gateway.app import create_app
 from tests.conftest import app_config
 from tests.dicomweb.conftest import demo_patient, new_uid
 from tests.dicomweb.web.test_stow import body, part10, post, study

@@ -36,7 +36,7 @@ def test_a_caller_gets_a_viewer_link_for_a_study_it_may_see(his_pacs, client_for
     assert query["token"] == [body["token"]]
     assert body["expires_in"] == 900
     tokens = client.application.extensions["dicomweb"].extras["viewer_tokens"]
-    assert tokens.verify(body["token"]) == ViewerClaim(uid, mrn)
+    assert tokens.verify(body["token"]) == ViewerClaim(uid, mrn, pid, "test-patient")
 
 
 def test_no_link_for_a_study_of_another_patient_or_none(his_pacs, client_for):

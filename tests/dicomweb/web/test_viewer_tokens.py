@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from access.errors import ApiError
 from dicomweb.viewer_tokens import (
     ExpiredToken,
     InvalidToken,
@@ -83,7 +86,8 @@ def _two_studies(his_pacs):
 def _scope(app, **request):
     ctx = app.extensions["dicomweb"]
     with app.test_request_context("/dicomweb/studies", **request):
-        return ctx, ctx.request_scope("search")
+        _grant, scope = ctx.request_scope("search")
+        return ctx, scope
 
 
 def test_a_viewer_token_yields_a_scope_of_its_one_study(his_pacs, client_for):
@@ -91,7 +95,7 @@ def test_a_viewer_token_yields_a_scope_of_its_one_study(his_pacs, client_for):
     app = client_for({pid_a}).application
     ctx = app.extensions["dicomweb"]
     mrn = his_pacs.studies[study_a][1]
-    token = ctx.extras["viewer_tokens"].mint(ViewerClaim(study_a, mrn))
+    token = ctx.extras["viewer_tokens"].mint(ViewerClaim(study_a, mrn, pid_a))
     for request in (
         {"headers": {"Authorization": f"Bearer {token}"}},
         {"query_string": {"token": token}},
@@ -109,7 +113,9 @@ def test_a_token_naming_another_patient_finds_nothing(his_pacs, client_for):
     app = client_for({pid_a}).application
     ctx = app.extensions["dicomweb"]
     # A token bound to study B but to A's PatientID (as a forged mix would be): B is not found.
-    token = ctx.extras["viewer_tokens"].mint(ViewerClaim(study_b, his_pacs.studies[study_a][1]))
+    token = ctx.extras["viewer_tokens"].mint(
+        ViewerClaim(study_b, his_pacs.studies[study_a][1], pid_a)
+    )
     ctx, scope = _scope(app, headers={"Authorization": f"Bearer {token}"})
     with pytest.raises(DicomwebError) as refused:
         ctx.study(scope, study_b)
@@ -120,25 +126,29 @@ def test_an_expired_or_forged_token_is_401(his_pacs, client_for):
     pid_a, study_a, _, _ = _two_studies(his_pacs)
     app = client_for({pid_a}).application
     ctx = app.extensions["dicomweb"]
-    clock = Clock()
-    ctx.extras["viewer_tokens"] = ViewerTokens(b"t" * 32, 30, clock=clock)
-    token = ctx.extras["viewer_tokens"].mint(ViewerClaim(study_a, his_pacs.studies[study_a][1]))
-    clock.now += 31
-    for bad in (token, token[:-3] + "abc"):
-        with pytest.raises(DicomwebError) as refused:
+    key = app.secret_key + b"/viewer"
+    ttl = ctx.extras["viewer_tokens"].ttl
+    # Minted with the app's own key longer ago than the app's time to live: expired.
+    past = ViewerTokens(key, ttl, clock=lambda: time.time() - ttl - 2)
+    token = past.mint(ViewerClaim(study_a, his_pacs.studies[study_a][1], pid_a))
+    fresh = ctx.extras["viewer_tokens"].mint(ViewerClaim(study_a, "x", pid_a))
+    for bad in (token, fresh[:-3] + "abc"):
+        with pytest.raises(ApiError) as refused:
             _scope(app, headers={"Authorization": f"Bearer {bad}"})
         assert refused.value.status == 401
-        assert "invalid_token" in refused.value.headers["WWW-Authenticate"]
+        assert 'error="invalid_token"' in refused.value.headers["WWW-Authenticate"]
 
 
 def test_a_viewer_token_does_not_store(his_pacs, client_for):
     pid_a, study_a, _, _ = _two_studies(his_pacs)
     app = client_for({pid_a}).application
     ctx = app.extensions["dicomweb"]
-    token = ctx.extras["viewer_tokens"].mint(ViewerClaim(study_a, his_pacs.studies[study_a][1]))
+    token = ctx.extras["viewer_tokens"].mint(
+        ViewerClaim(study_a, his_pacs.studies[study_a][1], pid_a)
+    )
     with (
         app.test_request_context("/dicomweb/studies", query_string={"token": token}),
-        pytest.raises(DicomwebError) as refused,
+        pytest.raises(ApiError) as refused,
     ):
         ctx.request_scope("create")
     assert refused.value.status == 403

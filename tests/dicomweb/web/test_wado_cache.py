@@ -11,7 +11,7 @@ from pydicom import dcmread
 
 from dicomweb import multipart
 from dicomweb.backends.dimse import DimseBackend
-from fhir_gateway import create_app
+from gateway.app import create_app
 from tests.conftest import app_config
 from tests.dicomweb.conftest import dataset_bytes
 

@@ -75,7 +75,7 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 @pytest.fixture
 def make_app(sqlite_his: str, tmp_path: Path, smtp: tuple[Inbox, int]) -> Any:
     def build(**extra: object) -> Any:
-        from fhir_gateway import create_app
+        from gateway.app import create_app
 
         config = app_config(
             sqlite_his,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from fhir_gateway.cli import main
+from gateway.cli import main
 
 from .conftest import Inbox
 
@@ -28,7 +28,7 @@ def env(sqlite_his: str, tmp_path: Path, smtp: tuple[Inbox, int]) -> dict[str, s
 def test_create_then_unlock_after_lockout(
     env: dict[str, str], inbox: Inbox, adults: list[Any]
 ) -> None:
-    from fhir_gateway import create_app
+    from gateway.app import create_app
 
     runner = CliRunner()
     person = adults[6]

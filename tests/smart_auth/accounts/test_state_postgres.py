@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from fhir_gateway import create_app
+from gateway.app import create_app
 from smart_auth.session import sign_in
 from tests.conftest import app_config, scratch_postgres
 from tests.smart_auth.test_oauth_fixtures import launch

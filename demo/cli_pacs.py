@@ -1,7 +1,7 @@
 """``pacs``: run the project's own Orthanc and fill it with the HIS's studies.
 
 Attach it to the main command with ``main.add_command(pacs)``, or run
-``python -m dicomweb.cli --help``.
+``python -m demo.cli_pacs --help``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from dicomweb.orthanc import (
+from demo.orthanc import (
     CONFIG_NAME,
     LOG_NAME,
     Modality,
@@ -160,9 +160,9 @@ def load_his(
     """Store a synthetic study for every HIS imaging order that has a study UID."""
     from sqlalchemy import create_engine
 
+    from demo.his_studies import load_his_studies
     from dicomweb.backends.dimse import DimseBackend
     from dicomweb.backends.settings import PacsSettings
-    from dicomweb.his_studies import load_his_studies
 
     try:
         doc = json.loads((var_dir / CONFIG_NAME).read_text(encoding="utf-8"))

@@ -7,7 +7,7 @@ national IDs.
 
 Where the request runs with a sink (``use``; ``smart_auth.audit`` installs its durable,
 append-only writer per request) the record goes there; otherwise it is a structured line on
-the ``fhir_gateway.audit`` logger.
+the ``access.audit`` logger.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .access import Grant
+from .policy import Grant
 
-log = logging.getLogger("fhir_gateway.audit")
+log = logging.getLogger("access.audit")
 
 #: Most entity ids and patients kept on one record (a search page lists at most this many).
 MAX_IDS = 50

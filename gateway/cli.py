@@ -46,8 +46,8 @@ def his() -> None:
 @his.command("create")
 def his_create() -> None:
     """Create the HIS tables in FHIR_GATEWAY_HIS_URL if they are missing."""
-    from .his.schema import metadata
-    from .his.sql import make_engine
+    from fhir_gateway.his.schema import metadata
+    from fhir_gateway.his.sql import make_engine
 
     url = _settings().his_url
     _ensure_sqlite_dir(url)
@@ -74,9 +74,9 @@ def his_seed(
     replace: bool,
 ) -> None:
     """Fill the HIS with a deterministic synthetic hospital."""
-    from .his.generator import generate
-    from .his.schema import metadata
-    from .his.sql import make_engine
+    from demo.generator import generate
+    from fhir_gateway.his.schema import metadata
+    from fhir_gateway.his.sql import make_engine
 
     url = _settings().his_url
     _ensure_sqlite_dir(url)
@@ -98,9 +98,10 @@ def his_seed(
 @main.command("check-config")
 def check_config() -> None:
     """Show the effective settings and whether the HIS answers."""
+    from fhir_gateway.his.connector import HisUnreachable
+    from fhir_gateway.his.sql import SqlConnector
+
     from .app import identifier_systems
-    from .his.connector import HisUnreachable
-    from .his.sql import SqlConnector
 
     settings = _settings()
     for name, value in sorted(vars(settings).items()):
@@ -129,7 +130,7 @@ def _ensure_sqlite_dir(url: str) -> None:
 
 def _register_optional(group: Any) -> None:
     try:
-        from dicomweb.cli import pacs
+        from demo.cli_pacs import pacs
     except ImportError:
         return
     group.add_command(pacs)
@@ -137,11 +138,11 @@ def _register_optional(group: Any) -> None:
 
 _register_optional(main)
 
-from smart_auth.accounts.cli import accounts as _accounts  # noqa: E402
+from gateway.cli_accounts import accounts as _accounts  # noqa: E402
 
 main.add_command(_accounts)
 
-from smart_auth.cli import oauth as _oauth  # noqa: E402
+from gateway.cli_oauth import oauth as _oauth  # noqa: E402
 
 main.add_command(_oauth)
 

@@ -12,7 +12,8 @@ import datetime as dt
 import random
 from dataclasses import dataclass, replace
 
-from .. import schema
+from fhir_gateway.his import schema
+
 from .catalog import CLINICAL, WARD_OF, tr
 from .context import Batch, DoctorRef, Person, between, poisson
 from .labdata import CONDITION_BY_CODE, ROUTINE_ADULT, ROUTINE_CHILD, ROUTINE_WOMAN

@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from demo.synthetic import Patient, StudySpec, build_study
 from dicomweb.backends.base import PacsBackend
 from dicomweb.backends.settings import PatientIdSource
-from dicomweb.synthetic import Patient, StudySpec, build_study
 from fhir_gateway.his.schema import doctor, imaging_order, patient
 
 _UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+")

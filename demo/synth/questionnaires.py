@@ -14,7 +14,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from .. import schema
+from fhir_gateway.his import schema
+
 from .catalog import Text, tr
 from .context import Batch, Person, between
 

@@ -20,22 +20,30 @@ import smart_auth.accounts as smart_auth_accounts
 import smart_auth.audit as smart_auth_audit
 import smart_auth.results.routes as smart_auth_results
 import smart_auth.sharing.routes as smart_auth_sharing
+from access.policy import AccessPolicy, Authenticator, DevOpenAccess
+from conformance.capability import capability_statement
 from dicomweb.backends.base import PacsBackend
 from dicomweb.backends.dimse import DimseBackend
 from dicomweb.backends.settings import PacsSettings
 from dicomweb.backends.upstream import UpstreamDicomwebBackend
 from dicomweb.web.context import DicomwebContext
+from fhir_gateway import logs
+from fhir_gateway.errors import (
+    ApiError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    operation_outcome,
+    outcome_of,
+)
+from fhir_gateway.fhir.interactions import FhirService
+from fhir_gateway.his.connector import HisConnector
+from fhir_gateway.his.sql import SqlConnector
+from fhir_gateway.http import gzip_response, render
+from fhir_gateway.routes import fhir
 from mappers import IdentifierSystems, MapContext
 
-from . import logs
-from .access import AccessPolicy, Authenticator, DevOpenAccess, NoAuthenticator
-from .errors import FhirError, InternalError, MethodNotAllowed, NotFound, operation_outcome
-from .fhir.interactions import FhirService
 from .health import health
-from .his.connector import HisConnector
-from .his.sql import SqlConnector
-from .http import gzip_response, render
-from .routes import fhir
 from .settings import Settings, SettingsError
 
 log = logging.getLogger("fhir_gateway")
@@ -138,14 +146,12 @@ def create_app(
             pool_size=settings.his_pool_size,
             timeout_s=settings.his_timeout_s,
         )
-    bearer: Authenticator | None = None
-    if settings.oauth_enabled:
-        import smart_auth.web as smart_auth_web
-
-        bearer = smart_auth_web.init_app(app, settings)
-    if authenticator is None:
-        fallback = bearer or NoAuthenticator()
-        authenticator = DevOpenAccess() if settings.dev_open_access else fallback
+    if authenticator is None and settings.dev_open_access:
+        authenticator = DevOpenAccess()
+    # The one decision point of every surface; each package registers the validator of the
+    # tokens it issues (specific prefixes first, the SMART bearer tokens last: they have none).
+    policy = AccessPolicy(settings.base_url, fallback=authenticator)
+    app.extensions["access_policy"] = policy
     if settings.dev_open_access:
         log.warning(
             "DEVELOPMENT OPEN ACCESS IS ON: every patient's data is served without "
@@ -154,7 +160,7 @@ def create_app(
     app.extensions["his"] = connector
     app.extensions["fhir_service"] = FhirService(
         connector,
-        AccessPolicy(authenticator, realm=settings.base_url),
+        policy,
         ctx,
         base_url=settings.base_url,
         secret=secret,
@@ -173,15 +179,25 @@ def create_app(
             DicomwebContext(
                 backend=pacs,
                 pacs=pacs_settings or PacsSettings(),
-                policy=app.extensions["fhir_service"].policy,
+                policy=policy,
                 his=connector,
                 base_url=settings.base_url.removesuffix("/fhir") + "/dicomweb",
             ),
         )
+    smart_auth_results.init_app(app, settings)
+    if settings.oauth_enabled:
+        import smart_auth.web as smart_auth_web
+
+        policy.register_token_validator(smart_auth_web.init_app(app, settings))
     smart_auth_accounts.init_app(app, settings)
     smart_auth_audit.init_app(app, settings)
     smart_auth_sharing.init_app(app, settings)
-    smart_auth_results.init_app(app, settings)
+    app.extensions["capability_statement"] = lambda: capability_statement(
+        settings.base_url,
+        app.config["VERSION"],
+        app.config.get("SECURITY"),
+        app.config.get("CAPABILITY_RESOURCES", ()),
+    )
     app.register_blueprint(health)
     _cors(app, settings)
     _hooks(app, settings)
@@ -249,9 +265,9 @@ def _hooks(app: Flask, settings: Settings) -> None:
 
 
 def _errors(app: Flask) -> None:
-    @app.errorhandler(FhirError)
-    def _fhir_error(exc: FhirError) -> Response:
-        return render(exc.outcome(), exc.status, exc.headers)
+    @app.errorhandler(ApiError)
+    def _fhir_error(exc: ApiError) -> Response:
+        return render(outcome_of(exc), exc.status, exc.headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -20,7 +20,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from .. import pdf, schema
+from fhir_gateway.his import schema
+
+from .. import pdf
 from .care import Episode
 from .catalog import tr
 from .context import Batch, DoctorRef, Person, between

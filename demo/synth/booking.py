@@ -20,7 +20,8 @@ import math
 import random
 from dataclasses import dataclass
 
-from .. import schema
+from fhir_gateway.his import schema
+
 from .care import Episode
 from .context import Batch, DoctorRef, Organisation, Person, ServiceRef, SlotRef
 

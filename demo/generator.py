@@ -15,9 +15,9 @@ else. Nothing reads the wall clock: the generated history ends at midnight UTC s
 ``today``; planned care lies after it.
 
 Scale: patients are generated and written in batches (``batch_size`` per transaction) through
-:mod:`fhir_gateway.his.synth.bulk` (executemany on SQLite, COPY on PostgreSQL); memory stays
+:mod:`demo.synth.bulk` (executemany on SQLite, COPY on PostgreSQL); memory stays
 bounded by a few batches. PDFs may be rendered in ``pdf_workers`` processes while later batches
-are generated and written (:mod:`fhir_gateway.his.synth.pipeline`).
+are generated and written (:mod:`demo.synth.pipeline`).
 """
 
 from __future__ import annotations

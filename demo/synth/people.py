@@ -13,7 +13,9 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-from .. import names, schema
+from fhir_gateway.his import schema
+
+from .. import names
 from .context import Batch, Person, add_years, between
 from .identifiers import national_id
 from .labdata import CONDITIONS

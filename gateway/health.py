@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from .his.connector import HisUnreachable
-from .http import render
+from fhir_gateway.his.connector import HisUnreachable
+from fhir_gateway.http import render
 
 health = Blueprint("health", __name__)
 

@@ -11,7 +11,8 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-from .. import schema
+from fhir_gateway.his import schema
+
 from .care import Episode
 from .catalog import SPECIALTY_BY_CODE, Text, tr
 from .context import Batch, Person

@@ -20,7 +20,7 @@ from typing import Any, cast
 from sqlalchemy import JSON, Connection, Index, Table, inspect, literal, select
 from sqlalchemy.schema import CreateTable
 
-from .. import schema
+from fhir_gateway.his import schema
 
 Row = Mapping[str, Any]
 Rows = dict[str, list[dict[str, Any]]]  # a batch of rows by table name

@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import schema
+from fhir_gateway.his import schema
+
 from .care import Episode
 from .catalog import Text, tr
 from .context import Batch, DoctorRef, Person, between

@@ -1,4 +1,4 @@
-"""Building blocks of the synthetic HIS generator (``fhir_gateway.his.generator``).
+"""Building blocks of the synthetic HIS generator (``demo.generator``).
 
 Each module generates one part of the hospital from a seeded ``random.Random``: reference data
 (organisation, schedules, questionnaires), people, episodes of care, laboratory, imaging,

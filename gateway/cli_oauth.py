@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from fhir_gateway.settings import Settings, SettingsError
+from gateway.settings import Settings, SettingsError
 from smart_auth.oauth.store import OAuthStore
 from smart_auth.state import create_state, make_state_engine
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from .. import names, schema
+from fhir_gateway.his import schema
+
+from .. import names
 from .catalog import DEPARTMENTS, HOSPITAL, SERVICES, SPECIALTIES, tr
 from .context import Batch, DoctorRef, Organisation, QuestionnaireRef, ServiceRef
 from .identifiers import stamp

@@ -7,7 +7,7 @@ from flask import Flask
 
 
 def _app() -> Flask:
-    from fhir_gateway import create_app
+    from gateway.app import create_app
 
     return create_app()
 
@@ -25,7 +25,7 @@ def accounts() -> None:
 @click.option("--login-url", default="", help="Sign-in page quoted in the mail.")
 def create(national_id: str, email: str, phone: str, language: str, login_url: str) -> None:
     """Create the account of a HIS patient and mail a temporary password."""
-    from .hospital import create_for_patient
+    from smart_auth.accounts.hospital import create_for_patient
 
     app = _app()
     service = app.extensions["accounts"]

@@ -13,7 +13,9 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from .. import pdf, schema
+from fhir_gateway.his import schema
+
+from .. import pdf
 from .bulk import Rows
 from .catalog import tr
 from .context import Batch, DoctorRef, Person
