@@ -96,6 +96,40 @@ def test_the_code_opens_that_report_and_its_pdf_only(gateway: Any, bulletin: dic
     )
 
 
+def test_the_code_reaches_no_other_surface(gateway: Any, bulletin: dict) -> None:
+    """A result-code grant is read-only on its one report: the patient's access history, their
+    Consents and a new Consent sharing the whole record with a partner are all refused."""
+    client = gateway.test_client()
+    body = _redeem(client, bulletin["access_code"], bulletin["national_id"]).get_json()
+    auth = {"Authorization": f"Bearer {body['access_token']}"}
+    patient_ref = f"Patient/{bulletin['patient_id']}"
+    consent = {
+        "resourceType": "Consent",
+        "status": "active",
+        "patient": {"reference": patient_ref},
+        "organization": [{"identifier": {"value": "any-partner"}}],
+    }
+    refused = [
+        client.get("/fhir/AuditEvent", headers=auth),
+        client.get("/fhir/AuditEvent/0123456789abcdef0123456789abcdef", headers=auth),
+        client.get("/fhir/Consent", headers=auth),
+        client.get("/fhir/Consent/1", headers=auth),
+        client.post("/fhir/Consent", json=consent, headers=auth),
+        client.put("/fhir/Consent/1", json={**consent, "status": "inactive"}, headers=auth),
+        client.post(f"/fhir/{body['report']}/$everything", headers=auth),
+        client.get(f"/fhir/{patient_ref}/$everything", headers=auth),
+        client.get(f"/fhir/DiagnosticReport?_id=lab-{bulletin['id']}", headers=auth),
+    ]
+    for answer in refused:
+        assert answer.status_code in (403, 404), (answer.request.path, answer.status_code)
+        if answer.status_code == 403:
+            assert 'error="insufficient_scope"' in answer.headers["WWW-Authenticate"]
+    state = gateway.extensions["state_engine"]
+    with state.connect() as conn:
+        shares = conn.execute(sa.text("SELECT count(*) FROM share")).scalar()
+    assert shares == 0
+
+
 def test_a_wrong_code_or_national_id_opens_nothing(gateway: Any, bulletin: dict) -> None:
     client = gateway.test_client()
     wrong = _redeem(client, _wrong(bulletin["access_code"]), bulletin["national_id"])
