@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from .policy import Grant
 
@@ -26,13 +26,22 @@ log = logging.getLogger("access.audit")
 #: Most entity ids and patients kept on one record (a search page lists at most this many).
 MAX_IDS = 50
 
+#: The one outcome vocabulary of every surface: the decision allowed the interaction (and it
+#: was carried out), refused it (401/403), found nothing the caller may see (404, the same
+#: answer as for a missing resource), carried out part of it (a STOW-RS with refused
+#: instances), or failed after it was allowed.
+Outcome = Literal["allowed", "denied", "not-found", "partial", "failed"]
+OUTCOMES = frozenset(get_args(Outcome))
+#: The subject of a record made without a grant (a refused result-code attempt).
+ANONYMOUS = "anonymous"
+
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     """One access decision."""
 
     recorded: dt.datetime
-    subject: str | None
+    subject: str
     client_id: str | None
     action: str
     resource_type: str
@@ -65,18 +74,20 @@ def record(
     action: str,
     resource_type: str,
     *,
-    outcome: str,
+    outcome: Outcome,
     ids: Sequence[str] = (),
     count: int | None = None,
     patients: Iterable[int] | None = None,
 ) -> None:
     """Record one decision. ``patients``: the HIS patient ids it concerned; when not given, a
     grant limited to a few patients (a patient's own, a result code's) stands for them."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown audit outcome {outcome!r}")
     if patients is None and grant is not None and grant.patients is not None:
         patients = grant.patients if len(grant.patients) <= MAX_IDS else ()
     entry = AuditRecord(
         recorded=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        subject=grant.subject if grant else None,
+        subject=grant.subject if grant else ANONYMOUS,
         client_id=grant.client_id if grant else None,
         action=action,
         resource_type=resource_type,

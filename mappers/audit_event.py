@@ -36,7 +36,8 @@ _ACTIONS = {
     "create": ("create", "C"),
     "update": ("update", "U"),
 }
-_OUTCOMES = {"allowed": "0", "denied": "4", "not-found": "4"}
+#: access.audit's outcomes -> AuditEvent.outcome (0 success, 4 minor failure, 8 serious failure)
+_OUTCOMES = {"allowed": "0", "denied": "4", "not-found": "4", "partial": "4", "failed": "8"}
 _ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 _PATIENT_ROLE = {"system": _ROLE, "code": "1", "display": "Patient"}
 _RESOURCE_ROLE = {"system": _ROLE, "code": "4", "display": "Domain Resource"}

@@ -41,7 +41,7 @@ def export_study(study: str) -> Response:
     except export.ExportError as exc:
         retrieval.close()
         raise DicomwebError(400, str(exc)) from None
-    audit.record(grant, "export", "ImagingStudy", outcome="success", ids=[study])
+    audit.record(grant, "export", "ImagingStudy", outcome="allowed", ids=[study])
 
     def body() -> Iterator[bytes]:
         try:

@@ -112,7 +112,7 @@ def store_instances(study: str | None = None) -> Response:
         grant,
         "create",
         "ImagingStudy",
-        outcome="success" if status == 200 else "partial" if status == 202 else "failure",
+        outcome="allowed" if status == 200 else "partial" if status == 202 else "failed",
         ids=studies,
         count=len(result.stored) + len(result.warnings),
     )

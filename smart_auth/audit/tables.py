@@ -28,7 +28,7 @@ audit_event = Table(
     Column("resource_type", String(64), nullable=False),
     #: allowed | denied | not-found
     Column("outcome", String(16), nullable=False),
-    #: the grant's subject (``patient:<account>``, ``system:<client>`` ...); None: no grant
+    #: the grant's subject (``patient:<account>``, ``system:<client>`` ...; ``anonymous``)
     Column("subject", String(128)),
     Column("client_id", String(128)),
     #: FHIR ids of what was seen, comma separated (at most 50), and how many there were
