@@ -105,8 +105,7 @@ def check_config() -> None:
 
     settings = _settings()
     for name, value in sorted(vars(settings).items()):
-        shown = "(set)" if name == "secret_key" and value else value
-        click.echo(f"{name} = {shown}")
+        click.echo(f"{name} = {shown_value(name, value)}")
     click.echo(f"base_url = {settings.base_url}")
     try:
         SqlConnector.from_url(settings.his_url, identifier_systems(settings)).ping()
@@ -115,6 +114,26 @@ def check_config() -> None:
     click.echo("HIS: reachable")
     if settings.dev_open_access:
         click.echo("WARNING: development open access is on", err=True)
+
+
+#: Settings whose values are secrets: check-config says whether they are set, never what.
+_SECRET_WORDS = ("secret", "password", "token")
+
+
+def shown_value(name: str, value: Any) -> Any:
+    """A setting as check-config prints it: secrets as "(set)", URLs without their password."""
+    if any(word in name for word in _SECRET_WORDS):
+        return "(set)" if value else "(not set)"
+    if isinstance(value, str) and "://" in value and "@" in value:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            return make_url(value).render_as_string(hide_password=True)
+        except ArgumentError:
+            scheme, _, rest = value.partition("://")
+            return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    return value
 
 
 @main.command("config-reference")

@@ -35,6 +35,9 @@ def gunicorn_options(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "preload_app": False,
         "proc_name": "fhir-gateway",
         "worker_exit": _worker_exit,
+        # gunicorn's control socket defaults to one path per user: every instance on a host
+        # would share it, and one could be steered through another's. The gateway needs none.
+        "control_socket_disable": True,
     }
 
 

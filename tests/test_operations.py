@@ -171,3 +171,56 @@ def test_pacs_library_never_logs_patient_data_at_info():
     logs.configure("INFO", True)
     assert not logging.getLogger("pynetdicom").isEnabledFor(logging.INFO)
     assert logging.getLogger("pynetdicom").isEnabledFor(logging.WARNING)
+
+
+def test_check_config_prints_no_secret(his_url):
+    """Secrets are shown as set or not, URLs without their password."""
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+
+    env = {
+        "FHIR_GATEWAY_HIS_URL": his_url,
+        "FHIR_GATEWAY_STATE_URL": "postgresql+psycopg://gw:state-pass-1@db.example/state",
+        "FHIR_GATEWAY_SECRET_KEY": "signing-key-2",
+        "FHIR_GATEWAY_ACCOUNTS_ADMIN_TOKEN": "admin-token-3",
+        "FHIR_GATEWAY_SMTP_PASSWORD": "smtp-pass-4",
+        "FHIR_GATEWAY_SMS_TOKEN": "sms-token-5",
+        "FHIR_GATEWAY_PACS_DICOMWEB_PASSWORD": "pacs-pass-6",
+        "FHIR_GATEWAY_PACS_DICOMWEB_URL": "http://viewer:pacs-pass-7@pacs.example/dicom-web",
+    }
+    result = CliRunner().invoke(main, ["check-config"], env=env)
+    assert result.exit_code == 0, result.output
+    for secret in ("state-pass-1", "signing-key-2", "admin-token-3", "smtp-pass-4", "sms-token-5"):
+        assert secret not in result.output
+    assert "pacs-pass-6" not in result.output
+    assert "pacs-pass-7" not in result.output
+    assert "smtp_password = (set)" in result.output
+    assert "sms_token = (set)" in result.output
+    assert "smtp_user = " in result.output
+    assert "postgresql+psycopg://gw:***@db.example/state" in result.output
+
+
+def test_gunicorn_instances_share_no_control_socket():
+    from gateway.server import gunicorn_options
+    from gateway.settings import Settings
+
+    assert gunicorn_options(Settings.from_mapping({}))["control_socket_disable"] is True
+
+
+def test_mail_carries_date_and_message_id(tmp_path):
+    """RFC 5322 §3.6: every message the gateway writes has a Date and a unique Message-ID."""
+    from email import message_from_bytes
+    from email.utils import parsedate_to_datetime
+
+    from smart_auth.accounts.mail import Message, OutboxSender
+
+    sender = OutboxSender(tmp_path, "portal@hospital.example")
+    for _ in range(2):
+        sender.send(Message(to="ana@example.org", subject="Cod", body="123456", language="ro"))
+    mails = [message_from_bytes(p.read_bytes()) for p in sorted(tmp_path.glob("*.eml"))]
+    assert len(mails) == 2
+    for mail in mails:
+        assert parsedate_to_datetime(mail["Date"]).tzinfo is not None
+        assert mail["Message-ID"].endswith("@hospital.example>")
+    assert mails[0]["Message-ID"] != mails[1]["Message-ID"]

@@ -11,6 +11,7 @@ import smtplib
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +33,10 @@ def _email(sender: str, message: Message) -> EmailMessage:
     mail["From"] = sender
     mail["To"] = message.to
     mail["Subject"] = message.subject
+    # RFC 5322 §3.6: Date is required, Message-ID expected; servers that add them are not
+    # to be counted on (and the outbox has none).
+    mail["Date"] = formatdate(usegmt=True)
+    mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     mail["Content-Language"] = message.language
     mail.set_content(message.body)
     return mail
