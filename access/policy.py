@@ -151,6 +151,10 @@ class Decision:
     ids: frozenset[str] | None = None
     #: The only DICOM studies that may be touched (``Grant.studies``); None = any.
     studies: frozenset[str] | None = None
+    #: Resources seen besides the compartments of ``patients``, patient by patient: (patient,
+    #: ids of that patient). Only for Binary, which cannot be searched (a partner's Consent
+    #: listing documents, ``Grant.shares``); read by id only. Ignoring it sees less, never more.
+    instances: tuple[tuple[int, frozenset[str]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,12 +284,15 @@ class AccessPolicy:
         if grant.resources is not None:
             prefix = f"{resource_type}/"
             ids = frozenset(r[len(prefix) :] for r in grant.resources if r.startswith(prefix))
+        instances: tuple[tuple[int, frozenset[str]], ...] = ()
         if grant.shares is not None and resource_type in COMPARTMENT_TYPES:
-            shared, more_filters, only = _per_patient(grant.shares, resource_type)
-            patients = shared if patients is None else patients & shared
+            shared, more_filters, instances = _per_patient(grant.shares, resource_type)
+            if patients is not None:
+                shared &= patients
+                instances = tuple((p, i) for p, i in instances if p in patients)
+            patients = shared
             filters = _both(filters, more_filters)
-            ids = only if ids is None else (ids if only is None else ids & only)
-        return Decision(patients, filters, ids, grant.studies)
+        return Decision(patients, filters, ids, grant.studies, instances)
 
     def narrowing(self, grant: Grant, resource_type: str, interaction: str = "read") -> Patients:
         """The patients, for callers that cannot apply scope filters (they are refused 403)."""
@@ -310,15 +317,15 @@ def _share_key(share: Share) -> str:
 
 def _per_patient(
     shares: Iterable[Share], resource_type: str
-) -> tuple[frozenset[int], Filters, frozenset[str] | None]:
-    """The narrowing of a compartment type under per-patient shares: (patients, filters, ids).
+) -> tuple[frozenset[int], Filters, tuple[tuple[int, frozenset[str]], ...]]:
+    """The narrowing of a compartment type under per-patient shares: (patients, filters,
+    instances).
 
     A patient whose share covers the type without listing resources is seen whole; one whose
     shares list resources of the type is seen only through those, as one search-parameter set
     per patient (``patient`` and ``_id``: the patient's listed ids, and only of that patient).
     A Patient resource is its own compartment: listing it is seeing it. Binary cannot be
-    searched, so listed files are the decision's ``ids``; when some patient's files are also
-    seen whole, the listed ones of the others are left out (narrower, never wider).
+    searched: its listed files are the decision's ``instances``.
     """
     whole: set[int] = set()
     pieces: dict[int, set[str]] = {}
@@ -335,20 +342,18 @@ def _per_patient(
     for patient in whole:
         pieces.pop(patient, None)
     if not pieces:
-        return frozenset(whole), None, None
+        return frozenset(whole), None, ()
     if resource_type == "Patient":
         listed_self = {p for p, listed in pieces.items() if str(p) in listed}
-        return frozenset(whole | listed_self), None, None
+        return frozenset(whole | listed_self), None, ()
     if resource_type == "Binary":
-        if whole:
-            return frozenset(whole), None, None
-        return frozenset(pieces), None, frozenset().union(*pieces.values())
+        return frozenset(whole), None, tuple((p, frozenset(i)) for p, i in sorted(pieces.items()))
     alternatives: list[tuple[tuple[str, str], ...]] = []
     if whole:
         alternatives.append((("patient", ",".join(f"Patient/{p}" for p in sorted(whole))),))
     for patient, listed in sorted(pieces.items()):
         alternatives.append((("patient", f"Patient/{patient}"), ("_id", ",".join(sorted(listed)))))
-    return frozenset(whole | pieces.keys()), tuple(alternatives), None
+    return frozenset(whole | pieces.keys()), tuple(alternatives), ()
 
 
 def _both(first: Filters, second: Filters) -> Filters:
