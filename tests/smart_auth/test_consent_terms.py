@@ -658,3 +658,27 @@ def test_a_viewer_token_neither_creates_nor_withdraws(sqlite_his: str, tmp_path:
     bad = {"Authorization": f"Bearer {minted[:-4]}AAAA"}
     assert client.get("/fhir/Consent", headers=bad).status_code == 401
     app.extensions["audit_writer"].close()
+
+
+def test_listed_resources_and_filtered_scopes_both_apply(oauth_app: Flask, world: World) -> None:
+    """A partner whose token carries a query-filtered scope sees of a patient's listed resources
+    only those the filter matches too: the Consent narrows the scopes, it never widens them."""
+    partner = new_partner(oauth_app)
+    listed = f"Observation/{world.bulletin_results[0]}"
+    give(
+        oauth_app,
+        patient_auth(oauth_app, world.p1),
+        consent(world.p1, partner.client_id, data=data(listed)),
+    )
+    lab = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
+    vitals = "http://terminology.hl7.org/CodeSystem/observation-category|vital-signs"
+    for category, expected in ((lab, {listed}), (vitals, set())):
+        answer = _token(
+            oauth_app,
+            _assertion(partner.client_id, partner.key),
+            scope=f"system/Observation.rs?category={category}",
+        )
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        auth = {"Authorization": f"Bearer {answer.get_json()['access_token']}"}
+        assert ids(oauth_app, auth, "/fhir/Observation?_count=1000") == expected, category
+        assert status(oauth_app, auth, f"/fhir/{listed}") == (200 if expected else 404)
