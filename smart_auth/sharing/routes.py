@@ -28,6 +28,7 @@ from fhir_gateway.http import render
 from mappers import InvalidRecord, map_record
 from mappers.consent import Refused, files_of, from_share, partners_named, terms_of
 from mappers.ids import parse_id
+from smart_auth.state import shared_engine
 
 from . import service
 
@@ -71,6 +72,7 @@ CAPABILITY = {
 
 
 def init_app(app: Flask, settings: Any) -> None:
+    service.add_missing_columns(shared_engine(app.extensions, settings.state_url))
     app.config["SHARING_CLIENT_SYSTEM"] = f"{settings.identifier_base.rstrip('/')}/sid/oauth-client"
     app.register_blueprint(sharing, url_prefix="/fhir")
     add_resource(app.config, CAPABILITY)

@@ -180,3 +180,37 @@ def test_a_consent_without_a_partner_or_a_change_other_than_withdrawal_is_refuse
     made = client.post("/fhir/Consent", json=_consent("Patient/1", "clinic-a")).get_json()
     assert client.put(f"/fhir/Consent/{made['id']}", json=made).status_code == 422
     assert client.post("/fhir/Consent", data="x").status_code == 400
+
+
+def test_a_share_table_from_before_the_consent_terms_gains_their_columns(tmp_path: Path) -> None:
+    engine = make_state_engine(f"sqlite:///{tmp_path}/old.sqlite")
+    old = sa.MetaData()
+    sa.Table(
+        "share",
+        old,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("client_id", sa.String(128), nullable=False),
+        sa.Column("his_patient_id", sa.Integer, nullable=False),
+        sa.Column("active", sa.Boolean, nullable=False),
+        sa.Column("created", sa.DateTime, nullable=False),
+        sa.Column("withdrawn_at", sa.DateTime),
+        sa.Column("granted_by", sa.String(128)),
+    )
+    old.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO share (client_id, his_patient_id, active, created) "
+                "VALUES ('clinic-a', 4, 1, '2026-01-01 00:00:00')"
+            )
+        )
+    create_state(engine)
+    assert service.add_missing_columns(engine) == [
+        "period_start", "period_end", "classes", "resources"
+    ]
+    assert service.add_missing_columns(engine) == []
+    assert consented_patients(engine, "clinic-a") == {4}  # an old share: whole
+    service.grant_share(engine, 5, "clinic-a", classes=frozenset({"Observation"}))
+    shares = bearer.shares_in_force(engine, "clinic-a")
+    assert [(s.patient, s.types) for s in shares] == [(4, None), (5, frozenset({"Observation"}))]
+    engine.dispose()
