@@ -81,7 +81,7 @@ def from_share(record: Any, client_system: str = CLIENT_SYSTEM) -> Json:
     end = record.get("period_end")
     withdrawn = record["withdrawn_at"]
     if withdrawn is not None and (end is None or withdrawn < end):
-        end = withdrawn
+        end = max(withdrawn, start)  # withdrawn before its start: it never was in force (per-1)
     provision: Json = {
         "type": "permit",
         "period": period(start, end),
@@ -149,25 +149,6 @@ def _listed(value: Any, element: str) -> list[Any]:
     return _items(value, element)
 
 
-def partner_of(resource: Any, client_system: str = CLIENT_SYSTEM) -> str | None:
-    """The partner's client id a Consent names (``organization`` or a provision actor)."""
-    if not isinstance(resource, dict):
-        return None
-    candidates = list(resource.get("organization") or [])
-    provision = resource.get("provision") or {}
-    if isinstance(provision, dict):
-        for actor in provision.get("actor") or []:
-            if isinstance(actor, dict):
-                candidates.append(actor.get("reference"))
-    for ref in candidates:
-        ident = ref.get("identifier") if isinstance(ref, dict) else None
-        if isinstance(ident, dict) and ident.get("system") in (client_system, None):
-            value = ident.get("value")
-            if isinstance(value, str) and 0 < len(value) <= 128:
-                return value
-    return None
-
-
 class Refused(ValueError):
     """A Consent the gateway cannot honour exactly; the message names the element."""
 
@@ -185,7 +166,7 @@ class Terms:
 
 
 #: Elements of an R4 Consent (http://hl7.org/fhir/R4/consent.html#resource). Those a request may
-#: carry without changing what is shared: read for what they say (``terms_of``, ``partner_of``,
+#: carry without changing what is shared: read for what they say (``terms_of``, ``partners_named``,
 #: the routes) or informative only (narrative, identifiers, the signed source).
 _CONSENT_ELEMENTS = frozenset(
     {

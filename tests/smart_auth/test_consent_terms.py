@@ -682,3 +682,20 @@ def test_listed_resources_and_filtered_scopes_both_apply(oauth_app: Flask, world
         auth = {"Authorization": f"Bearer {answer.get_json()['access_token']}"}
         assert ids(oauth_app, auth, "/fhir/Observation?_count=1000") == expected, category
         assert status(oauth_app, auth, f"/fhir/{listed}") == (200 if expected else 404)
+
+
+def test_a_consent_withdrawn_before_its_start_keeps_a_valid_period(
+    oauth_app: Flask, world: World, r4_consent_errors: Any
+) -> None:
+    partner = new_partner(oauth_app)
+    mine = patient_auth(oauth_app, world.p1)
+    made = give(oauth_app, mine, consent(world.p1, partner.client_id, period={"start": "2098"}))
+    assert made["provision"]["period"] == {"start": "2098-01-01T00:00:00Z"}
+    ended = oauth_app.test_client().put(
+        f"/fhir/Consent/{made['id']}", json={**made, "status": "inactive"}, headers=mine
+    ).get_json()
+    span = ended["provision"]["period"]
+    assert span["start"] <= span["end"]
+    ConsentModel.model_validate(ended)
+    assert r4_consent_errors(ended) == []
+    assert ids(oauth_app, partner.auth(oauth_app), "/fhir/Patient") == set()
