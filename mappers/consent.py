@@ -246,8 +246,16 @@ def terms_of(
         if name not in _CONSENT_ELEMENTS:
             raise Refused(f"Consent.{name[:40]} is not an element of an R4 Consent")
     scope = resource.get("scope")
-    if scope is not None and not _is_privacy(scope):
+    if scope is not None and not _is_coded(scope, SCOPE):
         raise Refused("Consent.scope cannot be honoured: only patient-privacy is supported")
+    if "policy" in resource:
+        raise Refused(
+            "Consent.policy cannot be honoured: the gateway applies no policy but the Consent's "
+            "own provision"
+        )
+    rule = resource.get("policyRule")
+    if rule is not None and not _is_coded(rule, POLICY_RULE):
+        raise Refused("Consent.policyRule cannot be honoured: only opt-in (v3-ActCode OPTIN)")
     provision = resource.get("provision")
     if provision is None:
         return Terms()
@@ -320,12 +328,12 @@ def terms_of(
     return Terms(start, end, frozenset(classes) if classes is not None else None, data)
 
 
-def _is_privacy(scope: Any) -> bool:
-    codings = scope.get("coding") if isinstance(scope, dict) else None
+def _is_coded(concept: Any, expected: Json) -> bool:
+    """Whether a CodeableConcept carries the (system, code) of ``expected``'s first coding."""
+    want = expected["coding"][0]
+    codings = concept.get("coding") if isinstance(concept, dict) else None
     return isinstance(codings, list) and any(
-        isinstance(c, dict)
-        and c.get("system") == SCOPE["coding"][0]["system"]
-        and c.get("code") == "patient-privacy"
+        isinstance(c, dict) and c.get("system") == want["system"] and c.get("code") == want["code"]
         for c in codings
     )
 
