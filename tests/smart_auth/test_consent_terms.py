@@ -702,3 +702,61 @@ def test_a_consent_withdrawn_before_its_start_keeps_a_valid_period(
     ConsentModel.model_validate(ended)
     assert r4_consent_errors(ended) == []
     assert ids(oauth_app, partner.auth(oauth_app), "/fhir/Patient") == set()
+
+
+def test_the_decision_under_shares_is_never_wider_than_each_patients_consent() -> None:
+    """``AccessPolicy.decide`` for a partner's grant of three patients: 1 shares Observations,
+    2 lists one Observation and one document, 3 shares everything."""
+    from access.policy import AccessPolicy, Grant, Share
+    from access.scopes import levels_for, parse_scopes
+
+    shares = (
+        Share(1, frozenset({"Observation"})),
+        Share(2, None, frozenset({"Observation/9", "DocumentReference/4", "Binary/4"})),
+        Share(3),
+    )
+    grant = Grant(
+        subject="system:clinic",
+        client_id="clinic",
+        patients=frozenset({1, 2, 3}),
+        scopes=parse_scopes("system/*.rs"),
+        levels=levels_for("system"),
+        shares=shares,
+    )
+    policy = AccessPolicy("test")
+    observation = policy.decide(grant, "Observation", "search")
+    assert observation.patients == {1, 2, 3}
+    assert observation.filters == (
+        (("patient", "Patient/1,Patient/3"),),
+        (("patient", "Patient/2"), ("_id", "9")),
+    )
+    encounter = policy.decide(grant, "Encounter", "search")
+    assert (encounter.patients, encounter.filters) == ({3}, None)
+    patient = policy.decide(grant, "Patient", "read")
+    assert (patient.patients, patient.filters) == ({3}, None)
+    binary = policy.decide(grant, "Binary", "read")
+    assert binary.patients == {3}
+    assert binary.instances == ((2, frozenset({"4"})),)
+    assert policy.decide(grant, "Practitioner", "read").patients is None  # not patient data
+    # a filtered scope and the shares both apply: every pairing of their alternatives
+    filtered = Grant(
+        subject="system:clinic",
+        client_id="clinic",
+        patients=frozenset({1, 2, 3}),
+        scopes=parse_scopes("system/Observation.rs?category=laboratory"),
+        levels=levels_for("system"),
+        shares=shares,
+    )
+    both = policy.decide(filtered, "Observation", "search").filters
+    assert both is not None
+    assert len(both) == 2
+    assert all(("category", "laboratory") in alternative for alternative in both)
+    # a partner with no Consent in force sees no patient at all
+    none = Grant(
+        subject="system:clinic",
+        patients=frozenset(),
+        scopes=parse_scopes("system/*.rs"),
+        levels=levels_for("system"),
+        shares=(),
+    )
+    assert policy.decide(none, "Observation", "search").patients == frozenset()
