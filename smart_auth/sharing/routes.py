@@ -198,9 +198,16 @@ def withdraw(consent_id: str) -> Response:
     body = _body()
     if body.get("status") != "inactive":
         raise Unprocessable("A Consent can only be withdrawn (status inactive)")
+    current = service.get_share(_engine(), share_id, grant.patients)
+    if current is None:
+        audit.record(grant, "update", "Consent", outcome="not-found", ids=[consent_id[:64]])
+        raise NotFound("Consent is not known")
+    if _what_is_shared(body) not in (None, _what_is_shared(from_share(current, _system()))):
+        raise Unprocessable(
+            "A Consent can only be withdrawn: its provision (type, class, data) cannot change"
+        )
     row = service.withdraw_share(_engine(), share_id, grant.patients)
     if row is None:
-        audit.record(grant, "update", "Consent", outcome="not-found", ids=[consent_id[:64]])
         raise NotFound("Consent is not known")
     audit.record(
         grant,
@@ -211,6 +218,29 @@ def withdraw(consent_id: str) -> Response:
         patients=[row["his_patient_id"]],
     )
     return render(from_share(row, _system()))
+
+
+def _what_is_shared(consent: dict[str, Any]) -> tuple[Any, ...] | None:
+    """A Consent's provision type, classes and data, comparable; None without a provision."""
+    provision = consent.get("provision")
+    if not isinstance(provision, dict):
+        return None
+
+    def entries(name: str, *path: str) -> frozenset[Any]:
+        found = set()
+        for item in provision.get(name) or []:
+            value: Any = item
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            found.add(value if isinstance(value, str) else repr(item))
+        return frozenset(found)
+
+    return (
+        provision.get("type", "permit"),
+        entries("class", "code"),
+        entries("class", "system"),
+        entries("data", "reference", "reference"),
+    )
 
 
 def _honoured(body: dict[str, Any], patient: int) -> tuple[str, Any, frozenset[str] | None]:

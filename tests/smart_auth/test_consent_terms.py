@@ -760,3 +760,26 @@ def test_the_decision_under_shares_is_never_wider_than_each_patients_consent() -
         shares=(),
     )
     assert policy.decide(none, "Observation", "search").patients == frozenset()
+
+
+def test_a_withdrawal_cannot_change_what_the_consent_shares(
+    oauth_app: Flask, world: World
+) -> None:
+    partner = new_partner(oauth_app)
+    mine = patient_auth(oauth_app, world.p1)
+    made = give(
+        oauth_app, mine, consent(world.p1, partner.client_id, **{"class": classes("Patient")})
+    )
+    client = oauth_app.test_client()
+    wider = {**made, "status": "inactive"}
+    wider["provision"] = {**made["provision"], "class": classes("Patient", "Observation")}
+    answer = client.put(f"/fhir/Consent/{made['id']}", json=wider, headers=mine)
+    assert answer.status_code == 422
+    assert "provision" in diagnostics(answer)
+    engine = oauth_app.extensions["state_engine"]
+    assert [s["active"] for s in service.list_shares(engine, None)] == [True]
+    same = client.put(
+        f"/fhir/Consent/{made['id']}", json={**made, "status": "inactive"}, headers=mine
+    )
+    assert same.status_code == 200
+    assert [s["active"] for s in service.list_shares(engine, None)] == [False]
