@@ -12,7 +12,8 @@ query must carry (patient compartments, query-filtered scopes, the only ids or s
 A grant is never wider than its credential kind: each kind declares its ``Reach`` (the types
 and interactions it may ever touch), and the SMART scopes and patients of the grant narrow that
 further. A result code reads one DiagnosticReport and its PDF; a viewer token searches and
-retrieves one study; a partner gets at most its registered scopes (``smart_auth``).
+retrieves one study; a partner gets at most its registered scopes (``smart_auth``), and of each
+patient at most what that patient's Consent covers (``Grant.shares``).
 """
 
 from __future__ import annotations
@@ -76,6 +77,21 @@ VIEWER = Reach("viewer", frozenset({"ImagingStudy"}), READS)
 
 
 @dataclass(frozen=True, slots=True)
+class Share:
+    """What one patient's Consent lets the grant's holder (a partner clinic, F25) see of them.
+
+    ``types``: the resource types covered (``Consent.provision.class``; None: every type);
+    ``resources``: the only resources covered ("Observation/12", ``provision.data`` instances;
+    None: every resource of the covered types). A patient with several Consents to the same
+    partner sees the union of what they cover.
+    """
+
+    patient: int
+    types: frozenset[str] | None = None
+    resources: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Grant:
     """What one caller may do, decided once per request."""
 
@@ -95,6 +111,10 @@ class Grant:
     studies: frozenset[str] | None = None
     #: What the kind of credential behind the grant may ever do.
     reach: Reach = field(default=SMART)
+    #: Per-patient narrowing (a partner's Consents, ``Share``): a type of the Patient
+    #: compartment is visible only for the patients whose share covers it, and only the
+    #: resources a share lists when it lists some. None: no per-patient narrowing.
+    shares: tuple[Share, ...] | None = None
 
     @property
     def kind(self) -> str:
@@ -116,6 +136,8 @@ class Grant:
             parts.append(",".join(sorted(self.resources)))
         if self.studies is not None:
             parts.append(",".join(sorted(self.studies)))
+        if self.shares is not None:
+            parts.extend(sorted(_share_key(s) for s in self.shares) or ["no-shares"])
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -129,6 +151,10 @@ class Decision:
     ids: frozenset[str] | None = None
     #: The only DICOM studies that may be touched (``Grant.studies``); None = any.
     studies: frozenset[str] | None = None
+    #: Resources seen besides the compartments of ``patients``, patient by patient: (patient,
+    #: ids of that patient). Only for Binary, which cannot be searched (a partner's Consent
+    #: listing documents, ``Grant.shares``); read by id only. Ignoring it sees less, never more.
+    instances: tuple[tuple[int, frozenset[str]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +284,15 @@ class AccessPolicy:
         if grant.resources is not None:
             prefix = f"{resource_type}/"
             ids = frozenset(r[len(prefix) :] for r in grant.resources if r.startswith(prefix))
-        return Decision(patients, filters, ids, grant.studies)
+        instances: tuple[tuple[int, frozenset[str]], ...] = ()
+        if grant.shares is not None and resource_type in COMPARTMENT_TYPES:
+            shared, more_filters, instances = _per_patient(grant.shares, resource_type)
+            if patients is not None:
+                shared &= patients
+                instances = tuple((p, i) for p, i in instances if p in patients)
+            patients = shared
+            filters = _both(filters, more_filters)
+        return Decision(patients, filters, ids, grant.studies, instances)
 
     def narrowing(self, grant: Grant, resource_type: str, interaction: str = "read") -> Patients:
         """The patients, for callers that cannot apply scope filters (they are refused 403)."""
@@ -273,6 +307,62 @@ class AccessPolicy:
             return self.decide(grant, resource_type, interaction)
         except Forbidden:
             return None
+
+
+def _share_key(share: Share) -> str:
+    types = ",".join(sorted(share.types)) if share.types is not None else "*"
+    resources = ",".join(sorted(share.resources)) if share.resources is not None else "*"
+    return f"{share.patient}:{types}:{resources}"
+
+
+def _per_patient(
+    shares: Iterable[Share], resource_type: str
+) -> tuple[frozenset[int], Filters, tuple[tuple[int, frozenset[str]], ...]]:
+    """The narrowing of a compartment type under per-patient shares: (patients, filters,
+    instances).
+
+    A patient whose share covers the type without listing resources is seen whole; one whose
+    shares list resources of the type is seen only through those, as one search-parameter set
+    per patient (``patient`` and ``_id``: the patient's listed ids, and only of that patient).
+    A Patient resource is its own compartment: listing it is seeing it. Binary cannot be
+    searched: its listed files are the decision's ``instances``.
+    """
+    whole: set[int] = set()
+    pieces: dict[int, set[str]] = {}
+    prefix = f"{resource_type}/"
+    for share in shares:
+        if share.types is not None and resource_type not in share.types:
+            continue
+        if share.resources is None:
+            whole.add(share.patient)
+            continue
+        listed = {r[len(prefix) :] for r in share.resources if r.startswith(prefix)}
+        if listed:
+            pieces.setdefault(share.patient, set()).update(listed)
+    for patient in whole:
+        pieces.pop(patient, None)
+    if not pieces:
+        return frozenset(whole), None, ()
+    if resource_type == "Patient":
+        listed_self = {p for p, listed in pieces.items() if str(p) in listed}
+        return frozenset(whole | listed_self), None, ()
+    if resource_type == "Binary":
+        return frozenset(whole), None, tuple((p, frozenset(i)) for p, i in sorted(pieces.items()))
+    alternatives: list[tuple[tuple[str, str], ...]] = []
+    if whole:
+        alternatives.append((("patient", ",".join(f"Patient/{p}" for p in sorted(whole))),))
+    for patient, listed in sorted(pieces.items()):
+        alternatives.append((("patient", f"Patient/{patient}"), ("_id", ",".join(sorted(listed)))))
+    return frozenset(whole | pieces.keys()), tuple(alternatives), ()
+
+
+def _both(first: Filters, second: Filters) -> Filters:
+    """Filters a resource must match both of: every pairing of their alternatives."""
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return tuple(a + b for a in first for b in second)
 
 
 class DevOpenAccess:

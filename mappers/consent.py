@@ -5,11 +5,20 @@ patient-privacy (consentscope), ``category`` LOINC 59284-0 "Patient Consent", th
 ``patient`` and ``performer``, the partner (an OAuth client, named by its ``client_id``) as
 ``organization`` and as the recipient actor (v3 ParticipationType IRCP), ``policyRule`` v3
 ActCode OPTIN (invariant ppc-1 wants a policy or a rule), ``provision`` permit over ``period``
-from the grant to the withdrawal. A withdrawn share is ``status`` inactive. Pure: no I/O.
+(the one asked for, ended early by a withdrawal), of the resource types ``class`` and the
+resources ``data`` (meaning instance) it was limited to. A withdrawn share is ``status``
+inactive.
+
+``terms_of`` reads what an incoming Consent asks for, and refuses (``Refused``, naming the
+element) anything the gateway cannot honour exactly: it never accepts and ignores. Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .common import DEFAULT_BASE, instant, period
@@ -52,6 +61,10 @@ RECIPIENT = {
 }
 
 
+#: CodeSystem of ``provision.class`` codes the gateway honours: FHIR resource types.
+RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
+
+
 def partner(client_id: str, client_system: str = CLIENT_SYSTEM) -> Json:
     """A logical reference to the partner clinic by its OAuth client id."""
     return {"identifier": {"system": client_system, "value": client_id}}
@@ -59,10 +72,30 @@ def partner(client_id: str, client_system: str = CLIENT_SYSTEM) -> Json:
 
 def from_share(record: Any, client_system: str = CLIENT_SYSTEM) -> Json:
     """The Consent of one share (``id``, ``client_id``, ``his_patient_id``, ``active``,
-    ``created``, ``withdrawn_at``)."""
+    ``created``, ``withdrawn_at`` and, when limited, ``period_start``, ``period_end``,
+    ``classes``, ``resources``)."""
     patient = reference("Patient", record["his_patient_id"])
     changed = record["withdrawn_at"] or record["created"]
     org = partner(record["client_id"], client_system)
+    start = record.get("period_start") or record["created"]
+    end = record.get("period_end")
+    withdrawn = record["withdrawn_at"]
+    if withdrawn is not None and (end is None or withdrawn < end):
+        end = max(withdrawn, start)  # withdrawn before its start: it never was in force (per-1)
+    provision: Json = {
+        "type": "permit",
+        "period": period(start, end),
+        "actor": [{"role": RECIPIENT, "reference": org}],
+    }
+    if record.get("classes") is not None:
+        provision["class"] = [
+            {"system": RESOURCE_TYPES, "code": code} for code in sorted(record["classes"].split())
+        ]
+    if record.get("resources") is not None:
+        provision["data"] = [
+            {"meaning": "instance", "reference": {"reference": ref}}
+            for ref in sorted(record["resources"].split())
+        ]
     return {
         "resourceType": "Consent",
         "id": str(record["id"]),
@@ -75,28 +108,243 @@ def from_share(record: Any, client_system: str = CLIENT_SYSTEM) -> Json:
         "performer": [patient],
         "organization": [org],
         "policyRule": POLICY_RULE,
-        "provision": {
-            "type": "permit",
-            "period": period(record["created"], record["withdrawn_at"]),
-            "actor": [{"role": RECIPIENT, "reference": org}],
-        },
+        "provision": provision,
     }
 
 
-def partner_of(resource: Any, client_system: str = CLIENT_SYSTEM) -> str | None:
-    """The partner's client id a Consent names (``organization`` or a provision actor)."""
-    if not isinstance(resource, dict):
-        return None
-    candidates = list(resource.get("organization") or [])
-    provision = resource.get("provision") or {}
+def partners_named(resource: dict[str, Any], client_system: str = CLIENT_SYSTEM) -> set[str]:
+    """The client ids of the partners a Consent names (``organization`` and provision actors);
+    ``Refused`` when one of them is not named by identifier of ``client_system``."""
+    refs: list[tuple[str, Any]] = []
+    for i, org in enumerate(_listed(resource.get("organization"), "organization")):
+        refs.append((f"organization[{i}]", org))
+    provision = resource.get("provision")
     if isinstance(provision, dict):
-        for actor in provision.get("actor") or []:
-            if isinstance(actor, dict):
-                candidates.append(actor.get("reference"))
-    for ref in candidates:
+        for i, actor in enumerate(_listed(provision.get("actor"), "provision.actor")):
+            if not isinstance(actor, dict) or set(actor) - {"id", "extension", "role", "reference"}:
+                raise Refused(f"Consent.provision.actor[{i}] must have a role and a reference")
+            refs.append((f"provision.actor[{i}].reference", actor.get("reference")))
+    names = set()
+    for element, ref in refs:
         ident = ref.get("identifier") if isinstance(ref, dict) else None
-        if isinstance(ident, dict) and ident.get("system") in (client_system, None):
-            value = ident.get("value")
-            if isinstance(value, str) and 0 < len(value) <= 128:
-                return value
-    return None
+        value = ident.get("value") if isinstance(ident, dict) else None
+        if (
+            not isinstance(ident, dict)
+            or ident.get("system") not in (client_system, None)
+            or not isinstance(value, str)
+            or not 0 < len(value) <= 128
+            or "reference" in ref
+        ):
+            raise Refused(
+                f"Consent.{element} must name the partner by identifier (its client id, "
+                f"system {client_system})"
+            )
+        names.add(value)
+    return names
+
+
+def _listed(value: Any, element: str) -> list[Any]:
+    if value is None:
+        return []
+    return _items(value, element)
+
+
+class Refused(ValueError):
+    """A Consent the gateway cannot honour exactly; the message names the element."""
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What a Consent asks for: ``start``/``end`` (naive UTC, both included; None: open),
+    ``classes`` (resource types; None: every type) and ``data`` (the "Type/id" references it
+    is limited to, in order; None: no such limit)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    classes: frozenset[str] | None = None
+    data: tuple[str, ...] | None = None
+
+
+#: Elements of an R4 Consent (http://hl7.org/fhir/R4/consent.html#resource). Those a request may
+#: carry without changing what is shared: read for what they say (``terms_of``, ``partners_named``,
+#: the routes) or informative only (narrative, identifiers, the signed source).
+_CONSENT_ELEMENTS = frozenset(
+    {
+        "resourceType", "id", "meta", "language", "text", "contained", "extension",
+        "identifier", "status", "scope", "category", "patient", "dateTime", "performer",
+        "organization", "sourceAttachment", "sourceReference", "policy", "policyRule",
+        "verification", "provision",
+    }
+)  # fmt: skip
+#: Elements of Consent.provision the gateway honours exactly; every other one is refused.
+_PROVISION_ELEMENTS = frozenset({"id", "extension", "type", "period", "actor", "class", "data"})
+_WHY = {
+    "provision": "nested provisions are not supported",
+    "action": "a share always permits reading, and nothing else",
+    "securityLabel": "the gateway does not label resources",
+    "purpose": "the gateway cannot tell the partner's purpose of use",
+    "dataPeriod": "resources are not limited by the time they were recorded",
+    "code": "resources are not limited by code",
+    "modifierExtension": "no modifier extension is understood",
+}
+_DATE = re.compile(
+    r"(?P<y>[0-9]{4})(?:-(?P<m>0[1-9]|1[0-2])(?:-(?P<d>0[1-9]|[12][0-9]|3[01])"
+    r"(?:T(?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?)(?P<tz>Z|[+-][0-9]{2}:[0-9]{2}))?)?)?"
+)
+
+
+def _refused(element: str) -> Refused:
+    why = _WHY.get(element.split(".")[-1], "it is not supported")
+    return Refused(f"Consent.{element} cannot be honoured: {why}")
+
+
+def _when(value: Any, element: str, *, end: bool) -> datetime:
+    """A FHIR dateTime as naive UTC: a date without a time counts in UTC, and an end covers the
+    whole year, month, day or second it names (Period: the end includes any matching time)."""
+    found = _DATE.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        raise Refused(f"Consent.{element} is not a FHIR dateTime")
+    try:
+        if found["time"]:
+            moment = datetime.fromisoformat(f"{value[:10]}T{found['time'][:8]}{found['tz']}")
+            return moment.astimezone(UTC).replace(tzinfo=None)
+        year, month, day = int(found["y"]), int(found["m"] or 1), int(found["d"] or 1)
+        first = datetime(year, month, day)
+    except ValueError:
+        raise Refused(f"Consent.{element} is not a valid date") from None
+    if not end:
+        return first
+    if found["d"]:
+        following = first + timedelta(days=1)
+    elif found["m"]:
+        following = datetime(year + month // 12, month % 12 + 1, 1)
+    else:
+        following = datetime(year + 1, 1, 1)
+    return following - timedelta(seconds=1)
+
+
+def _items(value: Any, element: str) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise Refused(f"Consent.{element} must be a non-empty list")
+    return value
+
+
+def terms_of(
+    resource: dict[str, Any],
+    *,
+    shareable: Collection[str],
+    listable: Collection[str],
+    now: datetime,
+) -> Terms:
+    """What ``resource`` (an incoming Consent) shares, or ``Refused`` naming the element the
+    gateway cannot honour. ``shareable``: the resource types ``provision.class`` may name;
+    ``listable``: those ``provision.data`` may reference; ``now``: naive UTC."""
+    for key in resource:
+        name = key.removeprefix("_")
+        if name == "modifierExtension":
+            raise _refused(name)
+        if name not in _CONSENT_ELEMENTS:
+            raise Refused(f"Consent.{name[:40]} is not an element of an R4 Consent")
+    scope = resource.get("scope")
+    if scope is not None and not _is_coded(scope, SCOPE):
+        raise Refused("Consent.scope cannot be honoured: only patient-privacy is supported")
+    if "policy" in resource:
+        raise Refused(
+            "Consent.policy cannot be honoured: the gateway applies no policy but the Consent's "
+            "own provision"
+        )
+    rule = resource.get("policyRule")
+    if rule is not None and not _is_coded(rule, POLICY_RULE):
+        raise Refused("Consent.policyRule cannot be honoured: only opt-in (v3-ActCode OPTIN)")
+    provision = resource.get("provision")
+    if provision is None:
+        return Terms()
+    if not isinstance(provision, dict):
+        raise Refused("Consent.provision must be an object")
+    for key in provision:
+        name = key.removeprefix("_")
+        if name not in _PROVISION_ELEMENTS:
+            raise _refused(f"provision.{name[:40]}")
+    if provision.get("type", "permit") != "permit":
+        raise Refused("Consent.provision.type cannot be honoured: only permit is supported")
+    start = end = None
+    span = provision.get("period")
+    if span is not None:
+        if not isinstance(span, dict) or set(span) - {"id", "extension", "start", "end"}:
+            raise Refused("Consent.provision.period must be a Period (start, end)")
+        if "start" in span:
+            start = _when(span["start"], "provision.period.start", end=False)
+        if "end" in span:
+            end = _when(span["end"], "provision.period.end", end=True)
+            if end < now:
+                raise Refused("Consent.provision.period.end is in the past")
+            if start is not None and end < start:
+                raise Refused("Consent.provision.period.end is before its start")
+    classes = None
+    if "class" in provision:
+        classes = set()
+        for i, coding in enumerate(_items(provision["class"], "provision.class")):
+            element = f"provision.class[{i}]"
+            if not isinstance(coding, dict) or coding.get("system") != RESOURCE_TYPES:
+                raise Refused(f"Consent.{element} must be a code of {RESOURCE_TYPES}")
+            if set(coding) - {"id", "extension", "system", "version", "code", "display",
+                              "userSelected"}:  # fmt: skip
+                raise Refused(f"Consent.{element} must be a Coding")
+            code = coding.get("code")
+            if not isinstance(code, str) or code not in shareable:
+                raise Refused(
+                    f"Consent.{element} cannot be honoured: the types a partner may be shared "
+                    f"are {', '.join(sorted(shareable))}"
+                )
+            classes.add(code)
+    data = None
+    if "data" in provision:
+        refs: list[str] = []
+        for i, item in enumerate(_items(provision["data"], "provision.data")):
+            element = f"provision.data[{i}]"
+            if not isinstance(item, dict) or set(item) - {"id", "extension", "meaning",
+                                                          "reference"}:  # fmt: skip
+                raise Refused(f"Consent.{element} must have a meaning and a reference")
+            if item.get("meaning") != "instance":
+                raise Refused(
+                    f"Consent.{element}.meaning cannot be honoured: only instance is supported"
+                )
+            ref = item.get("reference")
+            value = ref.get("reference") if isinstance(ref, dict) else None
+            rtype, _, rid = value.partition("/") if isinstance(value, str) else ("", "", "")
+            if rtype not in listable or not re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", rid):
+                raise Refused(
+                    f"Consent.{element}.reference must be a relative reference to one of "
+                    f"the patient's resources ({', '.join(sorted(listable))})"
+                )
+            if classes is not None and rtype not in classes:
+                raise Refused(
+                    f"Consent.{element}.reference names a {rtype}, a type provision.class "
+                    "leaves out"
+                )
+            if isinstance(value, str) and value not in refs:
+                refs.append(value)
+        data = tuple(refs)
+    return Terms(start, end, frozenset(classes) if classes is not None else None, data)
+
+
+def _is_coded(concept: Any, expected: Json) -> bool:
+    """Whether a CodeableConcept carries the (system, code) of ``expected``'s first coding."""
+    want = expected["coding"][0]
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    return isinstance(codings, list) and any(
+        isinstance(c, dict) and c.get("system") == want["system"] and c.get("code") == want["code"]
+        for c in codings
+    )
+
+
+def files_of(resource: dict[str, Any]) -> list[str]:
+    """The ``Binary/<id>`` references of a document's or a report's files (DocumentReference
+    ``content.attachment.url``, DiagnosticReport ``presentedForm.url``)."""
+    attachments = [c.get("attachment") or {} for c in resource.get("content") or []]
+    attachments += list(resource.get("presentedForm") or [])
+    return [
+        url
+        for url in (a.get("url") for a in attachments if isinstance(a, dict))
+        if isinstance(url, str) and url.startswith("Binary/")
+    ]

@@ -10,7 +10,8 @@ every other worker within that time (at once when it is 0).
 The grant's patients come from the token's launch context (SMART App Launch 2.x,
 "Scopes and Launch Context": ``patient``); without one, a ``user/`` grant covers every patient
 the account acts for (its own record and those in its care); a backend service's grant covers
-the patients who shared with that partner (F25).
+the patients who shared with that partner (F25), each only as far as their Consents in force at
+this request cover (``Grant.shares``: period, resource types, listed resources).
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from access.policy import SMART, Grant
+from access.policy import SMART, Grant, Share
 from access.scopes import Level, levels_for, parse_scopes
 from smart_auth.accounts.tables import identity
 from smart_auth.oauth.store import OAuthStore
-from smart_auth.sharing.service import consented_patients
+from smart_auth.sharing.service import shares_in_force
 
 
 class BearerValidator:
@@ -54,9 +55,11 @@ class BearerValidator:
     def grant_for(self, row: Any) -> Grant:
         scopes = parse_scopes(row.scope)
         kind: Level
+        shares: tuple[Share, ...] | None = None
         if row.account_id is None:
             kind = "system"
-            patients: frozenset[int] | None = consented_patients(self.store.engine, row.client_id)
+            shares = shares_in_force(self.store.engine, row.client_id)
+            patients: frozenset[int] | None = frozenset(s.patient for s in shares)
             levels = levels_for("system")
         else:
             kind = "user" if "user" in scopes.levels else "patient"
@@ -74,4 +77,5 @@ class BearerValidator:
             scopes=scopes,
             levels=levels,
             reach=SMART,
+            shares=shares,
         )

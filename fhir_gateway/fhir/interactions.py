@@ -129,9 +129,22 @@ class FhirService:
     def _fetch(
         self, resource_type: str, ids: Sequence[str], decision: Decision
     ) -> list[tuple[str, Mapping[str, Any]]]:
-        """Records behind FHIR ids, narrowed to the decision (patients and scope filters)."""
+        """Records behind FHIR ids, narrowed to the decision (patients and scope filters), with
+        those of its ``instances`` (ids the decision lets be read patient by patient)."""
         if decision.ids is not None:
             ids = [i for i in ids if i in decision.ids]
+        found = self._fetch_narrowed(resource_type, ids, decision)
+        # instances are read by id alone: under scope filters they are left out (never wider)
+        for patient, allowed in decision.instances if decision.filters is None else ():
+            seen = {rid for rid in ids if rid in allowed}
+            parsed = [p for p in (parse_id(resource_type, i) for i in seen) if p is not None]
+            if parsed:
+                found += self.connector.read_many(resource_type, parsed, frozenset({patient}))
+        return found
+
+    def _fetch_narrowed(
+        self, resource_type: str, ids: Sequence[str], decision: Decision
+    ) -> list[tuple[str, Mapping[str, Any]]]:
         parsed = [p for p in (parse_id(resource_type, i) for i in ids) if p is not None]
         if not parsed:
             return []

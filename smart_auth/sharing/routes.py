@@ -1,7 +1,10 @@
 """FHIR Consent over HTTP: a patient shares their record with a partner and withdraws it.
 
 ``POST /fhir/Consent`` (create, http://hl7.org/fhir/R4/http.html#create) with a Consent naming
-the patient and the partner (``organization`` by identifier: the partner's OAuth client id);
+the patient and the partner (``organization`` by identifier: the client id of a registered,
+active partner clinic), and optionally limiting the share (``provision.period``, ``class``,
+``data`` with meaning instance). What cannot be honoured exactly is refused with 422 naming the
+element, never accepted and ignored (``mappers.consent.terms_of``);
 ``PUT /fhir/Consent/{id}`` with ``status`` inactive withdraws it (update, the only change
 accepted); ``GET /fhir/Consent[/{id}]`` lists or reads the caller's shares. These static
 routes take precedence over the generic HIS-backed ``/fhir/<type>`` routes, so Consent comes
@@ -15,18 +18,28 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request
 
 from access import audit
+from access.compartment import PATIENT_COMPARTMENT
 from access.errors import ApiError, Forbidden
 from access.policy import Grant
 from conformance.capability import add_resource
-from fhir_gateway.errors import BadRequest, NotFound, Unprocessable
+from fhir_gateway.errors import BadRequest, HisUnavailable, NotFound, Unprocessable
+from fhir_gateway.his.connector import HisUnreachable
 from fhir_gateway.http import render
-from mappers.consent import from_share, partner_of
+from mappers import InvalidRecord, map_record
+from mappers.consent import Refused, files_of, from_share, partners_named, terms_of
+from mappers.ids import parse_id
+from smart_auth.state import shared_engine
 
 from . import service
 
 sharing = Blueprint("sharing", __name__)
 
 _MAX_CLIENT_ID = 128
+#: Types ``provision.class`` may name: the patient's record as the gateway serves it.
+SHAREABLE = frozenset({*PATIENT_COMPARTMENT, "Binary"})
+#: Types ``provision.data`` may list one by one: not ImagingStudy, whose images DICOMweb
+#: serves by patient (a study shared alone could not be kept to itself there).
+LISTABLE = SHAREABLE - {"ImagingStudy"}
 
 
 #: What ``/fhir/Consent`` serves, for the CapabilityStatement.
@@ -35,7 +48,10 @@ CAPABILITY = {
     "profile": "http://hl7.org/fhir/StructureDefinition/Consent",
     "documentation": "A patient's decision to share their record with a partner clinic (F25): "
     "create one to share, update its status to inactive to withdraw; the partner's "
-    "backend-services token sees exactly the patients with an active Consent for it.",
+    "backend-services token sees exactly the patients with a Consent in force for it, and of "
+    "each only what the Consent covers (provision.period, provision.class of "
+    "http://hl7.org/fhir/resource-types, provision.data with meaning instance). Any other "
+    "provision element is refused (422).",
     "interaction": [
         {"code": "read"},
         {"code": "search-type"},
@@ -56,6 +72,7 @@ CAPABILITY = {
 
 
 def init_app(app: Flask, settings: Any) -> None:
+    service.add_missing_columns(shared_engine(app.extensions, settings.state_url))
     app.config["SHARING_CLIENT_SYSTEM"] = f"{settings.identifier_base.rstrip('/')}/sid/oauth-client"
     app.register_blueprint(sharing, url_prefix="/fhir")
     add_resource(app.config, CAPABILITY)
@@ -152,14 +169,21 @@ def create() -> Response:
     if patient is None or (grant.patients is not None and patient not in grant.patients):
         audit.record(grant, "create", "Consent", outcome="denied")
         raise Forbidden("A Consent can only be given for a patient you act for")
-    client_id = partner_of(body, _system())
-    if client_id is None:
-        raise Unprocessable(
-            "Consent.organization must name the partner by identifier (its client id)"
-        )
-    if body.get("status", "active") != "active":
-        raise Unprocessable("A new Consent must be active")
-    row = service.grant_share(_engine(), patient, client_id, granted_by=grant.subject)
+    try:
+        client_id, terms, resources = _honoured(body, patient)
+    except Unprocessable:
+        audit.record(grant, "create", "Consent", outcome="refused", patients=[patient])
+        raise
+    row = service.grant_share(
+        _engine(),
+        patient,
+        client_id,
+        granted_by=grant.subject,
+        start=terms.start,
+        end=terms.end,
+        classes=terms.classes,
+        resources=resources,
+    )
     audit.record(
         grant, "create", "Consent", outcome="allowed", ids=[str(row["id"])], patients=[patient]
     )
@@ -174,9 +198,16 @@ def withdraw(consent_id: str) -> Response:
     body = _body()
     if body.get("status") != "inactive":
         raise Unprocessable("A Consent can only be withdrawn (status inactive)")
+    current = service.get_share(_engine(), share_id, grant.patients)
+    if current is None:
+        audit.record(grant, "update", "Consent", outcome="not-found", ids=[consent_id[:64]])
+        raise NotFound("Consent is not known")
+    if _what_is_shared(body) not in (None, _what_is_shared(from_share(current, _system()))):
+        raise Unprocessable(
+            "A Consent can only be withdrawn: its provision (type, class, data) cannot change"
+        )
     row = service.withdraw_share(_engine(), share_id, grant.patients)
     if row is None:
-        audit.record(grant, "update", "Consent", outcome="not-found", ids=[consent_id[:64]])
         raise NotFound("Consent is not known")
     audit.record(
         grant,
@@ -187,6 +218,78 @@ def withdraw(consent_id: str) -> Response:
         patients=[row["his_patient_id"]],
     )
     return render(from_share(row, _system()))
+
+
+def _what_is_shared(consent: dict[str, Any]) -> tuple[Any, ...] | None:
+    """A Consent's provision type, classes and data, comparable; None without a provision."""
+    provision = consent.get("provision")
+    if not isinstance(provision, dict):
+        return None
+
+    def entries(name: str, *path: str) -> frozenset[Any]:
+        found = set()
+        for item in provision.get(name) or []:
+            value: Any = item
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            found.add(value if isinstance(value, str) else repr(item))
+        return frozenset(found)
+
+    return (
+        provision.get("type", "permit"),
+        entries("class", "code"),
+        entries("class", "system"),
+        entries("data", "reference", "reference"),
+    )
+
+
+def _honoured(body: dict[str, Any], patient: int) -> tuple[str, Any, frozenset[str] | None]:
+    """The partner, the terms and the resources of a new Consent, or 422 saying what cannot be
+    honoured: an unknown partner, an element the gateway would otherwise ignore, a listed
+    resource that is not the patient's."""
+    if body.get("status", "active") != "active":
+        raise Unprocessable("A new Consent must be active")
+    try:
+        names = partners_named(body, _system())
+        terms = terms_of(body, shareable=SHAREABLE, listable=LISTABLE, now=service._now())
+    except Refused as exc:
+        raise Unprocessable(str(exc)) from None
+    if not names:
+        raise Unprocessable(
+            "Consent.organization must name the partner by identifier (its client id)"
+        )
+    if len(names) > 1:
+        raise Unprocessable("A Consent names one partner: organization and actors name several")
+    client_id = next(iter(names))
+    if not service.is_partner(_engine(), client_id):
+        raise Unprocessable("Consent.organization is not a registered partner")
+    resources = _resolved(patient, terms.data) if terms.data is not None else None
+    return client_id, terms, resources
+
+
+def _resolved(patient: int, data: tuple[str, ...]) -> frozenset[str]:
+    """``data`` checked to be the patient's own resources, with the files (Binary) of the
+    documents and reports among them: sharing a document shares its content."""
+    fhir = current_app.extensions["fhir_service"]
+    out = set(data)
+    mine = frozenset({patient})
+    try:
+        for ref in data:
+            rtype, _, rid = ref.partition("/")
+            parsed = parse_id(rtype, rid)
+            found = [] if parsed is None else fhir.connector.read_many(rtype, [parsed], mine)
+            if not found:
+                raise Unprocessable(
+                    f"Consent.provision.data: {ref[:80]} is not a resource of Patient/{patient}"
+                )
+            if rtype in ("DocumentReference", "DiagnosticReport"):
+                kind, record = found[0]
+                out.update(files_of(map_record(rtype, kind, record, fhir.ctx)))
+    except HisUnreachable:
+        raise HisUnavailable("The hospital system is not answering; try again shortly") from None
+    except InvalidRecord:
+        raise Unprocessable("Consent.provision.data names a record that cannot be shared") from None
+    return frozenset(out)
 
 
 def _patient_of(body: dict[str, Any]) -> int | None:

@@ -4,11 +4,17 @@ One ``share`` row per grant of a patient to a partner, identified by the partner
 ``client_id`` (a backend-services client, SMART Backend Services). Withdrawing sets ``active``
 false and ``withdrawn_at``; the row stays, so the Consent keeps its history (FHIR R4 Consent
 ``status`` inactive, ``provision.period.end``).
+
+What the Consent covers is kept with it and checked on every request of the partner:
+``period_start``/``period_end`` (``provision.period``, UTC, both inclusive; NULL: open),
+``classes`` (``provision.class``: resource types, space-separated; NULL: every type) and
+``resources`` (``provision.data`` instances, "Type/id" space-separated, with the files of the
+listed documents; NULL: every resource of the covered types).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text
 
 from smart_auth.state import metadata
 
@@ -23,6 +29,10 @@ share = Table(
     Column("withdrawn_at", DateTime),
     #: the grant's subject that created it (``patient:<account>``), for the record
     Column("granted_by", String(128)),
+    Column("period_start", DateTime),
+    Column("period_end", DateTime),
+    Column("classes", Text),
+    Column("resources", Text),
 )
 Index("ix_share_client_active", share.c.client_id, share.c.active, share.c.his_patient_id)
 Index("ix_share_patient", share.c.his_patient_id)

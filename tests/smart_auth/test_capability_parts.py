@@ -12,7 +12,7 @@ import pytest
 
 from gateway.app import create_app
 from tests.conftest import app_config
-from tests.smart_auth.test_sharing import Caller, _consent
+from tests.smart_auth.test_sharing import Caller, _consent, register_partner
 
 
 @pytest.fixture
@@ -21,6 +21,7 @@ def gateway(sqlite_his: str, tmp_path: Path) -> Iterator[Any]:
         app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite"),
         authenticator=Caller(),
     )
+    register_partner(app.extensions["state_engine"], "clinic-a")
     yield app
     app.extensions["audit_writer"].close()
 

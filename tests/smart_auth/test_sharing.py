@@ -14,6 +14,7 @@ from jsonschema import validators
 from access.policy import Grant, HeaderMap
 from gateway.app import create_app
 from smart_auth import bearer
+from smart_auth.oauth.store import OAuthStore
 from smart_auth.sharing import consented_patients, service
 from smart_auth.state import create_state, make_state_engine
 from tests.conftest import SHARED_R4, app_config
@@ -35,10 +36,10 @@ def test_grant_and_withdraw_show_at_once_in_consented_patients(state: sa.Engine)
     service.grant_share(state, 2, "clinic-a")
     service.grant_share(state, 3, "clinic-b")
     assert consented_patients(state, "clinic-a") == {1, 2}
-    assert bearer.consented_patients(state, "clinic-a") == {1, 2}
+    assert {s.patient for s in bearer.shares_in_force(state, "clinic-a")} == {1, 2}
     assert service.withdraw_share(state, first["id"], frozenset({1}))["active"] is False
     assert consented_patients(state, "clinic-a") == {2}
-    assert bearer.consented_patients(state, "clinic-a") == {2}
+    assert {s.patient for s in bearer.shares_in_force(state, "clinic-a")} == {2}
     assert consented_patients(state, "clinic-b") == {3}
 
 
@@ -72,6 +73,18 @@ class Caller:
         return self.grant
 
 
+def register_partner(engine: sa.Engine, client_id: str) -> None:
+    """A backend-services partner clinic with that client id (its key is never used here)."""
+    OAuthStore(engine).register_client(
+        name=f"Partner {client_id}",
+        kind="partner",
+        auth_method="private_key_jwt",
+        scope="system/*.rs",
+        jwks='{"keys": []}',
+        client_id=client_id,
+    )
+
+
 @pytest.fixture
 def gateway(sqlite_his: str, tmp_path: Path) -> Iterator[tuple[Any, Caller]]:
     caller = Caller()
@@ -79,6 +92,8 @@ def gateway(sqlite_his: str, tmp_path: Path) -> Iterator[tuple[Any, Caller]]:
         app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite"),
         authenticator=caller,
     )
+    for partner in ("clinic-a", "clinic-b"):
+        register_partner(app.extensions["state_engine"], partner)
     yield app, caller
     app.extensions["audit_writer"].close()
 
@@ -165,3 +180,37 @@ def test_a_consent_without_a_partner_or_a_change_other_than_withdrawal_is_refuse
     made = client.post("/fhir/Consent", json=_consent("Patient/1", "clinic-a")).get_json()
     assert client.put(f"/fhir/Consent/{made['id']}", json=made).status_code == 422
     assert client.post("/fhir/Consent", data="x").status_code == 400
+
+
+def test_a_share_table_from_before_the_consent_terms_gains_their_columns(tmp_path: Path) -> None:
+    engine = make_state_engine(f"sqlite:///{tmp_path}/old.sqlite")
+    old = sa.MetaData()
+    sa.Table(
+        "share",
+        old,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("client_id", sa.String(128), nullable=False),
+        sa.Column("his_patient_id", sa.Integer, nullable=False),
+        sa.Column("active", sa.Boolean, nullable=False),
+        sa.Column("created", sa.DateTime, nullable=False),
+        sa.Column("withdrawn_at", sa.DateTime),
+        sa.Column("granted_by", sa.String(128)),
+    )
+    old.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO share (client_id, his_patient_id, active, created) "
+                "VALUES ('clinic-a', 4, 1, '2026-01-01 00:00:00')"
+            )
+        )
+    create_state(engine)
+    assert service.add_missing_columns(engine) == [
+        "period_start", "period_end", "classes", "resources"
+    ]
+    assert service.add_missing_columns(engine) == []
+    assert consented_patients(engine, "clinic-a") == {4}  # an old share: whole
+    service.grant_share(engine, 5, "clinic-a", classes=frozenset({"Observation"}))
+    shares = bearer.shares_in_force(engine, "clinic-a")
+    assert [(s.patient, s.types) for s in shares] == [(4, None), (5, frozenset({"Observation"}))]
+    engine.dispose()
