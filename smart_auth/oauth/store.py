@@ -21,8 +21,9 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
-from access.scopes import narrow, parse_scopes
+from access.scopes import parse_scopes
 
+from .grantable import grantable, is_empty, written
 from .tables import oauth_client, oauth_code, oauth_jti, oauth_launch, oauth_token
 
 #: Client authentication methods (RFC 7591 §2 ``token_endpoint_auth_method``).
@@ -31,6 +32,11 @@ AUTH_METHODS = ("none", "client_secret_basic", "private_key_jwt")
 
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def code_family(code_hash: str) -> str:
+    """The token family of the tokens issued from an authorization code (by its digest)."""
+    return code_hash[:32]
 
 
 def new_secret() -> str:
@@ -85,11 +91,12 @@ class Client(ClientMixin):  # type: ignore[misc]
         # one may be used. SMART apps always send it.
         return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
 
-    def get_allowed_scope(self, scope: str) -> str:
-        """What of ``scope`` the registration allows (SMART scopes narrowed, not string-matched)."""
-        if not scope:
-            return ""
-        return narrow(parse_scopes(scope), parse_scopes(self.scope)).to_string()
+    def get_allowed_scope(self, scope: str) -> str | None:
+        """What of ``scope`` this client may be granted (SMART scopes narrowed by its
+        registration and by what the server honours, written in the form they were asked in);
+        None, which Authlib answers with ``invalid_scope``, when that is nothing."""
+        granted = grantable(scope or "", self.scope)
+        return None if is_empty(granted) else written(granted, scope or "")
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         """Exact string match (RFC 9700 §4.1.3)."""
@@ -309,17 +316,24 @@ class OAuthStore:
 
     def take_code(self, code: str, client_id: str) -> AuthorizationCode | None:
         """The code's row, deleted in the same transaction: a code works once, even when two
-        requests race for it (only one DELETE removes the row)."""
+        requests race for it (only one DELETE removes the row).
+
+        RFC 6749 §4.1.2: a code used more than once is refused and every token issued from it
+        is revoked. The tokens of a code carry its family (``code_family``), so a code that is
+        no longer there revokes that family: its access and refresh tokens stop working at
+        once (a code that never existed matches no token)."""
+        key = digest(code)
         with self.engine.begin() as conn:
-            row = conn.execute(
-                select(oauth_code).where(oauth_code.c.code_hash == digest(code))
-            ).first()
-            if row is None:
-                return None
-            gone = conn.execute(
-                oauth_code.delete().where(oauth_code.c.code_hash == row.code_hash)
-            ).rowcount
-        if gone != 1 or row.client_id != client_id or row.expires_at <= time.time():
+            row = conn.execute(select(oauth_code).where(oauth_code.c.code_hash == key)).first()
+            gone = 0
+            if row is not None:
+                gone = conn.execute(
+                    oauth_code.delete().where(oauth_code.c.code_hash == row.code_hash)
+                ).rowcount
+        if row is None or gone != 1:
+            self.revoke_family(code_family(key))
+            return None
+        if row.client_id != client_id or row.expires_at <= time.time():
             return None
         return AuthorizationCode(row)
 
@@ -402,11 +416,13 @@ class OAuthStore:
         return bool(done)
 
     def revoke_family(self, family: str) -> None:
+        """Revoke every token of a family; this process forgets its cached lookups at once."""
         with self.engine.begin() as conn:
-            conn.execute(
+            matched = conn.execute(
                 update(oauth_token).where(oauth_token.c.family == family).values(revoked=True)
-            )
-        self.forget_tokens()
+            ).rowcount
+        if matched:
+            self.forget_tokens()
 
     def find_token(self, token: str) -> Row[Any] | None:
         """An access or refresh token's row (RFC 7009 §2.1, RFC 7662 §2.1)."""
