@@ -72,6 +72,14 @@ def smart_configuration() -> Response:
     return response
 
 
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration() -> Response:
+    """OpenID Connect Discovery 1.0 §4: at the issuer's URL plus this path."""
+    response = jsonify(current_app.extensions["openid_configuration"])
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
 @bp.get("/oauth/jwks")
 def jwks() -> Response:
     response = jsonify(_server().keys.jwks())
