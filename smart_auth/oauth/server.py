@@ -376,3 +376,5 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 "refresh_expires_at": refresh_expires,
             }
         )
+        if code is not None and self.store.code_reused(code.row.code_hash):
+            self.store.revoke_family(family)  # the code came again while these were issued

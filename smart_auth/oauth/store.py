@@ -24,7 +24,14 @@ from sqlalchemy.exc import IntegrityError
 from access.scopes import parse_scopes
 
 from .grantable import grantable, is_empty, written
-from .tables import oauth_client, oauth_code, oauth_jti, oauth_launch, oauth_token
+from .tables import (
+    oauth_client,
+    oauth_code,
+    oauth_code_used,
+    oauth_jti,
+    oauth_launch,
+    oauth_token,
+)
 
 #: Client authentication methods (RFC 7591 §2 ``token_endpoint_auth_method``).
 AUTH_METHODS = ("none", "client_secret_basic", "private_key_jwt")
@@ -173,6 +180,9 @@ class Token(TokenMixin):  # type: ignore[misc]
         return bool(self.row.revoked)
 
 
+#: How long a used authorization code is remembered, so that using it again revokes its tokens.
+USED_CODE_MEMORY_S = 86_400
+
 #: Expired codes are deleted once every this many codes a process saves (and on its first).
 PURGE_EVERY = 100
 
@@ -309,9 +319,12 @@ class OAuthStore:
             self.purge_expired_codes()
 
     def purge_expired_codes(self) -> int:
-        """Delete the codes that expired unused (an abandoned launch leaves one behind)."""
+        """Delete the codes that expired unused (an abandoned launch leaves one behind) and
+        forget used codes after ``USED_CODE_MEMORY_S``."""
+        now = time.time()
         with self.engine.begin() as conn:
-            gone = conn.execute(oauth_code.delete().where(oauth_code.c.expires_at <= time.time()))
+            gone = conn.execute(oauth_code.delete().where(oauth_code.c.expires_at <= now))
+            conn.execute(oauth_code_used.delete().where(oauth_code_used.c.forget_at <= now))
         return int(gone.rowcount or 0)
 
     def take_code(self, code: str, client_id: str) -> AuthorizationCode | None:
@@ -319,10 +332,11 @@ class OAuthStore:
         requests race for it (only one DELETE removes the row).
 
         RFC 6749 §4.1.2: a code used more than once is refused and every token issued from it
-        is revoked. The tokens of a code carry its family (``code_family``), so a code that is
-        no longer there revokes that family: its access and refresh tokens stop working at
-        once (a code that never existed matches no token)."""
+        is revoked. The first use remembers the code (``oauth_code_used``); a later one marks
+        it reused and revokes the code's token family (``code_family``), so its access and
+        refresh tokens stop working at once. A code that never existed revokes nothing."""
         key = digest(code)
+        now = int(time.time())
         with self.engine.begin() as conn:
             row = conn.execute(select(oauth_code).where(oauth_code.c.code_hash == key)).first()
             gone = 0
@@ -330,12 +344,40 @@ class OAuthStore:
                 gone = conn.execute(
                     oauth_code.delete().where(oauth_code.c.code_hash == row.code_hash)
                 ).rowcount
-        if row is None or gone != 1:
-            self.revoke_family(code_family(key))
+            if gone == 1:
+                conn.execute(
+                    oauth_code_used.insert().values(
+                        code_hash=key, reused=False, forget_at=now + USED_CODE_MEMORY_S
+                    )
+                )
+        if gone != 1:
+            self._reused(key)
             return None
-        if row.client_id != client_id or row.expires_at <= time.time():
+        if row is None or row.client_id != client_id or row.expires_at <= now:
             return None
         return AuthorizationCode(row)
+
+    def _reused(self, key: str) -> None:
+        """A used code came again: mark it, then revoke its tokens (in that order: see
+        ``code_reused``)."""
+        with self.engine.begin() as conn:
+            marked = conn.execute(
+                update(oauth_code_used)
+                .where(oauth_code_used.c.code_hash == key)
+                .values(reused=True)
+            ).rowcount
+        if marked:
+            self.revoke_family(code_family(key))
+
+    def code_reused(self, code_hash: str) -> bool:
+        """Whether a code came again while its first use was issuing tokens. Asked by that first
+        use after saving them: a second use that ran before the save found nothing to revoke,
+        but had already marked the code."""
+        with self.engine.connect() as conn:
+            reused = conn.execute(
+                select(oauth_code_used.c.reused).where(oauth_code_used.c.code_hash == code_hash)
+            ).scalar()
+        return bool(reused)
 
     # -- EHR launch ------------------------------------------------------------------------------
 

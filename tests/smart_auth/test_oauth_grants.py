@@ -283,6 +283,41 @@ def test_a_reused_code_is_refused_and_revokes_every_token_issued_from_it(
     assert introspected == {"active": False}
 
 
+def test_a_code_used_twice_at_once_leaves_no_working_token(
+    oauth_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second use comes while the first is still issuing its tokens (it found the code,
+    nothing is saved yet): the tokens the first use then saves are revoked too."""
+    client = oauth_app.test_client()
+    client.get(f"/_test/sign-in/{add_account(oauth_app, (3, 'self'))}")
+    client_id, _ = add_app(oauth_app)
+    verifier, challenge = pkce()
+    params = authorize_params(client_id, challenge, "launch/patient offline_access patient/*.rs")
+    code = get_code(client, params)["code"][0]
+    store = store_of(oauth_app)
+    take_code = store.take_code
+    racing: list[Any] = []
+
+    def first_then_second(*args: Any) -> Any:
+        found = take_code(*args)
+        if not racing:  # the second request runs between the first's take and its save
+            racing.append(None)
+            racing[0] = exchange(oauth_app.test_client(), client_id, code, verifier)
+        return found
+
+    monkeypatch.setattr(store, "take_code", first_then_second)
+    first = exchange(client, client_id, code, verifier)
+    assert first.status_code == 200, first.get_data(as_text=True)
+    (second,) = racing
+    assert second.status_code == 400
+    assert second.get_json()["error"] == "invalid_grant"
+    token = first.get_json()
+    refused = client.get("/fhir/Patient/3", headers=_bearer(token["access_token"]))
+    assert refused.status_code == 401
+    refreshed = _refresh({"client": client}, token["refresh_token"], client_id=client_id)
+    assert refreshed.status_code == 400
+
+
 def test_an_unknown_code_revokes_nothing_else(oauth_app: Flask) -> None:
     done = launch(oauth_app)
     client, client_id = done["client"], done["client_id"]
