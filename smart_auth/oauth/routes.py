@@ -152,34 +152,50 @@ def authorize() -> Any:
     patients = [] if launched is not None or not offered.needs_patient_context else mine
     if offered.needs_patient_context and launched is None and not mine:
         return _deny(grant, "access_denied", "This account acts for no patient yet")
-    lang = wording.negotiate(
-        request.cookies.get("lang"), request.headers.get("Accept-Language", "")
-    )
     registered = narrow(
         parse_scopes(grant.request.payload.scope or ""), parse_scopes(grant.client.scope)
     )
-    page = render_template(
+    lang = _language()
+    redirect_uri = grant.request.payload.redirect_uri or grant.client.get_default_redirect_uri()
+    return _page(
         "oauth_consent.html",
+        lang,
+        form_action=_origin(redirect_uri or ""),
         client=grant.client,
         patients=patients,
         described=wording.describe(offered, lang),
         not_offered=not offered.covers(registered),
         csrf=_csrf(),
         action=url_for(".authorize") + "?" + urlencode(_original_params()),
+    )
+
+
+def _language() -> str:
+    """The account pages' choice: the switcher's cookie, else Accept-Language, else English."""
+    return wording.negotiate(
+        request.cookies.get("lang"), request.headers.get("Accept-Language", "")
+    )
+
+
+def _page(template: str, lang: str, *, form_action: str = "", **context: Any) -> Response:
+    """A page in the account pages' frame and language, never cached; its forms may post to
+    this site and, for the consent page, lead to ``form_action`` (the app's redirect URI)."""
+    body = render_template(
+        template,
         lang=lang,
         t=lambda key, **values: wording.text(key, lang, **values),
         site=lambda key: i18n.text(key, lang),
         languages=wording.LANGUAGES,
         language_names=wording.NAMES,
         here=request.full_path.rstrip("?"),
+        **context,
     )
-    redirect_uri = grant.request.payload.redirect_uri or grant.client.get_default_redirect_uri()
     headers = {
         "Content-Language": lang,
         "Cache-Control": "no-store",
-        "Content-Security-Policy": f"{_CSP}; form-action 'self' {_origin(redirect_uri or '')}",
+        "Content-Security-Policy": f"{_CSP}; form-action 'self' {form_action}".rstrip(),
     }
-    return Response(page, headers=headers, mimetype="text/html")
+    return Response(body, headers=headers, mimetype="text/html")
 
 
 def _origin(uri: str) -> str:
@@ -267,7 +283,7 @@ def apps() -> Any:
     listed = _server().store.authorized_apps(account)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(listed)
-    return render_template("oauth_apps.html", apps=listed, csrf=_csrf())
+    return _page("oauth_apps.html", _language(), apps=listed, csrf=_csrf())
 
 
 @bp.post("/oauth/apps/revoke")

@@ -1,5 +1,6 @@
 # ruff: noqa: E501 (sentences of the catalog stay whole, one per line)
-"""The consent page's words in Romanian, Polish and English, and SMART scopes in plain words.
+"""The words of the consent page and of the apps page in Romanian, Polish and English, and
+SMART scopes in plain words.
 
 The language is chosen as on the account pages (``smart_auth.accounts.i18n.negotiate``: the
 ``lang`` cookie of the switcher, else Accept-Language, else English); the page's frame (site
@@ -34,6 +35,14 @@ _T: dict[str, tuple[str, str, str]] = {
         "{app} prosi też o uprawnienia, których ten serwer nie obsługuje; nie są one oferowane. Aplikacje mogą tylko odczytywać i wyszukiwać dane, udostępniać dokumentację (Consent) i dodawać obrazy (ImagingStudy).",
         "{app} also asked for permissions this server cannot honour; they are not offered. Apps may only read and search records, share your record (Consent) and add images (ImagingStudy).",
     ),
+    # the page of the apps a person allowed (the management endpoint)
+    "apps_title": ("Aplicațiile permise", "Dozwolone aplikacje", "Apps you allowed"),
+    "apps_none": (
+        "Nicio aplicație nu are acces la datele dvs.",
+        "Żadna aplikacja nie ma dostępu do Twoich danych.",
+        "No app holds access to your records.",
+    ),
+    "apps_revoke": ("Retrage accesul", "Odbierz dostęp", "Revoke access"),
     # what a permission letter lets an app do
     "perm_c": ("adăugare", "dodawanie", "create"),
     "perm_r": ("citire", "odczyt", "read"),

@@ -17,6 +17,7 @@ from tests.smart_auth.test_oauth_fixtures import (
     authorize_params,
     exchange,
     get_code,
+    launch,
     oauth_app,
     pkce,
 )
@@ -119,3 +120,17 @@ def test_no_page_of_the_authorization_server_or_the_accounts_may_be_framed(
     # the consent form's answer redirects to the app: allowed there and to this site only
     assert "form-action 'self' https://app.example" in csp
     assert consent.headers["Cache-Control"] == "no-store"
+
+
+def test_the_apps_page_speaks_the_chosen_language_too(oauth_app: Flask) -> None:
+    done = launch(oauth_app)
+    client = done["client"]
+    page = client.get("/oauth/apps", headers={"Accept-Language": "ro"})
+    html = page.get_data(as_text=True)
+    assert page.headers["Content-Language"] == "ro"
+    assert '<html lang="ro">' in html
+    assert wording.text("apps_title", "ro") in html
+    assert wording.text("apps_revoke", "ro") in html
+    assert "Test App" in html
+    client.get("/account/lang/pl")
+    assert wording.text("apps_title", "pl") in client.get("/oauth/apps").get_data(as_text=True)
