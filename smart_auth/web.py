@@ -12,13 +12,13 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from conformance.smart import SmartEndpoints, security, smart_configuration
+from conformance.smart import SmartEndpoints, openid_configuration, security, smart_configuration
 from smart_auth.bearer import BearerValidator
 from smart_auth.state import shared_engine
 
 from .oauth.assertion import ALGORITHMS
 from .oauth.endpoints import SmartIntrospectionEndpoint, SmartRevocationEndpoint
-from .oauth.keys import SigningKeys
+from .oauth.keys import ALGORITHM, SigningKeys
 from .oauth.routes import bp
 from .oauth.server import OAuthConfig, SmartAuthorizationServer
 from .oauth.store import OAuthStore
@@ -76,6 +76,7 @@ def endpoints(settings: Any) -> SmartEndpoints:
         code_challenge_methods=("S256",),
         scopes=SCOPES_SUPPORTED,
         capabilities=CAPABILITIES,
+        id_token_algorithms=(ALGORITHM,),
     )
 
 
@@ -100,6 +101,7 @@ def init_app(app: Flask, settings: Any) -> BearerValidator:
     )
     app.extensions["smart_oauth"] = server
     app.extensions["smart_configuration"] = smart_configuration(ep)
+    app.extensions["openid_configuration"] = openid_configuration(ep)
     app.extensions["smart_dynamic_registration"] = settings.oauth_dynamic_registration
     app.config["SECURITY"] = security(ep)
     app.register_blueprint(bp)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
 from flask import (
@@ -28,10 +28,15 @@ from flask import (
     url_for,
 )
 
+from access import audit
+from access.errors import Forbidden, Unauthorized
 from access.scopes import narrow, parse_scopes
+from smart_auth.accounts import i18n
 from smart_auth.session import auth_time, current_account_id, login_url
 
-from .consent import describe, fhir_user, identities
+from . import wording
+from .consent import fhir_user, identities
+from .grantable import written
 from .registration import register_dynamic
 from .server import SmartAuthorizationServer
 from .store import AuthorizedUser
@@ -40,6 +45,22 @@ bp = Blueprint("smart_oauth", __name__, template_folder="templates")
 _CSRF = "oauth_csrf"
 _OWN_FIELDS = {"csrf_token", "_consent", "patient", "scope_choice", "decision"}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+#: Every answer of the authorization server may not be framed (clickjacking of the consent
+#: page: OWASP ASVS V14.4.7) and runs no script; the consent page adds where its form may lead.
+_CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+_PAGE_HEADERS = {
+    "Content-Security-Policy": _CSP + "; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@bp.after_request
+def _page_headers(response: Response) -> Response:
+    for name, value in _PAGE_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def _server() -> SmartAuthorizationServer:
@@ -68,6 +89,14 @@ def _original_params() -> dict[str, str]:
 def smart_configuration() -> Response:
     """SMART App Launch 2.x "Conformance": JSON whatever the Accept header."""
     response = jsonify(current_app.extensions["smart_configuration"])
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration() -> Response:
+    """OpenID Connect Discovery 1.0 §4: at the issuer's URL plus this path."""
+    response = jsonify(current_app.extensions["openid_configuration"])
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
@@ -104,6 +133,7 @@ def authorize() -> Any:
         if request.form.get("decision") != "allow":
             return server.create_authorization_response(grant_user=None, grant=grant)
         chosen = narrow(parse_scopes(" ".join(request.form.getlist("scope_choice"))), offered)
+        asked = grant.request.payload.scope or ""
         patient = launched
         if patient is None and chosen.needs_patient_context:
             picked = request.form.get("patient", "")
@@ -116,20 +146,64 @@ def authorize() -> Any:
             patient_id=patient,
             fhir_user=fhir_user(his, mine, patient),
             auth_time=auth_time(),
-            scope=chosen.to_string(),
+            scope=written(chosen, asked),
         )
         return server.create_authorization_response(grant_user=user, grant=grant)
     patients = [] if launched is not None or not offered.needs_patient_context else mine
     if offered.needs_patient_context and launched is None and not mine:
         return _deny(grant, "access_denied", "This account acts for no patient yet")
-    return render_template(
+    registered = narrow(
+        parse_scopes(grant.request.payload.scope or ""), parse_scopes(grant.client.scope)
+    )
+    lang = _language()
+    redirect_uri = grant.request.payload.redirect_uri or grant.client.get_default_redirect_uri()
+    return _page(
         "oauth_consent.html",
+        lang,
+        form_action=_origin(redirect_uri or ""),
         client=grant.client,
         patients=patients,
-        described=describe(offered),
+        described=wording.describe(offered, lang),
+        not_offered=not offered.covers(registered),
         csrf=_csrf(),
         action=url_for(".authorize") + "?" + urlencode(_original_params()),
     )
+
+
+def _language() -> str:
+    """The account pages' choice: the switcher's cookie, else Accept-Language, else English."""
+    return wording.negotiate(
+        request.cookies.get("lang"), request.headers.get("Accept-Language", "")
+    )
+
+
+def _page(template: str, lang: str, *, form_action: str = "", **context: Any) -> Response:
+    """A page in the account pages' frame and language, never cached; its forms may post to
+    this site and, for the consent page, lead to ``form_action`` (the app's redirect URI)."""
+    body = render_template(
+        template,
+        lang=lang,
+        t=lambda key, **values: wording.text(key, lang, **values),
+        site=lambda key: i18n.text(key, lang),
+        languages=wording.LANGUAGES,
+        language_names=wording.NAMES,
+        here=request.full_path.rstrip("?"),
+        **context,
+    )
+    headers = {
+        "Content-Language": lang,
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": f"{_CSP}; form-action 'self' {form_action}".rstrip(),
+    }
+    return Response(body, headers=headers, mimetype="text/html")
+
+
+def _origin(uri: str) -> str:
+    """A CSP source for where the consent form's answer redirects (the app's redirect URI)."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}:" if parts.scheme.isascii() and parts.scheme.isalnum() else ""
 
 
 def _deny(grant: Any, error: str, description: str) -> Any:
@@ -161,22 +235,65 @@ def introspect() -> Response:
     return response
 
 
+def _person_only(action: str) -> Response | None:
+    """The management pages act for the person signed in to the portal, never for an app.
+
+    A request that presents a bearer token (RFC 6750 §2.1) is answered by RFC 6750 §3.1: 401
+    ``invalid_token`` when the token is expired, revoked or unknown, 403 ``insufficient_scope``
+    when it is good (no SMART scope lets an app see or change which apps a person allowed).
+    Either way the refusal is audited. None: no bearer token, go on with the session.
+    """
+    if request.headers.get("Authorization") is None:
+        return None
+    policy = current_app.extensions["access_policy"]
+    try:
+        grant = policy.grant_for(request.headers)
+    except Unauthorized as error:
+        audit.record(None, action, "AuthorizedApps", outcome="denied")
+        return _bearer_error(error, "invalid_token")
+    audit.record(grant, action, "AuthorizedApps", outcome="denied")
+    refusal = Forbidden(
+        "Only the person signed in to the portal manages their apps", realm=policy.realm
+    )
+    return _bearer_error(refusal, "insufficient_scope")
+
+
+def _bearer_error(error: Unauthorized | Forbidden, code: str) -> Response:
+    response = jsonify(error=code, error_description=error.diagnostics)
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    response.headers.update(NO_STORE)
+    return response
+
+
+def _signed_out() -> Response:
+    """401 for a POST without a signed-in person (no credentials: no ``error``, RFC 6750 §3)."""
+    realm = current_app.extensions["access_policy"].realm
+    return _bearer_error(Unauthorized("Sign in first", realm=realm), "unauthorized")
+
+
 @bp.get("/oauth/apps")
 def apps() -> Any:
+    refused = _person_only("read")
+    if refused is not None:
+        return refused
     account = current_account_id()
     if account is None:
         return redirect(login_url(url_for(".apps")))
     listed = _server().store.authorized_apps(account)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(listed)
-    return render_template("oauth_apps.html", apps=listed, csrf=_csrf())
+    return _page("oauth_apps.html", _language(), apps=listed, csrf=_csrf())
 
 
 @bp.post("/oauth/apps/revoke")
 def revoke_app() -> Any:
+    refused = _person_only("delete")
+    if refused is not None:
+        return refused
     account = current_account_id()
     if account is None:
-        abort(401)
+        return _signed_out()
     _check_csrf()
     _server().store.revoke_app(account, request.form.get("client_id", ""))
     return redirect(url_for(".apps"))
@@ -186,9 +303,12 @@ def revoke_app() -> Any:
 def ehr_launch() -> Any:
     """SMART "EHR launch": the portal opens an app with a launch value bound to the patient
     active in it; the app comes back to ``/oauth/authorize`` with ``launch``."""
+    refused = _person_only("create")
+    if refused is not None:
+        return refused
     account = current_account_id()
     if account is None:
-        abort(401)
+        return _signed_out()
     _check_csrf()
     server = _server()
     client = server.store.client(request.form.get("client_id", ""))

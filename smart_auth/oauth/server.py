@@ -37,8 +37,17 @@ from authlib.oauth2.rfc7636 import CodeChallenge  # type: ignore[import-untyped]
 from access.scopes import narrow, parse_scopes
 
 from .assertion import PrivateKeyJwt
+from .grantable import grantable, is_empty, written
 from .keys import SigningKeys
-from .store import AuthorizationCode, AuthorizedUser, Client, OAuthStore, Token, digest
+from .store import (
+    AuthorizationCode,
+    AuthorizedUser,
+    Client,
+    OAuthStore,
+    Token,
+    code_family,
+    digest,
+)
 
 
 @dataclass(frozen=True)
@@ -171,6 +180,29 @@ class RotatingRefreshTokenGrant(RefreshTokenGrant):  # type: ignore[misc]
             return None
         return Token(row)
 
+    def _validate_request_client(self) -> Client:
+        """RFC 6749 §6: a confidential client authenticates; a public one need not even name
+        itself (SMART client-js sends no ``client_id`` when it refreshes), since the refresh
+        token identifies its client. Without any client credentials the token's own client is
+        taken, if and only if that client is public; otherwise Authlib's authentication runs
+        and refuses (``invalid_client``)."""
+        request = self.request
+        data = request.payload.data
+        anonymous = not (
+            data.get("client_id")
+            or data.get("client_assertion")
+            or data.get("client_secret")
+            or request.headers.get("Authorization")
+        )
+        if anonymous:
+            row = self.store.by_refresh_token(request.form.get("refresh_token") or "")
+            client = self.store.client(row.client_id) if row is not None else None
+            if client is not None and client.public and client.check_grant_type(self.GRANT_TYPE):
+                request.auth_method = "none"
+                return client
+        authenticated: Client = super()._validate_request_client()
+        return authenticated
+
     def _validate_token_scope(self, token: Token) -> None:
         scope = self.request.payload.scope
         if scope and not parse_scopes(token.get_scope()).covers(parse_scopes(scope)):
@@ -179,16 +211,24 @@ class RotatingRefreshTokenGrant(RefreshTokenGrant):  # type: ignore[misc]
     def validate_token_request(self) -> None:
         super().validate_token_request()
         token: Token = self.request.refresh_token
+        client: Client = self.request.client
+        if is_empty(grantable(self._new_scope(token), client.scope)):
+            raise InvalidScopeError("Nothing of that scope may be granted to this client")
         if not self.store.rotate(token.row.id):  # a concurrent request used it first
             self.store.revoke_family(token.row.family)
             raise InvalidGrantError()
 
-    def issue_token(self, user: AuthorizedUser, refresh_token: Token) -> dict[str, Any]:
-        original = parse_scopes(refresh_token.get_scope())
+    def _new_scope(self, refresh_token: Token) -> str:
+        """The scope asked for, at most the original grant; the original grant without one."""
+        original = refresh_token.get_scope()
         asked = self.request.payload.scope
-        scope = narrow(parse_scopes(asked), original).to_string() if asked else original.to_string()
+        if not asked:
+            return original
+        return written(narrow(parse_scopes(asked), parse_scopes(original)), asked)
+
+    def issue_token(self, user: AuthorizedUser, refresh_token: Token) -> dict[str, Any]:
         token: dict[str, Any] = self.generate_token(
-            user=user, scope=scope, include_refresh_token=True
+            user=user, scope=self._new_scope(refresh_token), include_refresh_token=True
         )
         return token
 
@@ -213,7 +253,8 @@ class BackendServicesGrant(ClientCredentialsGrant):  # type: ignore[misc]
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
-        allowed = parse_scopes(self.request.client.get_allowed_scope(self.request.payload.scope))
+        client: Client = self.request.client
+        allowed = grantable(self.request.payload.scope or "", client.scope)
         if not allowed.resources or allowed.levels != {"system"}:
             raise InvalidScopeError("Ask for system/ scopes this client is registered for")
 
@@ -256,7 +297,9 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         include_refresh_token: bool = True,
     ) -> dict[str, Any]:
         """RFC 6749 §5.1 plus SMART's launch context and OpenID Connect's ``id_token``."""
-        granted = parse_scopes(scope or "")
+        # Every grant type ends here: the scope is narrowed once more to the client's
+        # registration and to what the server honours, whatever the grant computed.
+        granted = grantable(scope or "", client.scope)
         cfg = self.config
         if grant_type == "client_credentials":
             lifetime = min(cfg.backend_token_lifetime_s, 300)
@@ -266,7 +309,7 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             "token_type": "Bearer",
             "access_token": secrets.token_urlsafe(32),
             "expires_in": lifetime,
-            "scope": granted.to_string(),
+            "scope": written(granted, scope or ""),
         }
         if user is None:
             return token
@@ -305,11 +348,13 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         previous: Token | None = getattr(request, "refresh_token", None)
         refresh = token.get("refresh_token")
         granted = parse_scopes(token["scope"])
+        code: AuthorizationCode | None = getattr(request, "authorization_code", None)
         if previous is not None:
             family = previous.row.family
             refresh_expires = previous.row.refresh_expires_at
         else:
-            family = secrets.token_hex(16)
+            # A code's tokens are one family, which a second use of the code revokes.
+            family = code_family(code.row.code_hash) if code is not None else secrets.token_hex(16)
             lifetime = (
                 self.config.refresh_token_lifetime_s
                 if "offline_access" in granted.refresh
@@ -331,3 +376,5 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 "refresh_expires_at": refresh_expires,
             }
         )
+        if code is not None and self.store.code_reused(code.row.code_hash):
+            self.store.revoke_family(family)  # the code came again while these were issued

@@ -21,9 +21,17 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
-from access.scopes import narrow, parse_scopes
+from access.scopes import parse_scopes
 
-from .tables import oauth_client, oauth_code, oauth_jti, oauth_launch, oauth_token
+from .grantable import grantable, is_empty, written
+from .tables import (
+    oauth_client,
+    oauth_code,
+    oauth_code_used,
+    oauth_jti,
+    oauth_launch,
+    oauth_token,
+)
 
 #: Client authentication methods (RFC 7591 §2 ``token_endpoint_auth_method``).
 AUTH_METHODS = ("none", "client_secret_basic", "private_key_jwt")
@@ -31,6 +39,11 @@ AUTH_METHODS = ("none", "client_secret_basic", "private_key_jwt")
 
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def code_family(code_hash: str) -> str:
+    """The token family of the tokens issued from an authorization code (by its digest)."""
+    return code_hash[:32]
 
 
 def new_secret() -> str:
@@ -85,11 +98,12 @@ class Client(ClientMixin):  # type: ignore[misc]
         # one may be used. SMART apps always send it.
         return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
 
-    def get_allowed_scope(self, scope: str) -> str:
-        """What of ``scope`` the registration allows (SMART scopes narrowed, not string-matched)."""
-        if not scope:
-            return ""
-        return narrow(parse_scopes(scope), parse_scopes(self.scope)).to_string()
+    def get_allowed_scope(self, scope: str) -> str | None:
+        """What of ``scope`` this client may be granted (SMART scopes narrowed by its
+        registration and by what the server honours, written in the form they were asked in);
+        None, which Authlib answers with ``invalid_scope``, when that is nothing."""
+        granted = grantable(scope or "", self.scope)
+        return None if is_empty(granted) else written(granted, scope or "")
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         """Exact string match (RFC 9700 §4.1.3)."""
@@ -165,6 +179,9 @@ class Token(TokenMixin):  # type: ignore[misc]
     def is_revoked(self) -> bool:
         return bool(self.row.revoked)
 
+
+#: How long a used authorization code is remembered, so that using it again revokes its tokens.
+USED_CODE_MEMORY_S = 86_400
 
 #: Expired codes are deleted once every this many codes a process saves (and on its first).
 PURGE_EVERY = 100
@@ -302,26 +319,65 @@ class OAuthStore:
             self.purge_expired_codes()
 
     def purge_expired_codes(self) -> int:
-        """Delete the codes that expired unused (an abandoned launch leaves one behind)."""
+        """Delete the codes that expired unused (an abandoned launch leaves one behind) and
+        forget used codes after ``USED_CODE_MEMORY_S``."""
+        now = time.time()
         with self.engine.begin() as conn:
-            gone = conn.execute(oauth_code.delete().where(oauth_code.c.expires_at <= time.time()))
+            gone = conn.execute(oauth_code.delete().where(oauth_code.c.expires_at <= now))
+            conn.execute(oauth_code_used.delete().where(oauth_code_used.c.forget_at <= now))
         return int(gone.rowcount or 0)
 
     def take_code(self, code: str, client_id: str) -> AuthorizationCode | None:
         """The code's row, deleted in the same transaction: a code works once, even when two
-        requests race for it (only one DELETE removes the row)."""
+        requests race for it (only one DELETE removes the row).
+
+        RFC 6749 §4.1.2: a code used more than once is refused and every token issued from it
+        is revoked. The first use remembers the code (``oauth_code_used``); a later one marks
+        it reused and revokes the code's token family (``code_family``), so its access and
+        refresh tokens stop working at once. A code that never existed revokes nothing."""
+        key = digest(code)
+        now = int(time.time())
         with self.engine.begin() as conn:
-            row = conn.execute(
-                select(oauth_code).where(oauth_code.c.code_hash == digest(code))
-            ).first()
-            if row is None:
-                return None
-            gone = conn.execute(
-                oauth_code.delete().where(oauth_code.c.code_hash == row.code_hash)
-            ).rowcount
-        if gone != 1 or row.client_id != client_id or row.expires_at <= time.time():
+            row = conn.execute(select(oauth_code).where(oauth_code.c.code_hash == key)).first()
+            gone = 0
+            if row is not None:
+                gone = conn.execute(
+                    oauth_code.delete().where(oauth_code.c.code_hash == row.code_hash)
+                ).rowcount
+            if gone == 1:
+                conn.execute(
+                    oauth_code_used.insert().values(
+                        code_hash=key, reused=False, forget_at=now + USED_CODE_MEMORY_S
+                    )
+                )
+        if gone != 1:
+            self._reused(key)
+            return None
+        if row is None or row.client_id != client_id or row.expires_at <= now:
             return None
         return AuthorizationCode(row)
+
+    def _reused(self, key: str) -> None:
+        """A used code came again: mark it, then revoke its tokens (in that order: see
+        ``code_reused``)."""
+        with self.engine.begin() as conn:
+            marked = conn.execute(
+                update(oauth_code_used)
+                .where(oauth_code_used.c.code_hash == key)
+                .values(reused=True)
+            ).rowcount
+        if marked:
+            self.revoke_family(code_family(key))
+
+    def code_reused(self, code_hash: str) -> bool:
+        """Whether a code came again while its first use was issuing tokens. Asked by that first
+        use after saving them: a second use that ran before the save found nothing to revoke,
+        but had already marked the code."""
+        with self.engine.connect() as conn:
+            reused = conn.execute(
+                select(oauth_code_used.c.reused).where(oauth_code_used.c.code_hash == code_hash)
+            ).scalar()
+        return bool(reused)
 
     # -- EHR launch ------------------------------------------------------------------------------
 
@@ -402,11 +458,13 @@ class OAuthStore:
         return bool(done)
 
     def revoke_family(self, family: str) -> None:
+        """Revoke every token of a family; this process forgets its cached lookups at once."""
         with self.engine.begin() as conn:
-            conn.execute(
+            matched = conn.execute(
                 update(oauth_token).where(oauth_token.c.family == family).values(revoked=True)
-            )
-        self.forget_tokens()
+            ).rowcount
+        if matched:
+            self.forget_tokens()
 
     def find_token(self, token: str) -> Row[Any] | None:
         """An access or refresh token's row (RFC 7009 §2.1, RFC 7662 §2.1)."""

@@ -61,6 +61,18 @@ oauth_code = Table(
     Column("expires_at", Integer, nullable=False),
 )
 
+#: Authorization codes already exchanged (by digest), remembered for a while after use so that
+#: a second use is told from a code that never existed (RFC 6749 §4.1.2: deny it and revoke the
+#: tokens issued from it). ``reused`` is set by the second use; the first one, having saved its
+#: tokens, looks at it once more, so two requests racing with one code both end revoked.
+oauth_code_used = Table(
+    "oauth_code_used",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("reused", Boolean, nullable=False, default=False),
+    Column("forget_at", Integer, nullable=False),
+)
+
 #: Issued tokens. One row per access token, with the refresh token issued with it; the
 #: ``family`` ties a chain of rotated refresh tokens together (RFC 9700 §4.14.2: a reused
 #: refresh token revokes the whole family).
@@ -84,6 +96,7 @@ oauth_token = Table(
     Column("revoked", Boolean, nullable=False, default=False),
 )
 Index("ix_oauth_code_expires", oauth_code.c.expires_at)
+Index("ix_oauth_code_used_forget", oauth_code_used.c.forget_at)
 Index("ix_oauth_token_access", oauth_token.c.access_hash, unique=True)
 Index("ix_oauth_token_refresh", oauth_token.c.refresh_hash, unique=True)
 Index("ix_oauth_token_family", oauth_token.c.family)

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+from authlib.oidc.discovery import OpenIDProviderMetadata  # type: ignore[import-untyped]
 from flask import Flask
+from flask.testing import FlaskClient
+from joserfc import jwt
+from joserfc.jwk import KeySet
 
 from conformance.smart import OAUTH_URIS
 from tests.conftest import BASE
@@ -129,4 +135,66 @@ def test_dynamic_registration_of_a_public_patient_app(sqlite_his: str, tmp_path:
         },
     )
     assert confidential.status_code == 400
+    app.extensions["state_engine"].dispose()
+
+
+def _openid_configuration_of(client: FlaskClient, issuer: str) -> Any:
+    """OpenID Connect Discovery 1.0 §4: the issuer's URL plus /.well-known/openid-configuration,
+    as the app behind the issuer's path sees it."""
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    prefix = BASE.removesuffix("/fhir")
+    return client.get(url.removeprefix(prefix) if url.startswith(prefix) else urlsplit(url).path)
+
+
+def test_openid_configuration_is_served_at_the_issuer_and_matches_the_id_token(
+    oauth_app: Flask,
+) -> None:
+    """sso-openid-connect is advertised: the provider metadata is where the issuer says, names
+    the same issuer and keys as the smart-configuration, and describes the id_token issued."""
+    client = oauth_app.test_client()
+    smart = client.get("/fhir/.well-known/smart-configuration").get_json()
+    assert "sso-openid-connect" in smart["capabilities"]
+    answer = _openid_configuration_of(client, smart["issuer"])
+    assert answer.status_code == 200
+    assert answer.mimetype == "application/json"
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    doc = answer.get_json()
+    for key in ("issuer", "jwks_uri", "authorization_endpoint", "token_endpoint"):
+        assert doc[key] == smart[key], key
+    assert "openid" in doc["scopes_supported"]
+    assert doc["response_types_supported"] == ["code"]
+    assert doc["subject_types_supported"] == ["public"]
+    assert (
+        doc["id_token_signing_alg_values_supported"]
+        == (smart["id_token_signing_alg_values_supported"])
+    )
+    assert client.get(doc["jwks_uri"].removeprefix(ROOT)).status_code == 200
+
+    done = launch(oauth_app)
+    jwks = KeySet.import_key_set(client.get(doc["jwks_uri"].removeprefix(ROOT)).get_json())
+    id_token = jwt.decode(
+        done["token"]["id_token"], jwks, algorithms=doc["id_token_signing_alg_values_supported"]
+    )
+    assert id_token.header["alg"] in doc["id_token_signing_alg_values_supported"]
+    assert id_token.claims["iss"] == doc["issuer"]
+    assert set(id_token.claims) <= set(doc["claims_supported"])
+
+
+def test_openid_configuration_behind_a_proxy_path_passes_authlib_validation(
+    sqlite_his: str, tmp_path: Path
+) -> None:
+    """Under a public base URL with a path, the issuer keeps the path and the metadata is
+    served at issuer + /.well-known/openid-configuration (the proxy strips the path)."""
+    app = make_app(sqlite_his, tmp_path, public_base_url="https://gw.example/portal/fhir")
+    client = app.test_client()
+    smart = client.get("/fhir/.well-known/smart-configuration").get_json()
+    assert smart["issuer"] == "https://gw.example/portal"
+    answer = client.get("/.well-known/openid-configuration")
+    assert answer.status_code == 200
+    metadata = OpenIDProviderMetadata(answer.get_json())
+    metadata.validate()
+    assert metadata["issuer"] == smart["issuer"]
+    assert metadata["token_endpoint"] == "https://gw.example/portal/oauth/token"
+    # not under the FHIR base: that would name another issuer
+    assert client.get("/fhir/.well-known/openid-configuration").status_code != 200
     app.extensions["state_engine"].dispose()

@@ -37,7 +37,7 @@ from tests.smart_auth.accounts.conftest import (  # noqa: F401 (fixtures)
 from tests.smart_auth.accounts.test_pages import PASSWORD, accept_clause, register
 
 BUNDLE = REPO / "var" / "fhirclient-js" / "fhir-client.js"
-SCOPE = "launch/patient openid fhirUser patient/*.rs"
+SCOPE = "launch/patient openid fhirUser online_access patient/*.rs"
 #: The app's own address: another loopback address than the gateway's, so another origin and
 #: another site (cookies of the gateway never reach it).
 APP_HOST = "127.0.0.2"
@@ -83,6 +83,18 @@ FHIR.oauth2.ready().then(async function (client) {
     show("other", {status: 200});
   } catch (e) {
     show("other", {status: e.status || e.statusCode || null, message: String(e)});
+  }
+  // client-js's own refresh, with its default options: no client_id in the request
+  var before = client.state.tokenResponse.access_token;
+  try {
+    await client.refresh();
+    show("refreshed", {
+      changed: client.state.tokenResponse.access_token !== before,
+      patients: (await client.request(
+        "Patient?_id=" + client.patient.id, {flat: true})).map(function (p) { return p.id; })
+    });
+  } catch (e) {
+    show("refreshed", {error: String(e)});
   }
   show("done", true);
 }).catch(function (e) {
@@ -268,9 +280,16 @@ def test_client_js_standalone_launch_through_login_factor_and_consent(
     assert back["state"] == asked["state"]
     # the token request and the reads were cross-origin, allowed for the app's origin only
     cross = [a for a in answers if a.request.resource_type in ("fetch", "xhr")]
-    token_answer = next(a for a in cross if urlsplit(a.url).path == "/oauth/token")
-    assert token_answer.request.method == "POST"
-    assert token_answer.status == 200
+    token_answers = [a for a in cross if urlsplit(a.url).path == "/oauth/token"]
+    assert [(a.request.method, a.status) for a in token_answers] == [("POST", 200)] * 2
+    # client-js refreshed as it does by default, naming no client (RFC 6749 §6, public client)
+    sent = parse_qs(token_answers[1].request.post_data or "")
+    assert sent["grant_type"] == ["refresh_token"]
+    assert "client_id" not in sent
+    assert json.loads(page.locator("#refreshed").inner_text()) == {
+        "changed": True,
+        "patients": [str(person.id)],
+    }
     for answer in cross:
         if urlsplit(answer.url).netloc == gw_host:
             assert answer.request.all_headers()["origin"] == app
@@ -280,6 +299,9 @@ def test_client_js_standalone_launch_through_login_factor_and_consent(
     context = json.loads(page.locator("#context").inner_text())
     assert context["patient"] == str(person.id)
     token = context["state"]["access_token"]
+    after = next(a for a in cross if urlsplit(a.url).query.startswith("_id="))
+    assert after.status == 200
+    assert after.request.all_headers()["authorization"] not in ("", f"Bearer {token}")
     read = json.loads(page.locator("#patient").inner_text())
     with engine.connect() as conn:
         row = conn.execute(sa.select(patient).where(patient.c.id == person.id)).one()
