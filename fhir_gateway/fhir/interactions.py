@@ -203,7 +203,8 @@ class FhirService:
         scope = _scope(query, grant)
         total = None
         with self._his():
-            if query.total or query.summary == "count":
+            # search.html#count: _count=0 asks for the count alone, as _summary=count does
+            if query.total or query.summary == "count" or query.count == 0:
                 total = self.connector.count(query, patients)
             if query.summary == "count" or query.count == 0:
                 audit.record(grant, "search", resource_type, outcome="allowed", count=total or 0)
