@@ -193,6 +193,38 @@ class FhirService:
         self, grant: Grant, resource_type: str, pairs: Iterable[tuple[str, str]], *, strict: bool
     ) -> dict[str, Any]:
         """http://hl7.org/fhir/R4/search.html, keyset-paged, returning a searchset Bundle."""
+        return self._search(grant, resource_type, pairs, strict=strict)
+
+    def compartment_search(
+        self,
+        grant: Grant,
+        patient_id: str,
+        resource_type: str,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        strict: bool,
+    ) -> dict[str, Any]:
+        """``Patient/[id]/[type]?...`` (search.html#compartments): the search of ``[type]``
+        narrowed to the patient by the compartment definition's parameter, and by the grant like
+        any search: a patient the grant does not cover yields an empty Bundle, as searching
+        ``[type]?patient=[id]`` would."""
+        self.spec(resource_type)  # 404 for a type this server does not serve
+        if resource_type not in PATIENT_COMPARTMENT:
+            raise BadRequest(f"{resource_type} is not in the Patient compartment")
+        member = compartment_criterion(resource_type, (patient_id,))
+        return self._search(
+            grant, resource_type, pairs, strict=strict, compartment=(patient_id, member)
+        )
+
+    def _search(
+        self,
+        grant: Grant,
+        resource_type: str,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        strict: bool,
+        compartment: tuple[str, Criterion] | None = None,
+    ) -> dict[str, Any]:
         spec = self.spec(resource_type)
         if not spec.searchable:
             raise MethodNotAllowed(f"{resource_type} cannot be searched")
@@ -200,7 +232,13 @@ class FhirService:
         patients = decision.patients
         query = self.parser.parse(spec, pairs, strict=strict)
         query = replace(query, scope_filters=self._scope_filters(resource_type, decision))
+        url = f"{self.base_url}/{resource_type}"
         scope = _scope(query, grant)
+        if compartment is not None:
+            patient_id, member = compartment
+            query = replace(query, criteria=(member, *query.criteria))
+            url = f"{self.base_url}/Patient/{patient_id}/{resource_type}"
+            scope = f"Patient/{patient_id}|{scope}"
         total = None
         with self._his():
             # search.html#count: _count=0 asks for the count alone, as _summary=count does
@@ -208,7 +246,7 @@ class FhirService:
                 total = self.connector.count(query, patients)
             if query.summary == "count" or query.count == 0:
                 audit.record(grant, "search", resource_type, outcome="allowed", count=total or 0)
-                return self._bundle(query, [], total, {}, grant)
+                return self._bundle(query, [], total, {}, grant, url)
             cursor = self.cursors.decode(query.cursor, scope) if query.cursor else None
             hits, links = self._page(query, patients, cursor, scope)
             entries = self._entries(resource_type, hits)
@@ -221,7 +259,7 @@ class FhirService:
             ids=[e.resource["id"] for e in entries if e.mode == "match"],
             patients=audit.patients_of(e.resource for e in entries if e.mode != "outcome"),
         )
-        return self._bundle(query, entries, total, links, grant)
+        return self._bundle(query, entries, total, links, grant, url)
 
     def _page(
         self, query: SearchQuery, patients: Any, cursor: Cursor | None, scope: str
@@ -389,11 +427,7 @@ class FhirService:
         self, rtype: str, patient_id: str, since: Any, count: int
     ) -> SearchQuery:
         spec = registry()[rtype]
-        if rtype == "Patient":
-            criteria = [Criterion(spec.params["_id"], None, (TokenValue(None, patient_id),))]
-        else:
-            param = spec.params["patient"]
-            criteria = [Criterion(param, None, (ReferenceValue("Patient", patient_id),))]
+        criteria = [compartment_criterion(rtype, (patient_id,))]
         if since is not None:
             criteria.append(
                 Criterion(spec.params["_lastUpdated"], None, (replace(since, prefix="ge"),))
@@ -438,10 +472,11 @@ class FhirService:
         total: int | None,
         cursors: Mapping[str, str],
         grant: Grant,
+        url: str | None = None,
     ) -> dict[str, Any]:
         if query.elements:
             entries = [_subset(e, query.elements) if e.mode == "match" else e for e in entries]
-        url = f"{self.base_url}/{query.resource_type}"
+        url = url or f"{self.base_url}/{query.resource_type}"
         bundle = _bundle_dict(url, query.used, entries, total, cursors, self.base_url)
         if query.ignored:
             ignored = ", ".join(sorted(set(query.ignored)))[:200]
@@ -461,6 +496,32 @@ class _HisGuard:
             raise HisUnavailable(
                 "The hospital system is not answering; try again shortly"
             ) from None
+
+
+#: The parameter of each served type that puts it in a patient's compartment, from
+#: http://hl7.org/fhir/R4/compartmentdefinition-patient.html; the definition's other parameters
+#: (Observation.performer, DocumentReference.author, QuestionnaireResponse.author) never name a
+#: patient in the HIS, and the Patient itself is its own compartment's member (by ``_id``).
+COMPARTMENT_PARAM = {
+    "Patient": "_id",
+    "RelatedPerson": "patient",
+    "Encounter": "subject",
+    "Observation": "subject",
+    "DiagnosticReport": "subject",
+    "DocumentReference": "subject",
+    "ImagingStudy": "patient",
+    "Appointment": "actor",
+    "QuestionnaireResponse": "subject",
+}
+
+
+def compartment_criterion(resource_type: str, patient_ids: Sequence[str]) -> Criterion:
+    """The criterion matching ``resource_type``'s resources in any of these patients'
+    compartments."""
+    param = registry()[resource_type].params[COMPARTMENT_PARAM[resource_type]]
+    if param.code == "_id":
+        return Criterion(param, None, tuple(TokenValue(None, p) for p in patient_ids))
+    return Criterion(param, None, tuple(ReferenceValue("Patient", p) for p in patient_ids))
 
 
 def _scope(query: SearchQuery, grant: Grant) -> str:
