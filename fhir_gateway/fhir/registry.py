@@ -272,6 +272,12 @@ def _param(resource_type: str, code: str, path: tuple[str, ...]) -> SearchParam:
     )
 
 
+def standard_param(resource_type: str, code: str) -> SearchParam:
+    """HL7's definition of a standard parameter, for types served outside this registry (the
+    audit trail's AuditEvent)."""
+    return _param(resource_type, code, ())
+
+
 @cache
 def registry() -> Mapping[str, ResourceSpec]:
     """Every served resource type, in the order the CapabilityStatement lists them."""
