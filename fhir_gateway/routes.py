@@ -44,6 +44,30 @@ def metadata() -> Response:
     return render(current_app.extensions["capability_statement"](), pretty=_pretty())
 
 
+@fhir.route("", methods=_ALL)
+@fhir.route("/", methods=_ALL)
+def search_system() -> Response:
+    """http.html#search: ``GET [base]?_type=A,B&...`` searches several types at once."""
+    if request.method not in _READ_ONLY:
+        raise _not_allowed("GET, POST on _search")
+    wants_fhir_json(request)
+    return _search_system(list(request.args.items(multi=True)))
+
+
+@fhir.route("/_search", methods=_ALL)
+def search_system_post() -> Response:
+    if request.method != "POST":
+        raise _not_allowed("POST")
+    return _search_system(_form_pairs())
+
+
+def _search_system(pairs: list[tuple[str, str]]) -> Response:
+    grant = _grant()
+    pairs = [(k, v) for k, v in pairs if k not in ("_format", "_pretty")]
+    bundle = service().search_system(grant, pairs, strict=strict_handling(request))
+    return render(bundle, pretty=_pretty())
+
+
 @fhir.route("/<resource_type>", methods=_ALL)
 def search_type(resource_type: str) -> Response:
     if request.method not in _READ_ONLY:

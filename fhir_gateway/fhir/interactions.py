@@ -26,6 +26,7 @@ from ..errors import (
     HisUnavailable,
     MethodNotAllowed,
     NotFound,
+    UnknownParameter,
     Unprocessable,
 )
 from ..his.connector import HisConnector, HisUnreachable, Hit
@@ -39,8 +40,10 @@ from .query import (
     SearchQuery,
     TokenValue,
     parse_date,
+    parse_reference,
+    split_or,
 )
-from .registry import ResourceSpec, registry
+from .registry import ResourceSpec, is_standard, registry
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +263,119 @@ class FhirService:
             patients=audit.patients_of(e.resource for e in entries if e.mode != "outcome"),
         )
         return self._bundle(query, entries, total, links, grant, url)
+
+    def search_system(
+        self, grant: Grant, pairs: Iterable[tuple[str, str]], *, strict: bool
+    ) -> dict[str, Any]:
+        """``GET [base]?_type=A,B&...`` (http.html#search): one searchset over the listed types,
+        with the parameters common to them (``SYSTEM_PARAMS``; ``patient`` when every listed
+        type is in the Patient compartment). Each type is decided by the access policy on its
+        own: types the grant does not cover are left out with a warning, and when it covers
+        none the answer is 403. Matches come type after type, in the order listed, each by id;
+        the next link carries the type and position reached."""
+        pairs = list(pairs)
+        types = _system_types([v for k, v in pairs if k == "_type"])
+        patients: list[tuple[str, ...]] = []
+        kept: list[tuple[str, str]] = []
+        used: list[tuple[str, str]] = []
+        ignored: list[str] = []
+        for name, value in pairs:
+            code = name.partition(":")[0]
+            if name == "_type":
+                used.append((name, value))
+            elif name == "patient":
+                patients.append(_patient_ids(value, self.base_url))
+                used.append((name, value))
+            elif code in SYSTEM_PARAMS:
+                kept.append((name, value))
+            elif name in RESULT_PARAMS or code == "_has" or "." in name or _standard(types, code):
+                raise UnknownParameter(
+                    f"'{name[:40]}' is not supported on a search of several types: they share "
+                    f"only {', '.join(sorted({*SYSTEM_PARAMS, 'patient'} - {'_cursor'}))}"
+                )
+            elif strict:
+                raise UnknownParameter(f"Unknown or unsupported search parameter '{name[:40]}'")
+            else:
+                ignored.append(name)
+        if patients:
+            outside = [t for t in types if t not in COMPARTMENT_PARAM]
+            if outside:
+                raise BadRequest(f"patient: {', '.join(outside)} not in the Patient compartment")
+        queries: list[tuple[SearchQuery, Decision]] = []
+        warnings: list[Entry] = []
+        refusal: Forbidden | None = None
+        for rtype in types:
+            try:
+                decision = self._decide(grant, rtype, "search")
+            except Forbidden as exc:
+                refusal = exc
+                warnings.append(
+                    Entry(_warning(f"{rtype} is left out: {exc.diagnostics}"), "outcome")
+                )
+                continue
+            query = self.parser.parse(registry()[rtype], kept, strict=True)
+            members = tuple(compartment_criterion(rtype, ids) for ids in patients)
+            query = replace(
+                query,
+                criteria=(*members, *query.criteria),
+                scope_filters=self._scope_filters(rtype, decision),
+            )
+            queries.append((query, decision))
+        if not queries:
+            assert refusal is not None
+            raise refusal
+        first = queries[0][0]
+        used += list(first.used)
+        scope = f"system|{urlencode(used)}|{grant.fingerprint}"
+        total = None
+        entries: list[Entry] = []
+        next_cursor = None
+        with self._his():
+            if first.total or first.summary == "count" or first.count == 0:
+                total = sum(self.connector.count(q, d.patients) for q, d in queries)
+            if first.summary != "count" and first.count > 0:
+                cursor = self.cursors.decode(first.cursor, scope) if first.cursor else None
+                entries, next_cursor = self._walk_types(queries, cursor, first.count)
+        for query, _decision in queries:
+            found = [
+                e.resource for e in entries if e.resource.get("resourceType") == query.resource_type
+            ]
+            audit.record(
+                grant,
+                "search",
+                query.resource_type,
+                outcome="allowed",
+                ids=[r["id"] for r in found],
+                patients=audit.patients_of(found),
+            )
+        links = {"next": self.cursors.encode(next_cursor, scope)} if next_cursor else {}
+        if ignored:
+            text = f"Parameters ignored: {', '.join(sorted(set(ignored)))[:200]}"
+            warnings.append(Entry(_warning(text), "outcome"))
+        return _bundle_dict(self.base_url, used, entries + warnings, total, links, self.base_url)
+
+    def _walk_types(
+        self, queries: Sequence[tuple[SearchQuery, Decision]], cursor: Cursor | None, count: int
+    ) -> tuple[list[Entry], Cursor | None]:
+        """Up to ``count`` matches from the types in turn, starting at ``cursor``."""
+        entries: list[Entry] = []
+        part = cursor.part if cursor else 0
+        key = cursor.key if cursor else None
+        while part < len(queries) and len(entries) < count:
+            query, decision = queries[part]
+            room = count - len(entries)
+            hits = self.connector.search(
+                query, decision.patients, after=key, before=None, limit=room + 1
+            )
+            more = len(hits) > room
+            hits = hits[:room]
+            entries += self._entries(query.resource_type, hits)
+            if more:
+                return entries, Cursor(hits[-1].key, True, part)
+            part, key = part + 1, None
+        if part < len(queries):
+            return entries, Cursor((0, -1, 0), True, part)
+        return entries, None
 
     def _page(
         self, query: SearchQuery, patients: Any, cursor: Cursor | None, scope: str
@@ -522,6 +638,46 @@ def compartment_criterion(resource_type: str, patient_ids: Sequence[str]) -> Cri
     if param.code == "_id":
         return Criterion(param, None, tuple(TokenValue(None, p) for p in patient_ids))
     return Criterion(param, None, tuple(ReferenceValue("Patient", p) for p in patient_ids))
+
+
+#: Parameters a search of several types takes besides ``_type`` and ``patient``: those common
+#: to every type (search.html#all) and the result parameters that need no type.
+SYSTEM_PARAMS = frozenset({"_id", "_lastUpdated", "_count", "_cursor", "_summary", "_total"})
+
+
+def _system_types(raw: Sequence[str]) -> tuple[str, ...]:
+    if not raw:
+        raise BadRequest(
+            "A search of the whole server needs _type listing the resource types to search "
+            "(e.g. _type=Observation,DiagnosticReport); each is then searched as far as the "
+            "access granted covers it"
+        )
+    asked: list[str] = []
+    for value in raw:
+        for rtype in (t.strip() for t in value.split(",")):
+            if rtype and rtype not in asked:
+                asked.append(rtype)
+    for rtype in asked:
+        spec = registry().get(rtype)
+        if spec is None or not spec.searchable:
+            raise BadRequest(f"_type: '{rtype[:40]}' cannot be searched here")
+    if not asked:
+        raise BadRequest("_type lists no resource type")
+    return tuple(asked)
+
+
+def _patient_ids(raw: str, base_url: str) -> tuple[str, ...]:
+    ids = []
+    for part in split_or(raw):
+        ref = parse_reference(part, base_url, "Patient")
+        if ref.type not in (None, "Patient"):
+            raise BadRequest("patient takes Patient references")
+        ids.append(ref.id)
+    return tuple(ids)
+
+
+def _standard(types: Iterable[str], code: str) -> bool:
+    return any(is_standard(t, code) for t in types)
 
 
 def _scope(query: SearchQuery, grant: Grant) -> str:
