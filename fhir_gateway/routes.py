@@ -45,20 +45,13 @@ def metadata() -> Response:
 
 
 @fhir.route("", methods=_ALL)
-@fhir.route("/", methods=_ALL)
 def search_system() -> Response:
-    """http.html#search: ``GET [base]?_type=A,B&...`` searches several types at once."""
+    """http.html#search: ``GET [base]?_type=A,B&...`` searches several types at once
+    (``POST [base]/_search`` arrives through ``search_type``)."""
     if request.method not in _READ_ONLY:
         raise _not_allowed("GET, POST on _search")
     wants_fhir_json(request)
     return _search_system(list(request.args.items(multi=True)))
-
-
-@fhir.route("/_search", methods=_ALL)
-def search_system_post() -> Response:
-    if request.method != "POST":
-        raise _not_allowed("POST")
-    return _search_system(_form_pairs())
 
 
 def _search_system(pairs: list[tuple[str, str]]) -> Response:
@@ -70,6 +63,10 @@ def _search_system(pairs: list[tuple[str, str]]) -> Response:
 
 @fhir.route("/<resource_type>", methods=_ALL)
 def search_type(resource_type: str) -> Response:
+    if resource_type == "_search":  # POST [base]/_search: the search of several types
+        if request.method != "POST":
+            raise _not_allowed("POST")
+        return _search_system(_form_pairs())
     if request.method not in _READ_ONLY:
         raise _not_allowed("GET, POST on _search")
     wants_fhir_json(request)

@@ -31,7 +31,7 @@ def test_types_are_searched_in_turn_through_the_pages(client: Any) -> None:
     expected = [f"Patient/{i}" for i in ids(walk(client, "Patient?_count=1000"))]
     expected += [f"Encounter/{i}" for i in ids(walk(client, "Encounter?_count=1000"))]
     assert _typed(walk(client, "/fhir?_type=Patient,Encounter&_count=13")) == expected
-    assert _typed(walk(client, "/fhir/?_type=Patient&_type=Encounter&_count=500")) == expected
+    assert _typed(walk(client, "/fhir?_type=Patient&_type=Encounter&_count=500")) == expected
     counted = search(client, "/fhir?_type=Patient,Encounter&_count=0")
     assert counted["total"] == len(expected)
     assert "entry" not in counted
