@@ -43,7 +43,7 @@ from .query import (
     parse_reference,
     split_or,
 )
-from .registry import ResourceSpec, is_standard, registry
+from .registry import STANDARD_COMMON, STANDARD_RESULT, ResourceSpec, is_standard, registry
 
 log = logging.getLogger(__name__)
 
@@ -494,6 +494,13 @@ class FhirService:
     ) -> dict[str, Any]:
         """http://hl7.org/fhir/R4/patient-operation-everything.html with _since, _type, _count."""
         self.read(grant, "Patient", patient_id)  # 404 unless the patient is visible
+        pairs = list(pairs)
+        for name, _value in pairs:
+            if name in EVERYTHING_REFUSED or name.partition(":")[0] in EVERYTHING_REFUSED:
+                raise UnknownParameter(
+                    f"$everything does not support '{name[:40]}'; it is refused rather than "
+                    "ignored, since ignoring it would return more than was asked for"
+                )
         params = dict(pairs)
         types = _requested_types(params.get("_type"))
         since = parse_date(params["_since"]) if params.get("_since") else None
@@ -639,6 +646,15 @@ def compartment_criterion(resource_type: str, patient_ids: Sequence[str]) -> Cri
         return Criterion(param, None, tuple(TokenValue(None, p) for p in patient_ids))
     return Criterion(param, None, tuple(ReferenceValue("Patient", p) for p in patient_ids))
 
+
+#: Parameters of Patient/$everything (patient-operation-everything.html: ``start``, ``end``) and
+#: standard search parameters it does not implement; it takes ``_type``, ``_since``, ``_count``.
+EVERYTHING_REFUSED = (STANDARD_COMMON | STANDARD_RESULT | {"start", "end"}) - {
+    "_type",
+    "_count",
+    "_format",
+    "_pretty",
+}
 
 #: Parameters a search of several types takes besides ``_type`` and ``patient``: those common
 #: to every type (search.html#all) and the result parameters that need no type.
