@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from functools import cache
 from types import MappingProxyType
 from typing import Any
@@ -32,9 +33,16 @@ from access.errors import ApiError
 from access.policy import Grant
 from conformance.capability import add_resource
 from fhir_gateway.errors import BadRequest, NotFound, UnknownParameter
-from fhir_gateway.fhir.query import Criterion, QueryParser, ReferenceValue, TokenValue
+from fhir_gateway.fhir.query import (
+    Criterion,
+    QueryParser,
+    ReferenceValue,
+    TokenValue,
+    parse_token,
+    split_or,
+)
 from fhir_gateway.fhir.registry import ResourceSpec, standard_param
-from fhir_gateway.his.bindings import Binding, ConstantToken, DateBinding
+from fhir_gateway.his.bindings import Absent, Binding, ConstantToken, DateBinding
 from fhir_gateway.http import render, strict_handling
 from mappers.audit_event import (
     ACTION_CODES,
@@ -73,7 +81,9 @@ def capability() -> dict[str, Any]:
         "documentation": "The access history: every decision of the gateway, allowed or denied. "
         "A patient's grant sees the events about the patients of that grant, newest first "
         "(_sort=-date); paged with _count (next links); _summary=count and _total=accurate "
-        "count them. Also searched in the Patient compartment (Patient/[id]/AuditEvent).",
+        "count them. Agents are identified, not referenced: agent:identifier=[system]|[value] "
+        "finds the caller (gateway subject) or the app (OAuth client id). Also searched in "
+        "the Patient compartment (Patient/[id]/AuditEvent).",
         "interaction": [{"code": "read"}, {"code": "search-type"}],
         "readHistory": False,
         "updateCreate": False,
@@ -141,13 +151,18 @@ def _search(pairs: list[tuple[str, str]], patient_id: str | None = None) -> Resp
     base = current_app.config["SETTINGS"].base_url
     parser = QueryParser(base, _DEFAULT_COUNT, _MAX_COUNT)
     pairs = [(k, v) for k, v in pairs if k not in ("_format", "_pretty")]
+    # agent:identifier (search.html#modifiers): the agents are identified, never referenced
+    agents = [(k, v) for k, v in pairs if k == "agent:identifier"]
+    pairs = [(k, v) for k, v in pairs if k != "agent:identifier"]
     query = parser.parse(search_spec(), pairs, strict=strict_handling(request))
     if query.elements:
         raise UnknownParameter("_elements is not supported on AuditEvent")
     if query.sort != ("_id", False) and not query.sort[1]:
         raise BadRequest("AuditEvent is listed newest first: _sort=-date")
+    query = replace(query, used=(*query.used, *agents))
     url = f"{base}/AuditEvent"
     conditions = [_clause(c) for c in query.criteria]
+    conditions += [_agent_identified(value) for _, value in agents]
     if patient_id is not None:
         member = Criterion(
             search_spec().params["patient"], None, (ReferenceValue(None, patient_id),)
@@ -231,6 +246,7 @@ SERVED = (
     "entity",
     "entity-type",
     "entity-role",
+    "agent",
     "action",
     "outcome",
     "type",
@@ -332,6 +348,25 @@ class _EntityType(Binding):
         return or_(*options) if options else false()
 
 
+def _agent_identified(raw: str) -> ColumnElement[bool]:
+    """``agent:identifier=[system]|[value]``: the caller by the gateway's subject identifier,
+    the app by its OAuth client id (``mappers.audit_event``'s two agents)."""
+    systems = current_app.config["AUDIT_SYSTEMS"]
+    options = []
+    for token in (parse_token(part) for part in split_or(raw)):
+        subject = audit_event.c.subject == token.code
+        if token.code == "anonymous":
+            subject = or_(subject, audit_event.c.subject.is_(None))
+        client = audit_event.c.client_id == token.code
+        if token.code is None:
+            subject, client = true(), audit_event.c.client_id.is_not(None)
+        if token.system in (None, systems["subject_system"]):
+            options.append(subject)
+        if token.system in (None, systems["client_system"]):
+            options.append(client)
+    return or_(*options) if options else false()
+
+
 class _Id(Binding):
     def match(self, value: TokenValue, modifier: str | None) -> ColumnElement[bool]:
         code = value.code or ""
@@ -364,6 +399,7 @@ def _bindings() -> dict[str, Binding]:
             audit_event.c.outcome, "http://hl7.org/fhir/audit-event-outcome", OUTCOME_CODES
         ),
         "type": ConstantToken((TYPE_CODING,)),
+        "agent": Absent(),  # agents are identified (agent:identifier), never referenced
         "subtype": _Coded(
             audit_event.c.action, "http://hl7.org/fhir/restful-interaction", SUBTYPE_CODES
         ),

@@ -244,7 +244,13 @@ def test_audit_event_counts_pages_with_its_parameters_and_refuses_the_rest(gatew
     paged = _events(app, client, "?action=R&_count=2")
     assert [e["id"] for e in paged] == [e["id"] for e in reads]
 
-    for refused in ("agent=Practitioner/1", "_filter=action eq R", "site=x", "_text=x"):
+    for refused in (
+        "agent-name=x",
+        "agent:identifier:x=1",
+        "_filter=action eq R",
+        "site=x",
+        "_text=x",
+    ):
         answer = client.get(f"/fhir/AuditEvent?{refused}")
         assert answer.status_code == 400, refused
         assert answer.get_json()["issue"][0]["code"] == "not-supported"
@@ -284,3 +290,29 @@ def test_every_advertised_audit_event_parameter_answers(gateway: Any) -> None:
         value = sample[param["type"]]
         answer = client.get("/fhir/AuditEvent", query_string={param["name"]: value}, headers=strict)
         assert answer.status_code == 200, (param["name"], answer.get_data(as_text=True)[:300])
+
+
+def test_audit_events_by_agent_identifier(gateway: Any) -> None:
+    app, caller = gateway
+    client = app.test_client()
+    assert client.get("/fhir/Patient/1").status_code == 200
+    caller.grant = Grant(
+        subject="system:clinic-a",
+        client_id="clinic-a",
+        patients=frozenset({1}),
+        levels=frozenset({"system"}),
+    )
+    assert client.get("/fhir/Observation?patient=1&_count=2").status_code == 200
+    caller.grant = _patient(501, 1)
+    systems = app.config["AUDIT_SYSTEMS"]
+    client_id = f"{systems['client_system']}|clinic-a"
+    by_app = _events(app, client, f"?agent:identifier={client_id}")
+    assert [e["outcomeDesc"] for e in by_app] == ["allowed: search Observation"]
+    subject = f"{systems['subject_system']}|system:clinic-a"
+    assert [e["id"] for e in _events(app, client, f"?agent:identifier={subject}")] == [
+        e["id"] for e in by_app
+    ]
+    assert _events(app, client, f"?agent:identifier={systems['subject_system']}|clinic-a") == []
+    assert _events(app, client, "?agent=Patient/1") == []  # agents are never references
+    page = _history(app, client, f"?agent:identifier={client_id}&_count=1")
+    assert "agent%3Aidentifier=" in page["link"][0]["url"]
