@@ -14,6 +14,9 @@ from jsonschema import validators
 from access.policy import Grant, HeaderMap
 from gateway.app import create_app
 from tests.conftest import SHARED_R4, app_config
+from tests.smart_auth.test_oauth_fixtures import launch, oauth_app
+
+__all__ = ["oauth_app"]
 
 
 def _patient(account: int, patient: int) -> Grant:
@@ -316,3 +319,28 @@ def test_audit_events_by_agent_identifier(gateway: Any) -> None:
     assert _events(app, client, "?agent=Patient/1") == []  # agents are never references
     page = _history(app, client, f"?agent:identifier={client_id}&_count=1")
     assert "agent%3Aidentifier=" in page["link"][0]["url"]
+
+
+def test_audit_event_search_stays_within_the_tokens_patients(oauth_app: Any) -> None:
+    mine = launch(oauth_app, scope="launch/patient patient/*.rs", patients=((3, "self"),))
+    theirs = launch(oauth_app, scope="launch/patient patient/*.rs", patients=((4, "self"),))
+    me = {"Authorization": f"Bearer {mine['token']['access_token']}"}
+    other = {"Authorization": f"Bearer {theirs['token']['access_token']}"}
+    client = oauth_app.test_client()
+    assert client.get("/fhir/Patient/3", headers=me).status_code == 200
+    assert client.get("/fhir/Patient/4", headers=other).status_code == 200
+    oauth_app.extensions["audit_writer"].flush()
+
+    def found(query: str) -> list[dict[str, Any]]:
+        answer = client.get(f"/fhir/{query}", headers=me)
+        assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+        return [e["resource"] for e in answer.get_json().get("entry", [])]
+
+    reads = found("AuditEvent?patient=3&action=R&entity-type=Patient")
+    assert [e["outcomeDesc"] for e in reads] == ["allowed: read Patient"]
+    assert found("AuditEvent?patient=4") == []
+    assert found("AuditEvent?entity=Patient/4") == []
+    assert found("Patient/4/AuditEvent") == []
+    assert [e["id"] for e in found("Patient/3/AuditEvent?action=R")] == [reads[0]["id"]]
+    counted = client.get("/fhir/AuditEvent?patient=4&_summary=count", headers=me).get_json()
+    assert counted["total"] == 0
