@@ -210,7 +210,10 @@ class FhirService:
         """``Patient/[id]/[type]?...`` (search.html#compartments): the search of ``[type]``
         narrowed to the patient by the compartment definition's parameter, and by the grant like
         any search: a patient the grant does not cover yields an empty Bundle, as searching
-        ``[type]?patient=[id]`` would."""
+        ``[type]?patient=[id]`` would. ``Patient/[id]/*`` searches every type of the
+        compartment (``search_system``)."""
+        if resource_type == "*":
+            return self.search_system(grant, pairs, strict=strict, patient_id=patient_id)
         self.spec(resource_type)  # 404 for a type this server does not serve
         if resource_type not in PATIENT_COMPARTMENT:
             raise BadRequest(f"{resource_type} is not in the Patient compartment")
@@ -265,17 +268,29 @@ class FhirService:
         return self._bundle(query, entries, total, links, grant, url)
 
     def search_system(
-        self, grant: Grant, pairs: Iterable[tuple[str, str]], *, strict: bool
+        self,
+        grant: Grant,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        strict: bool,
+        patient_id: str | None = None,
     ) -> dict[str, Any]:
         """``GET [base]?_type=A,B&...`` (http.html#search): one searchset over the listed types,
         with the parameters common to them (``SYSTEM_PARAMS``; ``patient`` when every listed
         type is in the Patient compartment). Each type is decided by the access policy on its
         own: types the grant does not cover are left out with a warning, and when it covers
         none the answer is 403. Matches come type after type, in the order listed, each by id;
-        the next link carries the type and position reached."""
+        the next link carries the type and position reached.
+
+        ``patient_id``: ``Patient/[id]/*`` (search.html#compartments), the types of the
+        Patient compartment (or those of ``_type``) within that patient's compartment."""
         pairs = list(pairs)
-        types = _system_types([v for k, v in pairs if k == "_type"])
-        patients: list[tuple[str, ...]] = []
+        listed = [v for k, v in pairs if k == "_type"]
+        if patient_id is not None and not listed:
+            listed = [",".join(PATIENT_COMPARTMENT)]
+        types = _system_types(listed)
+        patients: list[tuple[str, ...]] = [(patient_id,)] if patient_id is not None else []
+        url = self.base_url if patient_id is None else f"{self.base_url}/Patient/{patient_id}/*"
         kept: list[tuple[str, str]] = []
         used: list[tuple[str, str]] = []
         ignored: list[str] = []
@@ -326,7 +341,7 @@ class FhirService:
             raise refusal
         first = queries[0][0]
         used += list(first.used)
-        scope = f"system|{urlencode(used)}|{grant.fingerprint}"
+        scope = f"{url}|{urlencode(used)}|{grant.fingerprint}"
         total = None
         entries: list[Entry] = []
         next_cursor = None
@@ -352,7 +367,7 @@ class FhirService:
         if ignored:
             text = f"Parameters ignored: {', '.join(sorted(set(ignored)))[:200]}"
             warnings.append(Entry(_warning(text), "outcome"))
-        return _bundle_dict(self.base_url, used, entries + warnings, total, links, self.base_url)
+        return _bundle_dict(url, used, entries + warnings, total, links, self.base_url)
 
     def _walk_types(
         self, queries: Sequence[tuple[SearchQuery, Decision]], cursor: Cursor | None, count: int

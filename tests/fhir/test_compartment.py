@@ -91,9 +91,26 @@ def test_another_patients_compartment_answers_like_an_empty_one(oauth_app: Flask
     assert mine
     assert all(r["subject"]["reference"] == "Patient/3" for r in mine)
     for other in ("4", "999999", "x"):
-        theirs = client.get(f"/fhir/Patient/{other}/Observation", headers=headers)
-        assert theirs.status_code == 200
-        assert "entry" not in theirs.get_json()
+        for rtype in ("Observation", "*"):
+            theirs = client.get(f"/fhir/Patient/{other}/{rtype}", headers=headers)
+            assert theirs.status_code == 200
+            assert "entry" not in theirs.get_json()
     counted = client.get("/fhir/Patient/4/Encounter?_summary=count", headers=headers)
     assert counted.get_json()["total"] == 0
     assert client.get("/fhir/Patient/3/Observation").status_code == 401
+
+
+def test_every_type_of_the_compartment_at_once(client: Any, busy_patient: int) -> None:
+    expected: list[str] = []
+    for rtype in PATIENT_COMPARTMENT:
+        found = walk(client, f"/fhir/Patient/{busy_patient}/{rtype}?_count=1000")
+        expected += [f"{rtype}/{r['id']}" for r in found]
+    everything = walk(client, f"/fhir/Patient/{busy_patient}/*?_count=11")
+    assert [f"{r['resourceType']}/{r['id']}" for r in everything] == expected
+    first = search(client, f"/fhir/Patient/{busy_patient}/*?_count=11")
+    assert first["link"][0]["url"].endswith(f"/fhir/Patient/{busy_patient}/*?_count=11")
+    some = walk(client, f"/fhir/Patient/{busy_patient}/*?_type=Encounter,Patient")
+    assert [r["resourceType"] for r in some][-1] == "Patient"
+    assert {r["resourceType"] for r in some} == {"Encounter", "Patient"}
+    counted = search(client, f"/fhir/Patient/{busy_patient}/*?_count=0")
+    assert counted["total"] == len(expected)
