@@ -204,7 +204,7 @@ def _search(pairs: list[tuple[str, str]], patient_id: str | None = None) -> Resp
     bundle["link"] = links
     entries = [
         {"fullUrl": f"{base}/AuditEvent/{r['id']}", "resource": r, "search": {"mode": "match"}}
-        for r in _resources(rows)
+        for r in (_resources(rows) if rows else [])
     ]
     if query.ignored:
         ignored = ", ".join(sorted(set(query.ignored)))[:200]
