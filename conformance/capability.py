@@ -2,10 +2,11 @@
 
 http://hl7.org/fhir/R4/capabilitystatement.html. Every type, interaction, search parameter,
 include, revinclude and operation listed here is one the gateway serves (``registry()`` drives
-both), and a test exercises each of them. Security extensions (SMART's ``oauth-uris``) are added
-by the authorization server through ``security``; resources served by other parts of the gateway
-than the HIS (the audit trail's AuditEvent, the sharing part's Consent) are described by those
-parts and passed in as ``extra_resources`` (see ``add_resource``).
+both), and a test exercises each of them; so are the search of several types (``search-system``)
+and the Patient compartment (``compartment``). Security extensions (SMART's ``oauth-uris``) are
+added by the authorization server through ``security``; resources served by other parts of the
+gateway than the HIS (the audit trail's AuditEvent, the sharing part's Consent) are described by
+those parts and passed in as ``extra_resources`` (see ``add_resource``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,28 @@ def _resource(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> dict[str
     return entry
 
 
+PATIENT_COMPARTMENT_DEFINITION = "http://hl7.org/fhir/CompartmentDefinition/patient"
+
+
+def _system_params() -> list[dict[str, Any]]:
+    """The parameters of a search of several types (``interactions.SYSTEM_PARAMS``)."""
+    common = registry()["Patient"].params
+    out = [
+        {"name": p.code, "definition": p.url, "type": p.type, "documentation": p.description}
+        for p in (common["_id"], common["_lastUpdated"])
+    ]
+    out.append(
+        {
+            "name": "patient",
+            "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient",
+            "type": "reference",
+            "documentation": "The patient whose compartment the resources are in (every type "
+            "listed in _type must be in the Patient compartment)",
+        }
+    )
+    return out
+
+
 def add_resource(config: Any, entry: Mapping[str, Any]) -> None:
     """Advertise a resource that a part of the gateway serves besides the HIS-backed ones.
 
@@ -91,6 +114,18 @@ def capability_statement(
     served = {entry["type"] for entry in resources}
     resources += [dict(e) for e in extra_resources if e["type"] not in served]
     rest["resource"] = resources
+    # http.html#search: GET [base]?_type=A,B with the parameters the types share
+    rest["interaction"] = [
+        {
+            "code": "search-system",
+            "documentation": "Needs _type (the types to search, each as far as the access "
+            "granted covers it: the others are left out with a warning); takes _id, "
+            "_lastUpdated, patient (compartment types only), _count, _summary=count, _total.",
+        }
+    ]
+    rest["searchParam"] = _system_params()
+    # search.html#compartments: Patient/[id]/[type] for the Patient compartment's types
+    rest["compartment"] = [PATIENT_COMPARTMENT_DEFINITION]
     return {
         "resourceType": "CapabilityStatement",
         "url": f"{base_url}/metadata",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 SERVED_TYPES = (
     "Appointment",
+    "AuditEvent",
     "Binary",
     "DiagnosticReport",
     "DocumentReference",

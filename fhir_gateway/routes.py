@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from .errors import MethodNotAllowed, UnsupportedMediaType
+from .errors import MethodNotAllowed, NotFound, UnsupportedMediaType
 from .fhir.interactions import FhirService
 from .http import FHIR_JSON, not_modified, render, strict_handling, version_headers, wants_fhir_json
 
@@ -44,8 +44,29 @@ def metadata() -> Response:
     return render(current_app.extensions["capability_statement"](), pretty=_pretty())
 
 
+@fhir.route("", methods=_ALL)
+def search_system() -> Response:
+    """http.html#search: ``GET [base]?_type=A,B&...`` searches several types at once
+    (``POST [base]/_search`` arrives through ``search_type``)."""
+    if request.method not in _READ_ONLY:
+        raise _not_allowed("GET, POST on _search")
+    wants_fhir_json(request)
+    return _search_system(list(request.args.items(multi=True)))
+
+
+def _search_system(pairs: list[tuple[str, str]]) -> Response:
+    grant = _grant()
+    pairs = [(k, v) for k, v in pairs if k not in ("_format", "_pretty")]
+    bundle = service().search_system(grant, pairs, strict=strict_handling(request))
+    return render(bundle, pretty=_pretty())
+
+
 @fhir.route("/<resource_type>", methods=_ALL)
 def search_type(resource_type: str) -> Response:
+    if resource_type == "_search":  # POST [base]/_search: the search of several types
+        if request.method != "POST":
+            raise _not_allowed("POST")
+        return _search_system(_form_pairs())
     if request.method not in _READ_ONLY:
         raise _not_allowed("GET, POST on _search")
     wants_fhir_json(request)
@@ -56,11 +77,7 @@ def search_type(resource_type: str) -> Response:
 def search_post(resource_type: str) -> Response:
     if request.method != "POST":
         raise _not_allowed("POST")
-    wants_fhir_json(request)
-    if request.mimetype != "application/x-www-form-urlencoded" and request.content_length:
-        raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded")
-    pairs = list(request.args.items(multi=True)) + list(request.form.items(multi=True))
-    return _search(resource_type, pairs)
+    return _search(resource_type, _form_pairs())
 
 
 def _search(resource_type: str, pairs: list[tuple[str, str]]) -> Response:
@@ -68,6 +85,45 @@ def _search(resource_type: str, pairs: list[tuple[str, str]]) -> Response:
     pairs = [(k, v) for k, v in pairs if k not in ("_format", "_pretty")]
     bundle = service().search(grant, resource_type, pairs, strict=strict_handling(request))
     return render(bundle, pretty=_pretty())
+
+
+@fhir.route("/<compartment>/<compartment_id>/<resource_type>", methods=_ALL)
+def compartment_search(compartment: str, compartment_id: str, resource_type: str) -> Response:
+    """search.html#compartments: ``Patient/[id]/[type]``, the only compartment served."""
+    if request.method not in _READ_ONLY:
+        raise _not_allowed("GET, POST on _search")
+    return _compartment(
+        compartment, compartment_id, resource_type, list(request.args.items(multi=True))
+    )
+
+
+@fhir.route("/<compartment>/<compartment_id>/<resource_type>/_search", methods=_ALL)
+def compartment_search_post(compartment: str, compartment_id: str, resource_type: str) -> Response:
+    if request.method != "POST":
+        raise _not_allowed("POST")
+    return _compartment(compartment, compartment_id, resource_type, _form_pairs())
+
+
+def _compartment(
+    compartment: str, compartment_id: str, resource_type: str, pairs: list[tuple[str, str]]
+) -> Response:
+    if compartment != "Patient":
+        raise NotFound("Only the Patient compartment can be searched here")
+    wants_fhir_json(request)
+    grant = _grant()
+    pairs = [(k, v) for k, v in pairs if k not in ("_format", "_pretty")]
+    bundle = service().compartment_search(
+        grant, compartment_id, resource_type, pairs, strict=strict_handling(request)
+    )
+    return render(bundle, pretty=_pretty())
+
+
+def _form_pairs() -> list[tuple[str, str]]:
+    """POST _search: the query string and the form body's parameters (http.html#search)."""
+    wants_fhir_json(request)
+    if request.mimetype != "application/x-www-form-urlencoded" and request.content_length:
+        raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded")
+    return list(request.args.items(multi=True)) + list(request.form.items(multi=True))
 
 
 @fhir.route("/<resource_type>/<resource_id>", methods=_ALL)

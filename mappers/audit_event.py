@@ -6,7 +6,8 @@ operations (AuditEvent.action: C R U D E), ``outcome`` 0 success or 4 minor fail
 not found; ``outcomeDesc`` says which). Two agents: the caller (``who`` by the gateway's subject
 identifier, ``requestor`` true) and the client application (``who`` by OAuth client id); the
 gateway itself is the ``source.observer``. Entities: each patient the decision concerned
-(object-role 1 Patient) and each resource seen (object-role 4 Domain Resource). Ids only: the
+(object-role 1 Patient) and each resource seen (object-role 4 Domain Resource), each typed by its
+resource type (``entity.type``, resource-types). Ids only: the
 row holds no names or national IDs. Pure: no I/O.
 """
 
@@ -38,6 +39,14 @@ _ACTIONS = {
 }
 #: access.audit's outcomes -> AuditEvent.outcome (0 success, 4 minor failure, 8 serious failure)
 _OUTCOMES = {"allowed": "0", "denied": "4", "not-found": "4", "partial": "4", "failed": "8"}
+
+#: For searching (``smart_auth.audit.routes``): gateway value -> FHIR code of each coded
+#: element, with the code of every value the table does not name.
+TYPE_CODING = (_REST["system"], _REST["code"])
+ACTION_CODES = ({k: v[1] for k, v in _ACTIONS.items()}, "E")
+SUBTYPE_CODES = ({k: v[0] for k, v in _ACTIONS.items()}, "operation")
+OUTCOME_CODES = (dict(_OUTCOMES), "4")
+RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 _ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 _PATIENT_ROLE = {"system": _ROLE, "code": "1", "display": "Patient"}
 _RESOURCE_ROLE = {"system": _ROLE, "code": "4", "display": "Domain Resource"}
@@ -79,13 +88,24 @@ def from_audit_row(
         )
     concerned = sorted(set(patients))
     entities: list[Json] = [
-        {"what": {"reference": f"Patient/{p}"}, "role": _PATIENT_ROLE} for p in concerned
+        {
+            "what": {"reference": f"Patient/{p}"},
+            "type": _entity_type("Patient"),
+            "role": _PATIENT_ROLE,
+        }
+        for p in concerned
     ]
     kind = record["resource_type"]
     for rid in filter(None, (record["entity_ids"] or "").split(",")):
         if kind == "Patient" and rid.isdigit() and int(rid) in concerned:
             continue  # already an entity as the patient
-        entities.append({"what": {"reference": f"{kind}/{rid}"}, "role": _RESOURCE_ROLE})
+        entities.append(
+            {
+                "what": {"reference": f"{kind}/{rid}"},
+                "type": _entity_type(kind),
+                "role": _RESOURCE_ROLE,
+            }
+        )
     event: Json = {
         "resourceType": "AuditEvent",
         "id": record["id"],
@@ -102,6 +122,11 @@ def from_audit_row(
     if entities:
         event["entity"] = entities
     return event
+
+
+def _entity_type(resource_type: str) -> Json:
+    """AuditEvent.entity.type: the resource type (audit-entity-type binds resource-types)."""
+    return {"system": RESOURCE_TYPES, "code": resource_type}
 
 
 def _by_identifier(system: str, value: str) -> Json:

@@ -26,6 +26,7 @@ from ..errors import (
     HisUnavailable,
     MethodNotAllowed,
     NotFound,
+    UnknownParameter,
     Unprocessable,
 )
 from ..his.connector import HisConnector, HisUnreachable, Hit
@@ -39,8 +40,10 @@ from .query import (
     SearchQuery,
     TokenValue,
     parse_date,
+    parse_reference,
+    split_or,
 )
-from .registry import ResourceSpec, registry
+from .registry import STANDARD_COMMON, STANDARD_RESULT, ResourceSpec, is_standard, registry
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +209,41 @@ class FhirService:
         self, grant: Grant, resource_type: str, pairs: Iterable[tuple[str, str]], *, strict: bool
     ) -> dict[str, Any]:
         """http://hl7.org/fhir/R4/search.html, keyset-paged, returning a searchset Bundle."""
+        return self._search(grant, resource_type, pairs, strict=strict)
+
+    def compartment_search(
+        self,
+        grant: Grant,
+        patient_id: str,
+        resource_type: str,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        strict: bool,
+    ) -> dict[str, Any]:
+        """``Patient/[id]/[type]?...`` (search.html#compartments): the search of ``[type]``
+        narrowed to the patient by the compartment definition's parameter, and by the grant like
+        any search: a patient the grant does not cover yields an empty Bundle, as searching
+        ``[type]?patient=[id]`` would. ``Patient/[id]/*`` searches every type of the
+        compartment (``search_system``)."""
+        if resource_type == "*":
+            return self.search_system(grant, pairs, strict=strict, patient_id=patient_id)
+        self.spec(resource_type)  # 404 for a type this server does not serve
+        if resource_type not in PATIENT_COMPARTMENT:
+            raise BadRequest(f"{resource_type} is not in the Patient compartment")
+        member = compartment_criterion(resource_type, (patient_id,))
+        return self._search(
+            grant, resource_type, pairs, strict=strict, compartment=(patient_id, member)
+        )
+
+    def _search(
+        self,
+        grant: Grant,
+        resource_type: str,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        strict: bool,
+        compartment: tuple[str, Criterion] | None = None,
+    ) -> dict[str, Any]:
         spec = self.spec(resource_type)
         if not spec.searchable:
             raise MethodNotAllowed(f"{resource_type} cannot be searched")
@@ -213,14 +251,21 @@ class FhirService:
         patients = decision.patients
         query = self.parser.parse(spec, pairs, strict=strict)
         query = replace(query, scope_filters=self._scope_filters(resource_type, decision))
+        url = f"{self.base_url}/{resource_type}"
         scope = _scope(query, grant)
+        if compartment is not None:
+            patient_id, member = compartment
+            query = replace(query, criteria=(member, *query.criteria))
+            url = f"{self.base_url}/Patient/{patient_id}/{resource_type}"
+            scope = f"Patient/{patient_id}|{scope}"
         total = None
         with self._his():
-            if query.total or query.summary == "count":
+            # search.html#count: _count=0 asks for the count alone, as _summary=count does
+            if query.total or query.summary == "count" or query.count == 0:
                 total = self.connector.count(query, patients)
             if query.summary == "count" or query.count == 0:
                 audit.record(grant, "search", resource_type, outcome="allowed", count=total or 0)
-                return self._bundle(query, [], total, {}, grant)
+                return self._bundle(query, [], total, {}, grant, url)
             cursor = self.cursors.decode(query.cursor, scope) if query.cursor else None
             hits, links = self._page(query, patients, cursor, scope)
             entries = self._entries(resource_type, hits)
@@ -233,7 +278,132 @@ class FhirService:
             ids=[e.resource["id"] for e in entries if e.mode == "match"],
             patients=audit.patients_of(e.resource for e in entries if e.mode != "outcome"),
         )
-        return self._bundle(query, entries, total, links, grant)
+        return self._bundle(query, entries, total, links, grant, url)
+
+    def search_system(
+        self,
+        grant: Grant,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        strict: bool,
+        patient_id: str | None = None,
+    ) -> dict[str, Any]:
+        """``GET [base]?_type=A,B&...`` (http.html#search): one searchset over the listed types,
+        with the parameters common to them (``SYSTEM_PARAMS``; ``patient`` when every listed
+        type is in the Patient compartment). Each type is decided by the access policy on its
+        own: types the grant does not cover are left out with a warning, and when it covers
+        none the answer is 403. Matches come type after type, in the order listed, each by id;
+        the next link carries the type and position reached.
+
+        ``patient_id``: ``Patient/[id]/*`` (search.html#compartments), the types of the
+        Patient compartment (or those of ``_type``) within that patient's compartment."""
+        pairs = list(pairs)
+        listed = [v for k, v in pairs if k == "_type"]
+        if patient_id is not None and not listed:
+            listed = [",".join(PATIENT_COMPARTMENT)]
+        types = _system_types(listed)
+        patients: list[tuple[str, ...]] = [(patient_id,)] if patient_id is not None else []
+        url = self.base_url if patient_id is None else f"{self.base_url}/Patient/{patient_id}/*"
+        kept: list[tuple[str, str]] = []
+        used: list[tuple[str, str]] = []
+        ignored: list[str] = []
+        for name, value in pairs:
+            code = name.partition(":")[0]
+            if name == "_type":
+                used.append((name, value))
+            elif name == "patient":
+                patients.append(_patient_ids(value, self.base_url))
+                used.append((name, value))
+            elif code in SYSTEM_PARAMS:
+                kept.append((name, value))
+            elif name in RESULT_PARAMS or code == "_has" or "." in name or _standard(types, code):
+                raise UnknownParameter(
+                    f"'{name[:40]}' is not supported on a search of several types: they share "
+                    f"only {', '.join(sorted({*SYSTEM_PARAMS, 'patient'} - {'_cursor'}))}"
+                )
+            elif strict:
+                raise UnknownParameter(f"Unknown or unsupported search parameter '{name[:40]}'")
+            else:
+                ignored.append(name)
+        if patients:
+            outside = [t for t in types if t not in COMPARTMENT_PARAM]
+            if outside:
+                raise BadRequest(f"patient: {', '.join(outside)} not in the Patient compartment")
+        queries: list[tuple[SearchQuery, Decision]] = []
+        warnings: list[Entry] = []
+        refusal: Forbidden | None = None
+        for rtype in types:
+            try:
+                decision = self._decide(grant, rtype, "search")
+            except Forbidden as exc:
+                refusal = exc
+                warnings.append(
+                    Entry(_warning(f"{rtype} is left out: {exc.diagnostics}"), "outcome")
+                )
+                continue
+            query = self.parser.parse(registry()[rtype], kept, strict=True)
+            members = tuple(compartment_criterion(rtype, ids) for ids in patients)
+            query = replace(
+                query,
+                criteria=(*members, *query.criteria),
+                scope_filters=self._scope_filters(rtype, decision),
+            )
+            queries.append((query, decision))
+        if not queries:
+            assert refusal is not None
+            raise refusal
+        first = queries[0][0]
+        used += list(first.used)
+        scope = f"{url}|{urlencode(used)}|{grant.fingerprint}"
+        total = None
+        entries: list[Entry] = []
+        next_cursor = None
+        with self._his():
+            if first.total or first.summary == "count" or first.count == 0:
+                total = sum(self.connector.count(q, d.patients) for q, d in queries)
+            if first.summary != "count" and first.count > 0:
+                cursor = self.cursors.decode(first.cursor, scope) if first.cursor else None
+                entries, next_cursor = self._walk_types(queries, cursor, first.count)
+        for query, _decision in queries:
+            found = [
+                e.resource for e in entries if e.resource.get("resourceType") == query.resource_type
+            ]
+            audit.record(
+                grant,
+                "search",
+                query.resource_type,
+                outcome="allowed",
+                ids=[r["id"] for r in found],
+                patients=audit.patients_of(found),
+            )
+        links = {"next": self.cursors.encode(next_cursor, scope)} if next_cursor else {}
+        if ignored:
+            text = f"Parameters ignored: {', '.join(sorted(set(ignored)))[:200]}"
+            warnings.append(Entry(_warning(text), "outcome"))
+        return _bundle_dict(url, used, entries + warnings, total, links, self.base_url)
+
+    def _walk_types(
+        self, queries: Sequence[tuple[SearchQuery, Decision]], cursor: Cursor | None, count: int
+    ) -> tuple[list[Entry], Cursor | None]:
+        """Up to ``count`` matches from the types in turn, starting at ``cursor``."""
+        entries: list[Entry] = []
+        part = cursor.part if cursor else 0
+        key = cursor.key if cursor else None
+        while part < len(queries) and len(entries) < count:
+            query, decision = queries[part]
+            room = count - len(entries)
+            hits = self.connector.search(
+                query, decision.patients, after=key, before=None, limit=room + 1
+            )
+            more = len(hits) > room
+            hits = hits[:room]
+            entries += self._entries(query.resource_type, hits)
+            if more:
+                return entries, Cursor(hits[-1].key, True, part)
+            part, key = part + 1, None
+        if part < len(queries):
+            return entries, Cursor((0, -1, 0), True, part)
+        return entries, None
 
     def _page(
         self, query: SearchQuery, patients: Any, cursor: Cursor | None, scope: str
@@ -352,6 +522,13 @@ class FhirService:
     ) -> dict[str, Any]:
         """http://hl7.org/fhir/R4/patient-operation-everything.html with _since, _type, _count."""
         self.read(grant, "Patient", patient_id)  # 404 unless the patient is visible
+        pairs = list(pairs)
+        for name, _value in pairs:
+            if name in EVERYTHING_REFUSED or name.partition(":")[0] in EVERYTHING_REFUSED:
+                raise UnknownParameter(
+                    f"$everything does not support '{name[:40]}'; it is refused rather than "
+                    "ignored, since ignoring it would return more than was asked for"
+                )
         params = dict(pairs)
         types = _requested_types(params.get("_type"))
         since = parse_date(params["_since"]) if params.get("_since") else None
@@ -401,11 +578,7 @@ class FhirService:
         self, rtype: str, patient_id: str, since: Any, count: int
     ) -> SearchQuery:
         spec = registry()[rtype]
-        if rtype == "Patient":
-            criteria = [Criterion(spec.params["_id"], None, (TokenValue(None, patient_id),))]
-        else:
-            param = spec.params["patient"]
-            criteria = [Criterion(param, None, (ReferenceValue("Patient", patient_id),))]
+        criteria = [compartment_criterion(rtype, (patient_id,))]
         if since is not None:
             criteria.append(
                 Criterion(spec.params["_lastUpdated"], None, (replace(since, prefix="ge"),))
@@ -450,10 +623,11 @@ class FhirService:
         total: int | None,
         cursors: Mapping[str, str],
         grant: Grant,
+        url: str | None = None,
     ) -> dict[str, Any]:
         if query.elements:
             entries = [_subset(e, query.elements) if e.mode == "match" else e for e in entries]
-        url = f"{self.base_url}/{query.resource_type}"
+        url = url or f"{self.base_url}/{query.resource_type}"
         bundle = _bundle_dict(url, query.used, entries, total, cursors, self.base_url)
         if query.ignored:
             ignored = ", ".join(sorted(set(query.ignored)))[:200]
@@ -473,6 +647,81 @@ class _HisGuard:
             raise HisUnavailable(
                 "The hospital system is not answering; try again shortly"
             ) from None
+
+
+#: The parameter of each served type that puts it in a patient's compartment, from
+#: http://hl7.org/fhir/R4/compartmentdefinition-patient.html; the definition's other parameters
+#: (Observation.performer, DocumentReference.author, QuestionnaireResponse.author) never name a
+#: patient in the HIS, and the Patient itself is its own compartment's member (by ``_id``).
+COMPARTMENT_PARAM = {
+    "Patient": "_id",
+    "RelatedPerson": "patient",
+    "Encounter": "subject",
+    "Observation": "subject",
+    "DiagnosticReport": "subject",
+    "DocumentReference": "subject",
+    "ImagingStudy": "patient",
+    "Appointment": "actor",
+    "QuestionnaireResponse": "subject",
+}
+
+
+def compartment_criterion(resource_type: str, patient_ids: Sequence[str]) -> Criterion:
+    """The criterion matching ``resource_type``'s resources in any of these patients'
+    compartments."""
+    param = registry()[resource_type].params[COMPARTMENT_PARAM[resource_type]]
+    if param.code == "_id":
+        return Criterion(param, None, tuple(TokenValue(None, p) for p in patient_ids))
+    return Criterion(param, None, tuple(ReferenceValue("Patient", p) for p in patient_ids))
+
+
+#: Parameters of Patient/$everything (patient-operation-everything.html: ``start``, ``end``) and
+#: standard search parameters it does not implement; it takes ``_type``, ``_since``, ``_count``.
+EVERYTHING_REFUSED = (STANDARD_COMMON | STANDARD_RESULT | {"start", "end"}) - {
+    "_type",
+    "_count",
+    "_format",
+    "_pretty",
+}
+
+#: Parameters a search of several types takes besides ``_type`` and ``patient``: those common
+#: to every type (search.html#all) and the result parameters that need no type.
+SYSTEM_PARAMS = frozenset({"_id", "_lastUpdated", "_count", "_cursor", "_summary", "_total"})
+
+
+def _system_types(raw: Sequence[str]) -> tuple[str, ...]:
+    if not raw:
+        raise BadRequest(
+            "A search of the whole server needs _type listing the resource types to search "
+            "(e.g. _type=Observation,DiagnosticReport); each is then searched as far as the "
+            "access granted covers it"
+        )
+    asked: list[str] = []
+    for value in raw:
+        for rtype in (t.strip() for t in value.split(",")):
+            if rtype and rtype not in asked:
+                asked.append(rtype)
+    for rtype in asked:
+        spec = registry().get(rtype)
+        if spec is None or not spec.searchable:
+            raise BadRequest(f"_type: '{rtype[:40]}' cannot be searched here")
+    if not asked:
+        raise BadRequest("_type lists no resource type")
+    return tuple(asked)
+
+
+def _patient_ids(raw: str, base_url: str) -> tuple[str, ...]:
+    ids = []
+    for part in split_or(raw):
+        ref = parse_reference(part, base_url, "Patient")
+        if ref.type not in (None, "Patient"):
+            raise BadRequest("patient takes Patient references")
+        ids.append(ref.id)
+    return tuple(ids)
+
+
+def _standard(types: Iterable[str], code: str) -> bool:
+    return any(is_standard(t, code) for t in types)
 
 
 def _scope(query: SearchQuery, grant: Grant) -> str:

@@ -7,7 +7,10 @@ URL of this server, search.html#reference), dates with prefixes and partial prec
 (search.html#escaping), AND by repetition, modifiers, and the result parameters ``_count``,
 ``_sort``, ``_include``, ``_revinclude``, ``_summary``, ``_elements``, ``_total``.
 Unknown parameters are ignored under ``Prefer: handling=lenient`` (the default) and refused under
-``handling=strict`` (search.html#errors).
+``handling=strict`` (search.html#errors). Parameters R4 defines that the gateway does not
+implement (``_filter``, ``_text``, ``_list``, ``_contained``, a type's unserved parameters, an
+unsupported modifier...) are refused under either handling: ignoring them would answer a wider
+set of resources than the one asked for.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import BadRequest, UnknownParameter
-from .registry import DATE_PREFIXES, ResourceSpec, SearchParam, registry
+from .registry import DATE_PREFIXES, ResourceSpec, SearchParam, is_standard, registry
 
 RESULT_PARAMS = frozenset(
     {
@@ -216,6 +219,14 @@ def _refuse_unsupported_feature(name: str, code: str) -> None:
     raise UnknownParameter(f"This server does not support {_clip(feature)}: '{_clip(name)}'")
 
 
+def _unsupported(resource_type: str, name: str, known: bool) -> str:
+    what = f"the modifier of '{_clip(name)}'" if known else f"the parameter '{_clip(name)}'"
+    return (
+        f"This server does not support {what} on {resource_type}; it is refused rather than "
+        "ignored, since ignoring it would return more than was asked for"
+    )
+
+
 class QueryParser:
     """Turns (name, value) pairs of one request into a ``SearchQuery`` for one resource type."""
 
@@ -242,6 +253,8 @@ class QueryParser:
             _refuse_unsupported_feature(name, code)
             param = spec.params.get(code)
             if param is None or (modifier and not self._modifier_ok(param, modifier)):
+                if is_standard(spec.type, code):
+                    raise UnknownParameter(_unsupported(spec.type, name, param is not None))
                 if strict:
                     raise UnknownParameter(
                         f"Unknown or unsupported search parameter '{_clip(name)}' for {spec.type}"

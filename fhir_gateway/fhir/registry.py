@@ -272,6 +272,12 @@ def _param(resource_type: str, code: str, path: tuple[str, ...]) -> SearchParam:
     )
 
 
+def standard_param(resource_type: str, code: str) -> SearchParam:
+    """HL7's definition of a standard parameter, for types served outside this registry (the
+    audit trail's AuditEvent)."""
+    return _param(resource_type, code, ())
+
+
 @cache
 def registry() -> Mapping[str, ResourceSpec]:
     """Every served resource type, in the order the CapabilityStatement lists them."""
@@ -298,3 +304,49 @@ def registry() -> Mapping[str, ResourceSpec]:
 
 def spec_for(resource_type: str) -> ResourceSpec | None:
     return registry().get(resource_type)
+
+
+#: Parameters of every resource type (search.html#all, #text, #content, #list, #has, #query,
+#: #filter via the _filter extension) and the result parameters of search.html#return:
+#: standard names whose meaning a client relies on. Those the gateway does not implement are
+#: refused, never ignored: ignoring them would answer a wider set than asked for.
+STANDARD_COMMON = frozenset(
+    {
+        "_id",
+        "_lastUpdated",
+        "_tag",
+        "_profile",
+        "_security",
+        "_source",
+        "_text",
+        "_content",
+        "_list",
+        "_has",
+        "_type",
+        "_query",
+        "_filter",
+    }
+)
+STANDARD_RESULT = frozenset(
+    {
+        "_sort",
+        "_count",
+        "_include",
+        "_revinclude",
+        "_summary",
+        "_total",
+        "_elements",
+        "_contained",
+        "_containedType",
+        "_format",
+        "_pretty",
+    }
+)
+
+
+def is_standard(resource_type: str, code: str) -> bool:
+    """Whether R4 defines ``code`` as a search or result parameter of ``resource_type``."""
+    if code in STANDARD_COMMON or code in STANDARD_RESULT:
+        return True
+    official = _official()
+    return code in official.get(resource_type, {}) or code in official["Resource"]

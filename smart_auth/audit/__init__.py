@@ -10,22 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from access import audit
-from conformance.capability import add_resource
 from smart_auth.state import shared_engine
 
 from .writer import AuditWriter
-
-#: What ``/fhir/AuditEvent`` serves (routes.py), for the CapabilityStatement.
-CAPABILITY = {
-    "type": "AuditEvent",
-    "profile": "http://hl7.org/fhir/StructureDefinition/AuditEvent",
-    "documentation": "The access history: every decision of the gateway, allowed or denied. A "
-    "patient's grant sees the events about the patients of that grant, newest first; paged "
-    "with _count (next links).",
-    "interaction": [{"code": "read"}, {"code": "search-type"}],
-    "readHistory": False,
-    "updateCreate": False,
-}
 
 
 def init_app(app: Any, settings: Any) -> AuditWriter:
@@ -36,8 +23,7 @@ def init_app(app: Any, settings: Any) -> AuditWriter:
     app.extensions["audit_writer"] = writer
     from . import routes
 
-    routes.init_app(app, settings)
-    add_resource(app.config, CAPABILITY)
+    routes.init_app(app, settings)  # its routes, and what they serve for the statement
 
     @app.before_request
     def _audit_sink() -> None:

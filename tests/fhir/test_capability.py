@@ -91,3 +91,20 @@ def test_every_advertised_parameter_and_include_is_accepted(client, rtype):
     for sort in spec.sorts:
         r = client.get(f"/fhir/{rtype}?_count=2&_sort=-{sort}", headers=strict)
         assert r.status_code == 200, sort
+
+
+def test_system_search_and_the_patient_compartment_are_advertised_and_answer(client):
+    from access.compartment import PATIENT_COMPARTMENT
+
+    rest = client.get("/fhir/metadata").get_json(force=True)["rest"][0]
+    assert rest["compartment"] == ["http://hl7.org/fhir/CompartmentDefinition/patient"]
+    assert [i["code"] for i in rest["interaction"]] == ["search-system"]
+    strict = {"Prefer": "handling=strict"}
+    values = {"_id": "1", "_lastUpdated": "ge2000", "patient": "Patient/1"}
+    for param in rest["searchParam"]:
+        query = {"_type": ",".join(PATIENT_COMPARTMENT), param["name"]: values[param["name"]]}
+        r = client.get("/fhir", query_string=query, headers=strict)
+        assert r.status_code == 200, (param["name"], r.get_data(as_text=True)[:300])
+    for rtype in PATIENT_COMPARTMENT:
+        r = client.get(f"/fhir/Patient/1/{rtype}?_count=1", headers=strict)
+        assert r.status_code == 200, rtype

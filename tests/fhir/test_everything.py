@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from fhir_gateway.his import schema as t
@@ -62,3 +63,12 @@ def test_everything_type_and_since(client, his_engine):
 
 def test_everything_of_unknown_patient_is_404(client):
     assert client.get("/fhir/Patient/999999999/$everything").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query", ["start=2020-01-01", "end=2020-01-01", "_filter=x", "_elements=id"]
+)
+def test_everything_refuses_what_it_would_otherwise_ignore(client, query):
+    r = client.get(f"/fhir/Patient/1/$everything?{query}")
+    assert r.status_code == 400, query
+    assert r.get_json(force=True)["issue"][0]["code"] == "not-supported"

@@ -295,3 +295,40 @@ def test_revinclude_brings_reports_of_encounters(client, his_engine):
     assert all(r["encounter"]["reference"] == f"Encounter/{eid}" for r in included)
     expected = _ids(his_engine, S(LB.c.id).where(LB.c.episode_id == eid), "lab-")
     assert expected <= sorted(r["id"] for r in included)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "_filter=gender eq female",
+        "_query=my-query",
+        "_list=List/1",
+        "_text=diabetes",
+        "_content=diabetes",
+        "_contained=true",
+        "_containedType=container",
+        "_tag=http://example.org|x",
+        "_security=http://terminology.hl7.org/CodeSystem/v3-Confidentiality|R",
+        "_type=Observation",
+        "address-city=Paris",
+        "general-practitioner=Practitioner/1",
+        "family:text=ab",
+        "gender:in=http://example.org/vs",
+    ],
+)
+def test_standard_parameters_not_served_are_refused_even_when_lenient(client, query):
+    """Ignoring them would answer more than asked for: 400 not-supported without strict."""
+    r = client.get(f"/fhir/Patient?{query}")
+    assert r.status_code == 400, (query, r.get_data(as_text=True)[:300])
+    outcome = r.get_json(force=True)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == "not-supported"
+    post = client.post("/fhir/Patient/_search", data=dict([query.split("=", 1)]))
+    assert post.status_code == 400
+
+
+def test_count_zero_answers_the_total_only(client, his_engine):
+    expected = len(_ids(his_engine, S(P.c.id).where(P.c.gender == "F")))
+    bundle = search(client, "/fhir/Patient?gender=female&_count=0")
+    assert bundle["total"] == expected
+    assert "entry" not in bundle

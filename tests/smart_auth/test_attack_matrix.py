@@ -656,14 +656,27 @@ def test_read_of_b_answers_like_a_missing_id(
 def test_history_and_vread_of_b_answer_like_a_missing_id(
     http: FlaskClient, world: World, tokens: Tokens, rtype: str, interaction: str
 ) -> None:
-    """History is not served; whatever answers, B's ids answer like missing ones."""
+    """History is not served; whatever answers, B's ids answer like missing ones. A compartment
+    search is served (search.html#compartments): B's compartment is, for A, exactly the empty
+    searchset of a patient no record has."""
     template = {
         "history-instance": f"/fhir/{rtype}/{{id}}/_history",
         "vread": f"/fhir/{rtype}/{{id}}/_history/1",
         "history-type-of-id": f"/fhir/{rtype}/_history?_id={{id}}",
         "compartment": f"/fhir/Patient/{{id}}/{rtype}",
     }[interaction]
-    victim = str(world.b) if interaction == "compartment" else world.victim(rtype)
+    if interaction == "compartment":
+        victim, missing = str(world.b), MISSING
+        theirs = call(http, tokens.a, template.format(id=victim))
+        absent = call(http, tokens.a, template.format(id=missing))
+        assert theirs.status_code == absent.status_code, template
+        if theirs.status_code == 200:
+            assert "entry" not in bundle_of(theirs), template
+        assert theirs.get_data(as_text=True).replace(victim, "{id}") == absent.get_data(
+            as_text=True
+        ).replace(missing, "{id}")
+        return
+    victim = world.victim(rtype)
     assert_like_missing(http, tokens.a, template, victim, missing_id(rtype, victim))
 
 

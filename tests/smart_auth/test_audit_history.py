@@ -14,6 +14,9 @@ from jsonschema import validators
 from access.policy import Grant, HeaderMap
 from gateway.app import create_app
 from tests.conftest import SHARED_R4, app_config
+from tests.smart_auth.test_oauth_fixtures import launch, oauth_app
+
+__all__ = ["oauth_app"]
 
 
 def _patient(account: int, patient: int) -> Grant:
@@ -157,3 +160,187 @@ def test_appointment_reads_show_in_the_patients_history(gateway: Any, sqlite_his
 
 def _whats(event: dict[str, Any]) -> list[Any]:
     return [x.get("what") for x in event.get("entity", [])]
+
+
+def _events(app: Any, client: Any, query: str) -> list[dict[str, Any]]:
+    """Every event a search finds, following its next links."""
+    out: list[dict[str, Any]] = []
+    page = _history(app, client, query)
+    while True:
+        out += [e["resource"] for e in page.get("entry", []) if e["search"]["mode"] == "match"]
+        nxt = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        if not nxt:
+            return out
+        page = _history(app, client, f"?{urlsplit(nxt[0]).query}")
+
+
+def _some_history(app: Any, caller: Caller) -> dict[str, str]:
+    """Reads, searches and a refusal for patient 1, a read for patient 2; returns ids seen."""
+    client = app.test_client()
+    observation = client.get("/fhir/Observation?patient=1&_count=1").get_json()
+    seen = observation["entry"][0]["resource"]["id"]
+    assert client.get(f"/fhir/Observation/{seen}").status_code == 200
+    assert client.get("/fhir/Patient/1").status_code == 200
+    caller.grant = _patient(502, 2)
+    assert client.get("/fhir/Patient/2").status_code == 200
+    caller.grant = Grant(
+        subject="patient:501",
+        client_id="portal",
+        patients=frozenset({1}),
+        types=frozenset({"Patient"}),
+        levels=frozenset({"patient"}),
+    )
+    assert client.get("/fhir/Encounter?patient=1").status_code == 403
+    caller.grant = _patient(501, 1)
+    app.extensions["audit_writer"].flush()
+    return {"observation": seen}
+
+
+def test_audit_event_search_honours_its_parameters(gateway: Any) -> None:
+    app, caller = gateway
+    client = app.test_client()
+    seen = _some_history(app, caller)["observation"]
+
+    def descs(query: str) -> list[str]:
+        return sorted(e["outcomeDesc"] for e in _events(app, client, query))
+
+    assert descs("?action=R") == ["allowed: read Observation", "allowed: read Patient"]
+    assert descs("?subtype=read") == descs("?action=R")
+    assert descs("?outcome=4") == ["denied: search Encounter"]
+    assert "denied: search Encounter" not in descs("?outcome=0")
+    assert descs(
+        "?action=E&outcome=http://hl7.org/fhir/audit-event-outcome|0&entity-type=Observation"
+    ) == ["allowed: search Observation"]
+    assert descs(f"?entity=Observation/{seen}") == [
+        "allowed: read Observation",
+        "allowed: search Observation",
+    ]
+    assert descs("?entity-role=4&action=R") == descs("?action=R")
+    assert descs("?date=lt2000-01-01") == []
+    assert descs("?date=ge2000-01-01&type=rest&action=R") == descs("?action=R")
+    assert descs("?type=http://example.org|rest") == []
+    assert descs("?patient=2") == []  # another patient's events stay out of sight
+    assert descs("?entity=Patient/2") == []
+    every = _events(app, client, "?patient=Patient/1&_count=200")
+    assert every
+    one = every[-1]
+    assert [e["id"] for e in _events(app, client, f"?_id={one['id']}")] == [one["id"]]
+    assert descs("?_lastUpdated=gt2999") == []
+
+
+def test_audit_event_counts_pages_with_its_parameters_and_refuses_the_rest(gateway: Any) -> None:
+    app, caller = gateway
+    client = app.test_client()
+    _some_history(app, caller)
+    for _ in range(3):
+        client.get("/fhir/Patient/1")
+    reads = _events(app, client, "?action=R&_count=200")
+    counted = _history(app, client, "?action=R&_summary=count")
+    assert counted["total"] == len(reads)
+    assert "entry" not in counted
+    assert _history(app, client, "?action=R&_count=0")["total"] == len(reads)
+    assert _history(app, client, "?action=R&_count=1&_total=accurate")["total"] == len(reads)
+    first = _history(app, client, "?action=R&_count=2&_sort=-date")
+    following = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    assert "action=R" in following
+    assert "_sort=-date" in following
+    paged = _events(app, client, "?action=R&_count=2")
+    assert [e["id"] for e in paged] == [e["id"] for e in reads]
+
+    for refused in (
+        "agent-name=x",
+        "agent:identifier:x=1",
+        "_filter=action eq R",
+        "site=x",
+        "_text=x",
+    ):
+        answer = client.get(f"/fhir/AuditEvent?{refused}")
+        assert answer.status_code == 400, refused
+        assert answer.get_json()["issue"][0]["code"] == "not-supported"
+    assert client.get("/fhir/AuditEvent?_sort=date").status_code == 400
+    lenient = _history(app, client, "?shoe-size=44&_count=1")
+    outcomes = [e for e in lenient["entry"] if e["search"]["mode"] == "outcome"]
+    assert "shoe-size" in outcomes[0]["resource"]["issue"][0]["diagnostics"]
+    strict = client.get("/fhir/AuditEvent?shoe-size=44", headers={"Prefer": "handling=strict"})
+    assert strict.status_code == 400
+
+
+def test_audit_events_in_the_patient_compartment(gateway: Any) -> None:
+    app, caller = gateway
+    client = app.test_client()
+    _some_history(app, caller)
+    by_param = [e["id"] for e in _events(app, client, "?patient=1&action=R")]
+    app.extensions["audit_writer"].flush()
+    answer = client.get("/fhir/Patient/1/AuditEvent?action=R")
+    assert answer.status_code == 200
+    assert [e["resource"]["id"] for e in answer.get_json()["entry"]] == by_param
+    other = client.get("/fhir/Patient/2/AuditEvent")
+    assert other.status_code == 200
+    assert "entry" not in other.get_json()
+
+
+def test_every_advertised_audit_event_parameter_answers(gateway: Any) -> None:
+    from smart_auth.audit.routes import SERVED
+
+    app, _caller = gateway
+    client = app.test_client()
+    statement = client.get("/fhir/metadata").get_json(force=True)
+    entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent")
+    assert [p["name"] for p in entry["searchParam"]] == list(SERVED)
+    sample = {"token": "x", "date": "ge2020", "reference": "Patient/1"}
+    strict = {"Prefer": "handling=strict"}
+    for param in entry["searchParam"]:
+        value = sample[param["type"]]
+        answer = client.get("/fhir/AuditEvent", query_string={param["name"]: value}, headers=strict)
+        assert answer.status_code == 200, (param["name"], answer.get_data(as_text=True)[:300])
+
+
+def test_audit_events_by_agent_identifier(gateway: Any) -> None:
+    app, caller = gateway
+    client = app.test_client()
+    assert client.get("/fhir/Patient/1").status_code == 200
+    caller.grant = Grant(
+        subject="system:clinic-a",
+        client_id="clinic-a",
+        patients=frozenset({1}),
+        levels=frozenset({"system"}),
+    )
+    assert client.get("/fhir/Observation?patient=1&_count=2").status_code == 200
+    caller.grant = _patient(501, 1)
+    systems = app.config["AUDIT_SYSTEMS"]
+    client_id = f"{systems['client_system']}|clinic-a"
+    by_app = _events(app, client, f"?agent:identifier={client_id}")
+    assert [e["outcomeDesc"] for e in by_app] == ["allowed: search Observation"]
+    subject = f"{systems['subject_system']}|system:clinic-a"
+    assert [e["id"] for e in _events(app, client, f"?agent:identifier={subject}")] == [
+        e["id"] for e in by_app
+    ]
+    assert _events(app, client, f"?agent:identifier={systems['subject_system']}|clinic-a") == []
+    assert _events(app, client, "?agent=Patient/1") == []  # agents are never references
+    page = _history(app, client, f"?agent:identifier={client_id}&_count=1")
+    assert "agent%3Aidentifier=" in page["link"][0]["url"]
+
+
+def test_audit_event_search_stays_within_the_tokens_patients(oauth_app: Any) -> None:
+    mine = launch(oauth_app, scope="launch/patient patient/*.rs", patients=((3, "self"),))
+    theirs = launch(oauth_app, scope="launch/patient patient/*.rs", patients=((4, "self"),))
+    me = {"Authorization": f"Bearer {mine['token']['access_token']}"}
+    other = {"Authorization": f"Bearer {theirs['token']['access_token']}"}
+    client = oauth_app.test_client()
+    assert client.get("/fhir/Patient/3", headers=me).status_code == 200
+    assert client.get("/fhir/Patient/4", headers=other).status_code == 200
+    oauth_app.extensions["audit_writer"].flush()
+
+    def found(query: str) -> list[dict[str, Any]]:
+        answer = client.get(f"/fhir/{query}", headers=me)
+        assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+        return [e["resource"] for e in answer.get_json().get("entry", [])]
+
+    reads = found("AuditEvent?patient=3&action=R&entity-type=Patient")
+    assert [e["outcomeDesc"] for e in reads] == ["allowed: read Patient"]
+    assert found("AuditEvent?patient=4") == []
+    assert found("AuditEvent?entity=Patient/4") == []
+    assert found("Patient/4/AuditEvent") == []
+    assert [e["id"] for e in found("Patient/3/AuditEvent?action=R")] == [reads[0]["id"]]
+    counted = client.get("/fhir/AuditEvent?patient=4&_summary=count", headers=me).get_json()
+    assert counted["total"] == 0
