@@ -37,8 +37,9 @@ _ACTIONS = {
     "create": ("create", "C"),
     "update": ("update", "U"),
 }
-#: access.audit's outcomes -> AuditEvent.outcome (0 success, 4 minor failure, 8 serious failure)
-_OUTCOMES = {"allowed": "0", "denied": "4", "not-found": "4", "partial": "4", "failed": "8"}
+#: access.audit's outcomes -> AuditEvent.outcome (0 success; 4 minor failure, "often equivalent to
+#: an HTTP 400 response": refused, not found, or the request carried out in part or not at all)
+_OUTCOMES = {"allowed": "0", "denied": "4", "not-found": "4", "partial": "4", "failed": "4"}
 
 #: For searching (``smart_auth.audit.routes``): gateway value -> FHIR code of each coded
 #: element, with the code of every value the table does not name.

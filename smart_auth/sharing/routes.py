@@ -172,7 +172,7 @@ def create() -> Response:
     try:
         client_id, terms, resources = _honoured(body, patient)
     except Unprocessable:
-        audit.record(grant, "create", "Consent", outcome="refused", patients=[patient])
+        audit.record(grant, "create", "Consent", outcome="failed", patients=[patient])
         raise
     row = service.grant_share(
         _engine(),
