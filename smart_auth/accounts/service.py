@@ -33,6 +33,8 @@ from .sms import Sms, SmsSender
 from .tables import account, identity, registration, remember_token
 
 ACTIVATE_TTL = dt.timedelta(hours=24)
+#: one activation mail per patient in this time, however often the form is sent (no mail bomb)
+ACTIVATE_GAP = dt.timedelta(minutes=5)
 CODE_TTL = dt.timedelta(minutes=10)
 REMEMBER_TTL = dt.timedelta(days=30)
 
@@ -177,6 +179,15 @@ class AccountService:
         now = self.clock()
         r = registration.c
         with self.state.begin() as conn:
+            recent = conn.execute(
+                sa.select(r.id).where(
+                    r.his_patient_id == found.id,
+                    r.used_at.is_(None),
+                    r.expires_at > now + ACTIVATE_TTL - ACTIVATE_GAP,
+                )
+            ).first()
+            if recent is not None:
+                return
             conn.execute(
                 registration.update()
                 .where(r.his_patient_id == found.id, r.used_at.is_(None))

@@ -65,6 +65,9 @@ def test_register_mails_the_his_address_and_the_link_sets_the_password(
     first = inbox.link(person.email)
     assert svc.find(person.email) is None  # no account before the link is opened
     assert svc.register(name, person.national_id, "ro", LINK) == ""
+    assert inbox.link(person.email) == first  # one mail per patient in five minutes
+    clock.advance(minutes=5, seconds=1)
+    assert svc.register(name, person.national_id, "ro", LINK) == ""
     second = inbox.link(person.email)
     assert first != second
     assert svc.activate(first.removeprefix(LINK), PASSWORD).error == "bad_link"  # superseded
