@@ -123,7 +123,11 @@ class BulkWriter:
         if self.dialect == "postgresql":
             self._reset_sequences()
         progress("analyzing")
-        self.conn.exec_driver_sql("ANALYZE")
+        if self.dialect in {"mysql", "mariadb"}:
+            names = ", ".join(table.name for table in LOAD_ORDER)
+            self.conn.exec_driver_sql(f"ANALYZE TABLE {names}").fetchall()
+        else:
+            self.conn.exec_driver_sql("ANALYZE")
         if self.dialect == "postgresql":
             self.conn.exec_driver_sql("RESET statement_timeout")
         self.conn.commit()
@@ -167,7 +171,9 @@ class BulkWriter:
         elif self.dialect == "postgresql" and self.conn.dialect.driver == "psycopg":
             self._copy_postgresql(table, rows)
         else:
-            self.conn.execute(table.insert(), [dict(row) for row in rows])
+            # every row with every column: an executemany needs one parameter set per statement
+            defaults = {column.key: _DEFAULTS.get(column.key) for column in table.columns}
+            self.conn.execute(table.insert(), [{**defaults, **row} for row in rows])
 
     def _plan(self, table: Table) -> _Plan:
         plan = self._plans.get(table.name)

@@ -10,6 +10,7 @@ the same contract tests (``tests/his/test_connector_contract.py``).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,6 +30,55 @@ class Hit:
     kind: str
     record: Mapping[str, Any]
     key: Key
+
+
+@dataclass(frozen=True, slots=True)
+class PatientMatch:
+    """A HIS patient found by national ID: what registration and the desk match against."""
+
+    id: int
+    given: str
+    family: str
+    active: bool = True
+    deceased: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.given} {self.family}"
+
+
+@dataclass(frozen=True, slots=True)
+class Contacts:
+    """The contact details the hospital holds for a patient (what it trusts to reach them)."""
+
+    email: str | None = None
+    mobile: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardianLink:
+    """A guardian link of the HIS: ``guardian_id`` acts for ``ward_id`` from ``valid_from`` to
+    ``valid_to`` (inclusive; None: open-ended)."""
+
+    id: int
+    guardian_id: int
+    ward_id: int
+    relationship: str
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+
+    def current(self, on: dt.date) -> bool:
+        return self.valid_from <= on and (self.valid_to is None or self.valid_to >= on)
+
+
+@dataclass(frozen=True, slots=True)
+class CodedBulletin:
+    """A validated lab bulletin carrying the result code the HIS sent the patient (F9)."""
+
+    id: int
+    patient_id: int
+    document_id: int | None
+    access_code: str
 
 
 class HisUnreachable(Exception):
@@ -70,4 +120,24 @@ class HisConnector(Protocol):
 
     def ping(self) -> None:
         """Raise HisUnreachable if the HIS cannot answer now."""
+        ...
+
+    # --- what the authorization server needs ----------------------------------------------
+
+    def find_patient(self, national_id_kind: str, national_id: str) -> PatientMatch | None:
+        """The patient with this national ID of this kind (CNP, PESEL), or None."""
+        ...
+
+    def contacts(self, patient_id: int) -> Contacts:
+        """The email and mobile number the hospital holds for a patient (empty if unknown)."""
+        ...
+
+    def guardian_links(self, guardian_id: int) -> list[GuardianLink]:
+        """Every guardian link (current, past and future) in which the patient is the
+        guardian, ordered by id."""
+        ...
+
+    def coded_bulletins(self, national_id: str) -> list[CodedBulletin]:
+        """The validated lab bulletins of the patient with this national ID that carry a
+        result code. The caller compares codes (in constant time); the connector does not."""
         ...

@@ -9,7 +9,11 @@ these rows into FHIR R4 resources; mapping is the product.
 Conventions shared by every table:
 
 * ``id`` is the HIS's own integer key; FHIR ids are derived from it (see ``mappers.ids``).
-* timestamps are naive UTC (``DateTime`` without a zone); dates are ``Date``.
+* timestamps are naive UTC (``DateTime`` without a zone, ``TIMESTAMP``); dates are ``Date``.
+  MySQL and MariaDB keep microseconds only when asked (``DATETIME(6)``), so the column type says
+  so there: keyset paging compares the exact values it handed out.
+* every indexed string has a length (MySQL/MariaDB index only bounded strings); booleans are
+  ``Boolean`` (``BOOLEAN``/``TINYINT(1)``), their defaults ``"1"``/``"0"`` valid everywhere.
 * ``updated_at`` and ``version`` change whenever the HIS changes a row: they become
   ``meta.lastUpdated`` and ``meta.versionId`` (and so the ETag).
 * enumerated columns hold the HIS's own codes; ``mappers.codes`` translates them.
@@ -33,13 +37,17 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects.mysql import DATETIME
 
 metadata = MetaData()
+
+#: A naive UTC timestamp, to the microsecond on every database.
+TIMESTAMP = DateTime().with_variant(DATETIME(fsp=6), "mysql", "mariadb")
 
 
 def _audit_columns() -> list[Column]:
     return [
-        Column("updated_at", DateTime, nullable=False),
+        Column("updated_at", TIMESTAMP, nullable=False),
         Column("version", Integer, nullable=False, server_default="1"),
     ]
 
@@ -121,7 +129,7 @@ patient = Table(
     Column("city", String(100)),
     Column("postal_code", String(16)),
     Column("country", String(2)),
-    Column("deceased_at", DateTime),
+    Column("deceased_at", TIMESTAMP),
     Column("active", Boolean, nullable=False, server_default="1"),
     *_audit_columns(),
 )
@@ -156,8 +164,8 @@ episode = Table(
     Column("parent_id", Integer, ForeignKey("episode.id")),
     Column("doctor_id", Integer, ForeignKey("doctor.id"), nullable=False),
     Column("department_id", Integer, ForeignKey("department.id"), nullable=False),
-    Column("started_at", DateTime, nullable=False),
-    Column("ended_at", DateTime),
+    Column("started_at", TIMESTAMP, nullable=False),
+    Column("ended_at", TIMESTAMP),
     # planned | open | closed | cancelled
     Column("status", String(12), nullable=False),
     Column("reason", String(300)),
@@ -176,8 +184,8 @@ lab_bulletin = Table(
     Column("episode_id", Integer, ForeignKey("episode.id")),
     Column("requester_id", Integer, ForeignKey("doctor.id"), nullable=False),
     Column("department_id", Integer, ForeignKey("department.id"), nullable=False),
-    Column("collected_at", DateTime, nullable=False),
-    Column("validated_at", DateTime),
+    Column("collected_at", TIMESTAMP, nullable=False),
+    Column("validated_at", TIMESTAMP),
     Column("validator_id", Integer, ForeignKey("doctor.id")),
     # registered | partial | validated | cancelled
     Column("status", String(12), nullable=False),
@@ -204,7 +212,7 @@ lab_result = Table(
     Column("ref_text", String(200)),
     Column("flag", String(2)),  # N | L | H | LL | HH | A
     Column("status", String(12), nullable=False),  # preliminary | final | corrected | cancelled
-    Column("observed_at", DateTime, nullable=False),
+    Column("observed_at", TIMESTAMP, nullable=False),
     *_audit_columns(),
 )
 Index(
@@ -227,7 +235,7 @@ paraclinical_test = Table(
     Column("episode_id", Integer, ForeignKey("episode.id")),
     Column("doctor_id", Integer, ForeignKey("doctor.id"), nullable=False),
     Column("department_id", Integer, ForeignKey("department.id"), nullable=False),
-    Column("performed_at", DateTime, nullable=False),
+    Column("performed_at", TIMESTAMP, nullable=False),
     Column("status", String(12), nullable=False),  # registered | validated | cancelled
     Column("conclusion", Text),
     Column("document_id", Integer, ForeignKey("document.id")),
@@ -254,7 +262,7 @@ document = Table(
     Column("episode_id", Integer, ForeignKey("episode.id")),
     Column("author_id", Integer, ForeignKey("doctor.id")),
     Column("department_id", Integer, ForeignKey("department.id")),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", TIMESTAMP, nullable=False),
     Column("status", String(16), nullable=False),  # current | superseded | entered-in-error
     Column("content_type", String(100), nullable=False),
     Column("size", Integer, nullable=False),
@@ -285,8 +293,8 @@ imaging_order = Table(
     Column("body_part", String(32)),  # DICOM Body Part Examined, e.g. CHEST
     Column("procedure", String(16)),  # BIOPSY | INTERVENTION | null for plain imaging
     Column("description", String(200), nullable=False),
-    Column("ordered_at", DateTime, nullable=False),
-    Column("performed_at", DateTime),
+    Column("ordered_at", TIMESTAMP, nullable=False),
+    Column("performed_at", TIMESTAMP),
     Column("study_uid", String(64)),  # DICOM Study Instance UID once performed
     Column("series_count", Integer),
     Column("instance_count", Integer),
@@ -295,7 +303,7 @@ imaging_order = Table(
     Column("radiologist_id", Integer, ForeignKey("doctor.id")),
     Column("report_text", Text),
     Column("report_conclusion", Text),
-    Column("reported_at", DateTime),
+    Column("reported_at", TIMESTAMP),
     Column("report_document_id", Integer, ForeignKey("document.id")),
     *_audit_columns(),
 )
@@ -322,8 +330,8 @@ slot = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("schedule_id", Integer, ForeignKey("schedule.id"), nullable=False),
-    Column("start_at", DateTime, nullable=False),
-    Column("end_at", DateTime, nullable=False),
+    Column("start_at", TIMESTAMP, nullable=False),
+    Column("end_at", TIMESTAMP, nullable=False),
     Column("status", String(16), nullable=False),  # free | busy | blocked
     Column("telemedicine", Boolean, nullable=False, server_default="0"),
     *_audit_columns(),
@@ -340,14 +348,14 @@ appointment = Table(
     Column("service_id", Integer, ForeignKey("service.id"), nullable=False),
     Column("doctor_id", Integer, ForeignKey("doctor.id"), nullable=False),
     Column("department_id", Integer, ForeignKey("department.id"), nullable=False),
-    Column("start_at", DateTime, nullable=False),
-    Column("end_at", DateTime, nullable=False),
+    Column("start_at", TIMESTAMP, nullable=False),
+    Column("end_at", TIMESTAMP, nullable=False),
     # requested | booked | arrived | done | cancelled | no-show
     Column("status", String(12), nullable=False),
     Column("telemedicine", Boolean, nullable=False, server_default="0"),
     Column("video_url", String(300)),
     Column("comment", String(500)),
-    Column("booked_at", DateTime, nullable=False),
+    Column("booked_at", TIMESTAMP, nullable=False),
     *_audit_columns(),
 )
 Index("ix_appointment_patient_start", appointment.c.patient_id, appointment.c.start_at)
@@ -365,7 +373,7 @@ questionnaire = Table(
     Column("description", Text),
     # list of items: {"link_id", "text", "type", "required", "options": [...]} (see mappers)
     Column("items", JSON, nullable=False),
-    Column("published_at", DateTime, nullable=False),
+    Column("published_at", TIMESTAMP, nullable=False),
     *_audit_columns(),
 )
 
@@ -375,11 +383,18 @@ questionnaire_assignment = Table(
     Column("id", Integer, primary_key=True),
     Column("questionnaire_id", Integer, ForeignKey("questionnaire.id"), nullable=False),
     Column("patient_id", Integer, ForeignKey("patient.id"), nullable=False),
-    Column("sent_at", DateTime, nullable=False),
+    Column("sent_at", TIMESTAMP, nullable=False),
     Column("status", String(12), nullable=False),  # sent | in-progress | submitted
-    Column("submitted_at", DateTime),
+    Column("submitted_at", TIMESTAMP),
     # answers by link_id: {"q1": "yes", "q2": 3, ...}
     Column("answers", JSON),
     *_audit_columns(),
 )
 Index("ix_questionnaire_assignment_patient", questionnaire_assignment.c.patient_id)
+
+# MySQL and MariaDB compare strings under the column's collation, case- and accent-insensitive
+# by default ("glu" = "GLU", "serban" = "Șerban"). The HIS tables are created there with a
+# binary Unicode collation, so that ``=`` and ``LIKE`` mean what they mean on SQLite and
+# PostgreSQL (exact tokens, ``:exact`` names; ``lower()`` folds case for string searches).
+for _table in metadata.tables.values():
+    _table.dialect_kwargs.update(mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin")

@@ -1,9 +1,11 @@
 """The default HIS connector: a relational HIS database read through SQLAlchemy Core.
 
-SQLite (embedded default) and PostgreSQL are supported. Searches are keyset-paged: every source
-of a resource type is queried with ``WHERE key > cursor ORDER BY key LIMIT n`` on an indexed
-sort column, and the sources are merged, so page 200 costs what page 1 costs and links stay
-stable while the HIS changes (http://hl7.org/fhir/R4/http.html#paging).
+SQLite (embedded default), PostgreSQL (psycopg) and MySQL/MariaDB (PyMySQL,
+``mysql+pymysql://``) are supported; ``tests/his/test_connector_contract.py`` runs on all
+three. Searches are keyset-paged: every source of a resource type is queried with
+``WHERE key > cursor ORDER BY key LIMIT n`` on an indexed sort column, and the sources are
+merged, so page 200 costs what page 1 costs and links stay stable while the HIS changes
+(http://hl7.org/fhir/R4/http.html#paging).
 """
 
 from __future__ import annotations
@@ -32,7 +34,17 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..fhir.query import SearchQuery
-from .connector import HisUnreachable, Hit, Key, Patients
+from . import schema
+from .connector import (
+    CodedBulletin,
+    Contacts,
+    GuardianLink,
+    HisUnreachable,
+    Hit,
+    Key,
+    PatientMatch,
+    Patients,
+)
 from .sources import Source, build_sources
 
 log = logging.getLogger(__name__)
@@ -47,6 +59,9 @@ def make_engine(url: str, *, pool_size: int = 5, timeout_s: int = 10) -> Engine:
     connect_args: dict[str, Any] = {"connect_timeout": timeout_s}
     if url.startswith("postgresql"):
         connect_args["options"] = f"-c statement_timeout={timeout_s * 1000}"
+    elif url.startswith(("mysql", "mariadb")):
+        # PyMySQL: no answer within the timeout is a dead HIS, as for PostgreSQL
+        connect_args["read_timeout"] = timeout_s
     return create_engine(
         url,
         pool_size=pool_size,
@@ -232,6 +247,73 @@ class SqlConnector:
     def ping(self) -> None:
         with self._connect() as conn:
             conn.execute(text("SELECT 1"))
+
+    # --- what the authorization server needs ----------------------------------------------
+
+    def find_patient(self, national_id_kind: str, national_id: str) -> PatientMatch | None:
+        p = schema.patient.c
+        with self._connect() as conn:
+            row = conn.execute(
+                select(p.id, p.given, p.family, p.active, p.deceased_at).where(
+                    p.national_id == national_id, p.national_id_kind == national_id_kind
+                )
+            ).first()
+        if row is None:
+            return None
+        return PatientMatch(
+            int(row.id), row.given, row.family, bool(row.active), row.deceased_at is not None
+        )
+
+    def contacts(self, patient_id: int) -> Contacts:
+        p = schema.patient.c
+        with self._connect() as conn:
+            row = conn.execute(select(p.email, p.phone).where(p.id == patient_id)).first()
+        if row is None:
+            return Contacts()
+        return Contacts(email=row.email or None, mobile=row.phone or None)
+
+    def guardian_links(self, guardian_id: int) -> list[GuardianLink]:
+        g = schema.guardian_link.c
+        with self._connect() as conn:
+            rows = conn.execute(
+                select(g.id, g.guardian_id, g.ward_id, g.relationship, g.valid_from, g.valid_to)
+                .where(g.guardian_id == guardian_id)
+                .order_by(g.id)
+            ).all()
+        return [
+            GuardianLink(
+                int(r.id),
+                int(r.guardian_id),
+                int(r.ward_id),
+                r.relationship,
+                r.valid_from,
+                r.valid_to,
+            )
+            for r in rows
+        ]
+
+    def coded_bulletins(self, national_id: str) -> list[CodedBulletin]:
+        b, p = schema.lab_bulletin, schema.patient
+        with self._connect() as conn:
+            rows = conn.execute(
+                select(b.c.id, b.c.patient_id, b.c.document_id, b.c.access_code)
+                .join(p, p.c.id == b.c.patient_id)
+                .where(
+                    p.c.national_id == national_id,
+                    b.c.status == "validated",
+                    b.c.access_code.is_not(None),
+                )
+                .order_by(b.c.id)
+            ).all()
+        return [
+            CodedBulletin(
+                int(r.id),
+                int(r.patient_id),
+                int(r.document_id) if r.document_id is not None else None,
+                r.access_code,
+            )
+            for r in rows
+        ]
 
 
 def _records(result: Any) -> list[dict[str, Any]]:

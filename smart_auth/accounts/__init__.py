@@ -2,7 +2,9 @@
 
 ``init_app(app, settings)`` builds the ``AccountService`` over the state database (creating
 the engine from ``FHIR_GATEWAY_STATE_URL`` into ``app.extensions["state_engine"]`` unless a
-part registered earlier already did) and registers the ``accounts`` blueprint at ``/account``.
+part registered earlier already did) and the app's HIS connector (``app.extensions["his"]``:
+whatever connector the hospital plugged in), and registers the ``accounts`` blueprint at
+``/account``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from flask import Flask
 
-from fhir_gateway.his.sql import make_engine
+from fhir_gateway.his.connector import HisConnector
 from smart_auth.state import shared_engine
 
 from .mail import MailSender, OutboxSender, SmtpSender
@@ -39,7 +41,7 @@ def sms_sender(settings: Any) -> SmsSender:
     return OutboxSms(Path(settings.outbox_dir) / "sms")
 
 
-def build_service(settings: Any, state: Any, secret: bytes) -> AccountService:
+def build_service(settings: Any, state: Any, secret: bytes, his: HisConnector) -> AccountService:
     policy = AccountPolicy(
         national_id_kind=settings.accounts_national_id,
         max_failed_logins=settings.accounts_max_failed_logins,
@@ -49,7 +51,7 @@ def build_service(settings: Any, state: Any, secret: bytes) -> AccountService:
     )
     return AccountService(
         state,
-        make_engine(settings.his_url),
+        his,
         policy,
         mail_sender(settings),
         sms_sender(settings),
@@ -68,7 +70,7 @@ def init_app(app: Flask, settings: Any) -> AccountService:
     if secure:
         app.config["SESSION_COOKIE_SECURE"] = True
     key = app.secret_key if isinstance(app.secret_key, bytes) else str(app.secret_key).encode()
-    service = build_service(settings, state, key)
+    service = build_service(settings, state, key, app.extensions["his"])
     app.extensions["accounts"] = service
     routes.register(app, service, secure_cookies=secure)
     api.register(app, service, settings.accounts_admin_token)

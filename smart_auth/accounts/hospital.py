@@ -43,7 +43,8 @@ def create_for_patient(
     temporary = secrets.token_urlsafe(9)
     now = svc.clock()
     lang = language if language in i18n.LANGUAGES else "en"
-    name = f"{found.given} {found.family}"
+    name = found.name
+    held = svc.his.contacts(found.id)
     with svc.state.begin() as conn:
         clash = conn.execute(
             sa.select(account.c.id)
@@ -61,7 +62,7 @@ def create_for_patient(
             account.insert().values(
                 username=email.lower(),
                 email=email,
-                phone=phone.strip() or found.phone,
+                phone=phone.strip() or held.mobile,
                 full_name=name,
                 password_hash=hash_password(temporary),
                 # the temporary password travels to this address: signing in proves it

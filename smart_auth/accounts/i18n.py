@@ -88,16 +88,22 @@ _T: dict[str, tuple[str, str, str]] = {
         "The email address is not valid.",
     ),
     "check_mail_title": ("Verificați emailul", "Sprawdź pocztę", "Check your email"),
-    "check_mail": (
-        "V-am trimis un link de confirmare. Deschideți-l pentru a activa contul.",
-        "Wysłaliśmy link potwierdzający. Otwórz go, aby aktywować konto.",
-        "We sent you a confirmation link. Open it to activate your account.",
+    "register_intro": (
+        "Linkul de activare este trimis la adresa de email pe care spitalul o are pentru dumneavoastră.",
+        "Link aktywacyjny wysyłamy na adres email, który szpital ma w Twojej dokumentacji.",
+        "The activation link goes to the email address the hospital holds for you.",
     ),
-    "resend": ("Retrimite linkul", "Wyślij link ponownie", "Send the link again"),
-    "verified": (
-        "Adresa de email a fost confirmată. Vă puteți autentifica.",
-        "Adres email został potwierdzony. Możesz się zalogować.",
-        "Your email address is confirmed. You can sign in.",
+    "register_sent": (
+        "Dacă datele corespund unui pacient al spitalului, am trimis un link de activare la adresa de email pe care spitalul o are pentru dumneavoastră. Deschideți-l pentru a vă alege parola. Dacă nu primiți nimic, adresați-vă la {contact}.",
+        "Jeśli dane odpowiadają pacjentowi szpitala, wysłaliśmy link aktywacyjny na adres email, który szpital ma w Twojej dokumentacji. Otwórz go, aby ustawić hasło. Jeśli nic nie dotrze, zwróć się do {contact}.",
+        "If these details match a patient of the hospital, we sent an activation link to the email address the hospital holds for you. Open it to choose your password. If nothing arrives, ask {contact}.",
+    ),
+    "activate_title": ("Activarea contului", "Aktywacja konta", "Activate your account"),
+    "submit_activate": ("Activează contul", "Aktywuj konto", "Activate account"),
+    "activated": (
+        "Contul este gata. Numele de utilizator este {username}. Vă puteți autentifica.",
+        "Konto jest gotowe. Nazwa użytkownika to {username}. Możesz się zalogować.",
+        "Your account is ready. Your user name is {username}. You can sign in.",
     ),
     "bad_link": (
         "Linkul nu mai este valabil. Cereți unul nou.",
@@ -272,15 +278,15 @@ _T: dict[str, tuple[str, str, str]] = {
         "Aplikacja uwierzytelniająca jest włączona.",
         "The authenticator app is on.",
     ),
-    "mail_verify_subject": (
-        "Confirmați adresa de email",
-        "Potwierdź adres email",
-        "Confirm your email address",
+    "mail_activate_subject": (
+        "Activați contul de pacient",
+        "Aktywuj konto pacjenta",
+        "Activate your patient account",
     ),
-    "mail_verify_body": (
-        "Bună ziua, {name},\n\nDeschideți acest link pentru a confirma adresa:\n{link}\n\nLinkul expiră în 24 de ore.",
-        "Dzień dobry, {name},\n\nOtwórz ten link, aby potwierdzić adres:\n{link}\n\nLink wygasa po 24 godzinach.",
-        "Hello {name},\n\nOpen this link to confirm your address:\n{link}\n\nThe link expires in 24 hours.",
+    "mail_activate_body": (
+        "Bună ziua, {name},\n\nCineva a cerut un cont în portalul pacientului pentru dumneavoastră. Deschideți acest link pentru a vă alege parola și a activa contul:\n{link}\n\nLinkul expiră în 24 de ore. Dacă nu ați fost dumneavoastră, ignorați acest mesaj.",
+        "Dzień dobry, {name},\n\nKtoś poprosił o konto w portalu pacjenta dla Ciebie. Otwórz ten link, aby ustawić hasło i aktywować konto:\n{link}\n\nLink wygasa po 24 godzinach. Jeśli to nie Ty, zignoruj tę wiadomość.",
+        "Hello {name},\n\nSomeone asked for a patient portal account for you. Open this link to choose your password and activate it:\n{link}\n\nThe link expires in 24 hours. If it was not you, ignore this message.",
     ),
     "mail_code_subject": ("Codul de autentificare", "Kod logowania", "Your sign-in code"),
     "mail_code_body": (

@@ -1,7 +1,7 @@
 """Identities an account acts for (F8): its own HIS patient and the minors in its care.
 
 A ward is added by national ID and kept only when the HIS holds a current guardian link
-(``guardian_link.guardian_id`` = the account's own patient, ``valid_to`` empty or not past).
+(``HisConnector.guardian_links`` of the account's own patient, ``valid_to`` empty or not past).
 The authorization server offers these at launch (SMART App Launch, patient picker).
 """
 
@@ -11,9 +11,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from fhir_gateway.his.schema import guardian_link, patient
-
-from .service import AccountService, valid_national_id
+from .service import AccountService, patient_names, valid_national_id
 from .tables import identity
 
 
@@ -32,16 +30,7 @@ def list_identities(svc: AccountService, account_id: int) -> list[Identity]:
             .where(identity.c.account_id == account_id)
             .order_by(identity.c.relation.desc(), identity.c.id)
         ).all()
-    ids = [r.his_patient_id for r in rows]
-    with svc.his.connect() as conn:
-        names = {
-            p.id: f"{p.given} {p.family}"
-            for p in conn.execute(
-                sa.select(patient.c.id, patient.c.given, patient.c.family).where(
-                    patient.c.id.in_(ids)
-                )
-            )
-        }
+    names = patient_names(svc.his, [int(r.his_patient_id) for r in rows])
     return [
         Identity(r.id, r.his_patient_id, r.relation, names.get(r.his_patient_id, "")) for r in rows
     ]
@@ -67,17 +56,7 @@ def add_ward(svc: AccountService, account_id: int, national_id: str) -> str:
     if me is None or ward is None:
         return "not_guardian"
     today = svc.clock().date()
-    g = guardian_link.c
-    with svc.his.connect() as conn:
-        link = conn.execute(
-            sa.select(g.id).where(
-                g.guardian_id == me,
-                g.ward_id == ward.id,
-                g.valid_from <= today,
-                sa.or_(g.valid_to.is_(None), g.valid_to >= today),
-            )
-        ).first()
-    if link is None:
+    if not any(g.ward_id == ward.id and g.current(today) for g in svc.his.guardian_links(me)):
         return "not_guardian"
     with svc.state.begin() as conn:
         exists = conn.execute(

@@ -236,31 +236,42 @@ def register_page() -> BaseResponse:
     if request.method == "GET":
         return page("register.html", kind=kind, form={})
     form = request.form
+    # no email field: the link goes to the address the hospital holds, never a typed one
     error = _svc().register(
-        form.get("full_name", ""),
-        form.get("email", ""),
-        form.get("national_id", ""),
-        form.get("password", ""),
+        form.get("full_name", "")[:200],
+        form.get("national_id", "")[:32],
         g.lang,
-        url_for("accounts.verify", token="", _external=True),
+        url_for("accounts.activate", token="", _external=True),
     )
     if error:
         return page("register.html", 400, kind=kind, form=form, error=t(error), field=error)
-    return page("check_mail.html", email=form.get("email", ""))
+    # one answer whether the person exists, already has an account or does not match
+    return page(
+        "message.html",
+        title=t("check_mail_title"),
+        text=t("register_sent", contact=_svc().policy.support_contact),
+    )
 
 
-@bp.post("/verify/resend")
-def resend() -> BaseResponse:
-    email = request.form.get("email", "")
-    _svc().resend_verification(email, url_for("accounts.verify", token="", _external=True))
-    return page("check_mail.html", email=email)
-
-
-@bp.get("/verify/<token>")
-def verify(token: str) -> BaseResponse:
-    if _svc().verify_email(token):
-        return page("message.html", title=t("check_mail_title"), text=t("verified"), login=True)
-    return page("message.html", 400, title=t("check_mail_title"), text=t("bad_link"))
+@bp.route("/activate/<token>", methods=["GET", "POST"])
+def activate(token: str) -> BaseResponse:
+    """The link mailed to the hospital's address: choosing the password creates the account."""
+    if request.method == "GET":
+        if not _svc().activation_pending(token):
+            return page("message.html", 400, title=t("activate_title"), text=t("bad_link"))
+        return page("activate.html", token=token)
+    done = _svc().activate(token, request.form.get("password", ""))
+    if done.error == "weak_password":
+        return page("activate.html", 400, token=token, error=t("weak_password"))
+    if done.error:
+        text = t("taken") if done.error == "taken" else t("bad_link")
+        return page("message.html", 400, title=t("activate_title"), text=text)
+    return page(
+        "message.html",
+        title=t("activate_title"),
+        text=t("activated", username=done.username),
+        login=True,
+    )
 
 
 def register(app: Flask, service: AccountService, *, secure_cookies: bool) -> None:

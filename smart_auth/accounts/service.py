@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ from dataclasses import dataclass
 import pyotp
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from stdnum.pl import pesel
 from stdnum.ro import cnp
 
-from fhir_gateway.his.schema import patient
+from fhir_gateway.his.connector import HisConnector, PatientMatch
 
 from . import i18n
 from .codes import CodeStore
@@ -28,9 +30,11 @@ from .limits import Limits, ThrottlePolicy
 from .mail import MailSender, Message
 from .passwords import acceptable, hash_password, verify_password
 from .sms import Sms, SmsSender
-from .tables import account, identity, remember_token
+from .tables import account, identity, registration, remember_token
 
-VERIFY_TTL = dt.timedelta(hours=24)
+ACTIVATE_TTL = dt.timedelta(hours=24)
+#: one activation mail per patient in this time, however often the form is sent (no mail bomb)
+ACTIVATE_GAP = dt.timedelta(minutes=5)
 CODE_TTL = dt.timedelta(minutes=10)
 REMEMBER_TTL = dt.timedelta(days=30)
 
@@ -49,6 +53,8 @@ class AccountPolicy:
     second_factor: str = "none"
     support_contact: str = "the hospital's registration desk"
     clause_version: str = "1"
+    #: the least time a self-registration answer takes, whatever the HIS holds
+    register_floor_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,22 @@ class LoginOutcome:
     retry_after: int = 0
     #: the second factor still to pass: "" | email | sms | totp
     factor: str = ""
+
+
+@dataclass(frozen=True)
+class Activated:
+    account_id: int = 0
+    username: str = ""
+    #: "" or the message key of the refusal (bad_link, weak_password, taken)
+    error: str = ""
+
+
+def patient_names(his: HisConnector, ids: list[int]) -> dict[int, str]:
+    """The names the HIS holds for these patients ("given family"), read through the connector."""
+    if not ids:
+        return {}
+    found = his.read_many("Patient", [("patient", i) for i in ids], None)
+    return {int(r["id"]): f"{r['given']} {r['family']}" for _, r in found}
 
 
 def valid_national_id(kind: str, value: str) -> bool:
@@ -78,7 +100,7 @@ class AccountService:
     def __init__(
         self,
         state: Engine,
-        his: Engine,
+        his: HisConnector,
         policy: AccountPolicy,
         mail: MailSender,
         sms: SmsSender,
@@ -112,109 +134,174 @@ class AccountService:
                 )
             ).first()
 
-    def his_patient(self, national_id: str) -> sa.Row | None:
-        with self.his.connect() as conn:
-            return conn.execute(
-                sa.select(patient).where(
-                    patient.c.national_id == national_id,
-                    patient.c.national_id_kind == self.policy.national_id_kind,
-                )
-            ).first()
+    def his_patient(self, national_id: str) -> PatientMatch | None:
+        """The HIS patient with this national ID of the deployment's kind (through the
+        connector, whichever HIS the hospital plugged in)."""
+        return self.his.find_patient(self.policy.national_id_kind, national_id)
 
     # --- F1 self-registration ---------------------------------------------------------------
 
-    def register(
-        self, full_name: str, email: str, national_id: str, password: str, language: str, link: str
-    ) -> str:
-        """Create an unverified account for the HIS patient these details match; mail the
-        verification link (``link`` + token). Returns "" or the message key of the refusal."""
-        email = email.strip()
-        national_id = national_id.strip()
-        if "@" not in email or len(email) > 254 or email.startswith("@"):
-            return "bad_email"
-        if not valid_national_id(self.policy.national_id_kind, national_id):
-            return "bad_national_id"
-        if not acceptable(password):
-            return "weak_password"
+    def register(self, full_name: str, national_id: str, language: str, link: str) -> str:
+        """Start a self-registration. Returns "" or the key of a form error that depends on
+        the input alone (``bad_national_id``), never on what the HIS holds.
+
+        When the name and national ID match an active HIS patient who has no account yet and
+        the hospital holds an email address for them, an activation link (``link`` + token)
+        goes to *that* address; the password is chosen only once the link is opened
+        (``activate``). Nothing is ever sent to an address the registrant typed. Whether the
+        person exists, already has an account or does not match, the answer is the same and
+        takes at least ``policy.register_floor_s`` (no existence oracle, ASVS V2.5.2 spirit)."""
+        started = time.monotonic()
+        try:
+            national_id = national_id.strip()
+            if not valid_national_id(self.policy.national_id_kind, national_id):
+                return "bad_national_id"
+            self._start_registration(full_name, national_id, language, link)
+            return ""
+        finally:
+            rest = self.policy.register_floor_s - (time.monotonic() - started)
+            if rest > 0:
+                time.sleep(rest)
+
+    def _start_registration(self, full_name: str, national_id: str, lang: str, link: str) -> None:
         found = self.his_patient(national_id)
-        if found is None or _fold(full_name) not in {
+        if found is None or not found.active or found.deceased:
+            return
+        if _fold(full_name) not in {
             _fold(f"{found.given} {found.family}"),
             _fold(f"{found.family} {found.given}"),
         }:
-            return "no_match"
+            return
+        email = self.his.contacts(found.id).email
+        if not email or self._has_account(found.id, email):
+            return
+        token = secrets.token_urlsafe(32)
         now = self.clock()
+        r = registration.c
         with self.state.begin() as conn:
-            clash = conn.execute(
-                sa.select(account.c.id)
-                .select_from(account.outerjoin(identity))
-                .where(
-                    sa.or_(
-                        sa.func.lower(account.c.email) == email.lower(),
-                        sa.and_(
-                            identity.c.his_patient_id == found.id, identity.c.relation == "self"
-                        ),
-                    )
+            recent = conn.execute(
+                sa.select(r.id).where(
+                    r.his_patient_id == found.id,
+                    r.used_at.is_(None),
+                    r.expires_at > now + ACTIVATE_TTL - ACTIVATE_GAP,
                 )
             ).first()
-            if clash is not None:
-                return "taken"
+            if recent is not None:
+                return
+            conn.execute(
+                registration.update()
+                .where(r.his_patient_id == found.id, r.used_at.is_(None))
+                .values(used_at=now)
+            )
+            conn.execute(
+                registration.insert().values(
+                    token_hash=self.codes.digest(token),
+                    his_patient_id=found.id,
+                    email=email,
+                    language=lang,
+                    expires_at=now + ACTIVATE_TTL,
+                )
+            )
+        self.mail.send(
+            Message(
+                to=email,
+                subject=i18n.text("mail_activate_subject", lang),
+                body=i18n.text("mail_activate_body", lang, name=found.name, link=link + token),
+                language=lang,
+            )
+        )
+
+    def _has_account(self, patient_id: int, email: str) -> bool:
+        with self.state.connect() as conn:
+            return (
+                conn.execute(
+                    sa.select(account.c.id)
+                    .select_from(account.outerjoin(identity))
+                    .where(
+                        sa.or_(
+                            sa.func.lower(account.c.email) == email.lower(),
+                            sa.and_(
+                                identity.c.his_patient_id == patient_id,
+                                identity.c.relation == "self",
+                            ),
+                        )
+                    )
+                ).first()
+                is not None
+            )
+
+    def _pending(self, conn: sa.Connection, token: str) -> sa.Row | None:
+        r = registration.c
+        row = conn.execute(
+            sa.select(registration).where(r.token_hash == self.codes.digest(token))
+        ).first()
+        if row is None or row.used_at is not None or row.expires_at <= self.clock():
+            return None
+        return row
+
+    def activation_pending(self, token: str) -> bool:
+        """Whether an activation link is still good (the page asks for a password only then)."""
+        with self.state.connect() as conn:
+            return self._pending(conn, token) is not None
+
+    def activate(self, token: str, password: str) -> Activated:
+        """Finish a self-registration: the link proved control of the address the hospital
+        holds; the account is created with that address, already verified, and ``password``.
+        The link works once."""
+        if not acceptable(password):
+            return Activated(
+                error="weak_password" if self.activation_pending(token) else "bad_link"
+            )
+        now = self.clock()
+        with self.state.begin() as conn:
+            row = self._pending(conn, token)
+            if row is None:
+                return Activated(error="bad_link")
+            used = conn.execute(
+                registration.update()
+                .where(registration.c.id == row.id, registration.c.used_at.is_(None))
+                .values(used_at=now)
+            )
+            if used.rowcount != 1:
+                return Activated(error="bad_link")
+        if self._has_account(row.his_patient_id, row.email):
+            return Activated(error="taken")
+        names = patient_names(self.his, [row.his_patient_id])
+        phone = self.his.contacts(row.his_patient_id).mobile
+        try:
+            account_id = self._create_own(row, names, phone, password, now)
+        except IntegrityError:  # another registration took the address or patient meanwhile
+            return Activated(error="taken")
+        return Activated(account_id=account_id, username=row.email.lower())
+
+    def _create_own(
+        self, row: sa.Row, names: dict[int, str], phone: str | None, password: str, now: dt.datetime
+    ) -> int:
+        with self.state.begin() as conn:
             inserted = conn.execute(
                 account.insert().values(
-                    username=email.lower(),
-                    email=email,
-                    phone=found.phone,
-                    full_name=f"{found.given} {found.family}",
+                    username=row.email.lower(),
+                    email=row.email,
+                    phone=phone,
+                    full_name=names.get(row.his_patient_id, ""),
                     password_hash=hash_password(password),
+                    email_verified_at=now,
                     active=True,
                     created_at=now,
                     failed_logins=0,
-                    language=language,
+                    language=row.language,
                 )
             )
             account_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
             conn.execute(
                 identity.insert().values(
                     account_id=account_id,
-                    his_patient_id=found.id,
+                    his_patient_id=row.his_patient_id,
                     relation="self",
                     verified_at=now,
                 )
             )
-        self.send_verification(int(account_id), link)
-        return ""
-
-    def send_verification(self, account_id: int, link: str) -> None:
-        row = self.get(account_id)
-        if row is None or row.email_verified_at is not None:
-            return
-        token = self.codes.issue(account_id, "verify", self.clock(), VERIFY_TTL)
-        lang = row.language or "en"
-        self.mail.send(
-            Message(
-                to=row.email,
-                subject=i18n.text("mail_verify_subject", lang),
-                body=i18n.text("mail_verify_body", lang, name=row.full_name, link=link + token),
-                language=lang,
-            )
-        )
-
-    def resend_verification(self, email: str, link: str) -> None:
-        """Always silent about whether the address has an account (ASVS V2.5.2 spirit)."""
-        row = self.find(email)
-        if row is not None:
-            self.send_verification(row.id, link)
-
-    def verify_email(self, token: str) -> bool:
-        checked = self.codes.redeem_link("verify", token, self.clock())
-        if not checked.ok or checked.account_id is None:
-            return False
-        with self.state.begin() as conn:
-            conn.execute(
-                account.update()
-                .where(account.c.id == checked.account_id)
-                .values(email_verified_at=self.clock())
-            )
-        return True
+        return account_id
 
     # --- F3 login, F6 lockout ---------------------------------------------------------------
 

@@ -95,6 +95,22 @@ login_throttle = Table(
     Column("blocked_until", DateTime),
 )
 
+#: Self-registrations in flight (F1): the activation link went to the email address the HIS holds
+#: for ``his_patient_id`` (``email``); opening it proves control of that address, and only then
+#: is a password chosen and the account created. Single use, expiring, digest only.
+registration = Table(
+    "registration",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("his_patient_id", Integer, nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("language", String(8)),
+    Column("expires_at", DateTime, nullable=False),
+    Column("used_at", DateTime),
+)
+Index("ix_registration_patient", registration.c.his_patient_id)
+
 #: "Remember me" tokens: revocable (``revoked``), expiring, only the digest stored.
 remember_token = Table(
     "remember_token",

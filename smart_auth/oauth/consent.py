@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from access.scopes import ScopeSet
-from fhir_gateway.his.schema import guardian_link, patient
+from fhir_gateway.his.connector import HisConnector
 from mappers.ids import resource_id
+from smart_auth.accounts.service import patient_names
 from smart_auth.accounts.tables import identity
 
 _LETTERS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
@@ -44,7 +45,7 @@ class Identity:
     name: str
 
 
-def identities(state: Engine, his: Engine, account_id: int) -> list[Identity]:
+def identities(state: Engine, his: HisConnector, account_id: int) -> list[Identity]:
     """The HIS patients an account acts for, own record first."""
     with state.connect() as conn:
         rows = conn.execute(
@@ -52,14 +53,7 @@ def identities(state: Engine, his: Engine, account_id: int) -> list[Identity]:
                 identity.c.account_id == account_id
             )
         ).all()
-    ids = [int(r.his_patient_id) for r in rows]
-    names: dict[int, str] = {}
-    if ids:
-        with his.connect() as conn:
-            for p in conn.execute(
-                select(patient.c.id, patient.c.given, patient.c.family).where(patient.c.id.in_(ids))
-            ):
-                names[int(p.id)] = f"{p.given} {p.family}"
+    names = patient_names(his, [int(r.his_patient_id) for r in rows])
     found = [
         Identity(int(r.his_patient_id), r.relation, names.get(int(r.his_patient_id), ""))
         for r in rows
@@ -67,20 +61,15 @@ def identities(state: Engine, his: Engine, account_id: int) -> list[Identity]:
     return sorted(found, key=lambda i: (i.relation != "self", i.patient_id))
 
 
-def fhir_user(his: Engine, mine: list[Identity], patient_id: int | None) -> str | None:
+def fhir_user(his: HisConnector, mine: list[Identity], patient_id: int | None) -> str | None:
     """``fhirUser`` for a grant acting for ``patient_id``."""
     own = next((i.patient_id for i in mine if i.relation == "self"), None)
     if patient_id is None or patient_id == own:
         return f"Patient/{own}" if own is not None else None
     if own is not None:
-        with his.connect() as conn:
-            link = conn.execute(
-                select(guardian_link.c.id).where(
-                    guardian_link.c.guardian_id == own, guardian_link.c.ward_id == patient_id
-                )
-            ).first()
+        link = next((g for g in his.guardian_links(own) if g.ward_id == patient_id), None)
         if link is not None:
-            return f"RelatedPerson/{resource_id('RelatedPerson', 'guardian_link', int(link.id))}"
+            return f"RelatedPerson/{resource_id('RelatedPerson', 'guardian_link', link.id)}"
     return f"Patient/{patient_id}"
 
 

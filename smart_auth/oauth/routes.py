@@ -119,7 +119,7 @@ def authorize() -> Any:
     except OAuth2Error as error:
         return server.handle_error_response(None, error)
     engine = current_app.extensions["state_engine"]
-    his = current_app.extensions["his"].engine
+    his = current_app.extensions["his"]
     mine = identities(engine, his, account)
     offered = parse_scopes(grant.request.scope or "")
     launch = grant.request.payload.data.get("launch")
@@ -314,7 +314,7 @@ def ehr_launch() -> Any:
     client = server.store.client(request.form.get("client_id", ""))
     picked = request.form.get("patient", "")
     engine = current_app.extensions["state_engine"]
-    mine = {i.patient_id for i in identities(engine, current_app.extensions["his"].engine, account)}
+    mine = {i.patient_id for i in identities(engine, current_app.extensions["his"], account)}
     if client is None or not client.launch_uri or not picked.isdigit() or int(picked) not in mine:
         abort(400)
     launch = server.store.create_launch(

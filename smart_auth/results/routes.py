@@ -13,7 +13,6 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from access import audit
-from fhir_gateway.his.sql import make_engine
 from smart_auth.state import shared_engine
 
 from .auth import ResultCodeValidator
@@ -26,7 +25,7 @@ def init_app(app: Flask, settings: Any) -> ResultAccess:
     state = shared_engine(app.extensions, settings.state_url)
     service = ResultAccess(
         state,
-        make_engine(settings.his_url),
+        app.extensions["his"],
         ttl_s=settings.results_token_ttl_s,
         max_attempts=settings.results_max_attempts,
         block_s=settings.results_block_s,

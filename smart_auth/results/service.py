@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from access.policy import RESULT_CODE, Grant
-from fhir_gateway.his import schema as his
+from fhir_gateway.his.connector import HisConnector
 
 from .tables import result_attempt, result_grant
 
@@ -63,14 +63,14 @@ class ResultAccess:
     def __init__(
         self,
         state: Engine,
-        his_engine: Engine,
+        his: HisConnector,
         *,
         ttl_s: int = 900,
         max_attempts: int = 5,
         block_s: int = 900,
     ) -> None:
         self.state = state
-        self.his = his_engine
+        self.his = his
         self.ttl_s = ttl_s
         self.max_attempts = max_attempts
         self.block_s = block_s
@@ -110,22 +110,11 @@ class ResultAccess:
     def _match(self, code: str, national_id: str) -> tuple[int, int, int | None] | None:
         """The validated bulletin of that national ID whose code matches, compared as digests
         in constant time over every candidate."""
-        b, p = his.lab_bulletin, his.patient
-        with self.his.connect() as conn:
-            rows = conn.execute(
-                select(b.c.id, b.c.patient_id, b.c.document_id, b.c.access_code)
-                .join(p, p.c.id == b.c.patient_id)
-                .where(
-                    p.c.national_id == national_id,
-                    b.c.status == "validated",
-                    b.c.access_code.is_not(None),
-                )
-            ).all()
         wanted = _digest(code).encode()
         found = None
-        for row in rows:
-            if hmac.compare_digest(_digest(row.access_code).encode(), wanted):
-                found = (int(row.id), int(row.patient_id), row.document_id)
+        for bulletin in self.his.coded_bulletins(national_id):
+            if hmac.compare_digest(_digest(bulletin.access_code).encode(), wanted):
+                found = (bulletin.id, bulletin.patient_id, bulletin.document_id)
         return found
 
     def _check_blocked(self, keys: list[str]) -> None:

@@ -97,12 +97,13 @@ def inbox(smtp: tuple[Inbox, int]) -> Inbox:
 
 @pytest.fixture(scope="session")
 def adults(sqlite_his: str) -> list[sa.Row]:
-    """HIS patients who are nobody's ward, with a Romanian CNP."""
+    """HIS patients who are nobody's ward, with a Romanian CNP and an email address on file
+    (self-registration mails the activation link there)."""
     engine = sa.create_engine(sqlite_his)
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(patient)
-            .where(patient.c.national_id_kind == "CNP")
+            .where(patient.c.national_id_kind == "CNP", patient.c.email.is_not(None))
             .where(patient.c.id.not_in(sa.select(guardian_link.c.ward_id)))
             .order_by(patient.c.id)
         ).all()

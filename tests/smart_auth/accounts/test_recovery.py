@@ -21,17 +21,18 @@ def test_forgotten_password_link_is_single_use_and_expires(
     make_app: Any, inbox: Inbox, adults: list[Any]
 ) -> None:
     svc, clock = service(make_app)
-    registered(svc, inbox, adults[0], "forgot@example.org")
+    registered(svc, inbox, adults[0])
+    mine = adults[0].email
     recovery.request_reset(svc, "nobody@example.org", RESET)  # silent, nothing sent
-    recovery.request_reset(svc, "forgot@example.org", RESET)
-    assert inbox.last_to("forgot@example.org")["Subject"] == "Resetarea parolei"
-    token = inbox.link("forgot@example.org").removeprefix(RESET)
+    recovery.request_reset(svc, mine, RESET)
+    assert inbox.last_to(mine)["Subject"] == "Resetarea parolei"
+    token = inbox.link(mine).removeprefix(RESET)
     assert recovery.reset_password(svc, token, "short") == "weak_password"
     assert recovery.reset_password(svc, token, "a brand new passphrase") == ""
     assert recovery.reset_password(svc, token, "another new passphrase") == "bad_link"
-    assert svc.login("forgot@example.org", "a brand new passphrase", "1.1.1.1").status == "ok"
-    recovery.request_reset(svc, "forgot@example.org", RESET)
-    late = inbox.link("forgot@example.org").removeprefix(RESET)
+    assert svc.login(mine, "a brand new passphrase", "1.1.1.1").status == "ok"
+    recovery.request_reset(svc, mine, RESET)
+    late = inbox.link(mine).removeprefix(RESET)
     clock.advance(hours=1, seconds=1)
     assert recovery.reset_password(svc, late, "too late passphrase") == "bad_link"
 
@@ -40,27 +41,27 @@ def test_change_password_needs_the_current_one(
     make_app: Any, inbox: Inbox, adults: list[Any]
 ) -> None:
     svc, _ = service(make_app)
-    me = registered(svc, inbox, adults[1], "change@example.org")
+    me = registered(svc, inbox, adults[1])
     remembered = svc.remember(me)
     assert recovery.change_password(svc, me, "wrong one!!", "new passphrase 1") == "bad_current"
     assert recovery.change_password(svc, me, PASSWORD, "new passphrase 1") == ""
     assert svc.remembered(remembered) is None  # every "remember me" is revoked
-    assert svc.login("change@example.org", "new passphrase 1", "1.1.1.1").status == "ok"
+    assert svc.login(adults[1].email, "new passphrase 1", "1.1.1.1").status == "ok"
 
 
 def test_email_change_is_confirmed_by_a_code_sent_to_the_new_address(
     make_app: Any, inbox: Inbox, adults: list[Any]
 ) -> None:
     svc, _ = service(make_app)
-    me = registered(svc, inbox, adults[2], "old@example.org")
-    registered(svc, inbox, adults[3], "other@example.org")
-    assert recovery.request_email_change(svc, me, "other@example.org") == "taken"
+    me = registered(svc, inbox, adults[2])
+    registered(svc, inbox, adults[3])
+    assert recovery.request_email_change(svc, me, adults[3].email) == "taken"
     assert recovery.request_email_change(svc, me, "new@example.org") == ""
     code = inbox.code("new@example.org")
     assert recovery.confirm_email_change(svc, me, "000000" if code != "000000" else "1") == (
         "bad_code"
     )
-    assert svc.find("old@example.org") is not None  # unchanged until confirmed
+    assert svc.find(adults[2].email) is not None  # unchanged until confirmed
     assert recovery.confirm_email_change(svc, me, code) == ""
     row = svc.get(me)
     assert row is not None
@@ -75,13 +76,16 @@ def test_email_change_is_confirmed_by_a_code_sent_to_the_new_address(
 
 @pytest.fixture(scope="session")
 def family(sqlite_his: str) -> tuple[Any, Any, Any]:
-    """(guardian, a ward of theirs, someone who is not) from the test HIS, CNP deployment."""
+    """(guardian, a ward of theirs, someone who is not) from the test HIS, CNP deployment; the
+    guardian has an email address on file (self-registration mails it)."""
     engine = sa.create_engine(sqlite_his)
-    g, p = guardian_link.c, patient.alias("ward")
+    g, p, me = guardian_link.c, patient.alias("ward"), patient.alias("guardian")
     with engine.connect() as conn:
         link = conn.execute(
             sa.select(g.guardian_id, g.ward_id)
             .join(p, p.c.id == g.ward_id)
+            .join(me, me.c.id == g.guardian_id)
+            .where(me.c.email.is_not(None), me.c.national_id_kind == "CNP")
             .where(sa.or_(g.valid_to.is_(None), g.valid_to >= TODAY))
             .where(p.c.national_id_kind == "CNP")
             .order_by(g.id)
@@ -104,7 +108,7 @@ def test_identities_added_only_with_a_his_guardian_link(
 ) -> None:
     guardian, ward, stranger = family
     svc, _ = service(make_app)
-    me = registered(svc, inbox, guardian, "parent@example.org")
+    me = registered(svc, inbox, guardian)
     assert identities.add_ward(svc, me, "1234567890123") == "bad_national_id"
     assert identities.add_ward(svc, me, stranger.national_id) == "not_guardian"
     assert identities.add_ward(svc, me, ward.national_id) == ""
@@ -120,5 +124,5 @@ def test_identities_added_only_with_a_his_guardian_link(
     assert [i.relation for i in identities.list_identities(svc, me)] == ["self"]
 
 
-def test_link_constant_is_the_verification_prefix() -> None:
-    assert LINK.endswith("/account/verify/")
+def test_link_constant_is_the_activation_prefix() -> None:
+    assert LINK.endswith("/account/activate/")
