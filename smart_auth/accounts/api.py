@@ -26,8 +26,11 @@ def register(app: Flask, service: AccountService, token: str) -> None:
     def create() -> tuple[Response, int]:
         sent = request.headers.get("Authorization", "")
         if not token or not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-            answer = jsonify(error="unauthorized")
-            answer.headers["WWW-Authenticate"] = 'Bearer realm="accounts"'
+            # RFC 6750 §3.1: a token was presented but is not the desk's: invalid_token.
+            answer = jsonify(error="invalid_token" if sent else "unauthorized")
+            answer.headers["WWW-Authenticate"] = 'Bearer realm="accounts"' + (
+                ', error="invalid_token"' if sent else ""
+            )
             return answer, 401
         body = request.get_json(silent=True)
         if not isinstance(body, dict):

@@ -1,5 +1,5 @@
-"""What the consent page needs, without a web framework: the patients an account acts for,
-the ``fhirUser`` of each choice, and SMART scopes in plain words.
+"""What the consent page needs, without a web framework: the patients an account acts for and
+the ``fhirUser`` of each choice (the scopes in plain words are ``wording``).
 
 SMART App Launch 2.x, "Scopes and Launch Context": a granted ``patient/`` scope obliges the
 server to establish a patient in context (a picker when the person acts for several); the
@@ -15,27 +15,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from access.scopes import ScopeSet
 from fhir_gateway.his.connector import HisConnector
 from mappers.ids import resource_id
 from smart_auth.accounts.service import patient_names
 from smart_auth.accounts.tables import identity
-
-_LETTERS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
-_CONTEXT = {
-    "launch": "know which patient the portal opened it for",
-    "launch/patient": "ask which patient you are acting for",
-    "launch/encounter": "know the current visit",
-}
-_IDENTITY = {
-    "openid": "confirm who you are",
-    "fhirUser": "know which patient record is yours",
-    "profile": "see your name",
-}
-_REFRESH = {
-    "offline_access": "keep access while you are away, until you revoke it",
-    "online_access": "keep access while you use it",
-}
 
 
 @dataclass(frozen=True)
@@ -71,23 +54,3 @@ def fhir_user(his: HisConnector, mine: list[Identity], patient_id: int | None) -
         if link is not None:
             return f"RelatedPerson/{resource_id('RelatedPerson', 'guardian_link', link.id)}"
     return f"Patient/{patient_id}"
-
-
-def describe(scopes: ScopeSet) -> list[tuple[str, str]]:
-    """Each scope the app asks for, with what it lets the app do in plain words."""
-    out: list[tuple[str, str]] = []
-    whose = {"patient": "the chosen patient's", "user": "your", "system": "all shared"}
-    for scope in scopes.resources:
-        verbs = ", ".join(_LETTERS[letter] for letter in scope.permissions)
-        what = "all records" if scope.resource_type == "*" else f"{scope.resource_type} records"
-        text = f"{verbs} {whose.get(scope.level, '')} {what}"
-        if scope.filtered:
-            text += " (only some of them: " + scope.to_string().partition("?")[2] + ")"
-        out.append((scope.to_string(), text))
-    for token in sorted(scopes.context):
-        out.append((token, _CONTEXT.get(token, token)))
-    for token in sorted(scopes.identity):
-        out.append((token, _IDENTITY.get(token, token)))
-    for token in sorted(scopes.refresh):
-        out.append((token, _REFRESH.get(token, token)))
-    return out

@@ -194,9 +194,12 @@ def test_desk_created_account_first_login_accepts_clause_and_new_password(
     person = adults[5]
     url = f"{server.url}/account/api/accounts"
     body = {"national_id": person.national_id, "email": "desk@example.org", "phone": "+40700000001"}
-    assert requests.post(url, json=body, timeout=10).status_code == 401
-    wrong = {"Authorization": "Bearer nope"}
-    assert requests.post(url, json=body, headers=wrong, timeout=10).status_code == 401
+    anonymous = requests.post(url, json=body, timeout=10)
+    assert anonymous.status_code == 401
+    assert "error=" not in anonymous.headers["WWW-Authenticate"]
+    wrong = requests.post(url, json=body, headers={"Authorization": "Bearer nope"}, timeout=10)
+    assert wrong.status_code == 401
+    assert 'error="invalid_token"' in wrong.headers["WWW-Authenticate"]
     desk = {"Authorization": "Bearer desk-secret"}
     bad = {**body, "national_id": "1234567890123"}
     assert requests.post(url, json=bad, headers=desk, timeout=10).json() == {
