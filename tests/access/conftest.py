@@ -62,7 +62,7 @@ FILTERED_SCOPE = f"launch/patient openid patient/Observation.rs?{LAB_FILTER}"
 PER_SERIES = 2
 
 
-# --- the HIS: who is who ---------------------------------------------------------------------------
+# --- the HIS: who is who -------------------------------------------------------------------------
 
 
 def _people(his_url: str) -> dict[str, Any]:
@@ -92,9 +92,7 @@ def _people(his_url: str) -> dict[str, Any]:
                 .group_by(io.c.patient_id)
             ).all()
         )
-        candidates = sorted(
-            pid for pid in imaged if coded.get(pid, 0) >= 2 and pid not in linked
-        )
+        candidates = sorted(pid for pid in imaged if coded.get(pid, 0) >= 2 and pid not in linked)
         a, b = candidates[0], candidates[1]
         bulletins = conn.execute(
             sa.select(lb.c.id, lb.c.document_id, lb.c.access_code)
@@ -116,8 +114,15 @@ def _people(his_url: str) -> dict[str, Any]:
     }
 
 
-SURVEYED = ("Patient", "Observation", "Encounter", "DiagnosticReport", "DocumentReference",
-            "ImagingStudy", "RelatedPerson")
+SURVEYED = (
+    "Patient",
+    "Observation",
+    "Encounter",
+    "DiagnosticReport",
+    "DocumentReference",
+    "ImagingStudy",
+    "RelatedPerson",
+)
 
 
 def _survey(his_url: str, patients: set[int]) -> dict[str, dict[int, list[str]]]:
@@ -141,7 +146,7 @@ def _survey(his_url: str, patients: set[int]) -> dict[str, dict[int, list[str]]]
     return owned
 
 
-# --- the PACS --------------------------------------------------------------------------------------
+# --- the PACS ------------------------------------------------------------------------------------
 
 
 def _load(
@@ -151,7 +156,9 @@ def _load(
     (series, instance) UIDs of each study."""
     engine = sa.create_engine(his_url)
     with engine.connect() as conn:
-        by_mrn = {str(m): int(i) for i, m in conn.execute(sa.select(t.patient.c.id, t.patient.c.mrn))}
+        by_mrn = {
+            str(m): int(i) for i, m in conn.execute(sa.select(t.patient.c.id, t.patient.c.mrn))
+        }
     studies: dict[int, list[str]] = {}
     instances: dict[str, list[tuple[str, str]]] = {}
     with DimseBackend(pacs.settings()) as backend:
@@ -199,7 +206,7 @@ def _mix(pacs: Pacs, study_uid: str, his_url: str, b: int) -> list[Any]:
     return datasets
 
 
-# --- the gateway -----------------------------------------------------------------------------------
+# --- the gateway ---------------------------------------------------------------------------------
 
 
 def _gateway(his_url: str, pacs: Pacs, tmp: Path) -> Flask:
@@ -211,6 +218,9 @@ def _gateway(his_url: str, pacs: Pacs, tmp: Path) -> Flask:
             state_url=f"sqlite:///{tmp / 'state.sqlite'}",
             outbox_dir=str(tmp / "outbox"),
             log_level="WARNING",
+            # every cell asks the PACS itself: with the instance cache, what a cell gets
+            # would depend on what earlier cells fetched
+            dicomweb_cache_max_bytes=0,
         ),
         pacs=backend,
         pacs_settings=pacs.settings(),
@@ -425,9 +435,7 @@ def world(
         studies=studies,
         instances=instances,
         mixed_study=mixed,
-        planted=[
-            (str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)) for ds in planted
-        ],
+        planted=[(str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)) for ds in planted],
         report=f"lab-{report_id}",
         report_binary=str(document_id),
         other_report=f"lab-{people['other_bulletin'][0]}",

@@ -74,6 +74,8 @@ class Row:
     setup: Callable[[World, str], dict[str, str]] | None = None
     #: extra checks of an OK answer: (world, credential, response)
     check: Callable[[World, Credential, Any], None] | None = None
+    #: the WSGI environment of the request (a client address)
+    environ: Callable[[], dict[str, str]] | None = None
     #: the success status of OK cells
     status: int = 200
     #: credential -> the known defect that makes the cell fail today
@@ -97,7 +99,7 @@ def every(outcome: str | int) -> dict[str, str | int]:
     return {name: outcome for name in COLUMNS}
 
 
-# --- making the request ---------------------------------------------------------------------
+# --- making the request --------------------------------------------------------------------------
 
 
 def send(world: World, row: Row, credential: Credential, path: str | None = None) -> Any:
@@ -114,6 +116,8 @@ def send(world: World, row: Row, credential: Credential, path: str | None = None
         kwargs["data"] = row.form(world)
     if row.body is not None:
         kwargs["json"] = row.body(world)
+    if row.environ is not None:
+        kwargs["environ_base"] = row.environ()
     return world.http.open(url, **kwargs)
 
 
@@ -121,7 +125,7 @@ def text(response: Any) -> str:
     return response.get_data()[:400].decode("utf-8", "replace")
 
 
-# --- what each outcome means ------------------------------------------------------------------
+# --- what each outcome means ---------------------------------------------------------------------
 
 
 def assert_denied(response: Any, credential: Credential) -> None:
@@ -137,7 +141,8 @@ def assert_denied(response: Any, credential: Credential) -> None:
 def assert_forbidden(response: Any) -> None:
     assert response.status_code == 403, (response.status_code, text(response))
     challenge = response.headers.get("WWW-Authenticate", "")
-    assert challenge.startswith("Bearer") and 'error="insufficient_scope"' in challenge, challenge
+    assert challenge.startswith("Bearer"), challenge
+    assert 'error="insufficient_scope"' in challenge, challenge
 
 
 def assert_like_missing(
@@ -171,8 +176,9 @@ def assert_login(response: Any) -> None:
 
 
 def forbidden_uids(world: World, credential: Credential) -> set[str]:
-    """Study, series and instance UIDs the credential must never receive: every instance of a patient it
-    does not act for (B's planted ones too), and for a viewer every study but its own."""
+    """Study, series and instance UIDs the credential must never receive: those of every
+    patient it does not act for (B's planted ones too), and for a viewer of every study but
+    its own."""
     mine = set(credential.patients)
     out = {uid for pair in world.planted for uid in pair}
     for pid, uids in world.studies.items():
@@ -200,6 +206,12 @@ def assert_only_own(world: World, credential: Credential, response: Any) -> None
         for resource in found:
             if resource.get("resourceType") == "OperationOutcome":
                 continue
+            if resource.get("resourceType") == "AuditEvent":
+                # in the compartment of every patient it is about (entities in the patient
+                # role); the entities naming what was asked may name ids that do not exist
+                about = concerned(resource)
+                assert not about or about & set(credential.patients), (resource["id"], about)
+                continue
             assert owners(resource) <= set(credential.patients), (
                 resource.get("resourceType"),
                 resource.get("id"),
@@ -207,6 +219,15 @@ def assert_only_own(world: World, credential: Credential, response: Any) -> None
             )
     for uid in forbidden_uids(world, credential):
         assert uid.encode() not in data, f"an instance of someone else: {uid}"
+
+
+def concerned(event: dict[str, Any]) -> set[int]:
+    """The patients an AuditEvent is about (its entities in the patient role, code 1)."""
+    return {
+        int(e["what"]["reference"].split("/")[1])
+        for e in event.get("entity", [])
+        if e.get("role", {}).get("code") == "1"
+    }
 
 
 def is_empty(response: Any) -> bool:
@@ -259,4 +280,3 @@ def params(rows: list[Row]) -> list[Any]:
                 marks.append(pytest.mark.xfail(strict=True, reason=row.xfail[name]))
             out.append(pytest.param(row, name, id=f"{row.name}[{name}]", marks=marks))
     return out
-

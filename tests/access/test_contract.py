@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +36,7 @@ from pydicom.dataset import Dataset
 
 from demo.synthetic import Patient, StudySpec, build_study
 from tests.access.contract import (
+    COLUMNS,
     DENIED,
     EMPTY,
     FORBIDDEN,
@@ -53,12 +55,38 @@ from tests.dicomweb.conftest import new_uid
 M = MISSING_  # short, for the table
 NO_ID = "0" * 32
 
-# --- defects being fixed elsewhere; the cells keep the right expectation ---------------------------
+# --- known defects: those cells keep the right expectation, marked xfail(strict) -----------------
 
-# (filled in below the table, cell by cell)
+TWO_PATIENTS = (
+    "two-patient studies: another patient's instances filed under the caller's study are served"
+)
+CROSS_STUDY = "cross-study DICOMweb paths: a series of another study under the caller's study path"
+SERIES_404 = (
+    "cross-study DICOMweb paths: a series the caller may not see under its study path answers "
+    "200 [] instead of 404"
+)
+VIEWER_QIDO_TOKEN = "viewer tokens on QIDO: ?token= is refused as an unknown query parameter"
+VIEWER_QIDO_UID = (
+    "viewer tokens on QIDO: the token's study replaces the StudyInstanceUID asked for, so a "
+    "search for another study answers the token's own"
+)
+ACCOUNTS_CHALLENGE = (
+    "RFC 6750 error codes on OAuth endpoints: the accounts API answers a presented token without "
+    'error="invalid_token"'
+)
+VIEWER_FHIR = (
+    "a viewer token reads FHIR ImagingStudy resources (any of its patient's, not only its study): "
+    "the VIEWER reach names the type, and the FHIR API cannot tell it from DICOMweb"
+)
+#: The credentials that reach A's study on DICOMweb.
+A_READERS = ("patient", "user", "partner", "viewer")
 
 
-# --- helpers of the rows ---------------------------------------------------------------------------
+def known(reason: str, *names: str) -> dict[str, str]:
+    return {name: reason for name in names}
+
+
+# --- helpers of the rows -------------------------------------------------------------------------
 
 
 def first(world: World, study: str) -> tuple[str, str]:
@@ -113,7 +141,7 @@ def next_link(world: World, name: str) -> dict[str, str]:
             headers={"Authorization": f"Bearer {world.tokens['patient']}"},
         )
         assert answer.status_code == 200
-        link = [x["url"] for x in answer.get_json()["link"] if x["relation"] == "next"][0]
+        link = next(x["url"] for x in answer.get_json()["link"] if x["relation"] == "next")
         parts = urlsplit(link)
         world.cache["next"] = f"{parts.path}?{parts.query}"
     return {"next": world.cache["next"]}
@@ -134,11 +162,7 @@ def audit_events(world: World, name: str) -> dict[str, str]:
             about = [
                 e["id"]
                 for e in events
-                if {
-                    x["what"]["reference"]
-                    for x in e.get("entity", [])
-                    if x["role"]["code"] == "1"
-                }
+                if {x["what"]["reference"] for x in e.get("entity", []) if x["role"]["code"] == "1"}
                 == {f"Patient/{pid}"}
             ]
             assert about, f"no AuditEvent about {who}"
@@ -209,7 +233,7 @@ def _mrn(world: World, patient: int) -> str:
 STOW_TYPE = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
 
 
-# --- the table -------------------------------------------------------------------------------------
+# --- the table -----------------------------------------------------------------------------------
 
 #: A's resources: who reads them (patient-level grants in A's context, A's user grant, the
 #: partner A shared with), who gets a 404 (everybody else acting for other patients), who a 403
@@ -306,6 +330,7 @@ FHIR_ROWS = [
         lambda w: f"/fhir/ImagingStudy/{w.of('ImagingStudy', w.a)}",
         cells(**A_DATA),
         missing=lambda w: f"/fhir/ImagingStudy/{MISSING}",
+        xfail=known(VIEWER_FHIR, "viewer"),
     ),
     Row(
         "fhir-search-get",
@@ -493,18 +518,21 @@ DICOM_ROWS = [
         "GET",
         lambda w: f"/dicomweb/studies?StudyInstanceUID={w.study_of(w.b)}",
         cells(**dict(QIDO_ALL, patient=EMPTY, user=EMPTY, partner=EMPTY, viewer=EMPTY)),
+        xfail=known(VIEWER_QIDO_UID, "viewer"),
     ),
     Row(
         "qido-all-series",
         "GET",
         lambda w: "/dicomweb/series",
         cells(**QIDO_ALL),
+        xfail=known(TWO_PATIENTS, *A_READERS),
     ),
     Row(
         "qido-all-instances",
         "GET",
         lambda w: "/dicomweb/instances",
         cells(**QIDO_ALL),
+        xfail=known(TWO_PATIENTS, *A_READERS),
     ),
     Row(
         "qido-study-series",
@@ -536,6 +564,7 @@ DICOM_ROWS = [
         lambda w: f"/dicomweb/studies/{s(w)}/series/{w.planted[0][0]}/instances",
         cells(**NOBODY),
         missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/instances",
+        xfail=known(SERIES_404, *A_READERS),
     ),
     Row(
         "qido-cross-study-series-instances",
@@ -543,6 +572,7 @@ DICOM_ROWS = [
         lambda w: f"/dicomweb/studies/{s(w)}/series/{cross_series(w)}/instances",
         cells(**NOBODY),
         missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/instances",
+        xfail=known(SERIES_404, *A_READERS),
     ),
     Row(
         "qido-study-of-b-series",
@@ -558,6 +588,7 @@ DICOM_ROWS = [
         cells(DENIED, viewer=OK),
         in_query=True,
         check=names(a_series),
+        xfail=known(VIEWER_QIDO_TOKEN, *COLUMNS[1:]),
     ),
     Row(
         "wado-study",
@@ -595,6 +626,7 @@ DICOM_ROWS = [
         lambda w: f"/dicomweb/studies/{s(w)}/series/{cross_series(w)}",
         cells(**NOBODY),
         missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}",
+        xfail=known(CROSS_STUDY, *A_READERS),
     ),
     Row(
         "wado-instance",
@@ -612,6 +644,7 @@ DICOM_ROWS = [
         missing=lambda w: (
             f"/dicomweb/studies/{s(w)}/series/{w.planted[0][0]}/instances/{MISSING_UID}"
         ),
+        xfail=known(TWO_PATIENTS, *A_READERS),
     ),
     Row(
         "wado-study-metadata",
@@ -646,9 +679,9 @@ DICOM_ROWS = [
         ),
         cells(**NOBODY),
         missing=lambda w: (
-            f"/dicomweb/studies/{s(w)}/series/{w.planted[0][0]}/instances/{MISSING_UID}"
-            "/metadata"
+            f"/dicomweb/studies/{s(w)}/series/{w.planted[0][0]}/instances/{MISSING_UID}/metadata"
         ),
+        xfail=known(TWO_PATIENTS, *A_READERS),
     ),
     Row(
         "wado-frames",
@@ -712,6 +745,7 @@ DICOM_ROWS = [
         lambda w: f"/dicomweb/studies/{s(w)}/series/{w.planted[0][0]}/thumbnail",
         cells(**NOBODY),
         missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/thumbnail",
+        xfail=known(TWO_PATIENTS, *A_READERS),
     ),
     Row(
         # none of the credentials carries a create scope (patient/ImagingStudy.c)
@@ -797,7 +831,9 @@ UNSERVED_ROWS = [
 
 OPEN_ROWS = [
     Row("metadata", "GET", lambda w: "/fhir/metadata", every(200)),
-    Row("smart-configuration", "GET", lambda w: "/fhir/.well-known/smart-configuration", every(200)),
+    Row(
+        "smart-configuration", "GET", lambda w: "/fhir/.well-known/smart-configuration", every(200)
+    ),
     Row("jwks", "GET", lambda w: "/oauth/jwks", every(200)),
     Row("health-live", "GET", lambda w: "/health/live", every(200)),
     Row("health-ready", "GET", lambda w: "/health/ready", every(200)),
@@ -814,7 +850,8 @@ def oauth_error(code: str) -> Any:
     def check(world: World, credential: Credential, response: Any) -> None:
         body = response.get_json()
         assert body["error"] == code, body
-        assert "access_token" not in body and "active" not in body, body
+        assert "access_token" not in body, body
+        assert "active" not in body, body
 
     return check
 
@@ -824,7 +861,9 @@ def introspect_form(w: World) -> dict[str, str]:
 
 
 def not_a_code(w: World) -> dict[str, str]:
-    return {"code": "000000", "national_id": "1" * 13}
+    """A wrong code for a national ID nobody has, new each time: the attempt limits count per
+    national ID and per address, and this row is about the bearer, not the limits."""
+    return {"code": "000000", "national_id": f"9{secrets.randbelow(10**12):012d}"}
 
 
 OAUTH_ROWS = [
@@ -837,7 +876,9 @@ OAUTH_ROWS = [
         form=lambda w: {"grant_type": "client_credentials", "scope": "system/*.rs"},
         check=oauth_error("invalid_client"),
     ),
-    Row("oauth-introspect", "POST", lambda w: "/oauth/introspect", every(401), form=introspect_form),
+    Row(
+        "oauth-introspect", "POST", lambda w: "/oauth/introspect", every(401), form=introspect_form
+    ),
     Row(
         "oauth-revoke-without-client",
         "POST",
@@ -857,6 +898,8 @@ OAUTH_ROWS = [
         lambda w: "/auth/result-access",
         every(400),
         form=not_a_code,
+        environ=lambda: {"REMOTE_ADDR": f"10.77.{secrets.randbelow(250)}.{secrets.randbelow(250)}"},
+        check=lambda w, c, r: oauth_error("invalid_grant")(w, c, r),
     ),
     # the registration desk's API takes its own admin token, never a patient's
     Row(
@@ -865,6 +908,7 @@ OAUTH_ROWS = [
         lambda w: "/account/api/accounts",
         cells(DENIED),
         body=lambda w: {"national_id": "1", "email": "x@example.org"},
+        xfail=known(ACCOUNTS_CHALLENGE, *COLUMNS[1:]),
     ),
 ]
 
@@ -904,7 +948,12 @@ PUBLIC_PAGES = [
     ("GET", "/account/lang/en", 302),
 ]
 ACCOUNT_ROWS = [
-    Row(f"account-{method.lower()}-{path.strip('/').replace('/', '-')}", method, (lambda p: lambda w: p)(path), SESSION)
+    Row(
+        f"account-{method.lower()}-{path.strip('/').replace('/', '-')}",
+        method,
+        (lambda p: lambda w: p)(path),
+        SESSION,
+    )
     for method, path in ACCOUNT_PAGES
 ] + [
     Row(
@@ -916,7 +965,9 @@ ACCOUNT_ROWS = [
     for method, path, status in PUBLIC_PAGES
 ]
 
-ROWS = FHIR_ROWS + PERSONAL_ROWS + DICOM_ROWS + UNSERVED_ROWS + OPEN_ROWS + OAUTH_ROWS + ACCOUNT_ROWS
+ROWS = (
+    FHIR_ROWS + PERSONAL_ROWS + DICOM_ROWS + UNSERVED_ROWS + OPEN_ROWS + OAUTH_ROWS + ACCOUNT_ROWS
+)
 
 
 def _with_stow_body(row: Row) -> Row:
@@ -950,7 +1001,7 @@ def _stow(world: World, row: Row, name: str) -> None:
         assert_forbidden(response)
 
 
-# --- the table covers every route ------------------------------------------------------------------
+# --- the table covers every route ----------------------------------------------------------------
 
 #: Routes outside the product: the test-only sign-in of the fixtures.
 NOT_THE_API = {"/_test/sign-in/<int:account_id>"}

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+
 @dataclass(frozen=True)
 class Credential:
     """One credential: the headers a request carries, and the HIS patients whose data it may
