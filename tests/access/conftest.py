@@ -136,6 +136,14 @@ def _survey(his_url: str, patients: set[int]) -> dict[str, dict[int, list[str]]]
             assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
             found = [e["resource"] for e in answer.get_json().get("entry", [])]
             owned.setdefault(rtype, {})[pid] = [r["id"] for r in found]
+            if rtype == "ImagingStudy":  # by Study Instance UID, under a key of its own
+                for r in found:
+                    for ident in r.get("identifier", []):
+                        if ident.get("system") == "urn:dicom:uid":
+                            uid = ident["value"].removeprefix("urn:oid:")
+                            owned.setdefault("ImagingStudy-by-uid", {}).setdefault(0, []).append(
+                                f"{uid}={r['id']}"
+                            )
             if rtype == "DocumentReference":
                 owned.setdefault("Binary", {})[pid] = [
                     c["attachment"]["url"].removeprefix("Binary/")

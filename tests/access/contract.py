@@ -167,12 +167,15 @@ def _differing(path: str, other: str) -> tuple[str, str]:
     return diff[0]
 
 
-def assert_login(response: Any) -> None:
+def assert_login(response: Any, method: str) -> None:
+    """A page of the signed-in person asked with a bearer token only: the sign-in page for a
+    GET; a form post is refused (its CSRF token is missing) or sent to sign in as well."""
     if response.status_code in (301, 302, 303):
         location = response.headers["Location"]
         assert "/account/login" in location, location
         return
-    assert response.status_code in (400, 401), (response.status_code, text(response))
+    assert method != "GET", (response.status_code, text(response))
+    assert response.status_code in (400, 401, 403), (response.status_code, text(response))
 
 
 def forbidden_uids(world: World, credential: Credential) -> set[str]:
@@ -256,7 +259,7 @@ def judge(world: World, row: Row, name: str) -> None:
     elif expected == MISSING_:
         assert_like_missing(world, row, credential, response, path)
     elif expected == LOGIN:
-        assert_login(response)
+        assert_login(response, row.method)
     elif expected == EMPTY:
         assert is_empty(response), (response.status_code, text(response))
     elif expected == OK:

@@ -62,6 +62,11 @@ class World:
         assert ids, f"patient {patient} has no {rtype} in the test HIS"
         return ids[0]
 
+    def imaging_study(self, study_uid: str) -> str:
+        """The id of the FHIR ImagingStudy of a Study Instance UID."""
+        pairs = dict(x.split("=", 1) for x in self.owned["ImagingStudy-by-uid"][0])
+        return pairs[study_uid]
+
     def study_of(self, patient: int) -> str:
         return self.studies[patient][0]
 
