@@ -24,14 +24,19 @@ Rows: one request each. The expectations come from the rules, not from today's a
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import secrets
+import time
+import uuid
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 from pydicom.dataset import Dataset
 
 from demo.synthetic import Patient, StudySpec, build_study
@@ -88,6 +93,10 @@ IGNORED_PARAMS = (
     "instead of refusing what it cannot honour"
 )
 AUDIT_PARAMS = "AuditEvent parameters: search parameters other than _count are ignored"
+AUDIT_CURSOR = (
+    "AuditEvent paging: a next link is not bound to the grant that made it (another grant "
+    "follows it and gets its own events)"
+)
 CONSENT_PROVISIONS = (
     "Consent provisions: a Consent the gateway cannot enforce (period, class, data, an unknown "
     "partner) is stored as a share of the whole record"
@@ -173,6 +182,37 @@ def next_link(world: World, name: str) -> dict[str, str]:
         parts = urlsplit(link)
         world.cache["next"] = f"{parts.path}?{parts.query}"
     return {"next": world.cache["next"]}
+
+
+def _local_next(bundle: dict[str, Any]) -> str:
+    link = next(x["url"] for x in bundle["link"] if x["relation"] == "next")
+    parts = urlsplit(link)
+    return f"{parts.path}?{parts.query}"
+
+
+def everything_link(world: World, name: str) -> dict[str, str]:
+    """A next link of A's $everything under A's patient token."""
+    if "everything" not in world.cache:
+        answer = world.http.get(
+            f"/fhir/Patient/{world.a}/$everything?_count=2",
+            headers={"Authorization": f"Bearer {world.tokens['patient']}"},
+        )
+        assert answer.status_code == 200
+        world.cache["everything"] = _local_next(answer.get_json())
+    return {"next": world.cache["everything"]}
+
+
+def audit_link(world: World, name: str) -> dict[str, str]:
+    """A next link of A's AuditEvent search under A's patient token."""
+    if "audit-next" not in world.cache:
+        world.app.extensions["audit_writer"].flush()
+        answer = world.http.get(
+            "/fhir/AuditEvent?_count=1",
+            headers={"Authorization": f"Bearer {world.tokens['patient']}"},
+        )
+        assert answer.status_code == 200
+        world.cache["audit-next"] = _local_next(answer.get_json())
+    return {"next": world.cache["audit-next"]}
 
 
 def audit_events(world: World, name: str) -> dict[str, str]:
@@ -486,6 +526,15 @@ FHIR_ROWS = [
         xfail={**known(TWO_PATIENTS_FHIR, "patient", "user", "partner"), "viewer": VIEWER_FHIR},
     ),
     Row(
+        # a next link of A's $everything under A's patient token, followed with each credential
+        "fhir-everything-paging-link",
+        "GET",
+        lambda w: "{next}",
+        cells(**dict(A_DATA, patient=OK, user=400, partner=400)),
+        missing=lambda w: w.cache["everything"].replace(f"/Patient/{w.a}/", f"/Patient/{MISSING}/"),
+        setup=everything_link,
+    ),
+    Row(
         "fhir-binary-of-coded-report",
         "GET",
         lambda w: f"/fhir/Binary/{w.report_binary}",
@@ -519,6 +568,15 @@ PERSONAL_ROWS = [
         lambda w: "/fhir/AuditEvent",
         cells(**PERSONAL),
         check=matches("patient", "user"),
+    ),
+    Row(
+        # a next link of A's AuditEvent search under A's patient token, followed by each
+        "audit-paging-link",
+        "GET",
+        lambda w: "{next}",
+        cells(**dict(PERSONAL, guardian=400, guardian_user=400, user=400)),
+        setup=audit_link,
+        xfail=known(AUDIT_CURSOR, "guardian", "guardian-user", "user"),
     ),
     Row(
         "audit-read-own",
@@ -1152,3 +1210,114 @@ def test_the_table_is_whole() -> None:
     for row in ROWS:
         assert set(row.expect) == set(json.loads(json.dumps(list(row.expect)))), row.name
         assert len(row.expect) == 13, row.name
+
+
+# --- what the table cannot say in one request --------------------------------------------------
+
+
+@pytest.mark.parametrize("surface", ["qido", "wado"])
+def test_a_viewers_requests_are_in_the_patients_access_history(world: World, surface: str) -> None:
+    """What a viewer link opens is audited as the access of whoever minted it: A sees it."""
+    path = {
+        "qido": f"/dicomweb/studies/{world.mixed_study}/series",
+        "wado": f"/dicomweb/studies/{world.mixed_study}/metadata",
+    }[surface]
+    own = {"Authorization": f"Bearer {world.tokens['patient']}"}
+
+    def about_the_study() -> set[str]:
+        world.app.extensions["audit_writer"].flush()
+        answer = world.http.get("/fhir/AuditEvent?_count=200", headers=own)
+        assert answer.status_code == 200
+        return {
+            e["resource"]["id"]
+            for e in answer.get_json().get("entry", [])
+            if any(
+                x["what"]["reference"] == f"ImagingStudy/{world.mixed_study}"
+                for x in e["resource"].get("entity", [])
+            )
+        }
+
+    before = about_the_study()
+    answer = world.http.get(path, headers=world.credentials["viewer"].headers)
+    assert answer.status_code == 200
+    assert about_the_study() - before, "the viewer's request is not in A's access history"
+
+
+@functools.cache
+def _narrow_key() -> RSAKey:
+    return RSAKey.generate_key(2048, {"kid": "narrow-partner"})
+
+
+PARTNER_SCOPES = (
+    "partner scopes beyond registration: a partner's token carries scopes it was not registered for"
+)
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        pytest.param("system/*.rs", marks=pytest.mark.xfail(strict=True, reason=PARTNER_SCOPES)),
+        "system/Patient.rs",
+        pytest.param(
+            "system/Observation.rs system/Patient.rs",
+            marks=pytest.mark.xfail(strict=True, reason=PARTNER_SCOPES),
+        ),
+    ],
+)
+def test_a_partner_gets_nothing_beyond_its_registration(world: World, asked: str) -> None:
+    """A partner registered for Observation only: whatever it asks, its token reads nothing
+    else of the patient who shared with it (invalid_scope, or a token narrowed to Observation)."""
+    key = _narrow_key()
+    store = world.app.extensions["smart_oauth"].store
+    client_id, _ = store.register_client(
+        name="Narrow partner",
+        kind="partner",
+        auth_method="private_key_jwt",
+        scope="system/Observation.rs",
+        jwks=json.dumps({"keys": [key.as_dict(private=False)]}),
+    )
+    consent = world.http.post(
+        "/fhir/Consent",
+        json={
+            **consent_body(world, world.a),
+            "organization": [
+                {
+                    "identifier": {
+                        "system": world.app.config["SHARING_CLIENT_SYSTEM"],
+                        "value": client_id,
+                    }
+                }
+            ],
+        },
+        headers={"Authorization": f"Bearer {world.tokens['patient']}"},
+    )
+    assert consent.status_code == 201
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": "http://gateway.test/oauth/token",
+        "exp": int(time.time()) + 240,
+        "jti": uuid.uuid4().hex,
+    }
+    assertion = jwt.encode(
+        {"alg": "RS384", "kid": key.kid, "typ": "JWT"}, claims, key, algorithms=["RS384"]
+    )
+    answer = world.http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "scope": asked,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+    if answer.status_code != 200:
+        assert answer.get_json()["error"] == "invalid_scope", answer.get_json()
+        return
+    body = answer.get_json()
+    assert set(body["scope"].split()) <= {"system/Observation.rs"}, body["scope"]
+    auth = {"Authorization": f"Bearer {body['access_token']}"}
+    assert world.http.get(f"/fhir/Patient/{world.a}", headers=auth).status_code == 403
+    assert (
+        world.http.get(f"/fhir/Observation/{obs(world, world.a)}", headers=auth).status_code == 200
+    )
