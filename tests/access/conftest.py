@@ -410,6 +410,9 @@ def world(
     assert link.status_code == 201, link.get_data(as_text=True)
     viewer = link.get_json()["token"]
 
+    def forged(token: str) -> str:
+        return token[:-2] + ("yy" if token.endswith("xx") else "xx")
+
     def bearer(token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
 
@@ -418,6 +421,11 @@ def world(
         "malformed": Credential("malformed", {"Authorization": "Bearer not/a.token=="}),
         "expired": Credential("expired", bearer(expired)),
         "revoked": Credential("revoked", bearer(done["access_token"])),
+        # the form of a result code and of a viewer token, not one the gateway made
+        "forged-result-code": Credential(
+            "forged-result-code", bearer(forged(result["access_token"]))
+        ),
+        "forged-viewer": Credential("forged-viewer", bearer(forged(viewer))),
         "patient": Credential("patient", bearer(patient["access_token"]), patients=(a,)),
         "guardian": Credential("guardian", bearer(guardian["access_token"]), patients=(w,)),
         "guardian-user": Credential(

@@ -37,7 +37,14 @@ FORBIDDEN = "forbidden"
 LOGIN = "login"
 
 #: The credential kinds, in the table's column order.
-UNAUTHENTICATED = ("anonymous", "malformed", "expired", "revoked")
+UNAUTHENTICATED = (
+    "anonymous",
+    "malformed",
+    "expired",
+    "revoked",
+    "forged-result-code",
+    "forged-viewer",
+)
 AUTHENTICATED = (
     "patient",
     "guardian",
@@ -67,6 +74,8 @@ class Row:
     missing: Path | None = None
     form: Callable[[World], dict[str, str]] | None = None
     body: Callable[[World], Any] | None = None
+    #: a request body of bytes (with its Content-Type in ``headers``)
+    raw: Callable[[World], bytes] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     #: the credential goes in the query string (``?token=``) instead of Authorization
     in_query: bool = False
@@ -116,6 +125,8 @@ def send(world: World, row: Row, credential: Credential, path: str | None = None
         kwargs["data"] = row.form(world)
     if row.body is not None:
         kwargs["json"] = row.body(world)
+    if row.raw is not None:
+        kwargs["data"] = row.raw(world)
     if row.environ is not None:
         kwargs["environ_base"] = row.environ()
     return world.http.open(url, **kwargs)
