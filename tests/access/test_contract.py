@@ -146,10 +146,12 @@ def missing_instance(world: World) -> str:
     return f"/dicomweb/studies/{s(world)}/series/{a_series(world)}/instances/{MISSING_UID}"
 
 
-def names(*uids: Any) -> Any:
-    """A check: each UID (of the world) is in an OK answer."""
+def names(*uids: Any, who: tuple[str, ...] | None = None) -> Any:
+    """A check: each UID (of the world) is in an OK answer (of the credentials ``who``)."""
 
     def check(world: World, credential: Credential, response: Any) -> None:
+        if who is not None and credential.name not in who:
+            return
         data = response.get_data()
         for uid in uids:
             value = uid(world)
@@ -379,6 +381,13 @@ FHIR_ROWS = [
         "GET",
         lambda w: f"/fhir/Patient/{w.ward}",
         cells(**dict(B_DATA, guardian=OK, guardian_user=OK)),
+        missing=lambda w: f"/fhir/Patient/{MISSING}",
+    ),
+    Row(
+        "fhir-read-guardian",
+        "GET",
+        lambda w: f"/fhir/Patient/{w.guardian}",
+        cells(**dict(B_DATA, guardian_user=OK)),
         missing=lambda w: f"/fhir/Patient/{MISSING}",
     ),
     Row(
@@ -686,7 +695,7 @@ DICOM_ROWS = [
         "GET",
         lambda w: "/dicomweb/studies",
         cells(**QIDO_ALL),
-        check=None,
+        check=names(s, who=A_READERS),
     ),
     Row(
         "qido-studies-of-b-by-uid",
@@ -701,6 +710,7 @@ DICOM_ROWS = [
         lambda w: "/dicomweb/series",
         cells(**QIDO_ALL),
         xfail=known(TWO_PATIENTS, *A_READERS),
+        check=names(a_series, who=A_READERS),
     ),
     Row(
         "qido-all-instances",
@@ -708,6 +718,7 @@ DICOM_ROWS = [
         lambda w: "/dicomweb/instances",
         cells(**QIDO_ALL),
         xfail=known(TWO_PATIENTS, *A_READERS),
+        check=names(a_sop, who=A_READERS),
     ),
     Row(
         "qido-study-series",
@@ -764,6 +775,35 @@ DICOM_ROWS = [
         in_query=True,
         check=names(a_series),
         xfail=known(VIEWER_QIDO_TOKEN, *COLUMNS[1:]),
+    ),
+    Row(
+        "qido-other-study-of-a-series",
+        "GET",
+        lambda w: f"/dicomweb/studies/{w.other_study()}/series",
+        cells(**dict(A_STUDY, viewer=M)),
+        missing=missing_study("/series"),
+    ),
+    Row(
+        "wado-other-study-of-a-metadata",
+        "GET",
+        lambda w: f"/dicomweb/studies/{w.other_study()}/metadata",
+        cells(**dict(A_STUDY, viewer=M)),
+        missing=missing_study("/metadata"),
+    ),
+    Row(
+        "wado-study-of-guardian-metadata",
+        "GET",
+        lambda w: f"/dicomweb/studies/{w.study_of(w.guardian)}/metadata",
+        cells(**dict(NOBODY, guardian_user=OK)),
+        missing=missing_study("/metadata"),
+    ),
+    Row(
+        "wado-viewer-token-in-query",
+        "GET",
+        study_path("/metadata"),
+        cells(DENIED, viewer=OK),
+        in_query=True,
+        check=names(a_sop),
     ),
     Row(
         "wado-study",
