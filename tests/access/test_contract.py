@@ -30,6 +30,7 @@ import json
 import secrets
 import time
 import uuid
+import zipfile
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -172,6 +173,14 @@ def matches(*names: str) -> Any:
 
 
 ALL_OF_A = ("patient", "user", "filtered", "partner")
+
+
+def exported(world: World, credential: Credential, response: Any) -> None:
+    """A check: the ZIP holds A's instances of the study (and, by ``assert_only_own``, no one
+    else's)."""
+    archive = zipfile.ZipFile(io.BytesIO(response.get_data()))
+    data = b"".join(archive.read(name) for name in archive.namelist())
+    assert a_sop(world).encode() in data
 
 
 def next_link(world: World, name: str) -> dict[str, str]:
@@ -985,6 +994,7 @@ DICOM_ROWS = [
         study_path("/export"),
         cells(**dict(A_STUDY, viewer=FORBIDDEN)),
         missing=missing_study("/export"),
+        check=exported,
     ),
     Row(
         "export-post",
