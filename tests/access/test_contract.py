@@ -1294,27 +1294,16 @@ PARTNER_SCOPES = (
 )
 
 
-@pytest.mark.parametrize(
-    "asked",
-    [
-        pytest.param("system/*.rs", marks=pytest.mark.xfail(strict=True, reason=PARTNER_SCOPES)),
-        "system/Patient.rs",
-        pytest.param(
-            "system/Observation.rs system/Patient.rs",
-            marks=pytest.mark.xfail(strict=True, reason=PARTNER_SCOPES),
-        ),
-    ],
-)
-def test_a_partner_gets_nothing_beyond_its_registration(world: World, asked: str) -> None:
-    """A partner registered for Observation only: whatever it asks, its token reads nothing
-    else of the patient who shared with it (invalid_scope, or a token narrowed to Observation)."""
+def consented_partner(world: World, registered: str, asked: str) -> Any:
+    """A partner registered for ``registered``, whom A shared with, asking a token for
+    ``asked`` with its private_key_jwt assertion: the token endpoint's answer."""
     key = _narrow_key()
     store = world.app.extensions["smart_oauth"].store
     client_id, _ = store.register_client(
-        name="Narrow partner",
+        name=f"Partner {secrets.token_hex(3)}",
         kind="partner",
         auth_method="private_key_jwt",
-        scope="system/Observation.rs",
+        scope=registered,
         jwks=json.dumps({"keys": [key.as_dict(private=False)]}),
     )
     consent = world.http.post(
@@ -1343,7 +1332,7 @@ def test_a_partner_gets_nothing_beyond_its_registration(world: World, asked: str
     assertion = jwt.encode(
         {"alg": "RS384", "kid": key.kid, "typ": "JWT"}, claims, key, algorithms=["RS384"]
     )
-    answer = world.http.post(
+    return world.http.post(
         "/oauth/token",
         data={
             "grant_type": "client_credentials",
@@ -1352,6 +1341,23 @@ def test_a_partner_gets_nothing_beyond_its_registration(world: World, asked: str
             "client_assertion": assertion,
         },
     )
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        pytest.param("system/*.rs", marks=pytest.mark.xfail(strict=True, reason=PARTNER_SCOPES)),
+        "system/Patient.rs",
+        pytest.param(
+            "system/Observation.rs system/Patient.rs",
+            marks=pytest.mark.xfail(strict=True, reason=PARTNER_SCOPES),
+        ),
+    ],
+)
+def test_a_partner_gets_nothing_beyond_its_registration(world: World, asked: str) -> None:
+    """A partner registered for Observation only: whatever it asks, its token reads nothing
+    else of the patient who shared with it (invalid_scope, or a token narrowed to Observation)."""
+    answer = consented_partner(world, "system/Observation.rs", asked)
     if answer.status_code != 200:
         assert answer.get_json()["error"] == "invalid_scope", answer.get_json()
         return
@@ -1362,3 +1368,20 @@ def test_a_partner_gets_nothing_beyond_its_registration(world: World, asked: str
     assert (
         world.http.get(f"/fhir/Observation/{obs(world, world.a)}", headers=auth).status_code == 200
     )
+
+
+def test_a_partner_never_stores_images_whatever_its_scopes(world: World) -> None:
+    """Even registered and granted ``system/ImagingStudy.c``, a partner's STOW-RS of the
+    consented patient's images is refused: partners read what was shared, nothing more."""
+    scope = "system/*.rs system/ImagingStudy.c"
+    answer = consented_partner(world, scope, scope)
+    if answer.status_code != 200:
+        assert answer.get_json()["error"] == "invalid_scope", answer.get_json()
+        return
+    auth = {"Authorization": f"Bearer {answer.get_json()['access_token']}"}
+    stored = world.http.post(
+        "/dicomweb/studies",
+        data=stow_body(world),
+        headers={**auth, "Content-Type": STOW_TYPE},
+    )
+    assert stored.status_code == 403, stored.get_data()[:300]
