@@ -1,7 +1,8 @@
 """The access contract: every credential kind x every surface and interaction of the gateway.
 
 Columns (``tests/access/conftest.py`` makes each through its production path): anonymous, a
-malformed token, an expired and a revoked SMART token; A's patient token (``patient/*.rs``, A in
+malformed token, an expired and a revoked SMART token, a forged result code and a forged viewer
+token (their prefixes, not their signatures or records); A's patient token (``patient/*.rs``, A in
 context); a guardian acting for the minor W (W in context); the guardian's ``user/*.rs`` token
 over their own record and W's; A's own ``user/*.rs`` token; A's query-filtered token
 (``patient/Observation.rs?category=laboratory`` only); a partner clinic A shared with and one
