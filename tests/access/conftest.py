@@ -101,6 +101,7 @@ def _people(his_url: str) -> dict[str, Any]:
             .order_by(lb.c.id)
         ).all()
         ids = dict(conn.execute(sa.select(p.c.id, p.c.national_id)).all())
+        mrns = dict(conn.execute(sa.select(p.c.id, p.c.mrn)).all())
     engine.dispose()
     return {
         "a": int(a),
@@ -111,6 +112,7 @@ def _people(his_url: str) -> dict[str, Any]:
         "bulletin": (int(bulletins[0][0]), int(bulletins[0][1]), str(bulletins[0][2])),
         "other_bulletin": (int(bulletins[1][0]), int(bulletins[1][1])),
         "national_id": {int(k): str(v) for k, v in ids.items()},
+        "mrn": {int(k): str(v) for k, v in mrns.items()},
     }
 
 
@@ -462,6 +464,7 @@ def world(
         spare_partner=spare,
         credentials=credentials,
         owned=owned,
+        mrn=people["mrn"],
         tokens={
             "patient": patient["access_token"],
             "other": other["access_token"],

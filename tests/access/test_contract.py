@@ -458,6 +458,12 @@ FHIR_ROWS = [
         cells(**dict(SEARCH, patient=EMPTY, user=EMPTY, partner=EMPTY, filtered=EMPTY)),
     ),
     Row(
+        "fhir-search-id-of-b",
+        "GET",
+        lambda w: f"/fhir/Observation?_id={obs(w, w.b)}",
+        cells(**dict(SEARCH, patient=EMPTY, user=EMPTY, partner=EMPTY, filtered=EMPTY)),
+    ),
+    Row(
         "fhir-search-patient",
         "GET",
         lambda w: "/fhir/Patient",
@@ -497,6 +503,14 @@ FHIR_ROWS = [
         missing=lambda w: f"/fhir/Patient/{MISSING}/$everything",
         form=lambda w: {"_count": "50"},
         check=matches("patient", "user", "partner"),
+    ),
+    Row(
+        "fhir-everything-ward",
+        "GET",
+        lambda w: f"/fhir/Patient/{w.ward}/$everything?_count=50",
+        cells(**dict(B_DATA, guardian=OK, guardian_user=OK)),
+        missing=lambda w: f"/fhir/Patient/{MISSING}/$everything?_count=50",
+        check=matches("guardian", "guardian-user"),
     ),
     Row(
         "fhir-everything-of-b",
@@ -713,6 +727,12 @@ DICOM_ROWS = [
         lambda w: f"/dicomweb/studies?StudyInstanceUID={w.study_of(w.b)}",
         cells(**dict(QIDO_ALL, patient=EMPTY, user=EMPTY, partner=EMPTY, viewer=EMPTY)),
         xfail=known(VIEWER_QIDO_UID, "viewer"),
+    ),
+    Row(
+        "qido-studies-by-patient-id-of-b",
+        "GET",
+        lambda w: f"/dicomweb/studies?PatientID={w.mrn[w.b]}",
+        cells(**dict(QIDO_ALL, patient=EMPTY, user=EMPTY, partner=EMPTY, viewer=EMPTY)),
     ),
     Row(
         "qido-all-series",

@@ -54,6 +54,8 @@ class World:
     tokens: dict[str, str]
     #: type -> patient -> ids of that patient's resources (found with open access)
     owned: dict[str, dict[int, list[str]]] = field(default_factory=dict)
+    #: HIS patient -> MRN (the DICOM PatientID of their studies)
+    mrn: dict[int, str] = field(default_factory=dict)
     #: what cells look up once (paging links, audit event ids)
     cache: dict[str, Any] = field(default_factory=dict)
 
