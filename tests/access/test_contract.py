@@ -128,6 +128,12 @@ def cross_series(world: World) -> str:
     return first(world, other)[0]
 
 
+def cross_sop(world: World) -> str:
+    """The first instance of ``cross_series``."""
+    series = cross_series(world)
+    return next(sop for study in world.instances.values() for x, sop in study if x == series)
+
+
 def s(world: World) -> str:
     return world.mixed_study
 
@@ -791,6 +797,14 @@ DICOM_ROWS = [
         xfail=known(SERIES_404, *A_READERS),
     ),
     Row(
+        "qido-series-of-b-under-a-instances",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{first(w, w.study_of(w.b))[0]}/instances",
+        cells(**NOBODY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/instances",
+        xfail=known(SERIES_404, *A_READERS),
+    ),
+    Row(
         "qido-study-of-b-series",
         "GET",
         lambda w: f"/dicomweb/studies/{w.study_of(w.b)}/series",
@@ -872,6 +886,22 @@ DICOM_ROWS = [
         cells(**NOBODY),
         missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}",
         xfail=known(CROSS_STUDY, *A_READERS),
+    ),
+    Row(
+        "wado-series-of-b-under-a",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{first(w, w.study_of(w.b))[0]}",
+        cells(**NOBODY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}",
+    ),
+    Row(
+        "wado-cross-study-instance",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{cross_series(w)}/instances/{cross_sop(w)}",
+        cells(**NOBODY),
+        missing=lambda w: (
+            f"/dicomweb/studies/{s(w)}/series/{cross_series(w)}/instances/{MISSING_UID}"
+        ),
     ),
     Row(
         "wado-instance",
