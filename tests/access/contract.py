@@ -193,6 +193,8 @@ def assert_login(response: Any, method: str) -> None:
         return
     assert method != "GET", (response.status_code, text(response))
     assert response.status_code in (400, 401, 403), (response.status_code, text(response))
+    if response.status_code == 401:  # RFC 9110 §15.5.2: a 401 names how to authenticate
+        assert "WWW-Authenticate" in response.headers, text(response)
 
 
 def forbidden_uids(world: World, credential: Credential) -> set[str]:

@@ -87,6 +87,10 @@ ACCOUNTS_CHALLENGE = (
     "RFC 6750 error codes on OAuth endpoints: the accounts API answers a presented token without "
     'error="invalid_token"'
 )
+SESSION_401 = (
+    "SMART details on OAuth endpoints: /oauth/launch and /oauth/apps/revoke answer 401 without "
+    "WWW-Authenticate (RFC 9110 §15.5.2) when nobody is signed in"
+)
 VIEWER_FHIR = (
     "a viewer token reads FHIR ImagingStudy resources (any of its patient's, not only its study): "
     "the VIEWER reach names the type, and the FHIR API cannot tell it from DICOMweb"
@@ -1167,8 +1171,20 @@ OAUTH_ROWS = [
     Row("oauth-authorize", "GET", lambda w: "/oauth/authorize?response_type=code", SESSION),
     Row("oauth-authorize-post", "POST", lambda w: "/oauth/authorize", SESSION),
     Row("oauth-apps", "GET", lambda w: "/oauth/apps", SESSION),
-    Row("oauth-apps-revoke", "POST", lambda w: "/oauth/apps/revoke", SESSION),
-    Row("oauth-launch", "POST", lambda w: "/oauth/launch", SESSION),
+    Row(
+        "oauth-apps-revoke",
+        "POST",
+        lambda w: "/oauth/apps/revoke",
+        SESSION,
+        xfail=known(SESSION_401, *COLUMNS),
+    ),
+    Row(
+        "oauth-launch",
+        "POST",
+        lambda w: "/oauth/launch",
+        SESSION,
+        xfail=known(SESSION_401, *COLUMNS),
+    ),
     Row(
         "result-access-wrong-code",
         "POST",
