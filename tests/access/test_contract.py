@@ -194,6 +194,12 @@ def exported(world: World, credential: Credential, response: Any) -> None:
     assert a_sop(world).encode() in data
 
 
+def pdf(response: Any) -> None:
+    """The Binary's own bytes: the report's PDF."""
+    assert response.mimetype == "application/pdf", response.mimetype
+    assert response.get_data().startswith(b"%PDF")
+
+
 def next_link(world: World, name: str) -> dict[str, str]:
     if "next" not in world.cache:
         answer = world.http.get(
@@ -587,6 +593,7 @@ FHIR_ROWS = [
         lambda w: f"/fhir/Binary/{w.report_binary}",
         cells(**dict(A_DATA, result_code=OK)),
         missing=lambda w: f"/fhir/Binary/{MISSING}",
+        check=lambda w, c, r: pdf(r),
     ),
     Row(
         "fhir-binary-other-of-a",
