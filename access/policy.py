@@ -265,7 +265,8 @@ class AccessPolicy:
         """
         if not grant.reach.covers(resource_type, interaction):
             raise self.forbidden(f"This credential does not cover {interaction} of {resource_type}")
-        if resource_type in PERSONAL_TYPES and "system" in grant.levels:
+        partner = "system" in grant.levels  # reads what was shared with it; never stores (STOW)
+        if partner and (resource_type in PERSONAL_TYPES or interaction == "create"):
             raise self.forbidden(f"A partner's access does not cover {resource_type}")
         if grant.types is not None and resource_type not in grant.types:
             raise self.forbidden(f"The access granted does not cover {resource_type}")

@@ -1,0 +1,1461 @@
+"""The access contract: every credential kind x every surface and interaction of the gateway.
+
+Columns (``tests/access/conftest.py`` makes each through its production path): anonymous, a
+malformed token, an expired and a revoked SMART token, a forged result code and a forged viewer
+token (their prefixes, not their signatures or records); A's patient token (``patient/*.rs``, A in
+context); a guardian acting for the minor W (W in context); the guardian's ``user/*.rs`` token
+over their own record and W's; A's own ``user/*.rs`` token; A's query-filtered token
+(``patient/Observation.rs?category=laboratory`` only); a partner clinic A shared with and one
+nobody shared with (SMART Backend Services); a result-code token of one of A's lab reports; a
+viewer token of one of A's studies.
+
+Rows: one request each. The expectations come from the rules, not from today's answers:
+
+* no, malformed, expired or revoked token: 401 with a ``Bearer`` challenge (``invalid_token``
+  when a token was sent), on every protected surface;
+* another patient's resource, study, series or instance: 404 exactly like a missing one;
+* a type or interaction outside the credential's scopes or kind: 403 ``insufficient_scope``;
+* a result code reads its one DiagnosticReport and that report's PDF, nothing else; a viewer
+  token searches and retrieves its one study (only A's instances of it), nothing else;
+* a partner reads only the consented patient's data, never AuditEvent or Consent, never STOW;
+* /metadata and discovery are open; a bearer token never stands for a signed-in person.
+
+``test_every_route_has_rows`` fails when the app has a route (and method) no row requests.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import secrets
+import time
+import uuid
+import zipfile
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from pydicom.dataset import Dataset
+from werkzeug.routing import Map, Rule
+
+from demo.synthetic import Patient, StudySpec, build_study
+from tests.access.contract import (
+    AUTHENTICATED,
+    COLUMNS,
+    DENIED,
+    EMPTY,
+    FORBIDDEN,
+    LOGIN,
+    MISSING_,
+    OK,
+    Row,
+    cells,
+    every,
+    judge,
+    params,
+)
+from tests.access.world import MISSING, MISSING_UID, Credential, World
+from tests.dicomweb.conftest import new_uid
+
+M = MISSING_  # short, for the table
+NO_ID = "0" * 32
+
+# --- known defects: those cells keep the right expectation, marked xfail(strict) -----------------
+
+TWO_PATIENTS = (
+    "two-patient studies: another patient's instances filed under the caller's study are served"
+)
+TWO_PATIENTS_FHIR = (
+    "two-patient studies: the FHIR ImagingStudy of a study holding two patients' instances "
+    "lists the other patient's series (from the PACS)"
+)
+CROSS_STUDY = "cross-study DICOMweb paths: a series of another study under the caller's study path"
+SERIES_404 = (
+    "cross-study DICOMweb paths: a series the caller may not see under its study path answers "
+    "200 [] instead of 404"
+)
+VIEWER_QIDO_TOKEN = "viewer tokens on QIDO: ?token= is refused as an unknown query parameter"
+VIEWER_QIDO_UID = (
+    "viewer tokens on QIDO: the token's study replaces the StudyInstanceUID asked for, so a "
+    "search for another study answers the token's own"
+)
+ACCOUNTS_CHALLENGE = (
+    "RFC 6750 error codes on OAuth endpoints: the accounts API answers a presented token without "
+    'error="invalid_token"'
+)
+SESSION_401 = (
+    "SMART details on OAuth endpoints: /oauth/launch and /oauth/apps/revoke answer 401 without "
+    "WWW-Authenticate (RFC 9110 §15.5.2) when nobody is signed in"
+)
+VIEWER_FHIR = (
+    "a viewer token reads FHIR ImagingStudy resources (any of its patient's, not only its study): "
+    "the VIEWER reach names the type, and the FHIR API cannot tell it from DICOMweb"
+)
+IGNORED_PARAMS = (
+    "_filter/_query/_list are ignored: the search answers every resource the grant covers "
+    "instead of refusing what it cannot honour"
+)
+AUDIT_PARAMS = "AuditEvent parameters: search parameters other than _count are ignored"
+AUDIT_CURSOR = (
+    "AuditEvent paging: a next link is not bound to the grant that made it (another grant "
+    "follows it and gets its own events)"
+)
+CONSENT_PROVISIONS = (
+    "Consent provisions: a Consent the gateway cannot enforce (period, class, data, an unknown "
+    "partner) is stored as a share of the whole record"
+)
+#: The credentials that reach A's study on DICOMweb.
+A_READERS = ("patient", "user", "partner", "viewer")
+
+
+def known(reason: str, *names: str) -> dict[str, str]:
+    return {name: reason for name in names}
+
+
+# --- helpers of the rows -------------------------------------------------------------------------
+
+
+def first(world: World, study: str) -> tuple[str, str]:
+    """The first (series, instance) of ``study`` as loaded for its own patient."""
+    return world.instances[study][0]
+
+
+def cross_series(world: World) -> str:
+    """A series of another study of A's: study A with a series of study B."""
+    other = world.other_study()
+    if other == MISSING_UID:
+        return first(world, world.study_of(world.b))[0]
+    return first(world, other)[0]
+
+
+def cross_sop(world: World) -> str:
+    """The first instance of ``cross_series``."""
+    series = cross_series(world)
+    return next(sop for study in world.instances.values() for x, sop in study if x == series)
+
+
+def s(world: World) -> str:
+    return world.mixed_study
+
+
+def a_series(world: World) -> str:
+    return first(world, world.mixed_study)[0]
+
+
+def a_sop(world: World) -> str:
+    return first(world, world.mixed_study)[1]
+
+
+def instance(world: World) -> str:
+    return f"/dicomweb/studies/{s(world)}/series/{a_series(world)}/instances/{a_sop(world)}"
+
+
+def missing_instance(world: World) -> str:
+    return f"/dicomweb/studies/{s(world)}/series/{a_series(world)}/instances/{MISSING_UID}"
+
+
+def names(*uids: Any, who: tuple[str, ...] | None = None) -> Any:
+    """A check: each UID (of the world) is in an OK answer (of the credentials ``who``)."""
+
+    def check(world: World, credential: Credential, response: Any) -> None:
+        if who is not None and credential.name not in who:
+            return
+        data = response.get_data()
+        for uid in uids:
+            value = uid(world)
+            assert value.encode() in data, f"{value} is missing from the answer"
+
+    return check
+
+
+def matches(*names: str) -> Any:
+    """A check: the credentials ``names`` get at least one match (their patients have data)."""
+
+    def check(world: World, credential: Credential, response: Any) -> None:
+        if credential.name in names:
+            found = [e for e in response.get_json().get("entry", [])]
+            assert found, "no match where the credential's patient has data"
+
+    return check
+
+
+ALL_OF_A = ("patient", "user", "filtered", "partner")
+
+
+def exported(world: World, credential: Credential, response: Any) -> None:
+    """A check: the ZIP holds A's instances of the study (and, by ``assert_only_own``, no one
+    else's)."""
+    archive = zipfile.ZipFile(io.BytesIO(response.get_data()))
+    data = b"".join(archive.read(name) for name in archive.namelist())
+    assert a_sop(world).encode() in data
+
+
+def pdf(response: Any) -> None:
+    """The Binary's own bytes: the report's PDF."""
+    assert response.mimetype == "application/pdf", response.mimetype
+    assert response.get_data().startswith(b"%PDF")
+
+
+def next_link(world: World, name: str) -> dict[str, str]:
+    if "next" not in world.cache:
+        answer = world.http.get(
+            "/fhir/Observation?_count=1",
+            headers={"Authorization": f"Bearer {world.tokens['patient']}"},
+        )
+        assert answer.status_code == 200
+        link = next(x["url"] for x in answer.get_json()["link"] if x["relation"] == "next")
+        parts = urlsplit(link)
+        world.cache["next"] = f"{parts.path}?{parts.query}"
+    return {"next": world.cache["next"]}
+
+
+def _local_next(bundle: dict[str, Any]) -> str:
+    link = next(x["url"] for x in bundle["link"] if x["relation"] == "next")
+    parts = urlsplit(link)
+    return f"{parts.path}?{parts.query}"
+
+
+def everything_link(world: World, name: str) -> dict[str, str]:
+    """A next link of A's $everything under A's patient token."""
+    if "everything" not in world.cache:
+        answer = world.http.get(
+            f"/fhir/Patient/{world.a}/$everything?_count=2",
+            headers={"Authorization": f"Bearer {world.tokens['patient']}"},
+        )
+        assert answer.status_code == 200
+        world.cache["everything"] = _local_next(answer.get_json())
+    return {"next": world.cache["everything"]}
+
+
+def audit_link(world: World, name: str) -> dict[str, str]:
+    """A next link of A's AuditEvent search under A's patient token."""
+    if "audit-next" not in world.cache:
+        world.app.extensions["audit_writer"].flush()
+        answer = world.http.get(
+            "/fhir/AuditEvent?_count=1",
+            headers={"Authorization": f"Bearer {world.tokens['patient']}"},
+        )
+        assert answer.status_code == 200
+        world.cache["audit-next"] = _local_next(answer.get_json())
+    return {"next": world.cache["audit-next"]}
+
+
+def audit_events(world: World, name: str) -> dict[str, str]:
+    """One AuditEvent about A (A's token wrote it) and one about B."""
+    if "events" not in world.cache:
+        world.app.extensions["audit_writer"].flush()
+        found = {}
+        for who, token in (("a", world.tokens["patient"]), ("b", world.tokens["other"])):
+            pid = world.a if who == "a" else world.b
+            answer = world.http.get(
+                "/fhir/AuditEvent?_count=200", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+            events = [e["resource"] for e in answer.get_json().get("entry", [])]
+            about = [
+                e["id"]
+                for e in events
+                if {x["what"]["reference"] for x in e.get("entity", []) if x["role"]["code"] == "1"}
+                == {f"Patient/{pid}"}
+            ]
+            assert about, f"no AuditEvent about {who}"
+            found[who] = about[0]
+        world.cache["events"] = found
+    return world.cache["events"]  # type: ignore[no-any-return]
+
+
+def consent_body(world: World, patient: int, status: str = "active") -> dict[str, Any]:
+    return {
+        "resourceType": "Consent",
+        "status": status,
+        "patient": {"reference": f"Patient/{patient}"},
+        "organization": [
+            {
+                "identifier": {
+                    "system": world.app.config["SHARING_CLIENT_SYSTEM"],
+                    "value": world.spare_partner,
+                }
+            }
+        ],
+    }
+
+
+PAST = {"start": "2020-01-01", "end": "2020-12-31"}
+LAB_CLASS = {"system": "http://hl7.org/fhir/resource-types", "code": "Observation"}
+
+
+def unknown_partner(world: World, consent: dict[str, Any]) -> dict[str, Any]:
+    org = consent["organization"][0]["identifier"]
+    return {**consent, "organization": [{"identifier": {**org, "value": "no-such-clinic"}}]}
+
+
+def own_data(world: World) -> dict[str, Any]:
+    return {"meaning": "instance", "reference": {"reference": f"Observation/{obs(world, world.a)}"}}
+
+
+def fresh_consent(world: World, name: str) -> dict[str, str]:
+    """A new active Consent of A's (to the spare partner), made with A's token."""
+    answer = world.http.post(
+        "/fhir/Consent",
+        json=consent_body(world, world.a),
+        headers={"Authorization": f"Bearer {world.tokens['patient']}"},
+    )
+    assert answer.status_code == 201, answer.get_data(as_text=True)[:300]
+    return {"consent": str(answer.get_json()["id"])}
+
+
+BOUNDARY = "contract-boundary"
+
+
+def stow_body(world: World) -> bytes:
+    """One new instance of A's (its own new study), as a STOW-RS request body."""
+    if "stow" in world.cache:
+        return world.cache["stow"]  # type: ignore[no-any-return]
+    mrn = str(world.cache.get("mrn_a") or _mrn(world, world.a))
+    spec = StudySpec(
+        study_uid=new_uid(),
+        patient=Patient(mrn, "Upload", "Test", datetime(1990, 1, 1).date(), "O"),
+        accession_number="",
+        modality="OT",
+        performed_at=datetime(2025, 2, 3, 10, 0),
+        max_size=16,
+    )
+    ds: Dataset = next(iter(build_study(spec)))
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    head = f"--{BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+    world.cache["stow"] = head + out.getvalue() + f"\r\n--{BOUNDARY}--\r\n".encode()
+    return world.cache["stow"]  # type: ignore[no-any-return]
+
+
+def _mrn(world: World, patient: int) -> str:
+    http = world.app.test_client()
+    found = http.get(
+        f"/fhir/Patient/{patient}",
+        headers={"Authorization": f"Bearer {world.tokens['patient']}"},
+    ).get_json()
+    mrn = next(i["value"] for i in found["identifier"] if "mrn" in i.get("system", "").lower())
+    world.cache["mrn_a"] = mrn
+    return str(mrn)
+
+
+STOW_TYPE = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+#: A's resources: who reads them (patient-level grants in A's context, A's user grant, the
+#: partner A shared with), who gets a 404 (everybody else acting for other patients), who a 403
+#: (the credential kinds or scopes that never cover the type).
+A_DATA = dict(
+    patient=OK,
+    guardian=M,
+    guardian_user=M,
+    user=OK,
+    filtered=FORBIDDEN,
+    partner=OK,
+    partner_none=M,
+    result_code=FORBIDDEN,
+    viewer=FORBIDDEN,
+)
+#: B's resources: missing to every credential that may read the type at all.
+B_DATA = dict(A_DATA, patient=M, user=M, partner=M)
+#: searches: narrowed to the credential's patients (OK checks that), never refused for that
+SEARCH = dict(A_DATA, guardian=OK, guardian_user=OK, partner_none=EMPTY)
+#: A's study on DICOMweb: as A's data, and the viewer token of that very study reads it
+A_STUDY = dict(A_DATA, filtered=FORBIDDEN, viewer=OK)
+#: B's series or instances under A's study path, another study's series under it: missing
+NOBODY = dict(A_STUDY, patient=M, user=M, partner=M, viewer=M)
+#: QIDO over every study: narrowed to the credential's patients (and the viewer's study)
+QIDO_ALL = dict(A_STUDY, guardian=OK, guardian_user=OK, partner_none=EMPTY)
+#: pages of the signed-in person: a bearer token is no session
+SESSION = every(LOGIN)
+
+
+def obs(world: World, patient: int) -> str:
+    return world.of("Observation", patient)
+
+
+FHIR_ROWS = [
+    Row(
+        "fhir-read-own",
+        "GET",
+        lambda w: f"/fhir/Observation/{obs(w, w.a)}",
+        cells(**dict(A_DATA, filtered=OK)),
+        missing=lambda w: f"/fhir/Observation/{MISSING}",
+    ),
+    Row(
+        "fhir-read-other-patient",
+        "GET",
+        lambda w: f"/fhir/Observation/{obs(w, w.b)}",
+        cells(**dict(B_DATA, filtered=M)),
+        missing=lambda w: f"/fhir/Observation/{MISSING}",
+    ),
+    Row(
+        "fhir-read-patient",
+        "GET",
+        lambda w: f"/fhir/Patient/{w.a}",
+        cells(**A_DATA),
+        missing=lambda w: f"/fhir/Patient/{MISSING}",
+    ),
+    Row(
+        "fhir-read-ward",
+        "GET",
+        lambda w: f"/fhir/Patient/{w.ward}",
+        cells(**dict(B_DATA, guardian=OK, guardian_user=OK)),
+        missing=lambda w: f"/fhir/Patient/{MISSING}",
+    ),
+    Row(
+        "fhir-read-guardian",
+        "GET",
+        lambda w: f"/fhir/Patient/{w.guardian}",
+        cells(**dict(B_DATA, guardian_user=OK)),
+        missing=lambda w: f"/fhir/Patient/{MISSING}",
+    ),
+    Row(
+        "fhir-read-related-person",
+        "GET",
+        lambda w: f"/fhir/RelatedPerson/{w.link}",
+        cells(**dict(B_DATA, guardian=OK, guardian_user=OK)),
+        missing=lambda w: f"/fhir/RelatedPerson/{MISSING}",
+    ),
+    Row(
+        "fhir-read-coded-report",
+        "GET",
+        lambda w: f"/fhir/DiagnosticReport/{w.report}",
+        cells(**dict(A_DATA, result_code=OK)),
+        missing=lambda w: f"/fhir/DiagnosticReport/lab-{MISSING}",
+    ),
+    Row(
+        "fhir-read-other-report-of-a",
+        "GET",
+        lambda w: f"/fhir/DiagnosticReport/{w.other_report}",
+        cells(**dict(A_DATA, result_code=M)),
+        missing=lambda w: f"/fhir/DiagnosticReport/lab-{MISSING}",
+    ),
+    Row(
+        "fhir-read-report-of-b",
+        "GET",
+        lambda w: f"/fhir/DiagnosticReport/{w.of('DiagnosticReport', w.b)}",
+        cells(**dict(B_DATA, result_code=M)),
+        missing=lambda w: f"/fhir/DiagnosticReport/rad-{MISSING}",
+    ),
+    Row(
+        "fhir-read-imaging-study",
+        "GET",
+        lambda w: f"/fhir/ImagingStudy/{w.of('ImagingStudy', w.a)}",
+        cells(**A_DATA),
+        missing=lambda w: f"/fhir/ImagingStudy/{MISSING}",
+        xfail=known(VIEWER_FHIR, "viewer"),
+    ),
+    Row(
+        "fhir-search-get",
+        "GET",
+        lambda w: "/fhir/Observation?_count=50",
+        cells(**dict(SEARCH, filtered=OK)),
+        check=matches(*ALL_OF_A),
+    ),
+    Row(
+        "fhir-search-post",
+        "POST",
+        lambda w: "/fhir/Observation/_search",
+        cells(**dict(SEARCH, filtered=OK)),
+        form=lambda w: {"_count": "50"},
+        check=matches(*ALL_OF_A),
+    ),
+    Row(
+        "fhir-search-aimed-at-b",
+        "GET",
+        lambda w: f"/fhir/Observation?patient={w.b}",
+        cells(**dict(SEARCH, patient=EMPTY, user=EMPTY, partner=EMPTY, filtered=EMPTY)),
+    ),
+    Row(
+        "fhir-search-id-of-b",
+        "GET",
+        lambda w: f"/fhir/Observation?_id={obs(w, w.b)}",
+        cells(**dict(SEARCH, patient=EMPTY, user=EMPTY, partner=EMPTY, filtered=EMPTY)),
+    ),
+    Row(
+        "fhir-search-patient",
+        "GET",
+        lambda w: "/fhir/Patient",
+        cells(**SEARCH),
+        check=matches("patient", "user", "partner", "guardian", "guardian-user"),
+    ),
+    Row(
+        "fhir-include",
+        "GET",
+        lambda w: (
+            "/fhir/DiagnosticReport?_include=DiagnosticReport:result"
+            "&_include=DiagnosticReport:subject&_count=50"
+        ),
+        cells(**SEARCH),
+        check=matches("patient", "user", "partner", "guardian-user"),
+    ),
+    Row(
+        "fhir-revinclude",
+        "GET",
+        lambda w: f"/fhir/Patient?_id={w.a}&_revinclude=Observation:patient",
+        cells(**dict(SEARCH, guardian=EMPTY, guardian_user=EMPTY)),
+        check=matches("patient", "user", "partner"),
+    ),
+    Row(
+        "fhir-everything-own",
+        "GET",
+        lambda w: f"/fhir/Patient/{w.a}/$everything?_count=50",
+        cells(**A_DATA),
+        missing=lambda w: f"/fhir/Patient/{MISSING}/$everything?_count=50",
+        check=matches("patient", "user", "partner"),
+    ),
+    Row(
+        "fhir-everything-post",
+        "POST",
+        lambda w: f"/fhir/Patient/{w.a}/$everything",
+        cells(**A_DATA),
+        missing=lambda w: f"/fhir/Patient/{MISSING}/$everything",
+        form=lambda w: {"_count": "50"},
+        check=matches("patient", "user", "partner"),
+    ),
+    Row(
+        "fhir-everything-ward",
+        "GET",
+        lambda w: f"/fhir/Patient/{w.ward}/$everything?_count=50",
+        cells(**dict(B_DATA, guardian=OK, guardian_user=OK)),
+        missing=lambda w: f"/fhir/Patient/{MISSING}/$everything?_count=50",
+        check=matches("guardian", "guardian-user"),
+    ),
+    Row(
+        "fhir-everything-of-b",
+        "GET",
+        lambda w: f"/fhir/Patient/{w.b}/$everything",
+        cells(**B_DATA),
+        missing=lambda w: f"/fhir/Patient/{MISSING}/$everything",
+    ),
+    Row(
+        # a next link of A's patient token, followed with each credential
+        "fhir-paging-link",
+        "GET",
+        lambda w: "{next}",
+        cells(
+            400,
+            patient=OK,
+            result_code=FORBIDDEN,
+            viewer=FORBIDDEN,
+        ),
+        setup=next_link,
+    ),
+    *[
+        Row(
+            f"fhir-search-{param.lstrip('_')}",
+            "GET",
+            (lambda q: lambda w: f"/fhir/Observation?{q}")(query),
+            cells(400, result_code=FORBIDDEN, viewer=FORBIDDEN),
+            xfail=known(IGNORED_PARAMS, *AUTHENTICATED[:7]),
+        )
+        for param, query in (
+            ("_filter", f"_filter=code eq {MISSING}"),
+            ("_query", "_query=nothing-here"),
+            ("_list", f"_list={MISSING}"),
+        )
+    ],
+    Row(
+        # the FHIR ImagingStudy of the two-patient study: its series come from the PACS
+        "fhir-read-imaging-study-two-patients",
+        "GET",
+        lambda w: f"/fhir/ImagingStudy/{w.imaging_study(w.mixed_study)}",
+        cells(**A_DATA),
+        missing=lambda w: f"/fhir/ImagingStudy/{MISSING}",
+        xfail={**known(TWO_PATIENTS_FHIR, "patient", "user", "partner"), "viewer": VIEWER_FHIR},
+    ),
+    Row(
+        "fhir-search-imaging-study",
+        "GET",
+        lambda w: "/fhir/ImagingStudy",
+        cells(**dict(SEARCH, viewer=FORBIDDEN)),
+        xfail={**known(TWO_PATIENTS_FHIR, "patient", "user", "partner"), "viewer": VIEWER_FHIR},
+    ),
+    Row(
+        # a next link of A's $everything under A's patient token, followed with each credential
+        "fhir-everything-paging-link",
+        "GET",
+        lambda w: "{next}",
+        cells(**dict(A_DATA, patient=OK, user=400, partner=400)),
+        missing=lambda w: w.cache["everything"].replace(f"/Patient/{w.a}/", f"/Patient/{MISSING}/"),
+        setup=everything_link,
+    ),
+    Row(
+        "fhir-binary-of-coded-report",
+        "GET",
+        lambda w: f"/fhir/Binary/{w.report_binary}",
+        cells(**dict(A_DATA, result_code=OK)),
+        missing=lambda w: f"/fhir/Binary/{MISSING}",
+        check=lambda w, c, r: pdf(r),
+    ),
+    Row(
+        "fhir-binary-other-of-a",
+        "GET",
+        lambda w: f"/fhir/Binary/{next(b for b in w.owned['Binary'][w.a] if b != w.report_binary)}",
+        cells(**dict(A_DATA, result_code=M)),
+        missing=lambda w: f"/fhir/Binary/{MISSING}",
+    ),
+    Row(
+        "fhir-binary-of-b",
+        "GET",
+        lambda w: f"/fhir/Binary/{w.of('Binary', w.b)}",
+        cells(**dict(B_DATA, result_code=M)),
+        missing=lambda w: f"/fhir/Binary/{MISSING}",
+    ),
+]
+
+#: AuditEvent and Consent: the patient's own business; never a partner's, never a result code's
+#: or a viewer's, and not under a scope that names only Observation.
+PERSONAL = dict(SEARCH, filtered=FORBIDDEN, partner=FORBIDDEN, partner_none=FORBIDDEN)
+
+PERSONAL_ROWS = [
+    Row(
+        "audit-search",
+        "GET",
+        lambda w: "/fhir/AuditEvent",
+        cells(**PERSONAL),
+        check=matches("patient", "user"),
+    ),
+    Row(
+        # a next link of A's AuditEvent search under A's patient token, followed by each
+        "audit-paging-link",
+        "GET",
+        lambda w: "{next}",
+        cells(**dict(PERSONAL, guardian=400, guardian_user=400, user=400)),
+        setup=audit_link,
+        xfail=known(AUDIT_CURSOR, "guardian", "guardian-user", "user"),
+    ),
+    Row(
+        "audit-read-own",
+        "GET",
+        lambda w: "/fhir/AuditEvent/{a}",
+        cells(**dict(PERSONAL, guardian=M, guardian_user=M)),
+        missing=lambda w: f"/fhir/AuditEvent/{NO_ID}",
+        setup=audit_events,
+    ),
+    Row(
+        "audit-read-of-b",
+        "GET",
+        lambda w: "/fhir/AuditEvent/{b}",
+        cells(**dict(PERSONAL, patient=M, user=M, guardian=M, guardian_user=M)),
+        missing=lambda w: f"/fhir/AuditEvent/{NO_ID}",
+        setup=audit_events,
+    ),
+    Row(
+        "audit-search-aimed-at-b",
+        "GET",
+        lambda w: f"/fhir/AuditEvent?patient=Patient/{w.b}",
+        cells(**dict(PERSONAL, patient=EMPTY, user=EMPTY, guardian=EMPTY, guardian_user=EMPTY)),
+        xfail=known(AUDIT_PARAMS, "patient", "user", "guardian", "guardian-user"),
+    ),
+    Row(
+        "consent-search",
+        "GET",
+        lambda w: "/fhir/Consent",
+        cells(**PERSONAL),
+        check=matches("patient", "user"),
+    ),
+    Row(
+        "consent-read-own",
+        "GET",
+        lambda w: f"/fhir/Consent/{w.consent_a}",
+        cells(**dict(PERSONAL, guardian=M, guardian_user=M)),
+        missing=lambda w: f"/fhir/Consent/{MISSING}",
+    ),
+    Row(
+        "consent-read-of-b",
+        "GET",
+        lambda w: f"/fhir/Consent/{w.consent_b}",
+        cells(**dict(PERSONAL, patient=M, user=M, guardian=M, guardian_user=M)),
+        missing=lambda w: f"/fhir/Consent/{MISSING}",
+    ),
+    Row(
+        # only the patient token carries patient/Consent.c; the guardian's (W in context)
+        # does too, but A is not W
+        "consent-create",
+        "POST",
+        lambda w: "/fhir/Consent",
+        cells(FORBIDDEN, patient=OK),
+        body=lambda w: consent_body(w, w.a),
+        status=201,
+    ),
+    *[
+        Row(
+            f"consent-create-{what}",
+            "POST",
+            lambda w: "/fhir/Consent",
+            cells(FORBIDDEN, patient=422),
+            body=(lambda c: lambda w: c(w, consent_body(w, w.a)))(change),
+            xfail=known(CONSENT_PROVISIONS, "patient"),
+        )
+        for what, change in (
+            ("unknown-partner", unknown_partner),
+            ("provision-period", lambda w, c: {**c, "provision": {"period": PAST}}),
+            ("provision-class", lambda w, c: {**c, "provision": {"class": [LAB_CLASS]}}),
+            ("provision-data", lambda w, c: {**c, "provision": {"data": [own_data(w)]}}),
+        )
+    ],
+    Row(
+        "consent-withdraw-own",
+        "PUT",
+        lambda w: "/fhir/Consent/{consent}",
+        cells(FORBIDDEN, patient=OK, guardian=M),
+        missing=lambda w: f"/fhir/Consent/{MISSING}",
+        body=lambda w: consent_body(w, w.a, "inactive"),
+        setup=fresh_consent,
+    ),
+    Row(
+        "consent-withdraw-of-b",
+        "PUT",
+        lambda w: f"/fhir/Consent/{w.consent_b}",
+        cells(FORBIDDEN, patient=M, guardian=M),
+        missing=lambda w: f"/fhir/Consent/{MISSING}",
+        body=lambda w: consent_body(w, w.b, "inactive"),
+    ),
+]
+
+
+def study_path(suffix: str = "") -> Any:
+    return lambda w: f"/dicomweb/studies/{s(w)}{suffix}"
+
+
+def missing_study(suffix: str = "") -> Any:
+    return lambda w: f"/dicomweb/studies/{MISSING_UID}{suffix}"
+
+
+DICOM_ROWS = [
+    Row(
+        "qido-studies",
+        "GET",
+        lambda w: "/dicomweb/studies",
+        cells(**QIDO_ALL),
+        check=names(s, who=A_READERS),
+    ),
+    Row(
+        "qido-studies-of-b-by-uid",
+        "GET",
+        lambda w: f"/dicomweb/studies?StudyInstanceUID={w.study_of(w.b)}",
+        cells(**dict(QIDO_ALL, patient=EMPTY, user=EMPTY, partner=EMPTY, viewer=EMPTY)),
+        xfail=known(VIEWER_QIDO_UID, "viewer"),
+    ),
+    Row(
+        "qido-studies-by-patient-id-of-b",
+        "GET",
+        lambda w: f"/dicomweb/studies?PatientID={w.mrn[w.b]}",
+        cells(**dict(QIDO_ALL, patient=EMPTY, user=EMPTY, partner=EMPTY, viewer=EMPTY)),
+    ),
+    Row(
+        "qido-all-series",
+        "GET",
+        lambda w: "/dicomweb/series",
+        cells(**QIDO_ALL),
+        xfail=known(TWO_PATIENTS, *A_READERS),
+        check=names(a_series, who=A_READERS),
+    ),
+    Row(
+        "qido-all-instances",
+        "GET",
+        lambda w: "/dicomweb/instances",
+        cells(**QIDO_ALL),
+        xfail=known(TWO_PATIENTS, *A_READERS),
+        check=names(a_sop, who=A_READERS),
+    ),
+    Row(
+        "qido-study-series",
+        "GET",
+        study_path("/series"),
+        cells(**A_STUDY),
+        missing=missing_study("/series"),
+        check=names(a_series),
+    ),
+    Row(
+        "qido-study-instances",
+        "GET",
+        study_path("/instances"),
+        cells(**A_STUDY),
+        missing=missing_study("/instances"),
+        check=names(a_sop),
+    ),
+    Row(
+        "qido-series-instances",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{a_series(w)}/instances",
+        cells(**A_STUDY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/instances",
+        check=names(a_sop),
+    ),
+    Row(
+        "qido-planted-series-instances",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{w.planted[0][0]}/instances",
+        cells(**NOBODY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/instances",
+        xfail=known(SERIES_404, *A_READERS),
+    ),
+    Row(
+        "qido-cross-study-series-instances",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{cross_series(w)}/instances",
+        cells(**NOBODY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/instances",
+        xfail=known(SERIES_404, *A_READERS),
+    ),
+    Row(
+        "qido-series-of-b-under-a-instances",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{first(w, w.study_of(w.b))[0]}/instances",
+        cells(**NOBODY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/instances",
+        xfail=known(SERIES_404, *A_READERS),
+    ),
+    Row(
+        "qido-study-of-b-series",
+        "GET",
+        lambda w: f"/dicomweb/studies/{w.study_of(w.b)}/series",
+        cells(**NOBODY),
+        missing=missing_study("/series"),
+    ),
+    Row(
+        "qido-viewer-token-in-query",
+        "GET",
+        study_path("/series"),
+        cells(DENIED, viewer=OK),
+        in_query=True,
+        check=names(a_series),
+        xfail=known(VIEWER_QIDO_TOKEN, *COLUMNS[1:]),
+    ),
+    Row(
+        "qido-other-study-of-a-series",
+        "GET",
+        lambda w: f"/dicomweb/studies/{w.other_study()}/series",
+        cells(**dict(A_STUDY, viewer=M)),
+        missing=missing_study("/series"),
+    ),
+    Row(
+        "wado-other-study-of-a-metadata",
+        "GET",
+        lambda w: f"/dicomweb/studies/{w.other_study()}/metadata",
+        cells(**dict(A_STUDY, viewer=M)),
+        missing=missing_study("/metadata"),
+    ),
+    Row(
+        "wado-study-of-guardian-metadata",
+        "GET",
+        lambda w: f"/dicomweb/studies/{w.study_of(w.guardian)}/metadata",
+        cells(**dict(NOBODY, guardian_user=OK)),
+        missing=missing_study("/metadata"),
+    ),
+    Row(
+        "wado-viewer-token-in-query",
+        "GET",
+        study_path("/metadata"),
+        cells(DENIED, viewer=OK),
+        in_query=True,
+        check=names(a_sop),
+    ),
+    Row(
+        "wado-study",
+        "GET",
+        study_path(),
+        cells(**A_STUDY),
+        missing=missing_study(),
+        check=names(a_sop),
+    ),
+    Row(
+        "wado-study-of-b",
+        "GET",
+        lambda w: f"/dicomweb/studies/{w.study_of(w.b)}",
+        cells(**NOBODY),
+        missing=missing_study(),
+    ),
+    Row(
+        "wado-series",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{a_series(w)}",
+        cells(**A_STUDY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}",
+        check=names(a_sop),
+    ),
+    Row(
+        "wado-planted-series",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{w.planted[0][0]}",
+        cells(**NOBODY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}",
+    ),
+    Row(
+        "wado-cross-study-series",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{cross_series(w)}",
+        cells(**NOBODY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}",
+        xfail=known(CROSS_STUDY, *A_READERS),
+    ),
+    Row(
+        "wado-series-of-b-under-a",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{first(w, w.study_of(w.b))[0]}",
+        cells(**NOBODY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}",
+    ),
+    Row(
+        "wado-cross-study-instance",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{cross_series(w)}/instances/{cross_sop(w)}",
+        cells(**NOBODY),
+        missing=lambda w: (
+            f"/dicomweb/studies/{s(w)}/series/{cross_series(w)}/instances/{MISSING_UID}"
+        ),
+    ),
+    Row(
+        "wado-instance",
+        "GET",
+        instance,
+        cells(**A_STUDY),
+        missing=missing_instance,
+        check=names(a_sop),
+    ),
+    Row(
+        "wado-planted-instance",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{w.planted[0][0]}/instances/{w.planted[0][1]}",
+        cells(**NOBODY),
+        missing=lambda w: (
+            f"/dicomweb/studies/{s(w)}/series/{w.planted[0][0]}/instances/{MISSING_UID}"
+        ),
+        xfail=known(TWO_PATIENTS, *A_READERS),
+    ),
+    Row(
+        "wado-study-metadata",
+        "GET",
+        study_path("/metadata"),
+        cells(**A_STUDY),
+        missing=missing_study("/metadata"),
+        check=names(a_sop),
+    ),
+    Row(
+        "wado-series-metadata",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{a_series(w)}/metadata",
+        cells(**A_STUDY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/metadata",
+        check=names(a_sop),
+    ),
+    Row(
+        "wado-instance-metadata",
+        "GET",
+        lambda w: instance(w) + "/metadata",
+        cells(**A_STUDY),
+        missing=lambda w: missing_instance(w) + "/metadata",
+        check=names(a_sop),
+    ),
+    Row(
+        "wado-planted-instance-metadata",
+        "GET",
+        lambda w: (
+            f"/dicomweb/studies/{s(w)}/series/{w.planted[0][0]}/instances/{w.planted[0][1]}"
+            "/metadata"
+        ),
+        cells(**NOBODY),
+        missing=lambda w: (
+            f"/dicomweb/studies/{s(w)}/series/{w.planted[0][0]}/instances/{MISSING_UID}/metadata"
+        ),
+        xfail=known(TWO_PATIENTS, *A_READERS),
+    ),
+    Row(
+        "wado-frames",
+        "GET",
+        lambda w: instance(w) + "/frames/1",
+        cells(**A_STUDY),
+        missing=lambda w: missing_instance(w) + "/frames/1",
+    ),
+    Row(
+        "wado-bulkdata",
+        "GET",
+        lambda w: instance(w) + "/bulkdata/7FE00010",
+        cells(**A_STUDY),
+        missing=lambda w: missing_instance(w) + "/bulkdata/7FE00010",
+    ),
+    Row(
+        "wado-rendered-instance",
+        "GET",
+        lambda w: instance(w) + "/rendered",
+        cells(**A_STUDY),
+        missing=lambda w: missing_instance(w) + "/rendered",
+    ),
+    Row(
+        "wado-thumbnail-instance",
+        "GET",
+        lambda w: instance(w) + "/thumbnail",
+        cells(**A_STUDY),
+        missing=lambda w: missing_instance(w) + "/thumbnail",
+    ),
+    Row(
+        "wado-rendered-frame",
+        "GET",
+        lambda w: instance(w) + "/frames/1/rendered",
+        cells(**A_STUDY),
+        missing=lambda w: missing_instance(w) + "/frames/1/rendered",
+    ),
+    Row(
+        "wado-thumbnail-frame",
+        "GET",
+        lambda w: instance(w) + "/frames/1/thumbnail",
+        cells(**A_STUDY),
+        missing=lambda w: missing_instance(w) + "/frames/1/thumbnail",
+    ),
+    Row(
+        "wado-thumbnail-study",
+        "GET",
+        study_path("/thumbnail"),
+        cells(**A_STUDY),
+        missing=missing_study("/thumbnail"),
+    ),
+    Row(
+        "wado-thumbnail-series",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{a_series(w)}/thumbnail",
+        cells(**A_STUDY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/thumbnail",
+    ),
+    Row(
+        "wado-thumbnail-planted-series",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{w.planted[0][0]}/thumbnail",
+        cells(**NOBODY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/thumbnail",
+        xfail=known(TWO_PATIENTS, *A_READERS),
+    ),
+    Row(
+        # none of the credentials carries a create scope (patient/ImagingStudy.c)
+        "stow",
+        "POST",
+        lambda w: "/dicomweb/studies",
+        cells(FORBIDDEN),
+        headers={"Content-Type": STOW_TYPE},
+        raw=stow_body,
+    ),
+    Row(
+        "stow-into-study",
+        "POST",
+        study_path(),
+        cells(FORBIDDEN),
+        headers={"Content-Type": STOW_TYPE},
+        raw=stow_body,
+    ),
+    Row(
+        "export-get",
+        "GET",
+        study_path("/export"),
+        cells(**dict(A_STUDY, viewer=FORBIDDEN)),
+        missing=missing_study("/export"),
+        check=exported,
+    ),
+    Row(
+        "export-post",
+        "POST",
+        study_path("/export"),
+        cells(**dict(A_STUDY, viewer=FORBIDDEN)),
+        missing=missing_study("/export"),
+        form=lambda w: {"password": "correct horse battery"},
+    ),
+    Row(
+        "export-study-of-b",
+        "GET",
+        lambda w: f"/dicomweb/studies/{w.study_of(w.b)}/export",
+        cells(**dict(NOBODY, viewer=FORBIDDEN)),
+        missing=missing_study("/export"),
+    ),
+    Row(
+        "viewer-link",
+        "POST",
+        study_path("/viewer-link"),
+        cells(**dict(A_STUDY, viewer=FORBIDDEN)),
+        missing=missing_study("/viewer-link"),
+        status=201,
+    ),
+    Row(
+        "viewer-link-study-of-b",
+        "POST",
+        lambda w: f"/dicomweb/studies/{w.study_of(w.b)}/viewer-link",
+        cells(**dict(NOBODY, viewer=FORBIDDEN)),
+        missing=missing_study("/viewer-link"),
+    ),
+]
+
+#: Writes the FHIR API does not serve: 405 whoever asks (the method, not the caller, is wrong).
+UNSERVED = [
+    ("POST", lambda w: "/fhir/Observation"),
+    ("PUT", lambda w: "/fhir/Observation"),
+    ("PATCH", lambda w: "/fhir/Observation"),
+    ("DELETE", lambda w: "/fhir/Observation"),
+    ("PUT", lambda w: f"/fhir/Observation/{obs(w, w.a)}"),
+    ("PATCH", lambda w: f"/fhir/Observation/{obs(w, w.a)}"),
+    ("DELETE", lambda w: f"/fhir/Observation/{obs(w, w.a)}"),
+    ("POST", lambda w: f"/fhir/Observation/{obs(w, w.a)}"),
+    ("GET", lambda w: "/fhir/Observation/_search"),
+    ("PUT", lambda w: "/fhir/Observation/_search"),
+    ("PATCH", lambda w: "/fhir/Observation/_search"),
+    ("DELETE", lambda w: "/fhir/Observation/_search"),
+    ("PUT", lambda w: f"/fhir/Patient/{w.a}/$everything"),
+    ("PATCH", lambda w: f"/fhir/Patient/{w.a}/$everything"),
+    ("DELETE", lambda w: f"/fhir/Patient/{w.a}/$everything"),
+    ("POST", lambda w: "/fhir/metadata"),
+    ("PUT", lambda w: "/fhir/metadata"),
+    ("PATCH", lambda w: "/fhir/metadata"),
+    ("DELETE", lambda w: "/fhir/metadata"),
+]
+UNSERVED_ROWS = [
+    Row(f"fhir-{method.lower()}-unserved-{i}", method, path, every(405))
+    for i, (method, path) in enumerate(UNSERVED)
+]
+
+OPEN_ROWS = [
+    Row("metadata", "GET", lambda w: "/fhir/metadata", every(200)),
+    Row(
+        "smart-configuration", "GET", lambda w: "/fhir/.well-known/smart-configuration", every(200)
+    ),
+    Row("jwks", "GET", lambda w: "/oauth/jwks", every(200)),
+    Row("health-live", "GET", lambda w: "/health/live", every(200)),
+    Row("health-ready", "GET", lambda w: "/health/ready", every(200)),
+    Row("viewer-app-config", "GET", lambda w: "/viewer/app-config.js", every(200)),
+    Row("viewer-index", "GET", lambda w: "/viewer/", every(200)),
+    Row("viewer-file", "GET", lambda w: "/viewer/index.html", every(200)),
+    Row("static-missing", "GET", lambda w: "/static/nothing-here.css", every(404)),
+]
+
+
+def oauth_error(code: str) -> Any:
+    """A check: an OAuth error answer with ``code`` and no token in it."""
+
+    def check(world: World, credential: Credential, response: Any) -> None:
+        body = response.get_json()
+        assert body["error"] == code, body
+        assert "access_token" not in body, body
+        assert "active" not in body, body
+
+    return check
+
+
+def introspect_form(w: World) -> dict[str, str]:
+    return {"token": w.tokens["patient"]}
+
+
+def not_a_code(w: World) -> dict[str, str]:
+    """A wrong code for a national ID nobody has, new each time: the attempt limits count per
+    national ID and per address, and this row is about the bearer, not the limits."""
+    return {"code": "000000", "national_id": f"9{secrets.randbelow(10**12):012d}"}
+
+
+OAUTH_ROWS = [
+    # a bearer token is no client authentication (RFC 6749 §2.3, RFC 7662 §2.1, RFC 7009 §2.1)
+    Row(
+        "oauth-token-with-bearer-only",
+        "POST",
+        lambda w: "/oauth/token",
+        every(400),
+        form=lambda w: {"grant_type": "client_credentials", "scope": "system/*.rs"},
+        check=oauth_error("invalid_client"),
+    ),
+    Row(
+        "oauth-introspect", "POST", lambda w: "/oauth/introspect", every(401), form=introspect_form
+    ),
+    Row(
+        "oauth-revoke-without-client",
+        "POST",
+        lambda w: "/oauth/revoke",
+        every(401),
+        form=lambda w: {"token": "not-a-token-of-anybody"},
+    ),
+    Row("oauth-register-disabled", "POST", lambda w: "/oauth/register", every(404)),
+    Row("oauth-authorize", "GET", lambda w: "/oauth/authorize?response_type=code", SESSION),
+    Row("oauth-authorize-post", "POST", lambda w: "/oauth/authorize", SESSION),
+    Row("oauth-apps", "GET", lambda w: "/oauth/apps", SESSION),
+    Row(
+        "oauth-apps-revoke",
+        "POST",
+        lambda w: "/oauth/apps/revoke",
+        SESSION,
+        xfail=known(SESSION_401, *COLUMNS),
+    ),
+    Row(
+        "oauth-launch",
+        "POST",
+        lambda w: "/oauth/launch",
+        SESSION,
+        xfail=known(SESSION_401, *COLUMNS),
+    ),
+    Row(
+        "result-access-wrong-code",
+        "POST",
+        lambda w: "/auth/result-access",
+        every(400),
+        form=not_a_code,
+        environ=lambda: {"REMOTE_ADDR": f"10.77.{secrets.randbelow(250)}.{secrets.randbelow(250)}"},
+        check=lambda w, c, r: oauth_error("invalid_grant")(w, c, r),
+    ),
+    # the registration desk's API takes its own admin token, never a patient's
+    Row(
+        "accounts-api",
+        "POST",
+        lambda w: "/account/api/accounts",
+        cells(DENIED),
+        body=lambda w: {"national_id": "1", "email": "x@example.org"},
+        xfail=known(ACCOUNTS_CHALLENGE, *COLUMNS[1:]),
+    ),
+]
+
+#: The account pages: a bearer token never makes a person signed in.
+ACCOUNT_PAGES = [
+    ("GET", "/account/"),
+    ("GET", "/account/profile"),
+    ("POST", "/account/profile"),
+    ("GET", "/account/identities"),
+    ("POST", "/account/identities"),
+    ("POST", "/account/identities/1/remove"),
+    ("GET", "/account/email"),
+    ("POST", "/account/email"),
+    ("POST", "/account/email-code"),
+    ("GET", "/account/password"),
+    ("POST", "/account/password"),
+    ("GET", "/account/totp"),
+    ("POST", "/account/totp"),
+    ("GET", "/account/second-factor"),
+    ("POST", "/account/second-factor"),
+    ("GET", "/account/welcome"),
+    ("POST", "/account/welcome"),
+    ("POST", "/account/logout"),
+    ("POST", "/account/verify/resend"),
+]
+#: Pages anybody may open (signing in, registering, recovering an account).
+PUBLIC_PAGES = [
+    ("GET", "/account/login", 200),
+    ("POST", "/account/login", 400),
+    ("GET", "/account/register", 200),
+    ("POST", "/account/register", 400),
+    ("GET", "/account/forgot", 200),
+    ("POST", "/account/forgot", 400),
+    ("GET", "/account/reset/not-a-token", 200),
+    ("POST", "/account/reset/not-a-token", 400),
+    ("GET", "/account/verify/not-a-token", 400),
+    ("GET", "/account/lang/en", 302),
+]
+ACCOUNT_ROWS = [
+    Row(
+        f"account-{method.lower()}-{path.strip('/').replace('/', '-')}",
+        method,
+        (lambda p: lambda w: p)(path),
+        SESSION,
+    )
+    for method, path in ACCOUNT_PAGES
+] + [
+    Row(
+        f"public-{method.lower()}-{path.strip('/').replace('/', '-')}",
+        method,
+        (lambda p: lambda w: p)(path),
+        every(status),
+    )
+    for method, path, status in PUBLIC_PAGES
+]
+
+ROWS = (
+    FHIR_ROWS + PERSONAL_ROWS + DICOM_ROWS + UNSERVED_ROWS + OPEN_ROWS + OAUTH_ROWS + ACCOUNT_ROWS
+)
+
+
+@pytest.mark.parametrize(("row", "credential"), params(ROWS))
+def test_cell(world: World, row: Row, credential: str) -> None:
+    judge(world, row, credential)
+
+
+# --- the table covers every route ----------------------------------------------------------------
+
+#: Routes outside the product: the test-only sign-in of the fixtures.
+NOT_THE_API = {"/_test/sign-in/<int:account_id>"}
+
+
+def uncovered(world: World, url_map: Map) -> set[tuple[str, str]]:
+    """The (route, method) pairs of ``url_map`` no row requests."""
+    adapter = url_map.bind("gateway.test")
+    covered: set[tuple[str, str]] = set()
+    for row in ROWS:
+        path = row.path(world).split("?")[0]
+        if "{" in path:
+            path = next(iter(_setup_paths(world, row)))
+        rule, _ = adapter.match(path, method=row.method, return_rule=True)
+        covered.add((rule.rule, row.method))
+    wanted = {
+        (rule.rule, method)
+        for rule in url_map.iter_rules()
+        if rule.rule not in NOT_THE_API
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+    return wanted - covered
+
+
+def test_every_route_has_rows(world: World) -> None:
+    """Every (route, method) of the app is requested by some row: a new route cannot be added
+    without its rows."""
+    assert sorted(uncovered(world, world.app.url_map)) == []
+
+
+def test_a_new_route_without_rows_is_noticed(world: World) -> None:
+    rules = [rule.empty() for rule in world.app.url_map.iter_rules()]
+    added = Rule("/dicomweb/studies/<study>/rendered", methods=["GET"], endpoint="new")
+    assert uncovered(world, Map([*rules, added])) == {("/dicomweb/studies/<study>/rendered", "GET")}
+
+
+def _setup_paths(world: World, row: Row) -> list[str]:
+    assert row.setup is not None
+    return [row.path(world).format(**row.setup(world, "patient")).split("?")[0]]
+
+
+def test_the_table_is_whole() -> None:
+    """Every row says what every credential gets; names are unique; known defects name
+    credentials of the table."""
+    assert len({row.name for row in ROWS}) == len(ROWS)
+    for row in ROWS:
+        assert set(row.expect) == set(COLUMNS), row.name
+        assert set(row.xfail) <= set(COLUMNS), row.name
+
+
+# --- what the table cannot say in one request --------------------------------------------------
+
+
+@pytest.mark.parametrize("surface", ["qido", "wado"])
+def test_a_viewers_requests_are_in_the_patients_access_history(world: World, surface: str) -> None:
+    """What a viewer link opens is audited as the access of whoever minted it: A sees it."""
+    path = {
+        "qido": f"/dicomweb/studies/{world.mixed_study}/series",
+        "wado": f"/dicomweb/studies/{world.mixed_study}/metadata",
+    }[surface]
+    own = {"Authorization": f"Bearer {world.tokens['patient']}"}
+
+    def about_the_study() -> set[str]:
+        world.app.extensions["audit_writer"].flush()
+        answer = world.http.get("/fhir/AuditEvent?_count=200", headers=own)
+        assert answer.status_code == 200
+        return {
+            e["resource"]["id"]
+            for e in answer.get_json().get("entry", [])
+            if any(
+                x["what"]["reference"] == f"ImagingStudy/{world.mixed_study}"
+                for x in e["resource"].get("entity", [])
+            )
+        }
+
+    before = about_the_study()
+    answer = world.http.get(path, headers=world.credentials["viewer"].headers)
+    assert answer.status_code == 200
+    assert about_the_study() - before, "the viewer's request is not in A's access history"
+
+
+@functools.cache
+def _narrow_key() -> RSAKey:
+    return RSAKey.generate_key(2048, {"kid": "narrow-partner"})
+
+
+PARTNER_SCOPES = (
+    "partner scopes beyond registration: a partner's token carries scopes it was not registered for"
+)
+
+
+def consented_partner(world: World, registered: str, asked: str) -> Any:
+    """A partner registered for ``registered``, whom A shared with, asking a token for
+    ``asked`` with its private_key_jwt assertion: the token endpoint's answer."""
+    key = _narrow_key()
+    store = world.app.extensions["smart_oauth"].store
+    client_id, _ = store.register_client(
+        name=f"Partner {secrets.token_hex(3)}",
+        kind="partner",
+        auth_method="private_key_jwt",
+        scope=registered,
+        jwks=json.dumps({"keys": [key.as_dict(private=False)]}),
+    )
+    consent = world.http.post(
+        "/fhir/Consent",
+        json={
+            **consent_body(world, world.a),
+            "organization": [
+                {
+                    "identifier": {
+                        "system": world.app.config["SHARING_CLIENT_SYSTEM"],
+                        "value": client_id,
+                    }
+                }
+            ],
+        },
+        headers={"Authorization": f"Bearer {world.tokens['patient']}"},
+    )
+    assert consent.status_code == 201
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": "http://gateway.test/oauth/token",
+        "exp": int(time.time()) + 240,
+        "jti": uuid.uuid4().hex,
+    }
+    assertion = jwt.encode(
+        {"alg": "RS384", "kid": key.kid, "typ": "JWT"}, claims, key, algorithms=["RS384"]
+    )
+    return world.http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "scope": asked,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        pytest.param("system/*.rs", marks=pytest.mark.xfail(strict=True, reason=PARTNER_SCOPES)),
+        "system/Patient.rs",
+        pytest.param(
+            "system/Observation.rs system/Patient.rs",
+            marks=pytest.mark.xfail(strict=True, reason=PARTNER_SCOPES),
+        ),
+    ],
+)
+def test_a_partner_gets_nothing_beyond_its_registration(world: World, asked: str) -> None:
+    """A partner registered for Observation only: whatever it asks, its token reads nothing
+    else of the patient who shared with it (invalid_scope, or a token narrowed to Observation)."""
+    answer = consented_partner(world, "system/Observation.rs", asked)
+    if answer.status_code != 200:
+        assert answer.get_json()["error"] == "invalid_scope", answer.get_json()
+        return
+    body = answer.get_json()
+    assert set(body["scope"].split()) <= {"system/Observation.rs"}, body["scope"]
+    auth = {"Authorization": f"Bearer {body['access_token']}"}
+    assert world.http.get(f"/fhir/Patient/{world.a}", headers=auth).status_code == 403
+    assert (
+        world.http.get(f"/fhir/Observation/{obs(world, world.a)}", headers=auth).status_code == 200
+    )
+
+
+def test_a_partner_never_stores_images_whatever_its_scopes(world: World) -> None:
+    """Even registered and granted ``system/ImagingStudy.c``, a partner's STOW-RS of the
+    consented patient's images is refused: partners read what was shared, nothing more."""
+    scope = "system/*.rs system/ImagingStudy.c"
+    answer = consented_partner(world, scope, scope)
+    if answer.status_code != 200:
+        assert answer.get_json()["error"] == "invalid_scope", answer.get_json()
+        return
+    auth = {"Authorization": f"Bearer {answer.get_json()['access_token']}"}
+    stored = world.http.post(
+        "/dicomweb/studies",
+        data=stow_body(world),
+        headers={**auth, "Content-Type": STOW_TYPE},
+    )
+    assert stored.status_code == 403, stored.get_data()[:300]
