@@ -118,3 +118,53 @@ def client_for(his_pacs: HisPacs) -> Iterator[Callable[..., Any]]:
     yield build
     for app in made:
         app.extensions["test_backend"].close()
+
+
+# --- authorization on: real SMART tokens from the OAuth store -------------------------------
+
+
+def signed_in_app(his_pacs: HisPacs, state_dir: Any, **config: Any) -> Any:
+    """The gateway in front of the PACS with authorization on (no development open access),
+    and the accounts pages' sign-in as a test route, so ``smart_token`` can run a real
+    authorization-code launch against it."""
+    from pathlib import Path
+
+    from smart_auth.session import sign_in
+
+    state = Path(state_dir)
+    settings = his_pacs.pacs.settings()
+    backend = DimseBackend(settings)
+    app = create_app(
+        app_config(
+            his_pacs.his_url,
+            dev_open_access=False,
+            state_url=f"sqlite:///{state / 'state.sqlite'}",
+            outbox_dir=str(state / "outbox"),
+            **config,
+        ),
+        pacs=backend,
+        pacs_settings=settings,
+    )
+
+    @app.get("/_test/sign-in/<int:account_id>")
+    def _sign_in(account_id: int) -> str:
+        sign_in(account_id)
+        return "ok"
+
+    app.extensions["test_backend"] = backend
+    return app
+
+
+def close_signed_in_app(app: Any) -> None:
+    app.extensions["test_backend"].close()
+    app.extensions["state_engine"].dispose()
+
+
+def smart_token(app: Any, patient: int, scope: str = "") -> str:
+    """A real access token of a patient-facing app launched by the account of ``patient``
+    (authorize, consent, code exchange with PKCE)."""
+    from tests.smart_auth.test_oauth_fixtures import launch
+
+    kwargs = {"scope": scope} if scope else {}
+    answer = launch(app, patients=((patient, "self"),), **kwargs)
+    return str(answer["token"]["access_token"])
