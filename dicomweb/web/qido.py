@@ -140,7 +140,14 @@ def _patient(patient_id: str) -> Dataset:
 
 
 def _narrow(scope: PacsScope, keys: dict[str, str]) -> PacsScope:
-    """The scope narrowed by a PatientID the query names: it can never widen access."""
+    """The scope narrowed by a PatientID or StudyInstanceUIDs the query names: they can never
+    widen access, and a study outside a scope bound to its studies (a viewer token's) matches
+    nothing rather than being replaced by the scope's own."""
+    studies = keys.get("StudyInstanceUID", "")
+    if scope.study_uids is not None and studies:
+        scope = dataclasses.replace(
+            scope, study_uids=scope.study_uids & frozenset(studies.split("\\"))
+        )
     asked = keys.get("PatientID", "")
     if scope.patient_ids is None or not asked:
         return scope
