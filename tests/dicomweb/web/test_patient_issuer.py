@@ -148,6 +148,11 @@ def test_a_study_uid_under_two_issuers_serves_only_the_issuers_instances(
         assert backend.store(mine).ok
         assert backend.store(theirs).ok
     own = {str(ds.SOPInstanceUID) for ds in mine}
+    listed = client.get(f"/dicomweb/studies/{uid}/instances").get_json()
+    assert {row["00080018"]["Value"][0] for row in listed} == own
+    series = str(mine[0].SeriesInstanceUID)
+    listed = client.get(f"/dicomweb/studies/{uid}/series/{series}/instances").get_json()
+    assert {row["00080018"]["Value"][0] for row in listed} == own
     for _ in range(2):  # cold, then from the cache
         rsp = client.get(f"/dicomweb/studies/{uid}")
         assert rsp.status_code == 200
