@@ -18,25 +18,31 @@ would otherwise be a C-GET. The cache keeps whole instances as the Part-10 files
   that was already running when the store happened cannot mark the study complete afterwards
   with the listing from before.
 
-Access is not decided here: callers check the caller's scope for the study before asking the
-cache anything (``DicomwebContext.study``). UIDs are checked (PS3.5 §9.1) before they become
-paths.
+Access to a study is decided before the cache is asked anything (``DicomwebContext.study``);
+``Source`` then lets out only instances whose own header names the study (and series, instance)
+asked for and a patient of the caller: the cache holds whatever the PACS files under a UID, two
+patients' instances included, and never decides who sees them. UIDs are checked (PS3.5 §9.1)
+before they become paths.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import os
 import re
 import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
 
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 
@@ -284,19 +290,41 @@ class InstanceCache:
 
 # -- instances from the cache, or from the PACS through it -------------------------------------
 
+#: The header attributes every instance is checked by before it leaves: its place (PS3.3
+#: §C.12.1, §C.7.2.1, §C.7.3.1) and its patient (PS3.3 §C.7.1.1).
+_HEADER_TAGS = [
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "PatientID",
+    "IssuerOfPatientID",
+]
+
+
+def header_of(part10: bytes) -> Dataset:
+    """The UIDs and the patient of a Part-10 instance, read from its header only."""
+    return dcmread(io.BytesIO(part10), stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+
+
+def _entry(ds: Dataset) -> Entry:
+    return Entry(
+        str(ds.get("StudyInstanceUID", "")),
+        str(ds.get("SeriesInstanceUID", "")),
+        str(ds.get("SOPInstanceUID", "")),
+    )
+
 
 def uids_of(part10: bytes) -> Entry:
     """Study, Series and SOP Instance UIDs of a Part-10 instance (its header only)."""
-    import io
+    return _entry(header_of(part10))
 
-    from pydicom import dcmread
 
-    ds = dcmread(
-        io.BytesIO(part10),
-        stop_before_pixels=True,
-        specific_tags=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"],
-    )
-    return Entry(str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+#: Whether an instance (its header, ``header_of``) may leave to the caller: its patient.
+Admit = Callable[[Dataset], bool]
+
+
+def _anyone(ds: Dataset) -> bool:
+    return True
 
 
 class Source:
@@ -304,14 +332,20 @@ class Source:
     streamed from the PACS backend (PS3.4 §C.4.3 C-GET) and written to the cache on the way.
 
     Only a retrieval that ended in Success with no failed sub-operation marks a study or
-    series complete. Access is the caller's business: ask only for studies the caller may see.
+    series complete. The cache mirrors what the PACS holds under a UID, whoever's it is;
+    what leaves is decided per instance on its own header, cached or fresh: its Study (and
+    Series, SOP Instance) UID must be the one asked for, whatever a PACS answers for a
+    retrieval by UID, and ``admit`` (the caller's patients) must accept it. Decide access to
+    the study first (``DicomwebContext.study``); ``admit`` keeps out the instances of another
+    patient that a PACS files under the same UID.
     """
 
-    def __init__(self, backend: Any, cache: InstanceCache | None) -> None:
+    def __init__(self, backend: Any, cache: InstanceCache | None, admit: Admit = _anyone) -> None:
         self.backend = backend
         self.cache = cache
+        self.admit = admit
 
-    def instances(self, study: str, series: str = "") -> Iterator[bytes]:
+    def instances(self, study: str, series: str = "") -> Generator[bytes]:
         """Every instance, streamed as it arrives; closing the iterator cancels a retrieval."""
         located = self.located(study, series)
         try:
@@ -320,15 +354,20 @@ class Source:
         finally:
             located.close()
 
-    def located(self, study: str, series: str = "") -> Generator[tuple[Entry | None, bytes]]:
-        """``instances`` with each instance's UIDs where they are known without parsing it
-        (the cache's index, or the parse that filing it in the cache needed); else None."""
+    def located(self, study: str, series: str = "") -> Generator[tuple[Entry, bytes]]:
+        """``instances`` with each instance's UIDs (read from its header)."""
         listing = self.cache.complete(study, series) if self.cache else None
         if listing is not None:
             assert self.cache is not None
             self.cache.touch_study(study)
             for entry in listing:
                 data = self.cache.get(entry.study, entry.series, entry.sop)
+                if data is not None:
+                    ds = header_of(data)
+                    if _entry(ds) != entry:  # not the instance the index says: ask the PACS
+                        data = None
+                    elif not self.admit(ds):
+                        continue
                 if data is None:  # evicted meanwhile: fetch this one again
                     data = self.instance(entry.study, entry.series, entry.sop)
                 if data is not None:
@@ -343,13 +382,15 @@ class Source:
         seen: list[Entry] = []
         try:
             for data in retrieval:
-                filed: Entry | None = None
+                ds = header_of(data)
+                filed = _entry(ds)
+                if filed.study != study or (series and filed.series != series):
+                    continue  # the PACS answered more than the UIDs asked for
                 if self.cache is not None:
-                    filed = uids_of(data)
-                    if filed.study == study and (not series or filed.series == series):
-                        self.cache.put(filed.study, filed.series, filed.sop, data)
-                        seen.append(filed)
-                yield filed, data
+                    self.cache.put(filed.study, filed.series, filed.sop, data)
+                    seen.append(filed)
+                if self.admit(ds):
+                    yield filed, data
             outcome = retrieval.outcome
             if (
                 self.cache is not None
@@ -362,17 +403,21 @@ class Source:
             retrieval.close()
 
     def instance(self, study: str, series: str, sop: str) -> bytes | None:
-        """One instance of that study and series, or None if the PACS has no such instance."""
+        """One instance of that study and series the caller may have, or None (the PACS has
+        no such instance, or only another patient's)."""
+        wanted = Entry(study, series, sop)
         if self.cache is not None:
             data = self.cache.get(study, series, sop)
             if data is not None:
-                return data
+                ds = header_of(data)
+                if _entry(ds) == wanted and self.admit(ds):
+                    return data
         found: bytes | None = None
         retrieval = self.backend.retrieve_instance(study, series, sop)
         try:
             for data in retrieval:
-                entry = uids_of(data)
-                if entry == Entry(study, series, sop):
+                ds = header_of(data)
+                if _entry(ds) == wanted and self.admit(ds):
                     found = data
         finally:
             retrieval.close()

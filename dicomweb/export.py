@@ -83,14 +83,34 @@ class _Names:
         )
 
 
+#: Attributes the instance may leave empty (Type 2 in the General Study, Series and Image
+#: modules, PS3.3 §C.7.2.1, §C.7.3.1, §C.7.6.1) that the DICOMDIR's STUDY, SERIES and IMAGE
+#: records need (Type 1, PS3.3 §F.5.2-§F.5.4), and what the record says where they are empty:
+#: the record's copy only, never the exported file. A date and time come from the series or
+#: the content where they are known.
+RECORD_DEFAULTS = {
+    "StudyID": ("0",),
+    "StudyDate": ("SeriesDate", "ContentDate", "AcquisitionDate", "19000101"),
+    "StudyTime": ("SeriesTime", "ContentTime", "AcquisitionTime", "000000"),
+    "SeriesNumber": ("0",),
+    "InstanceNumber": ("0",),
+}
+
+
 def light_copy(part10: bytes) -> Dataset:
-    """The instance's attributes without pixel data or other large values (for the DICOMDIR)."""
+    """The instance's attributes without pixel data or other large values (for the DICOMDIR),
+    with the Type 1 keys of its directory records (``RECORD_DEFAULTS``) filled in."""
     ds = dcmread(io.BytesIO(part10), stop_before_pixels=True)
     for elem in list(ds):
         if elem.VR in ("OB", "OW", "OF", "OD", "OL", "OV", "UN") or (
             elem.VR in ("LT", "UT", "ST", "UC") and len(str(elem.value or "")) > LARGE
         ):
             del ds[elem.tag]
+    for keyword, sources in RECORD_DEFAULTS.items():
+        if ds.get(keyword) in (None, ""):
+            *others, last = sources
+            value = next((ds.get(o) for o in others if ds.get(o) not in (None, "")), last)
+            setattr(ds, keyword, value)
     return ds
 
 

@@ -3,7 +3,8 @@
 ``GET`` answers a plain ZIP; ``POST`` with a form field ``password`` (a body, never the URL,
 so it stays out of logs and histories) answers the same ZIP encrypted with AES-256. The study is
 checked like every DICOMweb study (404 when the caller may not see it), then streamed from the
-backend's retrieval into the ZIP as instances arrive (:mod:`dicomweb.export`).
+caller's instance source (the cache or the PACS, only the caller's patients' instances, see
+:class:`dicomweb.cache.Source`) into the ZIP as instances arrive (:mod:`dicomweb.export`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from access.errors import ApiError
 from dicomweb import export
 
 from .context import DicomwebError, blueprint, context
+from .wado import source_for
 
 
 @blueprint.route("/studies/<study>/export", methods=["GET", "POST"])
@@ -29,13 +31,19 @@ def export_study(study: str) -> Response:
     except ApiError:
         audit.record(grant, "export", "ImagingStudy", outcome="denied", ids=[study[:64]])
         raise
-    ctx.study(scope, study)
+    try:
+        ctx.study(scope, study)
+    except DicomwebError:
+        audit.record(grant, "export", "ImagingStudy", outcome="not-found", ids=[study[:64]])
+        raise
     password: str | None = None
     if request.method == "POST":
         password = request.form.get("password") or None
         if password is None:
             raise DicomwebError(400, "POST needs a password form field")
-    retrieval = ctx.backend.retrieve_study(study)
+    # Through the caller's instance source: only the instances of the caller's patients leave,
+    # even where the PACS files another patient's under the same study UID.
+    retrieval = source_for(ctx, scope).instances(study)
     try:
         chunks = export.export_zip(retrieval, password)
     except export.ExportError as exc:

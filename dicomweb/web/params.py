@@ -19,8 +19,9 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 
 from dicomweb.backends.matching import tag_of
 
-#: options of the search itself, not attribute matching (PS3.18 Table 8.3.4-1, §8.3.5)
-OPTIONS = {"includefield", "fuzzymatching", "limit", "offset", "accept", "charset"}
+#: options of the search itself, not attribute matching (PS3.18 Table 8.3.4-1, §8.3.5), and
+#: ``token``: the credential a viewer link carries in its URL (the access policy reads it)
+OPTIONS = {"includefield", "fuzzymatching", "limit", "offset", "accept", "charset", "token"}
 MAX_LIMIT = 10000
 
 _DATE = re.compile(r"\d{8}")

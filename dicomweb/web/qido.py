@@ -140,7 +140,14 @@ def _patient(patient_id: str) -> Dataset:
 
 
 def _narrow(scope: PacsScope, keys: dict[str, str]) -> PacsScope:
-    """The scope narrowed by a PatientID the query names: it can never widen access."""
+    """The scope narrowed by a PatientID or StudyInstanceUIDs the query names: they can never
+    widen access, and a study outside a scope bound to its studies (a viewer token's) matches
+    nothing rather than being replaced by the scope's own."""
+    studies = keys.get("StudyInstanceUID", "")
+    if scope.study_uids is not None and studies:
+        scope = dataclasses.replace(
+            scope, study_uids=scope.study_uids & frozenset(studies.split("\\"))
+        )
     asked = keys.get("PatientID", "")
     if scope.patient_ids is None or not asked:
         return scope
@@ -166,6 +173,7 @@ def _search(
     run: Callable[[DicomwebContext, PacsScope, dict[str, str], params.QidoQuery], list[Dataset]],
     url: Callable[[DicomwebContext, Dataset], str],
     study_uid: str | None = None,
+    series_uid: str | None = None,
 ) -> Response:
     media = _media_type()
     query = _query()
@@ -181,7 +189,7 @@ def _search(
         found = run(ctx, scope, keys, query)
     else:
         try:
-            found = _in_study(ctx, scope, study_uid, keys, query, run)
+            found = _in_study(ctx, scope, study_uid, keys, query, run, series_uid)
         except DicomwebError:
             audit.record(grant, "search", "ImagingStudy", outcome="not-found", ids=[study_uid[:64]])
             raise
@@ -197,6 +205,7 @@ def _in_study(
     keys: dict[str, str],
     query: params.QidoQuery,
     run: Callable[[DicomwebContext, PacsScope, dict[str, str], params.QidoQuery], list[Dataset]],
+    series_uid: str | None = None,
 ) -> list[Dataset]:
     """Series or instances of one study, the access check folded into the search itself.
 
@@ -208,14 +217,24 @@ def _in_study(
     or does not return PatientID at that level), does the study's own C-FIND decide: 404 for
     a missing study and for another patient's alike, else the rows that carry no other
     patient's PatientID, with the study's attributes.
+
+    Rows are only those the path names: their Study Instance UID (and, under
+    ``/series/{series}``, their Series Instance UID), the unique keys a PACS returns for the
+    levels above (PS3.4 §C.4.1.2.2), must be the path's, whatever the PACS matched.
     """
     if scope.empty or not scope.admits_study(study_uid):
         raise not_found()
     asked = dict(keys)
-    for keyword in STUDY_ON_LOWER:
+    for keyword in (*STUDY_ON_LOWER, "SeriesInstanceUID"):
         asked.setdefault(keyword, "")
     narrowed = _narrow(scope, keys)
     found = [] if narrowed.empty else run(ctx, narrowed, narrowed.impose(asked), query)
+    found = [
+        ds
+        for ds in found
+        if str(ds.get("StudyInstanceUID", "")) == study_uid
+        and (series_uid is None or str(ds.get("SeriesInstanceUID", "")) == series_uid)
+    ]
     if found and all(scope.admits(ds) for ds in found):
         return found
     study = ctx.study(scope, study_uid)
@@ -294,6 +313,22 @@ def _series_filled(series: Dataset, instance: Dataset) -> Dataset:
     return out
 
 
+def _series_asked(keys: dict[str, str]) -> tuple[str | None, frozenset[str] | None]:
+    """A SeriesInstanceUID matching key of an instance search across series: one UID pins the
+    series (the C-FIND's unique key, PS3.4 §C.4.1.3.1); a list of UIDs (``\\``) cannot, as the
+    backend pins each series it walks, so the rows are kept by it afterwards."""
+    asked = keys.get("SeriesInstanceUID") or None
+    if asked is not None and "\\" in asked:
+        return None, frozenset(asked.split("\\"))
+    return asked, None
+
+
+def _of_series(found: list[Dataset], wanted: frozenset[str] | None) -> list[Dataset]:
+    if wanted is None:
+        return found
+    return [ds for ds in found if str(ds.get("SeriesInstanceUID", "")) in wanted]
+
+
 @blueprint.get("/studies")
 def search_studies() -> Response:
     """Search for studies (PS3.18 §10.6.1, Table 6.7.1-2 attributes)."""
@@ -322,7 +357,7 @@ def search_series_instances(study: str, series: str) -> Response:
         found = ctx.backend.find_instances(study, series, keys, limit=q.limit, offset=q.offset)
         return _with_series(ctx, study, series, found)
 
-    return _search("IMAGE", run, _instance_url, study)
+    return _search("IMAGE", run, _instance_url, study, series)
 
 
 @blueprint.get("/studies/<study>/instances")
@@ -332,8 +367,15 @@ def search_study_instances(study: str) -> Response:
     def run(
         ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
     ) -> list[Dataset]:
-        found = ctx.backend.find_instances(study, None, keys, limit=q.limit, offset=q.offset)
-        return _with_series(ctx, study, None, found) if found else found
+        series_uid, wanted = _series_asked(keys)
+        if wanted is None:
+            found = ctx.backend.find_instances(
+                study, series_uid, keys, limit=q.limit, offset=q.offset
+            )
+        else:
+            found = _of_series(ctx.backend.find_instances(study, None, keys), wanted)
+            found = page(found, q.limit, q.offset)
+        return _with_series(ctx, study, series_uid, found) if found else found
 
     return _search("IMAGE", run, _instance_url, study)
 
@@ -367,13 +409,11 @@ def search_all_instances() -> Response:
             for k, v in keys.items()
             if (k not in STUDY_KEYS and k not in SERIES_KEYS) or k == "StudyInstanceUID"
         }
-        series_uid = keys.get("SeriesInstanceUID") or None
-        if series_uid is not None and "\\" in series_uid:
-            lower["SeriesInstanceUID"], series_uid = series_uid, None
+        series_uid, wanted = _series_asked(keys)
         out: list[Dataset] = []
         for st in _visible_studies(ctx, scope, keys):
             uid = str(st.StudyInstanceUID)
-            found = ctx.backend.find_instances(uid, series_uid, lower)
+            found = _of_series(ctx.backend.find_instances(uid, series_uid, lower), wanted)
             out += [_merged(st, ds) for ds in _with_series(ctx, uid, series_uid, found)]
         return page(out, q.limit, q.offset)
 

@@ -3,7 +3,8 @@
 Thin: the body, the identity check and the response are :mod:`dicomweb.stow`. The uploader is
 the caller's PACS scope: a patient grant naming exactly one PatientID stores only into it
 (mismatching instances are refused, never rewritten, see :mod:`dicomweb.stow`); development
-open access stores instances as they are; a grant covering several patients, or none, is 403.
+open access stores instances as they are; a grant covering several patients, or none, is 403,
+and so is a partner's system-level grant, whatever its scopes (sharing is for reading).
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ def store_instances(study: str | None = None) -> Response:
     ctx = context()
     grant = ctx.grant()
     try:
+        if "system" in grant.levels:
+            # A partner reads what patients shared with it; it never files images into their
+            # records, whatever scopes its token carries.
+            raise ctx.policy.forbidden("A partner's access does not cover create of ImagingStudy")
         scope = ctx.scope(grant, "create")
     except ApiError:
         audit.record(grant, "create", "ImagingStudy", outcome="denied")

@@ -27,7 +27,7 @@ from access.errors import ApiError
 from dicomweb import multipart, render, transcode
 from dicomweb.cache import Entry, InstanceCache, Source, check_uid, uids_of
 
-from .context import DicomwebContext, DicomwebError, blueprint, context, not_found
+from .context import DicomwebContext, DicomwebError, PacsScope, blueprint, context, not_found
 
 LOG = logging.getLogger(__name__)
 DICOM, OCTETS, JSON = "application/dicom", "application/octet-stream", "application/dicom+json"
@@ -47,13 +47,18 @@ def instance_cache(ctx: DicomwebContext) -> InstanceCache | None:
         return cache
 
 
-def _source(ctx: DicomwebContext) -> Source:
-    """The instance source: the PACS through the cache."""
-    return Source(ctx.backend, instance_cache(ctx))
+def source_for(ctx: DicomwebContext, scope: PacsScope) -> Source:
+    """The instance source of one caller: the PACS through the cache, letting out only the
+    instances of the caller's patients (a PACS may file two patients under one study UID)."""
+    return Source(ctx.backend, instance_cache(ctx), scope.admits)
 
 
-def _admit(study: str, what: str, *uids: str) -> tuple[DicomwebContext, Source]:
-    """The access decision (PS3.18 §10.4 on a study of the caller's grant) and the audit."""
+def _admit(study: str, what: str, *uids: str) -> tuple[DicomwebContext, Source, PacsScope]:
+    """The access decision (PS3.18 §10.4 on a study of the caller's grant) and the audit.
+
+    The study is the caller's; every instance that leaves is checked again on its own header
+    (``Source``): its Study, Series and SOP Instance UIDs are the path's, whatever the PACS
+    answers for a retrieval by UID, and its patient is the caller's."""
     ctx = context()
     try:
         for uid in (study, *uids):
@@ -72,7 +77,7 @@ def _admit(study: str, what: str, *uids: str) -> tuple[DicomwebContext, Source]:
         audit.record(grant, what, "ImagingStudy", outcome="not-found", ids=[study[:64]])
         raise
     audit.record(grant, what, "ImagingStudy", outcome="allowed", ids=[study])
-    return ctx, _source(ctx)
+    return ctx, source_for(ctx, scope), scope
 
 
 def _accept() -> list[multipart.MediaRange]:
@@ -148,13 +153,13 @@ def _instances_response(
 
 @blueprint.get("/studies/<study>")
 def retrieve_study(study: str) -> Response:
-    ctx, source = _admit(study, "wado-retrieve")
+    ctx, source, _scope = _admit(study, "wado-retrieve")
     return _instances_response(ctx, source.located(study))
 
 
 @blueprint.get("/studies/<study>/series/<series>")
 def retrieve_series(study: str, series: str) -> Response:
-    ctx, source = _admit(study, "wado-retrieve", series)
+    ctx, source, _scope = _admit(study, "wado-retrieve", series)
     return _instances_response(ctx, source.located(study, series))
 
 
@@ -167,7 +172,7 @@ def _one(source: Source, study: str, series: str, sop: str) -> bytes:
 
 @blueprint.get("/studies/<study>/series/<series>/instances/<sop>")
 def retrieve_instance(study: str, series: str, sop: str) -> Response:
-    ctx, source = _admit(study, "wado-retrieve", series, sop)
+    ctx, source, _scope = _admit(study, "wado-retrieve", series, sop)
     data = _one(source, study, series, sop)
     return _instances_response(ctx, iter([(Entry(study, series, sop), data)]))
 
@@ -209,19 +214,19 @@ def _json_array(ctx: DicomwebContext, instances: Iterator[bytes]) -> Response:
 
 @blueprint.get("/studies/<study>/metadata")
 def study_metadata(study: str) -> Response:
-    ctx, source = _admit(study, "wado-metadata")
+    ctx, source, _scope = _admit(study, "wado-metadata")
     return _json_array(ctx, source.instances(study))
 
 
 @blueprint.get("/studies/<study>/series/<series>/metadata")
 def series_metadata(study: str, series: str) -> Response:
-    ctx, source = _admit(study, "wado-metadata", series)
+    ctx, source, _scope = _admit(study, "wado-metadata", series)
     return _json_array(ctx, source.instances(study, series))
 
 
 @blueprint.get("/studies/<study>/series/<series>/instances/<sop>/metadata")
 def instance_metadata(study: str, series: str, sop: str) -> Response:
-    ctx, source = _admit(study, "wado-metadata", series, sop)
+    ctx, source, _scope = _admit(study, "wado-metadata", series, sop)
     return _json_array(ctx, iter([_one(source, study, series, sop)]))
 
 
@@ -261,7 +266,7 @@ def frames_of(ds: Dataset, numbers: list[int], wanted: str) -> list[bytes]:
 @blueprint.get("/studies/<study>/series/<series>/instances/<sop>/frames/<frames>")
 def retrieve_frames(study: str, series: str, sop: str, frames: str) -> Response:
     numbers = _frame_numbers(frames)
-    ctx, source = _admit(study, "wado-frames", series, sop)
+    ctx, source, _scope = _admit(study, "wado-frames", series, sop)
     choice = _choose(OCTETS, frozenset({multipart.EXPLICIT_VR_LE}))
     ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
     data = frames_of(ds, numbers, choice.transfer_syntax)
@@ -290,7 +295,7 @@ def retrieve_bulkdata(study: str, series: str, sop: str, tag: str) -> Response:
         number = int(tag, 16)
     except ValueError:
         raise DicomwebError(400, "a bulk data tag is 8 hexadecimal digits") from None
-    ctx, source = _admit(study, "wado-bulkdata", series, sop)
+    ctx, source, _scope = _admit(study, "wado-bulkdata", series, sop)
     choice = _choose(OCTETS)
     ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
     elem = _element(ds, number)
@@ -329,7 +334,7 @@ def _rendered(ds: Dataset, index: int, thumbnail: bool = False) -> Response:
 @blueprint.get("/studies/<study>/series/<series>/instances/<sop>/rendered")
 @blueprint.get("/studies/<study>/series/<series>/instances/<sop>/thumbnail")
 def rendered_instance(study: str, series: str, sop: str) -> Response:
-    _ctx, source = _admit(study, "wado-rendered", series, sop)
+    _ctx, source, _scope = _admit(study, "wado-rendered", series, sop)
     ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
     return _rendered(ds, 0, request.path.endswith("/thumbnail"))
 
@@ -337,7 +342,7 @@ def rendered_instance(study: str, series: str, sop: str) -> Response:
 @blueprint.get("/studies/<study>/series/<series>/instances/<sop>/frames/<int:frame>/rendered")
 @blueprint.get("/studies/<study>/series/<series>/instances/<sop>/frames/<int:frame>/thumbnail")
 def rendered_frame(study: str, series: str, sop: str, frame: int) -> Response:
-    _ctx, source = _admit(study, "wado-rendered", series, sop)
+    _ctx, source, _scope = _admit(study, "wado-rendered", series, sop)
     ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
     return _rendered(ds, frame - 1, request.path.endswith("/thumbnail"))
 
@@ -346,10 +351,15 @@ def rendered_frame(study: str, series: str, sop: str, frame: int) -> Response:
 @blueprint.get("/studies/<study>/series/<series>/thumbnail")
 def thumbnail(study: str, series: str | None = None) -> Response:
     """A representative image: the middle instance of the (first) series (PS3.18 §10.4.1.1.7)."""
-    ctx, source = _admit(study, "wado-rendered", *([series] if series else []))
-    found = ctx.backend.find_instances(
-        study, series, {"SeriesInstanceUID": "", "InstanceNumber": ""}
-    )
+    ctx, source, scope = _admit(study, "wado-rendered", *([series] if series else []))
+    asked = {"SeriesInstanceUID": "", "InstanceNumber": "", "StudyInstanceUID": ""}
+    found = [
+        ds
+        for ds in ctx.backend.find_instances(study, series, scope.impose(asked))
+        if scope.admits(ds)
+        and str(ds.get("StudyInstanceUID", "")) == study
+        and (series is None or str(ds.get("SeriesInstanceUID", "")) == series)
+    ]
     if not found:
         raise not_found("instance")
     first_series = str(found[0].SeriesInstanceUID)

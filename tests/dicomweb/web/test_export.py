@@ -86,3 +86,42 @@ def test_another_patients_study_is_404(his_pacs, client_for):
     other = next(v[0] for v in his_pacs.studies.values() if v[0] != pid)
     theirs = his_pacs.studies_of(other)[0]
     assert client_for({pid}).get(f"/dicomweb/studies/{theirs}/export").status_code == 404
+
+
+def test_a_study_with_empty_type_2_attributes_exports_with_its_dicomdir():
+    """Study ID, study date and time, series and instance numbers may be empty in an image
+    (Type 2) but not in the DICOMDIR's records (Type 1): the records get placeholders (the
+    series date where known), the files stay as they were."""
+    from datetime import datetime
+
+    from demo.synthetic import Patient, StudySpec, build_study
+    from dicomweb.export import export_zip
+    from tests.dicomweb.conftest import new_uid
+
+    spec = StudySpec(
+        study_uid=new_uid(),
+        patient=Patient("EMPTY-1", "Empty", "Keys", datetime(1990, 1, 1).date(), "O"),
+        accession_number="",
+        modality="CT",
+        performed_at=datetime(2025, 2, 3, 10, 0),
+        instance_count=2,
+        max_size=16,
+    )
+    files = []
+    for ds in build_study(spec):
+        ds.StudyID = ""
+        ds.StudyDate = ""
+        ds.StudyTime = ""
+        ds.SeriesNumber = None
+        ds.InstanceNumber = None
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=True)
+        files.append(out.getvalue())
+    archive = b"".join(export_zip(files))
+    with pyzipper.ZipFile(io.BytesIO(archive)) as zf:
+        ddir = dcmread(io.BytesIO(zf.read("DICOMDIR")))
+        [study] = [r for r in ddir.DirectoryRecordSequence if r.DirectoryRecordType == "STUDY"]
+        assert study.StudyDate == "20250203"
+        images = [n for n in zf.namelist() if n != "DICOMDIR"]
+        assert len(images) == 2
+        assert all(dcmread(io.BytesIO(zf.read(n))).StudyID == "" for n in images)

@@ -123,3 +123,49 @@ def test_an_upload_cannot_graft_onto_the_same_patient_id_under_another_issuer(
     with DimseBackend(own_pacs.settings()) as backend:
         held = backend.find_instances(stored["HOSPITAL-B"], None, {})
     assert str(ds.SOPInstanceUID) not in {str(d.SOPInstanceUID) for d in held}
+
+
+def test_a_study_uid_under_two_issuers_serves_only_the_issuers_instances(
+    client: Any, own_pacs: Pacs, patient: tuple[int, str]
+) -> None:
+    """The same PatientID and Study Instance UID under another issuer (a collision, or a
+    mis-filed instance): what is retrieved, its metadata and the export are the issuer's only,
+    checked on each instance's own header, fresh and from the cache."""
+    import io
+    import zipfile
+
+    from pydicom import dcmread
+
+    from dicomweb import multipart
+
+    _, mrn = patient
+    mine = _study(mrn, ISSUER, 2)
+    theirs = _study(mrn, "HOSPITAL-B", 2)
+    uid = str(mine[0].StudyInstanceUID)
+    for ds in theirs:
+        ds.StudyInstanceUID = uid
+    with DimseBackend(own_pacs.settings()) as backend:
+        assert backend.store(mine).ok
+        assert backend.store(theirs).ok
+    own = {str(ds.SOPInstanceUID) for ds in mine}
+    listed = client.get(f"/dicomweb/studies/{uid}/instances").get_json()
+    assert {row["00080018"]["Value"][0] for row in listed} == own
+    series = str(mine[0].SeriesInstanceUID)
+    listed = client.get(f"/dicomweb/studies/{uid}/series/{series}/instances").get_json()
+    assert {row["00080018"]["Value"][0] for row in listed} == own
+    for _ in range(2):  # cold, then from the cache
+        rsp = client.get(f"/dicomweb/studies/{uid}")
+        assert rsp.status_code == 200
+        parts = multipart.read(rsp.data, rsp.headers["Content-Type"])
+        assert {str(dcmread(io.BytesIO(p)).SOPInstanceUID) for _, p in parts} == own
+        meta = client.get(f"/dicomweb/studies/{uid}/metadata").get_json()
+        assert {m["00080018"]["Value"][0] for m in meta} == own
+        export = client.get(f"/dicomweb/studies/{uid}/export")
+        with zipfile.ZipFile(io.BytesIO(export.data)) as zf:
+            names = [n for n in zf.namelist() if n != "DICOMDIR"]
+            assert {str(dcmread(io.BytesIO(zf.read(n))).SOPInstanceUID) for n in names} == own
+        for ds in theirs:
+            series = f"/dicomweb/studies/{uid}/series/{ds.SeriesInstanceUID}"
+            path = f"{series}/instances/{ds.SOPInstanceUID}"
+            assert client.get(path).status_code == 404
+            assert client.get(f"{path}/frames/1").status_code == 404

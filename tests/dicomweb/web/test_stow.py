@@ -183,3 +183,84 @@ def test_body_over_the_limit_is_413(his_pacs):
         assert resp.status_code == 413
     finally:
         app.extensions["test_backend"].close()
+
+
+# --- authorization on: tokens that read but never store ---------------------------------------
+
+
+@pytest.fixture
+def signed_in(his_pacs, tmp_path):
+    from tests.dicomweb.web.conftest import close_signed_in_app, signed_in_app
+
+    app = signed_in_app(his_pacs, tmp_path)
+    yield app
+    close_signed_in_app(app)
+
+
+def _refused(his_pacs, app, auth: dict[str, str], mrn: str, query: str = "") -> None:
+    """A STOW-RS of the patient's own identity is 403 with that credential; nothing stored."""
+    datasets = study(mrn)
+    resp = app.test_client().post(
+        f"/dicomweb/studies{query}",
+        data=body(*map(part10, datasets)),
+        headers={**auth, "Content-Type": CT},
+    )
+    assert resp.status_code == 403, resp.get_data(as_text=True)
+    assert resp.mimetype == "application/dicom+json"
+    assert in_pacs(his_pacs, str(datasets[0].StudyInstanceUID)) == []
+
+
+def test_a_viewer_token_cannot_store(his_pacs, signed_in):
+    from tests.dicomweb.web.conftest import smart_token
+
+    pid, mrn = mrn_of(his_pacs)
+    uid = his_pacs.studies_of(pid)[0]
+    own = {"Authorization": f"Bearer {smart_token(signed_in, pid)}"}
+    minted = signed_in.test_client().post(f"/dicomweb/studies/{uid}/viewer-link", headers=own)
+    assert minted.status_code == 201, minted.get_data(as_text=True)
+    token = minted.get_json()["token"]
+    _refused(his_pacs, signed_in, {"Authorization": f"Bearer {token}"}, mrn)
+    _refused(his_pacs, signed_in, {}, mrn, query=f"?token={token}")
+
+
+def test_a_result_code_token_cannot_store(his_pacs, signed_in):
+    import sqlalchemy as sa
+
+    from fhir_gateway.his.schema import lab_bulletin, patient
+    from fhir_gateway.his.sql import make_engine
+
+    engine = make_engine(his_pacs.his_url)
+    b, p = lab_bulletin, patient
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(b.c.access_code, p.c.national_id, p.c.mrn)
+            .join(p, p.c.id == b.c.patient_id)
+            .where(b.c.access_code.is_not(None))
+            .order_by(b.c.id)
+        ).first()
+    engine.dispose()
+    assert row is not None
+    answer = signed_in.test_client().post(
+        "/auth/result-access", data={"code": row.access_code, "national_id": row.national_id}
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    token = answer.get_json()["access_token"]
+    _refused(his_pacs, signed_in, {"Authorization": f"Bearer {token}"}, str(row.mrn))
+
+
+@pytest.mark.parametrize("asked", ["system/ImagingStudy.rs", "system/ImagingStudy.crs"])
+def test_a_partners_system_token_cannot_store(his_pacs, signed_in, asked):
+    """Not even one that carries the create permission, for the one patient who shared."""
+    from smart_auth.sharing.service import grant_share
+    from tests.smart_auth.test_backend_services import _assertion, _partner, _rsa, _token
+
+    pid, mrn = mrn_of(his_pacs)
+    key = _rsa("rsa-1")
+    client_id = _partner(signed_in, key)
+    grant_share(signed_in.extensions["state_engine"], pid, client_id)  # one patient shared
+    answer = _token(signed_in, _assertion(client_id, key), scope=asked)
+    if answer.status_code != 200:  # the token endpoint already refuses a create scope
+        assert answer.status_code == 400, answer.get_data(as_text=True)
+        return
+    token = answer.get_json()["access_token"]
+    _refused(his_pacs, signed_in, {"Authorization": f"Bearer {token}"}, mrn)

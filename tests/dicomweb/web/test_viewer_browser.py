@@ -1,8 +1,11 @@
 """The OHIF viewer in headless Chromium opens a viewer link and renders the study (F15).
 
-A live gateway (werkzeug in a thread) over the real Orthanc serves the viewer and DICOMweb; the
-browser opens the link a patient's grant minted, and the test checks that every DICOMweb request
-carries the viewer token and that a canvas shows the study's first image (non-blank pixels).
+A live gateway (werkzeug in a thread) over the real Orthanc serves the viewer and DICOMweb, with
+authorization on and no development open access: the link is minted with a patient's real SMART
+token (an authorization-code launch against the gateway's OAuth store). The browser opens it, and
+the test checks that every DICOMweb request carries the viewer token, that the gateway answered
+OHIF's QIDO-RS searches (200, not 401/403), and that a canvas shows the study's first image
+(non-blank pixels).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from werkzeug.serving import make_server
+
+from tests.dicomweb.web.conftest import close_signed_in_app, signed_in_app, smart_token
 
 OHIF = Path("var/ohif/dist")
 CHROMIUM = "/usr/bin/chromium"
@@ -37,10 +42,11 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def live(his_pacs: Any, client_for: Any) -> Iterator[tuple[str, Any, int]]:
-    """A live gateway whose grant covers the first study's patient: (origin, app, patient)."""
+def live(his_pacs: Any, tmp_path: Path) -> Iterator[tuple[str, Any, int]]:
+    """A live gateway with authorization on, and the patient of the first study:
+    (origin, app, patient)."""
     pid = sorted(his_pacs.studies.values())[0][0]
-    app = client_for({pid}).application
+    app = signed_in_app(his_pacs, tmp_path)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -50,6 +56,7 @@ def live(his_pacs: Any, client_for: Any) -> Iterator[tuple[str, Any, int]]:
         server.shutdown()
         thread.join()
         server.server_close()
+        close_signed_in_app(app)
 
 
 def _missing_routes(app: Any) -> list[str]:
@@ -70,9 +77,16 @@ def _non_blank(png: bytes) -> bool:
 def test_a_viewer_link_opens_the_study_and_shows_its_first_image(live, his_pacs, browser):
     origin, app, pid = live
     study = his_pacs.studies_of(pid)[0]
-    link = app.test_client().post(f"/dicomweb/studies/{study}/viewer-link").get_json()
+    client = app.test_client()
+    # authorization is on: nothing without a token, not even the link
+    assert client.post(f"/dicomweb/studies/{study}/viewer-link").status_code == 401
+    auth = {"Authorization": f"Bearer {smart_token(app, pid)}"}
+    minted = client.post(f"/dicomweb/studies/{study}/viewer-link", headers=auth)
+    assert minted.status_code == 201, minted.get_data(as_text=True)
+    link = minted.get_json()
     url = urlsplit(link["url"])
     dicomweb: list[tuple[str, str | None]] = []
+    searches: list[tuple[str, int]] = []  # OHIF's QIDO-RS searches and the gateway's answers
     # one browser context per test, on the process's shared Chromium
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
@@ -82,6 +96,15 @@ def test_a_viewer_link_opens_the_study_and_shows_its_first_image(live, his_pacs,
             lambda r: (
                 dicomweb.append((r.url, r.headers.get("authorization")))
                 if "/dicomweb/" in r.url
+                else None
+            ),
+        )
+        page.on(
+            "response",
+            lambda r: (
+                searches.append((r.url, r.status))
+                if urlsplit(r.url).path.startswith("/dicomweb/studies")
+                and urlsplit(r.url).path.endswith(("/studies", "/series", "/instances"))
                 else None
             ),
         )
@@ -95,9 +118,7 @@ def test_a_viewer_link_opens_the_study_and_shows_its_first_image(live, his_pacs,
         assert dicomweb, "the viewer sent no DICOMweb request"
         assert all(auth == f"Bearer {link['token']}" for _, auth in dicomweb), dicomweb
         assert "token=" not in page.url  # OHIF moved the token out of the address bar
-        missing = _missing_routes(app)
-        if missing:
-            pytest.skip(f"viewer booted; rendering waits on the DICOMweb routes {missing}")
+        assert _missing_routes(app) == []
         canvas = page.wait_for_selector(
             "div[data-viewport-uid] canvas, .cornerstone-canvas", timeout=90_000
         )
@@ -113,5 +134,8 @@ def test_a_viewer_link_opens_the_study_and_shows_its_first_image(live, his_pacs,
                 break
             page.wait_for_timeout(500)
         assert shown, "the viewport stayed blank"
+        # the image came through QIDO-RS that took the viewer token (and only its study)
+        assert searches, "OHIF ran no QIDO-RS search"
+        assert all(status == 200 for _, status in searches), searches
     finally:
         context.close()
