@@ -373,6 +373,15 @@ def world(
         headers={"Authorization": f"Bearer {patient['access_token']}"},
     )
     assert consent.status_code == 201, consent.get_data(as_text=True)
+    # B shares with another registered partner: never visible to A's partner
+    app.extensions["smart_oauth"].store.register_client(
+        name="Another clinic",
+        kind="partner",
+        auth_method="private_key_jwt",
+        scope="system/*.rs",
+        jwks='{"keys": []}',
+        client_id="another-clinic",
+    )
     b_consent = http.post(
         "/fhir/Consent",
         json={
