@@ -116,7 +116,7 @@ def test_the_code_reaches_no_other_surface(gateway: Any, bulletin: dict) -> None
         client.get("/fhir/Consent/1", headers=auth),
         client.post("/fhir/Consent", json=consent, headers=auth),
         client.put("/fhir/Consent/1", json={**consent, "status": "inactive"}, headers=auth),
-        client.post(f"/fhir/{body['report']}/$everything", headers=auth),
+        client.get(f"/fhir/{patient_ref}/DiagnosticReport", headers=auth),
         client.get(f"/fhir/{patient_ref}/$everything", headers=auth),
         client.get(f"/fhir/DiagnosticReport?_id=lab-{bulletin['id']}", headers=auth),
     ]
