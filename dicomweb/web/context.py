@@ -116,6 +116,12 @@ class DicomwebContext:
         """The PACS scope of ``grant`` for an ImagingStudy interaction (403 if none): the
         DICOM PatientIDs of the patients the decision names, and its studies."""
         decision = self.policy.decide(grant, "ImagingStudy", interaction)
+        if decision.filters is not None:
+            # query-filtered ImagingStudy scopes (``?modality=CT``, a Consent listing studies)
+            # cannot be imposed on a C-FIND: ignoring them would widen the grant
+            raise self.policy.forbidden(
+                "Filtered access to ImagingStudy cannot be applied to DICOMweb"
+            )
         issuer = self.pacs.patient_id_issuer or None
         if decision.patients is None:
             return PacsScope(None, decision.studies, issuer=issuer)

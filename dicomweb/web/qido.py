@@ -241,6 +241,48 @@ def _in_study(
     return [_merged(study, ds) for ds in found if scope.admits(ds) or not ds.get("PatientID")]
 
 
+Run = Callable[[DicomwebContext, PacsScope, dict[str, str], params.QidoQuery], list[Dataset]]
+
+
+def _own_rows(
+    ctx: DicomwebContext,
+    scope: PacsScope,
+    study_uid: str,
+    keys: dict[str, str],
+    query: params.QidoQuery,
+    run: Run,
+) -> list[Dataset]:
+    """The caller's rows of one study in a search across studies: checked like those under
+    ``/studies/{study}`` (``_in_study``), since a study the caller may see can hold another
+    patient's series (a modality filing two patients under one study)."""
+    try:
+        return _in_study(ctx, scope, study_uid, keys, query, run)
+    except DicomwebError:
+        return []
+
+
+def _series_of(study_uid: str) -> Run:
+    """The series C-FIND of one study, whole (a search across studies pages the union)."""
+
+    def run(
+        ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
+    ) -> list[Dataset]:
+        return ctx.backend.find_series(study_uid, keys)
+
+    return run
+
+
+def _instances_of(study_uid: str, series_uid: str | None) -> Run:
+    """The instance C-FIND of one study (of one series), whole."""
+
+    def run(
+        ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
+    ) -> list[Dataset]:
+        return ctx.backend.find_instances(study_uid, series_uid, keys)
+
+    return run
+
+
 def _study_url(ctx: DicomwebContext, ds: Dataset) -> str:
     return f"{ctx.base_url}/studies/{ds.get('StudyInstanceUID', '')}"
 
@@ -391,7 +433,8 @@ def search_all_series() -> Response:
         out: list[Dataset] = []
         for st in _visible_studies(ctx, scope, keys):
             uid = str(st.StudyInstanceUID)
-            out += [_merged(st, ds) for ds in ctx.backend.find_series(uid, lower)]
+            found = _own_rows(ctx, scope, uid, lower, q, _series_of(uid))
+            out += [_merged(st, ds) for ds in found]
         return page(out, q.limit, q.offset)
 
     return _search("SERIES", run, _series_url)
@@ -413,7 +456,8 @@ def search_all_instances() -> Response:
         out: list[Dataset] = []
         for st in _visible_studies(ctx, scope, keys):
             uid = str(st.StudyInstanceUID)
-            found = _of_series(ctx.backend.find_instances(uid, series_uid, lower), wanted)
+            found = _own_rows(ctx, scope, uid, lower, q, _instances_of(uid, series_uid))
+            found = _of_series(found, wanted)
             out += [_merged(st, ds) for ds in _with_series(ctx, uid, series_uid, found)]
         return page(out, q.limit, q.offset)
 

@@ -53,7 +53,9 @@ def _register(state: Any) -> None:
     app.register_blueprint(viewer_blueprint, url_prefix=PREFIX)
     # FHIR ImagingStudy gains what the PACS holds (series, counts, the DICOMweb Endpoint).
     service = app.extensions["fhir_service"]
-    service.enrichers["ImagingStudy"] = PacsStudies(ctx.backend, ctx.base_url).enrich
+    # Each order's study shows the series of the order's patient only (two-patient studies).
+    pacs_studies = PacsStudies(ctx.backend, ctx.base_url, ctx.dicom_patient_id)
+    service.enrichers["ImagingStudy"] = pacs_studies.enrich
 
 
 def _tokens(ctx: DicomwebContext) -> ViewerTokens:

@@ -108,10 +108,23 @@ class FhirService:
     def _decide(self, grant: Grant, resource_type: str, interaction: str) -> Decision:
         """The access decision for one interaction; a refusal is audited, then raised."""
         try:
-            return self.policy.decide(grant, resource_type, interaction)
+            decision = self.policy.decide(grant, resource_type, interaction)
+            if decision.studies is not None:
+                # a grant bound to DICOM studies (a viewer token): the FHIR API cannot narrow
+                # its queries to Study Instance UIDs, and ignoring them would widen the grant
+                raise self.policy.forbidden(
+                    f"Access bound to imaging studies does not cover the FHIR {resource_type}"
+                )
+            return decision
         except Forbidden:
             audit.record(grant, interaction, resource_type, outcome="denied")
             raise
+
+    def _may(self, grant: Grant, resource_type: str, interaction: str) -> Decision | None:
+        """``policy.may`` for included resources, with the decisions the FHIR API cannot apply
+        (bound to DICOM studies) left out as well."""
+        decision = self.policy.may(grant, resource_type, interaction)
+        return decision if decision is not None and decision.studies is None else None
 
     def _scope_filters(self, resource_type: str, decision: Decision | None) -> Any:
         """Scope filters as groups of criteria (None: unfiltered). An alternative that cannot
@@ -477,7 +490,7 @@ class FhirService:
     def _read_included(self, grant: Grant, wanted: Mapping[str, list[str]]) -> list[Entry]:
         out: list[Entry] = []
         for rtype, ids in wanted.items():
-            decision = self.policy.may(grant, rtype, "read")
+            decision = self._may(grant, rtype, "read")
             if decision is None:
                 continue
             for kind, record in self._fetch(rtype, ids, decision):
@@ -487,7 +500,7 @@ class FhirService:
     def _revinclude(
         self, grant: Grant, inc: Include, matches: list[dict[str, Any]], seen: set[tuple[str, str]]
     ) -> list[Entry]:
-        decision = self.policy.may(grant, inc.source_type, "search")
+        decision = self._may(grant, inc.source_type, "search")
         if decision is None or not matches:
             return []
         target = inc.target_type
@@ -543,7 +556,7 @@ class FhirService:
         with self._his():
             while part < len(types) and len(entries) < count:
                 rtype = types[part]
-                decision = self.policy.may(grant, rtype, "search")
+                decision = self._may(grant, rtype, "search")
                 if decision is None:  # a type the grant does not cover is left out
                     part, key = part + 1, None
                     continue

@@ -17,6 +17,8 @@ audited.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import re
 from dataclasses import replace
 from functools import cache
@@ -172,6 +174,8 @@ def _search(pairs: list[tuple[str, str]], patient_id: str | None = None) -> Resp
     visible = _visible(grant)
     if visible is not None:
         conditions.append(visible)
+    # a next link is signed over its search and the grant that made it, like the FHIR API's
+    scope = f"{url}|{urlencode(query.used)}|{grant.fingerprint}"
     total = None
     engine = current_app.extensions["state_engine"]
     if query.total or query.summary == "count" or query.count == 0:
@@ -183,7 +187,7 @@ def _search(pairs: list[tuple[str, str]], patient_id: str | None = None) -> Resp
     if query.summary != "count" and query.count > 0:
         stmt = select(audit_event).where(*conditions)
         if query.cursor:
-            stmt = stmt.where(_after(query.cursor))
+            stmt = stmt.where(_after(_verified(query.cursor, scope)))
         stmt = stmt.order_by(audit_event.c.recorded.desc(), audit_event.c.id.desc())
         with engine.connect() as conn:
             rows = list(conn.execute(stmt.limit(query.count + 1)).all())
@@ -192,7 +196,7 @@ def _search(pairs: list[tuple[str, str]], patient_id: str | None = None) -> Resp
     used = urlencode(query.used)
     links = [{"relation": "self", "url": f"{url}?{used}" if used else url}]
     if more and rows:
-        cursor = f"{rows[-1].recorded.isoformat()}|{rows[-1].id}"
+        cursor = _signed(f"{rows[-1].recorded.isoformat()}|{rows[-1].id}", scope)
         following = urlencode([*query.used, ("_cursor", cursor)])
         links.append({"relation": "next", "url": f"{url}?{following}"})
     audit.record(
@@ -214,6 +218,29 @@ def _search(pairs: list[tuple[str, str]], patient_id: str | None = None) -> Resp
     if entries:
         bundle["entry"] = entries
     return render(bundle)
+
+
+def _mac(position: str, scope: str) -> str:
+    key = current_app.secret_key
+    key = (key if isinstance(key, bytes) else str(key).encode()) + b"/audit-cursor"
+    message = f"{position}\x00{scope}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:24]
+
+
+def _signed(position: str, scope: str) -> str:
+    """A cursor bound to its search and grant: another caller cannot follow it."""
+    return f"{position}~{_mac(position, scope)}"
+
+
+def _verified(raw: str, scope: str) -> str:
+    """The position of a cursor this server made for this search and grant, else 400."""
+    position, _, mac = raw.rpartition("~")
+    if not position or not hmac.compare_digest(mac, _mac(position, scope)):
+        raise BadRequest(
+            "This paging link is not valid for this search or this caller; "
+            "repeat the search to get fresh links"
+        )
+    return position
 
 
 def _after(raw: str) -> ColumnElement[bool]:

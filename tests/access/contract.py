@@ -6,7 +6,8 @@ Outcomes:
 
 * ``OK`` (200, or the row's success status): the body holds only data of the credential's
   patients (FHIR: every ``Patient/N`` it names; DICOM: no instance of anybody else);
-* ``EMPTY``: 200 with nothing in it (a search narrowed to nothing);
+* ``EMPTY``: 200 with nothing in it (a search narrowed to nothing); where the row names its
+  missing twin, answered exactly like it (a search under a series no record has);
 * ``MISSING``: 404, answered exactly like the same request for an id no record has;
 * ``DENIED``: 401 with a ``Bearer`` challenge, ``error="invalid_token"`` when a token was sent;
 * ``FORBIDDEN``: 403 with ``error="insufficient_scope"``;
@@ -157,12 +158,12 @@ def assert_forbidden(response: Any) -> None:
 
 
 def assert_like_missing(
-    world: World, row: Row, credential: Credential, response: Any, path: str
+    world: World, row: Row, credential: Credential, response: Any, path: str, status: int = 404
 ) -> None:
-    assert response.status_code == 404, (response.status_code, text(response))
+    assert response.status_code == status, (response.status_code, text(response))
     assert row.missing is not None, f"{row.name}: a 404 row needs its missing twin"
     absent = send(world, row, credential, row.missing(world))
-    assert absent.status_code == 404, (absent.status_code, text(absent))
+    assert absent.status_code == status, (absent.status_code, text(absent))
     assert response.mimetype == absent.mimetype
     head = {k: v for k, v in response.headers.items() if k not in _VOLATILE}
     assert head == {k: v for k, v in absent.headers.items() if k not in _VOLATILE}
@@ -281,6 +282,8 @@ def judge(world: World, row: Row, name: str) -> None:
         assert_login(response, row.method)
     elif expected == EMPTY:
         assert is_empty(response), (response.status_code, text(response))
+        if row.missing is not None:
+            assert_like_missing(world, row, credential, response, path, response.status_code)
     elif expected == OK:
         assert response.status_code == row.status, (response.status_code, text(response))
         assert_only_own(world, credential, response)
