@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .settings import Settings, SettingsError, options_markdown
+from .settings import Settings, SettingsError, options_markdown, sections
 
 
 def _settings() -> Settings:
@@ -104,8 +104,10 @@ def check_config() -> None:
     from .app import identifier_systems
 
     settings = _settings()
-    for name, value in sorted(vars(settings).items()):
-        click.echo(f"{name} = {shown_value(name, value)}")
+    for title, options in sections(settings).items():
+        click.echo(f"[{title}]")
+        for name, value in options.items():
+            click.echo(f"{name} = {shown_value(name, value)}")
     click.echo(f"base_url = {settings.base_url}")
     try:
         SqlConnector.from_url(settings.his_url, identifier_systems(settings)).ping()

@@ -299,11 +299,53 @@ class Settings:
             raise SettingsError(f"{PREFIX}OAUTH_TOKEN_CACHE_S must be between 0 and 300")
 
 
+#: The sections of the configuration, in the reference's order, each with the name prefixes (or
+#: whole names) of its options; an option belongs to the first section that names it.
+SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "Server",
+        ("host", "port", "public_base_url", "workers", "threads", "secret_key", "cors_", "log_"),
+    ),
+    ("HIS", ("his_", "cnp_system", "pesel_system", "identifier_base")),
+    ("FHIR API", ("default_count", "max_count", "max_included", "gzip_", "dev_open_access")),
+    ("State database", ("state_", "redis_")),
+    ("Authorization server", ("oauth_",)),
+    ("Results without an account (F9)", ("results_",)),
+    ("Accounts", ("accounts_",)),
+    ("Mail and SMS", ("smtp_", "mail_", "sms_", "outbox_")),
+    ("PACS", ("pacs_",)),
+    ("DICOMweb and the viewer", ("dicomweb_", "stow_", "viewer_", "ohif_")),
+)
+
+
+def section_of(name: str) -> str:
+    """The section an option belongs to; every option has one (a test holds it)."""
+    for title, names in SECTIONS:
+        if any(name == n or (n.endswith("_") and name.startswith(n)) for n in names):
+            return title
+    raise LookupError(f"the option {name} belongs to no section")
+
+
+def sections(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The settings by section, in the reference's order: what ``check-config`` prints."""
+    out: dict[str, dict[str, Any]] = {title: {} for title, _ in SECTIONS}
+    for f in fields(settings):
+        out[section_of(f.name)][f.name] = getattr(settings, f.name)
+    return out
+
+
 def options_markdown() -> str:
-    """The configuration reference as a Markdown table (for the README)."""
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    """The configuration reference as Markdown, one table per section (for the README)."""
+    by_section: dict[str, list[str]] = {title: [] for title, _ in SECTIONS}
     for f in fields(Settings):
         default = f.default
         shown = ",".join(default) if isinstance(default, tuple) else str(default)
-        rows.append(f"| `{PREFIX}{f.name.upper()}` | `{shown}` | {f.metadata['doc']} |")
-    return "\n".join(rows)
+        by_section[section_of(f.name)].append(
+            f"| `{PREFIX}{f.name.upper()}` | `{shown}` | {f.metadata['doc']} |"
+        )
+    parts = []
+    for title, rows in by_section.items():
+        if rows:
+            header = ["| variable | default | meaning |", "|---|---|---|"]
+            parts.append("\n".join([f"### {title}", "", *header, *rows]))
+    return "\n\n".join(parts)

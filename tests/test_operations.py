@@ -224,3 +224,16 @@ def test_mail_carries_date_and_message_id(tmp_path):
         assert parsedate_to_datetime(mail["Date"]).tzinfo is not None
         assert mail["Message-ID"].endswith("@hospital.example>")
     assert mails[0]["Message-ID"] != mails[1]["Message-ID"]
+
+
+def test_every_option_has_a_section_and_the_readme_shows_the_reference():
+    """The configuration is documented in sections, the README's reference is the generated one."""
+    from dataclasses import fields
+    from pathlib import Path
+
+    from gateway.settings import Settings, options_markdown, section_of
+
+    for option in fields(Settings):
+        section_of(option.name)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert options_markdown() in readme
