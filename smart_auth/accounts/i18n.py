@@ -312,11 +312,17 @@ _T: dict[str, tuple[str, str, str]] = {
 }
 
 
-def text(key: str, language: str, **values: object) -> str:
-    """The text ``key`` in ``language`` (falling back to English), with ``values`` filled in."""
-    ro, pl, en = _T[key]
+def pick(texts: tuple[str, str, str], language: str, **values: object) -> str:
+    """One of a (Romanian, Polish, English) triple in ``language`` (falling back to English),
+    with ``values`` filled in; every page's dictionary is made of such triples."""
+    ro, pl, en = texts
     chosen = {"ro": ro, "pl": pl}.get(language, en)
     return chosen.format(**values) if values else chosen
+
+
+def text(key: str, language: str, **values: object) -> str:
+    """The text ``key`` in ``language`` (falling back to English), with ``values`` filled in."""
+    return pick(_T[key], language, **values)
 
 
 def all_keys() -> list[str]:

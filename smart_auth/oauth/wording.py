@@ -119,9 +119,7 @@ _T: dict[str, tuple[str, str, str]] = {
 
 def text(key: str, language: str, **values: object) -> str:
     """The text ``key`` in ``language`` (English when the language is not offered)."""
-    ro, pl, en = _T[key]
-    chosen = {"ro": ro, "pl": pl}.get(language, en)
-    return chosen.format(**values) if values else chosen
+    return i18n.pick(_T[key], language, **values)
 
 
 def all_keys() -> list[str]:
