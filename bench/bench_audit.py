@@ -1,8 +1,10 @@
 """Cost of one audit record on the request thread and in the background writer.
 
 Run: ``.venv/bin/python -m bench.bench_audit [STATE_URL]`` (default: a fresh SQLite file).
-Prints microseconds per record: ``record()`` as a request pays it, the batched insert the
-writer thread pays, and, for comparison, a synchronous insert with one transaction per record.
+Prints microseconds per record: ``record()`` as a request pays it (into a sink that discards,
+into the writer without a journal, and into the writer journaling each record before the
+response, the gateway's configuration), the batched insert the writer thread pays, and, for
+comparison, a synchronous insert with one transaction per record.
 """
 
 from __future__ import annotations
@@ -34,6 +36,17 @@ def main(url: str) -> None:
         audit.record(grant, "read", "Observation", outcome="allowed", ids=[str(i)])
     print(f"record() on the request thread: {(time.perf_counter() - start) / n * 1e6:.1f} us")
     audit.reset(token)
+    for label, journal in (("writer, no journal", None), ("writer, journaled", tempfile.mkdtemp())):
+        live = AuditWriter(engine, journal_dir=journal)
+        live.start()
+        token = audit.use(live)
+        start = time.perf_counter()
+        for i in range(n):
+            audit.record(grant, "read", "Observation", outcome="allowed", ids=[str(i)])
+        took = time.perf_counter() - start
+        audit.reset(token)
+        live.close()
+        print(f"record() on the request thread, {label}: {took / n * 1e6:.1f} us")
     writer = AuditWriter(engine)
     one = audit.AuditRecord(
         dt.datetime.now(dt.UTC).replace(tzinfo=None),

@@ -206,7 +206,8 @@ def create_app(
 
 
 def shutdown(app: Flask) -> None:
-    """Close what ``create_app`` opened for itself: today the PACS backend's associations.
+    """Close what ``create_app`` opened for itself: the PACS backend's associations and the
+    audit writer.
 
     Called by gunicorn's ``worker_exit`` hook. It must run before the interpreter's own shutdown:
     pynetdicom's DUL threads are not daemon threads, so a worker with an idle association in its
@@ -216,6 +217,9 @@ def shutdown(app: Flask) -> None:
     pacs = app.extensions.get("pacs_backend")
     if pacs is not None:
         pacs.close()
+    writer = app.extensions.get("audit_writer")
+    if writer is not None:
+        writer.close()  # commit what is queued; the journal is then empty and removed
 
 
 def _cors(app: Flask, settings: Settings) -> None:

@@ -122,6 +122,15 @@ class Settings:
         "sqlite:///instance/state.sqlite",
         "SQLAlchemy URL of the gateway's own state database (accounts, codes, tokens).",
     )
+    audit_journal_dir: str = _opt(
+        "",
+        "Directory of this host's audit journal: each worker appends every audit record there "
+        "before answering, and the records a killed worker left are written to the state "
+        "database by the next worker that starts (or within 30 s by any running one). Empty: "
+        "next to a SQLite state database (<file>.audit-journal), else instance/audit-journal. "
+        "A subdirectory per state database keeps the journals of different databases apart; "
+        "records the database refuses are set aside in dead-letter.jsonl there.",
+    )
     accounts_national_id: str = _opt(
         "CNP", "National ID patients register with: CNP (Romania) or PESEL (Poland)."
     )
@@ -308,7 +317,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("HIS", ("his_", "cnp_system", "pesel_system", "identifier_base")),
     ("FHIR API", ("default_count", "max_count", "max_included", "gzip_", "dev_open_access")),
-    ("State database", ("state_", "redis_")),
+    ("State database", ("state_", "redis_", "audit_")),
     ("Authorization server", ("oauth_",)),
     ("Results without an account (F9)", ("results_",)),
     ("Accounts", ("accounts_",)),

@@ -81,6 +81,39 @@ def store_instances(study: str | None = None) -> Response:
     except ApiError:
         audit.record(grant, "create", "ImagingStudy", outcome="denied")
         raise
+    # Allowed from here: whatever happens next (the client goes away, the PACS association
+    # breaks part-way, a refusal below), the decision and the studies it may have touched are
+    # recorded before the exception leaves.
+    touched: list[str] = []
+    try:
+        status, body, studies, stored = _store(ctx, scope, study, touched)
+    except BaseException as exc:
+        refused = isinstance(exc, DicomwebError) and exc.status == 403
+        audit.record(
+            grant,
+            "create",
+            "ImagingStudy",
+            outcome="denied" if refused else "failed",
+            ids=sorted(set(touched)),
+            count=0,
+        )
+        raise
+    audit.record(
+        grant,
+        "create",
+        "ImagingStudy",
+        outcome="allowed" if status == 200 else "partial" if status == 202 else "failed",
+        ids=studies,
+        count=stored,
+    )
+    return Response(orjson.dumps(body.to_json_dict()), status=status, mimetype=stow.JSON)
+
+
+def _store(
+    ctx: DicomwebContext, scope: PacsScope, study: str | None, touched: list[str]
+) -> tuple[int, Dataset, list[str], int]:
+    """Read the upload and store what it may; ``touched`` gets the studies about to be stored
+    into before the PACS is asked (what an audit record of a failure names)."""
     patient_id: str | None = None
     if scope.patient_ids is not None:
         if len(scope.patient_ids) != 1:
@@ -104,6 +137,7 @@ def store_instances(study: str | None = None) -> Response:
         raise DicomwebError(exc.status, exc.message) from None
     if not upload.accepted and not upload.refused:
         raise DicomwebError(400, "no instances in the request")
+    touched.extend(str(ds.StudyInstanceUID) for ds in upload.accepted)
     result = ctx.backend.store(upload.accepted) if upload.accepted else StoreResult(())
     status, body = stow.response_dataset(
         result,
@@ -113,12 +147,4 @@ def store_instances(study: str | None = None) -> Response:
     )
     studies = sorted({str(ds.StudyInstanceUID) for ds in upload.accepted})
     _invalidate(ctx, upload.accepted)
-    audit.record(
-        grant,
-        "create",
-        "ImagingStudy",
-        outcome="allowed" if status == 200 else "partial" if status == 202 else "failed",
-        ids=studies,
-        count=len(result.stored) + len(result.warnings),
-    )
-    return Response(orjson.dumps(body.to_json_dict()), status=status, mimetype=stow.JSON)
+    return status, body, studies, len(result.stored) + len(result.warnings)

@@ -1,13 +1,18 @@
 """The durable, append-only audit trail (acceptance point 16).
 
-``init_app(app, settings)`` starts one ``AuditWriter`` over the state database and makes
+``init_app(app, settings)`` starts one ``AuditWriter`` over the state database (journaling
+each record on the host before the request is answered, see ``writer``) and makes
 ``access.audit.record`` write into it for every request of that app (a per-request
 context variable, so several apps in one process never mix their trails).
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from access import audit
 from smart_auth.state import shared_engine
@@ -18,7 +23,7 @@ from .writer import AuditWriter
 def init_app(app: Any, settings: Any) -> AuditWriter:
     """Wire the writer into ``app`` (a Flask app; only its hooks are used here)."""
     state = shared_engine(app.extensions, settings.state_url)
-    writer = AuditWriter(state)
+    writer = AuditWriter(state, journal_dir=journal_dir(settings.state_url, settings))
     writer.start()
     app.extensions["audit_writer"] = writer
     from . import routes
@@ -40,3 +45,22 @@ def init_app(app: Any, settings: Any) -> AuditWriter:
             audit.reset(token)
 
     return writer
+
+
+def journal_dir(state_url: str, settings: Any = None) -> Path | None:
+    """This host's journal directory for the state database ``state_url``: one subdirectory
+    per database (a digest of its URL without the password), so that a drain never writes one
+    database's records into another. None for an in-memory SQLite database, which dies with
+    its process anyway."""
+    url = make_url(state_url)
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    configured = getattr(settings, "audit_journal_dir", "") if settings is not None else ""
+    if configured:
+        base = Path(configured)
+    elif url.get_backend_name() == "sqlite" and url.database:
+        base = Path(f"{url.database}.audit-journal")
+    else:
+        base = Path("instance") / "audit-journal"
+    digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()
+    return base / digest[:16]

@@ -48,6 +48,7 @@ from fhir_gateway.his.bindings import Absent, Binding, ConstantToken, DateBindin
 from fhir_gateway.http import render, strict_handling
 from mappers.audit_event import (
     ACTION_CODES,
+    ENTITY_TYPES,
     OUTCOME_CODES,
     RESOURCE_TYPES,
     SUBTYPE_CODES,
@@ -375,6 +376,21 @@ class _EntityType(Binding):
         return or_(*options) if options else false()
 
 
+class _AnyOf(Binding):
+    """``entity-type``: BALP's audit-entity-type codes (1 Person: the patients; 2 System
+    Object: the resources seen) as ``entity.type`` carries them, and, as before, a resource
+    type (the type ``entity.what`` names)."""
+
+    def __init__(self, *options: Binding) -> None:
+        self.options = options
+
+    def missing(self, missing: bool) -> ColumnElement[bool]:
+        return self.options[0].missing(missing)
+
+    def match(self, value: TokenValue, modifier: str | None) -> ColumnElement[bool]:
+        return or_(*(o.match(value, modifier) for o in self.options))
+
+
 def _agent_identified(raw: str) -> ColumnElement[bool]:
     """``agent:identifier=[system]|[value]``: the caller by the gateway's subject identifier,
     the app by its OAuth client id (``mappers.audit_event``'s two agents)."""
@@ -417,7 +433,9 @@ def _bindings() -> dict[str, Binding]:
         "date": DateBinding(start=audit_event.c.recorded),
         "patient": _Entity(patients_only=True),
         "entity": _Entity(patients_only=False),
-        "entity-type": _EntityType(RESOURCE_TYPES, "Patient", None),
+        "entity-type": _AnyOf(
+            _EntityType(ENTITY_TYPES, "1", "2"), _EntityType(RESOURCE_TYPES, "Patient", None)
+        ),
         "entity-role": _EntityType(_ROLE_SYSTEM, "1", "4"),
         "action": _Coded(
             audit_event.c.action, "http://hl7.org/fhir/audit-event-action", ACTION_CODES

@@ -1,13 +1,29 @@
 """The durable audit writer: off the request's hot path, without losing events.
 
-``append`` puts a record on a bounded in-process queue (a few microseconds); one background
-thread takes what arrives within ``linger_s`` of the first record, up to ``batch`` records, and
-inserts them in one transaction. The linger turns a commit per request into a commit per few
-dozen under load (each commit is an fsync on SQLite, and CPU the next requests wait for on a
-small machine) while delaying no request: a record is only ever late by ``linger_s``. When
-the queue is full the caller writes its record itself, synchronously: back-pressure rather than
-loss. ``flush`` waits until everything appended so far is committed; ``close`` (also run at
-interpreter exit) flushes and stops the thread. A failed insert is retried, the batch kept.
+Durability. ``append`` runs on the request thread before the response is sent; with a journal
+directory it first appends the record, with its final key, as one line to this process's
+journal file (one ``write`` system call on an ``O_APPEND`` file: the bytes are then the
+kernel's, so they survive a SIGKILL of the worker, though not a power cut of the host), then
+puts it on a bounded in-process queue. One background thread takes what arrives within
+``linger_s`` of the first record, up to ``batch`` records, and inserts them in one transaction;
+once everything journaled is committed it truncates the journal. Each journal file is held
+under an exclusive ``flock`` by the process writing it, so the lock goes when the process dies:
+at start, and every ``orphan_scan_s`` after, every writer of the host drains the journals whose
+lock it can take (a killed worker's), inserting the records not in the database yet (the keys
+were made before journaling, so a replay never duplicates) and deleting the file.
+
+The linger turns a commit per request into a commit per few dozen under load while delaying no
+request. When the queue is full the caller writes its record itself, synchronously:
+back-pressure rather than loss. ``flush`` waits until everything appended so far is committed;
+``close`` (also run at interpreter exit and by gunicorn's ``worker_exit``) flushes and stops the
+thread.
+
+Poison records. Strings lose their NUL and other control characters before they are written
+(PostgreSQL refuses NUL in text). When a batch still fails while the database answers, the
+records are written one by one; a record refused on its own goes to the dead-letter file
+(``dead-letter.jsonl`` in the journal directory, or the log when there is none) with one log
+line naming its key and the error class, no patient data, and the rest go on. When the
+database does not answer, the batch is kept and retried.
 
 The rows go to ``smart_auth.audit.tables``; nothing here updates or deletes them.
 """
@@ -15,13 +31,21 @@ The rows go to ``smart_auth.audit.tables``; nothing here updates or deletes them
 from __future__ import annotations
 
 import atexit
+import datetime as dt
+import fcntl
+import itertools
+import json
 import logging
+import os
 import queue
+import secrets
 import threading
 import time
-import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
+import orjson
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
 from access.audit import AuditRecord
@@ -32,26 +56,93 @@ log = logging.getLogger(__name__)
 
 _STOP = "stop"  # queue markers: end the linger at once; stop also ends the thread
 _FLUSH = "flush"
+_SUFFIX = ".journal"
+DEAD_LETTER = "dead-letter.jsonl"
+
+#: NUL and the other C0 control characters and DEL: none belongs in an id, a subject or a code
+_CONTROL = {c: None for c in (*range(0x20), 0x7F)}
+
+Keyed = tuple[str, AuditRecord]
+
+
+def _clean(value: str) -> str:
+    """``value`` without control characters, lone surrogates replaced (not UTF-8)."""
+    if value.isprintable():
+        return value
+    return value.translate(_CONTROL).encode("utf-8", "replace").decode("utf-8")
+
+
+def _encode(key: str, r: AuditRecord) -> bytes:
+    entry = {
+        "k": key,
+        "at": r.recorded.isoformat(),
+        "s": r.subject,
+        "c": r.client_id,
+        "a": r.action,
+        "t": r.resource_type,
+        "o": r.outcome,
+        "i": r.ids,
+        "n": r.count,
+        "p": list(r.patients),
+    }
+    try:
+        return orjson.dumps(entry) + b"\n"
+    except TypeError:  # what orjson refuses (a lone surrogate, a huge int) the journal keeps
+        return json.dumps(entry, default=str).encode() + b"\n"
+
+
+def _decode(line: bytes) -> Keyed:
+    try:
+        d = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        d = json.loads(line)
+    return d["k"], AuditRecord(
+        recorded=dt.datetime.fromisoformat(d["at"]),
+        subject=d["s"],
+        client_id=d["c"],
+        action=d["a"],
+        resource_type=d["t"],
+        outcome=d["o"],
+        ids=tuple(d["i"]),
+        count=int(d["n"]),
+        patients=frozenset(int(p) for p in d["p"]),
+    )
 
 
 class AuditWriter:
-    """``access.audit.AuditSink`` writing into the state database in batches."""
+    """``access.audit.AuditSink`` writing into the state database in batches.
+
+    ``journal_dir``: where this process journals its records before answering (None: no
+    journal, records queued in memory only). Every writer over one state database must use
+    the same directory on a host (``smart_auth.audit.journal_dir`` derives it).
+    """
 
     def __init__(
         self,
         engine: Engine,
         *,
+        journal_dir: str | Path | None = None,
         max_queue: int = 10_000,
         batch: int = 500,
         linger_s: float = 0.05,
         retry_s: float = 0.5,
+        orphan_scan_s: float = 30.0,
     ) -> None:
         self.engine = engine
         self.batch = batch
         self.linger_s = linger_s
         self.retry_s = retry_s
-        self._queue: queue.Queue[AuditRecord | str] = queue.Queue(maxsize=max_queue)
+        self.orphan_scan_s = orphan_scan_s
+        self.journal_dir = Path(journal_dir) if journal_dir is not None else None
+        self._queue: queue.Queue[Keyed | str] = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._journal: Path | None = None
+        self._journaled = 0  # records in the journal file ...
+        self._committed = 0  # ... of which committed (the file is truncated when equal)
+        self._prefix = secrets.token_hex(10)
+        self._serial = itertools.count()
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         # identifiers come from the table definitions only; every value is a bound parameter
         columns = [c.name for c in audit_event.columns]
@@ -64,21 +155,43 @@ class AuditWriter:
             f"VALUES ({mark}, {mark})"
         )
 
+    # --- the request thread ----------------------------------------------------------------
+
+    def _key(self) -> str:
+        """32 hex digits, unique without a round trip: a random per-writer prefix and a serial."""
+        return f"{self._prefix}{next(self._serial):012x}"
+
+    def append(self, record: AuditRecord) -> None:
+        key = self._key()
+        if self._thread is None:
+            self.write_keyed([(key, record)])
+            return
+        with self._lock:
+            if self._fd is not None:
+                os.write(self._fd, _encode(key, record))
+                self._journaled += 1
+            try:
+                self._queue.put_nowait((key, record))
+                return
+            except queue.Full:
+                pass
+        self.write_keyed([(key, record)])
+        self._done(1)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
     def start(self) -> None:
         if self._thread is not None:
             return
+        if self.journal_dir is not None:
+            self._open_journal()
+            try:
+                self.drain_orphans()
+            except Exception as exc:  # the database may be down; the thread tries again
+                log.error("audit journal drain failed", extra={"error": type(exc).__name__})
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
         atexit.register(self.close)
-
-    def append(self, record: AuditRecord) -> None:
-        if self._thread is None:
-            self.write([record])
-            return
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
-            self.write([record])
 
     def flush(self) -> None:
         """Return once every record appended before the call is committed."""
@@ -93,26 +206,111 @@ class AuditWriter:
         self._thread.join()
         self._thread = None
         atexit.unregister(self.close)
+        with self._lock:
+            fd, path, self._fd = self._fd, self._journal, None
+            if fd is not None and path is not None:
+                if self._journaled == self._committed:
+                    path.unlink(missing_ok=True)  # all in the database
+                os.close(fd)  # otherwise the next writer's drain takes what is left
+
+    # --- the journal -----------------------------------------------------------------------
+
+    def _open_journal(self) -> None:
+        """A fresh journal file, locked before it gets the name drains look for."""
+        assert self.journal_dir is not None
+        self.journal_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        name = f"{os.getpid()}-{self._prefix}"
+        temporary = self.journal_dir / f"{name}.new"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        final = self.journal_dir / f"{name}{_SUFFIX}"
+        os.rename(temporary, final)
+        self._fd, self._journal = fd, final
+
+    def _done(self, n: int) -> None:
+        """``n`` journaled records are committed; empty the journal once all of them are."""
+        with self._lock:
+            self._committed += n
+            if self._fd is not None and self._committed >= self._journaled:
+                os.ftruncate(self._fd, 0)
+                self._committed = self._journaled = 0
+
+    def drain_orphans(self) -> int:
+        """Insert what journals left by dead processes hold and delete them; how many records
+        were missing from the database."""
+        if self.journal_dir is None or not self.journal_dir.is_dir():
+            return 0
+        missing = 0
+        for path in sorted(self.journal_dir.glob(f"*{_SUFFIX}")):
+            if path == self._journal:
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # drained by another worker meanwhile
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its process is alive
+                with os.fdopen(os.dup(fd), "rb") as f:
+                    lines = f.read().splitlines()
+                missing += self._replay(lines, path.name)
+                path.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+        if missing:
+            log.warning("audit journal drained", extra={"records": missing})
+        return missing
+
+    def _replay(self, lines: Iterable[bytes], source: str) -> int:
+        keyed: list[Keyed] = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                keyed.append(_decode(line))
+            except (ValueError, KeyError, TypeError):
+                # only the last line of a killed writer can be torn: its request was not answered
+                log.error("audit journal line unreadable", extra={"file": source, "line": number})
+        done = 0
+        for start in range(0, len(keyed), self.batch):
+            chunk = keyed[start : start + self.batch]
+            with self.engine.connect() as conn:
+                known = set(
+                    conn.execute(
+                        select(audit_event.c.id).where(audit_event.c.id.in_([k for k, _ in chunk]))
+                    ).scalars()
+                )
+            todo = [(k, r) for k, r in chunk if k not in known]
+            self._write_isolating(todo)
+            done += len(todo)
+        return done
+
+    # --- the database ----------------------------------------------------------------------
 
     def write(self, records: Sequence[AuditRecord]) -> None:
+        """Insert ``records`` in one transaction."""
+        self.write_keyed([(self._key(), r) for r in records])
+
+    def write_keyed(self, records: Sequence[Keyed]) -> None:
         """Insert ``records`` in one transaction (DBAPI ``executemany`` of plain tuples: the
         ORM-free path costs a fraction of building one parameter dict per row)."""
         if not records:
             return
         events = []
         patients = []
-        for r in records:
-            key = uuid.uuid4().hex
+        for key, r in records:
             events.append(
                 (
                     key,
                     r.recorded,
-                    r.action[:32],
-                    r.resource_type[:64],
-                    r.outcome[:16],
-                    r.subject[:128] if r.subject else None,
-                    r.client_id[:128] if r.client_id else None,
-                    ",".join(r.ids),
+                    _clean(r.action)[:32],
+                    _clean(r.resource_type)[:64],
+                    _clean(r.outcome)[:16],
+                    _clean(r.subject)[:128] if r.subject else None,
+                    _clean(r.client_id)[:128] if r.client_id else None,
+                    ",".join(_clean(i) for i in r.ids),
                     r.count,
                 )
             )
@@ -122,10 +320,64 @@ class AuditWriter:
             if patients:
                 conn.exec_driver_sql(self._insert_patient, patients)
 
+    def _answers(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def _write_isolating(self, records: Sequence[Keyed]) -> None:
+        """Write ``records``; set aside those the database refuses on their own. Raises when
+        the database does not answer (the caller keeps the records and retries)."""
+        try:
+            self.write_keyed(records)
+            return
+        except Exception:
+            if not self._answers():
+                raise
+        for one in records:
+            try:
+                self.write_keyed([one])
+            except Exception as exc:
+                if not self._answers():
+                    raise
+                self._dead_letter(one, exc)
+
+    def _dead_letter(self, one: Keyed, exc: Exception) -> None:
+        key, record = one
+        log.error(
+            "audit record refused by the database, set aside",
+            extra={"event": key, "error": type(exc).__name__},
+        )
+        if self.journal_dir is None:
+            return
+        self.journal_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.journal_dir / DEAD_LETTER, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, _encode(key, record))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     def _run(self) -> None:
         done = False
+        scanned = time.monotonic()
         while not done:
-            taken: list[AuditRecord | str] = [self._queue.get()]
+            try:
+                first = self._queue.get(timeout=self.orphan_scan_s)
+            except queue.Empty:
+                first = None
+            if time.monotonic() - scanned >= self.orphan_scan_s:
+                scanned = time.monotonic()
+                try:
+                    self.drain_orphans()
+                except Exception as exc:
+                    log.error("audit journal drain failed", extra={"error": type(exc).__name__})
+            if first is None:
+                continue
+            taken: list[Keyed | str] = [first]
             deadline = time.monotonic() + self.linger_s
             while len(taken) < self.batch and not isinstance(taken[-1], str):
                 wait = deadline - time.monotonic()
@@ -136,15 +388,17 @@ class AuditWriter:
                 except queue.Empty:
                     break
             done = _STOP in taken
-            records = [r for r in taken if isinstance(r, AuditRecord)]
+            records = [r for r in taken if not isinstance(r, str)]
             while True:
                 try:
-                    self.write(records)
+                    self._write_isolating(records)
                     break
                 except Exception as exc:  # keep the batch; the database may come back
                     log.error(
                         "audit batch not written, retrying", extra={"error": type(exc).__name__}
                     )
                     time.sleep(self.retry_s)
+            if records:
+                self._done(len(records))
             for _ in taken:
                 self._queue.task_done()

@@ -1410,7 +1410,7 @@ def test_a_viewers_requests_are_in_the_patients_access_history(world: World, sur
             e["resource"]["id"]
             for e in answer.get_json().get("entry", [])
             if any(
-                x["what"]["reference"] == f"ImagingStudy/{world.mixed_study}"
+                x["what"].get("identifier", {}).get("value") == f"urn:oid:{world.mixed_study}"
                 for x in e["resource"].get("entity", [])
             )
         }
