@@ -224,3 +224,80 @@ def test_mail_carries_date_and_message_id(tmp_path):
         assert parsedate_to_datetime(mail["Date"]).tzinfo is not None
         assert mail["Message-ID"].endswith("@hospital.example>")
     assert mails[0]["Message-ID"] != mails[1]["Message-ID"]
+
+
+def test_liveness_answers_while_every_api_thread_waits_on_a_hung_his(postgres_his, tmp_path):
+    """The real ``fhir-gateway serve``, one worker with one API thread, its HIS (PostgreSQL)
+    behind the fault proxy: once the HIS hangs and API requests hold the thread, /health/live
+    still answers within a second (it has a thread of its own), while readiness says 503."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+    from pathlib import Path
+
+    import requests
+
+    from tests.faults.proxy import FaultProxy
+    from tests.gunicorn_serving import wait_ready
+
+    real = sa.make_url(postgres_his)
+    with FaultProxy(real.host or "127.0.0.1", real.port or 5432, lifetime_s=240) as proxy:
+        port = _closed_port()
+        env = {
+            **os.environ,
+            **{f"FHIR_GATEWAY_{k.upper()}": str(v) for k, v in app_config("").items()},
+            "FHIR_GATEWAY_HIS_URL": real.set(port=proxy.port).render_as_string(False),
+            "FHIR_GATEWAY_HIS_TIMEOUT_S": "20",
+            "FHIR_GATEWAY_PORT": str(port),
+            "FHIR_GATEWAY_WORKERS": "1",
+            "FHIR_GATEWAY_THREADS": "1",
+        }
+        base = f"http://127.0.0.1:{port}"
+        log_path = tmp_path / "server.log"
+        with log_path.open("wb") as log:
+            cli = Path(sys.executable).parent / "fhir-gateway"
+            proc = subprocess.Popen(
+                [str(cli), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+            try:
+                wait_ready(port, log_path)
+                assert requests.get(f"{base}/fhir/Patient?_count=1", timeout=10).ok
+                proxy.mode = "stall"
+                stuck = [
+                    threading.Thread(
+                        target=_swallow, args=(f"{base}/fhir/Patient?_count={n + 1}",), daemon=True
+                    )
+                    for n in range(3)
+                ]
+                for t in stuck:
+                    t.start()
+                time.sleep(1.0)  # the API thread now waits on the HIS, the others queue
+                took = []
+                for _ in range(3):
+                    start = time.monotonic()
+                    live = requests.get(f"{base}/health/live", timeout=5)
+                    took.append(time.monotonic() - start)
+                    assert live.status_code == 200
+                assert max(took) < 1.0, took
+                # a kept-alive connection asks again on the same socket: still its own thread
+                with requests.Session() as session:
+                    for _ in range(2):
+                        start = time.monotonic()
+                        assert session.get(f"{base}/health/live", timeout=5).ok
+                        assert time.monotonic() - start < 1.0
+            finally:
+                proxy.mode = "close"
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=40)
+
+
+def _swallow(url: str) -> None:
+    import contextlib
+
+    import requests
+
+    with contextlib.suppress(requests.RequestException):
+        requests.get(url, timeout=60)
