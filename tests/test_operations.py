@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from fhir_gateway.his import schema as t
 from gateway.app import create_app
+from gateway.settings import Settings
 from tests.conftest import app_config
 
 
@@ -301,3 +302,68 @@ def _swallow(url: str) -> None:
 
     with contextlib.suppress(requests.RequestException):
         requests.get(url, timeout=60)
+
+
+def test_result_access_while_the_his_is_down_is_503_not_500():
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/nothing"
+    app = create_app(app_config(url, his_timeout_s=2, dev_open_access=False))
+    try:
+        r = app.test_client().post(
+            "/auth/result-access", data={"code": "123456", "national_id": "1800101000000"}
+        )
+        assert r.status_code == 503
+        assert int(r.headers["Retry-After"]) > 0
+        assert r.headers["Cache-Control"] == "no-store"
+        assert r.get_json()["error"] == "temporarily_unavailable"
+    finally:
+        app.extensions["audit_writer"].close()
+
+
+def test_mail_and_sms_give_up_on_a_hung_server_within_their_timeouts():
+    """An SMTP server that accepts and never greets, an SMS provider that never answers (the
+    fault proxy stalling in front of a listening socket): each send fails within its
+    configured timeout instead of holding the request."""
+    import threading
+    import time
+
+    from smart_auth.accounts import mail_sender, sms_sender
+    from smart_auth.accounts.mail import Message
+    from smart_auth.accounts.sms import Sms
+    from tests.faults.proxy import FaultProxy
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        upstream = silent.getsockname()[1]
+        with FaultProxy("127.0.0.1", upstream, mode="stall", lifetime_s=60) as proxy:
+            settings = Settings.from_mapping(
+                {
+                    "smtp_host": "127.0.0.1",
+                    "smtp_port": proxy.port,
+                    "smtp_timeout_s": 1,
+                    "sms_url": f"http://127.0.0.1:{proxy.port}/send",
+                    "sms_timeout_s": 1,
+                },
+                environ=False,
+            )
+            sends = {
+                "mail": lambda: mail_sender(settings).send(
+                    Message(to="ana@example.org", subject="Cod", body="1", language="ro")
+                ),
+                "sms": lambda: sms_sender(settings).send(
+                    Sms(to="+40700000000", text="1", language="ro")
+                ),
+            }
+            for name, send in sends.items():
+                failed: list[BaseException] = []
+
+                def run(send=send, failed=failed) -> None:  # type: ignore[no-untyped-def]
+                    try:
+                        send()
+                    except Exception as exc:
+                        failed.append(exc)
+
+                start = time.monotonic()
+                worker = threading.Thread(target=run, daemon=True)
+                worker.start()
+                worker.join(6)
+                assert failed, f"{name}: no failure within 6 s"
+                assert time.monotonic() - start < 4, name
