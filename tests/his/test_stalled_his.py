@@ -193,3 +193,30 @@ def test_a_locked_sqlite_state_database_waits_only_its_timeout(
         assert client.post("/auth/result-access", data=form).status_code == 400
     finally:
         app.extensions["audit_writer"].close()
+
+
+def test_an_answer_dripping_in_is_cut_at_the_deadline(proxied: tuple[str, FaultProxy]) -> None:
+    """Each byte comes before any socket read timeout fires (PyMySQL's read_timeout is per
+    read), yet the statement as a whole outlives its deadline: it is cut there."""
+    url, proxy = proxied
+    engine = make_engine(url, pool_size=1, timeout_s=2)
+    every_result = sa.text("SELECT * FROM lab_result")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(every_result).all()
+        proxy.slow_bytes_per_s = 64
+        proxy.mode = "slow"
+
+        def run() -> object:
+            try:
+                with engine.connect() as conn:
+                    return conn.execute(every_result).all()
+            except sa.exc.DBAPIError as exc:
+                return exc
+
+        answer, took = _timed(run, bound=8)
+        assert isinstance(answer, sa.exc.DBAPIError)
+        assert took < 5
+    finally:
+        proxy.mode = "close"
+        engine.dispose()
