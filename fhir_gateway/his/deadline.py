@@ -29,6 +29,7 @@ from sqlalchemy import Engine, event
 log = logging.getLogger(__name__)
 
 _INFO_KEY = "gateway_deadline"
+_CUT_KEY = "gateway_deadline_cut"
 
 
 class _Watchdog:
@@ -43,6 +44,10 @@ class _Watchdog:
         token = next(self._ids)
         with self._cond:
             self._armed[token] = cut
+            if len(self._heap) > 4 * len(self._armed) + 1024:
+                # statements disarmed in time, not yet popped: keep the heap small
+                self._heap = [entry for entry in self._heap if entry[1] in self._armed]
+                heapq.heapify(self._heap)
             heapq.heappush(self._heap, (time.monotonic() + seconds, token))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="db-deadlines", daemon=True)
@@ -131,8 +136,11 @@ def bound_waits(engine: Engine, seconds: float) -> Engine:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _arm(conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any) -> None:
-        dbapi_conn = conn.connection.dbapi_connection
-        conn.info[_INFO_KEY] = _WATCHDOG.arm(seconds, _cutter(dbapi_conn))
+        info = conn.info  # the pooled connection's own: the cutter is made once per connection
+        cut = info.get(_CUT_KEY)
+        if cut is None:
+            cut = info[_CUT_KEY] = _cutter(conn.connection.dbapi_connection)
+        info[_INFO_KEY] = _WATCHDOG.arm(seconds, cut)
 
     @event.listens_for(engine, "after_cursor_execute")
     def _disarm(
