@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..fhir.query import SearchQuery
@@ -124,6 +125,10 @@ class SqlConnector:
                 yield conn
         except (OperationalError, InterfaceError) as exc:
             log.warning("HIS unreachable: %s", type(exc.orig).__name__ if exc.orig else "error")
+            raise HisUnreachable() from exc
+        except PoolTimeout as exc:
+            # every pooled connection is busy (with a HIS that is slow to answer them)
+            log.warning("HIS unreachable: no pooled connection within the timeout")
             raise HisUnreachable() from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:

@@ -220,3 +220,29 @@ def test_an_answer_dripping_in_is_cut_at_the_deadline(proxied: tuple[str, FaultP
     finally:
         proxy.mode = "close"
         engine.dispose()
+
+
+def test_no_free_pooled_connection_is_unreachable_not_an_error(
+    proxied: tuple[str, FaultProxy],
+) -> None:
+    """Every pooled connection taken (by requests a slow HIS holds): the next one waits the
+    pool's timeout and is told the HIS is unreachable (503), not a server error."""
+    url, _proxy = proxied
+    connector = SqlConnector.from_url(url, SYSTEMS, pool_size=1, timeout_s=1)
+    held = [connector.engine.connect() for _ in range(2)]  # pool_size + max_overflow
+    try:
+
+        def ping() -> object:
+            try:
+                connector.ping()
+            except Exception as exc:
+                return exc
+            return None
+
+        answer, took = _timed(ping, bound=5)
+        assert isinstance(answer, HisUnreachable)
+        assert took < 3
+    finally:
+        for conn in held:
+            conn.close()
+        connector.engine.dispose()
