@@ -102,7 +102,8 @@ class LiveThreadWorker(ThreadWorker):  # type: ignore[misc]
 
 def _asks_liveness(conn: Any) -> bool:
     """Whether the next request on ``conn`` is a liveness probe (peeked, not consumed)."""
-    buffered = conn.parser.unreader.buf.getvalue() if conn.parser is not None else b""
+    unreader = getattr(conn.parser, "unreader", None)  # none before the first request, or h2
+    buffered = unreader.buf.getvalue() if unreader is not None else b""
     if buffered:
         head = buffered[:_PEEK]
     else:

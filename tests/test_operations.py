@@ -367,3 +367,29 @@ def test_mail_and_sms_give_up_on_a_hung_server_within_their_timeouts():
                 worker.join(6)
                 assert failed, f"{name}: no failure within 6 s"
                 assert time.monotonic() - start < 4, name
+
+
+def test_only_liveness_probes_take_the_liveness_thread():
+    """The request line is peeked at, never consumed; anything unsure takes the API threads."""
+    import io
+    from types import SimpleNamespace
+
+    from gateway.server import _asks_liveness
+
+    def conn_with(sent: bytes, buffered: bytes = b"") -> tuple[bool, bytes]:
+        a, b = socket.socketpair()
+        with a, b:
+            a.sendall(sent)
+            b.setblocking(False)
+            parser = SimpleNamespace(unreader=SimpleNamespace(buf=io.BytesIO(buffered)))
+            conn = SimpleNamespace(sock=b, parser=parser if buffered else None)
+            asks = _asks_liveness(conn)
+            return asks, b.recv(100) if sent else b""
+
+    assert conn_with(b"GET /health/live HTTP/1.1\r\n") == (True, b"GET /health/live HTTP/1.1\r\n")
+    assert conn_with(b"HEAD /health/live HTTP/1.1\r\n")[0]
+    assert not conn_with(b"GET /health/ready HTTP/1.1\r\n")[0]
+    assert not conn_with(b"GET /fhir/Patient HTTP/1.1\r\n")[0]
+    assert not conn_with(b"")[0]  # nothing there yet
+    assert conn_with(b"", buffered=b"GET /health/live HTTP/1.1\r\n")[0]
+    assert not conn_with(b"GET /health/live HTTP/1.1\r\n", buffered=b"POST /fhir")[0]
