@@ -158,6 +158,7 @@ def create_app(
             "authorization. Never enable FHIR_GATEWAY_DEV_OPEN_ACCESS with real data."
         )
     app.extensions["his"] = connector
+    app.extensions["state_timeout_s"] = settings.state_timeout_s
     app.extensions["fhir_service"] = FhirService(
         connector,
         policy,

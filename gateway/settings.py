@@ -55,7 +55,13 @@ class Settings:
         "SQLAlchemy URL of the HIS database (SQLite file or postgresql+psycopg://...).",
     )
     his_pool_size: int = _opt(5, "Connections kept open to the HIS per worker.")
-    his_timeout_s: int = _opt(10, "Seconds a HIS query may take before it is abandoned.")
+    his_timeout_s: float = _opt(
+        10.0,
+        "Seconds the gateway waits for the HIS: to connect, for a pooled connection, and for "
+        "each query (the server's statement timeout, then a client-side deadline a little "
+        "later that cuts a connection the HIS stopped answering on). A request that needs a "
+        "hung HIS answers 503 with Retry-After within about twice this.",
+    )
     host: str = _opt("127.0.0.1", "Address the server listens on.")
     port: int = _opt(8080, "Port the server listens on.")
     public_base_url: str = _opt(
@@ -64,7 +70,11 @@ class Settings:
         "empty means http://HOST:PORT/fhir. Paging links and Bundle fullUrls use it.",
     )
     workers: int = _opt(0, "gunicorn worker processes; 0 means 2 x CPU cores + 1.")
-    threads: int = _opt(1, "Threads per gunicorn worker.")
+    threads: int = _opt(
+        1,
+        "Threads per gunicorn worker for API requests. /health/live has its own thread in "
+        "every worker besides these, so it answers while they all wait on the HIS.",
+    )
     default_count: int = _opt(20, "Page size of a search without _count.")
     max_count: int = _opt(1000, "Largest _count honoured; larger values are lowered to it.")
     max_included: int = _opt(
@@ -131,6 +141,11 @@ class Settings:
         "A subdirectory per state database keeps the journals of different databases apart; "
         "records the database refuses are set aside in dead-letter.jsonl there.",
     )
+    state_timeout_s: float = _opt(
+        10.0,
+        "Seconds the gateway waits for its state database: to connect, for a pooled "
+        "connection, for a locked SQLite file, and for each statement.",
+    )
     accounts_national_id: str = _opt(
         "CNP", "National ID patients register with: CNP (Romania) or PESEL (Poland)."
     )
@@ -160,11 +175,18 @@ class Settings:
     smtp_starttls: bool = _opt(False, "Use STARTTLS (RFC 3207) with the SMTP server.")
     smtp_user: str = _opt("", "SMTP AUTH user; empty sends without authentication.")
     smtp_password: str = _opt("", "SMTP AUTH password.")
+    smtp_timeout_s: float = _opt(
+        10.0, "Seconds to connect to the SMTP server and to wait for each of its answers."
+    )
     mail_from: str = _opt("portal@hospital.example", "From address of account mail.")
     sms_url: str = _opt(
         "", "HTTP endpoint of the SMS provider (JSON POST); empty writes SMS to the outbox."
     )
     sms_token: str = _opt("", "Bearer token for the SMS provider.")
+    sms_timeout_s: float = _opt(
+        10.0,
+        "Seconds to connect to the SMS provider and to wait for each part of its answer.",
+    )
     outbox_dir: str = _opt(
         "instance/outbox",
         "Directory where mail (mail/*.eml) and SMS (sms/*.json) land when no SMTP server or "
@@ -304,6 +326,9 @@ class Settings:
             raise SettingsError(f"{PREFIX}DEFAULT_COUNT must be between 1 and MAX_COUNT")
         if not 0 < self.port < 65536:
             raise SettingsError(f"{PREFIX}PORT must be a TCP port")
+        for name in ("his_timeout_s", "state_timeout_s", "smtp_timeout_s", "sms_timeout_s"):
+            if not 0 < getattr(self, name) <= 600:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be between 0 and 600 seconds")
         if not 0 <= self.oauth_token_cache_s <= 300:
             raise SettingsError(f"{PREFIX}OAUTH_TOKEN_CACHE_S must be between 0 and 300")
 

@@ -16,22 +16,42 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
+from fhir_gateway.his.deadline import bound_waits, pg_socket_args
+
 metadata = MetaData()
 
 
-def make_state_engine(url: str, *, pool_size: int = 5) -> Engine:
+def make_state_engine(url: str, *, pool_size: int = 5, timeout_s: float = 10.0) -> Engine:
     """An engine for the state database; SQLite files get WAL and a busy timeout so several
-    workers can write."""
+    workers can write. Every wait is bounded by about ``timeout_s``: connecting, a pooled
+    connection, a locked SQLite file, and each statement (the server's statement timeout and
+    a client-side deadline, as for the HIS: ``fhir_gateway.his.deadline``)."""
     parsed = make_url(url)
+    client_bound = timeout_s + min(1.0, timeout_s / 2)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             from pathlib import Path
 
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": timeout_s, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_on_connect)
-        return engine
-    return create_engine(url, pool_size=pool_size, pool_pre_ping=True)
+        return bound_waits(engine, client_bound)
+    connect_args: dict[str, Any] = {"connect_timeout": max(1, round(timeout_s))}
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        connect_args["options"] = f"-c statement_timeout={int(timeout_s * 1000)}"
+        connect_args.update(pg_socket_args(timeout_s))
+    elif backend in ("mysql", "mariadb"):
+        connect_args["read_timeout"] = timeout_s
+        connect_args["write_timeout"] = timeout_s
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=timeout_s,
+        connect_args=connect_args,
+    )
+    return bound_waits(engine, client_bound)
 
 
 def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -73,10 +93,11 @@ def import_tables() -> None:
 
 def shared_engine(extensions: dict[str, Any], url: str) -> Engine:
     """The one state engine of an application (kept in its ``extensions``), created with its
-    tables on first use: every part of ``smart_auth`` wired into the app asks here."""
+    tables on first use: every part of ``smart_auth`` wired into the app asks here. Its waits
+    are bounded by ``extensions["state_timeout_s"]`` (the STATE_TIMEOUT_S setting)."""
     engine: Engine | None = extensions.get("state_engine")
     if engine is None:
-        engine = make_state_engine(url)
+        engine = make_state_engine(url, timeout_s=extensions.get("state_timeout_s", 10.0))
         create_state(engine)
         extensions["state_engine"] = engine
     return engine

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from fhir_gateway.his import schema as t
 from gateway.app import create_app
+from gateway.settings import Settings
 from tests.conftest import app_config
 
 
@@ -237,3 +238,171 @@ def test_every_option_has_a_section_and_the_readme_shows_the_reference():
         section_of(option.name)
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert options_markdown() in readme
+
+
+def test_liveness_answers_while_every_api_thread_waits_on_a_hung_his(postgres_his, tmp_path):
+    """The real ``fhir-gateway serve``, one worker with one API thread, its HIS (PostgreSQL)
+    behind the fault proxy: once the HIS hangs and API requests hold the thread, /health/live
+    still answers within a second (it has a thread of its own), while readiness says 503."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+    from pathlib import Path
+
+    import requests
+
+    from tests.faults.proxy import FaultProxy
+    from tests.gunicorn_serving import wait_ready
+
+    real = sa.make_url(postgres_his)
+    with FaultProxy(real.host or "127.0.0.1", real.port or 5432, lifetime_s=240) as proxy:
+        port = _closed_port()
+        env = {
+            **os.environ,
+            **{f"FHIR_GATEWAY_{k.upper()}": str(v) for k, v in app_config("").items()},
+            "FHIR_GATEWAY_HIS_URL": real.set(port=proxy.port).render_as_string(False),
+            "FHIR_GATEWAY_HIS_TIMEOUT_S": "20",
+            "FHIR_GATEWAY_PORT": str(port),
+            "FHIR_GATEWAY_WORKERS": "1",
+            "FHIR_GATEWAY_THREADS": "1",
+        }
+        base = f"http://127.0.0.1:{port}"
+        log_path = tmp_path / "server.log"
+        with log_path.open("wb") as log:
+            cli = Path(sys.executable).parent / "fhir-gateway"
+            proc = subprocess.Popen(
+                [str(cli), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+            try:
+                wait_ready(port, log_path)
+                assert requests.get(f"{base}/fhir/Patient?_count=1", timeout=10).ok
+                proxy.mode = "stall"
+                stuck = [
+                    threading.Thread(
+                        target=_swallow, args=(f"{base}/fhir/Patient?_count={n + 1}",), daemon=True
+                    )
+                    for n in range(3)
+                ]
+                for t in stuck:
+                    t.start()
+                time.sleep(1.0)  # the API thread now waits on the HIS, the others queue
+                took = []
+                for _ in range(3):
+                    start = time.monotonic()
+                    live = requests.get(f"{base}/health/live", timeout=5)
+                    took.append(time.monotonic() - start)
+                    assert live.status_code == 200
+                assert max(took) < 1.0, took
+                # a kept-alive connection asks again on the same socket: still its own thread
+                with requests.Session() as session:
+                    for _ in range(2):
+                        start = time.monotonic()
+                        assert session.get(f"{base}/health/live", timeout=5).ok
+                        assert time.monotonic() - start < 1.0
+            finally:
+                proxy.mode = "close"
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=40)
+
+
+def _swallow(url: str) -> None:
+    import contextlib
+
+    import requests
+
+    with contextlib.suppress(requests.RequestException):
+        requests.get(url, timeout=60)
+
+
+def test_result_access_while_the_his_is_down_is_503_not_500():
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/nothing"
+    app = create_app(app_config(url, his_timeout_s=2, dev_open_access=False))
+    try:
+        r = app.test_client().post(
+            "/auth/result-access", data={"code": "123456", "national_id": "1800101000000"}
+        )
+        assert r.status_code == 503
+        assert int(r.headers["Retry-After"]) > 0
+        assert r.headers["Cache-Control"] == "no-store"
+        assert r.get_json()["error"] == "temporarily_unavailable"
+    finally:
+        app.extensions["audit_writer"].close()
+
+
+def test_mail_and_sms_give_up_on_a_hung_server_within_their_timeouts():
+    """An SMTP server that accepts and never greets, an SMS provider that never answers (the
+    fault proxy stalling in front of a listening socket): each send fails within its
+    configured timeout instead of holding the request."""
+    import threading
+    import time
+
+    from smart_auth.accounts import mail_sender, sms_sender
+    from smart_auth.accounts.mail import Message
+    from smart_auth.accounts.sms import Sms
+    from tests.faults.proxy import FaultProxy
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        upstream = silent.getsockname()[1]
+        with FaultProxy("127.0.0.1", upstream, mode="stall", lifetime_s=60) as proxy:
+            settings = Settings.from_mapping(
+                {
+                    "smtp_host": "127.0.0.1",
+                    "smtp_port": proxy.port,
+                    "smtp_timeout_s": 1,
+                    "sms_url": f"http://127.0.0.1:{proxy.port}/send",
+                    "sms_timeout_s": 1,
+                },
+                environ=False,
+            )
+            sends = {
+                "mail": lambda: mail_sender(settings).send(
+                    Message(to="ana@example.org", subject="Cod", body="1", language="ro")
+                ),
+                "sms": lambda: sms_sender(settings).send(
+                    Sms(to="+40700000000", text="1", language="ro")
+                ),
+            }
+            for name, send in sends.items():
+                failed: list[BaseException] = []
+
+                def run(send=send, failed=failed) -> None:  # type: ignore[no-untyped-def]
+                    try:
+                        send()
+                    except Exception as exc:
+                        failed.append(exc)
+
+                start = time.monotonic()
+                worker = threading.Thread(target=run, daemon=True)
+                worker.start()
+                worker.join(6)
+                assert failed, f"{name}: no failure within 6 s"
+                assert time.monotonic() - start < 4, name
+
+
+def test_only_liveness_probes_take_the_liveness_thread():
+    """The request line is peeked at, never consumed; anything unsure takes the API threads."""
+    import io
+    from types import SimpleNamespace
+
+    from gateway.server import _asks_liveness
+
+    def conn_with(sent: bytes, buffered: bytes = b"") -> tuple[bool, bytes]:
+        a, b = socket.socketpair()
+        with a, b:
+            a.sendall(sent)
+            b.setblocking(False)
+            parser = SimpleNamespace(unreader=SimpleNamespace(buf=io.BytesIO(buffered)))
+            conn = SimpleNamespace(sock=b, parser=parser if buffered else None)
+            asks = _asks_liveness(conn)
+            return asks, b.recv(100) if sent else b""
+
+    assert conn_with(b"GET /health/live HTTP/1.1\r\n") == (True, b"GET /health/live HTTP/1.1\r\n")
+    assert conn_with(b"HEAD /health/live HTTP/1.1\r\n")[0]
+    assert not conn_with(b"GET /health/ready HTTP/1.1\r\n")[0]
+    assert not conn_with(b"GET /fhir/Patient HTTP/1.1\r\n")[0]
+    assert not conn_with(b"")[0]  # nothing there yet
+    assert conn_with(b"", buffered=b"GET /health/live HTTP/1.1\r\n")[0]
+    assert not conn_with(b"GET /health/live HTTP/1.1\r\n", buffered=b"POST /fhir")[0]

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..fhir.query import SearchQuery
@@ -45,24 +46,40 @@ from .connector import (
     PatientMatch,
     Patients,
 )
+from .deadline import bound_waits, pg_socket_args
 from .sources import Source, build_sources
 
 log = logging.getLogger(__name__)
 
 
-def make_engine(url: str, *, pool_size: int = 5, timeout_s: int = 10) -> Engine:
-    """An engine for the HIS database with pre-ping (recovers after the HIS comes back)."""
+def make_engine(url: str, *, pool_size: int = 5, timeout_s: float = 10) -> Engine:
+    """An engine for the HIS database with pre-ping (recovers after the HIS comes back) and
+    every wait bounded on the gateway's side by about ``timeout_s``.
+
+    - connecting: ``connect_timeout`` (libpq, PyMySQL); waiting for a pooled connection:
+      ``pool_timeout``; a locked SQLite file: the busy timeout;
+    - each statement: the server's own ``statement_timeout`` (PostgreSQL) or ``read_timeout``
+      and ``write_timeout`` on the socket (PyMySQL), and, for a server that stops answering
+      altogether, a client-side deadline a little later (``deadline.bound_waits``) that cuts
+      the connection, including during the pre-ping;
+    - a link that dies silently: TCP keepalive and ``tcp_user_timeout`` (PostgreSQL).
+    """
+    # The client's deadline lets the server's own timeout answer first while it still can.
+    client_bound = timeout_s + min(1.0, timeout_s / 2)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": timeout_s}, pool_pre_ping=True)
         event.listen(engine, "connect", _sqlite_on_connect)
-        return engine
-    connect_args: dict[str, Any] = {"connect_timeout": timeout_s}
+        return bound_waits(engine, client_bound)
+    connect_timeout = max(1, round(timeout_s))
+    connect_args: dict[str, Any] = {"connect_timeout": connect_timeout}
     if url.startswith("postgresql"):
-        connect_args["options"] = f"-c statement_timeout={timeout_s * 1000}"
+        connect_args["options"] = f"-c statement_timeout={int(timeout_s * 1000)}"
+        connect_args.update(pg_socket_args(timeout_s))
     elif url.startswith(("mysql", "mariadb")):
         # PyMySQL: no answer within the timeout is a dead HIS, as for PostgreSQL
         connect_args["read_timeout"] = timeout_s
-    return create_engine(
+        connect_args["write_timeout"] = timeout_s
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -70,6 +87,7 @@ def make_engine(url: str, *, pool_size: int = 5, timeout_s: int = 10) -> Engine:
         pool_timeout=timeout_s,
         connect_args=connect_args,
     )
+    return bound_waits(engine, client_bound)
 
 
 def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -107,6 +125,10 @@ class SqlConnector:
                 yield conn
         except (OperationalError, InterfaceError) as exc:
             log.warning("HIS unreachable: %s", type(exc.orig).__name__ if exc.orig else "error")
+            raise HisUnreachable() from exc
+        except PoolTimeout as exc:
+            # every pooled connection is busy (with a HIS that is slow to answer them)
+            log.warning("HIS unreachable: no pooled connection within the timeout")
             raise HisUnreachable() from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:

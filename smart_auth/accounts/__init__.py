@@ -31,13 +31,14 @@ def mail_sender(settings: Any) -> MailSender:
             starttls=settings.smtp_starttls,
             user=settings.smtp_user,
             password=settings.smtp_password,
+            timeout_s=settings.smtp_timeout_s,
         )
     return OutboxSender(Path(settings.outbox_dir) / "mail", settings.mail_from)
 
 
 def sms_sender(settings: Any) -> SmsSender:
     if settings.sms_url:
-        return HttpSmsSender(settings.sms_url, settings.sms_token)
+        return HttpSmsSender(settings.sms_url, settings.sms_token, timeout_s=settings.sms_timeout_s)
     return OutboxSms(Path(settings.outbox_dir) / "sms")
 
 

@@ -54,7 +54,7 @@ class SmtpSender:
         starttls: bool = False,
         user: str = "",
         password: str = "",
-        timeout_s: int = 10,
+        timeout_s: float = 10.0,
     ) -> None:
         self.host, self.port, self.sender = host, port, sender
         self.starttls, self.user, self.password, self.timeout_s = (

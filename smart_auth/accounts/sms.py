@@ -32,7 +32,7 @@ class SmsError(RuntimeError):
 
 
 class HttpSmsSender:
-    def __init__(self, url: str, token: str, *, timeout_s: int = 10) -> None:
+    def __init__(self, url: str, token: str, *, timeout_s: float = 10.0) -> None:
         self.url, self.token, self.timeout_s = url, token, timeout_s
 
     def send(self, sms: Sms) -> None:

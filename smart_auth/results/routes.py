@@ -3,7 +3,8 @@
 The answer is JSON in the shape of an OAuth 2.0 token response (RFC 6749 §5.1) plus the
 references it opens: ``{"access_token", "token_type": "Bearer", "expires_in", "report",
 "binary"}``. A wrong pair is 400 ``invalid_grant`` without saying which half was wrong; past the
-attempt limit 429 with ``Retry-After`` (RFC 6585 §4). Responses are never cached.
+attempt limit 429 with ``Retry-After`` (RFC 6585 §4); while the HIS does not answer 503
+``temporarily_unavailable`` with ``Retry-After``, no attempt counted. Responses are never cached.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from access import audit
+from fhir_gateway.his.connector import HisUnreachable
 from smart_auth.state import shared_engine
 
 from .auth import ResultCodeValidator
 from .service import ResultAccess, ResultAccessError, TooManyAttempts
 
 results = Blueprint("results", __name__)
+
+#: Seconds a client is told to wait when the HIS does not answer.
+RETRY_AFTER_S = 5
 
 
 def init_app(app: Flask, settings: Any) -> ResultAccess:
@@ -52,6 +57,18 @@ def result_access() -> Response:
     national_id = request.form.get("national_id", "")[:32]
     try:
         granted = service.redeem(code, national_id, request.remote_addr or "-")
+    except HisUnreachable:
+        # The HIS that holds the codes is down or hung: nothing was checked and no attempt is
+        # counted. OAuth's "temporarily_unavailable" (RFC 6749 §4.1.2.1) as a 503 (RFC 9110
+        # §15.6.4) with Retry-After, as the FHIR API answers then.
+        return _answer(
+            {
+                "error": "temporarily_unavailable",
+                "error_description": "The hospital system is not answering; try again shortly",
+            },
+            503,
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
     except TooManyAttempts as exc:
         audit.record(None, "result-access", "DiagnosticReport", outcome="denied")
         return _answer(
