@@ -8,7 +8,9 @@ the destination's host and port, PS3.4 §C.4.2.2.1).
 
 Orthanc is always started with ``TCP_NODELAY=1`` in its environment: DCMTK reads it, and without
 it every DIMSE round trip pays a 40-90 ms Nagle delay. Orthanc 1.10 has no bind-address option:
-both ports listen on every interface; ``RemoteAccessAllowed: false`` limits HTTP to loopback.
+both ports listen on every interface; ``RemoteAccessAllowed: false`` limits HTTP to loopback,
+and DICOM answers only the declared modalities from their declared hosts
+(``DicomCheckModalityHost``, nothing always allowed).
 """
 
 from __future__ import annotations
@@ -108,8 +110,12 @@ class OrthancConfig:
                 m.aet.lower(): {"AET": m.aet, "Host": m.host, "Port": m.port}
                 for m in self.modalities
             },
-            "DicomAlwaysAllowEcho": True,
-            "DicomAlwaysAllowStore": True,
+            # Orthanc 1.10 cannot bind its DICOM port to one address: it listens on every
+            # interface. So only the declared modalities, calling from their declared hosts,
+            # are answered at all (an unknown AE or host is refused at association).
+            "DicomAlwaysAllowEcho": False,
+            "DicomAlwaysAllowStore": False,
+            "DicomCheckModalityHost": True,
             "DicomCheckCalledAet": True,
             "DicomScpTimeout": self.dicom_scp_timeout,
             "MaximumPduLength": self.max_pdu_length,

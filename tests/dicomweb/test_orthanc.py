@@ -84,3 +84,29 @@ def test_pacs_command_starts_reports_and_stops(tmp_path: Path) -> None:
     assert stopped.stdout.strip() == "Orthanc stopped"
     assert not (var_dir / "orthanc.pid").exists()
     assert pacs_cmd("status").returncode == 1
+
+
+def test_only_declared_modalities_from_their_hosts_are_answered(pacs: Pacs) -> None:
+    """Orthanc 1.10 listens on every interface: an AE it does not know (or a known AE from
+    another host) is refused at association, so the demo PACS serves nobody but the gateway."""
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    settings = pacs.settings()
+
+    def echo(calling: str) -> bool:
+        ae = AE(calling)
+        ae.add_requested_context(Verification)
+        ae.acse_timeout = ae.network_timeout = 5
+        assoc = ae.associate("127.0.0.1", pacs.process.dicom_port, ae_title=pacs.process.aet)
+        if not assoc.is_established:
+            return False
+        status = assoc.send_c_echo()
+        assoc.release()
+        return bool(status) and status.Status == 0
+
+    assert echo(settings.calling_aet)
+    assert not echo("STRANGER")
+    doc = json.loads(pacs.process.config.config_path.read_text(encoding="utf-8"))
+    assert doc["DicomCheckModalityHost"] is True
+    assert doc["DicomAlwaysAllowStore"] is doc["DicomAlwaysAllowEcho"] is False
