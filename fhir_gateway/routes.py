@@ -34,11 +34,13 @@ def _pretty() -> bool:
 FHIR_PREFIX = "/fhir"
 
 
-@fhir.before_app_request
-def _refuse_bad_text() -> None:
+def refuse_bad_text() -> None:
     """The FHIR surface's one input check (``inputs.problem``), before any route parses a value:
     path segments, the query string, a POST _search body and the credential, of every FHIR
-    type whoever serves it. A refusal is a 400 OperationOutcome, never the database's error."""
+    type whoever serves it. A refusal is a 400 OperationOutcome, never the database's error.
+
+    The composition root runs it for every request, after its own request-id hook (so that a
+    refusal carries its request id too); it passes over requests outside the FHIR base."""
     if request.path != FHIR_PREFIX and not request.path.startswith(FHIR_PREFIX + "/"):
         return
     pairs = [("path", str(value)) for value in (request.view_args or {}).values()]
