@@ -99,6 +99,8 @@ def fhir_app(fuzz_his: str) -> Iterator[Flask]:
 
     app = create_app(app_config(fuzz_his))
     yield app
+    app.extensions["audit_writer"].close()
+    app.extensions["state_engine"].dispose()
     app.extensions["his"].engine.dispose()
 
 
@@ -141,10 +143,12 @@ def assert_oauth_error(answer: Any, sent: str, codes: frozenset[str]) -> None:
 
 
 def oauth_app_on(state_url: str, his_url: str, tmp: Path) -> Flask:
-    """An app with authorization on, its state (accounts, clients, codes) at ``state_url``."""
+    """An app with authorization on, its state (accounts, clients, codes) at ``state_url``, and a
+    test-only route that signs an account in (the accounts pages do it after the password)."""
     from gateway.app import create_app
+    from smart_auth.session import sign_in
 
-    return create_app(
+    app = create_app(
         app_config(
             his_url,
             dev_open_access=False,
@@ -153,3 +157,10 @@ def oauth_app_on(state_url: str, his_url: str, tmp: Path) -> Flask:
             outbox_dir=str(tmp / "outbox"),
         )
     )
+
+    @app.get("/_test/sign-in/<int:account_id>")
+    def _sign_in(account_id: int) -> str:
+        sign_in(account_id)
+        return "ok"
+
+    return app
