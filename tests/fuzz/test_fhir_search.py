@@ -230,7 +230,7 @@ def test_a_date_past_year_9999_or_before_year_1_is_no_server_error(fhir_app: Fla
         assert answer.status_code in (200, 400), value
 
 
-@settings(settings.get_profile("fuzz"), max_examples=EXAMPLES)
+@settings(settings.get_profile("fuzz"), max_examples=EXAMPLES * 3)
 @given(data=st.data())
 def test_hostile_searches_of_advertised_parameters(
     fhir_app: Flask, params: list[tuple[str, str, str]], data: st.DataObject
