@@ -270,3 +270,15 @@ def test_hostile_ids_in_reads_and_compartments(
     path = f"/fhir/{resource_type}/{quote(resource_id, safe='')}{tail}"
     answer = timed(fhir_app.test_client().get, path)
     assert_fhir_answer(answer, resource_id)
+
+
+@pytest.mark.parametrize("credential", ["Bearer a\x00b", "Bearer \x1f", "Bearer " + "t" * 9000])
+def test_a_hostile_credential_is_a_400_before_any_token_lookup(
+    fhir_app: Flask, credential: str
+) -> None:
+    """The credential reaches the token stores' databases: it passes the same check."""
+    answer = timed(
+        fhir_app.test_client().get, "/fhir/Patient", headers={"Authorization": credential}
+    )
+    assert_fhir_answer(answer, "")
+    assert answer.status_code == 400
