@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from .errors import MethodNotAllowed, NotFound, UnsupportedMediaType
+from .errors import BadRequest, MethodNotAllowed, NotFound, UnsupportedMediaType
 from .fhir.interactions import FhirService
 from .http import FHIR_JSON, not_modified, render, strict_handling, version_headers, wants_fhir_json
+from .inputs import MAX_VALUE, problem
 
 fhir = Blueprint("fhir", __name__)
 
@@ -26,6 +27,32 @@ def _grant() -> Any:
 
 def _pretty() -> bool:
     return request.args.get("_pretty") == "true"
+
+
+#: Where the FHIR surface lives: this blueprint and the FHIR types other packages serve
+#: (AuditEvent, Consent) all answer under it.
+FHIR_PREFIX = "/fhir"
+
+
+def refuse_bad_text() -> None:
+    """The FHIR surface's one input check (``inputs.problem``), before any route parses a value:
+    path segments, the query string, a POST _search body and the credential, of every FHIR
+    type whoever serves it. A refusal is a 400 OperationOutcome, never the database's error.
+
+    The composition root runs it for every request, after its own request-id hook (so that a
+    refusal carries its request id too); it passes over requests outside the FHIR base."""
+    if request.path != FHIR_PREFIX and not request.path.startswith(FHIR_PREFIX + "/"):
+        return
+    pairs = [("path", str(value)) for value in (request.view_args or {}).values()]
+    pairs += list(request.args.items(multi=True))
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        pairs += list(request.form.items(multi=True))
+    credential = request.headers.get("Authorization")
+    if credential is not None:
+        pairs.append(("Authorization", credential))
+    found = problem(pairs, limits={"Authorization": 2 * MAX_VALUE})
+    if found:
+        raise BadRequest(found)
 
 
 def _not_allowed(allowed: str) -> MethodNotAllowed:

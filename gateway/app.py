@@ -40,7 +40,7 @@ from fhir_gateway.fhir.interactions import FhirService
 from fhir_gateway.his.connector import HisConnector
 from fhir_gateway.his.sql import SqlConnector
 from fhir_gateway.http import gzip_response, render
-from fhir_gateway.routes import fhir
+from fhir_gateway.routes import fhir, refuse_bad_text
 from mappers import IdentifierSystems, MapContext
 
 from .health import health
@@ -261,6 +261,9 @@ def _hooks(app: Flask, settings: Settings) -> None:
             },
         )
         return response
+
+    # the FHIR surface's input check, every FHIR type's, once the request has its id
+    app.before_request(refuse_bad_text)
 
     @app.teardown_request
     def _reset(_exc: BaseException | None) -> None:

@@ -152,13 +152,16 @@ def parse_date(raw: str) -> DateValue:
     g = match.groupdict()
     try:
         low, step = _date_range(g)
-    except ValueError:
+        high = _add(low, step)
+        if g["tz"] and g["tz"] != "Z":
+            if int(g["tz"][1:3]) > 14 or int(g["tz"][4:6]) > 59:
+                raise ValueError("a time zone offset is at most 14:00")
+            sign = 1 if g["tz"][0] == "+" else -1
+            offset = timedelta(hours=int(g["tz"][1:3]), minutes=int(g["tz"][4:6])) * sign
+            low, high = low - offset, high - offset
+    except (ValueError, OverflowError):
+        # a day, hour or offset out of range, or a range past year 9999 or before year 1
         raise BadRequest(f"'{_clip(raw)}' is not a valid date") from None
-    high = _add(low, step)
-    if g["tz"] and g["tz"] != "Z":
-        sign = 1 if g["tz"][0] == "+" else -1
-        offset = timedelta(hours=int(g["tz"][1:3]), minutes=int(g["tz"][4:6])) * sign
-        low, high = low - offset, high - offset
     return DateValue(prefix, low, high)
 
 
@@ -186,11 +189,16 @@ def _date_range(g: dict[str, str | None]) -> tuple[datetime, Any]:
 
 
 def _add(low: datetime, step: Any) -> datetime:
-    if step == "year":
-        return low.replace(year=low.year + 1)
-    if step == "month":
-        return low.replace(year=low.year + low.month // 12, month=low.month % 12 + 1)
-    return low + step
+    """The end of the range that starts at ``low``; the last instant Python knows for a range
+    that ends after year 9999 (``9999``, ``9999-12-31``)."""
+    try:
+        if step == "year":
+            return low.replace(year=low.year + 1)
+        if step == "month":
+            return low.replace(year=low.year + low.month // 12, month=low.month % 12 + 1)
+        return low + step  # type: ignore[no-any-return]
+    except (ValueError, OverflowError):
+        return datetime.max
 
 
 def _clip(text: str) -> str:

@@ -151,6 +151,11 @@ _T: dict[str, tuple[str, str, str]] = {
         "Włącz kod email przy logowaniu",
         "Turn on an email code at sign-in",
     ),
+    "bad_input": (
+        "Formularul conține caractere de control sau un text prea lung. Corectați și trimiteți din nou.",
+        "Formularz zawiera znaki sterujące lub zbyt długi tekst. Popraw go i wyślij ponownie.",
+        "The form holds control characters or a text that is too long. Correct it and send it again.",
+    ),
     "csrf": (
         "Formularul a expirat. Reîncărcați pagina și încercați din nou.",
         "Formularz wygasł. Odśwież stronę i spróbuj ponownie.",

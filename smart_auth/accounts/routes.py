@@ -25,6 +25,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
+from fhir_gateway.inputs import problem
 from smart_auth import session as signed
 
 from . import hospital, i18n
@@ -81,13 +82,43 @@ def page(template: str, status: int = 200, **context: Any) -> Response:
     return make_response(body, status)
 
 
+#: Form fields that are codes or tokens of this site: plain ASCII, or they cannot be right.
+_ASCII_FIELDS = ("csrf_token", "code")
+
+
+def _bad_input() -> str | None:
+    """The accounts pages' one input check (``fhir_gateway.inputs``): path, query and form, before
+    any view reads a value; one-time codes and the CSRF token are ASCII besides."""
+    pairs = [("path", str(value)) for value in (request.view_args or {}).values()]
+    pairs += list(request.args.items(multi=True))
+    if request.method == "POST":
+        pairs += list(request.form.items(multi=True))
+    found = problem(pairs)
+    if found is None and any(not request.form.get(f, "").isascii() for f in _ASCII_FIELDS):
+        found = "A code holds characters other than letters and digits"
+    return found
+
+
+def _refusal() -> Response:
+    """A refused input answered by the page's own form and its error, else the message page."""
+    error = t("bad_input")
+    if request.endpoint == "accounts.login":
+        return page("login.html", 400, next=url_for("accounts.home"), error=error)
+    if request.endpoint == "accounts.register":
+        kind = _svc().policy.national_id_kind
+        return page("register.html", 400, kind=kind, form={}, error=error)
+    return page("message.html", 400, title=t("site"), text=error)
+
+
 @bp.before_request
 def _before() -> None:
     g.lang = i18n.negotiate(request.cookies.get("lang"), request.headers.get("Accept-Language", ""))
+    if _bad_input() is not None:
+        abort(_refusal())
     if request.method == "POST":
-        sent = request.form.get("csrf_token", "")
+        sent = request.form.get("csrf_token", "").encode()
         expected = session.get("csrf")
-        if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+        if not isinstance(expected, str) or not hmac.compare_digest(sent, expected.encode()):
             abort(make_response(page("message.html", 400, title=t("site"), text=t("csrf"))))
 
 

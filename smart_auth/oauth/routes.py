@@ -31,6 +31,7 @@ from flask import (
 from access import audit
 from access.errors import Forbidden, Unauthorized
 from access.scopes import narrow, parse_scopes
+from fhir_gateway.inputs import MAX_VALUE, problem
 from smart_auth.accounts import i18n
 from smart_auth.session import auth_time, current_account_id, login_url
 
@@ -76,13 +77,89 @@ def _csrf() -> str:
 
 
 def _check_csrf() -> None:
-    sent = request.form.get("csrf_token", "")
-    if not hmac.compare_digest(sent, session.get(_CSRF) or "-"):
+    sent = request.form.get("csrf_token", "").encode()
+    if not hmac.compare_digest(sent, (session.get(_CSRF) or "-").encode()):
         abort(400)
+
+
+#: Characters of ``state`` (RFC 6749 §4.1.1 sets no bound; the client gets it back in a header,
+#: so the server keeps one): a client's random value or a short reference to its own state fits.
+MAX_STATE = 1024
+#: Characters of any other authorization request parameter (a redirect URI, a scope list).
+MAX_AUTHORIZE_VALUE = 2048
+#: What ``/oauth/authorize`` carries through the sign-in page: the parameters of an
+#: authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OpenID Connect Core §3.1.2.1, SMART
+#: App Launch ``aud`` and ``launch``) and nothing else a caller appends.
+_AUTHORIZE_PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "aud",
+    "launch",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "ui_locales",
+    "display",
+    "response_mode",
+)
+
+
+def _json_pairs(value: Any, name: str = "") -> list[tuple[str, str]]:
+    """The strings of a JSON body as (path, text) pairs, names included, for ``problem``."""
+    if isinstance(value, dict):
+        pairs = [(str(key)[:200], "") for key in value]
+        for key, item in value.items():
+            pairs += _json_pairs(item, str(key)[:200])
+        return pairs
+    if isinstance(value, list):
+        return [pair for item in value for pair in _json_pairs(item, name)]
+    return [(name, value)] if isinstance(value, str) else []
+
+
+@bp.before_request
+def _refuse_bad_text() -> Response | None:
+    """The authorization server's one input check (``fhir_gateway.inputs``), before Authlib, the
+    store or a redirect sees a value: query, form, JSON body and credential. A refusal is 400
+    ``invalid_request`` (RFC 6749 §5.2) in JSON, never a redirect: a request with a value this
+    server cannot store or echo is not redirected anywhere, whether its client is valid or not
+    (RFC 6749 §4.1.2.1 allows the redirect, it does not oblige it), and its values are not
+    repeated in the answer."""
+    endpoint = (request.endpoint or "").rpartition(".")[2]
+    pairs = list(request.args.items(multi=True))
+    if request.method == "POST":
+        pairs += list(request.form.items(multi=True))
+        if endpoint == "register":
+            pairs += _json_pairs(request.get_json(silent=True))
+    credential = request.headers.get("Authorization")
+    if credential is not None:
+        pairs.append(("Authorization", credential))
+    if endpoint == "authorize":
+        found = problem(pairs, max_value=MAX_AUTHORIZE_VALUE, limits={"state": MAX_STATE})
+    else:
+        found = problem(pairs, limits={"client_assertion": 4 * MAX_VALUE})
+    if found is None:
+        return None
+    code = "invalid_client_metadata" if endpoint == "register" else "invalid_request"
+    response = jsonify(error=code, error_description=found)
+    response.status_code = 400
+    response.headers.update(NO_STORE)
+    return response
 
 
 def _original_params() -> dict[str, str]:
     return {k: v for k, v in request.values.items() if k not in _OWN_FIELDS}
+
+
+def _request_params() -> dict[str, str]:
+    """The authorization request alone, to carry through the sign-in page (bounded by
+    ``_refuse_bad_text``): a caller's other parameters are not put into the Location header."""
+    return {k: v for k, v in request.values.items() if k in _AUTHORIZE_PARAMS}
 
 
 @bp.get("/fhir/.well-known/smart-configuration")
@@ -113,7 +190,7 @@ def authorize() -> Any:
     server = _server()
     account = current_account_id()
     if account is None:
-        return redirect(login_url(url_for(".authorize") + "?" + urlencode(_original_params())))
+        return redirect(login_url(url_for(".authorize") + "?" + urlencode(_request_params())))
     try:
         grant = server.get_consent_grant(end_user=account)
     except OAuth2Error as error:

@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from access import audit
 from fhir_gateway.his.connector import HisUnreachable
+from fhir_gateway.inputs import problem
 from smart_auth.state import shared_engine
 
 from .auth import ResultCodeValidator
@@ -48,6 +49,19 @@ def _answer(body: dict[str, Any], status: int, headers: dict[str, str] | None = 
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+@results.before_request
+def _refuse_bad_text() -> Response | None:
+    """This surface's one input check (``fhir_gateway.inputs``): a code or national ID with a
+    control character or an unpaired surrogate, or an over-long form, is 400
+    ``invalid_request`` (RFC 6749 §5.2) before it reaches the attempt counter or a database.
+    The check itself counts as no attempt: such a value cannot be anybody's code."""
+    pairs = list(request.args.items(multi=True)) + list(request.form.items(multi=True))
+    found = problem(pairs)
+    if found is None:
+        return None
+    return _answer({"error": "invalid_request", "error_description": found}, 400)
 
 
 @results.route("/result-access", methods=["POST"])
