@@ -175,6 +175,34 @@ class AttemptLimiter:
             for key, _rule in ticket.items:
                 conn.execute(attempt_counter.update().where(c.key == key).values(**values))
 
+    # -- request rates -------------------------------------------------------------------------
+
+    def hit(self, key: str, limit: int, window_s: int, now: dt.datetime) -> int:
+        """Count one request under ``key`` in a fixed window of ``window_s``: 0 when it is
+        within ``limit``, else the seconds until the window ends. One statement."""
+        c = attempt_counter.c
+        fresh = c.window_start <= now - dt.timedelta(seconds=window_s)
+        insert = postgresql.insert if self._postgres else sqlite.insert
+        stmt = (
+            insert(attempt_counter)
+            .values(key=key, pending=0, failures=1, window_start=now, blocked_until=None)
+            .on_conflict_do_update(
+                index_elements=[c.key],
+                set_={
+                    "failures": sa.case((fresh, 1), else_=c.failures + 1),
+                    "window_start": sa.case((fresh, now), else_=c.window_start),
+                },
+                where=sa.or_(fresh, c.failures < limit),
+            )
+            .returning(c.failures)
+        )
+        with self.engine.begin() as conn:
+            if conn.execute(stmt).first() is not None:
+                return 0
+            start = conn.execute(sa.select(c.window_start).where(c.key == key)).scalar()
+        ends = (start or now) + dt.timedelta(seconds=window_s)
+        return max(1, math.ceil((ends - now).total_seconds()))
+
     # -- administration --------------------------------------------------------------------------
 
     def clear(self, keys: Sequence[str]) -> None:
