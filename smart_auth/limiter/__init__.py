@@ -12,7 +12,9 @@ Rules (``Rule``): ``limit`` attempts judged (failures plus attempts in flight); 
 forgotten ``window_s`` after the first of a window unless a block is running (None: only
 ``clear`` forgets them); ``block_s(failures)`` is how long the n-th failure blocks the key;
 ``serial`` admits, past the limit, one attempt at a time while not blocked (progressive delays).
-An attempt whose worker died before settling is forgotten with its window.
+An attempt whose worker died before settling is forgotten with its window, and attempts
+still pending ``STALE_S`` after the key's last admission are taken for such (judging one takes
+seconds), so a key never stays saturated by attempts nobody will settle.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ from sqlalchemy.engine import Connection, Engine
 from .tables import attempt_counter
 
 __all__ = ["AttemptLimiter", "Refused", "Rule", "Ticket", "attempt_counter"]
+
+
+#: Seconds after a key's last admission past which its unsettled attempts no longer count.
+STALE_S = 120
 
 
 def _never(_failures: int) -> int:
@@ -102,17 +108,27 @@ class AttemptLimiter:
             fresh: sa.ColumnElement[bool] = sa.false()
         else:
             fresh = sa.and_(c.window_start <= now - dt.timedelta(seconds=rule.window_s), unblocked)
-        room = c.failures + c.pending < rule.limit
+        stale = c.touched_at.is_(None) | (c.touched_at <= now - dt.timedelta(seconds=STALE_S))
+        pending = sa.case((stale, 0), else_=c.pending)
+        room = c.failures + pending < rule.limit
         if rule.serial:
-            room = sa.or_(room, c.pending == 0)
+            room = sa.or_(room, pending == 0)
         insert = postgresql.insert if self._postgres else sqlite.insert
         stmt = (
             insert(attempt_counter)
-            .values(key=key, pending=1, failures=seed, window_start=now, blocked_until=None)
+            .values(
+                key=key,
+                pending=1,
+                failures=seed,
+                window_start=now,
+                blocked_until=None,
+                touched_at=now,
+            )
             .on_conflict_do_update(
                 index_elements=[c.key],
                 set_={
-                    "pending": sa.case((fresh, 1), else_=c.pending + 1),
+                    "pending": sa.case((fresh, 1), else_=pending + 1),
+                    "touched_at": now,
                     "failures": sa.case((fresh, 0), else_=c.failures),
                     "window_start": sa.case((fresh, now), else_=c.window_start),
                     "blocked_until": sa.case((fresh, sa.null()), else_=c.blocked_until),

@@ -2,7 +2,8 @@
 
 ``attempt_counter``: per key (``<purpose>:<subject>``, never a secret in clear) the attempts
 being judged right now (``pending``), the failures counted in the window that began at
-``window_start``, and the time before which every attempt is refused (``blocked_until``).
+``window_start``, the time before which every attempt is refused (``blocked_until``) and the
+time of the last admission (``touched_at``).
 """
 
 from __future__ import annotations
@@ -19,4 +20,6 @@ attempt_counter = Table(
     Column("failures", Integer, nullable=False, default=0),
     Column("window_start", DateTime, nullable=False),
     Column("blocked_until", DateTime),
+    #: the last admission: attempts still pending long after it belong to a worker that died
+    Column("touched_at", DateTime),
 )

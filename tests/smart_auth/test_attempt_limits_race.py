@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from smart_auth.limiter import AttemptLimiter, Refused, Rule
+from smart_auth.limiter import STALE_S, AttemptLimiter, Refused, Rule
 from smart_auth.state import create_state, make_state_engine
 from tests.conftest import scratch_postgres
 from tests.smart_auth.race import state_app, together
@@ -125,5 +125,30 @@ def test_the_limiter_admits_exactly_the_limit_of_many_threads(state_url: str) ->
             later = now + dt.timedelta(seconds=901)
             limiter.passed(limiter.reserve([(key, rule)], later))
             assert limiter.failures(key) == 0
+    finally:
+        engine.dispose()
+
+
+def test_attempts_nobody_settles_stop_counting_after_a_while(state_url: str) -> None:
+    """A worker that died while judging leaves its attempts pending: they hold the key only
+    for ``STALE_S`` after its last admission, and an admission's failures still count."""
+    engine = make_state_engine(state_url)
+    create_state(engine)
+    limiter = AttemptLimiter(engine)
+    rule = Rule(limit=LIMIT)  # never forgotten by a window: only staleness frees it
+    now = dt.datetime(2026, 12, 1, 12, 0)
+    try:
+        limiter.failed(limiter.reserve([("stale", rule)], now), now)
+        for _ in range(LIMIT - 1):
+            limiter.reserve([("stale", rule)], now)  # never settled
+        with pytest.raises(Refused) as refused:
+            limiter.reserve([("stale", rule)], now + dt.timedelta(seconds=STALE_S - 1))
+        assert not refused.value.blocked
+        later = now + dt.timedelta(seconds=STALE_S + 1)
+        for _ in range(LIMIT - 1):
+            limiter.failed(limiter.reserve([("stale", rule)], later), later)
+        assert limiter.failures("stale") == LIMIT
+        with pytest.raises(Refused):
+            limiter.reserve([("stale", rule)], later + dt.timedelta(seconds=STALE_S + 1))
     finally:
         engine.dispose()
