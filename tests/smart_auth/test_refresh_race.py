@@ -70,3 +70,39 @@ def test_simultaneous_refreshes_leave_no_token_of_the_family_working(race_app: F
                 },
             )
             assert again.status_code == 400, (round_, "the winner's refresh token still works")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def two_hosts(request: pytest.FixtureRequest, sqlite_his: str, tmp_path: Path) -> Iterator[Any]:
+    """Two apps over one state database (two hosts). Their token memory is off: a revocation
+    made by one host reaches the other's memory only after ``oauth_token_cache_s``, as
+    documented, and this test asks for it at once."""
+    with ExitStack() as stack:
+        url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+        if request.param == "postgresql":
+            url = stack.enter_context(scratch_postgres("refresh_hosts"))
+        apps = [state_app(sqlite_his, url, oauth_token_cache_s=0) for _ in range(2)]
+        yield apps
+        for app in apps:
+            app.extensions["audit_writer"].close()
+            app.extensions["state_engine"].dispose()
+
+
+def test_simultaneous_refreshes_on_two_hosts_leave_no_token_working(two_hosts: list[Any]) -> None:
+    for round_ in range(ROUNDS):
+        done = launch(two_hosts[0])
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": done["token"]["refresh_token"],
+            "client_id": done["client_id"],
+        }
+        clients = [app.test_client() for app in two_hosts]
+        answers = together(2, lambda i, c=clients, f=form: c[i].post("/oauth/token", data=f))
+        codes = sorted(a.status_code for a in answers)
+        assert codes in ([200, 400], [400, 400]), (round_, codes)
+        tokens = [done["token"]["access_token"]]
+        tokens += [a.get_json()["access_token"] for a in answers if a.status_code == 200]
+        for client in clients:
+            for token in tokens:
+                read = client.get("/fhir/Patient/3", headers={"Authorization": f"Bearer {token}"})
+                assert read.status_code == 401, (round_, "a token of the family still works")
