@@ -234,7 +234,8 @@ class Settings:
     redis_url: str = _opt(
         "",
         "Optional Redis URL (redis://host:6379/0) holding the AUTH_RATE_LIMIT counters for "
-        "every worker and host; empty: they are kept in the state database.",
+        "every worker and host; empty, or while Redis does not answer within half a second: "
+        "they are kept in the state database.",
     )
 
     pacs_enabled: bool = _opt(

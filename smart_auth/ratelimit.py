@@ -3,16 +3,17 @@
 ``POST /oauth/token``, ``POST /auth/result-access`` and ``POST /account/login`` accept at most
 ``auth_rate_limit`` requests per client address per ``auth_rate_window_s`` (a fixed window),
 counted where every worker and host sees the same count: in Redis when ``redis_url`` is set
-(the ``limits`` package, whose Redis counter is one atomic script), otherwise in the state
-database (``AttemptLimiter.hit``, one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``).
-More answer 429 with ``Retry-After`` (RFC 6585 §4) before any credential is looked at. This
-sits in front of the attempt limits of each endpoint (result codes, sign-in), which count
-failures per national ID, account and address.
+(the ``limits`` package, whose Redis counter is one atomic script), otherwise (and while
+Redis does not answer) in the state database (``AttemptLimiter.hit``: one ``INSERT ... ON
+CONFLICT DO UPDATE ... RETURNING``). More answer 429 with ``Retry-After`` (RFC 6585 §4)
+before any credential is looked at. This sits in front of the attempt limits of each
+endpoint (result codes, sign-in), which count failures per national ID, account and address.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import time
 from typing import Any, Protocol
@@ -21,6 +22,11 @@ from flask import Flask, Response, jsonify, request
 
 from smart_auth.limiter import AttemptLimiter
 from smart_auth.state import shared_engine
+
+log = logging.getLogger(__name__)
+
+#: Seconds Redis may take to connect or answer before the state database counts instead.
+REDIS_TIMEOUT_S = 0.5
 
 #: The endpoints counted, by path (POST only).
 LIMITED = frozenset({"/oauth/token", "/auth/result-access", "/account/login"})
@@ -43,21 +49,37 @@ class StateRateCounter:
 
 
 class RedisRateCounter:
-    """Fixed windows in Redis (``limits``: ``FixedWindowRateLimiter`` over ``RedisStorage``)."""
+    """Fixed windows in Redis (``limits``: ``FixedWindowRateLimiter`` over ``RedisStorage``).
 
-    def __init__(self, url: str, limit: int, window_s: int) -> None:
+    Redis is asked with a short timeout; while it does not answer, the state database counts
+    (``fallback``), so the limit still holds on every host and no request waits on Redis."""
+
+    def __init__(self, url: str, limit: int, window_s: int, fallback: RateCounter) -> None:
         from limits import RateLimitItemPerSecond
         from limits.storage import RedisStorage
         from limits.strategies import FixedWindowRateLimiter
 
-        self.storage = RedisStorage(url)
+        self.storage = RedisStorage(
+            url,
+            key_prefix="fhir-gateway",
+            wrap_exceptions=True,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+        )
         self.strategy = FixedWindowRateLimiter(self.storage)
         self.item = RateLimitItemPerSecond(limit, window_s)
+        self.fallback = fallback
 
     def hit(self, key: str) -> int:
-        if self.strategy.hit(self.item, "fhir-gateway", key):
-            return 0
-        reset = self.strategy.get_window_stats(self.item, "fhir-gateway", key).reset_time
+        from limits.errors import StorageError
+
+        try:
+            if self.strategy.hit(self.item, key):
+                return 0
+            reset = self.strategy.get_window_stats(self.item, key).reset_time
+        except StorageError:
+            log.warning("rate limit: Redis did not answer; counting in the state database")
+            return self.fallback.hit(key)
         return max(1, math.ceil(reset - time.time()))
 
 
@@ -65,10 +87,11 @@ def counter_for(app: Flask, settings: Any) -> RateCounter | None:
     limit, window = settings.auth_rate_limit, settings.auth_rate_window_s
     if limit <= 0:
         return None
-    if settings.redis_url:
-        return RedisRateCounter(settings.redis_url, limit, window)
     state = shared_engine(app.extensions, settings.state_url)
-    return StateRateCounter(AttemptLimiter(state), limit, window)
+    in_state = StateRateCounter(AttemptLimiter(state), limit, window)
+    if settings.redis_url:
+        return RedisRateCounter(settings.redis_url, limit, window, in_state)
+    return in_state
 
 
 def init_app(app: Flask, settings: Any) -> None:

@@ -10,6 +10,7 @@ Two apps over one state database or one Redis (two hosts) share the count.
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -40,6 +41,12 @@ def _form(path: str) -> dict[str, str]:
     return form
 
 
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def _redis_reason() -> str | None:
     try:
         import redis
@@ -55,6 +62,7 @@ def _redis_reason() -> str | None:
         "sqlite",
         pytest.param("postgresql", marks=pytest.mark.postgres),
         "redis",
+        "redis-down",
     ]
 )
 def two_hosts(request: pytest.FixtureRequest, sqlite_his: str, tmp_path: Path) -> Iterator[Any]:
@@ -68,6 +76,8 @@ def two_hosts(request: pytest.FixtureRequest, sqlite_his: str, tmp_path: Path) -
             if reason:
                 pytest.skip(reason)
             extra["redis_url"] = REDIS_URL
+        if request.param == "redis-down":  # nothing listens there: the state database counts
+            extra["redis_url"] = f"redis://127.0.0.1:{_closed_port()}/0"
         apps = [state_app(sqlite_his, url, **extra) for _ in range(2)]
         yield apps
         for app in apps:
