@@ -84,7 +84,12 @@ class Limits:
         failures = counts[lock_key(account_id)]
         t = account.c
         with self.engine.begin() as conn:
-            conn.execute(account.update().where(t.id == account_id).values(failed_logins=failures))
+            # failures settled together may write in any order: the mirror only grows here
+            conn.execute(
+                account.update()
+                .where(t.id == account_id, t.failed_logins < failures)
+                .values(failed_logins=failures)
+            )
             if failures >= self.max_failed:
                 conn.execute(
                     account.update()
