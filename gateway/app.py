@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 import dicomweb.web as dicomweb_web
 import smart_auth.accounts as smart_auth_accounts
 import smart_auth.audit as smart_auth_audit
+import smart_auth.ratelimit as smart_auth_ratelimit
 import smart_auth.results.routes as smart_auth_results
 import smart_auth.sharing.routes as smart_auth_sharing
 from access.policy import AccessPolicy, Authenticator, DevOpenAccess
@@ -185,6 +186,7 @@ def create_app(
                 base_url=settings.base_url.removesuffix("/fhir") + "/dicomweb",
             ),
         )
+    smart_auth_ratelimit.init_app(app, settings)
     smart_auth_results.init_app(app, settings)
     if settings.oauth_enabled:
         import smart_auth.web as smart_auth_web

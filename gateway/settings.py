@@ -254,6 +254,20 @@ class Settings:
     results_block_s: int = _opt(
         900, "Seconds result-code attempts stay refused once RESULTS_MAX_ATTEMPTS is reached."
     )
+    auth_rate_limit: int = _opt(
+        600,
+        "Requests per client address per AUTH_RATE_WINDOW_S accepted by each of POST "
+        "/oauth/token, /auth/result-access and /account/login; more answer 429 with "
+        "Retry-After. Counted in Redis when REDIS_URL is set, else in the state database, so "
+        "every worker and host shares the count. 0: no limit.",
+    )
+    auth_rate_window_s: int = _opt(60, "Length in seconds of the AUTH_RATE_LIMIT window.")
+    redis_url: str = _opt(
+        "",
+        "Optional Redis URL (redis://host:6379/0) holding the AUTH_RATE_LIMIT counters for "
+        "every worker and host; empty, or while Redis does not answer within half a second: "
+        "they are kept in the state database.",
+    )
 
     pacs_enabled: bool = _opt(
         False,
@@ -329,6 +343,8 @@ class Settings:
         for name in ("his_timeout_s", "state_timeout_s", "smtp_timeout_s", "sms_timeout_s"):
             if not 0 < getattr(self, name) <= 600:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be between 0 and 600 seconds")
+        if self.auth_rate_limit > 0 and self.auth_rate_window_s < 1:
+            raise SettingsError(f"{PREFIX}AUTH_RATE_WINDOW_S must be at least 1")
         if not 0 <= self.oauth_token_cache_s <= 300:
             raise SettingsError(f"{PREFIX}OAUTH_TOKEN_CACHE_S must be between 0 and 300")
 
@@ -343,6 +359,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("HIS", ("his_", "cnp_system", "pesel_system", "identifier_base")),
     ("FHIR API", ("default_count", "max_count", "max_included", "gzip_", "dev_open_access")),
     ("State database", ("state_", "redis_", "audit_")),
+    ("Limits", ("auth_rate_",)),
     ("Authorization server", ("oauth_",)),
     ("Results without an account (F9)", ("results_",)),
     ("Accounts", ("accounts_",)),

@@ -1,11 +1,18 @@
 """Bot protection and lockout in the state database, so every worker and host agrees (F3, F6).
 
-* Per-key throttling (``acct:<id>``, ``addr:<ip>``): after ``free`` failures in a window each
-  further failure doubles the time before the next attempt is accepted (progressive delay,
-  OWASP ASVS V2.2.1 "anti-automation"; no third-party CAPTCHA). Attempts made too early are
-  refused without checking the password.
-* Account lockout: ``max_failed`` consecutive wrong passwords lock the account until an
-  administrator unlocks it (``fhir-gateway accounts unlock``).
+Every sign-in attempt is admitted before its password is checked, atomically, by the shared
+limiter (``smart_auth.limiter``), under three keys:
+
+* Per-key throttling (``addr:<ip>``, ``acct:<id>``): ``free`` attempts are judged in a window;
+  past them one at a time, and each further failure doubles the time before the next attempt is
+  admitted (progressive delay, OWASP ASVS V2.2.1 "anti-automation"; no third-party CAPTCHA).
+  Attempts made too early are refused without checking the password.
+* Account lockout (``lock:<id>``): ``max_failed`` consecutive wrong passwords lock the account
+  until an administrator unlocks it (``fhir-gateway accounts unlock``). Wrong passwords arriving
+  together never judge more than ``max_failed``: the others are refused while those are judged.
+
+``account.failed_logins`` and ``account.locked_at`` mirror the lockout count for the
+administration pages; the limiter's counter decides.
 """
 
 from __future__ import annotations
@@ -13,13 +20,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from .tables import account, login_throttle
+from smart_auth.limiter import AttemptLimiter, Refused, Rule, Ticket
+
+from .tables import account
 
 WINDOW = dt.timedelta(hours=1)
 MAX_DELAY = dt.timedelta(minutes=15)
+PREFIX = "login:"
+
+__all__ = ["Limits", "Refused", "ThrottlePolicy"]
 
 
 @dataclass(frozen=True)
@@ -28,75 +39,89 @@ class ThrottlePolicy:
     base_delay_s: int = 2
 
 
+def lock_key(account_id: int) -> str:
+    return f"{PREFIX}lock:{account_id}"
+
+
 class Limits:
     def __init__(self, engine: Engine, policy: ThrottlePolicy, max_failed: int) -> None:
         self.engine = engine
         self.policy = policy
         self.max_failed = max_failed
+        self.limiter = AttemptLimiter(engine)
+        self.throttle = Rule(
+            limit=policy.free,
+            window_s=int(WINDOW.total_seconds()),
+            block_s=self._delay,
+            serial=True,
+        )
+        self.lockout = Rule(limit=max_failed)
 
-    def retry_after(self, keys: list[str], now: dt.datetime) -> int:
-        """Seconds before any of ``keys`` may try again; 0 when all may try now."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(login_throttle.c.blocked_until).where(login_throttle.c.key.in_(keys))
-            ).all()
-        waits = [(r.blocked_until - now).total_seconds() for r in rows if r.blocked_until]
-        return max([0, *[int(w) + 1 for w in waits if w > 0]])
-
-    def record_failure(self, keys: list[str], now: dt.datetime) -> None:
-        with self.engine.begin() as conn:
-            for key in keys:
-                self._fail(conn, key, now)
-
-    def _fail(self, conn: Connection, key: str, now: dt.datetime) -> None:
-        t = login_throttle.c
-        row = conn.execute(sa.select(login_throttle).where(t.key == key)).first()
-        if row is None or row.window_start + WINDOW <= now:
-            failures = 1
-            if row is None:
-                conn.execute(login_throttle.insert().values(key=key, failures=0, window_start=now))
-            conn.execute(
-                login_throttle.update()
-                .where(t.key == key)
-                .values(failures=1, window_start=now, blocked_until=None)
-            )
-        else:
-            conn.execute(
-                login_throttle.update().where(t.key == key).values(failures=t.failures + 1)
-            )
-            failures = row.failures + 1
+    def _delay(self, failures: int) -> int:
         over = failures - self.policy.free
-        if over > 0:
-            delay = min(dt.timedelta(seconds=self.policy.base_delay_s * 2 ** (over - 1)), MAX_DELAY)
-            conn.execute(
-                login_throttle.update().where(t.key == key).values(blocked_until=now + delay)
-            )
+        if over <= 0:
+            return 0
+        delay = self.policy.base_delay_s * 2 ** min(over - 1, 30)
+        return int(min(delay, MAX_DELAY.total_seconds()))
 
-    def clear(self, keys: list[str]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(login_throttle.delete().where(login_throttle.c.key.in_(keys)))
+    def admit(
+        self, keys: list[str], account_id: int | None, failed_logins: int, now: dt.datetime
+    ) -> Ticket:
+        """Admit one attempt under the throttle ``keys`` and, for an active account, its
+        lockout; raises ``Refused``. ``failed_logins`` seeds a lockout count not kept yet."""
+        items = [(PREFIX + key, self.throttle) for key in keys]
+        seed = {}
+        if account_id is not None:
+            items.append((lock_key(account_id), self.lockout))
+            seed[lock_key(account_id)] = failed_logins
+        return self.limiter.reserve(items, now, seed=seed)
 
-    def wrong_password(self, account_id: int, now: dt.datetime) -> bool:
-        """Count a wrong password; True when the account is now locked. One atomic UPDATE, so
-        two workers failing at once still count two."""
+    def failed(self, ticket: Ticket, account_id: int | None, now: dt.datetime) -> bool:
+        """Count a wrong password; True when the account is now locked."""
+        counts = self.limiter.failed(ticket, now)
+        if account_id is None or lock_key(account_id) not in counts:
+            return False
+        failures = counts[lock_key(account_id)]
         t = account.c
         with self.engine.begin() as conn:
-            conn.execute(
-                account.update().where(t.id == account_id).values(failed_logins=t.failed_logins + 1)
-            )
+            # failures settled together may write in any order: the mirror only grows here
             conn.execute(
                 account.update()
-                .where(
-                    t.id == account_id, t.failed_logins >= self.max_failed, t.locked_at.is_(None)
-                )
-                .values(locked_at=now)
+                .where(t.id == account_id, t.failed_logins < failures)
+                .values(failed_logins=failures)
             )
-            locked = conn.execute(sa.select(t.locked_at).where(t.id == account_id)).scalar()
-        return locked is not None
+            if failures >= self.max_failed:
+                conn.execute(
+                    account.update()
+                    .where(t.id == account_id, t.locked_at.is_(None))
+                    .values(locked_at=now)
+                )
+        return failures >= self.max_failed
 
-    def good_password(self, account_id: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(account.update().where(account.c.id == account_id).values(failed_logins=0))
+    def passed(self, ticket: Ticket, account_id: int | None) -> None:
+        """A good password: the run of wrong ones and the delays are over."""
+        self.limiter.passed(ticket, reset=True)
+        if account_id is not None:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    account.update().where(account.c.id == account_id).values(failed_logins=0)
+                )
+
+    def released(self, ticket: Ticket) -> None:
+        """The attempt was not judged (an error): it does not count."""
+        self.limiter.passed(ticket)
+
+    def locked(self, account_id: int) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                account.select()
+                .with_only_columns(account.c.locked_at)
+                .where(account.c.id == account_id)
+            ).scalar()
+        return found is not None
+
+    def clear(self, keys: list[str]) -> None:
+        self.limiter.clear([PREFIX + key for key in keys])
 
     def unlock(self, account_id: int) -> None:
         with self.engine.begin() as conn:
@@ -105,6 +130,4 @@ class Limits:
                 .where(account.c.id == account_id)
                 .values(failed_logins=0, locked_at=None)
             )
-            conn.execute(
-                login_throttle.delete().where(login_throttle.c.key == f"acct:{account_id}")
-            )
+        self.limiter.clear([lock_key(account_id), f"{PREFIX}acct:{account_id}"])

@@ -161,7 +161,12 @@ def login() -> BaseResponse:
     }.get(outcome.status)
     if error or outcome.account_id is None:
         status = {"throttled": 429, "locked": 423}.get(outcome.status, 400)
-        return page("login.html", status, next=nxt, error=error, locked=outcome.status == "locked")
+        answer = page(
+            "login.html", status, next=nxt, error=error, locked=outcome.status == "locked"
+        )
+        if outcome.status == "throttled":
+            answer.headers["Retry-After"] = str(max(1, outcome.retry_after))  # RFC 6585 §4
+        return answer
     remember = request.form.get("remember") == "on"
     if outcome.factor:
         session.clear()

@@ -26,7 +26,7 @@ from fhir_gateway.his.connector import HisConnector, PatientMatch
 
 from . import i18n
 from .codes import CodeStore
-from .limits import Limits, ThrottlePolicy
+from .limits import Limits, Refused, ThrottlePolicy, lock_key
 from .mail import MailSender, Message
 from .passwords import acceptable, hash_password, verify_password
 from .sms import Sms, SmsSender
@@ -309,20 +309,30 @@ class AccountService:
         """Check a password under the address and account throttles and the lockout."""
         now = self.clock()
         row = self.find(login)
-        keys = [f"addr:{address}"] + ([f"acct:{row.id}"] if row is not None else [])
-        wait = self.limits.retry_after(keys, now)
-        if wait:
-            return LoginOutcome("throttled", retry_after=wait)
         if row is not None and row.locked_at is not None:
             return LoginOutcome("locked", account_id=row.id)
-        ok = verify_password(row.password_hash if row is not None else None, password)
+        keys = [f"addr:{address}"] + ([f"acct:{row.id}"] if row is not None else [])
+        counted = row.id if row is not None and row.active else None
+        try:
+            ticket = self.limits.admit(keys, counted, row.failed_logins if row else 0, now)
+        except Refused as refused:
+            if (
+                counted is not None
+                and refused.key == lock_key(counted)
+                and self.limits.locked(counted)
+            ):
+                return LoginOutcome("locked", account_id=counted)
+            return LoginOutcome("throttled", retry_after=refused.retry_after)
+        try:
+            ok = verify_password(row.password_hash if row is not None else None, password)
+        except BaseException:
+            self.limits.released(ticket)
+            raise
         if row is None or not ok or not row.active:
-            self.limits.record_failure(keys, now)
-            if row is not None and row.active and self.limits.wrong_password(row.id, now):
+            if self.limits.failed(ticket, counted, now) and row is not None:
                 return LoginOutcome("locked", account_id=row.id)
             return LoginOutcome("bad")
-        self.limits.good_password(row.id)
-        self.limits.clear(keys)
+        self.limits.passed(ticket, row.id)
         if row.email_verified_at is None:
             return LoginOutcome("unverified", account_id=row.id)
         return LoginOutcome("ok", account_id=row.id, factor=self.factor_for(row))

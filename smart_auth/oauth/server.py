@@ -214,9 +214,6 @@ class RotatingRefreshTokenGrant(RefreshTokenGrant):  # type: ignore[misc]
         client: Client = self.request.client
         if is_empty(grantable(self._new_scope(token), client.scope)):
             raise InvalidScopeError("Nothing of that scope may be granted to this client")
-        if not self.store.rotate(token.row.id):  # a concurrent request used it first
-            self.store.revoke_family(token.row.family)
-            raise InvalidGrantError()
 
     def _new_scope(self, refresh_token: Token) -> str:
         """The scope asked for, at most the original grant; the original grant without one."""
@@ -242,7 +239,7 @@ class RotatingRefreshTokenGrant(RefreshTokenGrant):  # type: ignore[misc]
         )
 
     def revoke_old_credential(self, refresh_token: Token) -> None:
-        """Done in ``validate_token_request`` (atomically, before the new token exists)."""
+        """Done when the new token is saved (``persist_token``: one transaction with it)."""
 
 
 class BackendServicesGrant(ClientCredentialsGrant):  # type: ignore[misc]
@@ -361,20 +358,25 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 else self.config.online_refresh_lifetime_s
             )
             refresh_expires = now + lifetime if refresh else None
-        self.store.save_token(
-            {
-                "access_hash": digest(token["access_token"]),
-                "refresh_hash": digest(refresh) if refresh else None,
-                "family": family,
-                "client_id": request.client.get_client_id(),
-                "account_id": user.account_id if user else None,
-                "scope": token["scope"],
-                "patient_id": user.patient_id if user else None,
-                "fhir_user": user.fhir_user if user else None,
-                "issued_at": now,
-                "expires_at": now + int(token["expires_in"]),
-                "refresh_expires_at": refresh_expires,
-            }
-        )
+        values: dict[str, Any] = {
+            "access_hash": digest(token["access_token"]),
+            "refresh_hash": digest(refresh) if refresh else None,
+            "family": family,
+            "client_id": request.client.get_client_id(),
+            "account_id": user.account_id if user else None,
+            "scope": token["scope"],
+            "patient_id": user.patient_id if user else None,
+            "fhir_user": user.fhir_user if user else None,
+            "issued_at": now,
+            "expires_at": now + int(token["expires_in"]),
+            "refresh_expires_at": refresh_expires,
+        }
+        if previous is None:
+            self.store.save_token(values)
+        elif not self.store.rotate(previous.row.id, values):
+            # Used by a concurrent request first: reuse (RFC 9700 §4.14.2). The winner's tokens
+            # are saved already (rotation and saving are one transaction), so this reaches them.
+            self.store.revoke_family(family)
+            raise InvalidGrantError()
         if code is not None and self.store.code_reused(code.row.code_hash):
             self.store.revoke_family(family)  # the code came again while these were issued

@@ -447,15 +447,25 @@ class OAuthStore:
                 select(oauth_token).where(oauth_token.c.refresh_hash == digest(refresh_token))
             ).first()
 
-    def rotate(self, row_id: int) -> bool:
-        """Mark a refresh token used; False when it already was (a concurrent reuse)."""
+    def rotate(self, row_id: int, values: dict[str, Any]) -> bool:
+        """Use refresh token ``row_id`` once: mark it rotated and save its successor ``values``
+        in one transaction; False (nothing saved) when it was already used or revoked.
+
+        One transaction, so no request ever sees the old token used while its successor is not
+        yet saved: a concurrent second use either waits on the row (PostgreSQL) or the write
+        lock (SQLite) and then finds it rotated, and its family revocation, run after that,
+        reaches the successor too (RFC 9700 §4.14.2)."""
+        t = oauth_token.c
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(oauth_token)
-                .where(oauth_token.c.id == row_id, oauth_token.c.rotated.is_(False))
+                .where(t.id == row_id, t.rotated.is_(False), t.revoked.is_(False))
                 .values(rotated=True)
             ).rowcount
-        return bool(done)
+            if done != 1:
+                return False
+            conn.execute(oauth_token.insert().values(**values))
+        return True
 
     def revoke_family(self, family: str) -> None:
         """Revoke every token of a family; this process forgets its cached lookups at once."""

@@ -5,9 +5,11 @@ that reaches the patient by SMS or e-mail. The code together with the patient's 
 proves possession of that one result: ``redeem`` checks both against the HIS (digests compared
 in constant time, so a near miss takes as long as a far one) and mints a bearer token limited
 to ``DiagnosticReport/lab-N`` and the ``Binary`` of its PDF, read only, for
-``results_token_ttl_s``. Failures count per national ID and per address in the state database;
-past the limit every attempt, right or wrong, answers ``TooManyAttempts`` until the block ends
-(OWASP ASVS V2.2.1, anti-automation). Framework-free.
+``results_token_ttl_s``. Attempts count per national ID and per address in the state database
+(``smart_auth.limiter``): each is admitted atomically before it is judged, so attempts arriving
+together never pass the limit; once ``max_attempts`` failed, every attempt, right or wrong,
+answers ``TooManyAttempts`` until the block ends (OWASP ASVS V2.2.1, anti-automation).
+Framework-free.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
 from access.policy import RESULT_CODE, Grant
 from fhir_gateway.his.connector import HisConnector
+from smart_auth.limiter import AttemptLimiter, Refused, Rule
 
-from .tables import result_attempt, result_grant
+from .tables import result_grant
 
 #: Bearer tokens of result grants carry this prefix, so other tokens skip the lookup.
 TOKEN_PREFIX = "rc."  # noqa: S105 (a prefix, not a secret)
@@ -74,19 +76,34 @@ class ResultAccess:
         self.ttl_s = ttl_s
         self.max_attempts = max_attempts
         self.block_s = block_s
+        self.limiter = AttemptLimiter(state)
+        #: ``max_attempts`` judged (failures and attempts in flight), then blocked ``block_s``
+        self.rule = Rule(
+            limit=max_attempts,
+            window_s=block_s,
+            block_s=lambda failures: block_s if failures >= max_attempts else 0,
+        )
 
     # --- redeeming a code ---------------------------------------------------------------------
 
     def redeem(self, code: str, national_id: str, address: str) -> ResultGrant:
         code, national_id = code.strip(), national_id.strip()
-        keys = [f"nid:{_digest(national_id)}", f"addr:{address[:64]}"]
-        self._check_blocked(keys)
+        keys = [f"result:nid:{_digest(national_id)}", f"result:addr:{address[:64]}"]
+        try:
+            ticket = self.limiter.reserve([(key, self.rule) for key in keys], _now())
+        except Refused as refused:
+            raise TooManyAttempts(refused.retry_after) from None
         found = None
-        if _CODE.fullmatch(code) and _NATIONAL_ID.fullmatch(national_id):
-            found = self._match(code, national_id)
+        try:
+            if _CODE.fullmatch(code) and _NATIONAL_ID.fullmatch(national_id):
+                found = self._match(code, national_id)
+        except BaseException:  # not judged (the HIS did not answer): the attempt is not counted
+            self.limiter.passed(ticket)
+            raise
         if found is None:
-            self._fail(keys)
+            self.limiter.failed(ticket, _now())
             raise ResultAccessError("The code or the national ID is not right")
+        self.limiter.passed(ticket)
         bulletin_id, patient_id, document_id = found
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.state.begin() as conn:
@@ -116,55 +133,6 @@ class ResultAccess:
             if hmac.compare_digest(_digest(bulletin.access_code).encode(), wanted):
                 found = (bulletin.id, bulletin.patient_id, bulletin.document_id)
         return found
-
-    def _check_blocked(self, keys: list[str]) -> None:
-        now = _now()
-        with self.state.connect() as conn:
-            until = (
-                conn.execute(
-                    select(result_attempt.c.blocked_until).where(
-                        result_attempt.c.key.in_(keys), result_attempt.c.blocked_until > now
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        if until:
-            raise TooManyAttempts(max(1, int((max(until) - now).total_seconds()) + 1))
-
-    def _fail(self, keys: list[str]) -> None:
-        try:
-            self._count_failure(keys)
-        except IntegrityError:  # another worker created the counter first: count on it
-            self._count_failure(keys)
-
-    def _count_failure(self, keys: list[str]) -> None:
-        now = _now()
-        window = dt.timedelta(seconds=self.block_s)
-        with self.state.begin() as conn:
-            for key in keys:
-                row = conn.execute(
-                    select(result_attempt).where(result_attempt.c.key == key)
-                ).first()
-                if row is None or row.window_start < now - window:
-                    conn.execute(delete(result_attempt).where(result_attempt.c.key == key))
-                    conn.execute(
-                        insert(result_attempt).values(key=key, failures=1, window_start=now)
-                    )
-                    failures = 1
-                else:
-                    failures = row.failures + 1
-                    conn.execute(
-                        update(result_attempt)
-                        .where(result_attempt.c.key == key)
-                        .values(failures=result_attempt.c.failures + 1)
-                    )
-                if failures >= self.max_attempts:
-                    conn.execute(
-                        update(result_attempt)
-                        .where(result_attempt.c.key == key)
-                        .values(blocked_until=now + window)
-                    )
 
     # --- the grant behind a token -------------------------------------------------------------
 

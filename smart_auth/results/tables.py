@@ -2,10 +2,10 @@
 
 ``result_grant``: a short-lived read-only grant to one DiagnosticReport and its PDF, minted
 from a valid result code; only the SHA-256 digest of its bearer token is kept.
-``result_attempt``: failure counters per key (``nid:<digest of the national ID>`` or
-``addr:<address>``) with the time before which attempts are refused; in the database, so
+Attempts are counted by the shared limiter (``smart_auth.limiter``, keys
+``result:nid:<digest of the national ID>`` and ``result:addr:<address>``), in the database, so
 every worker and host counts the same attempts (ARCHITECTURE boundary 5). National IDs are
-never stored in clear.
+never stored in clear. The ``result_attempt`` table of earlier versions is no longer used.
 """
 
 from __future__ import annotations
@@ -24,12 +24,3 @@ result_grant = Table(
     Column("expires_at", DateTime, nullable=False),
 )
 Index("ix_result_grant_expires", result_grant.c.expires_at)
-
-result_attempt = Table(
-    "result_attempt",
-    metadata,
-    Column("key", String(80), primary_key=True),
-    Column("failures", Integer, nullable=False, default=0),
-    Column("window_start", DateTime, nullable=False),
-    Column("blocked_until", DateTime),
-)
