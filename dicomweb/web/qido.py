@@ -193,6 +193,8 @@ def _search(
         except DicomwebError:
             audit.record(grant, "search", "ImagingStudy", outcome="not-found", ids=[study_uid[:64]])
             raise
+    # every matching key is checked again on what leaves, whatever level the PACS matched it at
+    found = [ds for ds in found if matches(ds, keys)]
     studies = sorted({str(ds.get("StudyInstanceUID", "")) for ds in found})
     audit.record(grant, "search", "ImagingStudy", outcome="allowed", ids=studies, count=len(found))
     return _respond(media, [json_model.to_json(ds, retrieve_url=url(ctx, ds)) for ds in found])
@@ -382,14 +384,20 @@ def search_study_instances(study: str) -> Response:
 
 @blueprint.get("/series")
 def search_all_series() -> Response:
-    """Search for series across the caller's studies, study attributes included."""
+    """Search for series across the caller's studies, study attributes included.
+
+    Studies are walked in their order and the walk stops once ``offset + limit`` series are
+    admitted: C-FIND has no paging, but a page never needs the studies after it."""
 
     def run(
         ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
     ) -> list[Dataset]:
         lower = {k: v for k, v in keys.items() if k not in STUDY_KEYS or k == "StudyInstanceUID"}
+        need = None if q.limit is None else q.offset + q.limit
         out: list[Dataset] = []
         for st in _visible_studies(ctx, scope, keys):
+            if need is not None and len(out) >= need:
+                break
             uid = str(st.StudyInstanceUID)
             out += [_merged(st, ds) for ds in ctx.backend.find_series(uid, lower)]
         return page(out, q.limit, q.offset)
@@ -397,24 +405,48 @@ def search_all_series() -> Response:
     return _search("SERIES", run, _series_url)
 
 
+def _split_levels(keys: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The series-level keys (Modality, SeriesNumber, SeriesInstanceUID ...) and the rest of an
+    instance search across studies: series keys select the series of each study by a series
+    C-FIND, the rest go to the image-level C-FIND of each selected series."""
+    series = {
+        k: v for k, v in keys.items() if k in SERIES_KEYS and k != "StudyInstanceUID"
+    }
+    image = {
+        k: v
+        for k, v in keys.items()
+        if (k not in STUDY_KEYS and k not in SERIES_KEYS) or k == "StudyInstanceUID"
+    }
+    return series, image
+
+
 @blueprint.get("/instances")
 def search_all_instances() -> Response:
-    """Search for instances across the caller's studies, study attributes included."""
+    """Search for instances across the caller's studies (PS3.18 §10.6.1.2.3), study and series
+    attributes included.
+
+    Every matching key is honoured at its level: study keys select the studies (one study
+    C-FIND), series keys the series of each study (one series C-FIND per study walked), the
+    others the instances of each selected series; every row is matched again against all keys.
+    Studies and series are walked in order (studies newest first, series and instances by
+    number) and the walk stops once ``offset + limit`` instances are admitted, so a small page
+    reads only the series it needs, never the whole PACS."""
 
     def run(
         ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
     ) -> list[Dataset]:
-        lower = {
-            k: v
-            for k, v in keys.items()
-            if (k not in STUDY_KEYS and k not in SERIES_KEYS) or k == "StudyInstanceUID"
-        }
-        series_uid, wanted = _series_asked(keys)
+        series_keys, image_keys = _split_levels(keys)
+        need = None if q.limit is None else q.offset + q.limit
         out: list[Dataset] = []
         for st in _visible_studies(ctx, scope, keys):
             uid = str(st.StudyInstanceUID)
-            found = _of_series(ctx.backend.find_instances(uid, series_uid, lower), wanted)
-            out += [_merged(st, ds) for ds in _with_series(ctx, uid, series_uid, found)]
+            for se in ctx.backend.find_series(uid, series_keys):
+                if need is not None and len(out) >= need:
+                    return page(out, q.limit, q.offset)
+                series_uid = str(se.SeriesInstanceUID)
+                found = ctx.backend.find_instances(uid, series_uid, image_keys)
+                rows = [_merged(st, _series_filled(se, ds)) for ds in found]
+                out += [ds for ds in rows if matches(ds, keys)]
         return page(out, q.limit, q.offset)
 
     return _search("IMAGE", run, _instance_url)
