@@ -24,7 +24,7 @@ from pydicom.encaps import generate_frames
 
 from access import audit
 from access.errors import ApiError
-from dicomweb import multipart, render, transcode
+from dicomweb import json_model, multipart, render, transcode
 from dicomweb.cache import Entry, InstanceCache, Source, check_uid, uids_of
 
 from .context import DicomwebContext, DicomwebError, PacsScope, blueprint, context, not_found
@@ -190,7 +190,7 @@ def _metadata(ctx: DicomwebContext, part10: bytes) -> bytes:
     def bulk(elem: DataElement) -> str:
         return f"{base}/bulkdata/{int(elem.tag):08X}"
 
-    return orjson.dumps(ds.to_json_dict(bulk_data_threshold=1024, bulk_data_element_handler=bulk))
+    return orjson.dumps(json_model.dataset_json(ds, bulk, 1024))
 
 
 def _json_array(ctx: DicomwebContext, instances: Iterator[bytes]) -> Response:
