@@ -409,9 +409,7 @@ def _split_levels(keys: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]
     """The series-level keys (Modality, SeriesNumber, SeriesInstanceUID ...) and the rest of an
     instance search across studies: series keys select the series of each study by a series
     C-FIND, the rest go to the image-level C-FIND of each selected series."""
-    series = {
-        k: v for k, v in keys.items() if k in SERIES_KEYS and k != "StudyInstanceUID"
-    }
+    series = {k: v for k, v in keys.items() if k in SERIES_KEYS and k != "StudyInstanceUID"}
     image = {
         k: v
         for k, v in keys.items()
