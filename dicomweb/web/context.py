@@ -13,6 +13,7 @@ of another patient answers exactly like a missing one (404).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from dicomweb.errors import PacsError
 from fhir_gateway.his.connector import HisConnector
 
 blueprint = Blueprint("dicomweb", __name__)
+log = logging.getLogger(__name__)
 
 
 class DicomwebError(Exception):
@@ -173,10 +175,22 @@ def _dicomweb_error(exc: DicomwebError) -> Response:
     return error_response(exc.status, exc.message, exc.headers)
 
 
+#: what a caller is told of a PACS failure: never the PACS's address, AE titles or status
+#: details, which go to the server log only (PS3.18 §8.6 needs the status, not the cause)
+PACS_ERROR_COMMENTS = {
+    502: "The PACS could not process the request",
+    503: "The PACS is not available; try again later",
+    504: "The PACS did not answer in time; try again later",
+}
+
+
 @blueprint.errorhandler(PacsError)
 def _pacs_error(exc: PacsError) -> Response:
-    headers = {"Retry-After": "5"} if exc.http_status == 503 else None
-    return error_response(exc.http_status, exc.message, headers)
+    status = exc.http_status
+    log.warning("PACS error", extra={"error": type(exc).__name__, "detail": exc.message[:300]})
+    headers = {"Retry-After": "5"} if status in (503, 504) else None
+    comment = PACS_ERROR_COMMENTS.get(status, PACS_ERROR_COMMENTS[502])
+    return error_response(status, comment, headers)
 
 
 @blueprint.errorhandler(ApiError)

@@ -9,6 +9,8 @@ caller's instance source (the cache or the PACS, only the caller's patients' ins
 
 from __future__ import annotations
 
+import errno
+import logging
 from collections.abc import Iterator
 
 from flask import Response, request, stream_with_context
@@ -16,9 +18,12 @@ from flask import Response, request, stream_with_context
 from access import audit
 from access.errors import ApiError
 from dicomweb import export
+from dicomweb.errors import PacsError
 
 from .context import DicomwebError, blueprint, context
 from .wado import source_for
+
+log = logging.getLogger(__name__)
 
 
 @blueprint.route("/studies/<study>/export", methods=["GET", "POST"])
@@ -49,11 +54,32 @@ def export_study(study: str) -> Response:
     except export.ExportError as exc:
         retrieval.close()
         raise DicomwebError(400, str(exc)) from None
+    # Until the first bytes are out, a failure is still an ordinary DICOM JSON error response.
+    try:
+        first = _first_bytes(chunks)
+    except PacsError:
+        retrieval.close()
+        raise
+    except Exception as exc:
+        retrieval.close()
+        log.error("export failed before its first byte", extra={"error": type(exc).__name__})
+        raise DicomwebError(500, "The export could not be made") from None
     audit.record(grant, "export", "ImagingStudy", outcome="allowed", ids=[study])
 
     def body() -> Iterator[bytes]:
+        sent = len(first)
         try:
-            yield from chunks
+            yield first
+            for chunk in chunks:
+                sent += len(chunk)
+                yield chunk
+        except Exception as exc:
+            # The status line is gone: the only honest signal left is to break the connection
+            # before the chunked body's last chunk, so the client sees a truncated download.
+            log.warning(
+                "export broke off mid-way", extra={"error": type(exc).__name__, "bytes": sent}
+            )
+            raise StreamAborted() from None
         finally:
             retrieval.close()
 
@@ -62,3 +88,20 @@ def export_study(study: str) -> Response:
         mimetype="application/zip",
         headers={"Content-Disposition": 'attachment; filename="study.zip"'},
     )
+
+
+class StreamAborted(ConnectionResetError):
+    """Raised by a streamed body that cannot finish: the WSGI server drops the connection
+    without the terminating chunk (gunicorn treats a connection reset as the client's doing
+    and logs no stack trace; the gateway has logged the cause itself)."""
+
+    def __init__(self) -> None:
+        super().__init__(errno.ECONNRESET, "the response stream was aborted")
+
+
+def _first_bytes(chunks: Iterator[bytes]) -> bytes:
+    """The first non-empty chunk (the first instance's entry), or b"" for an empty archive."""
+    for chunk in chunks:
+        if chunk:
+            return chunk
+    return b""
