@@ -148,7 +148,9 @@ def _instances_response(
             if close:
                 close()
 
-    return _multipart(parts(), DICOM, wanted)
+    # ``*`` asks for the stored syntaxes: the header names the first part's real one (each
+    # part names its own), never ``*`` itself
+    return _multipart(parts(), DICOM, transcode.stored_syntax(first) if wanted == "*" else wanted)
 
 
 @blueprint.get("/studies/<study>")
@@ -270,11 +272,22 @@ def retrieve_frames(study: str, series: str, sop: str, frames: str) -> Response:
     choice = _choose(OCTETS, frozenset({multipart.EXPLICIT_VR_LE}))
     ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
     data = frames_of(ds, numbers, choice.transfer_syntax)
-    ts = str(ds.file_meta.TransferSyntaxUID) if choice.transfer_syntax == "*" else None
-    media = f"{OCTETS}; transfer-syntax={ts}" if ts else OCTETS
+    ts = _frame_syntax(ds)
+    media = f"{OCTETS}; transfer-syntax={ts}"
     base = f"{ctx.base_url}/studies/{study}/series/{series}/instances/{sop}/frames/"
     parts = iter([(media, base + str(n), d) for n, d in zip(numbers, data, strict=True)])
-    return _multipart(parts, OCTETS, choice.transfer_syntax)
+    return _multipart(parts, OCTETS, ts)
+
+
+def _frame_syntax(ds: Dataset) -> str:
+    """The transfer syntax frames taken from ``ds`` are in (PS3.18 §8.7.3.5.2): its own when
+    encapsulated (compressed frames as stored), else Explicit VR Little Endian, the syntax of
+    native little-endian pixel data (an Implicit VR Little Endian file's frames are the same
+    bytes); a big-endian file's native frames keep its syntax."""
+    stored = ds.file_meta.TransferSyntaxUID
+    if stored.is_encapsulated or not stored.is_little_endian:
+        return str(stored)
+    return multipart.EXPLICIT_VR_LE
 
 
 def _element(ds: Dataset, tag: int) -> DataElement | None:
@@ -296,13 +309,17 @@ def retrieve_bulkdata(study: str, series: str, sop: str, tag: str) -> Response:
     except ValueError:
         raise DicomwebError(400, "a bulk data tag is 8 hexadecimal digits") from None
     ctx, source, _scope = _admit(study, "wado-bulkdata", series, sop)
-    choice = _choose(OCTETS)
+    _choose(OCTETS)
     ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
     elem = _element(ds, number)
     if elem is None or not isinstance(elem.value, bytes):
         raise not_found("bulk data")
     location = f"{ctx.base_url}/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag}"
-    return _multipart(iter([(OCTETS, location, elem.value)]), OCTETS, choice.transfer_syntax)
+    stored = ds.file_meta.TransferSyntaxUID
+    encapsulated = number == 0x7FE00010 and stored.is_encapsulated
+    ts = str(stored) if encapsulated or not stored.is_little_endian else multipart.EXPLICIT_VR_LE
+    media = f"{OCTETS}; transfer-syntax={ts}"
+    return _multipart(iter([(media, location, elem.value)]), OCTETS, ts)
 
 
 # -- rendered and thumbnails (PS3.18 §10.4.1.1.6, §10.4.1.1.7) ------------------------------------
