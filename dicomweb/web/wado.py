@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import orjson
 from flask import Response, current_app, request, stream_with_context
@@ -98,7 +98,9 @@ def _location(ctx: DicomwebContext, part10: bytes, known: Entry | None = None) -
     return f"{ctx.base_url}/studies/{e.study}/series/{e.series}/instances/{e.sop}"
 
 
-def _multipart(parts: Iterator[tuple[str, str | None, bytes]], part_type: str, ts: str) -> Response:
+def _multipart(
+    parts: Iterator[tuple[str, str | None, bytes]], part_type: str, ts: str | None
+) -> Response:
     bound = multipart.boundary()
     body = stream_with_context(multipart.write(bound, parts))
     return _streamed(Response(body, content_type=multipart.content_type(bound, part_type, ts)))
@@ -362,6 +364,73 @@ def rendered_frame(study: str, series: str, sop: str, frame: int) -> Response:
     _ctx, source, _scope = _admit(study, "wado-rendered", series, sop)
     ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
     return _rendered(ds, frame - 1, request.path.endswith("/thumbnail"))
+
+
+def _rendered_part_type() -> str:
+    """The image type of the parts of a rendered study or series: ``multipart/related`` with
+    an image ``type`` (or none: JPEG), a bare image type, or any (PS3.18 §8.7.4, §10.4.1.1.3)."""
+    for r in _accept():
+        if r.media_type == "multipart/related":
+            inner = multipart.parse_accept(r.params.get("type", render.JPEG))
+            for media in render.MEDIA_TYPES:
+                if inner and inner[0].matches(media):
+                    return media
+            continue
+        for media in render.MEDIA_TYPES:
+            if r.matches(media):
+                return media
+    raise DicomwebError(406, "rendered studies and series are multipart of image/jpeg or png")
+
+
+def _rendering() -> render.Rendering:
+    try:
+        return render.parse(request.args.to_dict())
+    except render.RenderError as exc:
+        raise DicomwebError(400, exc.message) from None
+
+
+@blueprint.get("/studies/<study>/rendered")
+@blueprint.get("/studies/<study>/series/<series>/rendered")
+def rendered_many(study: str, series: str | None = None) -> Response:
+    """Rendered study or series (PS3.18 §10.4.1.1.3): a multipart/related of one rendered
+    image per instance, the first frame of each (an image type holds one frame); instances
+    without an image (reports, structured documents) are left out. The first image is made
+    before the response starts, so a study with nothing to render is a 404."""
+    media = _rendered_part_type()
+    rendering = _rendering()
+    ctx, source, _scope = _admit(study, "wado-rendered", *([series] if series else []))
+    located = source.located(study, series or "")
+
+    def images() -> Generator[tuple[str, str | None, bytes]]:
+        for entry, data in located:
+            ds = dcmread(io.BytesIO(data))
+            if "PixelData" not in ds:
+                continue
+            try:
+                image = render.render(ds, 0, rendering, media)
+            except render.RenderError:
+                continue  # not renderable here: left out like an instance without an image
+            yield media, _location(ctx, data, entry) + "/rendered", image
+
+    parts = images()
+    try:
+        first = next(parts, None)
+    except BaseException:
+        located.close()
+        raise
+    if first is None:
+        located.close()
+        raise not_found("image")
+
+    def body() -> Iterator[tuple[str, str | None, bytes]]:
+        try:
+            yield first
+            yield from parts
+        finally:
+            parts.close()
+            located.close()
+
+    return _multipart(body(), media, None)
 
 
 @blueprint.get("/studies/<study>/thumbnail")
