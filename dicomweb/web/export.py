@@ -9,7 +9,6 @@ caller's instance source (the cache or the PACS, only the caller's patients' ins
 
 from __future__ import annotations
 
-import errno
 import logging
 from collections.abc import Iterator
 
@@ -20,7 +19,7 @@ from access.errors import ApiError
 from dicomweb import export
 from dicomweb.errors import PacsError
 
-from .context import DicomwebError, blueprint, context
+from .context import DicomwebError, blueprint, context, guarded
 from .wado import source_for
 
 log = logging.getLogger(__name__)
@@ -67,19 +66,11 @@ def export_study(study: str) -> Response:
     audit.record(grant, "export", "ImagingStudy", outcome="allowed", ids=[study])
 
     def body() -> Iterator[bytes]:
-        sent = len(first)
+        # Once the status line is gone, the only honest signal left is to break the connection
+        # before the chunked body's last chunk: the client sees a truncated download.
         try:
             yield first
-            for chunk in chunks:
-                sent += len(chunk)
-                yield chunk
-        except Exception as exc:
-            # The status line is gone: the only honest signal left is to break the connection
-            # before the chunked body's last chunk, so the client sees a truncated download.
-            log.warning(
-                "export broke off mid-way", extra={"error": type(exc).__name__, "bytes": sent}
-            )
-            raise StreamAborted() from None
+            yield from guarded(chunks, "export")
         finally:
             retrieval.close()
 
@@ -88,15 +79,6 @@ def export_study(study: str) -> Response:
         mimetype="application/zip",
         headers={"Content-Disposition": 'attachment; filename="study.zip"'},
     )
-
-
-class StreamAborted(ConnectionResetError):
-    """Raised by a streamed body that cannot finish: the WSGI server drops the connection
-    without the terminating chunk (gunicorn treats a connection reset as the client's doing
-    and logs no stack trace; the gateway has logged the cause itself)."""
-
-    def __init__(self) -> None:
-        super().__init__(errno.ECONNRESET, "the response stream was aborted")
 
 
 def _first_bytes(chunks: Iterator[bytes]) -> bytes:

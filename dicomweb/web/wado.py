@@ -27,7 +27,15 @@ from access.errors import ApiError
 from dicomweb import json_model, multipart, render, transcode
 from dicomweb.cache import Entry, InstanceCache, Source, check_uid, uids_of
 
-from .context import DicomwebContext, DicomwebError, PacsScope, blueprint, context, not_found
+from .context import (
+    DicomwebContext,
+    DicomwebError,
+    PacsScope,
+    blueprint,
+    context,
+    guarded,
+    not_found,
+)
 
 LOG = logging.getLogger(__name__)
 DICOM, OCTETS, JSON = "application/dicom", "application/octet-stream", "application/dicom+json"
@@ -102,7 +110,7 @@ def _multipart(
     parts: Iterator[tuple[str, str | None, bytes]], part_type: str, ts: str | None
 ) -> Response:
     bound = multipart.boundary()
-    body = stream_with_context(multipart.write(bound, parts))
+    body = stream_with_context(guarded(multipart.write(bound, parts), "WADO-RS response"))
     return _streamed(Response(body, content_type=multipart.content_type(bound, part_type, ts)))
 
 

@@ -14,7 +14,7 @@ from demo.orthanc import free_port
 from dicomweb.backends.base import RetrieveOutcome
 from dicomweb.backends.dimse import DimseBackend
 from dicomweb.errors import PacsTimeout
-from dicomweb.web.export import StreamAborted
+from dicomweb.web.context import StreamAborted
 from tests.conftest import app_config
 from tests.dicomweb.web.conftest import HisPacs, make_app
 
@@ -152,3 +152,47 @@ def test_a_complete_export_still_streams(his_pacs, failing):
     rsp = failing(10_000).get(f"/dicomweb/studies/{_study(his_pacs)}/export")
     assert rsp.status_code == 200
     assert b"DICOMDIR" in rsp.data
+
+
+def test_a_wado_retrieval_failing_mid_way_breaks_the_stream(his_pacs, failing, caplog):
+    study = _study(his_pacs)
+    client = failing(1)
+    with caplog.at_level(logging.WARNING):
+        rsp = client.get(f"/dicomweb/studies/{study}", buffered=False)
+        assert rsp.status_code == 200
+        chunks = iter(rsp.response)
+        assert next(chunks)
+        with pytest.raises(StreamAborted):
+            for _chunk in chunks:
+                pass
+    assert "WADO-RS response broke off mid-way" in [r.getMessage() for r in caplog.records]
+
+
+def test_a_wado_retrieval_failing_before_its_first_part_is_a_dicom_json_error(his_pacs, failing):
+    rsp = failing(0).get(f"/dicomweb/studies/{_study(his_pacs)}")
+    assert rsp.status_code == 504
+    assert "127.0.0.1" not in rsp.get_data(as_text=True)
+    assert comment(rsp)
+
+
+def test_an_unexpected_failure_is_a_generic_dicom_json_500(his_pacs, caplog):
+    app = make_app(his_pacs)
+    real = app.extensions["test_backend"]
+
+    class Exploding(_FailingBackend):
+        def find_studies(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("PACS 127.0.0.1:4242 said something with Popescu^Ana in it")
+
+    app.extensions["dicomweb"].backend = Exploding(real, 0)
+    try:
+        with caplog.at_level(logging.INFO):
+            rsp = app.test_client().get("/dicomweb/studies")
+        assert rsp.status_code == 500
+        text = comment(rsp)
+        assert "127.0.0.1" not in text
+        assert "Popescu" not in rsp.get_data(as_text=True)
+        logged = " ".join(r.getMessage() + str(r.__dict__.get("error", "")) for r in caplog.records)
+        assert "RuntimeError" in logged
+        assert "Popescu" not in logged
+    finally:
+        real.close()

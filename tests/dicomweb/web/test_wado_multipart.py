@@ -64,4 +64,3 @@ def test_writer_and_reader_round_trip_with_a_quoted_boundary():
         ({"content-type": "application/dicom", "content-location": "http://x/1"}, b"a\r\n--b"),
         ({"content-type": "t/x"}, b""),
     ]
-
