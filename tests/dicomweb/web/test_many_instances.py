@@ -141,3 +141,31 @@ def test_a_small_page_of_all_series_stops_at_the_first_study(many_client, answer
     found = search(many_client, "/series?limit=1")
     assert len(found) == 1
     assert sum(answers) <= len(LAYOUT) + 4
+
+
+def _studies(client: Any) -> dict[str, str]:
+    """Study Instance UID by the study's first modality."""
+    out: dict[str, str] = {}
+    for item in search(client, "/studies"):
+        out.setdefault(value(item, "00080061"), value(item, "0020000D"))
+    return out
+
+
+def test_series_and_instances_of_one_study_honour_modality(many_client):
+    studies = _studies(many_client)
+    mr, cr = studies["MR"], studies["CR"]
+    assert search(many_client, f"/studies/{mr}/instances?Modality=CT") == []
+    assert len(search(many_client, f"/studies/{mr}/instances?Modality=MR")) == 160
+    assert search(many_client, f"/studies/{cr}/series?Modality=MR") == []
+    series = value(search(many_client, f"/studies/{mr}/series")[0], "0020000E")
+    assert search(many_client, f"/studies/{mr}/series/{series}/instances?Modality=CR") == []
+    found = search(many_client, f"/studies/{mr}/series/{series}/instances?Modality=MR&limit=3")
+    assert len(found) == 3
+
+
+def test_all_series_honour_modality_with_a_page(many_client):
+    every = [value(i, "0020000E") for i in search(many_client, "/series?Modality=CT")]
+    assert len(every) == 6
+    page = search(many_client, "/series?Modality=CT&limit=2&offset=3")
+    assert [value(i, "0020000E") for i in page] == every[3:5]
+    assert {value(i, "00080060") for i in page} == {"CT"}
