@@ -131,6 +131,8 @@ def _value(keyword: str, raws: list[str]) -> str:
             _check_range(keyword, vr, item)
     if vr == "SQ":
         raise QueryError(f"{keyword}: sequence matching is not supported")
+    if " or " in vr and value not in ("", "*"):
+        raise QueryError(f"{keyword}: matching on an attribute of ambiguous VR is not supported")
     if vr in ("AT",):
         raise QueryError(f"{keyword}: matching on {vr} values is not supported")
     if value not in ("", "*") and (vr in _INT_RANGES or vr in ("DS", "FL", "FD")):

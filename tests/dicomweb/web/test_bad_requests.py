@@ -44,6 +44,9 @@ BAD_QUERIES = [
     "/studies?StudyInstanceUID=abc",
     "/studies?limit=-1",
     "/studies?StudyDate=2024",
+    "/instances?SmallestImagePixelValue=5",
+    "/instances?00280106=5",
+    "/instances?FrameIncrementPointer=00181063",
 ]
 
 
@@ -74,6 +77,7 @@ def test_attributes_searches_can_use_still_work(dw_client):
         "/series?SeriesNumber=1&limit=1",
         "/studies?includefield=00081030&limit=1",
         "/instances?includefield=ImageType,WindowCenter&limit=1",
+        "/instances?includefield=SmallestImagePixelValue&limit=1",
     ):
         rsp = dw_client.get("/dicomweb" + path)
         assert rsp.status_code == 200, (path, rsp.get_data(as_text=True)[:300])
