@@ -180,7 +180,7 @@ def _dicomweb_error(exc: DicomwebError) -> Response:
 
 
 #: what a caller is told of a PACS failure: never the PACS's address, AE titles or status
-#: details, which go to the server log only (PS3.18 §8.6 needs the status, not the cause)
+#: details (PS3.18 §8.6 needs the status, not the cause); the log gets the class and status
 PACS_ERROR_COMMENTS = {
     502: "The PACS could not process the request",
     503: "The PACS is not available; try again later",
@@ -191,7 +191,14 @@ PACS_ERROR_COMMENTS = {
 @blueprint.errorhandler(PacsError)
 def _pacs_error(exc: PacsError) -> Response:
     status = exc.http_status
-    log.warning("PACS error", extra={"error": type(exc).__name__, "detail": exc.message[:300]})
+    # the class and DIMSE status tell operators what happened; the message is not logged, as
+    # it names the PACS's address and AE titles (the configuration holds those)
+    dimse = getattr(exc, "status", None)
+    log.warning(
+        "PACS error",
+        extra={"error": type(exc).__name__, "http_status": status}
+        | ({"dimse_status": f"0x{dimse:04X}"} if isinstance(dimse, int) else {}),
+    )
     headers = {"Retry-After": "5"} if status in (503, 504) else None
     comment = PACS_ERROR_COMMENTS.get(status, PACS_ERROR_COMMENTS[502])
     return error_response(status, comment, headers)

@@ -69,8 +69,13 @@ def test_an_unreachable_pacs_is_a_generic_503(no_pacs, his_pacs, path, caplog):
         assert secret not in body, secret
     assert "PACS" in text
     assert rsp.headers["Retry-After"]
-    # the cause is in the server log for the operators
-    assert any("PACS" in r.getMessage() for r in caplog.records)
+    # the kind of failure is in the server log for the operators, the address is not
+    logged = [r for r in caplog.records if r.getMessage() == "PACS error"]
+    assert logged
+    assert logged[-1].__dict__["error"] == "PacsUnavailable"
+    for record in caplog.records:
+        line = record.getMessage() + " " + str(record.__dict__)
+        assert f"127.0.0.1:{port}" not in line
 
 
 class _Broken:
