@@ -393,13 +393,15 @@ def search_all_series() -> Response:
         ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
     ) -> list[Dataset]:
         lower = {k: v for k, v in keys.items() if k not in STUDY_KEYS or k == "StudyInstanceUID"}
+        narrowed = _narrow(scope, keys)
         need = None if q.limit is None else q.offset + q.limit
         out: list[Dataset] = []
         for st in _visible_studies(ctx, scope, keys):
             if need is not None and len(out) >= need:
                 break
             uid = str(st.StudyInstanceUID)
-            out += [_merged(st, ds) for ds in ctx.backend.find_series(uid, lower)]
+            found = ctx.backend.find_series(uid, narrowed.impose(lower))
+            out += [_merged(st, ds) for ds in found if narrowed.admits(ds)]
         return page(out, q.limit, q.offset)
 
     return _search("SERIES", run, _series_url)
@@ -434,16 +436,21 @@ def search_all_instances() -> Response:
         ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
     ) -> list[Dataset]:
         series_keys, image_keys = _split_levels(keys)
+        narrowed = _narrow(scope, keys)
         need = None if q.limit is None else q.offset + q.limit
         out: list[Dataset] = []
         for st in _visible_studies(ctx, scope, keys):
             uid = str(st.StudyInstanceUID)
-            for se in ctx.backend.find_series(uid, series_keys):
+            # the caller's PatientIDs are imposed at every level and every row is checked: a
+            # Study Instance UID the PACS holds for two patients lists only the caller's part
+            for se in ctx.backend.find_series(uid, narrowed.impose(series_keys)):
+                if not narrowed.admits(se):
+                    continue
                 if need is not None and len(out) >= need:
                     return page(out, q.limit, q.offset)
                 series_uid = str(se.SeriesInstanceUID)
-                found = ctx.backend.find_instances(uid, series_uid, image_keys)
-                rows = [_merged(st, _series_filled(se, ds)) for ds in found]
+                found = ctx.backend.find_instances(uid, series_uid, narrowed.impose(image_keys))
+                rows = [_merged(st, _series_filled(se, ds)) for ds in found if narrowed.admits(ds)]
                 out += [ds for ds in rows if matches(ds, keys)]
         return page(out, q.limit, q.offset)
 
