@@ -201,3 +201,63 @@ def test_an_unexpected_failure_is_a_generic_dicom_json_500(his_pacs, caplog):
         assert "Popescu" not in logged
     finally:
         real.close()
+
+
+class _Partial:
+    """A real retrieval whose PACS reports, at its end, one failed sub-operation (PS3.4
+    §C.4.3.1.3: Warning 0xB000, "one or more failures"): an instance never arrived."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.done = False
+
+    def __iter__(self) -> _Partial:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self.real)
+        except StopIteration:
+            self.done = True
+            raise
+
+    @property
+    def outcome(self) -> RetrieveOutcome | None:
+        if not self.done:
+            return None
+        got = self.real.outcome
+        return RetrieveOutcome(0xB000, got.completed, 1, 0, got.received, ("2.25.1",))
+
+    def close(self) -> None:
+        self.real.close()
+
+
+class _PartialBackend(_FailingBackend):
+    def retrieve_study(self, study_uid: str) -> Any:
+        return _Partial(self.real.retrieve_study(study_uid))
+
+
+@pytest.fixture
+def partial(his_pacs: HisPacs) -> Iterator[Any]:
+    app = make_app(his_pacs)
+    app.extensions["dicomweb"].backend = _PartialBackend(app.extensions["test_backend"], 0)
+    yield app.test_client()
+    app.extensions["test_backend"].close()
+
+
+@pytest.mark.parametrize("suffix", ["/export", ""])
+def test_a_retrieval_with_failed_sub_operations_never_ends_as_complete(
+    his_pacs, partial, suffix, caplog
+):
+    """The ZIP must not get its DICOMDIR, nor the multipart its closing delimiter."""
+    with caplog.at_level(logging.WARNING):
+        rsp = partial.get(f"/dicomweb/studies/{_study(his_pacs)}{suffix}", buffered=False)
+        assert rsp.status_code == 200
+        chunks = iter(rsp.response)
+        received = [next(chunks)]
+        with pytest.raises(StreamAborted):
+            received.extend(chunks)
+    body = b"".join(received)
+    assert b"DICOMDIR" not in body
+    assert not body.rstrip().endswith(b"--")
+    assert any("broke off mid-way" in r.getMessage() for r in caplog.records)
