@@ -44,8 +44,6 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from dicomweb.errors import PacsStatusError
-
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 _SCHEMA = """
@@ -383,9 +381,7 @@ class Source:
         )
         seen: list[Entry] = []
         try:
-            arrived = 0
             for data in retrieval:
-                arrived += 1
                 ds = header_of(data)
                 filed = _entry(ds)
                 if filed.study != study or (series and filed.series != series):
@@ -396,19 +392,6 @@ class Source:
                 if self.admit(ds):
                     yield filed, data
             outcome = retrieval.outcome
-            if (
-                arrived
-                and outcome is not None
-                and (outcome.category in ("Failure", "Cancel") or outcome.failed)
-            ):
-                # instances are missing: the consumer must not take what it has for the whole
-                # (a WADO-RS multipart or an export ZIP would end as if complete). A retrieval
-                # that delivered nothing stays an empty one: the caller's 404, as a missing
-                # study's, whatever the PACS's status for UIDs it does not hold together.
-                raise PacsStatusError(
-                    "the PACS retrieval ended with failed sub-operations",
-                    status=outcome.status if outcome.status is not None else 0xC000,
-                )
             if (
                 self.cache is not None
                 and outcome is not None
