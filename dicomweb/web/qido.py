@@ -190,6 +190,8 @@ def _search(
     else:
         try:
             found = _in_study(ctx, scope, study_uid, keys, query, run, series_uid)
+            if not found and series_uid is not None:
+                _check_series(ctx, scope, study_uid, series_uid)
         except DicomwebError:
             audit.record(grant, "search", "ImagingStudy", outcome="not-found", ids=[study_uid[:64]])
             raise
@@ -241,6 +243,21 @@ def _in_study(
         return found
     study = ctx.study(scope, study_uid)
     return [_merged(study, ds) for ds in found if scope.admits(ds) or not ds.get("PatientID")]
+
+
+def _check_series(ctx: DicomwebContext, scope: PacsScope, study_uid: str, series_uid: str) -> None:
+    """404 unless the path's series is one of the caller's in that study: a search under
+    ``/series/{series}`` that found nothing names a missing series, another study's or another
+    patient's (all answered alike), or one of the caller's whose instances did not match.
+    One series C-FIND, only when the search came back empty."""
+    rows = ctx.backend.find_series(study_uid, scope.impose({"SeriesInstanceUID": series_uid}))
+    if not any(
+        scope.admits(ds)
+        and str(ds.get("SeriesInstanceUID", "")) == series_uid
+        and str(ds.get("StudyInstanceUID", "")) == study_uid
+        for ds in rows
+    ):
+        raise not_found("series")
 
 
 def _study_url(ctx: DicomwebContext, ds: Dataset) -> str:
