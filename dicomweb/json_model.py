@@ -22,7 +22,7 @@ test_json_model.py`` holds the two to each other.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -30,8 +30,9 @@ import orjson
 from pydicom import config
 from pydicom.charset import python_encoding
 from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 MEDIA_TYPE = "application/dicom+json"
 
@@ -159,14 +160,15 @@ def _raw_json(raw: RawDataElement, codec: str | None) -> dict[str, Any] | None:
         if vr == "PN":
             if not text:
                 return {"vr": vr}
-            people = [_person_name(name) for name in text.split("\\")]
+            names = text.split("\\")
+            people = [_person_name(name) if name else {} for name in names]
             if any(person is None for person in people):
                 return None
-            return {"vr": vr, "Value": people}
+            return {"vr": vr, "Value": _nulls(people)}
         parts = [part.rstrip("\x00 ") for part in text.split("\\")]
         if len(parts) == 1 and not parts[0]:
             return {"vr": vr}
-        return {"vr": vr, "Value": parts}
+        return {"vr": vr, "Value": _nulls(parts)}
     text = data.decode(_LATIN1)
     if vr in _DATETIME and config.datetime_conversion:
         return None  # pydicom's DA/DT/TM objects, whose JSON is theirs
@@ -177,20 +179,92 @@ def _raw_json(raw: RawDataElement, codec: str | None) -> dict[str, Any] | None:
         parts = body.split("\\")
         if vr == "IS" or vr == "DS":
             parse = _int if vr == "IS" else _float
-            numbers = [parse(part) for part in parts]
+            numbers = [parse(part) if part.strip(" ") else "" for part in parts]
             if any(number is None for number in numbers):
                 return None
-            return {"vr": vr, "Value": numbers}
-        return {"vr": vr, "Value": parts}
+            return {"vr": vr, "Value": _nulls(numbers)}
+        return {"vr": vr, "Value": _nulls(parts)}
     if vr == "AE":
         parts = [part.strip() for part in text.split("\\")]
         if len(parts) == 1 and not parts[0]:
             return {"vr": vr}
-        return {"vr": vr, "Value": parts}
+        return {"vr": vr, "Value": _nulls(parts)}
     if vr == "UR":
         url = text.rstrip()
         return {"vr": vr, "Value": [url]} if url else {"vr": vr}
     return None
+
+
+def _nulls(values: list[Any]) -> list[Any]:
+    """An empty value inside a multi-valued attribute is ``null`` (PS3.18 F.2.5)."""
+    if len(values) < 2:
+        return values
+    return [None if v in ("", {}) or v is None else v for v in values]
+
+
+_NUMBERS = {"IS": int, "SL": int, "SS": int, "UL": int, "US": int, "SV": int, "UV": int}
+_FLOATS = frozenset({"DS", "FL", "FD"})
+
+
+def _tolerant_json(elem: DataElement) -> dict[str, Any]:
+    """The JSON of an element whose values pydicom cannot encode (an empty number or person
+    name among several values): each value on its own, empty ones ``null`` (F.2.5)."""
+    vr = str(elem.VR)
+    raw = elem.value
+    values = list(raw) if isinstance(raw, MultiValue | list | tuple) else [raw]
+    out: list[Any] = []
+    for v in values:
+        text = "" if v is None else str(v).strip()
+        if not text:
+            out.append(None)
+        elif vr in _NUMBERS:
+            out.append(int(float(text)))
+        elif vr in _FLOATS:
+            out.append(float(text))
+        elif vr == "PN":
+            out.append(_person_name(text) or None)
+        else:
+            out.append(text)
+    if all(v is None for v in out):
+        return {"vr": vr}
+    return {"vr": vr, "Value": out}
+
+
+def element_json(
+    elem: DataElement,
+    bulk_data_element_handler: Callable[[DataElement], str] | None = None,
+    bulk_data_threshold: int = 2**31,
+) -> dict[str, Any]:
+    """pydicom's JSON of one element (PS3.18 F.2), with F.2.5's ``null`` for an empty value
+    among several, and sequences' items encoded the same way."""
+    if elem.VR == "SQ":
+        items = [
+            dataset_json(item, bulk_data_element_handler, bulk_data_threshold)
+            for item in elem.value or []
+        ]
+        return {"vr": "SQ", "Value": items}
+    try:
+        encoded = elem.to_json_dict(bulk_data_element_handler, bulk_data_threshold)
+    except (ValueError, IndexError, TypeError):
+        encoded = _tolerant_json(elem)
+    values = encoded.get("Value")
+    if isinstance(values, list):
+        encoded["Value"] = _nulls(values)
+    return encoded
+
+
+def dataset_json(
+    ds: Dataset,
+    bulk_data_element_handler: Callable[[DataElement], str] | None = None,
+    bulk_data_threshold: int = 2**31,
+) -> dict[str, Any]:
+    """A whole dataset in the DICOM JSON model (WADO-RS metadata, STOW-RS responses)."""
+    out: dict[str, Any] = {}
+    for key in ds.keys():  # noqa: SIM118 - iterating a Dataset converts its elements
+        out[f"{int(key):08X}"] = element_json(
+            ds[key], bulk_data_element_handler, bulk_data_threshold
+        )
+    return out
 
 
 def to_json(ds: Dataset, *, retrieve_url: str | None = None) -> dict[str, Any]:
@@ -208,7 +282,7 @@ def to_json(ds: Dataset, *, retrieve_url: str | None = None) -> dict[str, Any]:
         elem = ds.get_item(key, keep_deferred=True)
         encoded = _raw_json(elem, codec) if isinstance(elem, RawDataElement) else None
         if encoded is None:
-            encoded = ds[key].to_json_dict(None, 2**31)
+            encoded = element_json(ds[key])
         out[f"{tag:08X}"] = encoded
     out[CHARSET] = {"vr": "CS", "Value": [UTF8]}
     if retrieve_url is not None:

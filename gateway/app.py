@@ -59,6 +59,19 @@ _ALLOWED = [
     "X-Request-ID",
 ]
 
+#: DICOMweb (PS3.18 §8.4, §10): what its requests send and what its responses carry
+_DICOMWEB_ALLOWED = ["Authorization", "Accept", "Content-Type", "X-Request-ID"]
+_DICOMWEB_EXPOSED = [
+    "Content-Location",
+    "Content-Type",
+    "Content-Length",
+    "Content-Disposition",
+    "Location",
+    "Warning",
+    "Retry-After",
+    "X-Request-ID",
+]
+
 
 def _version() -> str:
     try:
@@ -233,6 +246,15 @@ def _cors(app: Flask, settings: Settings) -> None:
     }
     if settings.cors_origins:
         resources[r"/fhir/*"] = {"origins": list(settings.cors_origins), **common}
+        # DICOMweb from a browser viewer (OHIF): QIDO/WADO GET, STOW POST; preflights answered
+        # without authentication; the multipart and paging headers readable by the script
+        resources[r"/dicomweb/*"] = {
+            "origins": list(settings.cors_origins),
+            "methods": ["GET", "HEAD", "POST", "OPTIONS"],
+            "allow_headers": _DICOMWEB_ALLOWED,
+            "expose_headers": _DICOMWEB_EXPOSED,
+            "max_age": 600,
+        }
     CORS(app, resources=resources)
 
 

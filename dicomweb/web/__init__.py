@@ -17,7 +17,7 @@ from .context import DicomwebContext, blueprint
 
 def init_app(app: Flask, context: DicomwebContext) -> None:
     """Serve DICOMweb under ``/dicomweb`` with ``context`` (its backend, access and cache)."""
-    from . import export, qido, stow, viewer, wado  # noqa: F401  (routes register on import)
+    from . import export, qido, stow, unknown, viewer, wado  # noqa: F401  (routes register on import)
 
     app.extensions["dicomweb"] = context
     app.register_blueprint(blueprint, url_prefix="/dicomweb")

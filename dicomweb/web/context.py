@@ -13,12 +13,15 @@ of another patient answers exactly like a missing one (404).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import errno
+import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
 from pydicom.dataset import Dataset
+from werkzeug.exceptions import HTTPException
 
 from access.errors import ApiError
 from access.policy import AccessPolicy, Grant
@@ -26,8 +29,11 @@ from dicomweb.backends.base import PacsBackend, Query
 from dicomweb.backends.settings import PacsSettings
 from dicomweb.errors import PacsError
 from fhir_gateway.his.connector import HisConnector
+from fhir_gateway.logs import error_place
 
 blueprint = Blueprint("dicomweb", __name__)
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class DicomwebError(Exception):
@@ -179,10 +185,66 @@ def _dicomweb_error(exc: DicomwebError) -> Response:
     return error_response(exc.status, exc.message, exc.headers)
 
 
+#: what a caller is told of a PACS failure: never the PACS's address, AE titles or status
+#: details (PS3.18 §8.6 needs the status, not the cause); the log gets the class and status
+PACS_ERROR_COMMENTS = {
+    502: "The PACS could not process the request",
+    503: "The PACS is not available; try again later",
+    504: "The PACS did not answer in time; try again later",
+}
+
+
 @blueprint.errorhandler(PacsError)
 def _pacs_error(exc: PacsError) -> Response:
-    headers = {"Retry-After": "5"} if exc.http_status == 503 else None
-    return error_response(exc.http_status, exc.message, headers)
+    status = exc.http_status
+    # the class and DIMSE status tell operators what happened; the message is not logged, as
+    # it names the PACS's address and AE titles (the configuration holds those)
+    dimse = getattr(exc, "status", None)
+    log.warning(
+        "PACS error",
+        extra={"error": type(exc).__name__, "http_status": status}
+        | ({"dimse_status": f"0x{dimse:04X}"} if isinstance(dimse, int) else {}),
+    )
+    headers = {"Retry-After": "5"} if status in (503, 504) else None
+    comment = PACS_ERROR_COMMENTS.get(status, PACS_ERROR_COMMENTS[502])
+    return error_response(status, comment, headers)
+
+
+class StreamAborted(ConnectionResetError):
+    """Raised by a streamed body that cannot finish once its status line is sent: the WSGI
+    server drops the connection before the chunked body's last chunk, so the client sees an
+    incomplete response (gunicorn takes a connection reset for the client's doing and logs no
+    stack trace; the gateway has logged the cause itself)."""
+
+    def __init__(self) -> None:
+        super().__init__(errno.ECONNRESET, "the response stream was aborted")
+
+
+def guarded(chunks: Iterator[T], what: str) -> Iterator[T]:
+    """``chunks`` of a streamed response; a failure mid-way is logged (its class and place,
+    no data) and ends the stream with :class:`StreamAborted`."""
+    sent = 0
+    try:
+        for chunk in chunks:
+            sent += 1
+            yield chunk
+    except Exception as exc:
+        log.warning(f"{what} broke off mid-way", extra={"error": error_place(exc), "chunks": sent})
+        raise StreamAborted() from None
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+@blueprint.errorhandler(Exception)
+def _unexpected(exc: Exception) -> Response | HTTPException:
+    """Any other failure of a DICOMweb request: a generic 500 in DICOMweb's format; where it
+    happened goes to the log (no data, no stack trace)."""
+    if isinstance(exc, HTTPException):
+        return exc
+    log.error("unexpected DICOMweb error", extra={"error": error_place(exc)})
+    return error_response(500, "The server failed to answer")
 
 
 @blueprint.errorhandler(ApiError)

@@ -9,6 +9,7 @@ caller's instance source (the cache or the PACS, only the caller's patients' ins
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 from flask import Response, request, stream_with_context
@@ -16,9 +17,12 @@ from flask import Response, request, stream_with_context
 from access import audit
 from access.errors import ApiError
 from dicomweb import export
+from dicomweb.errors import PacsError
 
-from .context import DicomwebError, blueprint, context
+from .context import DicomwebError, blueprint, context, guarded
 from .wado import source_for
+
+log = logging.getLogger(__name__)
 
 
 @blueprint.route("/studies/<study>/export", methods=["GET", "POST"])
@@ -49,11 +53,24 @@ def export_study(study: str) -> Response:
     except export.ExportError as exc:
         retrieval.close()
         raise DicomwebError(400, str(exc)) from None
+    # Until the first bytes are out, a failure is still an ordinary DICOM JSON error response.
+    try:
+        first = _first_bytes(chunks)
+    except PacsError:
+        retrieval.close()
+        raise
+    except Exception as exc:
+        retrieval.close()
+        log.error("export failed before its first byte", extra={"error": type(exc).__name__})
+        raise DicomwebError(500, "The export could not be made") from None
     audit.record(grant, "export", "ImagingStudy", outcome="allowed", ids=[study])
 
     def body() -> Iterator[bytes]:
+        # Once the status line is gone, the only honest signal left is to break the connection
+        # before the chunked body's last chunk: the client sees a truncated download.
         try:
-            yield from chunks
+            yield first
+            yield from guarded(chunks, "export")
         finally:
             retrieval.close()
 
@@ -62,3 +79,11 @@ def export_study(study: str) -> Response:
         mimetype="application/zip",
         headers={"Content-Disposition": 'attachment; filename="study.zip"'},
     )
+
+
+def _first_bytes(chunks: Iterator[bytes]) -> bytes:
+    """The first non-empty chunk (the first instance's entry), or b"" for an empty archive."""
+    for chunk in chunks:
+        if chunk:
+            return chunk
+    return b""

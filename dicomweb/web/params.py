@@ -54,15 +54,51 @@ class QidoQuery:
         return out
 
 
+#: VRs of bulk data: never a matching or return key of C-FIND (PS3.4 §C.2.2.1.1: binary
+#: values cannot be matched; PS3.18 §10.6.1.2: QIDO answers carry no bulk data)
+BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
+_INT_RANGES = {
+    "US": (0, 2**16 - 1),
+    "UL": (0, 2**32 - 1),
+    "SS": (-(2**15), 2**15 - 1),
+    "SL": (-(2**31), 2**31 - 1),
+    "IS": (-(2**31), 2**31 - 1),
+    "SV": (-(2**63), 2**63 - 1),
+    "UV": (0, 2**64 - 1),
+}
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
 def _keyword(name: str) -> str:
+    """The keyword of a query attribute, refused (400) where C-FIND cannot carry it: command
+    and file meta groups, group lengths, item delimitation tags, pixel data and other bulk
+    data, attributes without a keyword (private ones)."""
     try:
         tag = tag_of(name)
     except ValueError:
         raise QueryError(f"unknown query parameter or attribute {name[:40]!r}") from None
+    group, element = tag >> 16, tag & 0xFFFF
+    if group in (0x0000, 0x0002, 0xFFFE) or element == 0x0000:
+        raise QueryError(f"attribute {name[:40]!r} cannot be searched or returned")
     keyword = keyword_for_tag(tag)
     if not keyword:
         raise QueryError(f"attribute {name[:40]!r} has no keyword")
+    vrs = set(str(dictionary_VR(tag)).split(" or "))
+    if group == 0x7FE0 or vrs & BULK_VRS:
+        raise QueryError(f"{keyword} is bulk data: it cannot be searched or returned")
     return keyword
+
+
+def _check_number(keyword: str, vr: str, value: str) -> None:
+    """Numbers match as single values (PS3.4 §C.2.2.2.1; no wildcards): each one must fit."""
+    for item in value.split("\\"):
+        text = item.strip(" ")
+        if vr in _INT_RANGES:
+            low, high = _INT_RANGES[vr]
+            if not re.fullmatch(r"[+-]?\d{1,20}", text) or not low <= int(text) <= high:
+                raise QueryError(f"{keyword}: {item[:20]!r} is not a valid {vr} value")
+        elif not _DECIMAL.fullmatch(text) or (vr == "DS" and len(text) > 16):
+            raise QueryError(f"{keyword}: {item[:20]!r} is not a valid {vr} value")
 
 
 def _check_range(keyword: str, vr: str, value: str) -> None:
@@ -95,6 +131,12 @@ def _value(keyword: str, raws: list[str]) -> str:
             _check_range(keyword, vr, item)
     if vr == "SQ":
         raise QueryError(f"{keyword}: sequence matching is not supported")
+    if " or " in vr and value not in ("", "*"):
+        raise QueryError(f"{keyword}: matching on an attribute of ambiguous VR is not supported")
+    if vr in ("AT",):
+        raise QueryError(f"{keyword}: matching on {vr} values is not supported")
+    if value not in ("", "*") and (vr in _INT_RANGES or vr in ("DS", "FL", "FD")):
+        _check_number(keyword, vr, value)
     return value
 
 

@@ -190,9 +190,13 @@ def _search(
     else:
         try:
             found = _in_study(ctx, scope, study_uid, keys, query, run, series_uid)
+            if not found and series_uid is not None:
+                _check_series(ctx, scope, study_uid, series_uid)
         except DicomwebError:
             audit.record(grant, "search", "ImagingStudy", outcome="not-found", ids=[study_uid[:64]])
             raise
+    # every matching key is checked again on what leaves, whatever level the PACS matched it at
+    found = [ds for ds in found if matches(ds, keys)]
     studies = sorted({str(ds.get("StudyInstanceUID", "")) for ds in found})
     audit.record(grant, "search", "ImagingStudy", outcome="allowed", ids=studies, count=len(found))
     return _respond(media, [json_model.to_json(ds, retrieve_url=url(ctx, ds)) for ds in found])
@@ -241,46 +245,19 @@ def _in_study(
     return [_merged(study, ds) for ds in found if scope.admits(ds) or not ds.get("PatientID")]
 
 
-Run = Callable[[DicomwebContext, PacsScope, dict[str, str], params.QidoQuery], list[Dataset]]
-
-
-def _own_rows(
-    ctx: DicomwebContext,
-    scope: PacsScope,
-    study_uid: str,
-    keys: dict[str, str],
-    query: params.QidoQuery,
-    run: Run,
-) -> list[Dataset]:
-    """The caller's rows of one study in a search across studies: checked like those under
-    ``/studies/{study}`` (``_in_study``), since a study the caller may see can hold another
-    patient's series (a modality filing two patients under one study)."""
-    try:
-        return _in_study(ctx, scope, study_uid, keys, query, run)
-    except DicomwebError:
-        return []
-
-
-def _series_of(study_uid: str) -> Run:
-    """The series C-FIND of one study, whole (a search across studies pages the union)."""
-
-    def run(
-        ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
-    ) -> list[Dataset]:
-        return ctx.backend.find_series(study_uid, keys)
-
-    return run
-
-
-def _instances_of(study_uid: str, series_uid: str | None) -> Run:
-    """The instance C-FIND of one study (of one series), whole."""
-
-    def run(
-        ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
-    ) -> list[Dataset]:
-        return ctx.backend.find_instances(study_uid, series_uid, keys)
-
-    return run
+def _check_series(ctx: DicomwebContext, scope: PacsScope, study_uid: str, series_uid: str) -> None:
+    """404 unless the path's series is one of the caller's in that study: a search under
+    ``/series/{series}`` that found nothing names a missing series, another study's or another
+    patient's (all answered alike), or one of the caller's whose instances did not match.
+    One series C-FIND, only when the search came back empty."""
+    rows = ctx.backend.find_series(study_uid, scope.impose({"SeriesInstanceUID": series_uid}))
+    if not any(
+        scope.admits(ds)
+        and str(ds.get("SeriesInstanceUID", "")) == series_uid
+        and str(ds.get("StudyInstanceUID", "")) == study_uid
+        for ds in rows
+    ):
+        raise not_found("series")
 
 
 def _study_url(ctx: DicomwebContext, ds: Dataset) -> str:
@@ -424,41 +401,74 @@ def search_study_instances(study: str) -> Response:
 
 @blueprint.get("/series")
 def search_all_series() -> Response:
-    """Search for series across the caller's studies, study attributes included."""
+    """Search for series across the caller's studies, study attributes included.
+
+    Studies are walked in their order and the walk stops once ``offset + limit`` series are
+    admitted: C-FIND has no paging, but a page never needs the studies after it."""
 
     def run(
         ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
     ) -> list[Dataset]:
         lower = {k: v for k, v in keys.items() if k not in STUDY_KEYS or k == "StudyInstanceUID"}
+        narrowed = _narrow(scope, keys)
+        need = None if q.limit is None else q.offset + q.limit
         out: list[Dataset] = []
         for st in _visible_studies(ctx, scope, keys):
+            if need is not None and len(out) >= need:
+                break
             uid = str(st.StudyInstanceUID)
-            found = _own_rows(ctx, scope, uid, lower, q, _series_of(uid))
-            out += [_merged(st, ds) for ds in found]
+            found = ctx.backend.find_series(uid, narrowed.impose(lower))
+            out += [_merged(st, ds) for ds in found if narrowed.admits(ds)]
         return page(out, q.limit, q.offset)
 
     return _search("SERIES", run, _series_url)
 
 
+def _split_levels(keys: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The series-level keys (Modality, SeriesNumber, SeriesInstanceUID ...) and the rest of an
+    instance search across studies: series keys select the series of each study by a series
+    C-FIND, the rest go to the image-level C-FIND of each selected series."""
+    series = {k: v for k, v in keys.items() if k in SERIES_KEYS and k != "StudyInstanceUID"}
+    image = {
+        k: v
+        for k, v in keys.items()
+        if (k not in STUDY_KEYS and k not in SERIES_KEYS) or k == "StudyInstanceUID"
+    }
+    return series, image
+
+
 @blueprint.get("/instances")
 def search_all_instances() -> Response:
-    """Search for instances across the caller's studies, study attributes included."""
+    """Search for instances across the caller's studies (PS3.18 §10.6.1.2.3), study and series
+    attributes included.
+
+    Every matching key is honoured at its level: study keys select the studies (one study
+    C-FIND), series keys the series of each study (one series C-FIND per study walked), the
+    others the instances of each selected series; every row is matched again against all keys.
+    Studies and series are walked in order (studies newest first, series and instances by
+    number) and the walk stops once ``offset + limit`` instances are admitted, so a small page
+    reads only the series it needs, never the whole PACS."""
 
     def run(
         ctx: DicomwebContext, scope: PacsScope, keys: dict[str, str], q: params.QidoQuery
     ) -> list[Dataset]:
-        lower = {
-            k: v
-            for k, v in keys.items()
-            if (k not in STUDY_KEYS and k not in SERIES_KEYS) or k == "StudyInstanceUID"
-        }
-        series_uid, wanted = _series_asked(keys)
+        series_keys, image_keys = _split_levels(keys)
+        narrowed = _narrow(scope, keys)
+        need = None if q.limit is None else q.offset + q.limit
         out: list[Dataset] = []
         for st in _visible_studies(ctx, scope, keys):
             uid = str(st.StudyInstanceUID)
-            found = _own_rows(ctx, scope, uid, lower, q, _instances_of(uid, series_uid))
-            found = _of_series(found, wanted)
-            out += [_merged(st, ds) for ds in _with_series(ctx, uid, series_uid, found)]
+            # the caller's PatientIDs are imposed at every level and every row is checked: a
+            # Study Instance UID the PACS holds for two patients lists only the caller's part
+            for se in ctx.backend.find_series(uid, narrowed.impose(series_keys)):
+                if not narrowed.admits(se):
+                    continue
+                if need is not None and len(out) >= need:
+                    return page(out, q.limit, q.offset)
+                series_uid = str(se.SeriesInstanceUID)
+                found = ctx.backend.find_instances(uid, series_uid, narrowed.impose(image_keys))
+                rows = [_merged(st, _series_filled(se, ds)) for ds in found if narrowed.admits(ds)]
+                out += [ds for ds in rows if matches(ds, keys)]
         return page(out, q.limit, q.offset)
 
     return _search("IMAGE", run, _instance_url)

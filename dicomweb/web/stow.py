@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 
 from access import audit
 from access.errors import ApiError
-from dicomweb import stow
+from dicomweb import json_model, stow
 from dicomweb.backends.base import StoreResult
 
 from .context import DicomwebContext, DicomwebError, PacsScope, blueprint, context
@@ -106,7 +106,7 @@ def store_instances(study: str | None = None) -> Response:
         ids=studies,
         count=stored,
     )
-    return Response(orjson.dumps(body.to_json_dict()), status=status, mimetype=stow.JSON)
+    return Response(orjson.dumps(json_model.dataset_json(body)), status=status, mimetype=stow.JSON)
 
 
 def _store(

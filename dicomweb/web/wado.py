@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import orjson
 from flask import Response, current_app, request, stream_with_context
@@ -24,10 +24,18 @@ from pydicom.encaps import generate_frames
 
 from access import audit
 from access.errors import ApiError
-from dicomweb import multipart, render, transcode
+from dicomweb import json_model, multipart, render, transcode
 from dicomweb.cache import Entry, InstanceCache, Source, check_uid, uids_of
 
-from .context import DicomwebContext, DicomwebError, PacsScope, blueprint, context, not_found
+from .context import (
+    DicomwebContext,
+    DicomwebError,
+    PacsScope,
+    blueprint,
+    context,
+    guarded,
+    not_found,
+)
 
 LOG = logging.getLogger(__name__)
 DICOM, OCTETS, JSON = "application/dicom", "application/octet-stream", "application/dicom+json"
@@ -98,9 +106,11 @@ def _location(ctx: DicomwebContext, part10: bytes, known: Entry | None = None) -
     return f"{ctx.base_url}/studies/{e.study}/series/{e.series}/instances/{e.sop}"
 
 
-def _multipart(parts: Iterator[tuple[str, str | None, bytes]], part_type: str, ts: str) -> Response:
+def _multipart(
+    parts: Iterator[tuple[str, str | None, bytes]], part_type: str, ts: str | None
+) -> Response:
     bound = multipart.boundary()
-    body = stream_with_context(multipart.write(bound, parts))
+    body = stream_with_context(guarded(multipart.write(bound, parts), "WADO-RS response"))
     return _streamed(Response(body, content_type=multipart.content_type(bound, part_type, ts)))
 
 
@@ -148,7 +158,9 @@ def _instances_response(
             if close:
                 close()
 
-    return _multipart(parts(), DICOM, wanted)
+    # ``*`` asks for the stored syntaxes: the header names the first part's real one (each
+    # part names its own), never ``*`` itself
+    return _multipart(parts(), DICOM, transcode.stored_syntax(first) if wanted == "*" else wanted)
 
 
 @blueprint.get("/studies/<study>")
@@ -190,7 +202,7 @@ def _metadata(ctx: DicomwebContext, part10: bytes) -> bytes:
     def bulk(elem: DataElement) -> str:
         return f"{base}/bulkdata/{int(elem.tag):08X}"
 
-    return orjson.dumps(ds.to_json_dict(bulk_data_threshold=1024, bulk_data_element_handler=bulk))
+    return orjson.dumps(json_model.dataset_json(ds, bulk, 1024))
 
 
 def _json_array(ctx: DicomwebContext, instances: Iterator[bytes]) -> Response:
@@ -270,11 +282,22 @@ def retrieve_frames(study: str, series: str, sop: str, frames: str) -> Response:
     choice = _choose(OCTETS, frozenset({multipart.EXPLICIT_VR_LE}))
     ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
     data = frames_of(ds, numbers, choice.transfer_syntax)
-    ts = str(ds.file_meta.TransferSyntaxUID) if choice.transfer_syntax == "*" else None
-    media = f"{OCTETS}; transfer-syntax={ts}" if ts else OCTETS
+    ts = _frame_syntax(ds)
+    media = f"{OCTETS}; transfer-syntax={ts}"
     base = f"{ctx.base_url}/studies/{study}/series/{series}/instances/{sop}/frames/"
     parts = iter([(media, base + str(n), d) for n, d in zip(numbers, data, strict=True)])
-    return _multipart(parts, OCTETS, choice.transfer_syntax)
+    return _multipart(parts, OCTETS, ts)
+
+
+def _frame_syntax(ds: Dataset) -> str:
+    """The transfer syntax frames taken from ``ds`` are in (PS3.18 §8.7.3.5.2): its own when
+    encapsulated (compressed frames as stored), else Explicit VR Little Endian, the syntax of
+    native little-endian pixel data (an Implicit VR Little Endian file's frames are the same
+    bytes); a big-endian file's native frames keep its syntax."""
+    stored = ds.file_meta.TransferSyntaxUID
+    if stored.is_encapsulated or not stored.is_little_endian:
+        return str(stored)
+    return multipart.EXPLICIT_VR_LE
 
 
 def _element(ds: Dataset, tag: int) -> DataElement | None:
@@ -296,13 +319,17 @@ def retrieve_bulkdata(study: str, series: str, sop: str, tag: str) -> Response:
     except ValueError:
         raise DicomwebError(400, "a bulk data tag is 8 hexadecimal digits") from None
     ctx, source, _scope = _admit(study, "wado-bulkdata", series, sop)
-    choice = _choose(OCTETS)
+    _choose(OCTETS)
     ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
     elem = _element(ds, number)
     if elem is None or not isinstance(elem.value, bytes):
         raise not_found("bulk data")
     location = f"{ctx.base_url}/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag}"
-    return _multipart(iter([(OCTETS, location, elem.value)]), OCTETS, choice.transfer_syntax)
+    stored = ds.file_meta.TransferSyntaxUID
+    encapsulated = number == 0x7FE00010 and stored.is_encapsulated
+    ts = str(stored) if encapsulated or not stored.is_little_endian else multipart.EXPLICIT_VR_LE
+    media = f"{OCTETS}; transfer-syntax={ts}"
+    return _multipart(iter([(media, location, elem.value)]), OCTETS, ts)
 
 
 # -- rendered and thumbnails (PS3.18 §10.4.1.1.6, §10.4.1.1.7) ------------------------------------
@@ -345,6 +372,73 @@ def rendered_frame(study: str, series: str, sop: str, frame: int) -> Response:
     _ctx, source, _scope = _admit(study, "wado-rendered", series, sop)
     ds = dcmread(io.BytesIO(_one(source, study, series, sop)))
     return _rendered(ds, frame - 1, request.path.endswith("/thumbnail"))
+
+
+def _rendered_part_type() -> str:
+    """The image type of the parts of a rendered study or series: ``multipart/related`` with
+    an image ``type`` (or none: JPEG), a bare image type, or any (PS3.18 §8.7.4, §10.4.1.1.3)."""
+    for r in _accept():
+        if r.media_type == "multipart/related":
+            inner = multipart.parse_accept(r.params.get("type", render.JPEG))
+            for media in render.MEDIA_TYPES:
+                if inner and inner[0].matches(media):
+                    return media
+            continue
+        for media in render.MEDIA_TYPES:
+            if r.matches(media):
+                return media
+    raise DicomwebError(406, "rendered studies and series are multipart of image/jpeg or png")
+
+
+def _rendering() -> render.Rendering:
+    try:
+        return render.parse(request.args.to_dict())
+    except render.RenderError as exc:
+        raise DicomwebError(400, exc.message) from None
+
+
+@blueprint.get("/studies/<study>/rendered")
+@blueprint.get("/studies/<study>/series/<series>/rendered")
+def rendered_many(study: str, series: str | None = None) -> Response:
+    """Rendered study or series (PS3.18 §10.4.1.1.3): a multipart/related of one rendered
+    image per instance, the first frame of each (an image type holds one frame); instances
+    without an image (reports, structured documents) are left out. The first image is made
+    before the response starts, so a study with nothing to render is a 404."""
+    media = _rendered_part_type()
+    rendering = _rendering()
+    ctx, source, _scope = _admit(study, "wado-rendered", *([series] if series else []))
+    located = source.located(study, series or "")
+
+    def images() -> Generator[tuple[str, str | None, bytes]]:
+        for entry, data in located:
+            ds = dcmread(io.BytesIO(data))
+            if "PixelData" not in ds:
+                continue
+            try:
+                image = render.render(ds, 0, rendering, media)
+            except render.RenderError:
+                continue  # not renderable here: left out like an instance without an image
+            yield media, _location(ctx, data, entry) + "/rendered", image
+
+    parts = images()
+    try:
+        first = next(parts, None)
+    except BaseException:
+        located.close()
+        raise
+    if first is None:
+        located.close()
+        raise not_found("image")
+
+    def body() -> Iterator[tuple[str, str | None, bytes]]:
+        try:
+            yield first
+            yield from parts
+        finally:
+            parts.close()
+            located.close()
+
+    return _multipart(body(), media, None)
 
 
 @blueprint.get("/studies/<study>/thumbnail")

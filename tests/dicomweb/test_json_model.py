@@ -172,3 +172,71 @@ def test_numbers_that_do_not_parse_are_left_to_pydicom() -> None:
         assert encoded is not None
         out = json_model.to_json(decode(io.BytesIO(encoded), True, True))
     assert out["00200011"] == {"vr": "IS", "Value": [6]}
+
+
+def _with_empty_values() -> Dataset:
+    """Multi-valued attributes holding an empty value among others (PS3.5 §6.4 allows it)."""
+    ds = Dataset()
+    ds.ImageType = ["ORIGINAL", "", "AXIAL"]
+    ds.ModalitiesInStudy = ["", "CT"]
+    ds.SOPClassesInStudy = ["1.2.840.10008.5.1.4.1.1.2", ""]
+    ds.OtherPatientIDs = ["X1", ""]
+    ds.StationAETitle = ["CT01", ""]
+    ds.PatientName = "Popescu^Ana\\\\Nowak^Ewa"
+    ds.ReferencedFrameNumber = ["1", ""]
+    ds.ImagePositionPatient = ["1.5", "", "-3"]
+    ds.SeriesDescription = "one value"
+    return ds
+
+
+def _nulled(encoded: dict[str, Any]) -> dict[str, Any]:
+    """pydicom's encoding with F.2.5 applied: an empty value among several is null."""
+    values = encoded.get("Value")
+    if isinstance(values, list) and len(values) > 1:
+        return {**encoded, "Value": [None if v in ("", {}) else v for v in values]}
+    return encoded
+
+
+@pytest.mark.parametrize("syntax", SYNTAXES.values(), ids=SYNTAXES.keys())
+def test_an_empty_value_among_several_is_null(syntax: tuple[bool, bool]) -> None:
+    """PS3.18 F.2.5: null, not "", for an empty value inside a multi-valued attribute; every
+    other value as pydicom's own to_json writes it, and pydicom reads the JSON back."""
+    encoded = encode(_with_empty_values(), *syntax)
+    assert encoded is not None
+    ours = json_model.to_json(decode(io.BytesIO(encoded), *syntax))
+    assert ours["00080008"]["Value"] == ["ORIGINAL", None, "AXIAL"]
+    assert ours["00080061"]["Value"] == [None, "CT"]
+    assert ours["00080062"]["Value"] == ["1.2.840.10008.5.1.4.1.1.2", None]
+    assert ours["00101000"]["Value"] == ["X1", None]
+    assert ours["00080055"]["Value"] == ["CT01", None]
+    assert ours["00100010"]["Value"] == [
+        {"Alphabetic": "Popescu^Ana"},
+        None,
+        {"Alphabetic": "Nowak^Ewa"},
+    ]
+    assert ours["00081160"]["Value"] == [1, None]
+    assert ours["00200032"]["Value"] == [1.5, None, -3.0]
+    assert ours["0008103E"]["Value"] == ["one value"]
+    reference = decode(io.BytesIO(encoded), *syntax)
+    for tag in ("00080008", "00080061", "00080062", "00101000", "00080055", "0008103E"):
+        assert ours[tag] == _nulled(reference[int(tag, 16)].to_json_dict(None, 2**31)), tag
+    # pydicom reads the JSON back into the same values
+    back = Dataset.from_json({k: v for k, v in ours.items() if k != "00080005"})
+    assert list(back.ImageType) == ["ORIGINAL", "", "AXIAL"]
+    assert [str(n) for n in back.PatientName] == ["Popescu^Ana", "", "Nowak^Ewa"]
+
+
+def test_an_empty_value_among_several_is_null_in_the_pydicom_fallback() -> None:
+    """The elements pydicom itself encodes (built in Python, not raw) get the same nulls,
+    including those pydicom's to_json cannot encode at all (an empty IS, DS or PN)."""
+    ds = _with_empty_values()
+    ours = json_model.to_json(ds)
+    assert ours["00080008"]["Value"] == ["ORIGINAL", None, "AXIAL"]
+    assert ours["00081160"]["Value"] == [1, None]
+    assert ours["00200032"]["Value"] == [1.5, None, -3.0]
+    assert ours["00080008"] == _nulled(ds["ImageType"].to_json_dict(None, 2**31))
+    seq = Dataset()
+    seq.ReferencedSeriesSequence = Sequence([_with_empty_values()])
+    item = json_model.dataset_json(seq)["00081115"]["Value"][0]
+    assert item["00080061"]["Value"] == [None, "CT"]
+    assert item["00200032"]["Value"] == [1.5, None, -3.0]

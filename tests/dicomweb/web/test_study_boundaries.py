@@ -98,12 +98,16 @@ def test_another_studys_series_or_instance_under_the_own_study_is_missing(app, b
             )
             assert rsp.status_code == missing.status_code == 404, path
             assert rsp.get_data() == missing.get_data(), path
-    # QIDO under the own study lists only the own study's instances
+    # QIDO under the own study lists only the own study's instances; a path naming another
+    # study's series is a missing series, as in WADO-RS (the access contract's cells say so)
     rsp = client.get(
         f"/dicomweb/studies/{own.study}/series/{foreign.series}/instances", headers={**auth, **JSON}
     )
-    assert rsp.status_code == 200
-    assert rsp.get_json() == []
+    missing = client.get(
+        f"/dicomweb/studies/{own.study}/series/{MISSING}/instances", headers={**auth, **JSON}
+    )
+    assert rsp.status_code == missing.status_code == 404
+    assert rsp.get_data() == missing.get_data()
     rsp = client.get(
         f"/dicomweb/studies/{own.study}/instances?SeriesInstanceUID={foreign.series}",
         headers={**auth, **JSON},

@@ -175,7 +175,10 @@ def test_bulkdata_is_the_pixel_data(client, his_pacs):
     series, sop = _series_and_sop(client, study)
     url = f"/dicomweb/studies/{study}/series/{series}/instances/{sop}/bulkdata/7FE00010"
     ((headers, body),) = _parts(client.get(url))
-    assert headers["content-type"] == "application/octet-stream"
+    # the part names the syntax of the bytes sent: native pixel data, Explicit VR Little Endian
+    assert headers["content-type"] == (
+        "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"
+    )
     original = dcmread(io.BytesIO(his_pacs.pacs.process.client.instance_file(sop)))
     assert body == original.PixelData
     missing = url.replace("7FE00010", "00091234")
