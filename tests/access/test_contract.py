@@ -348,7 +348,9 @@ A_STUDY = dict(A_DATA, filtered=FORBIDDEN, viewer=OK)
 #: B's series or instances under A's study path, another study's series under it: missing
 NOBODY = dict(A_STUDY, patient=M, user=M, partner=M, viewer=M)
 #: A QIDO search under A's study for a series that is not A's: empty, like a missing series
-NOT_IN_STUDY = dict(NOBODY, patient=EMPTY, user=EMPTY, partner=EMPTY, viewer=EMPTY)
+#: A series under a study path that is not the caller's series of that study: 404 exactly as a
+#: series that does not exist (NOBODY: every credential).
+NOT_IN_STUDY = NOBODY
 #: QIDO over every study: narrowed to the credential's patients (and the viewer's study)
 QIDO_ALL = dict(A_STUDY, guardian=OK, guardian_user=OK, partner_none=EMPTY)
 #: pages of the signed-in person: a bearer token is no session
@@ -1082,6 +1084,27 @@ DICOM_ROWS = [
         missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/thumbnail",
     ),
     Row(
+        "wado-rendered-study",
+        "GET",
+        study_path("/rendered"),
+        cells(**A_STUDY),
+        missing=missing_study("/rendered"),
+    ),
+    Row(
+        "wado-rendered-series",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{a_series(w)}/rendered",
+        cells(**A_STUDY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/rendered",
+    ),
+    Row(
+        "wado-rendered-planted-series",
+        "GET",
+        lambda w: f"/dicomweb/studies/{s(w)}/series/{w.planted[0][0]}/rendered",
+        cells(**NOBODY),
+        missing=lambda w: f"/dicomweb/studies/{s(w)}/series/{MISSING_UID}/rendered",
+    ),
+    Row(
         # none of the credentials carries a create scope (patient/ImagingStudy.c)
         "stow",
         "POST",
@@ -1175,6 +1198,24 @@ UNSERVED = [
 UNSERVED_ROWS = [
     Row(f"fhir-{method.lower()}-unserved-{i}", method, path, every(405))
     for i, (method, path) in enumerate(UNSERVED)
+]
+#: Addresses under /dicomweb no DICOMweb route serves: 404 (or 405 for a method a real route
+#: does not take) in DICOMweb's own format, whoever asks and before anyone's credentials count.
+DICOMWEB_UNKNOWN = [
+    *((m, lambda w: "/dicomweb/") for m in ("GET", "POST", "PUT", "PATCH", "DELETE")),
+    *(
+        (m, lambda w: "/dicomweb/no/such/address")
+        for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+    ),
+]
+DICOMWEB_UNKNOWN_ROWS = [
+    Row(
+        f"dicomweb-{method.lower()}-unknown-{i}",
+        method,
+        path,
+        every(404),
+    )
+    for i, (method, path) in enumerate(DICOMWEB_UNKNOWN)
 ]
 
 OPEN_ROWS = [
@@ -1329,7 +1370,14 @@ ACCOUNT_ROWS = [
 ]
 
 ROWS = (
-    FHIR_ROWS + PERSONAL_ROWS + DICOM_ROWS + UNSERVED_ROWS + OPEN_ROWS + OAUTH_ROWS + ACCOUNT_ROWS
+    FHIR_ROWS
+    + PERSONAL_ROWS
+    + DICOM_ROWS
+    + UNSERVED_ROWS
+    + DICOMWEB_UNKNOWN_ROWS
+    + OPEN_ROWS
+    + OAUTH_ROWS
+    + ACCOUNT_ROWS
 )
 
 
@@ -1372,8 +1420,8 @@ def test_every_route_has_rows(world: World) -> None:
 
 def test_a_new_route_without_rows_is_noticed(world: World) -> None:
     rules = [rule.empty() for rule in world.app.url_map.iter_rules()]
-    added = Rule("/dicomweb/studies/<study>/rendered", methods=["GET"], endpoint="new")
-    assert uncovered(world, Map([*rules, added])) == {("/dicomweb/studies/<study>/rendered", "GET")}
+    added = Rule("/fhir/Patient/<id>/$new-operation", methods=["GET"], endpoint="new")
+    assert uncovered(world, Map([*rules, added])) == {("/fhir/Patient/<id>/$new-operation", "GET")}
 
 
 def _setup_paths(world: World, row: Row) -> list[str]:
