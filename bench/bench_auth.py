@@ -306,7 +306,13 @@ def run(patients: int, accounts_n: int, rounds: int, seconds: int) -> dict[str, 
     patient_ids = sorted(secrets.SystemRandom().sample(range(1, patients + 1), accounts_n))
     accounts = state.add_accounts(patient_ids)
     log(f"{len(accounts)} accounts in the state database")
-    smart_env = {"FHIR_GATEWAY_DEV_OPEN_ACCESS": "false", "FHIR_GATEWAY_STATE_URL": state_url}
+    # The per-address limit of the credential endpoints (AUTH_RATE_LIMIT) would refuse a load
+    # generator that sends everything from one address: off, to measure the endpoints themselves.
+    smart_env = {
+        "FHIR_GATEWAY_DEV_OPEN_ACCESS": "false",
+        "FHIR_GATEWAY_STATE_URL": state_url,
+        "FHIR_GATEWAY_AUTH_RATE_LIMIT": "0",
+    }
     uncached_env = {**smart_env, "FHIR_GATEWAY_OAUTH_TOKEN_CACHE_S": "0"}
     open_state = OUT / "auth-state-open.sqlite"
     for suffix in ("", "-wal", "-shm"):
