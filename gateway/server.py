@@ -35,7 +35,7 @@ def gunicorn_options(settings: Settings, **overrides: Any) -> dict[str, Any]:
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": LiveThreadWorker,
+        "worker_class": "gateway.server.LiveThreadWorker",
         "threads": max(1, settings.threads),
         "keepalive": 5,
         "timeout": 60,
