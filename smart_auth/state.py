@@ -16,7 +16,7 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
-from fhir_gateway.his.deadline import bound_waits, pg_socket_args
+from fhir_gateway.his.deadline import bound_waits, client_bound, server_connect_args
 
 metadata = MetaData()
 
@@ -27,7 +27,6 @@ def make_state_engine(url: str, *, pool_size: int = 5, timeout_s: float = 10.0) 
     connection, a locked SQLite file, and each statement (the server's statement timeout and
     a client-side deadline, as for the HIS: ``fhir_gateway.his.deadline``)."""
     parsed = make_url(url)
-    client_bound = timeout_s + min(1.0, timeout_s / 2)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             from pathlib import Path
@@ -35,23 +34,15 @@ def make_state_engine(url: str, *, pool_size: int = 5, timeout_s: float = 10.0) 
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": timeout_s, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_on_connect)
-        return bound_waits(engine, client_bound)
-    connect_args: dict[str, Any] = {"connect_timeout": max(1, round(timeout_s))}
-    backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        connect_args["options"] = f"-c statement_timeout={int(timeout_s * 1000)}"
-        connect_args.update(pg_socket_args(timeout_s))
-    elif backend in ("mysql", "mariadb"):
-        connect_args["read_timeout"] = timeout_s
-        connect_args["write_timeout"] = timeout_s
+        return bound_waits(engine, client_bound(timeout_s))
     engine = create_engine(
         url,
         pool_size=pool_size,
         pool_pre_ping=True,
         pool_timeout=timeout_s,
-        connect_args=connect_args,
+        connect_args=server_connect_args(url, timeout_s),
     )
-    return bound_waits(engine, client_bound)
+    return bound_waits(engine, client_bound(timeout_s))
 
 
 def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,28 @@ def pg_socket_args(timeout_s: float) -> dict[str, Any]:
         "keepalives_count": 2,
         "tcp_user_timeout": int(timeout_s * 1000),
     }
+
+
+def client_bound(timeout_s: float) -> float:
+    """The client-side deadline for a server whose own timeout is ``timeout_s``: a little
+    later, so the server's answer comes first while it still can answer."""
+    return timeout_s + min(1.0, timeout_s / 2)
+
+
+def server_connect_args(url: str, timeout_s: float) -> dict[str, Any]:
+    """Connection arguments that bound every wait on a database server by ``timeout_s``:
+    connecting (libpq, PyMySQL), each statement (PostgreSQL's ``statement_timeout``; PyMySQL's
+    socket read and write timeouts: no answer within the timeout is a dead server), and a link
+    that dies silently (TCP keepalive and ``tcp_user_timeout`` on PostgreSQL)."""
+    args: dict[str, Any] = {"connect_timeout": max(1, round(timeout_s))}
+    backend = make_url(url).get_backend_name()
+    if backend == "postgresql":
+        args["options"] = f"-c statement_timeout={int(timeout_s * 1000)}"
+        args.update(pg_socket_args(timeout_s))
+    elif backend in ("mysql", "mariadb"):
+        args["read_timeout"] = timeout_s
+        args["write_timeout"] = timeout_s
+    return args
 
 
 def bound_waits(engine: Engine, seconds: float) -> Engine:

@@ -46,7 +46,7 @@ from .connector import (
     PatientMatch,
     Patients,
 )
-from .deadline import bound_waits, pg_socket_args
+from .deadline import bound_waits, client_bound, server_connect_args
 from .sources import Source, build_sources
 
 log = logging.getLogger(__name__)
@@ -64,30 +64,19 @@ def make_engine(url: str, *, pool_size: int = 5, timeout_s: float = 10) -> Engin
       the connection, including during the pre-ping;
     - a link that dies silently: TCP keepalive and ``tcp_user_timeout`` (PostgreSQL).
     """
-    # The client's deadline lets the server's own timeout answer first while it still can.
-    client_bound = timeout_s + min(1.0, timeout_s / 2)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": timeout_s}, pool_pre_ping=True)
         event.listen(engine, "connect", _sqlite_on_connect)
-        return bound_waits(engine, client_bound)
-    connect_timeout = max(1, round(timeout_s))
-    connect_args: dict[str, Any] = {"connect_timeout": connect_timeout}
-    if url.startswith("postgresql"):
-        connect_args["options"] = f"-c statement_timeout={int(timeout_s * 1000)}"
-        connect_args.update(pg_socket_args(timeout_s))
-    elif url.startswith(("mysql", "mariadb")):
-        # PyMySQL: no answer within the timeout is a dead HIS, as for PostgreSQL
-        connect_args["read_timeout"] = timeout_s
-        connect_args["write_timeout"] = timeout_s
+        return bound_waits(engine, client_bound(timeout_s))
     engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_timeout=timeout_s,
-        connect_args=connect_args,
+        connect_args=server_connect_args(url, timeout_s),
     )
-    return bound_waits(engine, client_bound)
+    return bound_waits(engine, client_bound(timeout_s))
 
 
 def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
