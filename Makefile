@@ -49,6 +49,7 @@ test: setup
 	$(PY) -m pytest -n 2 --dist loadfile
 
 lint: setup
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth demo
 
