@@ -373,9 +373,3 @@ class DevOpenAccess:
 
     def authenticate(self, headers: HeaderMap) -> Grant | None:
         return self.GRANT
-
-
-def patients_in(grant: Grant, candidates: Iterable[int]) -> frozenset[int]:
-    """Those of ``candidates`` the grant covers (all of them when it covers every patient)."""
-    chosen = frozenset(candidates)
-    return chosen if grant.patients is None else chosen & grant.patients
