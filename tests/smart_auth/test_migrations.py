@@ -170,3 +170,21 @@ def test_workers_starting_together_on_a_new_postgresql_database_both_succeed() -
             assert _differences(engine) == []
         finally:
             engine.dispose()
+
+
+def test_the_state_commands_upgrade_and_tell_the_revision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+
+    monkeypatch.setenv("FHIR_GATEWAY_STATE_URL", f"sqlite:///{tmp_path}/cli.sqlite")
+    runner = CliRunner()
+    before = runner.invoke(main, ["state", "current"])
+    assert before.exit_code == 0, before.output
+    assert "current: unversioned" in before.output
+    done = runner.invoke(main, ["state", "upgrade"])
+    assert done.exit_code == 0, done.output
+    after = runner.invoke(main, ["state", "current"])
+    assert f"current: {head_revision()}" in after.output
