@@ -148,28 +148,29 @@ engine.dispose()
 """
 
 
-@pytest.mark.postgres
-def test_workers_starting_together_on_a_new_postgresql_database_both_succeed() -> None:
-    with scratch_postgres("state_migration") as url:
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-c", _START, url],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(2)
-        ]
-        for worker in workers:
-            _out, err = worker.communicate(timeout=120)
-            assert worker.returncode == 0, err
-        engine = make_state_engine(url)
-        try:
-            assert current_revision(engine) == head_revision()
-            assert _differences(engine) == []
-        finally:
-            engine.dispose()
+def test_workers_starting_together_on_a_new_database_all_succeed(state_url: str) -> None:
+    """Workers of one host (SQLite) or several (PostgreSQL) upgrading one new database at
+    once: each waits for the lock, then finds nothing left to do."""
+    url = state_url
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _START, url],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for worker in workers:
+        _out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    engine = make_state_engine(url)
+    try:
+        assert current_revision(engine) == head_revision()
+        assert _differences(engine) == []
+    finally:
+        engine.dispose()
 
 
 def test_the_state_commands_upgrade_and_tell_the_revision(
