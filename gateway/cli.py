@@ -167,5 +167,9 @@ from gateway.cli_oauth import oauth as _oauth  # noqa: E402
 
 main.add_command(_oauth)
 
+from gateway.cli_state import state as _state  # noqa: E402
+
+main.add_command(_state)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main(prog_name=os.path.basename(sys.argv[0])))

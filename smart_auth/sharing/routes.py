@@ -72,7 +72,7 @@ CAPABILITY = {
 
 
 def init_app(app: Flask, settings: Any) -> None:
-    service.add_missing_columns(shared_engine(app.extensions, settings.state_url))
+    shared_engine(app.extensions, settings.state_url)  # the schema upgraded at start-up
     app.config["SHARING_CLIENT_SYSTEM"] = f"{settings.identifier_base.rstrip('/')}/sid/oauth-client"
     app.register_blueprint(sharing, url_prefix="/fhir")
     add_resource(app.config, CAPABILITY)

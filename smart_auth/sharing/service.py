@@ -12,9 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import insert, inspect, or_, select, text, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
 
 from access.policy import Share
 from smart_auth.oauth.tables import oauth_client
@@ -24,32 +23,6 @@ from .tables import share
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-
-
-#: Columns added to ``share`` after its first release (all nullable: NULL keeps the old meaning,
-#: the whole record without end).
-_TERMS = ("period_start", "period_end", "classes", "resources")
-
-
-def add_missing_columns(engine: Engine) -> list[str]:
-    """Give a ``share`` table made before the Consent terms their columns; the ones added.
-
-    Workers starting together may race: a column another one added meanwhile is not an error.
-    """
-    present = {c["name"] for c in inspect(engine).get_columns(share.name)}
-    added = []
-    for name in _TERMS:
-        if name in present:
-            continue
-        kind = share.c[name].type.compile(dialect=engine.dialect)
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(f"ALTER TABLE {share.name} ADD COLUMN {name} {kind}"))
-            added.append(name)
-        except DBAPIError:
-            if name not in {c["name"] for c in inspect(engine).get_columns(share.name)}:
-                raise
-    return added
 
 
 def _words(value: str | None) -> frozenset[str] | None:
