@@ -262,7 +262,8 @@ class OAuthStore:
             raise ValueError("private_key_jwt needs a JWKS or a JWKS URL")
         if kind == "app" and not redirect_uris:
             raise ValueError("an app needs at least one redirect URI")
-        client_id = client_id or secrets.token_urlsafe(16)
+        # hex: a generated id never starts with "-", which a command line would take for an option
+        client_id = client_id or secrets.token_hex(16)
         secret = new_secret() if auth_method == "client_secret_basic" else None
         with self.engine.begin() as conn:
             conn.execute(

@@ -41,6 +41,10 @@ def test_register_app_partner_list_deactivate(
     jwks.write_text(json.dumps({"keys": [ECKey.generate_key("P-384").as_dict(private=False)]}))
     out = _run(monkeypatch, url, "register-partner", "--name", "Clinic", "--jwks-file", str(jwks))
     partner_id = out.split("client_id: ")[1].split()[0]
+    # generated ids are hex: one starting with "-" would be taken for an option by the commands
+    assert all(
+        len(i) == 32 and all(c in "0123456789abcdef" for c in i) for i in (client_id, partner_id)
+    )
     listing = _run(monkeypatch, url, "list")
     assert client_id in listing
     assert partner_id in listing
