@@ -7,6 +7,7 @@ from typing import Any
 
 import pyotp
 import pytest
+from playwright.sync_api import expect
 
 from smart_auth.accounts import hospital, i18n
 
@@ -123,8 +124,9 @@ def test_add_and_remove_a_minor_in_care(
     assert page.get_by_role("alert").inner_text() == i18n.text("not_guardian", "en")
     page.get_by_label("Personal numeric code (CNP)").fill(ward.national_id)
     page.get_by_role("button", name="Add").click()
+    # count() does not wait for the page the form post leads to; expect() does
     items = page.locator("#identities li")
-    assert items.count() == 2
+    expect(items).to_have_count(2)
     assert f"{ward.given} {ward.family} (In my care)" in items.nth(1).inner_text()
     page.get_by_role("button", name=f"Remove: {ward.given} {ward.family}").click()
-    assert page.locator("#identities li").count() == 1
+    expect(page.locator("#identities li")).to_have_count(1)
