@@ -32,7 +32,6 @@ from access import audit
 from access.errors import Forbidden, Unauthorized
 from access.scopes import narrow, parse_scopes
 from fhir_gateway.inputs import MAX_VALUE, problem
-from smart_auth.accounts import i18n
 from smart_auth.session import auth_time, current_account_id, login_url
 
 from . import wording
@@ -261,7 +260,6 @@ def _page(template: str, lang: str, *, form_action: str = "", **context: Any) ->
         template,
         lang=lang,
         t=lambda key, **values: wording.text(key, lang, **values),
-        site=lambda key: i18n.text(key, lang),
         languages=wording.LANGUAGES,
         language_names=wording.NAMES,
         here=request.full_path.rstrip("?"),

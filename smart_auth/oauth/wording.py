@@ -118,8 +118,14 @@ _T: dict[str, tuple[str, str, str]] = {
 
 
 def text(key: str, language: str, **values: object) -> str:
-    """The text ``key`` in ``language`` (English when the language is not offered)."""
-    return i18n.pick(_T[key], language, **values)
+    """The text ``key`` in ``language`` (English when the language is not offered); the
+    account pages' frame (site name, skip link, language switch) keeps its own words."""
+    texts = _T.get(key)
+    return (
+        i18n.text(key, language, **values)
+        if texts is None
+        else i18n.pick(texts, language, **values)
+    )
 
 
 def all_keys() -> list[str]:
