@@ -38,6 +38,10 @@ _SCOPE_INTERACTION = {"export": "read", "link": "read"}
 #: Reading and searching: all a viewer token may do.
 READS = frozenset({"read", "search"})
 
+#: Interactions that change what the hospital holds: a partner (system level) never does them,
+#: whatever its scopes say (SMART ``c``, ``u``, ``d``; a DICOM store is a create).
+WRITES = frozenset({"create", "update", "delete"})
+
 #: Types only those acting for the patient manage or read (the patient's shares and their
 #: access history): never a partner's system grant, whatever its scopes say.
 PERSONAL_TYPES = frozenset({"AuditEvent", "Consent"})
@@ -70,9 +74,7 @@ class Reach:
 #: The credential kinds the gateway issues and what each may do.
 SMART = Reach("smart")
 DEVELOPMENT = Reach("development")
-RESULT_CODE = Reach(
-    "result-code", frozenset({"DiagnosticReport", "Binary"}), frozenset({"read"})
-)
+RESULT_CODE = Reach("result-code", frozenset({"DiagnosticReport", "Binary"}), frozenset({"read"}))
 VIEWER = Reach("viewer", frozenset({"ImagingStudy"}), READS)
 
 
@@ -265,8 +267,8 @@ class AccessPolicy:
         """
         if not grant.reach.covers(resource_type, interaction):
             raise self.forbidden(f"This credential does not cover {interaction} of {resource_type}")
-        partner = "system" in grant.levels  # reads what was shared with it; never stores (STOW)
-        if partner and (resource_type in PERSONAL_TYPES or interaction == "create"):
+        partner = "system" in grant.levels  # reads what was shared with it; never writes
+        if partner and (resource_type in PERSONAL_TYPES or interaction in WRITES):
             raise self.forbidden(f"A partner's access does not cover {resource_type}")
         if grant.types is not None and resource_type not in grant.types:
             raise self.forbidden(f"The access granted does not cover {resource_type}")
