@@ -86,8 +86,11 @@ _TABLE: tuple[tuple[str, str, ToFhir], ...] = (
     ("Slot", "slot", slot.from_slot),
     ("Appointment", "appointment", appointment.from_appointment),
     ("Questionnaire", "questionnaire", questionnaire.from_questionnaire),
-    ("QuestionnaireResponse", "questionnaire_assignment",
-     questionnaire_response.from_questionnaire_assignment),
+    (
+        "QuestionnaireResponse",
+        "questionnaire_assignment",
+        questionnaire_response.from_questionnaire_assignment,
+    ),
 )
 
 #: (resource type, record kind) -> its mapper.
@@ -98,8 +101,9 @@ MAPPERS: dict[tuple[str, str], RecordMapper] = {
 _DISPATCH = {pair: (CHECKS[m.record_kind], m.to_fhir) for pair, m in MAPPERS.items()}
 
 
-def map_record(resource_type: str, record_kind: str, record: Mapping[str, Any],
-               ctx: MapContext) -> dict[str, Any]:
+def map_record(
+    resource_type: str, record_kind: str, record: Mapping[str, Any], ctx: MapContext
+) -> dict[str, Any]:
     """Validate a HIS record (fast path) and map it to a FHIR resource.
 
     Raises KeyError for a (type, kind) pair no mapper handles (a programming error) and
@@ -121,5 +125,6 @@ def map_record(resource_type: str, record_kind: str, record: Mapping[str, Any],
         raise
     except (LookupError, TypeError, ValueError, AttributeError) as exc:
         # A gap between the schema and a mapper: still a bad row, reported without values.
-        raise InvalidRecord(record_kind, record_id(record),
-                            [f"record: cannot be mapped ({type(exc).__name__})"]) from None
+        raise InvalidRecord(
+            record_kind, record_id(record), [f"record: cannot be mapped ({type(exc).__name__})"]
+        ) from None

@@ -48,11 +48,21 @@ def from_appointment(record: Record, ctx: MapContext) -> Json:
         resource["patientInstruction"] = f"Join the video consultation at {video_url}"
     staff = "needs-action" if status == "requested" else "accepted"
     resource["participant"] = [
-        {"actor": reference("Patient", record["patient_id"]), "required": "required",
-         "status": "accepted"},
-        {"type": ATTENDER, "actor": reference("Practitioner", record["doctor_id"]),
-         "required": "required", "status": staff},
-        {"actor": reference("Location", record["department_id"]), "required": "required",
-         "status": staff},
+        {
+            "actor": reference("Patient", record["patient_id"]),
+            "required": "required",
+            "status": "accepted",
+        },
+        {
+            "type": ATTENDER,
+            "actor": reference("Practitioner", record["doctor_id"]),
+            "required": "required",
+            "status": staff,
+        },
+        {
+            "actor": reference("Location", record["department_id"]),
+            "required": "required",
+            "status": staff,
+        },
     ]
     return resource

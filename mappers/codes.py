@@ -92,48 +92,69 @@ def concept(*codings: Json, text: str | None = None) -> Json:
 GENDER: Final = {"M": "male", "F": "female", "U": "unknown"}
 #: http://hl7.org/fhir/R4/valueset-encounter-status.html
 EPISODE_STATUS: Final = {
-    "planned": "planned", "open": "in-progress", "closed": "finished", "cancelled": "cancelled",
+    "planned": "planned",
+    "open": "in-progress",
+    "closed": "finished",
+    "cancelled": "cancelled",
 }
 #: http://hl7.org/fhir/R4/valueset-diagnostic-report-status.html
 BULLETIN_STATUS: Final = {
-    "registered": "registered", "partial": "partial", "validated": "final",
+    "registered": "registered",
+    "partial": "partial",
+    "validated": "final",
     "cancelled": "cancelled",
 }
 PARACLINICAL_STATUS: Final = {
-    "registered": "registered", "validated": "final", "cancelled": "cancelled",
+    "registered": "registered",
+    "validated": "final",
+    "cancelled": "cancelled",
 }
 #: imaging_order.status -> DiagnosticReport.status of its report (only rows with reported_at).
 IMAGING_REPORT_STATUS: Final = {"reported": "final", "cancelled": "cancelled"}
 IMAGING_REPORT_STATUS_OTHERWISE: Final = "preliminary"
 #: imaging_order.status -> ImagingStudy.status (http://hl7.org/fhir/R4/valueset-imagingstudy-status.html)
 ORDER_STUDY_STATUS: Final = {
-    "ordered": "registered", "scheduled": "registered", "performed": "available",
-    "reported": "available", "cancelled": "cancelled",
+    "ordered": "registered",
+    "scheduled": "registered",
+    "performed": "available",
+    "reported": "available",
+    "cancelled": "cancelled",
 }
 #: http://hl7.org/fhir/R4/valueset-slotstatus.html
 SLOT_STATUS_MAP: Final = {"free": "free", "busy": "busy", "blocked": "busy-unavailable"}
 #: http://hl7.org/fhir/R4/valueset-appointmentstatus.html
 APPOINTMENT_STATUS_MAP: Final = {
-    "requested": "proposed", "booked": "booked", "arrived": "arrived", "done": "fulfilled",
-    "cancelled": "cancelled", "no-show": "noshow",
+    "requested": "proposed",
+    "booked": "booked",
+    "arrived": "arrived",
+    "done": "fulfilled",
+    "cancelled": "cancelled",
+    "no-show": "noshow",
 }
 #: http://hl7.org/fhir/R4/valueset-questionnaire-answers-status.html
 ASSIGNMENT_STATUS: Final = {
-    "sent": "in-progress", "in-progress": "in-progress", "submitted": "completed",
+    "sent": "in-progress",
+    "in-progress": "in-progress",
+    "submitted": "completed",
 }
 #: HIS questionnaire item types are FHIR's own names (http://hl7.org/fhir/R4/valueset-item-type.html);
 #: value: the QuestionnaireResponse answer element, None for items that take no answer.
 QUESTIONNAIRE_ITEM_TYPES: Final[dict[str, str | None]] = {
-    "display": None, "string": "valueString", "text": "valueString",
-    "boolean": "valueBoolean", "integer": "valueInteger", "decimal": "valueDecimal",
-    "date": "valueDate", "dateTime": "valueDateTime", "choice": "valueCoding",
+    "display": None,
+    "string": "valueString",
+    "text": "valueString",
+    "boolean": "valueBoolean",
+    "integer": "valueInteger",
+    "decimal": "valueDecimal",
+    "date": "valueDate",
+    "dateTime": "valueDateTime",
+    "choice": "valueCoding",
     "attachment": "valueAttachment",
 }
 
 # --- Identifier types (v2-0203) -----------------------------------------------------------------
 
-NATIONAL_ID_TYPE: Final = concept(
-    coding(V2_0203, "NI", "National unique individual identifier"))
+NATIONAL_ID_TYPE: Final = concept(coding(V2_0203, "NI", "National unique individual identifier"))
 MRN_TYPE: Final = concept(coding(V2_0203, "MR", "Medical record number"))
 #: Romanian "cod parafă" / Polish "numer PWZ": the right to practise, i.e. a licence number.
 LICENSE_TYPE: Final = concept(coding(V2_0203, "MD", "Medical License number"))
@@ -147,10 +168,16 @@ ACCESSION_TYPE: Final = concept(coding(V2_0203, "ACSN", "Accession ID"))
 EPISODE_KINDS: Final[dict[str, tuple[str, Json, tuple[str, str] | None]]] = {
     "AMB": ("Ambulatory episode", coding(V3_ACT_CODE, "AMB", "ambulatory"), None),
     "DAY": ("Day hospitalisation", coding(V3_ACT_CODE, "SS", "short stay"), None),
-    "HOSP": ("Continuous hospitalisation", coding(V3_ACT_CODE, "IMP", "inpatient encounter"),
-             ("32485007", "Hospital admission")),
-    "CONS": ("Consultation during an admission",
-             coding(V3_ACT_CODE, "IMP", "inpatient encounter"), ("11429006", "Consultation")),
+    "HOSP": (
+        "Continuous hospitalisation",
+        coding(V3_ACT_CODE, "IMP", "inpatient encounter"),
+        ("32485007", "Hospital admission"),
+    ),
+    "CONS": (
+        "Consultation during an admission",
+        coding(V3_ACT_CODE, "IMP", "inpatient encounter"),
+        ("11429006", "Consultation"),
+    ),
 }
 #: episode.kind -> Encounter.class code.
 EPISODE_CLASS: Final = {kind: cls["code"] for kind, (_d, cls, _s) in EPISODE_KINDS.items()}
@@ -161,36 +188,56 @@ VIRTUAL: Final = coding(V3_ACT_CODE, "VR", "virtual")
 #: appointmentType of in-person slots and appointments (v2-0276: "default if not valued").
 ROUTINE_VISIT: Final = concept(
     coding(V2_0276, "ROUTINE", "Routine appointment - default if not valued"),
-    text="Routine appointment")
+    text="Routine appointment",
+)
 
 # --- Organisation -------------------------------------------------------------------------------
 
 #: department.kind -> (English display, organization-type, v3 RoleCode location type or None,
 #: location-physical-type).
 DEPARTMENT_KINDS: Final[dict[str, tuple[str, Json, Json | None, Json]]] = {
-    "hospital": ("Hospital", coding(ORGANIZATION_TYPE, "prov", "Healthcare Provider"),
-                 coding(V3_ROLE_CODE, "HOSP", "Hospital"),
-                 coding(LOCATION_PHYSICAL_TYPE, "bu", "Building")),
-    "clinic": ("Outpatient clinic", coding(ORGANIZATION_TYPE, "dept", "Hospital Department"),
-               coding(V3_ROLE_CODE, "OF", "Outpatient facility"),
-               coding(LOCATION_PHYSICAL_TYPE, "wi", "Wing")),
-    "ward": ("Ward", coding(ORGANIZATION_TYPE, "dept", "Hospital Department"),
-             coding(V3_ROLE_CODE, "HU", "Hospital unit"),
-             coding(LOCATION_PHYSICAL_TYPE, "wa", "Ward")),
-    "laboratory": ("Laboratory", coding(ORGANIZATION_TYPE, "dept", "Hospital Department"),
-                   coding(V3_ROLE_CODE, "HLAB", "hospital laboratory"),
-                   coding(LOCATION_PHYSICAL_TYPE, "wi", "Wing")),
-    "imaging": ("Medical imaging", coding(ORGANIZATION_TYPE, "dept", "Hospital Department"),
-                coding(V3_ROLE_CODE, "HRAD", "radiology unit"),
-                coding(LOCATION_PHYSICAL_TYPE, "wi", "Wing")),
-    "functional": ("Functional diagnostics",
-                   coding(ORGANIZATION_TYPE, "dept", "Hospital Department"), None,
-                   coding(LOCATION_PHYSICAL_TYPE, "wi", "Wing")),
+    "hospital": (
+        "Hospital",
+        coding(ORGANIZATION_TYPE, "prov", "Healthcare Provider"),
+        coding(V3_ROLE_CODE, "HOSP", "Hospital"),
+        coding(LOCATION_PHYSICAL_TYPE, "bu", "Building"),
+    ),
+    "clinic": (
+        "Outpatient clinic",
+        coding(ORGANIZATION_TYPE, "dept", "Hospital Department"),
+        coding(V3_ROLE_CODE, "OF", "Outpatient facility"),
+        coding(LOCATION_PHYSICAL_TYPE, "wi", "Wing"),
+    ),
+    "ward": (
+        "Ward",
+        coding(ORGANIZATION_TYPE, "dept", "Hospital Department"),
+        coding(V3_ROLE_CODE, "HU", "Hospital unit"),
+        coding(LOCATION_PHYSICAL_TYPE, "wa", "Ward"),
+    ),
+    "laboratory": (
+        "Laboratory",
+        coding(ORGANIZATION_TYPE, "dept", "Hospital Department"),
+        coding(V3_ROLE_CODE, "HLAB", "hospital laboratory"),
+        coding(LOCATION_PHYSICAL_TYPE, "wi", "Wing"),
+    ),
+    "imaging": (
+        "Medical imaging",
+        coding(ORGANIZATION_TYPE, "dept", "Hospital Department"),
+        coding(V3_ROLE_CODE, "HRAD", "radiology unit"),
+        coding(LOCATION_PHYSICAL_TYPE, "wi", "Wing"),
+    ),
+    "functional": (
+        "Functional diagnostics",
+        coding(ORGANIZATION_TYPE, "dept", "Hospital Department"),
+        None,
+        coding(LOCATION_PHYSICAL_TYPE, "wi", "Wing"),
+    ),
 }
 
 #: department.kind -> organization-type code.
 DEPARTMENT_ORG_TYPE: Final = {
-    kind: org["code"] for kind, (_d, org, _l, _p) in DEPARTMENT_KINDS.items()}
+    kind: org["code"] for kind, (_d, org, _l, _p) in DEPARTMENT_KINDS.items()
+}
 
 #: specialty.code -> SNOMED CT practice setting (c80-practice-codes). The HIS's specialty codes
 #: are deployment data (these are the default HIS's): extend the table for another HIS.
@@ -240,8 +287,9 @@ LAB_CATEGORY: Final = [concept(coding(OBSERVATION_CATEGORY, "laboratory", "Labor
 SECTION_LAB: Final = [concept(coding(V2_0074, "LAB", "Laboratory"))]
 SECTION_RAD: Final = [concept(coding(V2_0074, "RAD", "Radiology"))]
 LAB_REPORT_LOINC: Final = "11502-2"
-LAB_REPORT_CODE: Final = concept(coding(LOINC, LAB_REPORT_LOINC, "Laboratory report"),
-                                 text="Laboratory report")
+LAB_REPORT_CODE: Final = concept(
+    coding(LOINC, LAB_REPORT_LOINC, "Laboratory report"), text="Laboratory report"
+)
 IMAGING_REPORT_LOINC: Final = "18748-4"
 IMAGING_REPORT_CODING: Final = coding(LOINC, IMAGING_REPORT_LOINC, "Diagnostic imaging study")
 
@@ -259,30 +307,50 @@ PARACLINICAL_KINDS: Final[dict[str, tuple[str, Json, tuple[str, str] | None]]] =
 }
 #: paraclinical_test.kind -> v2-0074 section code, and -> LOINC (code, display) where known.
 PARACLINICAL_SECTION: Final = {
-    kind: section["coding"][0]["code"] for kind, (_d, section, _l) in PARACLINICAL_KINDS.items()}
+    kind: section["coding"][0]["code"] for kind, (_d, section, _l) in PARACLINICAL_KINDS.items()
+}
 PARACLINICAL_LOINC: Final = {
-    kind: loinc for kind, (_d, _s, loinc) in PARACLINICAL_KINDS.items() if loinc}
+    kind: loinc for kind, (_d, _s, loinc) in PARACLINICAL_KINDS.items() if loinc
+}
 
 #: imaging_order.procedure -> English display (local code system only).
 IMAGING_PROCEDURES: Final = {
-    "BIOPSY": "Image-guided biopsy", "INTERVENTION": "Interventional radiology procedure",
+    "BIOPSY": "Image-guided biopsy",
+    "INTERVENTION": "Interventional radiology procedure",
 }
 #: DICOM PS3.16 CID 29 acquisition modalities (code -> display); other codes pass through.
 DICOM_MODALITIES: Final = {
-    "BMD": "Bone Mineral Densitometry", "CR": "Computed Radiography",
-    "CT": "Computed Tomography", "DX": "Digital Radiography", "ECG": "Electrocardiography",
-    "ES": "Endoscopy", "IO": "Intra-oral Radiography", "MG": "Mammography",
-    "MR": "Magnetic Resonance", "NM": "Nuclear Medicine", "OP": "Ophthalmic Photography",
-    "PT": "Positron emission tomography", "PX": "Panoramic X-Ray",
-    "RF": "Radio Fluoroscopy", "SM": "Slide Microscopy", "US": "Ultrasound",
-    "XA": "X-Ray Angiography", "XC": "External-camera Photography",
+    "BMD": "Bone Mineral Densitometry",
+    "CR": "Computed Radiography",
+    "CT": "Computed Tomography",
+    "DX": "Digital Radiography",
+    "ECG": "Electrocardiography",
+    "ES": "Endoscopy",
+    "IO": "Intra-oral Radiography",
+    "MG": "Mammography",
+    "MR": "Magnetic Resonance",
+    "NM": "Nuclear Medicine",
+    "OP": "Ophthalmic Photography",
+    "PT": "Positron emission tomography",
+    "PX": "Panoramic X-Ray",
+    "RF": "Radio Fluoroscopy",
+    "SM": "Slide Microscopy",
+    "US": "Ultrasound",
+    "XA": "X-Ray Angiography",
+    "XC": "External-camera Photography",
 }
 
 #: lab_result.flag -> v3 ObservationInterpretation (http://hl7.org/fhir/R4/valueset-observation-interpretation.html)
 INTERPRETATION: Final = {
     flag: [concept(coding(V3_INTERPRETATION, flag, display))]
-    for flag, display in (("N", "Normal"), ("L", "Low"), ("H", "High"), ("LL", "Critical low"),
-                          ("HH", "Critical high"), ("A", "Abnormal"))
+    for flag, display in (
+        ("N", "Normal"),
+        ("L", "Low"),
+        ("H", "High"),
+        ("LL", "Critical low"),
+        ("HH", "Critical high"),
+        ("A", "Abnormal"),
+    )
 }
 #: Observation.dataAbsentReason when a result has no value at all.
 NO_VALUE: Final = concept(coding(DATA_ABSENT_REASON, "unknown", "Unknown"))
@@ -310,12 +378,32 @@ DOCUMENT_KIND_LOINC: Final = {kind: loinc for kind, (_d, loinc) in DOCUMENT_KIND
 #: Lab spellings that are not UCUM -> their UCUM code. Units not listed here and written with
 #: printable ASCII only are taken to be UCUM already (the HIS contract says they are).
 UCUM_ALIASES: Final = {
-    "µmol/L": "umol/L", "μmol/L": "umol/L", "µg/L": "ug/L", "µg/dL": "ug/dL",
-    "µg/mL": "ug/mL", "µL": "uL", "fl": "fL", "10^3/µL": "10*3/uL", "10^3/uL": "10*3/uL",
-    "10^6/µL": "10*6/uL", "10^6/uL": "10*6/uL", "10^9/L": "10*9/L", "10^12/L": "10*12/L",
-    "x10^9/L": "10*9/L", "x10^12/L": "10*12/L", "mIU/L": "m[IU]/L", "mIU/mL": "m[IU]/mL",
-    "µIU/mL": "u[IU]/mL", "uIU/mL": "u[IU]/mL", "IU/L": "[IU]/L", "IU/mL": "[IU]/mL",
-    "mEq/L": "meq/L", "mm/hr": "mm/h", "sec": "s", "ratio": "{ratio}", "INR": "{INR}",
+    "µmol/L": "umol/L",
+    "μmol/L": "umol/L",
+    "µg/L": "ug/L",
+    "µg/dL": "ug/dL",
+    "µg/mL": "ug/mL",
+    "µL": "uL",
+    "fl": "fL",
+    "10^3/µL": "10*3/uL",
+    "10^3/uL": "10*3/uL",
+    "10^6/µL": "10*6/uL",
+    "10^6/uL": "10*6/uL",
+    "10^9/L": "10*9/L",
+    "10^12/L": "10*12/L",
+    "x10^9/L": "10*9/L",
+    "x10^12/L": "10*12/L",
+    "mIU/L": "m[IU]/L",
+    "mIU/mL": "m[IU]/mL",
+    "µIU/mL": "u[IU]/mL",
+    "uIU/mL": "u[IU]/mL",
+    "IU/L": "[IU]/L",
+    "IU/mL": "[IU]/mL",
+    "mEq/L": "meq/L",
+    "mm/hr": "mm/h",
+    "sec": "s",
+    "ratio": "{ratio}",
+    "INR": "{INR}",
 }
 _UCUM_LEXICAL = re.compile(r"[!-~]{1,32}")
 
@@ -334,10 +422,27 @@ def ucum_code(unit: str | None) -> str | None:
 # Unit properties: LOINC separates mass from substance concentration, counts from percentages.
 MASS, SUBSTANCE, COUNT, PERCENT, ANY = "mass", "substance", "count", "percent", "*"
 _UNIT_PROPERTY: Final = {
-    **dict.fromkeys(("g/dL", "g/L", "mg/dL", "mg/L", "ug/dL", "ug/L", "ug/mL", "ng/mL", "ng/dL",
-                     "ng/L", "pg/mL", "g/dl", "mg/dl"), MASS),
-    **dict.fromkeys(("mol/L", "mmol/L", "umol/L", "nmol/L", "pmol/L", "mmol/l", "umol/l"),
-                    SUBSTANCE),
+    **dict.fromkeys(
+        (
+            "g/dL",
+            "g/L",
+            "mg/dL",
+            "mg/L",
+            "ug/dL",
+            "ug/L",
+            "ug/mL",
+            "ng/mL",
+            "ng/dL",
+            "ng/L",
+            "pg/mL",
+            "g/dl",
+            "mg/dl",
+        ),
+        MASS,
+    ),
+    **dict.fromkeys(
+        ("mol/L", "mmol/L", "umol/L", "nmol/L", "pmol/L", "mmol/l", "umol/l"), SUBSTANCE
+    ),
     **dict.fromkeys(("10*3/uL", "10*6/uL", "10*9/L", "10*12/L", "/uL", "/L"), COUNT),
     "%": PERCENT,
 }
@@ -357,41 +462,66 @@ ANALYTE_LOINC_BY_UNIT: Final[dict[str, dict[str, tuple[str, str]]]] = {
     "MCHC": {MASS: ("786-4", "MCHC [Mass/volume] by Automated count")},
     "RDW": {PERCENT: ("788-0", "Erythrocyte distribution width [Ratio] by Automated count")},
     "MPV": {ANY: ("32623-1", f"Platelet mean volume [Entitic volume] {_AUTO}")},
-    "NEUT": {COUNT: ("751-8", f"Neutrophils [#/volume] {_AUTO}"),
-             PERCENT: ("770-8", "Neutrophils/100 leukocytes in Blood by Automated count")},
-    "LYM": {COUNT: ("731-0", f"Lymphocytes [#/volume] {_AUTO}"),
-            PERCENT: ("736-9", "Lymphocytes/100 leukocytes in Blood by Automated count")},
-    "MONO": {COUNT: ("742-7", f"Monocytes [#/volume] {_AUTO}"),
-             PERCENT: ("5905-5", "Monocytes/100 leukocytes in Blood by Automated count")},
-    "EOS": {COUNT: ("711-2", f"Eosinophils [#/volume] {_AUTO}"),
-            PERCENT: ("713-8", "Eosinophils/100 leukocytes in Blood by Automated count")},
-    "BASO": {COUNT: ("704-7", f"Basophils [#/volume] {_AUTO}"),
-             PERCENT: ("706-2", "Basophils/100 leukocytes in Blood by Automated count")},
+    "NEUT": {
+        COUNT: ("751-8", f"Neutrophils [#/volume] {_AUTO}"),
+        PERCENT: ("770-8", "Neutrophils/100 leukocytes in Blood by Automated count"),
+    },
+    "LYM": {
+        COUNT: ("731-0", f"Lymphocytes [#/volume] {_AUTO}"),
+        PERCENT: ("736-9", "Lymphocytes/100 leukocytes in Blood by Automated count"),
+    },
+    "MONO": {
+        COUNT: ("742-7", f"Monocytes [#/volume] {_AUTO}"),
+        PERCENT: ("5905-5", "Monocytes/100 leukocytes in Blood by Automated count"),
+    },
+    "EOS": {
+        COUNT: ("711-2", f"Eosinophils [#/volume] {_AUTO}"),
+        PERCENT: ("713-8", "Eosinophils/100 leukocytes in Blood by Automated count"),
+    },
+    "BASO": {
+        COUNT: ("704-7", f"Basophils [#/volume] {_AUTO}"),
+        PERCENT: ("706-2", "Basophils/100 leukocytes in Blood by Automated count"),
+    },
     "ESR": {ANY: ("30341-2", "Erythrocyte sedimentation rate")},
-    "HBA1C": {PERCENT: ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood"),
-              "mmol/mol": ("59261-8",
-                           "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol")},
+    "HBA1C": {
+        PERCENT: ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood"),
+        "mmol/mol": ("59261-8", "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol"),
+    },
     # coagulation
     "INR": {ANY: ("6301-6", f"INR {_PPP} by Coagulation assay")},
     "PT": {"s": ("5902-2", "Prothrombin time (PT)")},
     "APTT": {"s": ("3173-2", "aPTT in Blood by Coagulation assay")},
     "FIBR": {MASS: ("3255-7", f"Fibrinogen [Mass/volume] {_PPP} by Coagulation assay")},
     # clinical chemistry
-    "GLU": {MASS: ("2345-7", f"Glucose [Mass/volume] {_SERPL}"),
-            SUBSTANCE: ("14749-6", f"Glucose [Moles/volume] {_SERPL}")},
-    "CREA": {MASS: ("2160-0", f"Creatinine [Mass/volume] {_SERPL}"),
-             SUBSTANCE: ("14682-9", f"Creatinine [Moles/volume] {_SERPL}")},
-    "UREA": {MASS: ("3091-6", f"Urea [Mass/volume] {_SERPL}"),
-             SUBSTANCE: ("22664-7", f"Urea [Moles/volume] {_SERPL}")},
-    "UA": {MASS: ("3084-1", f"Urate [Mass/volume] {_SERPL}"),
-           SUBSTANCE: ("14933-6", f"Urate [Moles/volume] {_SERPL}")},
-    "CHOL": {MASS: ("2093-3", f"Cholesterol [Mass/volume] {_SERPL}"),
-             SUBSTANCE: ("14647-2", f"Cholesterol [Moles/volume] {_SERPL}")},
-    "HDL": {MASS: ("2085-9", f"Cholesterol in HDL [Mass/volume] {_SERPL}"),
-            SUBSTANCE: ("14646-4", f"Cholesterol in HDL [Moles/volume] {_SERPL}")},
+    "GLU": {
+        MASS: ("2345-7", f"Glucose [Mass/volume] {_SERPL}"),
+        SUBSTANCE: ("14749-6", f"Glucose [Moles/volume] {_SERPL}"),
+    },
+    "CREA": {
+        MASS: ("2160-0", f"Creatinine [Mass/volume] {_SERPL}"),
+        SUBSTANCE: ("14682-9", f"Creatinine [Moles/volume] {_SERPL}"),
+    },
+    "UREA": {
+        MASS: ("3091-6", f"Urea [Mass/volume] {_SERPL}"),
+        SUBSTANCE: ("22664-7", f"Urea [Moles/volume] {_SERPL}"),
+    },
+    "UA": {
+        MASS: ("3084-1", f"Urate [Mass/volume] {_SERPL}"),
+        SUBSTANCE: ("14933-6", f"Urate [Moles/volume] {_SERPL}"),
+    },
+    "CHOL": {
+        MASS: ("2093-3", f"Cholesterol [Mass/volume] {_SERPL}"),
+        SUBSTANCE: ("14647-2", f"Cholesterol [Moles/volume] {_SERPL}"),
+    },
+    "HDL": {
+        MASS: ("2085-9", f"Cholesterol in HDL [Mass/volume] {_SERPL}"),
+        SUBSTANCE: ("14646-4", f"Cholesterol in HDL [Moles/volume] {_SERPL}"),
+    },
     "LDL": {MASS: ("2089-1", f"Cholesterol in LDL [Mass/volume] {_SERPL}")},
-    "TG": {MASS: ("2571-8", f"Triglyceride [Mass/volume] {_SERPL}"),
-           SUBSTANCE: ("14927-8", f"Triglyceride [Moles/volume] {_SERPL}")},
+    "TG": {
+        MASS: ("2571-8", f"Triglyceride [Mass/volume] {_SERPL}"),
+        SUBSTANCE: ("14927-8", f"Triglyceride [Moles/volume] {_SERPL}"),
+    },
     "ALT": {ANY: ("1742-6", f"Alanine aminotransferase [Enzymatic activity/volume] {_SERPL}")},
     "AST": {ANY: ("1920-8", f"Aspartate aminotransferase [Enzymatic activity/volume] {_SERPL}")},
     "ALP": {ANY: ("6768-6", f"Alkaline phosphatase [Enzymatic activity/volume] {_SERPL}")},
@@ -400,34 +530,47 @@ ANALYTE_LOINC_BY_UNIT: Final[dict[str, dict[str, tuple[str, str]]]] = {
     "CK": {ANY: ("2157-6", f"Creatine kinase [Enzymatic activity/volume] {_SERPL}")},
     "AMY": {ANY: ("1798-8", f"Amylase [Enzymatic activity/volume] {_SERPL}")},
     "LIP": {ANY: ("3040-3", f"Lipase [Enzymatic activity/volume] {_SERPL}")},
-    "BILT": {MASS: ("1975-2", f"Bilirubin.total [Mass/volume] {_SERPL}"),
-             SUBSTANCE: ("14631-6", f"Bilirubin.total [Moles/volume] {_SERPL}")},
+    "BILT": {
+        MASS: ("1975-2", f"Bilirubin.total [Mass/volume] {_SERPL}"),
+        SUBSTANCE: ("14631-6", f"Bilirubin.total [Moles/volume] {_SERPL}"),
+    },
     "BILD": {MASS: ("1968-7", f"Bilirubin.direct [Mass/volume] {_SERPL}")},
     "ALB": {MASS: ("1751-7", f"Albumin [Mass/volume] {_SERPL}")},
     "PROT": {MASS: ("2885-2", f"Protein [Mass/volume] {_SERPL}")},
     "NA": {SUBSTANCE: ("2951-2", f"Sodium [Moles/volume] {_SERPL}")},
     "K": {SUBSTANCE: ("2823-3", f"Potassium [Moles/volume] {_SERPL}")},
     "CL": {SUBSTANCE: ("2075-0", f"Chloride [Moles/volume] {_SERPL}")},
-    "CA": {MASS: ("17861-6", f"Calcium [Mass/volume] {_SERPL}"),
-           SUBSTANCE: ("2000-8", f"Calcium [Moles/volume] {_SERPL}")},
-    "MG": {MASS: ("19123-9", f"Magnesium [Mass/volume] {_SERPL}"),
-           SUBSTANCE: ("2601-3", f"Magnesium [Moles/volume] {_SERPL}")},
+    "CA": {
+        MASS: ("17861-6", f"Calcium [Mass/volume] {_SERPL}"),
+        SUBSTANCE: ("2000-8", f"Calcium [Moles/volume] {_SERPL}"),
+    },
+    "MG": {
+        MASS: ("19123-9", f"Magnesium [Mass/volume] {_SERPL}"),
+        SUBSTANCE: ("2601-3", f"Magnesium [Moles/volume] {_SERPL}"),
+    },
     "PHOS": {MASS: ("2777-1", f"Phosphate [Mass/volume] {_SERPL}")},
-    "FE": {MASS: ("2498-4", f"Iron [Mass/volume] {_SERPL}"),
-           SUBSTANCE: ("14798-3", f"Iron [Moles/volume] {_SERPL}")},
+    "FE": {
+        MASS: ("2498-4", f"Iron [Mass/volume] {_SERPL}"),
+        SUBSTANCE: ("14798-3", f"Iron [Moles/volume] {_SERPL}"),
+    },
     "FERR": {MASS: ("2276-4", f"Ferritin [Mass/volume] {_SERPL}")},
     "CRP": {MASS: ("1988-5", f"C reactive protein [Mass/volume] {_SERPL}")},
     "PCT": {MASS: ("33959-8", f"Procalcitonin [Mass/volume] {_SERPL}")},
-    "NTPROBNP": {MASS: ("33762-6",
-                        f"Natriuretic peptide.B prohormone N-Terminal [Mass/volume] {_SERPL}")},
+    "NTPROBNP": {
+        MASS: ("33762-6", f"Natriuretic peptide.B prohormone N-Terminal [Mass/volume] {_SERPL}")
+    },
     "B12": {MASS: ("2132-9", f"Cobalamin (Vitamin B12) [Mass/volume] {_SERPL}")},
     "FOL": {MASS: ("2284-8", f"Folate [Mass/volume] {_SERPL}")},
     # endocrinology and tumour markers
     "TSH": {ANY: ("3016-3", f"Thyrotropin [Units/volume] {_SERPL}")},
-    "FT4": {MASS: ("3024-7", f"Thyroxine (T4) free [Mass/volume] {_SERPL}"),
-            SUBSTANCE: ("14920-3", f"Thyroxine (T4) free [Moles/volume] {_SERPL}")},
-    "FT3": {MASS: ("3051-0", f"Triiodothyronine (T3) Free [Mass/volume] {_SERPL}"),
-            SUBSTANCE: ("14928-6", f"Triiodothyronine (T3) Free [Moles/volume] {_SERPL}")},
+    "FT4": {
+        MASS: ("3024-7", f"Thyroxine (T4) free [Mass/volume] {_SERPL}"),
+        SUBSTANCE: ("14920-3", f"Thyroxine (T4) free [Moles/volume] {_SERPL}"),
+    },
+    "FT3": {
+        MASS: ("3051-0", f"Triiodothyronine (T3) Free [Mass/volume] {_SERPL}"),
+        SUBSTANCE: ("14928-6", f"Triiodothyronine (T3) Free [Moles/volume] {_SERPL}"),
+    },
     "PSA": {MASS: ("2857-1", f"Prostate specific Ag [Mass/volume] {_SERPL}")},
     "CEA": {MASS: ("2039-6", f"Carcinoembryonic Ag [Mass/volume] {_SERPL}")},
     "AFP": {MASS: ("1834-1", f"Alpha-1-Fetoprotein [Mass/volume] {_SERPL}")},
@@ -438,10 +581,14 @@ ANALYTE_LOINC_BY_UNIT: Final[dict[str, dict[str, tuple[str, str]]]] = {
     "URINE_APPEARANCE": {ANY: ("5767-9", "Appearance of Urine")},
     "URINE_PH": {ANY: ("5803-2", "pH of Urine by Test strip")},
     "URINE_SG": {ANY: ("5811-5", "Specific gravity of Urine by Test strip")},
-    "URINE_PROT": {MASS: ("2888-6", "Protein [Mass/volume] in Urine"),
-                   "": ("20454-5", "Protein [Presence] in Urine by Test strip")},
-    "URINE_GLU": {MASS: ("2350-7", "Glucose [Mass/volume] in Urine"),
-                  "": ("25428-4", "Glucose [Presence] in Urine by Test strip")},
+    "URINE_PROT": {
+        MASS: ("2888-6", "Protein [Mass/volume] in Urine"),
+        "": ("20454-5", "Protein [Presence] in Urine by Test strip"),
+    },
+    "URINE_GLU": {
+        MASS: ("2350-7", "Glucose [Mass/volume] in Urine"),
+        "": ("25428-4", "Glucose [Presence] in Urine by Test strip"),
+    },
     "URINE_KET": {"": ("2514-8", "Ketones [Presence] in Urine by Test strip")},
     "URINE_BLD": {"": ("5794-3", "Hemoglobin [Presence] in Urine by Test strip")},
     "URINE_NIT": {"": ("5802-4", "Nitrite [Presence] in Urine by Test strip")},
@@ -452,13 +599,23 @@ ANALYTE_LOINC_BY_UNIT: Final[dict[str, dict[str, tuple[str, str]]]] = {
 
 #: Other spellings of the same analytes (the default HIS's laboratory uses these).
 ANALYTE_SYNONYMS: Final = {
-    "FER": "FERR", "FIB": "FIBR", "U_COL": "URINE_COLOR", "U_CLA": "URINE_APPEARANCE",
-    "U_PH": "URINE_PH", "U_SG": "URINE_SG", "U_PRO": "URINE_PROT", "U_GLU": "URINE_GLU",
-    "U_KET": "URINE_KET", "U_BLD": "URINE_BLD", "U_NIT": "URINE_NIT", "U_LEU": "URINE_LEU",
+    "FER": "FERR",
+    "FIB": "FIBR",
+    "U_COL": "URINE_COLOR",
+    "U_CLA": "URINE_APPEARANCE",
+    "U_PH": "URINE_PH",
+    "U_SG": "URINE_SG",
+    "U_PRO": "URINE_PROT",
+    "U_GLU": "URINE_GLU",
+    "U_KET": "URINE_KET",
+    "U_BLD": "URINE_BLD",
+    "U_NIT": "URINE_NIT",
+    "U_LEU": "URINE_LEU",
     "U_BIL": "URINE_BIL",
 }
 ANALYTE_LOINC_BY_UNIT.update(
-    {alias: ANALYTE_LOINC_BY_UNIT[code] for alias, code in ANALYTE_SYNONYMS.items()})
+    {alias: ANALYTE_LOINC_BY_UNIT[code] for alias, code in ANALYTE_SYNONYMS.items()}
+)
 
 
 def analyte_loinc(analyte_code: str, ucum: str | None) -> tuple[str, str] | None:
@@ -477,8 +634,9 @@ def analyte_loinc(analyte_code: str, ucum: str | None) -> tuple[str, str] | None
 
 
 #: analyte_code -> its first-listed LOINC (code, display): the one of its usual unit.
-ANALYTE_LOINC: Final = {code: next(iter(by_unit.values()))
-                        for code, by_unit in ANALYTE_LOINC_BY_UNIT.items()}
+ANALYTE_LOINC: Final = {
+    code: next(iter(by_unit.values())) for code, by_unit in ANALYTE_LOINC_BY_UNIT.items()
+}
 #: LOINC code -> every analyte code that may carry it (for ``code=`` token searches).
 ANALYTES_BY_LOINC: Final[dict[str, frozenset[str]]] = {}
 for _analyte, _by_unit in ANALYTE_LOINC_BY_UNIT.items():
@@ -499,9 +657,17 @@ class AnalyteUnits:
 
 #: Every unit string the tables above name (as written by labs, and as UCUM codes).
 KNOWN_UNITS: Final = frozenset(
-    {*UCUM_ALIASES, *UCUM_ALIASES.values(), *_UNIT_PROPERTY,
-     *(k for by_unit in ANALYTE_LOINC_BY_UNIT.values() for k in by_unit
-       if k not in ("", MASS, SUBSTANCE, COUNT, PERCENT, ANY))}
+    {
+        *UCUM_ALIASES,
+        *UCUM_ALIASES.values(),
+        *_UNIT_PROPERTY,
+        *(
+            k
+            for by_unit in ANALYTE_LOINC_BY_UNIT.values()
+            for k in by_unit
+            if k not in ("", MASS, SUBSTANCE, COUNT, PERCENT, ANY)
+        ),
+    }
 )
 
 
@@ -513,6 +679,7 @@ def analytes_with_loinc(loinc: str) -> list[AnalyteUnits]:
     """
     out = []
     for analyte in sorted(ANALYTES_BY_LOINC.get(loinc, ())):
+
         def gives(ucum: str | None, a: str = analyte) -> bool:
             found = analyte_loinc(a, ucum)
             return found is not None and found[0] == loinc

@@ -56,8 +56,11 @@ class IdentifierSystems:
     def from_base(cls, base: str, **overrides: str) -> IdentifierSystems:
         """Every default moved from ``DEFAULT_BASE`` to ``base``, then ``overrides`` applied."""
         base = base.rstrip("/")
-        values = {f.name: f.default.replace(DEFAULT_BASE, base, 1) for f in fields(cls)
-                  if isinstance(f.default, str) and f.default.startswith(DEFAULT_BASE)}
+        values = {
+            f.name: f.default.replace(DEFAULT_BASE, base, 1)
+            for f in fields(cls)
+            if isinstance(f.default, str) and f.default.startswith(DEFAULT_BASE)
+        }
         return cls(**{**values, **overrides})
 
 
@@ -120,10 +123,18 @@ def composite_meta(record: Record, *related: Record) -> Json:
     change, so the version changes whenever any of the rows does. Related rows without audit
     columns are left out.
     """
-    rows = [record, *(row for row in related if row.get("version") is not None
-                      and row.get("updated_at") is not None)]
-    return {"versionId": ".".join(str(row["version"]) for row in rows),
-            "lastUpdated": instant(max(row["updated_at"] for row in rows))}
+    rows = [
+        record,
+        *(
+            row
+            for row in related
+            if row.get("version") is not None and row.get("updated_at") is not None
+        ),
+    ]
+    return {
+        "versionId": ".".join(str(row["version"]) for row in rows),
+        "lastUpdated": instant(max(row["updated_at"] for row in rows)),
+    }
 
 
 def period(start: Any, end: Any) -> Json:
@@ -149,8 +160,11 @@ def telecom(record: Record, use: str | None = None) -> list[Json] | None:
     phone, email = record.get("phone"), record.get("email")
     if phone is None and email is None:
         return None
-    return [_contact_point(system, value, use)
-            for system, value in (("phone", phone), ("email", email)) if value is not None]
+    return [
+        _contact_point(system, value, use)
+        for system, value in (("phone", phone), ("email", email))
+        if value is not None
+    ]
 
 
 def _contact_point(system: str, value: str, use: str | None) -> Json:
@@ -181,8 +195,12 @@ def address(record: Record, use: str | None = None) -> list[Json] | None:
 def national_identifier(person: Record, systems: IdentifierSystems) -> Json:
     """The CNP or PESEL of a patient row, as an official NI identifier."""
     system = systems.cnp if person["national_id_kind"] == "CNP" else systems.pesel
-    return {"use": "official", "type": NATIONAL_ID_TYPE, "system": system,
-            "value": person["national_id"]}
+    return {
+        "use": "official",
+        "type": NATIONAL_ID_TYPE,
+        "system": system,
+        "value": person["national_id"],
+    }
 
 
 def mrn_identifier(person: Record, systems: IdentifierSystems) -> Json:
@@ -197,11 +215,16 @@ def identifier(system: str, value: str, type_: Json | None = None) -> list[Json]
     return [{"type": type_, "system": system, "value": value}]
 
 
-def binary_form(document_id: int | None, title: str,
-                content_type: str = "application/pdf") -> list[Json] | None:
+def binary_form(
+    document_id: int | None, title: str, content_type: str = "application/pdf"
+) -> list[Json] | None:
     """DiagnosticReport.presentedForm pointing at a document's file (Binary/<document id>)."""
     if document_id is None:
         return None
-    return [{"contentType": content_type,
-             "url": f"Binary/{resource_id('Binary', 'document_file', document_id)}",
-             "title": title}]
+    return [
+        {
+            "contentType": content_type,
+            "url": f"Binary/{resource_id('Binary', 'document_file', document_id)}",
+            "title": title,
+        }
+    ]

@@ -45,7 +45,10 @@ MEMO_LIMIT: Final = 4096
 ANALYTE, SPECIALTY, SERVICE = "analyte", "specialty", "service"
 EPISODE_KIND, DEPARTMENT_KIND, DOCUMENT_KIND = "episode-kind", "department-kind", "document-kind"
 PARACLINICAL_KIND, IMAGING_REPORT, IMAGING_PROCEDURE = (
-    "paraclinical-kind", "imaging-report", "imaging-procedure")
+    "paraclinical-kind",
+    "imaging-report",
+    "imaging-procedure",
+)
 SERVICE_CHARACTERISTIC, APPOINTMENT_TYPE = "service-characteristic", "appointment-type"
 QUESTIONNAIRE_ANSWER = "questionnaire-answer"
 
@@ -61,8 +64,11 @@ class LocalCodes:
         self.base = base
         system = self.system
         self.encounter_type: dict[str, list[Json]] = {
-            kind: [_kind_concept(system(EPISODE_KIND), kind, display,
-                                 *([coding(SNOMED, *sct)] if sct else []))]
+            kind: [
+                _kind_concept(
+                    system(EPISODE_KIND), kind, display, *([coding(SNOMED, *sct)] if sct else [])
+                )
+            ]
             for kind, (display, _class, sct) in EPISODE_KINDS.items()
         }
         self.organization_type: dict[str, list[Json]] = {
@@ -70,21 +76,29 @@ class LocalCodes:
             for kind, (display, org_type, _loc, _phys) in DEPARTMENT_KINDS.items()
         }
         self.location_type: dict[str, list[Json]] = {
-            kind: [_kind_concept(system(DEPARTMENT_KIND), kind, display,
-                                 *([loc_type] if loc_type else []))]
+            kind: [
+                _kind_concept(
+                    system(DEPARTMENT_KIND), kind, display, *([loc_type] if loc_type else [])
+                )
+            ]
             for kind, (display, _org, loc_type, _phys) in DEPARTMENT_KINDS.items()
         }
         self.physical_type: dict[str, Json] = {
             kind: concept(phys) for kind, (_d, _o, _l, phys) in DEPARTMENT_KINDS.items()
         }
         self.paraclinical_code: dict[str, Json] = {
-            kind: _kind_concept(system(PARACLINICAL_KIND), kind, display,
-                                *([coding(LOINC, *loinc)] if loinc else []))
+            kind: _kind_concept(
+                system(PARACLINICAL_KIND),
+                kind,
+                display,
+                *([coding(LOINC, *loinc)] if loinc else []),
+            )
             for kind, (display, _section, loinc) in PARACLINICAL_KINDS.items()
         }
         self.document_type: dict[str, Json] = {
-            kind: _kind_concept(system(DOCUMENT_KIND), kind, display,
-                                *([coding(LOINC, *loinc)] if loinc else []))
+            kind: _kind_concept(
+                system(DOCUMENT_KIND), kind, display, *([coding(LOINC, *loinc)] if loinc else [])
+            )
             for kind, (display, loinc) in DOCUMENT_KINDS.items()
         }
         self.document_category: dict[str, list[Json]] = {
@@ -96,11 +110,15 @@ class LocalCodes:
             for code, display in IMAGING_PROCEDURES.items()
         }
         #: HealthcareService.characteristic of services offered by video.
-        self.telemedicine: list[Json] = [_kind_concept(
-            system(SERVICE_CHARACTERISTIC), "telemedicine", "Telemedicine (video consultation)")]
+        self.telemedicine: list[Json] = [
+            _kind_concept(
+                system(SERVICE_CHARACTERISTIC), "telemedicine", "Telemedicine (video consultation)"
+            )
+        ]
         #: Slot/Appointment.appointmentType of video consultations (v3 ActCode VR + local).
         self.video_visit: Json = _kind_concept(
-            system(APPOINTMENT_TYPE), "VIDEO", "Video consultation", VIRTUAL)
+            system(APPOINTMENT_TYPE), "VIDEO", "Video consultation", VIRTUAL
+        )
         self._analytes: dict[tuple[str, str, str | None], Json] = {}
         self._specialties: dict[tuple[str, str], list[Json]] = {}
         self._services: dict[tuple[str, str], list[Json]] = {}
@@ -117,8 +135,11 @@ class LocalCodes:
         if found is None:
             local = coding(self.system(ANALYTE), code, name)
             loinc = analyte_loinc(code, ucum_code(unit))
-            found = concept(coding(LOINC, *loinc), local, text=name) if loinc else concept(
-                local, text=name)
+            found = (
+                concept(coding(LOINC, *loinc), local, text=name)
+                if loinc
+                else concept(local, text=name)
+            )
             _remember(self._analytes, key, found)
         return found
 
@@ -128,8 +149,11 @@ class LocalCodes:
         found = self._specialties.get(key)
         if found is None:
             sct = SPECIALTY_SNOMED.get(code)
-            found = [_kind_concept(self.system(SPECIALTY), code, name,
-                                   *([coding(SNOMED, *sct)] if sct else []))]
+            found = [
+                _kind_concept(
+                    self.system(SPECIALTY), code, name, *([coding(SNOMED, *sct)] if sct else [])
+                )
+            ]
             _remember(self._specialties, key, found)
         return found
 
@@ -147,9 +171,11 @@ class LocalCodes:
         found = self._imaging_reports.get(modality)
         if found is None:
             display = f"{DICOM_MODALITIES.get(modality, modality)} report"
-            found = concept(IMAGING_REPORT_CODING,
-                            coding(self.system(IMAGING_REPORT), modality, display),
-                            text=display)
+            found = concept(
+                IMAGING_REPORT_CODING,
+                coding(self.system(IMAGING_REPORT), modality, display),
+                text=display,
+            )
             _remember(self._imaging_reports, modality, found)
         return found
 

@@ -44,8 +44,15 @@ from .common import (
 from .ids import reference, resource_id
 
 
-def _report(record_kind: str, record: Record, identifiers: list[Json], status: str,
-            category: list[Json], code: Json, effective: datetime | None) -> Json:
+def _report(
+    record_kind: str,
+    record: Record,
+    identifiers: list[Json],
+    status: str,
+    category: list[Json],
+    code: Json,
+    effective: datetime | None,
+) -> Json:
     """The elements every report has, in FHIR order up to ``effective[x]``."""
     resource: Json = {
         "resourceType": "DiagnosticReport",
@@ -73,17 +80,24 @@ def _interpreter(resource: Json, doctor_id: int | None) -> None:
 def from_lab_bulletin(record: Record, ctx: MapContext) -> Json:
     """The DiagnosticReport ``lab-<id>`` of one lab bulletin."""
     number = record["number"]
-    resource = _report("lab_bulletin", record, identifier(ctx.systems.lab_bulletin, number),
-                       BULLETIN_STATUS[record["status"]], SECTION_LAB, LAB_REPORT_CODE,
-                       record["collected_at"])
+    resource = _report(
+        "lab_bulletin",
+        record,
+        identifier(ctx.systems.lab_bulletin, number),
+        BULLETIN_STATUS[record["status"]],
+        SECTION_LAB,
+        LAB_REPORT_CODE,
+        record["collected_at"],
+    )
     validated_at = record.get("validated_at")
     if validated_at is not None:
         resource["issued"] = instant(validated_at)
     resource["performer"] = [reference("Organization", record["department_id"])]
     _interpreter(resource, record.get("validator_id"))
     if record["result_ids"]:
-        resource["result"] = [reference("Observation", result_id)
-                              for result_id in record["result_ids"]]
+        resource["result"] = [
+            reference("Observation", result_id) for result_id in record["result_ids"]
+        ]
     form = binary_form(record.get("document_id"), f"Laboratory report {number}")
     if form is not None:
         resource["presentedForm"] = form
@@ -94,10 +108,15 @@ def from_paraclinical_test(record: Record, ctx: MapContext) -> Json:
     """The DiagnosticReport ``para-<id>`` of one paraclinical test."""
     number, kind = record["number"], record["kind"]
     display, section, _loinc = PARACLINICAL_KINDS[kind]
-    resource = _report("paraclinical_test", record,
-                       identifier(ctx.systems.paraclinical, number),
-                       PARACLINICAL_STATUS[record["status"]], [section],
-                       ctx.codes.paraclinical_code[kind], record["performed_at"])
+    resource = _report(
+        "paraclinical_test",
+        record,
+        identifier(ctx.systems.paraclinical, number),
+        PARACLINICAL_STATUS[record["status"]],
+        [section],
+        ctx.codes.paraclinical_code[kind],
+        record["performed_at"],
+    )
     resource["performer"] = [reference("Organization", record["department_id"])]
     _interpreter(resource, record["doctor_id"])
     conclusion = record.get("conclusion")
@@ -113,13 +132,22 @@ def from_imaging_order(record: Record, ctx: MapContext) -> Json:
     """The DiagnosticReport ``rad-<id>`` of one reported imaging order."""
     reported_at = record.get("reported_at")
     if reported_at is None:
-        raise refuse("imaging_order", record, "reported_at: an imaging order without a report "
-                     "is not a DiagnosticReport (the connector asks only for reported orders)")
+        raise refuse(
+            "imaging_order",
+            record,
+            "reported_at: an imaging order without a report "
+            "is not a DiagnosticReport (the connector asks only for reported orders)",
+        )
     accession = record["accession_number"]
     resource = _report(
-        "imaging_order", record, identifier(ctx.systems.accession, accession, ACCESSION_TYPE),
+        "imaging_order",
+        record,
+        identifier(ctx.systems.accession, accession, ACCESSION_TYPE),
         IMAGING_REPORT_STATUS.get(record["status"], IMAGING_REPORT_STATUS_OTHERWISE),
-        SECTION_RAD, ctx.codes.imaging_report(record["modality"]), record.get("performed_at"))
+        SECTION_RAD,
+        ctx.codes.imaging_report(record["modality"]),
+        record.get("performed_at"),
+    )
     resource["issued"] = instant(reported_at)
     resource["performer"] = [reference("Organization", record["department_id"])]
     _interpreter(resource, record.get("radiologist_id"))
@@ -131,8 +159,13 @@ def from_imaging_order(record: Record, ctx: MapContext) -> Json:
     forms = binary_form(record.get("report_document_id"), f"Imaging report {accession}") or []
     report_text = record.get("report_text")
     if report_text is not None:
-        forms.append({"contentType": "text/plain; charset=utf-8", "title": "Report text",
-                      "data": base64.b64encode(report_text.encode()).decode("ascii")})
+        forms.append(
+            {
+                "contentType": "text/plain; charset=utf-8",
+                "title": "Report text",
+                "data": base64.b64encode(report_text.encode()).decode("ascii"),
+            }
+        )
     if forms:
         resource["presentedForm"] = forms
     return resource

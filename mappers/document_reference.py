@@ -39,14 +39,18 @@ def from_document(record: Record, ctx: MapContext) -> Json:
     if department_id is not None:
         resource["custodian"] = reference("Organization", department_id)
     resource["description"] = record["title"]
-    resource["content"] = [{"attachment": {
-        "contentType": record["content_type"],
-        "url": f"Binary/{resource_id('Binary', 'document_file', document_id)}",
-        "size": record["size"],
-        "hash": base64.b64encode(bytes.fromhex(record["sha1"])).decode("ascii"),
-        "title": record["title"],
-        "creation": created,
-    }}]
+    resource["content"] = [
+        {
+            "attachment": {
+                "contentType": record["content_type"],
+                "url": f"Binary/{resource_id('Binary', 'document_file', document_id)}",
+                "size": record["size"],
+                "hash": base64.b64encode(bytes.fromhex(record["sha1"])).decode("ascii"),
+                "title": record["title"],
+                "creation": created,
+            }
+        }
+    ]
     episode_id = record.get("episode_id")
     if episode_id is not None:
         resource["context"] = {"encounter": [reference("Encounter", episode_id)]}

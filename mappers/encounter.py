@@ -30,8 +30,9 @@ def from_episode(record: Record, ctx: MapContext) -> Json:
         "class": EPISODE_KINDS[kind][1],
         "type": ctx.codes.encounter_type[kind],
         "subject": reference("Patient", record["patient_id"]),
-        "participant": [{"type": ATTENDER,
-                         "individual": reference("Practitioner", record["doctor_id"])}],
+        "participant": [
+            {"type": ATTENDER, "individual": reference("Practitioner", record["doctor_id"])}
+        ],
         "period": period(record["started_at"], record.get("ended_at")),
     }
     reason = record.get("reason")

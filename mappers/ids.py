@@ -39,13 +39,17 @@ RECORD_KINDS: Final[dict[str, tuple[str, ...]]] = {
 
 #: Id prefixes of the resource types built from several record kinds.
 _PREFIXES: Final[dict[str, dict[str, str]]] = {
-    "DiagnosticReport": {"lab_bulletin": "lab", "paraclinical_test": "para",
-                         "imaging_order": "rad"},
+    "DiagnosticReport": {
+        "lab_bulletin": "lab",
+        "paraclinical_test": "para",
+        "imaging_order": "rad",
+    },
 }
 #: (resource type, record kind) -> id prefix ("" for single-kind types).
 _ID_PREFIX: Final[dict[tuple[str, str], str]] = {
     (rtype, kind): (f"{_PREFIXES[rtype][kind]}-" if rtype in _PREFIXES else "")
-    for rtype, kinds in RECORD_KINDS.items() for kind in kinds
+    for rtype, kinds in RECORD_KINDS.items()
+    for kind in kinds
 }
 _KIND_BY_PREFIX: Final[dict[str, dict[str, str]]] = {
     rtype: {prefix: kind for kind, prefix in by_kind.items()}

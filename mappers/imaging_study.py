@@ -20,16 +20,23 @@ def from_imaging_order(record: Record, ctx: MapContext) -> Json:
     """The ImagingStudy of one performed imaging order."""
     study_uid = record.get("study_uid")
     if study_uid is None:
-        raise refuse("imaging_order", record, "study_uid: an imaging order without a study "
-                     "is not an ImagingStudy (the connector asks only for performed orders)")
+        raise refuse(
+            "imaging_order",
+            record,
+            "study_uid: an imaging order without a study "
+            "is not an ImagingStudy (the connector asks only for performed orders)",
+        )
     resource: Json = {
         "resourceType": "ImagingStudy",
         "id": resource_id("ImagingStudy", "imaging_order", record["id"]),
         "meta": meta(record),
         "identifier": [
             {"system": DICOM_UID, "value": f"urn:oid:{study_uid}"},
-            {"type": ACCESSION_TYPE, "system": ctx.systems.accession,
-             "value": record["accession_number"]},
+            {
+                "type": ACCESSION_TYPE,
+                "system": ctx.systems.accession,
+                "value": record["accession_number"],
+            },
         ],
         "status": ORDER_STUDY_STATUS[record["status"]],
         "modality": [modality(record["modality"])],
@@ -45,8 +52,10 @@ def from_imaging_order(record: Record, ctx: MapContext) -> Json:
     radiologist_id = record.get("radiologist_id")
     if radiologist_id is not None:
         resource["interpreter"] = [reference("Practitioner", radiologist_id)]
-    for column, element in (("series_count", "numberOfSeries"),
-                            ("instance_count", "numberOfInstances")):
+    for column, element in (
+        ("series_count", "numberOfSeries"),
+        ("instance_count", "numberOfInstances"),
+    ):
         if record.get(column) is not None:
             resource[element] = record[column]
     procedure = record.get("procedure")
@@ -98,11 +107,15 @@ def merge_pacs(resource: Json, record: Record, study: Record | None, dicomweb_ba
     ]
     if reported:
         availability.append(
-            {"url": "reportReference", "valueReference": reference("DiagnosticReport",
-                                                                   record["id"], "imaging_order")}
+            {
+                "url": "reportReference",
+                "valueReference": reference("DiagnosticReport", record["id"], "imaging_order"),
+            }
         )
-    out["extension"] = [*out.get("extension", []),
-                        {"url": AVAILABILITY_URL, "extension": availability}]
+    out["extension"] = [
+        *out.get("extension", []),
+        {"url": AVAILABILITY_URL, "extension": availability},
+    ]
     if study is None:
         return out
     out["contained"] = [dicomweb_endpoint(dicomweb_base)]
@@ -110,8 +123,10 @@ def merge_pacs(resource: Json, record: Record, study: Record | None, dicomweb_ba
     modalities = [m for m in study.get("modalities") or () if m]
     if modalities:
         out["modality"] = [modality(m) for m in modalities]
-    for key, element in (("series_count", "numberOfSeries"),
-                         ("instance_count", "numberOfInstances")):
+    for key, element in (
+        ("series_count", "numberOfSeries"),
+        ("instance_count", "numberOfInstances"),
+    ):
         if study.get(key) is not None:
             out[element] = int(study[key])
     if "started" not in out and study.get("started") is not None:

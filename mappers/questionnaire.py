@@ -58,8 +58,9 @@ def _item(spec: Record, answer_system: str) -> Json:
         item["repeats"] = True
     options = spec.get("options")
     if kind == "choice" and options:
-        item["answerOption"] = [{"valueCoding": option_coding(option, answer_system)}
-                                for option in options]
+        item["answerOption"] = [
+            {"valueCoding": option_coding(option, answer_system)} for option in options
+        ]
     return item
 
 

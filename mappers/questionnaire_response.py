@@ -94,14 +94,21 @@ def _attachment(value: Any, spec: Record, system: str) -> Any:
 
 
 _CONVERT: dict[str, Callable[[Any, Record, str], Any]] = {
-    "string": _string, "text": _string, "boolean": _boolean, "integer": _integer,
-    "decimal": _decimal, "date": _date, "dateTime": _date_time, "choice": _choice,
+    "string": _string,
+    "text": _string,
+    "boolean": _boolean,
+    "integer": _integer,
+    "decimal": _decimal,
+    "date": _date,
+    "dateTime": _date_time,
+    "choice": _choice,
     "attachment": _attachment,
 }
 
 
-def _answered_items(record: Record, questionnaire: Record, answers: dict[str, Any],
-                    ctx: MapContext) -> list[Json]:
+def _answered_items(
+    record: Record, questionnaire: Record, answers: dict[str, Any], ctx: MapContext
+) -> list[Json]:
     index = item_index(questionnaire, "questionnaire_assignment", record)
     problems: list[str] = []
     unknown = sum(1 for link_id in answers if link_id not in index)
@@ -126,8 +133,13 @@ def _answered_items(record: Record, questionnaire: Record, answers: dict[str, An
         if any(value is None for value in converted):
             problems.append(f"answers.{link_id}: not a valid {spec['type']} answer")
             continue
-        items.append({"linkId": link_id, "text": spec["text"],
-                      "answer": [{element: value} for value in converted]})
+        items.append(
+            {
+                "linkId": link_id,
+                "text": spec["text"],
+                "answer": [{element: value} for value in converted],
+            }
+        )
     if problems:
         raise refuse("questionnaire_assignment", record, *problems)
     return items
@@ -137,8 +149,11 @@ def from_questionnaire_assignment(record: Record, ctx: MapContext) -> Json:
     """The QuestionnaireResponse of one questionnaire assignment."""
     questionnaire = record["questionnaire"]
     if questionnaire["id"] != record["questionnaire_id"]:
-        raise refuse("questionnaire_assignment", record,
-                     "questionnaire: not the row questionnaire_id points at")
+        raise refuse(
+            "questionnaire_assignment",
+            record,
+            "questionnaire: not the row questionnaire_id points at",
+        )
     submitted_at = record.get("submitted_at")
     patient = reference("Patient", record["patient_id"])
     resource: Json = {
@@ -146,7 +161,7 @@ def from_questionnaire_assignment(record: Record, ctx: MapContext) -> Json:
         "id": resource_id("QuestionnaireResponse", "questionnaire_assignment", record["id"]),
         "meta": composite_meta(record, questionnaire),
         "questionnaire": f"{canonical_url(questionnaire, ctx.systems)}|"
-                         f"{questionnaire['version_label']}",
+        f"{questionnaire['version_label']}",
         "status": ASSIGNMENT_STATUS[record["status"]],
         "subject": patient,
         "authored": instant(submitted_at if submitted_at is not None else record["sent_at"]),

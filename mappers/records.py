@@ -174,8 +174,16 @@ class ParaclinicalTestRecord(HisRecord):
 
 class DocumentRecord(HisRecord):
     number = col.text(40)
-    kind = col.choice("DISCHARGE", "LAB_REPORT", "PARACLINICAL", "IMAGING_REPORT",
-                      "PRESCRIPTION", "CERTIFICATE", "REFERRAL", "OTHER")
+    kind = col.choice(
+        "DISCHARGE",
+        "LAB_REPORT",
+        "PARACLINICAL",
+        "IMAGING_REPORT",
+        "PRESCRIPTION",
+        "CERTIFICATE",
+        "REFERRAL",
+        "OTHER",
+    )
     title = col.text(200)
     patient_id = col.key()
     episode_id = col.key(nullable=True)
@@ -279,8 +287,11 @@ class QuestionnaireRecord(HisRecord):
     version_label = col.machine_name(16)
     status = col.choice("draft", "active", "retired")
     description = col.text(nullable=True)
-    items = ListOf(fields.Nested(QuestionnaireItem, required=True, allow_none=False),
-                   required=True, allow_none=False)
+    items = ListOf(
+        fields.Nested(QuestionnaireItem, required=True, allow_none=False),
+        required=True,
+        allow_none=False,
+    )
     published_at = col.timestamp()
 
 
@@ -298,13 +309,22 @@ class QuestionnaireAssignmentRecord(HisRecord):
 
 #: record kind -> schema instance.
 SCHEMAS: dict[str, Schema] = {
-    "department": DepartmentRecord(), "doctor": DoctorRecord(), "service": ServiceRecord(),
-    "patient": PatientRecord(), "guardian_link": GuardianLinkRecord(),
-    "episode": EpisodeRecord(), "lab_bulletin": LabBulletinRecord(),
-    "lab_result": LabResultRecord(), "paraclinical_test": ParaclinicalTestRecord(),
-    "document": DocumentRecord(), "document_file": DocumentFileRecord(),
-    "imaging_order": ImagingOrderRecord(), "schedule": ScheduleRecord(), "slot": SlotRecord(),
-    "appointment": AppointmentRecord(), "questionnaire": QuestionnaireRecord(),
+    "department": DepartmentRecord(),
+    "doctor": DoctorRecord(),
+    "service": ServiceRecord(),
+    "patient": PatientRecord(),
+    "guardian_link": GuardianLinkRecord(),
+    "episode": EpisodeRecord(),
+    "lab_bulletin": LabBulletinRecord(),
+    "lab_result": LabResultRecord(),
+    "paraclinical_test": ParaclinicalTestRecord(),
+    "document": DocumentRecord(),
+    "document_file": DocumentFileRecord(),
+    "imaging_order": ImagingOrderRecord(),
+    "schedule": ScheduleRecord(),
+    "slot": SlotRecord(),
+    "appointment": AppointmentRecord(),
+    "questionnaire": QuestionnaireRecord(),
     "questionnaire_assignment": QuestionnaireAssignmentRecord(),
 }
 

@@ -21,8 +21,10 @@ def from_schedule(record: Record, ctx: MapContext) -> Json:
         "active": record["active"],
         "serviceType": codes.service(record["service_code"], record["service_name"]),
         "specialty": codes.specialty(record["specialty_code"], record["specialty_name"]),
-        "actor": [reference("Practitioner", record["doctor_id"]),
-                  reference("Location", record["department_id"]),
-                  reference("HealthcareService", record["service_id"])],
+        "actor": [
+            reference("Practitioner", record["doctor_id"]),
+            reference("Location", record["department_id"]),
+            reference("HealthcareService", record["service_id"]),
+        ],
         "planningHorizon": period(record["valid_from"], record["valid_to"]),
     }

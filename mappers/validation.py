@@ -49,7 +49,8 @@ class Column(fields.Field[Any]):
     expected: ClassVar[str] = "value"
     # marshmallow's own (instance-typed) declaration; it copies this dict, never mutates it
     default_error_messages: types.ErrorMessages = {  # noqa: RUF012
-        "invalid": "Not a valid {expected}."}
+        "invalid": "Not a valid {expected}."
+    }
 
     @staticmethod
     def accepts(value: Any) -> bool:
@@ -70,6 +71,7 @@ class Integer(Column):
 class Number(Column):
     python_types = (float, int)
     expected = "finite number"
+
     @staticmethod
     def accepts(value: Any) -> bool:
         return math.isfinite(value)  # NaN and infinities have no JSON/FHIR decimal form
@@ -116,8 +118,12 @@ class AnswerOption(Column):
         if type(value) is str:
             return _CODE.match(value) is not None
         code, display = value.get("code"), value.get("display", "-")
-        return type(code) is str and _CODE.match(code) is not None and type(display) is str \
+        return (
+            type(code) is str
+            and _CODE.match(code) is not None
+            and type(display) is str
             and display != ""
+        )
 
 
 class ListOf(fields.List[Any]):
@@ -136,8 +142,7 @@ _CODE = re.compile(r"[^\s]+( [^\s]+)*\Z")
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._\-]{0,%d}\Z"  # safe in URLs, canonical versions and ids
 
 
-def _col(cls: type[fields.Field[Any]], nullable: bool,
-         *validators: Validator) -> fields.Field[Any]:
+def _col(cls: type[fields.Field[Any]], nullable: bool, *validators: Validator) -> fields.Field[Any]:
     return cls(required=not nullable, allow_none=nullable, validate=list(validators))
 
 
@@ -160,8 +165,9 @@ class col:  # a namespace, read as "col.text(200)"
         return _col(String, nullable, Length(min=1, max=max_len), Regexp(_CODE))
 
     @staticmethod
-    def pattern(regex: str, nullable: bool = False,
-                max_len: int | None = None) -> fields.Field[Any]:
+    def pattern(
+        regex: str, nullable: bool = False, max_len: int | None = None
+    ) -> fields.Field[Any]:
         """A string matching ``regex`` (anchored with ``\\Z``), at most ``max_len`` long."""
         validators: list[Validator] = [Regexp(regex)]
         if max_len is not None:
@@ -274,8 +280,10 @@ def compile_check(schema: Schema) -> Callable[[Mapping[str, Any]], bool]:
     for attr, field in schema.load_fields.items():
         name_ = field.data_key or attr
         if field.required == field.allow_none:
-            raise TypeError(f"{name_}: required fields must be non-null and optional ones "
-                            "nullable (a missing key reads as None)")
+            raise TypeError(
+                f"{name_}: required fields must be non-null and optional ones "
+                "nullable (a missing key reads as None)"
+            )
         types, choices, field_preds = _value_check(field)
         none = {type(None)} if field.allow_none else set()
         if types is not None:
@@ -285,8 +293,7 @@ def compile_check(schema: Schema) -> Callable[[Mapping[str, Any]], bool]:
         if choices is not None:
             enums.append((name_, choices | ({None} if field.allow_none else set())))
         preds.extend((name_, pred) for pred in field_preds)
-    typed_t, enums_t, present_t, preds_t = tuple(typed), tuple(enums), tuple(present), \
-        tuple(preds)
+    typed_t, enums_t, present_t, preds_t = tuple(typed), tuple(enums), tuple(present), tuple(preds)
 
     def check(record: Mapping[str, Any]) -> bool:
         get = record.get
@@ -318,8 +325,11 @@ def field_errors(schema: Schema, record: Any) -> list[str]:
 def _flatten(errors: Mapping[Any, Any], prefix: str) -> list[str]:
     out: list[str] = []
     for name_, value in errors.items():
-        path = f"{prefix}[{name_}]" if isinstance(name_, int) else (
-            f"{prefix}.{name_}" if prefix else str(name_))
+        path = (
+            f"{prefix}[{name_}]"
+            if isinstance(name_, int)
+            else (f"{prefix}.{name_}" if prefix else str(name_))
+        )
         if isinstance(value, Mapping):
             out.extend(_flatten(value, path))
         else:

@@ -41,18 +41,16 @@ def shares_in_force(
     at = now or _now()
     with engine.connect() as conn:
         rows = conn.execute(
-            select(
-                share.c.his_patient_id, share.c.classes, share.c.resources
-            ).where(
+            select(share.c.his_patient_id, share.c.classes, share.c.resources)
+            .where(
                 share.c.client_id == client_id,
                 share.c.active.is_(True),
                 or_(share.c.period_start.is_(None), share.c.period_start <= at),
                 or_(share.c.period_end.is_(None), share.c.period_end >= at),
-            ).order_by(share.c.id)
+            )
+            .order_by(share.c.id)
         ).all()
-    return tuple(
-        Share(int(r.his_patient_id), _words(r.classes), _words(r.resources)) for r in rows
-    )
+    return tuple(Share(int(r.his_patient_id), _words(r.classes), _words(r.resources)) for r in rows)
 
 
 def consented_patients(engine: Engine, client_id: str) -> frozenset[int]:
@@ -94,8 +92,10 @@ def grant_share(
         "resources": _joined(resources),
     }
     with engine.begin() as conn:
-        same = [share.c[name].is_(None) if value is None else share.c[name] == value
-                for name, value in terms.items()]
+        same = [
+            share.c[name].is_(None) if value is None else share.c[name] == value
+            for name, value in terms.items()
+        ]
         existing = conn.execute(
             select(share).where(
                 share.c.client_id == client_id,

@@ -34,8 +34,5 @@ def test_importing_the_backends_loads_no_flask() -> None:
         for p in FRAMEWORK_FREE
         if p.parent.name == "backends"
     )
-    code = (
-        f"import sys, {modules}, demo.synthetic, demo.orthanc; "
-        "sys.exit('flask' in sys.modules)"
-    )
+    code = f"import sys, {modules}, demo.synthetic, demo.orthanc; sys.exit('flask' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0

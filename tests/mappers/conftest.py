@@ -37,10 +37,13 @@ def r4_errors(r4_definitions: dict[str, Any]) -> Callable[[dict[str, Any]], list
     def errors(resource: dict[str, Any]) -> list[str]:
         rtype = resource["resourceType"]
         if rtype not in by_type:
-            by_type[rtype] = cls({"$ref": f"#/definitions/{rtype}",
-                                  "definitions": r4_definitions["definitions"]})
-        return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-                for e in by_type[rtype].iter_errors(resource)]
+            by_type[rtype] = cls(
+                {"$ref": f"#/definitions/{rtype}", "definitions": r4_definitions["definitions"]}
+            )
+        return [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in by_type[rtype].iter_errors(resource)
+        ]
 
     return errors
 

@@ -10,15 +10,28 @@ from mappers import codes
 from mappers.concepts import MEMO_LIMIT, LocalCodes, local_codes
 
 # Verhoeff tables (SNOMED CT identifiers end with a Verhoeff check digit).
-_D = [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
-      [2, 3, 4, 0, 1, 7, 8, 9, 5, 6], [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
-      [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
-      [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
-      [8, 7, 6, 5, 9, 3, 2, 1, 0, 4], [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]]
-_P = [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
-      [5, 8, 0, 3, 7, 9, 6, 1, 4, 2], [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
-      [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
-      [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8]]
+_D = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+    [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+    [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+]
+_P = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+    [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+    [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+    [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+]
 
 
 def test_verhoeff_tables() -> None:
@@ -69,8 +82,9 @@ def _all_codings() -> list[dict[str, Any]]:
 
 def test_loinc_check_digits() -> None:
     found = [c["code"] for c in _all_codings() if c["system"] == codes.LOINC]
-    found += [loinc for by_unit in codes.ANALYTE_LOINC_BY_UNIT.values()
-              for loinc, _ in by_unit.values()]
+    found += [
+        loinc for by_unit in codes.ANALYTE_LOINC_BY_UNIT.values() for loinc, _ in by_unit.values()
+    ]
     found += [loinc[0] for _d, loinc in codes.DOCUMENT_KINDS.values() if loinc]
     assert len(found) > 80
     assert [code for code in found if not loinc_ok(code)] == []
@@ -88,25 +102,49 @@ def test_every_coding_has_a_display() -> None:
             assert coding.get("display"), coding
 
 
-@pytest.mark.parametrize(("analyte", "unit", "loinc"), [
-    ("GLU", "mg/dL", "2345-7"), ("GLU", "mmol/L", "14749-6"), ("GLU", "mg/dl", "2345-7"),
-    ("GLU", "%", None), ("GLU", None, None), ("NEUT", "%", "770-8"),
-    ("NEUT", "10*9/L", "751-8"), ("HBA1C", "%", "4548-4"), ("HBA1C", "mmol/mol", "59261-8"),
-    ("ALT", "U/L", "1742-6"), ("URINE_PROT", None, "20454-5"),
-    ("URINE_PROT", "mg/dL", "2888-6"), ("URINE_COLOR", None, "5778-6"), ("INR", None, "6301-6"),
-    ("PT", "s", "5902-2"), ("PT", "%", None), ("NOPE", "mg/dL", None),
-])
-def test_analyte_loinc_follows_the_unit(analyte: str, unit: str | None,
-                                        loinc: str | None) -> None:
+@pytest.mark.parametrize(
+    ("analyte", "unit", "loinc"),
+    [
+        ("GLU", "mg/dL", "2345-7"),
+        ("GLU", "mmol/L", "14749-6"),
+        ("GLU", "mg/dl", "2345-7"),
+        ("GLU", "%", None),
+        ("GLU", None, None),
+        ("NEUT", "%", "770-8"),
+        ("NEUT", "10*9/L", "751-8"),
+        ("HBA1C", "%", "4548-4"),
+        ("HBA1C", "mmol/mol", "59261-8"),
+        ("ALT", "U/L", "1742-6"),
+        ("URINE_PROT", None, "20454-5"),
+        ("URINE_PROT", "mg/dL", "2888-6"),
+        ("URINE_COLOR", None, "5778-6"),
+        ("INR", None, "6301-6"),
+        ("PT", "s", "5902-2"),
+        ("PT", "%", None),
+        ("NOPE", "mg/dL", None),
+    ],
+)
+def test_analyte_loinc_follows_the_unit(analyte: str, unit: str | None, loinc: str | None) -> None:
     found = codes.analyte_loinc(analyte, unit)
     assert (found[0] if found else None) == loinc
 
 
-@pytest.mark.parametrize(("unit", "ucum"), [
-    ("g/dL", "g/dL"), ("µmol/L", "umol/L"), ("10^9/L", "10*9/L"), ("mIU/L", "m[IU]/L"),
-    ("%", "%"), ("mm/hr", "mm/h"), (None, None), ("arb. u", None), ("x 10^9/L", None),
-    ("10^4/uL", None), ("µg/g", None),
-])
+@pytest.mark.parametrize(
+    ("unit", "ucum"),
+    [
+        ("g/dL", "g/dL"),
+        ("µmol/L", "umol/L"),
+        ("10^9/L", "10*9/L"),
+        ("mIU/L", "m[IU]/L"),
+        ("%", "%"),
+        ("mm/hr", "mm/h"),
+        (None, None),
+        ("arb. u", None),
+        ("x 10^9/L", None),
+        ("10^4/uL", None),
+        ("µg/g", None),
+    ],
+)
 def test_ucum_codes(unit: str | None, ucum: str | None) -> None:
     assert codes.ucum_code(unit) == ucum
 
@@ -122,8 +160,10 @@ def test_search_tables() -> None:
     assert codes.EPISODE_CLASS == {"AMB": "AMB", "DAY": "SS", "HOSP": "IMP", "CONS": "IMP"}
     assert codes.DEPARTMENT_ORG_TYPE["hospital"] == "prov"
     assert codes.PARACLINICAL_SECTION["HOLTER"] == "EC"
-    assert codes.PARACLINICAL_LOINC == {"ECG": ("11524-6", "EKG study"),
-                                        "EEG": ("11523-8", "EEG study")}
+    assert codes.PARACLINICAL_LOINC == {
+        "ECG": ("11524-6", "EKG study"),
+        "EEG": ("11523-8", "EEG study"),
+    }
     assert codes.EPISODE_STATUS["open"] == "in-progress"
     assert codes.ENCOUNTER_STATUS == "http://hl7.org/fhir/encounter-status"
 

@@ -30,19 +30,25 @@ def _empties(node: Any, path: str = "") -> list[str]:
     return []
 
 
-def test_the_schema_check_is_not_vacuous(
-        r4_errors: Callable[[dict[str, Any]], list[str]]) -> None:
+def test_the_schema_check_is_not_vacuous(r4_errors: Callable[[dict[str, Any]], list[str]]) -> None:
     assert r4_errors({"resourceType": "Patient", "id": "1"}) == []
     assert r4_errors({"resourceType": "Patient", "gender": "yes"})
     assert r4_errors({"resourceType": "Patient", "birthDate": "1980-1-1"})
     assert r4_errors({"resourceType": "Patient", "nickname": "x"})
-    assert r4_errors({"resourceType": "Observation", "status": "final",
-                      "code": {"text": "x"}, "effectiveDateTime": "2026-01-01T10:00:00"})
+    assert r4_errors(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "x"},
+            "effectiveDateTime": "2026-01-01T10:00:00",
+        }
+    )
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda case: case.name)
-def test_official_r4_json_schema(case: Case, ctx: MapContext,
-                                 r4_errors: Callable[[dict[str, Any]], list[str]]) -> None:
+def test_official_r4_json_schema(
+    case: Case, ctx: MapContext, r4_errors: Callable[[dict[str, Any]], list[str]]
+) -> None:
     resource = map_record(case.resource_type, case.kind, case.record, ctx)
     assert r4_errors(resource) == []
     assert _empties(resource) == []

@@ -25,15 +25,18 @@ def _invalid(resource_type: str, kind: str, record: Any, ctx: MapContext) -> Inv
     return error
 
 
-@pytest.mark.parametrize(("column", "value", "reason"), [
-    ("gender", SECRET, "Must be one of"),
-    ("birth_date", SECRET, "Not a valid date"),
-    ("birth_date", None, "may not be null"),
-    ("national_id_kind", None, "may not be null"),
-    ("family", "", "Length must be between 1 and 100"),
-    ("active", 1, "Not a valid boolean"),
-    ("country", SECRET, "does not match"),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("gender", SECRET, "Must be one of"),
+        ("birth_date", SECRET, "Not a valid date"),
+        ("birth_date", None, "may not be null"),
+        ("national_id_kind", None, "may not be null"),
+        ("family", "", "Length must be between 1 and 100"),
+        ("active", 1, "Not a valid boolean"),
+        ("country", SECRET, "does not match"),
+    ],
+)
 def test_bad_patient_column(column: str, value: Any, reason: str, ctx: MapContext) -> None:
     error = _invalid("Patient", "patient", f.patient(**{column: value}), ctx)
     assert error.record_id == 12
@@ -70,22 +73,25 @@ def test_imaging_study_needs_a_study(ctx: MapContext) -> None:
     assert error.problems[0].startswith("reported_at: ")
 
 
-@pytest.mark.parametrize(("answers", "problem"), [
-    ({"smoker": SECRET}, "answers.smoker: not a valid boolean answer"),
-    ({"cigarettes": 1.5}, "answers.cigarettes: not a valid integer answer"),
-    ({"cigarettes": True}, "answers.cigarettes: not a valid integer answer"),
-    ({"cigarettes": 2**40}, "answers.cigarettes: not a valid integer answer"),
-    ({"weight": float("nan")}, "answers.weight: not a valid decimal answer"),
-    ({"diagnosed": "2025-02-30"}, "answers.diagnosed: not a valid date answer"),
-    ({"diagnosed": "20250201"}, "answers.diagnosed: not a valid date answer"),
-    ({"pain": SECRET}, "answers.pain: not a valid choice answer"),
-    ({"pain": ["none", "mild"]}, "answers.pain: several answers to a non-repeating item"),
-    ({"intro": "x"}, "answers.intro: display items take no answer"),
-    ({"scan": -3}, "answers.scan: not a valid attachment answer"),
-    ({"scan": {"title": SECRET}}, "answers.scan: not a valid attachment answer"),
-    ({"notes": "   "}, "answers.notes: not a valid text answer"),
-    ({SECRET: 1}, "answers: 1 answer(s) to questions the questionnaire lacks"),
-])
+@pytest.mark.parametrize(
+    ("answers", "problem"),
+    [
+        ({"smoker": SECRET}, "answers.smoker: not a valid boolean answer"),
+        ({"cigarettes": 1.5}, "answers.cigarettes: not a valid integer answer"),
+        ({"cigarettes": True}, "answers.cigarettes: not a valid integer answer"),
+        ({"cigarettes": 2**40}, "answers.cigarettes: not a valid integer answer"),
+        ({"weight": float("nan")}, "answers.weight: not a valid decimal answer"),
+        ({"diagnosed": "2025-02-30"}, "answers.diagnosed: not a valid date answer"),
+        ({"diagnosed": "20250201"}, "answers.diagnosed: not a valid date answer"),
+        ({"pain": SECRET}, "answers.pain: not a valid choice answer"),
+        ({"pain": ["none", "mild"]}, "answers.pain: several answers to a non-repeating item"),
+        ({"intro": "x"}, "answers.intro: display items take no answer"),
+        ({"scan": -3}, "answers.scan: not a valid attachment answer"),
+        ({"scan": {"title": SECRET}}, "answers.scan: not a valid attachment answer"),
+        ({"notes": "   "}, "answers.notes: not a valid text answer"),
+        ({SECRET: 1}, "answers: 1 answer(s) to questions the questionnaire lacks"),
+    ],
+)
 def test_bad_answers(answers: dict[str, Any], problem: str, ctx: MapContext) -> None:
     record = f.questionnaire_assignment(answers=answers)
     error = _invalid("QuestionnaireResponse", "questionnaire_assignment", record, ctx)

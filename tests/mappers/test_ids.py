@@ -30,25 +30,56 @@ def test_diagnostic_report_prefixes() -> None:
     assert reference("Patient", 12) == {"reference": "Patient/12"}
 
 
-@pytest.mark.parametrize(("resource_type", "fhir_id"), [
-    ("DiagnosticReport", "lab-x"), ("DiagnosticReport", "lab-"), ("DiagnosticReport", "lab"),
-    ("DiagnosticReport", "12"), ("DiagnosticReport", "LAB-12"), ("DiagnosticReport", "rad-01"),
-    ("DiagnosticReport", "para-1-2"), ("DiagnosticReport", "xyz-1"),
-    ("DiagnosticReport", "lab--1"), ("Patient", "../1"), ("Patient", ""), ("Patient", "012"),
-    ("Patient", "-1"), ("Patient", "1.0"), ("Patient", " 1"), ("Patient", "1 "),
-    ("Patient", "1\n"), ("Patient", "lab-1"), ("Patient", "١٢"), ("Patient", "²"),
-    ("Patient", str(MAX_HIS_ID + 1)), ("Patient", "9" * 64), ("Patient", "1e3"),
-    ("Patient", "0x10"), ("Medication", "1"), ("", "1"), ("Patient", None), ("Patient", 12),
-])
+@pytest.mark.parametrize(
+    ("resource_type", "fhir_id"),
+    [
+        ("DiagnosticReport", "lab-x"),
+        ("DiagnosticReport", "lab-"),
+        ("DiagnosticReport", "lab"),
+        ("DiagnosticReport", "12"),
+        ("DiagnosticReport", "LAB-12"),
+        ("DiagnosticReport", "rad-01"),
+        ("DiagnosticReport", "para-1-2"),
+        ("DiagnosticReport", "xyz-1"),
+        ("DiagnosticReport", "lab--1"),
+        ("Patient", "../1"),
+        ("Patient", ""),
+        ("Patient", "012"),
+        ("Patient", "-1"),
+        ("Patient", "1.0"),
+        ("Patient", " 1"),
+        ("Patient", "1 "),
+        ("Patient", "1\n"),
+        ("Patient", "lab-1"),
+        ("Patient", "١٢"),
+        ("Patient", "²"),
+        ("Patient", str(MAX_HIS_ID + 1)),
+        ("Patient", "9" * 64),
+        ("Patient", "1e3"),
+        ("Patient", "0x10"),
+        ("Medication", "1"),
+        ("", "1"),
+        ("Patient", None),
+        ("Patient", 12),
+    ],
+)
 def test_malformed_ids_are_refused(resource_type: str, fhir_id: Any) -> None:
     assert parse_id(resource_type, fhir_id) is None
 
 
-@pytest.mark.parametrize(("resource_type", "kind", "his_id"), [
-    ("Patient", "doctor", 1), ("Medication", "patient", 1), ("Patient", "patient", -1),
-    ("Patient", "patient", True), ("Patient", "patient", "12"), ("Patient", "patient", 1.0),
-    ("Patient", "patient", MAX_HIS_ID + 1), ("DiagnosticReport", "lab_result", 1),
-])
+@pytest.mark.parametrize(
+    ("resource_type", "kind", "his_id"),
+    [
+        ("Patient", "doctor", 1),
+        ("Medication", "patient", 1),
+        ("Patient", "patient", -1),
+        ("Patient", "patient", True),
+        ("Patient", "patient", "12"),
+        ("Patient", "patient", 1.0),
+        ("Patient", "patient", MAX_HIS_ID + 1),
+        ("DiagnosticReport", "lab_result", 1),
+    ],
+)
 def test_resource_id_refuses(resource_type: str, kind: str, his_id: Any) -> None:
     with pytest.raises(ValueError, match=r"built from|HIS key"):
         resource_id(resource_type, kind, his_id)

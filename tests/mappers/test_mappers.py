@@ -52,13 +52,15 @@ def test_every_mapper_has_cases() -> None:
     covered = {(case.resource_type, case.kind) for case in ALL_CASES}
     assert covered == set(MAPPERS)
     assert {(rtype, kind) for rtype, kinds in RECORD_KINDS.items() for kind in kinds} == set(
-        MAPPERS)
+        MAPPERS
+    )
 
 
 def test_deployment_systems() -> None:
     """A hospital's own base URL reaches identifiers, local codes and questionnaire URLs."""
-    systems = IdentifierSystems.from_base("https://his.spital-cluj.example/fhir/",
-                                          cnp="urn:oid:1.2.3.4")
+    systems = IdentifierSystems.from_base(
+        "https://his.spital-cluj.example/fhir/", cnp="urn:oid:1.2.3.4"
+    )
     ctx = MapContext(systems)
     base = "https://his.spital-cluj.example/fhir"
     patient = map_record("Patient", "patient", f.patient(), ctx)
@@ -74,11 +76,18 @@ def test_deployment_systems() -> None:
 def test_timestamps_are_utc_instants(ctx: MapContext) -> None:
     """Naive HIS timestamps are UTC; an aware one (a driver's choice) is converted to UTC."""
     bucharest = timezone(timedelta(hours=2))
-    naive = map_record("Observation", "lab_result",
-                       f.lab_result(observed_at=datetime(2026, 2, 11, 9, 12, 0, 250000)), ctx)
-    aware = map_record("Observation", "lab_result",
-                       f.lab_result(observed_at=datetime(2026, 2, 11, 11, 12, tzinfo=bucharest)),
-                       ctx)
+    naive = map_record(
+        "Observation",
+        "lab_result",
+        f.lab_result(observed_at=datetime(2026, 2, 11, 9, 12, 0, 250000)),
+        ctx,
+    )
+    aware = map_record(
+        "Observation",
+        "lab_result",
+        f.lab_result(observed_at=datetime(2026, 2, 11, 11, 12, tzinfo=bucharest)),
+        ctx,
+    )
     assert naive["effectiveDateTime"] == "2026-02-11T09:12:00.250000Z"
     assert aware["effectiveDateTime"] == "2026-02-11T09:12:00Z"
 

@@ -13,8 +13,18 @@ from mappers import MapContext, map_record
 from . import fixtures as f
 
 PACKAGE = Path(__file__).resolve().parents[2] / "mappers"
-ALLOWED = {"__future__", "base64", "collections", "dataclasses", "datetime", "functools",
-           "math", "re", "typing", "marshmallow"}
+ALLOWED = {
+    "__future__",
+    "base64",
+    "collections",
+    "dataclasses",
+    "datetime",
+    "functools",
+    "math",
+    "re",
+    "typing",
+    "marshmallow",
+}
 
 
 def test_imports_are_pure() -> None:
@@ -32,10 +42,13 @@ def test_imports_are_pure() -> None:
 
 
 def test_importing_mappers_loads_no_framework() -> None:
-    code = ("import sys, mappers; print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'flask', 'sqlalchemy', 'pydantic', 'fhir', 'werkzeug', 'requests'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=PACKAGE.parent)
+    code = (
+        "import sys, mappers; print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'flask', 'sqlalchemy', 'pydantic', 'fhir', 'werkzeug', 'requests'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PACKAGE.parent
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -43,8 +56,15 @@ def test_hot_mappers_stay_fast() -> None:
     """A loose guard (about 10x the measured cost): catches a slow path, not noise."""
     ctx = MapContext()
     patient, result = f.patient(), f.lab_result()
-    for rtype, kind, record in (("Patient", "patient", patient),
-                                ("Observation", "lab_result", result)):
-        seconds = min(timeit.repeat(lambda r=rtype, k=kind, rec=record:
-                                    map_record(r, k, rec, ctx), number=2000, repeat=3))
+    for rtype, kind, record in (
+        ("Patient", "patient", patient),
+        ("Observation", "lab_result", result),
+    ):
+        seconds = min(
+            timeit.repeat(
+                lambda r=rtype, k=kind, rec=record: map_record(r, k, rec, ctx),
+                number=2000,
+                repeat=3,
+            )
+        )
         assert seconds / 2000 < 80e-6, rtype

@@ -21,20 +21,55 @@ from mappers.validation import Integer, String, compile_check
 from . import fixtures as f
 
 GOOD: dict[str, dict[str, Any]] = {
-    "department": f.department(), "doctor": f.doctor(), "service": f.service(),
-    "patient": f.patient(), "guardian_link": f.guardian_link(), "episode": f.episode(),
-    "lab_bulletin": f.lab_bulletin(), "lab_result": f.lab_result(),
-    "paraclinical_test": f.paraclinical_test(), "document": f.document(),
-    "document_file": f.document_file(), "imaging_order": f.imaging_order(),
-    "schedule": f.schedule(), "slot": f.slot(), "appointment": f.appointment(),
-    "questionnaire": f.questionnaire(), "questionnaire_assignment": f.questionnaire_assignment(),
+    "department": f.department(),
+    "doctor": f.doctor(),
+    "service": f.service(),
+    "patient": f.patient(),
+    "guardian_link": f.guardian_link(),
+    "episode": f.episode(),
+    "lab_bulletin": f.lab_bulletin(),
+    "lab_result": f.lab_result(),
+    "paraclinical_test": f.paraclinical_test(),
+    "document": f.document(),
+    "document_file": f.document_file(),
+    "imaging_order": f.imaging_order(),
+    "schedule": f.schedule(),
+    "slot": f.slot(),
+    "appointment": f.appointment(),
+    "questionnaire": f.questionnaire(),
+    "questionnaire_assignment": f.questionnaire_assignment(),
 }
 MISSING = object()
 WRONG: list[Any] = [
-    MISSING, None, "", " ", "x", "ZZZ", "a" * 1001, "1.2.3", "https://x.example/v",
-    "0123456789abcdef0123456789abcdef01234567", 0, -1, 1, 2**63, True, False, 1.5,
-    math.nan, math.inf, date(2026, 1, 1), datetime(2026, 1, 1, 8, 0), b"bytes", [], [1],
-    ["x"], [None], {}, {"code": "x"}, ("tuple",),
+    MISSING,
+    None,
+    "",
+    " ",
+    "x",
+    "ZZZ",
+    "a" * 1001,
+    "1.2.3",
+    "https://x.example/v",
+    "0123456789abcdef0123456789abcdef01234567",
+    0,
+    -1,
+    1,
+    2**63,
+    True,
+    False,
+    1.5,
+    math.nan,
+    math.inf,
+    date(2026, 1, 1),
+    datetime(2026, 1, 1, 8, 0),
+    b"bytes",
+    [],
+    [1],
+    ["x"],
+    [None],
+    {},
+    {"code": "x"},
+    ("tuple",),
 ]
 
 
@@ -70,8 +105,10 @@ def test_every_broken_field_agrees(kind: str) -> None:
         _agree(kind, broken)
 
 
-@pytest.mark.parametrize(("kind", "nested"), [("guardian_link", "guardian"),
-                                              ("questionnaire_assignment", "questionnaire")])
+@pytest.mark.parametrize(
+    ("kind", "nested"),
+    [("guardian_link", "guardian"), ("questionnaire_assignment", "questionnaire")],
+)
 def test_nested_records_agree(kind: str, nested: str) -> None:
     for broken in _variants(GOOD[kind][nested]):
         _agree(kind, {**GOOD[kind], nested: broken})
@@ -84,8 +121,14 @@ def test_questionnaire_items_agree() -> None:
             items = list(good["items"])
             items[index] = broken
             _agree("questionnaire", {**good, "items": items})
-    for options in ([" padded "], [{"display": "no code"}], [{"code": "x", "display": ""}],
-                    [{"code": "x", "display": None}], [3], [{"code": "a b"}]):
+    for options in (
+        [" padded "],
+        [{"display": "no code"}],
+        [{"code": "x", "display": ""}],
+        [{"code": "x", "display": None}],
+        [3],
+        [{"code": "a b"}],
+    ):
         item = {"link_id": "q", "text": "Q", "type": "choice", "options": options}
         _agree("questionnaire", {**good, "items": [item]})
 

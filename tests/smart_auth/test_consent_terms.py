@@ -77,19 +77,27 @@ def world(sqlite_his: str) -> World:
                 .order_by(b.c.id)
             ).all()
             for row in bulletins:
-                results = conn.execute(
-                    sa.select(r.c.id).where(r.c.bulletin_id == row.id).order_by(r.c.id)
-                ).scalars().all()
+                results = (
+                    conn.execute(
+                        sa.select(r.c.id).where(r.c.bulletin_id == row.id).order_by(r.c.id)
+                    )
+                    .scalars()
+                    .all()
+                )
                 other = conn.execute(
                     sa.select(r.c.id).where(
                         r.c.patient_id == row.patient_id, r.c.bulletin_id != row.id
                     )
                 ).scalar()
-                docs = conn.execute(
-                    sa.select(d.c.id).where(
-                        d.c.patient_id == row.patient_id, d.c.id != row.document_id
-                    ).order_by(d.c.id)
-                ).scalars().all()
+                docs = (
+                    conn.execute(
+                        sa.select(d.c.id)
+                        .where(d.c.patient_id == row.patient_id, d.c.id != row.document_id)
+                        .order_by(d.c.id)
+                    )
+                    .scalars()
+                    .all()
+                )
                 if len(results) >= 2 and other is not None and len(docs) >= 2:
                     p2 = conn.execute(
                         sa.select(r.c.patient_id)
@@ -287,15 +295,22 @@ def test_provision_elements_the_gateway_cannot_honour_are_refused_by_name(
         (consent(p1, partner, **{"class": classes("Practitioner")}), "provision.class[0]"),
         (consent(p1, partner, **{"class": classes("Consent")}), "provision.class[0]"),
         (
-            consent(p1, partner, data=[{"meaning": "related", "reference": {
-                "reference": f"Patient/{p1}"}}]),
+            consent(
+                p1,
+                partner,
+                data=[{"meaning": "related", "reference": {"reference": f"Patient/{p1}"}}],
+            ),
             "Consent.provision.data[0].meaning",
         ),
         (consent(p1, partner, data=data("Practitioner/1")), "provision.data[0].reference"),
         (consent(p1, partner, data=data("ImagingStudy/1")), "provision.data[0].reference"),
         (
-            consent(p1, partner, **{"class": classes("Patient")},
-                    data=data(f"Observation/{world.other_result}")),
+            consent(
+                p1,
+                partner,
+                **{"class": classes("Patient")},
+                data=data(f"Observation/{world.other_result}"),
+            ),
             "provision.data[0].reference",
         ),
         (consent(p1, partner, data=data(f"Patient/{p2}")), "is not a resource of Patient"),
@@ -399,20 +414,24 @@ def test_class_narrows_each_patient_to_the_types_their_consent_covers(
         .get_json()["entry"]
     }
     assert subjects == {f"Patient/{p1}", f"Patient/{p2}"}
-    documents = oauth_app.test_client().get(
-        "/fhir/DocumentReference?_count=1000", headers=theirs
-    ).get_json()
+    documents = (
+        oauth_app.test_client()
+        .get("/fhir/DocumentReference?_count=1000", headers=theirs)
+        .get_json()
+    )
     assert documents.get("entry")
-    assert {e["resource"]["subject"]["reference"] for e in documents["entry"]} == {
-        f"Patient/{p2}"
-    }
+    assert {e["resource"]["subject"]["reference"] for e in documents["entry"]} == {f"Patient/{p2}"}
     assert status(oauth_app, theirs, f"/fhir/DocumentReference/{world.document}") == 404
     assert status(oauth_app, theirs, f"/fhir/Binary/{world.document}") == 404
     assert status(oauth_app, theirs, f"/fhir/DiagnosticReport/{world.bulletin}") == 404
     # $everything of p1 holds only the types p1 shared; p2's holds more
     everything = ids(oauth_app, theirs, f"/fhir/Patient/{p1}/$everything?_count=1000")
     compartment = {r.split("/")[0] for r in everything} & {
-        "Patient", "Observation", "DiagnosticReport", "DocumentReference", "Encounter"
+        "Patient",
+        "Observation",
+        "DiagnosticReport",
+        "DocumentReference",
+        "Encounter",
     }
     assert compartment == {"Patient", "Observation"}
     theirs_p2 = ids(oauth_app, theirs, f"/fhir/Patient/{p2}/$everything?_count=1000")
@@ -585,12 +604,16 @@ def test_result_code_viewer_and_partner_tokens_neither_create_nor_withdraw(
     b = lab_bulletin
     his = make_engine(oauth_app.config["SETTINGS"].his_url)
     with his.connect() as conn:
-        row = conn.execute(
-            sa.select(b.c.access_code, b.c.patient_id)
-            .where(b.c.access_code.is_not(None), b.c.patient_id == world.p1)
-        ).first() or conn.execute(
-            sa.select(b.c.access_code, b.c.patient_id).where(b.c.access_code.is_not(None))
-        ).first()
+        row = (
+            conn.execute(
+                sa.select(b.c.access_code, b.c.patient_id).where(
+                    b.c.access_code.is_not(None), b.c.patient_id == world.p1
+                )
+            ).first()
+            or conn.execute(
+                sa.select(b.c.access_code, b.c.patient_id).where(b.c.access_code.is_not(None))
+            ).first()
+        )
         assert row is not None
         nid = conn.execute(
             sa.text("SELECT national_id FROM patient WHERE id = :id"), {"id": row.patient_id}
@@ -601,8 +624,10 @@ def test_result_code_viewer_and_partner_tokens_neither_create_nor_withdraw(
     )
     assert redeemed.status_code == 200, redeemed.get_data(as_text=True)
     result_code = {"Authorization": f"Bearer {redeemed.get_json()['access_token']}"}
-    tokens = {"result code": (result_code, row.patient_id), "partner": (
-        partner.auth(oauth_app), world.p1)}
+    tokens = {
+        "result code": (result_code, row.patient_id),
+        "partner": (partner.auth(oauth_app), world.p1),
+    }
     for name, (auth, patient) in tokens.items():
         create = client.post(
             "/fhir/Consent", json=consent(patient, partner.client_id), headers=auth
@@ -618,14 +643,20 @@ def test_result_code_viewer_and_partner_tokens_neither_create_nor_withdraw(
     assert [s["active"] for s in service.list_shares(engine, None)] == [True]
     # a patient token without a Consent scope cannot either
     reader = patient_auth(oauth_app, world.p1, "launch/patient openid fhirUser patient/*.rs")
-    assert client.post(
-        "/fhir/Consent", json=consent(world.p1, partner.client_id), headers=reader
-    ).status_code == 403
-    assert client.put(
-        f"/fhir/Consent/{made['id']}",
-        json={"resourceType": "Consent", "status": "inactive"},
-        headers=reader,
-    ).status_code == 403
+    assert (
+        client.post(
+            "/fhir/Consent", json=consent(world.p1, partner.client_id), headers=reader
+        ).status_code
+        == 403
+    )
+    assert (
+        client.put(
+            f"/fhir/Consent/{made['id']}",
+            json={"resourceType": "Consent", "status": "inactive"},
+            headers=reader,
+        ).status_code
+        == 403
+    )
     assert [s["active"] for s in service.list_shares(engine, None)] == [True]
 
 
@@ -644,8 +675,10 @@ def test_a_viewer_token_neither_creates_nor_withdraws(sqlite_his: str, tmp_path:
     )
     engine = app.extensions["state_engine"]
     share = service.grant_share(engine, 3, "clinic")
-    minted = app.extensions["dicomweb"].extras["viewer_tokens"].mint(
-        ViewerClaim("1.2.3", "MRN3", 3, "patient:1")
+    minted = (
+        app.extensions["dicomweb"]
+        .extras["viewer_tokens"]
+        .mint(ViewerClaim("1.2.3", "MRN3", 3, "patient:1"))
     )
     client = app.test_client()
     auth = {"Authorization": f"Bearer {minted}"}
@@ -694,9 +727,11 @@ def test_a_consent_withdrawn_before_its_start_keeps_a_valid_period(
     mine = patient_auth(oauth_app, world.p1)
     made = give(oauth_app, mine, consent(world.p1, partner.client_id, period={"start": "2098"}))
     assert made["provision"]["period"] == {"start": "2098-01-01T00:00:00Z"}
-    ended = oauth_app.test_client().put(
-        f"/fhir/Consent/{made['id']}", json={**made, "status": "inactive"}, headers=mine
-    ).get_json()
+    ended = (
+        oauth_app.test_client()
+        .put(f"/fhir/Consent/{made['id']}", json={**made, "status": "inactive"}, headers=mine)
+        .get_json()
+    )
     span = ended["provision"]["period"]
     assert span["start"] <= span["end"]
     ConsentModel.model_validate(ended)
@@ -762,9 +797,7 @@ def test_the_decision_under_shares_is_never_wider_than_each_patients_consent() -
     assert policy.decide(none, "Observation", "search").patients == frozenset()
 
 
-def test_a_withdrawal_cannot_change_what_the_consent_shares(
-    oauth_app: Flask, world: World
-) -> None:
+def test_a_withdrawal_cannot_change_what_the_consent_shares(oauth_app: Flask, world: World) -> None:
     partner = new_partner(oauth_app)
     mine = patient_auth(oauth_app, world.p1)
     made = give(
