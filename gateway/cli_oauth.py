@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from gateway.settings import Settings, SettingsError
+from smart_auth.oauth.revocations import RedisRevocations
 from smart_auth.oauth.store import OAuthStore
 from smart_auth.state import create_state, make_state_engine
 
@@ -27,7 +28,9 @@ def _store() -> OAuthStore:
         raise click.ClickException(str(exc)) from None
     engine = make_state_engine(settings.state_url)
     create_state(engine)
-    return OAuthStore(engine)
+    # a client deactivated here revokes its tokens: the running workers must hear of it
+    feed = RedisRevocations(settings.redis_url) if settings.redis_url else None
+    return OAuthStore(engine, feed=feed)
 
 
 def _register(store: OAuthStore, **values: object) -> None:

@@ -219,8 +219,10 @@ class Settings:
     oauth_token_cache_s: float = _opt(
         5.0,
         "Seconds a worker may answer an access token from its own memory instead of the state "
-        "database; a revocation made by another worker or host takes effect within this time "
-        "(the worker that revokes forgets at once). 0: look every token up on every request.",
+        "database, used only with REDIS_URL: every revocation increments a counter there, and a "
+        "remembered token counts only while the counter is unchanged, so a revocation made on "
+        "any worker or host holds at once everywhere. Without Redis, or while it does not "
+        "answer, every token is looked up on every request. 0: no memory.",
     )
     oauth_dynamic_registration: bool = _opt(
         False, "Accept RFC 7591 dynamic registration of public patient apps at /oauth/register."
