@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import dicomweb.web as dicomweb_web
 import smart_auth.accounts as smart_auth_accounts
@@ -142,6 +143,9 @@ def create_app(
     logs.configure(settings.log_level, settings.log_json)
     app = Flask(__name__)
     app.config.update(SETTINGS=settings, VERSION=_version())
+    if settings.proxy_hops:  # behind a load balancer: the client is the one it saw
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     if settings.secret_key:
         secret = settings.secret_key.encode()
     else:

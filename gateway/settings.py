@@ -75,6 +75,14 @@ class Settings:
         "Threads per gunicorn worker for API requests. /health/live has its own thread in "
         "every worker besides these, so it answers while they all wait on the HIS.",
     )
+    proxy_hops: int = _opt(
+        0,
+        "Reverse proxies (load balancers) in front of the gateway whose X-Forwarded-For and "
+        "X-Forwarded-Proto it believes: the client address of the per-address limits "
+        "(sign-in, result codes, AUTH_RATE_LIMIT) is then the one the nearest of them saw, "
+        "not the balancer's own. 0: the connection's address (a gateway reached directly). "
+        "Never more than there are: a client could then name any address.",
+    )
     default_count: int = _opt(20, "Page size of a search without _count.")
     max_count: int = _opt(1000, "Largest _count honoured; larger values are lowered to it.")
     max_included: int = _opt(
@@ -347,6 +355,8 @@ class Settings:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be between 0 and 600 seconds")
         if self.auth_rate_limit > 0 and self.auth_rate_window_s < 1:
             raise SettingsError(f"{PREFIX}AUTH_RATE_WINDOW_S must be at least 1")
+        if not 0 <= self.proxy_hops <= 5:
+            raise SettingsError(f"{PREFIX}PROXY_HOPS must be between 0 and 5")
         if not 0 <= self.oauth_token_cache_s <= 300:
             raise SettingsError(f"{PREFIX}OAUTH_TOKEN_CACHE_S must be between 0 and 300")
 
@@ -356,7 +366,18 @@ class Settings:
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "Server",
-        ("host", "port", "public_base_url", "workers", "threads", "secret_key", "cors_", "log_"),
+        (
+            "host",
+            "port",
+            "public_base_url",
+            "proxy_",
+            "workers",
+            "threads",
+            "secret_key",
+            "secret_key_previous",
+            "cors_",
+            "log_",
+        ),
     ),
     ("HIS", ("his_", "cnp_system", "pesel_system", "identifier_base")),
     ("FHIR API", ("default_count", "max_count", "max_included", "gzip_", "dev_open_access")),
