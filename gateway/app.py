@@ -156,6 +156,8 @@ def create_app(
         )
     # The one signing secret: paging cursors, the session cookie, viewer tokens derive from it.
     app.secret_key = secret
+    previous = tuple(key.encode() for key in settings.secret_key_previous)
+    app.config["SECRET_KEY_FALLBACKS"] = list(previous)  # Flask's session cookie
     ctx = MapContext(systems=identifier_systems(settings))
     if connector is None:
         connector = SqlConnector.from_url(
@@ -183,6 +185,7 @@ def create_app(
         ctx,
         base_url=settings.base_url,
         secret=secret,
+        previous_secrets=previous,
         default_count=settings.default_count,
         max_count=settings.max_count,
         max_included=settings.max_included,

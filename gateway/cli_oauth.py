@@ -106,6 +106,30 @@ def register_partner(name: str, jwks_file: Path | None, jwks_uri: str | None, sc
     )
 
 
+@oauth.command("rotate-signing-key")
+@click.option(
+    "--ahead",
+    default=0,
+    show_default=True,
+    help="Seconds before the new key signs: published in the JWKS first, for clients that "
+    "cache it.",
+)
+@click.option(
+    "--retire-after",
+    default=86400,
+    show_default=True,
+    help="Delete keys superseded longer ago than this many seconds (their id_tokens expired).",
+)
+def rotate_signing_key(ahead: int, retire_after: int) -> None:
+    """Add a new id_token signing key; the previous ones still verify until retired."""
+    from smart_auth.oauth.keys import RELOAD_S, SigningKeys
+
+    kid, retired = SigningKeys(_store().engine).rotate(ahead, retire_after)
+    click.echo(f"new signing key {kid}: signs within {ahead + int(RELOAD_S)} s on every worker")
+    for old in retired:
+        click.echo(f"retired {old}")
+
+
 @oauth.command("list")
 def list_clients() -> None:
     """Every registered client."""

@@ -94,6 +94,13 @@ class Settings:
         "its workers share (links then die with the server); set it when running several "
         "hosts or when links must survive restarts.",
     )
+    secret_key_previous: tuple = _opt(
+        (),
+        "Former SECRET_KEY values, comma-separated: what they signed (paging links, sessions, "
+        "viewer links) still verifies, nothing new is signed with them. Rotate by moving the "
+        "old key here and setting a new SECRET_KEY on every host; drop it once what it signed "
+        "has expired (VIEWER_TOKEN_TTL_S, a session; paging links: a day is plenty).",
+    )
     dev_open_access: bool = _opt(
         False,
         "DEVELOPMENT ONLY: serve every patient's data without authorization. Logged loudly.",
