@@ -42,6 +42,18 @@ _PARSERS: dict[type, Callable[[str], Any]] = {
 }
 
 
+def _from_file(variable: str) -> str:
+    """The value of a setting kept in a file (``FHIR_GATEWAY_X_FILE``: a secret handed over by
+    systemd's LoadCredential, a container secret, a file only the service user reads), without
+    the trailing line break."""
+    path = os.environ[variable]
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{variable}: cannot read the file ({type(exc).__name__})") from None
+
+
 def _opt(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"doc": doc})
 
@@ -328,11 +340,17 @@ class Settings:
     def from_mapping(
         cls, values: Mapping[str, Any] | None = None, *, environ: bool = True
     ) -> Settings:
-        """Build settings from ``FHIR_GATEWAY_*`` environment variables, then ``values``."""
+        """Build settings from ``FHIR_GATEWAY_*`` environment variables, then ``values``.
+
+        Any option may instead name a file holding its value, ``FHIR_GATEWAY_<NAME>_FILE``
+        (used when ``FHIR_GATEWAY_<NAME>`` itself is not set): secrets stay out of the
+        environment and the unit file."""
         raw: dict[str, Any] = {}
         if environ:
             for f in fields(cls):
                 env = os.environ.get(PREFIX + f.name.upper())
+                if env is None and os.environ.get(PREFIX + f.name.upper() + "_FILE"):
+                    env = _from_file(PREFIX + f.name.upper() + "_FILE")
                 if env is not None:
                     raw[f.name] = env
         for key, value in (values or {}).items():
