@@ -293,9 +293,11 @@ class Settings:
     auth_rate_window_s: int = _opt(60, "Length in seconds of the AUTH_RATE_LIMIT window.")
     redis_url: str = _opt(
         "",
-        "Optional Redis URL (redis://host:6379/0) holding the AUTH_RATE_LIMIT counters for "
-        "every worker and host; empty, or while Redis does not answer within half a second: "
-        "they are kept in the state database.",
+        "Optional Redis URL (redis://host:6379/0, rediss:// over TLS) holding, for every "
+        "worker and host, the AUTH_RATE_LIMIT counters and the token revocation counter that "
+        "lets workers remember tokens (OAUTH_TOKEN_CACHE_S); empty, or while Redis does not "
+        "answer within half a second: the counters are kept in the state database and no "
+        "token is remembered.",
     )
 
     pacs_enabled: bool = _opt(
