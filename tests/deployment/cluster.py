@@ -303,6 +303,14 @@ class GatewayHost:
         return f"http://{self.address}:{GATEWAY_PORT}"
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        wait_http(f"{self.url}/health/ready", self.workdir / f"server-{self.starts}.log")
+
+    def launch(self) -> None:
+        """Start the server without waiting for it (hosts boot side by side)."""
         self.starts += 1
         log = self.workdir / f"server-{self.starts}.log"
         cli = str(Path(sys.executable).parent / "fhir-gateway")
@@ -315,7 +323,6 @@ class GatewayHost:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_http(f"{self.url}/health/ready", log)
 
     def kill(self) -> None:
         """SIGKILL the gunicorn master and every worker at once, as a host dies."""
@@ -327,3 +334,13 @@ class GatewayHost:
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc, group=True)
+
+
+def stop_hosts(hosts: list[GatewayHost]) -> None:
+    """SIGTERM every host at once, then wait for each (gunicorn's graceful stop, bounded)."""
+    for host in hosts:
+        if host.proc is not None and host.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(host.proc.pid, signal.SIGTERM)
+    for host in hosts:
+        host.stop()

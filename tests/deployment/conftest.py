@@ -34,6 +34,7 @@ from tests.deployment.cluster import (
     Redis,
     netns_unavailable,
     network,
+    stop_hosts,
 )
 from tests.dicomweb.conftest import CALLING_AET, Pacs, start_pacs
 from tests.faults.proxy import FaultProxy
@@ -216,9 +217,12 @@ def cluster(postgres_his: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "FHIR_GATEWAY_OUTBOX_DIR": str(root / "cli-outbox"),
         }
         run_cli(cli_env, "state", "upgrade")
+        stack.callback(stop_hosts, list(hosts.values()))
+        stack.callback(lb.stop)  # again, to run first: its idle connections to the hosts go
         for host in hosts.values():
-            stack.callback(host.stop)
-            host.start()
+            host.launch()
+        for host in hosts.values():
+            host.wait_ready()
         running = Cluster(net, lb, hosts, pacs, state_tcp, postgres_his, cli_env, root, a, b)
         with DimseBackend(pacs.settings()) as backend:
             for person, modality in ((a, "CT"), (a, "MR"), (b, "CR")):
