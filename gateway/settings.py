@@ -8,6 +8,8 @@ reads ``os.environ``. The README's configuration reference is generated from ``O
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -417,6 +419,50 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("PACS", ("pacs_",)),
     ("DICOMweb and the viewer", ("dicomweb_", "stow_", "viewer_", "ohif_")),
 )
+
+
+#: The options that must be equal on every host of one deployment (README, "Running in
+#: production"): whole names, or prefixes ending in "_". What differs per host (its address,
+#: its size, its own journal and cache directories, a C-MOVE storage SCP) is not among them.
+SHARED: tuple[str, ...] = (
+    "secret_key",
+    "secret_key_previous",
+    "public_base_url",
+    "proxy_hops",
+    "cors_origins",
+    "dev_open_access",
+    "state_url",
+    "redis_url",
+    "his_url",
+    "cnp_system",
+    "pesel_system",
+    "identifier_base",
+    "default_count",
+    "max_count",
+    "max_included",
+    "auth_rate_",
+    "oauth_",
+    "results_",
+    "accounts_",
+    "pacs_enabled",
+    "pacs_backend",
+    "pacs_called_aet",
+    "pacs_dicomweb_url",
+    "pacs_patient_id_",
+    "viewer_token_ttl_s",
+)
+
+
+def is_shared(name: str) -> bool:
+    return any(name == n or (n.endswith("_") and name.startswith(n)) for n in SHARED)
+
+
+def shared_fingerprint(settings: Settings) -> str:
+    """A digest of the options every host must share: equal digests, equal settings. Secrets
+    go into it only together with SECRET_KEY, so it reveals none of them."""
+    values = {f.name: getattr(settings, f.name) for f in fields(settings) if is_shared(f.name)}
+    blob = json.dumps(values, sort_keys=True, default=list).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def section_of(name: str) -> str:

@@ -90,6 +90,32 @@ def _get(cluster: Cluster, path: str, token: str, host: str | None, **kw: Any) -
     )
 
 
+# --- the same settings ------------------------------------------------------------------------
+
+
+def test_both_hosts_report_one_shared_settings_fingerprint(cluster: Cluster) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = str(Path(sys.executable).parent / "fhir-gateway")
+    printed = set()
+    for host in cluster.hosts.values():
+        done = subprocess.run(
+            ["ip", "netns", "exec", host.namespace, cli, "check-config"],
+            env=host.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "HIS: reachable" in done.stdout
+        (line,) = [x for x in done.stdout.splitlines() if x.startswith("shared settings")]
+        printed.add(line)
+    assert len(printed) == 1
+
+
 # --- lockout and revocation ------------------------------------------------------------------
 
 
@@ -356,12 +382,24 @@ def test_killing_a_host_mid_stream_loses_no_audit_event_and_no_upload(
     stop = threading.Event()
     result: list[Answered] = []
     streaming = threading.Thread(target=lambda: result.append(_stream(cluster, token, ids, stop)))
-    streaming.start()
-    time.sleep(1.5)
-    cluster.hosts["a"].kill()  # master and workers, SIGKILL: nothing is flushed
-    time.sleep(1.5)
-    stop.set()
-    streaming.join(timeout=60)
+    # The audit table is held (as a slow or busy database would) while the stream runs: what
+    # host A answers before it dies is then only in its journal, never in the database yet.
+    blocker = cluster.state().connect()
+    held = blocker.begin()
+    try:
+        blocker.execute(sa.text("LOCK TABLE audit_event IN SHARE ROW EXCLUSIVE MODE"))
+        streaming.start()
+        time.sleep(1.5)
+        cluster.hosts["a"].kill()  # master and workers, SIGKILL: nothing is flushed
+        time.sleep(1.5)
+        stop.set()
+        streaming.join(timeout=60)
+        journal = cluster.hosts["a"].workdir / "journal"
+        waiting = sum(len(p.read_bytes().splitlines()) for p in journal.rglob("*.journal"))
+        assert waiting > 0, "host A died with nothing in its journal: the test proves nothing"
+    finally:
+        held.rollback()
+        blocker.close()
     (answered,) = result
     assert len(answered.reads) >= 10
     assert answered.stored
