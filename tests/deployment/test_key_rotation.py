@@ -169,3 +169,51 @@ def test_the_rotation_command_adds_a_key_the_served_jwks_lists(
     finally:
         app.extensions["audit_writer"].close()
         app.extensions["state_engine"].dispose()
+
+
+def test_an_audit_history_link_of_the_former_key_still_works(
+    sqlite_his: str, tmp_path: Path
+) -> None:
+    from urllib.parse import urlsplit
+
+    from access.policy import Grant
+
+    grant = Grant(
+        subject="patient:501",
+        client_id="portal",
+        patients=frozenset({1}),
+        levels=frozenset({"patient"}),
+    )
+
+    class Caller:
+        def authenticate(self, headers: Any) -> Grant:
+            return grant
+
+    state = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    apps = []
+
+    def gateway(secret: str, *previous: str) -> Flask:
+        config = app_config(
+            sqlite_his,
+            dev_open_access=False,
+            state_url=state,
+            secret_key=secret,
+            secret_key_previous=",".join(previous),
+        )
+        apps.append(create_app(config, authenticator=Caller()))
+        return apps[-1]
+
+    try:
+        before = gateway("key-one")
+        client = before.test_client()
+        for _ in range(3):
+            client.get("/fhir/Patient/1")
+        before.extensions["audit_writer"].flush()
+        first = client.get("/fhir/AuditEvent?_count=1").get_json()
+        following = next(x["url"] for x in first["link"] if x["relation"] == "next")
+        path = f"/fhir/AuditEvent?{urlsplit(following).query}"
+        assert gateway("key-two", "key-one").test_client().get(path).status_code == 200
+        assert gateway("key-two").test_client().get(path).status_code == 400
+    finally:
+        for app in apps:
+            app.extensions["audit_writer"].close()
