@@ -79,6 +79,10 @@ def _sweep() -> None:
     for name in names:
         m = pattern.match(name)
         if m and not _alive(int(m.group(1), 16)):
+            # a gateway its run left behind (that run was killed before tearing down)
+            for pid in _ip("netns", "pids", name, check=False).stdout.split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
             _ip("netns", "del", name, check=False)
     for line in _ip("-o", "link", "show", "type", "bridge").stdout.splitlines():
         name = line.split(":")[1].strip().split("@")[0]

@@ -179,6 +179,8 @@ def cluster(postgres_his: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     reason = netns_unavailable()
     if reason:
         pytest.skip(reason)
+    if not Path(PG_SOCKET).is_dir():
+        pytest.skip(f"PostgreSQL's socket directory {PG_SOCKET} is missing (the hosts reach it)")
     root = tmp_path_factory.mktemp("scale-out")
     with ExitStack() as stack:
         state_tcp = stack.enter_context(scratch_postgres("scaleout_state"))
