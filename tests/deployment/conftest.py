@@ -69,6 +69,7 @@ class Cluster:
     hosts: dict[str, GatewayHost]
     pacs: Pacs
     state_url: str  # over TCP, for the test's own look-ups
+    redis_url: str
     his_url: str
     env: dict[str, str]
     workdir: Path
@@ -225,7 +226,9 @@ def cluster(postgres_his: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             host.launch()
         for host in hosts.values():
             host.wait_ready()
-        running = Cluster(net, lb, hosts, pacs, state_tcp, postgres_his, cli_env, root, a, b)
+        running = Cluster(
+            net, lb, hosts, pacs, state_tcp, redis.url, postgres_his, cli_env, root, a, b
+        )
         with DimseBackend(pacs.settings()) as backend:
             for person, modality in ((a, "CT"), (a, "MR"), (b, "CR")):
                 spec = _study(person, modality, 3)

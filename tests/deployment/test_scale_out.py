@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis
 import requests
 import sqlalchemy as sa
 
 from smart_auth.audit.tables import audit_event
+from smart_auth.oauth.revocations import KEY
 from tests.deployment.conftest import MAX_FAILED_LOGINS, Cluster, Person, run_cli
 from tests.deployment.flows import (
     APP_SCOPE,
@@ -153,9 +155,12 @@ def test_a_token_revoked_on_host_a_is_refused_on_host_b(
     token = launch(Browser(cluster.lb.url), app_id, cluster.a.email, NEW_PASSWORD, cluster.a.his_id)
     access = token["access_token"]
     patient = f"/fhir/Patient/{cluster.a.his_id}"
-    # both hosts (and their workers) have looked the token up, and may remember it
+    # both hosts (and their workers) have looked the token up, and remember it
     for host in ("a", "b") * 4:
         assert _get(cluster, patient, access, host).status_code == 200
+    counter = redis.Redis.from_url(cluster.redis_url, socket_timeout=5)
+    before = int(counter.get(KEY) or 0)
+    assert before  # the hosts keep the revocation counter their token memory relies on
     revoked = requests.post(
         cluster.lb.url + "/oauth/revoke",
         data={"token": access, "client_id": app_id},
@@ -163,6 +168,7 @@ def test_a_token_revoked_on_host_a_is_refused_on_host_b(
         timeout=30,
     )
     assert revoked.status_code == 200
+    assert int(counter.get(KEY) or 0) > before
     for host in ("b", "a") * 4:
         answer = _get(cluster, patient, access, host)
         assert answer.status_code == 401, (host, answer.status_code)
