@@ -225,7 +225,7 @@ def test_a_viewer_link_minted_on_host_a_works_on_both(cluster: Cluster, patient_
     assert denied.status_code in (403, 404), denied.status_code
 
 
-def test_a_share_granted_on_host_a_works_on_both(
+def test_a_share_granted_on_host_a_works_on_both_until_withdrawn_on_b(
     cluster: Cluster, patient_a: Signed, tmp_path: Any
 ) -> None:
     key = partner_key()
@@ -251,12 +251,25 @@ def test_a_share_granted_on_host_a_works_on_both(
         timeout=30,
     )
     assert consent.status_code == 201, consent.text
+    tokens = []
     for host in ("b", "a"):
         token = partner_token(cluster.lb.url, partner, key, host)
+        tokens.append(token)
         for where in ("a", "b"):
             assert _get(cluster, seen, token, where).status_code == 200, (host, where)
             other = _get(cluster, f"/fhir/Patient/{cluster.b.his_id}", token, where)
             assert other.status_code == 404
+    # withdrawn on B: the partner's tokens, remembered by both hosts, see nothing more on A
+    withdrawn = requests.put(
+        f"{cluster.base}/Consent/{consent.json()['id']}",
+        json={**consent.json(), "status": "inactive"},
+        headers=bearer(patient_a.token["access_token"], "b"),
+        timeout=30,
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    for token in tokens:
+        for where in ("a", "b"):
+            assert _get(cluster, seen, token, where).status_code == 404, where
 
 
 # --- the DICOMweb cache ------------------------------------------------------------------------
