@@ -10,6 +10,8 @@ DEMO_PATIENTS ?= 200
 # imaging orders whose synthetic studies the demo's Orthanc receives (all: a few minutes)
 DEMO_STUDIES ?= 40
 DEBIAN_PACKAGES := fonts-dejavu-core chromium
+# the scale-out test: two gateway hosts behind a load balancer, sharing Redis
+DEPLOY_PACKAGES := haproxy redis-server iproute2
 PACS_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm dcmtk
 VIEWER_PACKAGES := nodejs
 
@@ -22,7 +24,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
-	scripts/install-debian-deps.sh $(DEBIAN_PACKAGES) $(PACS_PACKAGES) $(VIEWER_PACKAGES)
+	scripts/install-debian-deps.sh $(DEBIAN_PACKAGES) $(PACS_PACKAGES) $(VIEWER_PACKAGES) \
+		$(DEPLOY_PACKAGES)
 	scripts/install-ohif.sh var/ohif
 	scripts/install-fhirclient-js.sh var/fhirclient-js
 

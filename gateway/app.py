@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import dicomweb.web as dicomweb_web
 import smart_auth.accounts as smart_auth_accounts
@@ -142,6 +143,9 @@ def create_app(
     logs.configure(settings.log_level, settings.log_json)
     app = Flask(__name__)
     app.config.update(SETTINGS=settings, VERSION=_version())
+    if settings.proxy_hops:  # behind a load balancer: the client is the one it saw
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     if settings.secret_key:
         secret = settings.secret_key.encode()
     else:
@@ -152,6 +156,8 @@ def create_app(
         )
     # The one signing secret: paging cursors, the session cookie, viewer tokens derive from it.
     app.secret_key = secret
+    previous = tuple(key.encode() for key in settings.secret_key_previous)
+    app.config["SECRET_KEY_FALLBACKS"] = list(previous)  # Flask's session cookie
     ctx = MapContext(systems=identifier_systems(settings))
     if connector is None:
         connector = SqlConnector.from_url(
@@ -179,6 +185,7 @@ def create_app(
         ctx,
         base_url=settings.base_url,
         secret=secret,
+        previous_secrets=previous,
         default_count=settings.default_count,
         max_count=settings.max_count,
         max_included=settings.max_included,

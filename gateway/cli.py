@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .settings import Settings, SettingsError, options_markdown, sections
+from .settings import Settings, SettingsError, options_markdown, sections, shared_fingerprint
 
 
 def _settings() -> Settings:
@@ -109,6 +109,8 @@ def check_config() -> None:
         for name, value in options.items():
             click.echo(f"{name} = {shown_value(name, value)}")
     click.echo(f"base_url = {settings.base_url}")
+    # compare across hosts: the settings every host must share (README, "Running in production")
+    click.echo(f"shared settings fingerprint = {shared_fingerprint(settings)}")
     try:
         SqlConnector.from_url(settings.his_url, identifier_systems(settings)).ping()
     except HisUnreachable:

@@ -8,6 +8,8 @@ reads ``os.environ``. The README's configuration reference is generated from ``O
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -40,6 +42,18 @@ _PARSERS: dict[type, Callable[[str], Any]] = {
     bool: _bool,
     tuple: _list,
 }
+
+
+def _from_file(variable: str) -> str:
+    """The value of a setting kept in a file (``FHIR_GATEWAY_X_FILE``: a secret handed over by
+    systemd's LoadCredential, a container secret, a file only the service user reads), without
+    the trailing line break."""
+    path = os.environ[variable]
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{variable}: cannot read the file ({type(exc).__name__})") from None
 
 
 def _opt(default: Any, doc: str) -> Any:
@@ -75,6 +89,14 @@ class Settings:
         "Threads per gunicorn worker for API requests. /health/live has its own thread in "
         "every worker besides these, so it answers while they all wait on the HIS.",
     )
+    proxy_hops: int = _opt(
+        0,
+        "Reverse proxies (load balancers) in front of the gateway whose X-Forwarded-For and "
+        "X-Forwarded-Proto it believes: the client address of the per-address limits "
+        "(sign-in, result codes, AUTH_RATE_LIMIT) is then the one the nearest of them saw, "
+        "not the balancer's own. 0: the connection's address (a gateway reached directly). "
+        "Never more than there are: a client could then name any address.",
+    )
     default_count: int = _opt(20, "Page size of a search without _count.")
     max_count: int = _opt(1000, "Largest _count honoured; larger values are lowered to it.")
     max_included: int = _opt(
@@ -85,6 +107,13 @@ class Settings:
         "Key that signs paging cursors. Empty: `fhir-gateway serve` makes a random one that "
         "its workers share (links then die with the server); set it when running several "
         "hosts or when links must survive restarts.",
+    )
+    secret_key_previous: tuple = _opt(
+        (),
+        "Former SECRET_KEY values, comma-separated: what they signed (paging links, sessions, "
+        "viewer links) still verifies, nothing new is signed with them. Rotate by moving the "
+        "old key here and setting a new SECRET_KEY on every host; drop it once what it signed "
+        "has expired (VIEWER_TOKEN_TTL_S, a session; paging links: a day is plenty).",
     )
     dev_open_access: bool = _opt(
         False,
@@ -219,8 +248,10 @@ class Settings:
     oauth_token_cache_s: float = _opt(
         5.0,
         "Seconds a worker may answer an access token from its own memory instead of the state "
-        "database; a revocation made by another worker or host takes effect within this time "
-        "(the worker that revokes forgets at once). 0: look every token up on every request.",
+        "database, used only with REDIS_URL: every revocation increments a counter there, and a "
+        "remembered token counts only while the counter is unchanged, so a revocation made on "
+        "any worker or host holds at once everywhere. Without Redis, or while it does not "
+        "answer, every token is looked up on every request. 0: no memory.",
     )
     oauth_dynamic_registration: bool = _opt(
         False, "Accept RFC 7591 dynamic registration of public patient apps at /oauth/register."
@@ -264,9 +295,11 @@ class Settings:
     auth_rate_window_s: int = _opt(60, "Length in seconds of the AUTH_RATE_LIMIT window.")
     redis_url: str = _opt(
         "",
-        "Optional Redis URL (redis://host:6379/0) holding the AUTH_RATE_LIMIT counters for "
-        "every worker and host; empty, or while Redis does not answer within half a second: "
-        "they are kept in the state database.",
+        "Optional Redis URL (redis://host:6379/0, rediss:// over TLS) holding, for every "
+        "worker and host, the AUTH_RATE_LIMIT counters and the token revocation counter that "
+        "lets workers remember tokens (OAUTH_TOKEN_CACHE_S); empty, or while Redis does not "
+        "answer within half a second: the counters are kept in the state database and no "
+        "token is remembered.",
     )
 
     pacs_enabled: bool = _opt(
@@ -311,11 +344,17 @@ class Settings:
     def from_mapping(
         cls, values: Mapping[str, Any] | None = None, *, environ: bool = True
     ) -> Settings:
-        """Build settings from ``FHIR_GATEWAY_*`` environment variables, then ``values``."""
+        """Build settings from ``FHIR_GATEWAY_*`` environment variables, then ``values``.
+
+        Any option may instead name a file holding its value, ``FHIR_GATEWAY_<NAME>_FILE``
+        (used when ``FHIR_GATEWAY_<NAME>`` itself is not set): secrets stay out of the
+        environment and the unit file."""
         raw: dict[str, Any] = {}
         if environ:
             for f in fields(cls):
                 env = os.environ.get(PREFIX + f.name.upper())
+                if env is None and os.environ.get(PREFIX + f.name.upper() + "_FILE"):
+                    env = _from_file(PREFIX + f.name.upper() + "_FILE")
                 if env is not None:
                     raw[f.name] = env
         for key, value in (values or {}).items():
@@ -345,6 +384,8 @@ class Settings:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be between 0 and 600 seconds")
         if self.auth_rate_limit > 0 and self.auth_rate_window_s < 1:
             raise SettingsError(f"{PREFIX}AUTH_RATE_WINDOW_S must be at least 1")
+        if not 0 <= self.proxy_hops <= 5:
+            raise SettingsError(f"{PREFIX}PROXY_HOPS must be between 0 and 5")
         if not 0 <= self.oauth_token_cache_s <= 300:
             raise SettingsError(f"{PREFIX}OAUTH_TOKEN_CACHE_S must be between 0 and 300")
 
@@ -354,7 +395,18 @@ class Settings:
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "Server",
-        ("host", "port", "public_base_url", "workers", "threads", "secret_key", "cors_", "log_"),
+        (
+            "host",
+            "port",
+            "public_base_url",
+            "proxy_",
+            "workers",
+            "threads",
+            "secret_key",
+            "secret_key_previous",
+            "cors_",
+            "log_",
+        ),
     ),
     ("HIS", ("his_", "cnp_system", "pesel_system", "identifier_base")),
     ("FHIR API", ("default_count", "max_count", "max_included", "gzip_", "dev_open_access")),
@@ -367,6 +419,50 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("PACS", ("pacs_",)),
     ("DICOMweb and the viewer", ("dicomweb_", "stow_", "viewer_", "ohif_")),
 )
+
+
+#: The options that must be equal on every host of one deployment (README, "Running in
+#: production"): whole names, or prefixes ending in "_". What differs per host (its address,
+#: its size, its own journal and cache directories, a C-MOVE storage SCP) is not among them.
+SHARED: tuple[str, ...] = (
+    "secret_key",
+    "secret_key_previous",
+    "public_base_url",
+    "proxy_hops",
+    "cors_origins",
+    "dev_open_access",
+    "state_url",
+    "redis_url",
+    "his_url",
+    "cnp_system",
+    "pesel_system",
+    "identifier_base",
+    "default_count",
+    "max_count",
+    "max_included",
+    "auth_rate_",
+    "oauth_",
+    "results_",
+    "accounts_",
+    "pacs_enabled",
+    "pacs_backend",
+    "pacs_called_aet",
+    "pacs_dicomweb_url",
+    "pacs_patient_id_",
+    "viewer_token_ttl_s",
+)
+
+
+def is_shared(name: str) -> bool:
+    return any(name == n or (n.endswith("_") and name.startswith(n)) for n in SHARED)
+
+
+def shared_fingerprint(settings: Settings) -> str:
+    """A digest of the options every host must share: equal digests, equal settings. Secrets
+    go into it only together with SECRET_KEY, so it reveals none of them."""
+    values = {f.name: getattr(settings, f.name) for f in fields(settings) if is_shared(f.name)}
+    blob = json.dumps(values, sort_keys=True, default=list).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def section_of(name: str) -> str:

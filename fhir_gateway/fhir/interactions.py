@@ -73,6 +73,7 @@ class FhirService:
         *,
         base_url: str,
         secret: bytes,
+        previous_secrets: tuple[bytes, ...] = (),
         default_count: int = 20,
         max_count: int = 1000,
         max_included: int = 1000,
@@ -82,7 +83,7 @@ class FhirService:
         self.ctx = ctx
         self.base_url = base_url
         self.parser = QueryParser(base_url, default_count, max_count)
-        self.cursors = CursorCodec(secret)
+        self.cursors = CursorCodec(secret, previous_secrets)
         self.max_included = max_included
         #: resource type -> completes a page of (HIS record, mapped resource) pairs in place
         #: from another source (ImagingStudy from the PACS: dicomweb.pacs_studies)
