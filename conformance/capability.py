@@ -48,6 +48,9 @@ def _resource(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> dict[str
         "updateCreate": False,
         "conditionalRead": "full-support",
     }
+    if "update" in spec.writes:
+        # http.html#concurrency: an update may carry If-Match; a stale version is 412
+        entry["versioning"] = "versioned-update"
     if spec.documentation:
         entry["documentation"] = spec.documentation
     if spec.searchable:
