@@ -115,7 +115,7 @@ class AssignmentMail:
             if len(page) < self.batch:
                 break
             position = page[-1].position
-        self._retry(report)
+        self._retry(report, now)
         if reached is not None and reached != cursor:
             self._advance(reached)
         return report
@@ -129,9 +129,9 @@ class AssignmentMail:
             return
         self._count(report, assignment.id, self._deliver(assignment.id, assignment.patient_id))
 
-    def _retry(self, report: SweepReport) -> None:
-        """Mails that failed, and claims a sweep left unsent, taken on again (compare and set:
-        one sweep wins each)."""
+    def _retry(self, report: SweepReport, started: dt.datetime) -> None:
+        """Mails that failed in an earlier sweep, and claims a sweep left unsent, taken on
+        again (compare and set: one sweep wins each)."""
         now = self.clock()
         n = notice.c
         with self.state.connect() as conn:
@@ -140,7 +140,7 @@ class AssignmentMail:
                 .where(
                     n.attempts < self.max_attempts,
                     or_(
-                        n.outcome == "failed",
+                        and_(n.outcome == "failed", n.claimed_at < started),
                         and_(n.outcome == "pending", n.claimed_at < now - self.reclaim_after),
                     ),
                 )
