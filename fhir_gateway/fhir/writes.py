@@ -23,7 +23,6 @@ HIS; the uploads service adds the patient's own uploads by replacing it).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,10 +38,16 @@ from mappers.questionnaire_answers import (
     answers_of,
 )
 
-from ..errors import BadRequest, Conflict, Invalid, NotFound, PreconditionFailed, Unprocessable
-from .interactions import FhirService
-
-log = logging.getLogger(__name__)
+from ..errors import (
+    BadRequest,
+    Conflict,
+    FhirError,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    Unprocessable,
+)
+from .interactions import FhirService, _report
 
 RESOURCE = "QuestionnaireResponse"
 #: A link id as the HIS writes them: what an issue may repeat of the client's input.
@@ -102,7 +107,7 @@ class QuestionnaireResponses:
         try:
             return record, self.service._map(RESOURCE, kind, record)
         except InvalidRecord as exc:
-            log.warning("invalid HIS record", extra={"record": str(exc)})
+            _report(exc)
             raise Unprocessable(
                 f"The hospital record behind {RESOURCE}/{fhir_id} is malformed; it has been "
                 "reported"
@@ -121,18 +126,21 @@ class QuestionnaireResponses:
         if current["status"] == "completed":
             audit.record(grant, "update", RESOURCE, outcome="failed", ids=ids, patients=patients)
             raise Conflict(f"{RESOURCE}/{fhir_id} is completed: it is closed for good")
-        if not isinstance(body, dict) or body.get("resourceType") != RESOURCE:
-            raise BadRequest(f"The body must be a FHIR {RESOURCE} in JSON")
-        if body.get("id") != fhir_id:
-            # http.html#update: the id in the body must be the one of the URL
-            raise BadRequest("The resource's id must be the id in the URL")
-        version = current["meta"]["versionId"]
-        if if_match is not None and etag_version(if_match) != version:
+        try:
+            if not isinstance(body, dict) or body.get("resourceType") != RESOURCE:
+                raise BadRequest(f"The body must be a FHIR {RESOURCE} in JSON")
+            if body.get("id") != fhir_id:
+                # http.html#update: the id in the body must be the one of the URL
+                raise BadRequest("The resource's id must be the id in the URL")
+            version = current["meta"]["versionId"]
+            if if_match is not None and etag_version(if_match) != version:
+                raise PreconditionFailed(
+                    f"{RESOURCE}/{fhir_id} is at another version than If-Match names; read it again"
+                )
+            answers = self._answers(body, record, current, patient)
+        except FhirError:
             audit.record(grant, "update", RESOURCE, outcome="failed", ids=ids, patients=patients)
-            raise PreconditionFailed(
-                f"{RESOURCE}/{fhir_id} is at another version than If-Match names; read it again"
-            )
-        answers = self._answers(body, record, current, patient)
+            raise
         submitted = self.clock() if body["status"] == "completed" else None
         with self.service._his():
             written = self.service.connector.write_answers(

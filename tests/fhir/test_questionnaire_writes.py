@@ -407,3 +407,27 @@ def test_the_capability_statement_advertises_update_of_questionnaire_response_on
     assert resources["QuestionnaireResponse"]["versioning"] == "versioned-update"
     assert {"code": "create"} not in resources["QuestionnaireResponse"]["interaction"]
     assert "update" not in [i["code"] for i in resources["Questionnaire"]["interaction"]]
+
+
+def test_every_update_is_in_the_audit_trail(answering: Answering) -> None:
+    from smart_auth.audit.tables import audit_event
+
+    assert answering.put("in-progress", item("gp", {"valueString": "A"})).status_code == 200
+    assert answering.put("completed", item("gp", {"valueString": "A"})).status_code == 422
+    assert answering.put("completed", *answering.required()).status_code == 200
+    assert answering.put("completed", *answering.required()).status_code == 409
+    app = answering.app
+    app.extensions["audit_writer"].flush()
+    with app.extensions["state_engine"].connect() as conn:
+        outcomes = list(
+            conn.execute(
+                sa.select(audit_event.c.outcome)
+                .where(
+                    audit_event.c.action == "update",
+                    audit_event.c.resource_type == "QuestionnaireResponse",
+                    audit_event.c.entity_ids == str(answering.his_id),
+                )
+                .order_by(audit_event.c.recorded)
+            ).scalars()
+        )
+    assert outcomes == ["allowed", "failed", "allowed", "failed"]
