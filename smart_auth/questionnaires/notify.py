@@ -107,9 +107,13 @@ class AssignmentMail:
         reached = cursor
         while True:
             page = self.his.assignments_after(position, self.batch)
+            known = self._known([a.id for a in page])
             for assignment in page:
                 report.seen += 1
-                self._one(assignment, oldest, report)
+                if assignment.id in known:
+                    report.taken += 1  # (a look-back or another sweep saw it first)
+                else:
+                    self._one(assignment, oldest, report)
                 if reached is None or assignment.position > reached:
                     reached = assignment.position
             if len(page) < self.batch:
@@ -119,6 +123,16 @@ class AssignmentMail:
         if reached is not None and reached != cursor:
             self._advance(reached)
         return report
+
+    def _known(self, ids: list[int]) -> set[int]:
+        """Those of ``ids`` a sweep has taken on already (one query for a page)."""
+        if not ids:
+            return set()
+        n = notice.c
+        with self.state.connect() as conn:
+            return set(
+                conn.execute(select(n.assignment_id).where(n.assignment_id.in_(ids))).scalars()
+            )
 
     def _one(self, assignment: Assignment, oldest: dt.datetime, report: SweepReport) -> None:
         if assignment.status == "submitted" or assignment.sent_at < oldest:
