@@ -212,7 +212,7 @@ def test_answer_types(link_id: str, wrong: Any, right: Any, stored: Any) -> None
     extra = [item("packs")] if link_id == "smoker" else []
     found = problems(response(item(link_id, wrong), *extra))
     assert [p.link_id for p in found] == [link_id]
-    assert "42" not in found[0].message and "yes" not in found[0].message  # never the value
+    assert str(next(iter(wrong.values()))) not in found[0].message  # never the value
     if right is not None:
         answers = check(response(item(link_id, right)))
         if stored is not None:
