@@ -30,6 +30,7 @@ from tests.smart_auth.test_oauth_fixtures import (
     authorize_params,
     exchange,
     get_code,
+    his_guardian_link,
     make_app,
     pkce,
 )
@@ -98,13 +99,16 @@ def app(his: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     app.extensions["state_engine"].dispose()
 
 
-def token(app: Flask, patient: int, scope: str) -> str:
-    """A patient token made through the real launch: sign-in, consent page, code exchange."""
+def token(app: Flask, patient: int, scope: str, *wards: int) -> str:
+    """A token made through the real launch: sign-in, consent page, code exchange (for the
+    patient, or at user level for them and ``wards``, persons in their care)."""
     client = app.test_client()
-    client.get(f"/_test/sign-in/{add_account(app, (patient, 'self'))}")
+    people = [(patient, "self"), *((ward, "guardian") for ward in wards)]
+    client.get(f"/_test/sign-in/{add_account(app, *people)}")
     client_id, _ = add_app(app, scope=scope)
     verifier, challenge = pkce()
-    code = get_code(client, authorize_params(client_id, challenge, scope), patient=patient)
+    chosen = patient if "launch/patient" in scope else None
+    code = get_code(client, authorize_params(client_id, challenge, scope), patient=chosen)
     answer = exchange(client, client_id, code["code"][0], verifier)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     return str(answer.get_json()["access_token"])
@@ -349,6 +353,26 @@ def test_v1_write_scope_answers_and_a_read_only_token_is_403(
     assert refused.status_code == 403
     assert 'error="insufficient_scope"' in refused.headers["WWW-Authenticate"]
     assert his_row(his, answering.his_id).answers == {"gp": "v1"}
+
+
+def test_a_guardian_answers_for_the_person_in_their_care_at_user_level(
+    app: Flask, his: str, people: dict[str, Any]
+) -> None:
+    _, guardian, ward = his_guardian_link(his)
+    scope = "openid fhirUser user/*.rs user/QuestionnaireResponse.u"
+    headers = {"Authorization": f"Bearer {token(app, guardian, scope, ward)}"}
+    answering = Answering(app, his, {**people, "p": ward}, headers)
+    saved = answering.put("in-progress", item("gp", {"valueString": "Dr W"}))
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    assert saved.get_json()["subject"] == {"reference": f"Patient/{ward}"}
+    assert his_row(his, answering.his_id).answers == {"gp": "Dr W"}
+    # the ward's response, to a token of the guardian's own record alone: missing
+    own = {"Authorization": f"Bearer {token(app, guardian, ANSWERING)}"}
+    body = {**answering.qr, "status": "in-progress"}
+    refused = app.test_client().put(
+        answering.url, json=body, headers={**own, "Content-Type": FHIR_JSON}
+    )
+    assert refused.status_code == 404
 
 
 def test_another_patients_response_is_not_found(
