@@ -110,6 +110,7 @@ def capability_statement(
     rest: dict[str, Any] = {
         "mode": "server",
         "documentation": "Read and search over the hospital's HIS, mapped to FHIR R4; patients "
+        "answer the questionnaires the hospital assigns them (QuestionnaireResponse update), "
         "read their access history and share their record with partner clinics.",
     }
     rest["security"] = dict(security) if security else {"cors": True}
