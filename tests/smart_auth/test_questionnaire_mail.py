@@ -332,3 +332,38 @@ def test_the_command_sweeps_and_a_second_run_mails_nothing(
     assert second.exit_code == 0, second.output
     assert "mailed: 0" in second.output
     assert mailed(inbox) == [(f"p{pid}@example.org", LINK.format(id=his_id))]
+
+
+def test_two_processes_sweeping_at_once_mail_each_assignment_once(
+    his_url: str, state_url: str, state: sa.Engine, his: SqlConnector, smtp: tuple[Inbox, int]
+) -> None:
+    """Two ``fhir-gateway questionnaires notify`` started together, as two hosts' timers
+    would: every assignment is mailed once between them."""
+    import os
+    import subprocess
+    import sys
+
+    inbox, port = smtp
+    fresh = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    ids = [assign(his, pid, ago=dt.timedelta(0)) for pid in patients(his, 8) * 3]
+    with his.engine.begin() as conn:  # sent now, by the real clock the command uses
+        conn.execute(sa.update(t.questionnaire_assignment).values(sent_at=fresh))
+    env = {
+        **os.environ,
+        "FHIR_GATEWAY_HIS_URL": his_url,
+        "FHIR_GATEWAY_STATE_URL": state_url,
+        "FHIR_GATEWAY_SMTP_HOST": "127.0.0.1",
+        "FHIR_GATEWAY_SMTP_PORT": str(port),
+        "FHIR_GATEWAY_QUESTIONNAIRES_LINK": LINK,
+        "FHIR_GATEWAY_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "gateway.cli", "questionnaires", "notify"]
+    runs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    mailed_counts = [int(re.search(rb"mailed: (\d+)", out).group(1)) for out, _ in outputs]
+    assert sum(mailed_counts) == len(ids), outputs
+    assert sorted(link for _, link in mailed(inbox)) == sorted(LINK.format(id=i) for i in ids)
