@@ -48,6 +48,9 @@ def _resource(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> dict[str
         "updateCreate": False,
         "conditionalRead": "full-support",
     }
+    if "update" in spec.writes:
+        # http.html#concurrency: an update may carry If-Match; a stale version is 412
+        entry["versioning"] = "versioned-update"
     if spec.documentation:
         entry["documentation"] = spec.documentation
     if spec.searchable:
@@ -107,6 +110,7 @@ def capability_statement(
     rest: dict[str, Any] = {
         "mode": "server",
         "documentation": "Read and search over the hospital's HIS, mapped to FHIR R4; patients "
+        "answer the questionnaires the hospital assigns them (QuestionnaireResponse update), "
         "read their access history and share their record with partner clinics.",
     }
     rest["security"] = dict(security) if security else {"cors": True}

@@ -191,6 +191,21 @@ def _asks_for_fhir(fmt: str | None, accept: str) -> bool:
     return FHIR_JSON in types or "application/json" in types
 
 
+@fhir.route("/QuestionnaireResponse/<resource_id>", methods=["PUT"])
+def update_questionnaire_response(resource_id: str) -> Response:
+    """http.html#update of a QuestionnaireResponse: the patient saves or submits answers
+    (``fhir.writes``); reads and other methods go to the generic routes."""
+    wants_fhir_json(request)
+    grant = _grant()
+    if not request.is_json:
+        raise UnsupportedMediaType("The body must be application/fhir+json")
+    body = request.get_json(silent=True)
+    resource = current_app.extensions["questionnaire_responses"].update(
+        grant, resource_id, body, request.headers.get("If-Match")
+    )
+    return render(resource, headers=version_headers(resource), pretty=_pretty())
+
+
 @fhir.route("/Patient/<patient_id>/$everything", methods=_ALL)
 def everything(patient_id: str) -> Response:
     if request.method not in ("GET", "HEAD", "POST"):

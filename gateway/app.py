@@ -39,6 +39,7 @@ from fhir_gateway.errors import (
     outcome_of,
 )
 from fhir_gateway.fhir.interactions import FhirService
+from fhir_gateway.fhir.writes import QuestionnaireResponses
 from fhir_gateway.his.connector import HisConnector
 from fhir_gateway.his.sql import SqlConnector
 from fhir_gateway.http import gzip_response, render
@@ -57,6 +58,7 @@ _ALLOWED = [
     "Prefer",
     "If-None-Match",
     "If-Modified-Since",
+    "If-Match",
     "X-Request-ID",
 ]
 
@@ -189,6 +191,10 @@ def create_app(
         default_count=settings.default_count,
         max_count=settings.max_count,
         max_included=settings.max_included,
+    )
+    # F18: the patient saves and submits answers (PUT QuestionnaireResponse)
+    app.extensions["questionnaire_responses"] = QuestionnaireResponses(
+        app.extensions["fhir_service"]
     )
     app.register_blueprint(fhir, url_prefix="/fhir")
     if pacs is None and settings.pacs_enabled:

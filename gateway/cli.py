@@ -173,5 +173,9 @@ from gateway.cli_state import state as _state  # noqa: E402
 
 main.add_command(_state)
 
+from gateway.cli_questionnaires import questionnaires as _questionnaires  # noqa: E402
+
+main.add_command(_questionnaires)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main(prog_name=os.path.basename(sys.argv[0])))

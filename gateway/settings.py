@@ -199,6 +199,21 @@ class Settings:
         "Bearer token of the registration desk's admin API (POST /account/api/accounts); "
         "empty disables the API.",
     )
+    questionnaires_link: str = _opt(
+        "",
+        "Link of the assignment mail, {id} standing for the QuestionnaireResponse id (the "
+        "portal's questionnaire page); empty means the response on the FHIR API.",
+    )
+    questionnaires_lookback_s: int = _opt(
+        600,
+        "Seconds each assignment sweep looks back before its cursor, for assignments the HIS "
+        "committed late (none is mailed twice).",
+    )
+    questionnaires_max_age_days: int = _opt(
+        30,
+        "Assignments sent longer ago than this are not mailed (the first sweep does not mail "
+        "the HIS's history).",
+    )
     smtp_host: str = _opt("", "SMTP server for account mail; empty writes mail to the outbox.")
     smtp_port: int = _opt(25, "SMTP server port.")
     smtp_starttls: bool = _opt(False, "Use STARTTLS (RFC 3207) with the SMTP server.")
@@ -379,6 +394,10 @@ class Settings:
             raise SettingsError(f"{PREFIX}DEFAULT_COUNT must be between 1 and MAX_COUNT")
         if not 0 < self.port < 65536:
             raise SettingsError(f"{PREFIX}PORT must be a TCP port")
+        if self.questionnaires_lookback_s < 0 or self.questionnaires_max_age_days < 1:
+            raise SettingsError(
+                f"{PREFIX}QUESTIONNAIRES_LOOKBACK_S must be >= 0 and MAX_AGE_DAYS >= 1"
+            )
         for name in ("his_timeout_s", "state_timeout_s", "smtp_timeout_s", "sms_timeout_s"):
             if not 0 < getattr(self, name) <= 600:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be between 0 and 600 seconds")
@@ -416,6 +435,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Results without an account (F9)", ("results_",)),
     ("Accounts", ("accounts_",)),
     ("Mail and SMS", ("smtp_", "mail_", "sms_", "outbox_")),
+    ("Questionnaires (F18)", ("questionnaires_",)),
     ("PACS", ("pacs_",)),
     ("DICOMweb and the viewer", ("dicomweb_", "stow_", "viewer_", "ohif_")),
 )

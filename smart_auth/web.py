@@ -34,6 +34,8 @@ SCOPES_SUPPORTED = (
     "patient/*.rs",
     "patient/*.read",
     "user/*.rs",
+    "patient/QuestionnaireResponse.u",
+    "user/QuestionnaireResponse.u",
     "system/*.rs",
     "system/*.read",
 )

@@ -391,6 +391,12 @@ questionnaire_assignment = Table(
     *_audit_columns(),
 )
 Index("ix_questionnaire_assignment_patient", questionnaire_assignment.c.patient_id)
+# new assignments are found in the order the HIS sent them (``HisConnector.assignments_after``)
+Index(
+    "ix_questionnaire_assignment_sent",
+    questionnaire_assignment.c.sent_at,
+    questionnaire_assignment.c.id,
+)
 
 # MySQL and MariaDB compare strings under the column's collation, case- and accent-insensitive
 # by default ("glu" = "GLU", "serban" = "Șerban"). The HIS tables are created there with a

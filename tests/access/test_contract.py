@@ -58,6 +58,7 @@ from tests.access.contract import (
     judge,
     params,
 )
+from tests.access.questionnaire_rows import QUESTIONNAIRE_ROWS
 from tests.access.world import MISSING, MISSING_UID, Credential, World
 from tests.dicomweb.conftest import new_uid
 
@@ -1378,6 +1379,7 @@ ROWS = (
     + OPEN_ROWS
     + OAUTH_ROWS
     + ACCOUNT_ROWS
+    + QUESTIONNAIRE_ROWS
 )
 
 
