@@ -62,7 +62,12 @@ CAPABILITY = {
     "backend-services token sees exactly the patients with a Consent in force for it, and of "
     "each only what the Consent covers (provision.period, provision.class of "
     "http://hl7.org/fhir/resource-types, provision.data with meaning instance). Any other "
-    "provision element is refused (422).",
+    "provision element is refused (422). A share with a person outside (F21) names instead a "
+    "contained RelatedPerson 'recipient' (telecom email, optionally sms) as the one IRCP "
+    "provision actor, the 6-digit PIN in the extension share-pin, provision.period.end as its "
+    "time limit and provision.data (DocumentReference, DiagnosticReport, ImagingStudy) or no data "
+    "(the whole record); its id is share-<n>, its state and last use are the extensions "
+    "share-state and share-last-used.",
     "interaction": [
         {"code": "read"},
         {"code": "search-type"},
