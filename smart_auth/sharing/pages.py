@@ -101,21 +101,22 @@ def _opened(link_id: str) -> dict[str, Any] | Response:
         return _message("closed", "closed_title", _language(), 404)
 
 
-def _grant_of_request(row: dict[str, Any]) -> Grant | None:
-    """The grant of this share the request holds: its token in the link's cookie, or as a
-    bearer token (an API client); None for anything else, including another share's token."""
+def _grant_of_request(row: dict[str, Any]) -> tuple[Grant, str] | None:
+    """The grant of this share the request holds, and its token: the token in the link's
+    cookie, or a bearer token (an API client); None for anything else, including another
+    share's token."""
     policy = current_app.extensions["access_policy"]
-    token = request.cookies.get(COOKIE)
-    headers: Any = request.headers
-    if not request.headers.get("Authorization"):
-        if not token:
-            return None
-        headers = {"Authorization": f"Bearer {token}"}
+    token = request.cookies.get(COOKIE) or ""
+    authorization = request.headers.get("Authorization")
+    if authorization:
+        token = authorization.partition(" ")[2].strip()
+    elif not token:
+        return None
     try:
-        grant: Grant = policy.grant_for(headers)
+        grant: Grant = policy.grant_for({"Authorization": f"Bearer {token}"})
     except ApiError:
         return None
-    return grant if grant.subject == f"share:{row['id']}" else None
+    return (grant, token) if grant.subject == f"share:{row['id']}" else None
 
 
 @pages.route("/<link_id>", methods=["GET"])
@@ -124,14 +125,14 @@ def show(link_id: str) -> Response:
     if isinstance(row, Response):
         return row
     lang = _language(row)
-    grant = _grant_of_request(row)
-    if grant is None:
+    held = _grant_of_request(row)
+    if held is None:
         return _page("share_pin.html", lang, title=wording.text("title", lang))
+    grant, token = held
     try:
         documents, studies = _shared(row, grant)
     except HisUnreachable:
         return _message("unavailable", "title", lang, 503)
-    token = request.cookies.get(COOKIE) or ""
     return _page(
         "share_view.html",
         lang,
@@ -209,10 +210,11 @@ def file(link_id: str, binary_id: str) -> Response:
     row = _opened(link_id)
     if isinstance(row, Response):
         return row
-    grant = _grant_of_request(row)
-    if grant is None:
+    held = _grant_of_request(row)
+    if held is None:
         lang = _language(row)
         return _page("share_pin.html", lang, 401, title=wording.text("title", lang))
+    grant = held[0]
     fhir = current_app.extensions["fhir_service"]
     try:
         _resource, record = fhir.binary(grant, binary_id[:64])

@@ -26,15 +26,17 @@ Rows: one request each. The expectations come from the rules, not from today's a
 from __future__ import annotations
 
 import functools
+import html
 import io
 import json
+import re
 import secrets
 import time
 import uuid
 import zipfile
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from joserfc import jwt
@@ -53,6 +55,7 @@ from tests.access.contract import (
     MISSING_,
     OK,
     Row,
+    assert_only_own,
     cells,
     concerned,
     every,
@@ -1394,6 +1397,17 @@ def shows_the_share_to_its_holder(world: World, credential: Credential, response
         assert f'{files}{world.report_binary}"' in page, page[:400]
         assert f'{files}{world.other_binary}"' not in page
         assert 'name="pin"' not in page
+        # the shared study: the viewer and the export, the share token in their URLs
+        links = [html.unescape(x) for x in re.findall(r'href="([^"]+)"', page)]
+        viewer = next(x for x in links if x.startswith("/viewer/viewer?"))
+        assert parse_qs(urlsplit(viewer).query)["StudyInstanceUIDs"] == [world.mixed_study]
+        export = next(x for x in links if x.endswith("/export?" + urlsplit(x).query))
+        assert urlsplit(export).path == f"/dicomweb/studies/{world.mixed_study}/export"
+        got = world.app.test_client().get(export)
+        assert got.status_code == 200, got.get_data()[:200]
+        exported(world, credential, got)
+        assert_only_own(world, credential, got)
+        assert not any(uid in page for uid in world.studies[world.a] if uid != world.mixed_study)
     else:
         assert files not in page
         assert 'name="pin"' in page

@@ -12,7 +12,9 @@ revoked opens nothing; the share token reaches nothing else of the patient.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -224,6 +226,12 @@ def test_a_shared_report_reaches_the_recipient_by_link_and_pin(
     wrong = http.post(path, data={"pin": "000000" if pin != "000000" else "111111"})
     assert wrong.status_code == 400
 
+    # the language switch of the account pages' frame works here too
+    switched = http.get(f"/account/lang/ro?next={path}")
+    assert switched.status_code in (302, 303)
+    assert urlsplit(switched.headers["Location"]).path == path
+    assert http.get(path).headers["Content-Language"] == "ro"
+
     client, token = unlocked(app, path, pin)
     page = client.get(path)
     assert page.status_code == 200
@@ -429,3 +437,51 @@ def test_what_cannot_be_shared_is_refused_and_nothing_is_sent(
     # another patient's share cannot be made with A's token
     other = consent(people, patient={"reference": f"Patient/{people['b']}"})
     assert http.post("/fhir/Consent", json=other, headers=bearer(owner["token"])).status_code == 403
+
+
+def test_with_a_mobile_the_pin_goes_by_sms_and_the_mail_holds_only_the_link(
+    app: Flask, owner: dict[str, Any], people: dict[str, Any], inbox: Inbox
+) -> None:
+    body = consent(people, f"DiagnosticReport/{people['report']}")
+    body["contained"][0]["telecom"].append({"system": "sms", "value": "+48 600 100 200"})
+    share(app, owner, body)
+    mails = mails_to(inbox, RECIPIENT)
+    assert len(mails) == 1
+    assert "/share/" in mails[0]
+    assert "482913" not in mails[0]
+    outbox = Path(app.config["SETTINGS"].outbox_dir) / "sms"
+    texts = [json.loads(f.read_text()) for f in outbox.glob("*.json")]
+    assert [(t["to"], t["language"]) for t in texts] == [("+48600100200", "pl")]
+    assert "482913" in texts[0]["text"]
+    assert "/share/" not in texts[0]["text"]
+
+
+def test_a_share_whose_mail_cannot_be_sent_is_not_left_in_force(
+    sqlite_his: str, tmp_path: Path, people: dict[str, Any]
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    app = state_app(
+        sqlite_his,
+        f"sqlite:///{tmp_path / 'state.sqlite'}",
+        smtp_host="127.0.0.1",
+        smtp_port=closed,
+        smtp_timeout_s=2.0,
+    )
+    account = add_account(app, (people["a"], "self"))
+    token = _launch(app, account, PATIENT_SCOPE, people["a"])["access_token"]
+    http = app.test_client()
+    answer = http.post(
+        "/fhir/Consent",
+        json=consent(people, f"DiagnosticReport/{people['report']}"),
+        headers=bearer(token),
+    )
+    assert answer.status_code == 503
+    assert answer.get_json()["resourceType"] == "OperationOutcome"
+    assert "Retry-After" in answer.headers
+    with app.extensions["state_engine"].connect() as conn:
+        rows = conn.execute(sa.select(outside_share)).all()
+    assert [r.active for r in rows] == [False]
+    app.extensions["audit_writer"].close()
+    app.extensions["state_engine"].dispose()
