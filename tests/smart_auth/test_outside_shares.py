@@ -485,3 +485,47 @@ def test_a_share_whose_mail_cannot_be_sent_is_not_left_in_force(
     assert [r.active for r in rows] == [False]
     app.extensions["audit_writer"].close()
     app.extensions["state_engine"].dispose()
+
+
+def test_a_guardian_shares_a_report_of_the_person_in_their_care(
+    app: Flask, sqlite_his: str, inbox: Inbox
+) -> None:
+    """The guardian's token with the ward in context shares the ward's report; the share opens
+    that report and its PDF, and the guardian's own record is not part of it."""
+    engine = sa.create_engine(sqlite_his)
+    lb = t.lab_bulletin
+    with engine.connect() as conn:
+        guardian, ward, report, document = conn.execute(
+            sa.select(
+                sa.text("guardian_link.guardian_id"),
+                sa.text("guardian_link.ward_id"),
+                lb.c.id,
+                lb.c.document_id,
+            )
+            .select_from(sa.text("guardian_link"))
+            .join(lb, sa.text("lab_bulletin.patient_id = guardian_link.ward_id"))
+            .where(lb.c.document_id.is_not(None))
+            .order_by(lb.c.id)
+            .limit(1)
+        ).one()
+    engine.dispose()
+    account = add_account(app, (int(guardian), "self"), (int(ward), "guardian"))
+    token = _launch(app, account, PATIENT_SCOPE, int(ward))["access_token"]
+    people = {"a": int(ward)}
+    body = consent(people, f"DiagnosticReport/lab-{report}")
+    answer = app.test_client().post("/fhir/Consent", json=body, headers=bearer(token))
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    # with the ward in context, the guardian's own record cannot be shared
+    own = consent({"a": int(guardian)}, f"DiagnosticReport/lab-{report}")
+    assert (
+        app.test_client().post("/fhir/Consent", json=own, headers=bearer(token)).status_code == 403
+    )
+    path, pin = link_and_pin(inbox)
+    client, share_token = unlocked(app, path, pin)
+    assert client.get(f"{path}/files/{document}").get_data().startswith(b"%PDF")
+    http = app.test_client()
+    assert (
+        http.get(f"/fhir/DiagnosticReport/lab-{report}", headers=bearer(share_token)).status_code
+        == 200
+    )
+    assert http.get(f"/fhir/Patient/{guardian}", headers=bearer(share_token)).status_code == 403
