@@ -529,3 +529,24 @@ def test_a_guardian_shares_a_report_of_the_person_in_their_care(
         == 200
     )
     assert http.get(f"/fhir/Patient/{guardian}", headers=bearer(share_token)).status_code == 403
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_hostile_links_and_pins_are_never_a_server_error(
+    app: Flask, owner: dict[str, Any], people: dict[str, Any], inbox: Inbox
+) -> None:
+    consent_id, _ = share(app, owner, consent(people, f"DiagnosticReport/{people['report']}"))
+    path, pin = link_and_pin(inbox)
+    http = app.test_client()
+    for link in ("%00", "a" * 500, "..%2F..%2Fetc", "x" * 32, "\u0663" * 32):
+        for method in ("GET", "POST"):
+            answer = http.open(f"/share/{link}", method=method, data={"pin": pin})
+            assert answer.status_code == 404, (link, answer.status_code)
+        assert http.get(f"/share/{link}/files/1").status_code == 404
+    for wrong in ("\x00" * 6, "\u0663" * 6, "1" * 5000, "12345\x7f"):
+        answer = http.post(path, data={"pin": wrong})
+        assert answer.status_code == 400, answer.status_code
+        assert wrong not in answer.get_data(as_text=True)
+    # the right PIN still opens it: fewer wrong ones than the limit (each one counted)
+    assert app.extensions["outside_shares"].failures(int(consent_id.removeprefix("share-"))) == 4
+    assert http.post(path, data={"pin": pin}).status_code == 303
