@@ -3,11 +3,12 @@
 In the spirit of google/fhir-gateway's AccessChecker and Authlib's ``ResourceProtector``: the
 request's credential becomes a ``Grant`` once per request, made by the token validator
 registered for that kind of credential (``AccessPolicy.register_token_validator``: SMART bearer
-tokens, result codes, viewer tokens, and later share PINs and portal sessions; each validator
-stays with the package that issues its tokens). Every interaction of every surface (FHIR reads
-and searches, AuditEvent, Consent, QIDO, WADO, STOW, export, viewer links, Binary) then asks
-``AccessPolicy.decide``, which refuses (401/403) or returns the ``Decision``: the narrowing the
-query must carry (patient compartments, query-filtered scopes, the only ids or studies allowed).
+tokens, result codes, viewer tokens, share tokens (F21), and later portal sessions; each
+validator stays with the package that issues its tokens). Every interaction of every surface
+(FHIR reads and searches, AuditEvent, Consent, QIDO, WADO, STOW, export, viewer links, Binary)
+then asks ``AccessPolicy.decide``, which refuses (401/403) or returns the ``Decision``: the
+narrowing the query must carry (patient compartments, query-filtered scopes, the only ids or
+studies allowed).
 
 A grant is never wider than its credential kind: each kind declares its ``Reach`` (the types
 and interactions it may ever touch), and the SMART scopes and patients of the grant narrow that
