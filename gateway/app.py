@@ -214,6 +214,7 @@ def create_app(
         )
     smart_auth_ratelimit.init_app(app, settings)
     smart_auth_results.init_app(app, settings)
+    smart_auth_sharing.init_outside(app, settings)
     if settings.oauth_enabled:
         import smart_auth.web as smart_auth_web
 

@@ -300,6 +300,19 @@ class Settings:
     results_block_s: int = _opt(
         900, "Seconds result-code attempts stay refused once RESULTS_MAX_ATTEMPTS is reached."
     )
+    shares_token_ttl_s: int = _opt(
+        900,
+        "Seconds the read-only grant a share's PIN opens (F21, /share/...) lives; it covers "
+        "what the patient shared and nothing else, and ends with the share.",
+    )
+    shares_max_attempts: int = _opt(
+        5,
+        "Wrong PINs a share with a person outside allows; the one that reaches it locks the "
+        "share for good and the patient is told by mail.",
+    )
+    shares_max_days: int = _opt(
+        90, "Longest time limit, in days, of a share with a person outside."
+    )
     auth_rate_limit: int = _opt(
         600,
         "Requests per client address per AUTH_RATE_WINDOW_S accepted by each of POST "
@@ -433,6 +446,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Limits", ("auth_rate_",)),
     ("Authorization server", ("oauth_",)),
     ("Results without an account (F9)", ("results_",)),
+    ("Shares with a person outside (F21)", ("shares_",)),
     ("Accounts", ("accounts_",)),
     ("Mail and SMS", ("smtp_", "mail_", "sms_", "outbox_")),
     ("Questionnaires (F18)", ("questionnaires_",)),

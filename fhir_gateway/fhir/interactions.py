@@ -110,9 +110,10 @@ class FhirService:
         """The access decision for one interaction; a refusal is audited, then raised."""
         try:
             decision = self.policy.decide(grant, resource_type, interaction)
-            if decision.studies is not None:
+            if decision.studies is not None and (interaction != "read" or decision.ids is None):
                 # a grant bound to DICOM studies (a viewer token): the FHIR API cannot narrow
-                # its queries to Study Instance UIDs, and ignoring them would widen the grant
+                # its queries to Study Instance UIDs, and ignoring them would widen the grant;
+                # a read is narrowed to the grant's listed ids where it has them (a share)
                 raise self.policy.forbidden(
                     f"Access bound to imaging studies does not cover the FHIR {resource_type}"
                 )

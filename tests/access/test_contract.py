@@ -26,15 +26,17 @@ Rows: one request each. The expectations come from the rules, not from today's a
 from __future__ import annotations
 
 import functools
+import html
 import io
 import json
+import re
 import secrets
 import time
 import uuid
 import zipfile
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from joserfc import jwt
@@ -43,6 +45,7 @@ from pydicom.dataset import Dataset
 from werkzeug.routing import Map, Rule
 
 from demo.synthetic import Patient, StudySpec, build_study
+from tests.access.conftest import make_share
 from tests.access.contract import (
     COLUMNS,
     DENIED,
@@ -52,6 +55,7 @@ from tests.access.contract import (
     MISSING_,
     OK,
     Row,
+    assert_only_own,
     cells,
     concerned,
     every,
@@ -339,15 +343,17 @@ A_DATA = dict(
     partner_none=M,
     result_code=FORBIDDEN,
     viewer=FORBIDDEN,
+    # a share of A's coded report and A's two-patient study: no other type
+    share=FORBIDDEN,
 )
 #: B's resources: missing to every credential that may read the type at all.
 B_DATA = dict(A_DATA, patient=M, user=M, partner=M)
 #: searches: narrowed to the credential's patients (OK checks that), never refused for that
 SEARCH = dict(A_DATA, guardian=OK, guardian_user=OK, partner_none=EMPTY)
 #: A's study on DICOMweb: as A's data, and the viewer token of that very study reads it
-A_STUDY = dict(A_DATA, filtered=FORBIDDEN, viewer=OK)
+A_STUDY = dict(A_DATA, filtered=FORBIDDEN, viewer=OK, share=OK)
 #: B's series or instances under A's study path, another study's series under it: missing
-NOBODY = dict(A_STUDY, patient=M, user=M, partner=M, viewer=M)
+NOBODY = dict(A_STUDY, patient=M, user=M, partner=M, viewer=M, share=M)
 #: A QIDO search under A's study for a series that is not A's: empty, like a missing series
 #: A series under a study path that is not the caller's series of that study: 404 exactly as a
 #: series that does not exist (NOBODY: every credential).
@@ -412,28 +418,29 @@ FHIR_ROWS = [
         "fhir-read-coded-report",
         "GET",
         lambda w: f"/fhir/DiagnosticReport/{w.report}",
-        cells(**dict(A_DATA, result_code=OK)),
+        cells(**dict(A_DATA, result_code=OK, share=OK)),
         missing=lambda w: f"/fhir/DiagnosticReport/lab-{MISSING}",
     ),
     Row(
         "fhir-read-other-report-of-a",
         "GET",
         lambda w: f"/fhir/DiagnosticReport/{w.other_report}",
-        cells(**dict(A_DATA, result_code=M)),
+        cells(**dict(A_DATA, result_code=M, share=M)),
         missing=lambda w: f"/fhir/DiagnosticReport/lab-{MISSING}",
     ),
     Row(
         "fhir-read-report-of-b",
         "GET",
         lambda w: f"/fhir/DiagnosticReport/{w.of('DiagnosticReport', w.b)}",
-        cells(**dict(B_DATA, result_code=M)),
+        cells(**dict(B_DATA, result_code=M, share=M)),
         missing=lambda w: f"/fhir/DiagnosticReport/rad-{MISSING}",
     ),
     Row(
         "fhir-read-imaging-study",
         "GET",
         lambda w: f"/fhir/ImagingStudy/{w.of('ImagingStudy', w.a)}",
-        cells(**A_DATA),
+        # not the study A shared outside (that is the two-patient one): missing to the share
+        cells(**dict(A_DATA, share=M)),
         missing=lambda w: f"/fhir/ImagingStudy/{MISSING}",
     ),
     Row(
@@ -527,7 +534,8 @@ FHIR_ROWS = [
             "/fhir/DiagnosticReport?_include=DiagnosticReport:result"
             "&_include=DiagnosticReport:subject&_count=50"
         ),
-        cells(**SEARCH),
+        # the share's search finds its one report; the included types are not shared
+        cells(**dict(SEARCH, share=OK)),
         check=matches("patient", "user", "partner", "guardian-user"),
     ),
     Row(
@@ -579,6 +587,7 @@ FHIR_ROWS = [
             patient=OK,
             result_code=FORBIDDEN,
             viewer=FORBIDDEN,
+            share=FORBIDDEN,
         ),
         setup=next_link,
     ),
@@ -587,7 +596,7 @@ FHIR_ROWS = [
             f"fhir-search-{param.lstrip('_')}",
             "GET",
             (lambda q: lambda w: f"/fhir/Observation?{q}")(query),
-            cells(400, result_code=FORBIDDEN, viewer=FORBIDDEN),
+            cells(400, result_code=FORBIDDEN, viewer=FORBIDDEN, share=FORBIDDEN),
         )
         for param, query in (
             ("_filter", f"_filter=code eq {MISSING}"),
@@ -600,7 +609,7 @@ FHIR_ROWS = [
         "fhir-read-imaging-study-two-patients",
         "GET",
         lambda w: f"/fhir/ImagingStudy/{w.imaging_study(w.mixed_study)}",
-        cells(**A_DATA),
+        cells(**dict(A_DATA, share=OK)),
         missing=lambda w: f"/fhir/ImagingStudy/{MISSING}",
         check=names(a_series),
     ),
@@ -623,7 +632,7 @@ FHIR_ROWS = [
         "fhir-binary-of-coded-report",
         "GET",
         lambda w: f"/fhir/Binary/{w.report_binary}",
-        cells(**dict(A_DATA, result_code=OK)),
+        cells(**dict(A_DATA, result_code=OK, share=OK)),
         missing=lambda w: f"/fhir/Binary/{MISSING}",
         check=lambda w, c, r: pdf(r),
     ),
@@ -631,14 +640,14 @@ FHIR_ROWS = [
         "fhir-binary-other-of-a",
         "GET",
         lambda w: f"/fhir/Binary/{next(b for b in w.owned['Binary'][w.a] if b != w.report_binary)}",
-        cells(**dict(A_DATA, result_code=M)),
+        cells(**dict(A_DATA, result_code=M, share=M)),
         missing=lambda w: f"/fhir/Binary/{MISSING}",
     ),
     Row(
         "fhir-binary-of-b",
         "GET",
         lambda w: f"/fhir/Binary/{w.of('Binary', w.b)}",
-        cells(**dict(B_DATA, result_code=M)),
+        cells(**dict(B_DATA, result_code=M, share=M)),
         missing=lambda w: f"/fhir/Binary/{MISSING}",
     ),
 ]
@@ -882,7 +891,7 @@ DICOM_ROWS = [
         "qido-viewer-token-in-query",
         "GET",
         study_path("/series"),
-        cells(DENIED, viewer=OK),
+        cells(DENIED, viewer=OK, share=OK),
         in_query=True,
         check=names(a_series),
     ),
@@ -890,14 +899,14 @@ DICOM_ROWS = [
         "qido-other-study-of-a-series",
         "GET",
         lambda w: f"/dicomweb/studies/{w.other_study()}/series",
-        cells(**dict(A_STUDY, viewer=M)),
+        cells(**dict(A_STUDY, viewer=M, share=M)),
         missing=missing_study("/series"),
     ),
     Row(
         "wado-other-study-of-a-metadata",
         "GET",
         lambda w: f"/dicomweb/studies/{w.other_study()}/metadata",
-        cells(**dict(A_STUDY, viewer=M)),
+        cells(**dict(A_STUDY, viewer=M, share=M)),
         missing=missing_study("/metadata"),
     ),
     Row(
@@ -911,7 +920,7 @@ DICOM_ROWS = [
         "wado-viewer-token-in-query",
         "GET",
         study_path("/metadata"),
-        cells(DENIED, viewer=OK),
+        cells(DENIED, viewer=OK, share=OK),
         in_query=True,
         check=names(a_sop),
     ),
@@ -1149,7 +1158,8 @@ DICOM_ROWS = [
         "viewer-link",
         "POST",
         study_path("/viewer-link"),
-        cells(**dict(A_STUDY, viewer=FORBIDDEN)),
+        # a share token mints no viewer link: the link would outlive the share's revocation
+        cells(**dict(A_STUDY, viewer=FORBIDDEN, share=FORBIDDEN)),
         missing=missing_study("/viewer-link"),
         status=201,
     ),
@@ -1157,7 +1167,7 @@ DICOM_ROWS = [
         "viewer-link-study-of-b",
         "POST",
         lambda w: f"/dicomweb/studies/{w.study_of(w.b)}/viewer-link",
-        cells(**dict(NOBODY, viewer=FORBIDDEN)),
+        cells(**dict(NOBODY, viewer=FORBIDDEN, share=FORBIDDEN)),
         missing=missing_study("/viewer-link"),
     ),
 ]
@@ -1370,8 +1380,116 @@ ACCOUNT_ROWS = [
     for method, path, status in PUBLIC_PAGES
 ]
 
+
+def fresh_share(world: World, name: str) -> dict[str, str]:
+    """A new share of A's coded report (made with A's token): the path of its link."""
+    path, _pin = make_share(
+        world.app, world.a, world.tokens["patient"], f"DiagnosticReport/{world.report}"
+    )
+    return {"link": path}
+
+
+def shows_the_share_to_its_holder(world: World, credential: Credential, response: Any) -> None:
+    """A check: the share's page lists its report's file to the share's own token, and to any
+    other credential only the PIN form."""
+    page = response.get_data(as_text=True)
+    files = f"{world.tokens['share_link']}/files/"
+    if credential.name == "share":
+        assert f'{files}{world.report_binary}"' in page, page[:400]
+        assert f'{files}{world.other_binary}"' not in page
+        assert 'name="pin"' not in page
+        # the shared study: the viewer and the export, the share token in their URLs
+        links = [html.unescape(x) for x in re.findall(r'href="([^"]+)"', page)]
+        viewer = next(x for x in links if x.startswith("/viewer/viewer?"))
+        assert parse_qs(urlsplit(viewer).query)["StudyInstanceUIDs"] == [world.mixed_study]
+        export = next(x for x in links if x.endswith("/export?" + urlsplit(x).query))
+        assert urlsplit(export).path == f"/dicomweb/studies/{world.mixed_study}/export"
+        got = world.app.test_client().get(export)
+        assert got.status_code == 200, got.get_data()[:200]
+        exported(world, credential, got)
+        assert_only_own(world, credential, got)
+        assert not any(uid in page for uid in world.studies[world.a] if uid != world.mixed_study)
+    else:
+        assert files not in page
+        assert 'name="pin"' in page
+
+
+def share_pdf(world: World, credential: Credential, response: Any) -> None:
+    if credential.name != "share":
+        return
+    pdf(response)
+    assert response.headers["Content-Disposition"].startswith("attachment")
+
+
+def no_share_cookie(world: World, name: str) -> dict[str, str]:
+    """The shared client holds no share cookie (the right-PIN row leaves one): each cell is
+    judged on its own credential."""
+    world.http.delete_cookie("share_token", path=world.tokens["share_link"])
+    return {}
+
+
+#: The recipient's pages of a share with a person outside (F21): the link and the PIN are the
+#: credential; a share token opens what was shared, no other credential does.
+SHARE_ONLY = dict(every(401), share=OK)
+
+SHARE_ROWS = [
+    Row(
+        "share-page",
+        "GET",
+        lambda w: w.tokens["share_link"],
+        every(200),
+        check=shows_the_share_to_its_holder,
+        setup=no_share_cookie,
+    ),
+    Row("share-page-unknown-link", "GET", lambda w: f"/share/{NO_ID}", every(404)),
+    Row(
+        # the right PIN opens the share whatever else the request carries
+        "share-pin-right",
+        "POST",
+        lambda w: w.tokens["share_link"],
+        every(303),
+        form=lambda w: {"pin": w.tokens["share_pin"]},
+        setup=no_share_cookie,
+    ),
+    Row(
+        # a fresh share for each cell: wrong PINs here must not lock the world's share
+        "share-pin-wrong",
+        "POST",
+        lambda w: "{link}",
+        every(400),
+        form=lambda w: {"pin": "000000" if w.tokens["share_pin"] != "000000" else "111111"},
+        setup=fresh_share,
+    ),
+    Row(
+        "share-file",
+        "GET",
+        lambda w: f"{w.tokens['share_link']}/files/{w.report_binary}",
+        SHARE_ONLY,
+        check=share_pdf,
+        setup=no_share_cookie,
+    ),
+    Row(
+        "share-file-not-shared",
+        "GET",
+        lambda w: f"{w.tokens['share_link']}/files/{w.other_binary}",
+        dict(SHARE_ONLY, share=M),
+        missing=lambda w: f"{w.tokens['share_link']}/files/{MISSING}",
+        setup=no_share_cookie,
+    ),
+    Row(
+        "share-file-of-b",
+        "GET",
+        lambda w: f"{w.tokens['share_link']}/files/{w.of('Binary', w.b)}",
+        dict(SHARE_ONLY, share=M),
+        missing=lambda w: f"{w.tokens['share_link']}/files/{MISSING}",
+        setup=no_share_cookie,
+    ),
+]
+
+
 ROWS = (
     FHIR_ROWS
+    + SHARE_ROWS
     + PERSONAL_ROWS
     + DICOM_ROWS
     + UNSERVED_ROWS
