@@ -96,6 +96,24 @@ def add_resource(config: Any, entry: Mapping[str, Any]) -> None:
     config.setdefault("CAPABILITY_RESOURCES", []).append(dict(entry))
 
 
+def _merge(served: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Add what another part serves of a HIS-backed type (patients' uploads write Binary and
+    DocumentReference): its interactions, its documentation, its other elements where the
+    HIS-backed entry has none."""
+    codes = {i["code"] for i in served.get("interaction", [])}
+    served["interaction"] = [
+        *served.get("interaction", []),
+        *(dict(i) for i in extra.get("interaction", []) if i["code"] not in codes),
+    ]
+    if extra.get("documentation"):
+        served["documentation"] = " ".join(
+            part for part in (served.get("documentation"), extra["documentation"]) if part
+        )
+    for key, value in extra.items():
+        if key not in ("type", "interaction", "documentation"):
+            served.setdefault(key, value)
+
+
 def capability_statement(
     base_url: str,
     version: str,
@@ -111,8 +129,14 @@ def capability_statement(
     }
     rest["security"] = dict(security) if security else {"cors": True}
     resources = [_resource(spec, specs) for spec in specs.values()]
-    served = {entry["type"] for entry in resources}
-    resources += [dict(e) for e in extra_resources if e["type"] not in served]
+    by_type = {entry["type"]: entry for entry in resources}
+    for extra in extra_resources:
+        served = by_type.get(extra["type"])
+        if served is None:
+            resources.append(dict(extra))
+            by_type[extra["type"]] = resources[-1]
+        else:
+            _merge(served, extra)
     rest["resource"] = resources
     # http.html#search: GET [base]?_type=A,B with the parameters the types share
     rest["interaction"] = [

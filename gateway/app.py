@@ -21,6 +21,7 @@ import smart_auth.audit as smart_auth_audit
 import smart_auth.ratelimit as smart_auth_ratelimit
 import smart_auth.results.routes as smart_auth_results
 import smart_auth.sharing.routes as smart_auth_sharing
+import smart_auth.uploads.routes as smart_auth_uploads
 from access.policy import AccessPolicy, Authenticator, DevOpenAccess
 from conformance.capability import capability_statement
 from dicomweb.backends.base import PacsBackend
@@ -208,6 +209,7 @@ def create_app(
     smart_auth_accounts.init_app(app, settings)
     smart_auth_audit.init_app(app, settings)
     smart_auth_sharing.init_app(app, settings)
+    smart_auth_uploads.init_app(app, settings)
     app.extensions["capability_statement"] = lambda: capability_statement(
         settings.base_url,
         app.config["VERSION"],
