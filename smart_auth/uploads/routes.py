@@ -156,6 +156,13 @@ def _target(grant: Grant, decision: Decision) -> int:
     return patient
 
 
+def _uploader(grant: Grant) -> str:
+    """Who uploads, for the author-only rules: the person's account whichever of their
+    tokens (patient or user level) they use; else the grant's subject."""
+    found = _ACCOUNT_SUBJECT.fullmatch(grant.subject)
+    return f"account:{found.group(1)}" if found else grant.subject
+
+
 def _author(grant: Grant, patient: int) -> str:
     """The uploader as a FHIR reference: the patient themselves, or the guardian as the
     RelatedPerson of their link to the patient (as ``fhirUser`` names them)."""
@@ -179,7 +186,7 @@ def create_binary() -> Response:
     try:
         row = _service().receive(
             patient,
-            grant.subject,
+            _uploader(grant),
             request.stream,
             request.content_length,
             request.headers.get("Content-Type"),
@@ -403,7 +410,7 @@ def create_document() -> Response:
         raise Unprocessable(f"author is the uploader ({author}); it cannot be set otherwise")
     try:
         row = _service().create_document(
-            patient, grant.subject, author, key, type_code, title, description
+            patient, _uploader(grant), author, key, type_code, title, description
         )
     except UploadRefused as exc:
         audit.record(grant, "create", "DocumentReference", outcome="denied", patients={patient})
@@ -522,7 +529,7 @@ def update_document(key: str) -> Response:
     version = _if_match()
     try:
         updated = _service().describe(
-            key, frozenset({row["his_patient_id"]}), grant.subject, description, version
+            key, frozenset({row["his_patient_id"]}), _uploader(grant), description, version
         )
     except UploadRefused as exc:
         audit.record(grant, "update", "DocumentReference", outcome="denied", ids=[fhir_id(key)])
@@ -555,7 +562,7 @@ def delete_document(key: str) -> Response:
     grant, decision = _decide("DocumentReference", "delete")
     row = _document_row(grant, decision, key, "delete")
     try:
-        _service().delete(key, frozenset({row["his_patient_id"]}), grant.subject)
+        _service().delete(key, frozenset({row["his_patient_id"]}), _uploader(grant))
     except UploadRefused as exc:
         audit.record(grant, "delete", "DocumentReference", outcome="denied", ids=[fhir_id(key)])
         raise _refused(exc) from None

@@ -55,9 +55,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("binary_id"),
     )
-    op.create_index(
-        "ix_upload_document_patient", "upload_document", ["his_patient_id", "created"]
-    )
+    op.create_index("ix_upload_document_patient", "upload_document", ["his_patient_id", "created"])
     op.create_index("ix_upload_document_handed", "upload_document", ["his_handed_at"])
 
 
