@@ -27,6 +27,7 @@ from fhir_gateway.his.connector import (
     GuardianLink,
     HisConnector,
     Hit,
+    IncomingDocument,
     Key,
     PatientMatch,
     Patients,
@@ -94,6 +95,18 @@ class HospitalConnector:
     def coded_bulletins(self, national_id: str) -> list[CodedBulletin]:
         self.calls.append("coded_bulletins")
         return self._inner.coded_bulletins(national_id)
+
+    def submit_patient_document(self, document: IncomingDocument) -> None:
+        self.calls.append("submit_patient_document")
+        self._inner.submit_patient_document(document)
+
+    def update_patient_document(self, upload_id: str, description: str | None) -> None:
+        self.calls.append("update_patient_document")
+        self._inner.update_patient_document(upload_id, description)
+
+    def withdraw_patient_document(self, upload_id: str, at: dt.datetime) -> None:
+        self.calls.append("withdraw_patient_document")
+        self._inner.withdraw_patient_document(upload_id, at)
 
 
 @pytest.fixture
