@@ -52,9 +52,13 @@ from tests.smart_auth.test_oauth_fixtures import (
 )
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-#: The scopes the test apps are registered with: reads everywhere, and managing Consent.
-REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu"
-PATIENT_SCOPE = "launch/patient openid fhirUser offline_access patient/*.rs patient/Consent.cu"
+#: The scopes the test apps are registered with: reads everywhere, managing Consent, and a
+#: patient's uploads (F17: Binary create, DocumentReference create, update, delete).
+UPLOAD_SCOPE = "patient/Binary.c patient/DocumentReference.cud"
+REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu {UPLOAD_SCOPE}"
+PATIENT_SCOPE = (
+    f"launch/patient openid fhirUser offline_access patient/*.rs patient/Consent.cu {UPLOAD_SCOPE}"
+)
 USER_SCOPE = "openid fhirUser user/*.rs"
 LAB_FILTER = "category=laboratory"
 FILTERED_SCOPE = f"launch/patient openid patient/Observation.rs?{LAB_FILTER}"
