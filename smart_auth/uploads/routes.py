@@ -97,6 +97,9 @@ def init_app(app: Flask, settings: Any) -> UploadService:
         unattached_s=settings.uploads_unattached_s,
     )
     app.extensions["uploads"] = service
+    from .mhd import provide_document_bundle
+
+    app.extensions["fhir_transaction"] = provide_document_bundle
     app.config["UPLOADS_BASE"] = settings.identifier_base.rstrip("/")
     app.register_blueprint(uploads, url_prefix="/fhir")
     for capability in capabilities(app.config["UPLOADS_BASE"]):

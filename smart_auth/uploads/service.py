@@ -390,46 +390,86 @@ class UploadService:
         title: str | None,
         description: str | None,
     ) -> dict[str, Any]:
-        if type_code not in TYPES:
-            raise UploadRefused("invalid", "The document type is not one of: " + ", ".join(TYPES))
+        (row,) = self.create_documents(
+            patient, subject, author_reference, [(binary_key, type_code, title, description)]
+        )
+        return row
+
+    def create_documents(
+        self,
+        patient: int,
+        subject: str,
+        author_reference: str,
+        items: list[tuple[str, str, str | None, str | None]],
+    ) -> list[dict[str, Any]]:
+        """Documents for stored files of ``patient``, each item (Binary key, type code, title,
+        description): all in one transaction, so all of them exist or none (an ITI-65
+        transaction). Then each is handed to the HIS."""
+        for _, type_code, _, _ in items:
+            if type_code not in TYPES:
+                raise UploadRefused(
+                    "invalid", "The document type is not one of: " + ", ".join(TYPES)
+                )
+        if len({item[0] for item in items}) != len(items):
+            raise UploadRefused("invalid", "Each document needs a file of its own")
         self._ensure_account(patient)
         now = self.clock()
-        doc_key = secrets.token_hex(16)
         b, d = upload_binary.c, upload_document.c
+        keys = []
         with self.engine.begin() as conn:
             self._lock(conn, patient, now)
-            found = conn.execute(
-                select(b.id, b.state).where(b.id == binary_key, b.his_patient_id == patient)
-            ).first()
-            if found is None or found.state != "stored" or not self.store.exists(binary_key):
-                raise UploadRefused(
-                    "invalid",
-                    "content.attachment.url must name a Binary this patient uploaded",
+            for binary_key, type_code, title, description in items:
+                found = conn.execute(
+                    select(b.id, b.state).where(b.id == binary_key, b.his_patient_id == patient)
+                ).first()
+                if found is None or found.state != "stored" or not self.store.exists(binary_key):
+                    raise UploadRefused(
+                        "invalid",
+                        "content.attachment.url must name a Binary this patient uploaded",
+                    )
+                taken = conn.execute(select(d.id).where(d.binary_id == binary_key)).first()
+                if taken is not None:
+                    raise UploadRefused(
+                        "conflict",
+                        "That Binary is already the content of another DocumentReference",
+                    )
+                doc_key = secrets.token_hex(16)
+                keys.append(doc_key)
+                conn.execute(
+                    insert(upload_document).values(
+                        id=doc_key,
+                        binary_id=binary_key,
+                        his_patient_id=patient,
+                        author_subject=subject[:128],
+                        author_reference=author_reference[:160],
+                        type_code=type_code,
+                        title=(title or "")[:255] or None,
+                        description=description,
+                        created=now,
+                        updated=now,
+                        version=1,
+                    )
                 )
-            taken = conn.execute(select(d.id).where(d.binary_id == binary_key)).first()
-            if taken is not None:
-                raise UploadRefused(
-                    "conflict", "That Binary is already the content of another DocumentReference"
-                )
+        rows = []
+        for doc_key in keys:
+            self._hand_over(doc_key)
+            row = self.document(doc_key, frozenset({patient}))
+            assert row is not None
+            rows.append(row)
+        return rows
+
+    def discard(self, binary_key: str) -> None:
+        """Remove a stored file no document points at (a transaction that failed later)."""
+        b, d = upload_binary.c, upload_document.c
+        with self.engine.begin() as conn:
+            if conn.execute(select(d.id).where(d.binary_id == binary_key)).first() is not None:
+                return
             conn.execute(
-                insert(upload_document).values(
-                    id=doc_key,
-                    binary_id=binary_key,
-                    his_patient_id=patient,
-                    author_subject=subject[:128],
-                    author_reference=author_reference[:160],
-                    type_code=type_code,
-                    title=(title or "")[:255] or None,
-                    description=description,
-                    created=now,
-                    updated=now,
-                    version=1,
-                )
+                update(upload_binary)
+                .where(b.id == binary_key, b.state == "stored")
+                .values(state="removing")
             )
-        self._hand_over(doc_key)
-        row = self.document(doc_key, frozenset({patient}))
-        assert row is not None
-        return row
+        self._remove(binary_key)
 
     def _joined(self) -> Any:
         d, b = upload_document, upload_binary

@@ -25,6 +25,7 @@ Rows: one request each. The expectations come from the rules, not from today's a
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
 import json
@@ -886,6 +887,66 @@ UPLOAD_READ_A = dict(
 )
 UPLOAD_READ_B = dict(UPLOAD_READ_A, patient=M, user=M, partner=M)
 
+
+def iti65_bundle(world: World) -> dict[str, Any]:
+    """An IHE MHD ITI-65 transaction: A's SubmissionSet, one document, its PDF."""
+    binary, doc = f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
+    document = upload_doc_body(world, "", world.a)
+    document["content"] = [{"attachment": {"contentType": "application/pdf", "url": binary}}]
+    pdf = base64.b64encode(_pdf()).decode()
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": {
+                    "resourceType": "List",
+                    "status": "current",
+                    "mode": "working",
+                    "code": {
+                        "coding": [
+                            {
+                                "system": "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes",
+                                "code": "submissionset",
+                            }
+                        ]
+                    },
+                    "subject": {"reference": f"Patient/{world.a}"},
+                    "entry": [{"item": {"reference": doc}}],
+                },
+                "request": {"method": "POST", "url": "List"},
+            },
+            {
+                "fullUrl": doc,
+                "resource": document,
+                "request": {"method": "POST", "url": "DocumentReference"},
+            },
+            {
+                "fullUrl": binary,
+                "resource": {
+                    "resourceType": "Binary",
+                    "contentType": "application/pdf",
+                    "data": pdf,
+                },
+                "request": {"method": "POST", "url": "Binary"},
+            },
+        ],
+    }
+
+
+def provided_to_a(world: World, credential: Credential, response: Any) -> None:
+    """Every document and file the transaction made is A's, readable with A's token."""
+    answer = response.get_json()
+    assert answer["type"] == "transaction-response"
+    made = [e["response"]["location"] for e in answer["entry"][1:]]
+    assert len(made) == 2
+    for location in made:
+        path = "/fhir/" + location.split("/fhir/", 1)[1].rsplit("/_history/", 1)[0]
+        read = world.http.get(path, headers={"Authorization": f"Bearer {world.tokens['patient']}"})
+        assert read.status_code == 200, path
+
+
 UPLOAD_ROWS = [
     Row(
         "upload-binary-create",
@@ -985,6 +1046,14 @@ UPLOAD_ROWS = [
         lambda w: f"/fhir/DocumentReference/{upload_of('other')(w)['doc']}",
         cells(FORBIDDEN, patient=M, guardian=M),
         missing=lambda w: f"/fhir/DocumentReference/{NO_UPLOAD}",
+    ),
+    Row(
+        "mhd-provide-document-bundle",
+        "POST",
+        lambda w: "/fhir",
+        cells(FORBIDDEN, patient=200),
+        body=iti65_bundle,
+        check=provided_to_a,
     ),
     Row(
         "hospital-document-delete",
@@ -1408,7 +1477,6 @@ UNSERVED = [
     ("PUT", lambda w: "/fhir/metadata"),
     ("PATCH", lambda w: "/fhir/metadata"),
     ("DELETE", lambda w: "/fhir/metadata"),
-    ("POST", lambda w: "/fhir"),
     ("PUT", lambda w: "/fhir"),
     ("PATCH", lambda w: "/fhir"),
     ("DELETE", lambda w: "/fhir"),
