@@ -96,6 +96,12 @@ def add_resource(config: Any, entry: Mapping[str, Any]) -> None:
     config.setdefault("CAPABILITY_RESOURCES", []).append(dict(entry))
 
 
+def add_interaction(config: Any, entry: Mapping[str, Any]) -> None:
+    """Advertise a system interaction (``CapabilityStatement.rest.interaction``) that a part
+    of the gateway serves: patients' uploads serve ``transaction`` (IHE MHD ITI-65)."""
+    config.setdefault("CAPABILITY_INTERACTIONS", []).append(dict(entry))
+
+
 def _merge(served: dict[str, Any], extra: Mapping[str, Any]) -> None:
     """Add what another part serves of a HIS-backed type (patients' uploads write Binary and
     DocumentReference): its interactions, its documentation, its other elements where the
@@ -119,8 +125,10 @@ def capability_statement(
     version: str,
     security: Mapping[str, Any] | None = None,
     extra_resources: Sequence[Mapping[str, Any]] = (),
+    extra_interactions: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The server's CapabilityStatement for clients of ``base_url``."""
+    """The server's CapabilityStatement for clients of ``base_url``; ``extra_interactions``:
+    system interactions other parts serve (``add_interaction``)."""
     specs = registry()
     rest: dict[str, Any] = {
         "mode": "server",
@@ -147,6 +155,7 @@ def capability_statement(
             "_lastUpdated, patient (compartment types only), _count, _summary=count, _total.",
         }
     ]
+    rest["interaction"] += [dict(i) for i in extra_interactions]
     rest["searchParam"] = _system_params()
     # search.html#compartments: Patient/[id]/[type] for the Patient compartment's types
     rest["compartment"] = [PATIENT_COMPARTMENT_DEFINITION]

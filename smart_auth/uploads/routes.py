@@ -27,7 +27,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from access import audit
 from access.errors import ApiError, Forbidden
 from access.policy import Decision, Grant
-from conformance.capability import add_resource
+from conformance.capability import add_interaction, add_resource
 from fhir_gateway.errors import BadRequest, FhirError, NotFound, UnsupportedMediaType
 from fhir_gateway.http import FHIR_JSON, not_modified, render, version_headers
 from fhir_gateway.routes import search_type
@@ -104,6 +104,15 @@ def init_app(app: Flask, settings: Any) -> UploadService:
     app.register_blueprint(uploads, url_prefix="/fhir")
     for capability in capabilities(app.config["UPLOADS_BASE"]):
         add_resource(app.config, capability)
+    add_interaction(
+        app.config,
+        {
+            "code": "transaction",
+            "documentation": "Only IHE MHD Provide Document Bundle [ITI-65], Minimal Metadata "
+            "option: a patient's SubmissionSet List, DocumentReferences and their Binaries, "
+            "all stored or none.",
+        },
+    )
     return service
 
 

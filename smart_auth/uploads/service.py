@@ -151,8 +151,10 @@ class UploadService:
         self.max_seconds = max_seconds
         self.unattached_s = unattached_s
         self.clock = clock
-        #: called with (patient, path) for each stored DICOM file: the PACS hand-off
-        self.dicom_sink: Callable[[int, Any], None] | None = None
+        #: called with (patient, the file opened) for each DICOM file before it is stored: the
+        #: PACS hand-off (``gateway.app`` wires DICOMweb's, the checks of STOW-RS); it raises
+        #: UploadRefused when the PACS does not take the file
+        self.dicom_sink: Callable[[int, BinaryIO], None] | None = None
         self._swept = 0.0
         self._sweep_lock = threading.Lock()
 
@@ -246,6 +248,10 @@ class UploadService:
                     f"The request says {wanted[:80]}, but the file's bytes are "
                     f"{found.seen} ({found.mime})",
                 )
+            if found.mime == detection.DICOM and self.dicom_sink is not None:
+                # into the PACS before the upload counts as stored: refused there, refused here
+                with receiver.path.open("rb") as f:
+                    self.dicom_sink(patient, f)
             receiver.commit()
             stored = self._stored(key, total, found.mime, sha1)
         except BaseException:
@@ -253,9 +259,6 @@ class UploadService:
                 receiver.abort()
             self._forget(key)
             raise
-        if found.mime == detection.DICOM and self.dicom_sink is not None:
-            with self.store.open(key) as f:
-                self.dicom_sink(patient, f)
         return stored
 
     def _reserve(

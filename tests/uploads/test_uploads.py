@@ -342,6 +342,10 @@ def test_the_capability_statement_advertises_the_writes(world: People) -> None:
         "delete",
     }
     assert {i["code"] for i in by_type["Observation"]["interaction"]} == {"read", "search-type"}
+    assert [i["code"] for i in statement["rest"][0]["interaction"]] == [
+        "search-system",
+        "transaction",
+    ]
 
 
 # --- limits and quota ----------------------------------------------------------------------------
