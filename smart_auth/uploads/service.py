@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import queue
 import re
 import secrets
 import threading
@@ -300,26 +301,29 @@ class UploadService:
         self, key: str, stream: IO[bytes], receiver: Any, reserved: int, limit: str, patient: int
     ) -> tuple[int, str]:
         total = 0
-        digest = hashlib.sha1(usedforsecurity=False)
+        digest = _Digest()
         started = time.monotonic()
         renewed = started
-        while True:
-            data = stream.read(CHUNK)
-            if not data:
-                return total, digest.hexdigest()
-            total += len(data)
-            if total > reserved:
-                if limit == "length":
-                    raise UploadRefused("invalid", "The body is longer than its Content-Length")
-                raise self._too_large(limit, self.usage(patient), None)
-            receiver.write(data)
-            digest.update(data)
-            now = time.monotonic()
-            if now - started > self.max_seconds:
-                raise UploadRefused("timeout", "The upload took too long to arrive")
-            if now - renewed > self.lease_s / 3:
-                self._renew(key)
-                renewed = now
+        try:
+            while True:
+                data = stream.read(CHUNK)
+                if not data:
+                    return total, digest.hexdigest()
+                total += len(data)
+                if total > reserved:
+                    if limit == "length":
+                        raise UploadRefused("invalid", "The body is longer than its Content-Length")
+                    raise self._too_large(limit, self.usage(patient), None)
+                receiver.write(data)
+                digest.update(data)
+                now = time.monotonic()
+                if now - started > self.max_seconds:
+                    raise UploadRefused("timeout", "The upload took too long to arrive")
+                if now - renewed > self.lease_s / 3:
+                    self._renew(key)
+                    renewed = now
+        finally:
+            digest.close()
 
     def _renew(self, key: str) -> None:
         b = upload_binary.c
@@ -692,6 +696,34 @@ class UploadService:
         if kind == "Binary":
             return self.binary(key, frozenset({patient})) is not None
         return False
+
+
+class _Digest:
+    """SHA-1 of the bytes as they arrive, computed on a thread of its own: hashlib lets go of
+    the GIL while it hashes, so hashing overlaps receiving and writing instead of adding to
+    them. At most one chunk waits for it (memory stays flat)."""
+
+    def __init__(self) -> None:
+        self._sha1 = hashlib.sha1(usedforsecurity=False)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
+        self._thread = threading.Thread(target=self._run, name="upload-sha1", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self._sha1.update(data)
+
+    def update(self, data: bytes) -> None:
+        self._queue.put(data, timeout=60)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None, timeout=60)
+            self._thread.join(timeout=60)
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._sha1.hexdigest()
 
 
 def iter_chunks(stream: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
