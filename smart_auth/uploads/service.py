@@ -251,6 +251,8 @@ class UploadService:
                 )
             if found.mime == detection.DICOM and self.dicom_sink is not None:
                 # into the PACS before the upload counts as stored: refused there, refused here
+                # (its own waits are bounded: the PACS's DIMSE timeout, under a fresh lease)
+                self._renew(key)
                 with receiver.path.open("rb") as f:
                     self.dicom_sink(patient, f)
             receiver.commit()
