@@ -9,7 +9,7 @@ DEMO_HIS ?= sqlite:///instance/his.sqlite
 DEMO_PATIENTS ?= 200
 # imaging orders whose synthetic studies the demo's Orthanc receives (all: a few minutes)
 DEMO_STUDIES ?= 40
-DEBIAN_PACKAGES := fonts-dejavu-core chromium
+DEBIAN_PACKAGES := fonts-dejavu-core chromium libmagic1
 # the scale-out test: two gateway hosts behind a load balancer, sharing Redis
 DEPLOY_PACKAGES := haproxy redis-server iproute2
 PACS_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm dcmtk

@@ -75,6 +75,10 @@ def metadata() -> Response:
 def search_system() -> Response:
     """http.html#search: ``GET [base]?_type=A,B&...`` searches several types at once
     (``POST [base]/_search`` arrives through ``search_type``)."""
+    if request.method == "POST" and "fhir_transaction" in current_app.extensions:
+        # http.html#transaction: the one kind of transaction a part of the gateway serves
+        # (patients' uploads: IHE MHD ITI-65), registered by that part
+        return current_app.extensions["fhir_transaction"]()  # type: ignore[no-any-return]
     if request.method not in _READ_ONLY:
         raise _not_allowed("GET, POST on _search")
     wants_fhir_json(request)

@@ -7,9 +7,9 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, BinaryIO
 
 from flask import Flask, Response, g, request
 from flask_cors import CORS
@@ -22,6 +22,7 @@ import smart_auth.audit as smart_auth_audit
 import smart_auth.ratelimit as smart_auth_ratelimit
 import smart_auth.results.routes as smart_auth_results
 import smart_auth.sharing.routes as smart_auth_sharing
+import smart_auth.uploads.routes as smart_auth_uploads
 from access.policy import AccessPolicy, Authenticator, DevOpenAccess
 from conformance.capability import capability_statement
 from dicomweb.backends.base import PacsBackend
@@ -29,6 +30,7 @@ from dicomweb.backends.dimse import DimseBackend
 from dicomweb.backends.settings import PacsSettings
 from dicomweb.backends.upstream import UpstreamDicomwebBackend
 from dicomweb.web.context import DicomwebContext
+from dicomweb.web.stow import UploadNotStored, store_upload
 from fhir_gateway import logs
 from fhir_gateway.errors import (
     ApiError,
@@ -45,6 +47,7 @@ from fhir_gateway.his.sql import SqlConnector
 from fhir_gateway.http import gzip_response, render
 from fhir_gateway.routes import fhir, refuse_bad_text
 from mappers import IdentifierSystems, MapContext
+from smart_auth.uploads.service import UploadRefused
 
 from .health import health
 from .settings import Settings, SettingsError
@@ -222,17 +225,36 @@ def create_app(
     smart_auth_accounts.init_app(app, settings)
     smart_auth_audit.init_app(app, settings)
     smart_auth_sharing.init_app(app, settings)
+    uploads = smart_auth_uploads.init_app(app, settings)
+    if "dicomweb" in app.extensions:
+        uploads.dicom_sink = _dicom_sink(app.extensions["dicomweb"])
     app.extensions["capability_statement"] = lambda: capability_statement(
         settings.base_url,
         app.config["VERSION"],
         app.config.get("SECURITY"),
         app.config.get("CAPABILITY_RESOURCES", ()),
+        app.config.get("CAPABILITY_INTERACTIONS", ()),
     )
     app.register_blueprint(health)
     _cors(app, settings)
     _hooks(app, settings)
     _errors(app)
     return app
+
+
+def _dicom_sink(ctx: DicomwebContext) -> Callable[[int, BinaryIO], None]:
+    """A patient's uploaded DICOM file goes to the PACS the way STOW-RS stores (F17)."""
+
+    def sink(patient: int, stream: BinaryIO) -> None:
+        try:
+            store_upload(ctx, patient, stream.read())
+        except UploadNotStored as exc:
+            kind = "unavailable" if exc.transient else "invalid"
+            raise UploadRefused(
+                kind, f"The PACS did not take the DICOM file: {exc.reason}"
+            ) from None
+
+    return sink
 
 
 def shutdown(app: Flask) -> None:

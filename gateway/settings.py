@@ -330,6 +330,33 @@ class Settings:
         "token is remembered.",
     )
 
+    uploads_dir: str = _opt(
+        "instance/uploads",
+        "Directory where patients' uploaded files are stored (F17). Every worker and host of a "
+        "deployment must see the same directory (a shared volume): the metadata is in the "
+        "state database, the bytes here.",
+    )
+    uploads_max_file_bytes: int = _opt(
+        50 * 1000 * 1000, "Largest file a patient may upload, in bytes; larger is 413."
+    )
+    uploads_quota_bytes: int = _opt(
+        200 * 1000 * 1000,
+        "Bytes of uploads a patient may keep in all; an upload that would go over it is 413.",
+    )
+    uploads_lease_s: int = _opt(
+        60,
+        "Seconds an upload in progress holds its share of the quota without a sign of life "
+        "from the worker receiving it (renewed while bytes arrive); the reservation and the "
+        "partial file of a worker that died are removed once it runs out.",
+    )
+    uploads_max_seconds: int = _opt(
+        1800, "Longest an upload may take to arrive, in seconds; a slower one is refused (408)."
+    )
+    uploads_unattached_s: int = _opt(
+        86400,
+        "Seconds an uploaded Binary no DocumentReference points at is kept before it is removed.",
+    )
+
     pacs_enabled: bool = _opt(
         False,
         "Serve DICOMweb (/dicomweb) in front of a PACS; false: no DICOMweb. With "
@@ -418,6 +445,12 @@ class Settings:
             raise SettingsError(f"{PREFIX}AUTH_RATE_WINDOW_S must be at least 1")
         if not 0 <= self.proxy_hops <= 5:
             raise SettingsError(f"{PREFIX}PROXY_HOPS must be between 0 and 5")
+        for name in ("uploads_max_file_bytes", "uploads_quota_bytes"):
+            # FHIR R4 integer: the usage is answered in bytes as one
+            if not 0 < getattr(self, name) <= 2**31 - 1:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be between 1 and 2147483647")
+        if not 5 <= self.uploads_lease_s <= 3600 or self.uploads_max_seconds < 1:
+            raise SettingsError(f"{PREFIX}UPLOADS_LEASE_S must be between 5 and 3600 seconds")
         if not 0 <= self.oauth_token_cache_s <= 300:
             raise SettingsError(f"{PREFIX}OAUTH_TOKEN_CACHE_S must be between 0 and 300")
 
@@ -452,6 +485,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Questionnaires (F18)", ("questionnaires_",)),
     ("PACS", ("pacs_",)),
     ("DICOMweb and the viewer", ("dicomweb_", "stow_", "viewer_", "ohif_")),
+    ("Patient uploads (F17)", ("uploads_",)),
 )
 
 

@@ -101,6 +101,7 @@ def app_config(his_url: str, **extra: object) -> dict[str, object]:
         "state_url": f"sqlite:///{own / 'state.sqlite'}",
         "outbox_dir": str(own / "outbox"),
         "dicomweb_cache_dir": str(own / "dicomweb-cache"),
+        "uploads_dir": str(own / "uploads"),
         "his_url": his_url,
         "public_base_url": BASE,
         "dev_open_access": True,

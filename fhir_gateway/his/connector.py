@@ -108,6 +108,27 @@ AssignmentCursor = tuple[dt.datetime, int]
 AnswerWrite = Literal["saved", "stale", "closed", "missing"]
 
 
+@dataclass(frozen=True, slots=True)
+class IncomingDocument:
+    """A document a patient (or their guardian) uploaded, handed to the HIS (F17).
+
+    ``upload_id`` identifies it for good: handing the same upload again changes nothing. The
+    bytes stay with the gateway; ``content_url`` is where the care team fetches them.
+    """
+
+    upload_id: str
+    patient_id: int
+    type_code: str
+    title: str | None
+    description: str | None
+    author_reference: str
+    content_type: str
+    size: int
+    sha1: str
+    content_url: str
+    received_at: dt.datetime
+
+
 class HisUnreachable(Exception):
     """The HIS did not answer (connection refused, timed out, went away)."""
 
@@ -189,4 +210,22 @@ class HisConnector(Protocol):
         assignment is still at ``version`` and not yet submitted. ``submitted_at`` (naive UTC)
         submits them, closing the assignment for good; None saves them in progress. The
         assignment's version then moves on."""
+        ...
+
+    # --- writes: what patients bring ------------------------------------------------------
+
+    def submit_patient_document(self, document: IncomingDocument) -> None:
+        """Hand a patient's uploaded document to the HIS (its incoming documents), so the care
+        team sees it. Idempotent by ``upload_id``: a second call for the same upload changes
+        nothing (a hand-off retried after a crash). HisUnreachable when the HIS cannot take
+        it now (the caller retries later)."""
+        ...
+
+    def update_patient_document(self, upload_id: str, description: str | None) -> None:
+        """The patient changed the description of an upload already handed over."""
+        ...
+
+    def withdraw_patient_document(self, upload_id: str, at: dt.datetime) -> None:
+        """The patient deleted the upload: the HIS marks it withdrawn (its bytes are gone).
+        Nothing there is no error."""
         ...

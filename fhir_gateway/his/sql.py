@@ -32,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -47,6 +47,7 @@ from .connector import (
     GuardianLink,
     HisUnreachable,
     Hit,
+    IncomingDocument,
     Key,
     PatientMatch,
     Patients,
@@ -387,6 +388,64 @@ class SqlConnector:
         if row is None:
             return "missing"
         return "closed" if row.status == "submitted" else "stale"
+
+    # --- writes: what patients bring ------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._connect() as conn, conn.begin():
+            yield conn
+
+    def submit_patient_document(self, document: IncomingDocument) -> None:
+        d = schema.incoming_document
+        try:
+            with self._write() as conn:
+                exists = conn.execute(
+                    select(d.c.id).where(d.c.upload_id == document.upload_id)
+                ).first()
+                if exists is not None:
+                    return
+                conn.execute(
+                    d.insert().values(
+                        upload_id=document.upload_id,
+                        patient_id=document.patient_id,
+                        type_code=document.type_code,
+                        title=document.title,
+                        description=document.description,
+                        author_reference=document.author_reference,
+                        content_type=document.content_type,
+                        size=document.size,
+                        sha1=document.sha1,
+                        content_url=document.content_url,
+                        received_at=document.received_at,
+                        updated_at=document.received_at,
+                        version=1,
+                    )
+                )
+        except IntegrityError:
+            return  # the same upload handed at the same moment by another worker: it is there
+
+    def update_patient_document(self, upload_id: str, description: str | None) -> None:
+        d = schema.incoming_document
+        with self._write() as conn:
+            conn.execute(
+                d.update()
+                .where(d.c.upload_id == upload_id)
+                .values(description=description, updated_at=_now(), version=d.c.version + 1)
+            )
+
+    def withdraw_patient_document(self, upload_id: str, at: dt.datetime) -> None:
+        d = schema.incoming_document
+        with self._write() as conn:
+            conn.execute(
+                d.update()
+                .where(d.c.upload_id == upload_id, d.c.withdrawn_at.is_(None))
+                .values(withdrawn_at=at, updated_at=at, version=d.c.version + 1)
+            )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _records(result: Any) -> list[dict[str, Any]]:

@@ -56,12 +56,15 @@ from tests.smart_auth.test_oauth_fixtures import (
 )
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-#: The scopes the test apps are registered with: reads everywhere, managing Consent and
-#: answering questionnaires (F18).
+#: The scopes the test apps are registered with: reads everywhere, managing Consent, answering
+#: questionnaires (F18) and a patient's uploads (F17: Binary create, DocumentReference create,
+#: update, delete).
 ANSWERS = "patient/QuestionnaireResponse.u"
-REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu {ANSWERS}"
+UPLOAD_SCOPE = "patient/Binary.c patient/DocumentReference.cud"
+REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu {ANSWERS} {UPLOAD_SCOPE}"
 PATIENT_SCOPE = (
-    f"launch/patient openid fhirUser offline_access patient/*.rs patient/Consent.cu {ANSWERS}"
+    "launch/patient openid fhirUser offline_access patient/*.rs patient/Consent.cu "
+    f"{ANSWERS} {UPLOAD_SCOPE}"
 )
 USER_SCOPE = "openid fhirUser user/*.rs"
 LAB_FILTER = "category=laboratory"

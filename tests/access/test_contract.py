@@ -25,6 +25,7 @@ Rows: one request each. The expectations come from the rules, not from today's a
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import io
@@ -793,6 +794,300 @@ PERSONAL_ROWS = [
 ]
 
 
+# --- patients' uploads (F17) ---------------------------------------------------------------------
+
+
+def _pdf() -> bytes:
+    from tests.uploads.samples import pdf
+
+    return pdf()
+
+
+def _upload(world: World, token: str, subject: int | None = None) -> dict[str, str]:
+    """A new upload (its Binary and its DocumentReference) made with ``token``."""
+    headers = {"Authorization": f"Bearer {token}"}
+    made = world.http.post(
+        "/fhir/Binary", data=_pdf(), headers={**headers, "Content-Type": "application/pdf"}
+    )
+    assert made.status_code == 201, made.get_data(as_text=True)[:300]
+    body = upload_doc_body(world, made.get_json()["id"], subject)
+    doc = world.http.post("/fhir/DocumentReference", json=body, headers=headers)
+    assert doc.status_code == 201, doc.get_data(as_text=True)[:300]
+    return {"binary": made.get_json()["id"], "doc": doc.get_json()["id"], "body": doc.get_json()}
+
+
+def upload_of(who: str) -> Any:
+    """The one upload of A's ("patient") or B's ("other") the read rows ask for."""
+
+    def made(world: World) -> dict[str, Any]:
+        if f"upload-{who}" not in world.cache:
+            world.cache[f"upload-{who}"] = _upload(world, world.tokens[who])
+        return world.cache[f"upload-{who}"]  # type: ignore[no-any-return]
+
+    return made
+
+
+def upload_doc_body(world: World, binary: str, subject: int | None) -> dict[str, Any]:
+    base = world.app.config["UPLOADS_BASE"]
+    body: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "type": {
+            "coding": [{"system": f"{base}/CodeSystem/patient-document-type", "code": "other"}]
+        },
+        "content": [{"attachment": {"url": f"Binary/{binary}"}}],
+    }
+    if subject is not None:
+        body["subject"] = {"reference": f"Patient/{subject}"}
+    return body
+
+
+def fresh_binary_body(who: str, subject: Any) -> Any:
+    """A DocumentReference body pointing at a new Binary uploaded with ``who``'s credential."""
+
+    def body(world: World) -> dict[str, Any]:
+        headers = {**world.credentials[who].headers, "Content-Type": "application/pdf"}
+        made = world.http.post("/fhir/Binary", data=_pdf(), headers=headers)
+        assert made.status_code == 201, made.get_data(as_text=True)[:300]
+        return upload_doc_body(world, made.get_json()["id"], subject(world))
+
+    return body
+
+
+def fresh_upload(world: World, name: str) -> dict[str, str]:
+    """A new upload of A's, made with A's token (the body rows then send is its own)."""
+    made = _upload(world, world.tokens["patient"])
+    world.cache["fresh-upload"] = made
+    return {"upload": made["doc"]}
+
+
+def described(world: World) -> dict[str, Any]:
+    return {**world.cache["fresh-upload"]["body"], "description": "a new description"}
+
+
+def lists_upload_of_a(world: World, credential: Credential, response: Any) -> None:
+    ids = [e["resource"]["id"] for e in response.get_json().get("entry", [])]
+    assert (upload_of("patient")(world)["doc"] in ids) == (world.a in credential.patients)
+
+
+UPLOAD_CATEGORY = "category={base}/CodeSystem/document-source|patient-supplied"
+
+
+def uploads_search(world: World) -> str:
+    upload_of("patient")(world)  # A has one before any cell searches
+    return "/fhir/DocumentReference?" + UPLOAD_CATEGORY.format(
+        base=world.app.config["UPLOADS_BASE"]
+    )
+
+
+NO_UPLOAD = "upload-" + NO_ID
+#: What only A's own patient token may write (the others: no write scope, a partner never
+#: writes, a result code and a viewer token cover no upload); the guardian's grant is W's.
+WRITE_A = {"patient": OK, "guardian": M}
+UPLOAD_READ_A = dict(
+    patient=OK,
+    guardian=M,
+    guardian_user=M,
+    user=OK,
+    filtered=FORBIDDEN,
+    partner=OK,
+    partner_none=M,
+    result_code=FORBIDDEN,
+    viewer=FORBIDDEN,
+)
+UPLOAD_READ_B = dict(UPLOAD_READ_A, patient=M, user=M, partner=M)
+
+
+def iti65_bundle(world: World) -> dict[str, Any]:
+    """An IHE MHD ITI-65 transaction: A's SubmissionSet, one document, its PDF."""
+    binary, doc = f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
+    document = upload_doc_body(world, "", world.a)
+    document["content"] = [{"attachment": {"contentType": "application/pdf", "url": binary}}]
+    pdf = base64.b64encode(_pdf()).decode()
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": {
+                    "resourceType": "List",
+                    "status": "current",
+                    "mode": "working",
+                    "code": {
+                        "coding": [
+                            {
+                                "system": "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes",
+                                "code": "submissionset",
+                            }
+                        ]
+                    },
+                    "subject": {"reference": f"Patient/{world.a}"},
+                    "entry": [{"item": {"reference": doc}}],
+                },
+                "request": {"method": "POST", "url": "List"},
+            },
+            {
+                "fullUrl": doc,
+                "resource": document,
+                "request": {"method": "POST", "url": "DocumentReference"},
+            },
+            {
+                "fullUrl": binary,
+                "resource": {
+                    "resourceType": "Binary",
+                    "contentType": "application/pdf",
+                    "data": pdf,
+                },
+                "request": {"method": "POST", "url": "Binary"},
+            },
+        ],
+    }
+
+
+def provided_to_a(world: World, credential: Credential, response: Any) -> None:
+    """Every document and file the transaction made is A's, readable with A's token."""
+    answer = response.get_json()
+    assert answer["type"] == "transaction-response"
+    made = [e["response"]["location"] for e in answer["entry"][1:]]
+    assert len(made) == 2
+    for location in made:
+        path = "/fhir/" + location.split("/fhir/", 1)[1].rsplit("/_history/", 1)[0]
+        read = world.http.get(path, headers={"Authorization": f"Bearer {world.tokens['patient']}"})
+        assert read.status_code == 200, path
+
+
+UPLOAD_ROWS = [
+    Row(
+        "upload-binary-create",
+        "POST",
+        lambda w: "/fhir/Binary",
+        cells(FORBIDDEN, patient=OK, guardian=OK),
+        raw=lambda w: _pdf(),
+        headers={"Content-Type": "application/pdf"},
+        status=201,
+    ),
+    Row(
+        "upload-document-create",
+        "POST",
+        lambda w: "/fhir/DocumentReference",
+        cells(FORBIDDEN, patient=OK),
+        body=fresh_binary_body("patient", lambda w: w.a),
+        status=201,
+    ),
+    Row(
+        "upload-document-create-for-ward",
+        "POST",
+        lambda w: "/fhir/DocumentReference",
+        cells(FORBIDDEN, guardian=OK),
+        body=fresh_binary_body("guardian", lambda w: w.ward),
+        status=201,
+    ),
+    Row(
+        "upload-search",
+        "GET",
+        uploads_search,
+        cells(
+            OK,
+            filtered=FORBIDDEN,
+            partner_none=EMPTY,
+            result_code=FORBIDDEN,
+            viewer=FORBIDDEN,
+        ),
+        check=lists_upload_of_a,
+    ),
+    Row(
+        "upload-read-own",
+        "GET",
+        lambda w: f"/fhir/DocumentReference/{upload_of('patient')(w)['doc']}",
+        cells(**UPLOAD_READ_A),
+        missing=lambda w: f"/fhir/DocumentReference/{NO_UPLOAD}",
+    ),
+    Row(
+        "upload-read-of-b",
+        "GET",
+        lambda w: f"/fhir/DocumentReference/{upload_of('other')(w)['doc']}",
+        cells(**UPLOAD_READ_B),
+        missing=lambda w: f"/fhir/DocumentReference/{NO_UPLOAD}",
+    ),
+    Row(
+        "upload-binary-read-own",
+        "GET",
+        lambda w: f"/fhir/Binary/{upload_of('patient')(w)['binary']}",
+        cells(**dict(UPLOAD_READ_A, result_code=M)),
+        missing=lambda w: f"/fhir/Binary/{NO_UPLOAD}",
+    ),
+    Row(
+        "upload-binary-read-of-b",
+        "GET",
+        lambda w: f"/fhir/Binary/{upload_of('other')(w)['binary']}",
+        cells(**dict(UPLOAD_READ_B, result_code=M)),
+        missing=lambda w: f"/fhir/Binary/{NO_UPLOAD}",
+    ),
+    Row(
+        "upload-describe-own",
+        "PUT",
+        lambda w: "/fhir/DocumentReference/{upload}",
+        cells(FORBIDDEN, **WRITE_A),
+        missing=lambda w: f"/fhir/DocumentReference/{NO_UPLOAD}",
+        body=described,
+        setup=fresh_upload,
+    ),
+    Row(
+        "upload-describe-of-b",
+        "PUT",
+        lambda w: f"/fhir/DocumentReference/{upload_of('other')(w)['doc']}",
+        cells(FORBIDDEN, patient=M, guardian=M),
+        missing=lambda w: f"/fhir/DocumentReference/{NO_UPLOAD}",
+        body=lambda w: {**upload_of("other")(w)["body"], "description": "not B's author"},
+    ),
+    Row(
+        "upload-delete-own",
+        "DELETE",
+        lambda w: "/fhir/DocumentReference/{upload}",
+        cells(FORBIDDEN, **WRITE_A),
+        missing=lambda w: f"/fhir/DocumentReference/{NO_UPLOAD}",
+        setup=fresh_upload,
+        status=204,
+    ),
+    Row(
+        "upload-delete-of-b",
+        "DELETE",
+        lambda w: f"/fhir/DocumentReference/{upload_of('other')(w)['doc']}",
+        cells(FORBIDDEN, patient=M, guardian=M),
+        missing=lambda w: f"/fhir/DocumentReference/{NO_UPLOAD}",
+    ),
+    Row(
+        "mhd-provide-document-bundle",
+        "POST",
+        lambda w: "/fhir",
+        cells(FORBIDDEN, patient=200),
+        body=iti65_bundle,
+        check=provided_to_a,
+    ),
+    Row(
+        "hospital-document-delete",
+        "DELETE",
+        lambda w: f"/fhir/DocumentReference/{w.of('DocumentReference', w.a)}",
+        every(405),
+    ),
+    Row(
+        "upload-usage-own",
+        "GET",
+        lambda w: f"/fhir/Patient/{w.a}/$upload-usage",
+        cells(**UPLOAD_READ_A),
+        missing=lambda w: f"/fhir/Patient/{MISSING}/$upload-usage",
+    ),
+    Row(
+        "upload-usage-of-b",
+        "GET",
+        lambda w: f"/fhir/Patient/{w.b}/$upload-usage",
+        cells(**UPLOAD_READ_B),
+        missing=lambda w: f"/fhir/Patient/{MISSING}/$upload-usage",
+    ),
+]
+
+
 def study_path(suffix: str = "") -> Any:
     return lambda w: f"/dicomweb/studies/{s(w)}{suffix}"
 
@@ -1193,7 +1488,6 @@ UNSERVED = [
     ("PUT", lambda w: "/fhir/metadata"),
     ("PATCH", lambda w: "/fhir/metadata"),
     ("DELETE", lambda w: "/fhir/metadata"),
-    ("POST", lambda w: "/fhir"),
     ("PUT", lambda w: "/fhir"),
     ("PATCH", lambda w: "/fhir"),
     ("DELETE", lambda w: "/fhir"),
@@ -1491,6 +1785,7 @@ ROWS = (
     FHIR_ROWS
     + SHARE_ROWS
     + PERSONAL_ROWS
+    + UPLOAD_ROWS
     + DICOM_ROWS
     + UNSERVED_ROWS
     + DICOMWEB_UNKNOWN_ROWS

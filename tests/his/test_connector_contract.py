@@ -36,7 +36,13 @@ from demo.generator import generate
 from fhir_gateway.fhir.query import QueryParser, SearchQuery
 from fhir_gateway.fhir.registry import registry
 from fhir_gateway.his import schema as t
-from fhir_gateway.his.connector import Contacts, HisConnector, HisUnreachable, Hit
+from fhir_gateway.his.connector import (
+    Contacts,
+    HisConnector,
+    HisUnreachable,
+    Hit,
+    IncomingDocument,
+)
 from fhir_gateway.his.sql import SqlConnector, make_engine
 from mappers import IdentifierSystems
 from tests.conftest import TODAY, scratch_postgres
@@ -709,3 +715,57 @@ def test_write_answers_racing_on_one_version_one_wins(
         assert (row.status, row.version) == ("submitted", 2)
     finally:
         _drop_assignment(engine, his_id)
+
+
+def test_an_uploaded_document_is_handed_once_changed_and_withdrawn(
+    his: tuple[SqlConnector, sa.Engine],
+) -> None:
+    """The write method of patients' uploads (F17): one row per upload however often it is
+    handed (a retry after a crash), its description changed, then withdrawn; the row stays."""
+    connector, engine = his
+    d = t.incoming_document.c
+    patient = _rows(engine, sa.select(t.patient.c.id).order_by(t.patient.c.id))[0].id
+    received = dt.datetime(2026, 11, 2, 9, 30, 15, 123456)
+    document = IncomingDocument(
+        upload_id=f"upload-{uuid.uuid4().hex}",
+        patient_id=patient,
+        type_code="external-lab-result",
+        title="Hemoleucogramă.pdf",
+        description="from another laboratory",
+        author_reference=f"Patient/{patient}",
+        content_type="application/pdf",
+        size=1234,
+        sha1="a" * 40,
+        content_url="http://gateway.test/fhir/Binary/upload-" + "b" * 32,
+        received_at=received,
+    )
+    connector.submit_patient_document(document)
+    connector.submit_patient_document(document)  # a retried hand-off changes nothing
+    rows = _rows(engine, sa.select(t.incoming_document).where(d.upload_id == document.upload_id))
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.patient_id, row.type_code, row.title, row.description) == (
+        patient,
+        "external-lab-result",
+        "Hemoleucogramă.pdf",
+        "from another laboratory",
+    )
+    assert (row.content_type, row.size, row.sha1, row.author_reference) == (
+        "application/pdf",
+        1234,
+        "a" * 40,
+        f"Patient/{patient}",
+    )
+    assert row.received_at == received
+    assert row.withdrawn_at is None
+    assert row.version == 1
+    connector.update_patient_document(document.upload_id, "a second opinion")
+    (row,) = _rows(engine, sa.select(t.incoming_document).where(d.upload_id == document.upload_id))
+    assert row.description == "a second opinion"
+    assert row.version == 2
+    withdrawn = dt.datetime(2026, 11, 3, 10, 0)
+    connector.withdraw_patient_document(document.upload_id, withdrawn)
+    connector.withdraw_patient_document(document.upload_id, withdrawn + dt.timedelta(hours=1))
+    (row,) = _rows(engine, sa.select(t.incoming_document).where(d.upload_id == document.upload_id))
+    assert row.withdrawn_at == withdrawn  # the first withdrawal stands
+    connector.withdraw_patient_document("upload-" + "0" * 32, withdrawn)  # none: no error

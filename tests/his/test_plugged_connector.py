@@ -30,6 +30,7 @@ from fhir_gateway.his.connector import (
     GuardianLink,
     HisConnector,
     Hit,
+    IncomingDocument,
     Key,
     PatientMatch,
     Patients,
@@ -121,6 +122,18 @@ class HospitalConnector:
         return self._inner.write_answers(
             assignment_id, patient_id, version, answers, submitted_at=submitted_at
         )
+
+    def submit_patient_document(self, document: IncomingDocument) -> None:
+        self.calls.append("submit_patient_document")
+        self._inner.submit_patient_document(document)
+
+    def update_patient_document(self, upload_id: str, description: str | None) -> None:
+        self.calls.append("update_patient_document")
+        self._inner.update_patient_document(upload_id, description)
+
+    def withdraw_patient_document(self, upload_id: str, at: dt.datetime) -> None:
+        self.calls.append("withdraw_patient_document")
+        self._inner.withdraw_patient_document(upload_id, at)
 
 
 @pytest.fixture

@@ -174,13 +174,15 @@ def test_write_scopes_the_server_cannot_honour_are_neither_offered_nor_granted(
     verifier, challenge = pkce()
     params = authorize_params(client_id, challenge, "launch/patient patient/*.cruds")
     page = client.get("/oauth/authorize", query_string=params).get_data(as_text=True)
-    assert "delete" not in page
+    # deleting is offered only for the patient's own uploads
+    assert "delete: DocumentReference records" in page
+    assert page.count("delete") == 1
     assert "create, update: Consent records of the chosen patient" in page
     assert "cannot honour" in page  # says that some of what was asked is not offered
     token = exchange(client, client_id, get_code(client, params)["code"][0], verifier).get_json()
     assert token["scope"] == (
-        "launch/patient patient/*.rs patient/Consent.cu patient/ImagingStudy.c"
-        " patient/QuestionnaireResponse.u"
+        "launch/patient patient/*.rs patient/Binary.c patient/Consent.cu "
+        "patient/DocumentReference.cud patient/ImagingStudy.c patient/QuestionnaireResponse.u"
     )
 
 
@@ -225,13 +227,14 @@ def test_a_partner_asking_in_v1_reads_v1_back(oauth_app: Flask) -> None:
         (
             "patient/*.*",
             "patient/*.cruds",
-            "patient/*.read patient/Consent.cu patient/ImagingStudy.c"
-            " patient/QuestionnaireResponse.u",
+            "patient/*.read patient/Binary.c patient/Consent.cu patient/DocumentReference.write "
+            "patient/ImagingStudy.c patient/QuestionnaireResponse.u",
         ),
         (
             "patient/*.write",
             "patient/*.cruds",
-            "patient/Consent.cu patient/ImagingStudy.c patient/QuestionnaireResponse.u",
+            "patient/Binary.c patient/Consent.cu patient/DocumentReference.write "
+            "patient/ImagingStudy.c patient/QuestionnaireResponse.u",
         ),
         (
             "patient/QuestionnaireResponse.write",
