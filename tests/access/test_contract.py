@@ -894,6 +894,8 @@ UPLOAD_READ_A = dict(
     partner_none=M,
     result_code=FORBIDDEN,
     viewer=FORBIDDEN,
+    # a share with a person outside covers only what it lists: no upload was shared
+    share=FORBIDDEN,
 )
 UPLOAD_READ_B = dict(UPLOAD_READ_A, patient=M, user=M, partner=M)
 
@@ -993,6 +995,7 @@ UPLOAD_ROWS = [
             partner_none=EMPTY,
             result_code=FORBIDDEN,
             viewer=FORBIDDEN,
+            share=FORBIDDEN,
         ),
         check=lists_upload_of_a,
     ),
@@ -1014,14 +1017,14 @@ UPLOAD_ROWS = [
         "upload-binary-read-own",
         "GET",
         lambda w: f"/fhir/Binary/{upload_of('patient')(w)['binary']}",
-        cells(**dict(UPLOAD_READ_A, result_code=M)),
+        cells(**dict(UPLOAD_READ_A, result_code=M, share=M)),
         missing=lambda w: f"/fhir/Binary/{NO_UPLOAD}",
     ),
     Row(
         "upload-binary-read-of-b",
         "GET",
         lambda w: f"/fhir/Binary/{upload_of('other')(w)['binary']}",
-        cells(**dict(UPLOAD_READ_B, result_code=M)),
+        cells(**dict(UPLOAD_READ_B, result_code=M, share=M)),
         missing=lambda w: f"/fhir/Binary/{NO_UPLOAD}",
     ),
     Row(

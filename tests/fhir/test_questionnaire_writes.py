@@ -427,7 +427,8 @@ def test_the_capability_statement_advertises_update_of_questionnaire_response_on
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
     updating = {name for name, r in resources.items() if {"code": "update"} in r["interaction"]}
     assert "QuestionnaireResponse" in updating
-    assert updating - {"QuestionnaireResponse"} <= {"Consent"}  # served by the sharing part
+    # the others are served by the sharing part (Consent) and by patients' uploads
+    assert updating - {"QuestionnaireResponse"} <= {"Consent", "DocumentReference"}
     assert resources["QuestionnaireResponse"]["versioning"] == "versioned-update"
     assert {"code": "create"} not in resources["QuestionnaireResponse"]["interaction"]
     assert "update" not in [i["code"] for i in resources["Questionnaire"]["interaction"]]

@@ -29,6 +29,7 @@ from tests.smart_auth.test_oauth_fixtures import (
     pkce,
     store_of,
 )
+from tests.smart_auth.test_token_cache import _redis_feed
 
 __all__ = ["oauth_app"]
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -266,7 +267,10 @@ def test_asks_in_v1() -> None:
 def test_a_reused_code_is_refused_and_revokes_every_token_issued_from_it(
     oauth_app: Flask,
 ) -> None:
-    assert store_of(oauth_app).token_cache_s > 0  # the revoking worker must forget at once
+    # token memory is on only with the shared revocation counter (Redis): the revoking worker
+    # must forget at once what it remembers
+    store = store_of(oauth_app)
+    store.feed, store.token_cache_s = _redis_feed(), 300.0
     client = oauth_app.test_client()
     client.get(f"/_test/sign-in/{add_account(oauth_app, (3, 'self'))}")
     client_id, _ = add_app(oauth_app)
