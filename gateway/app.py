@@ -226,6 +226,12 @@ def create_app(
     smart_auth_audit.init_app(app, settings)
     smart_auth_sharing.init_app(app, settings)
     uploads = smart_auth_uploads.init_app(app, settings)
+    # F18: an attachment answer may also be one of the patient's own uploads (F17)
+    answers = app.extensions["questionnaire_responses"]
+    in_his = answers.attachment_check
+    answers.attachment_check = lambda patient, reference: (
+        uploads.is_upload(reference, patient) or in_his(patient, reference)
+    )
     if "dicomweb" in app.extensions:
         uploads.dicom_sink = _dicom_sink(app.extensions["dicomweb"])
     app.extensions["capability_statement"] = lambda: capability_statement(

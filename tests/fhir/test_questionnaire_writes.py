@@ -278,6 +278,55 @@ def test_attachments_are_the_patients_documents_and_studies(
     ]
 
 
+def _upload(app: Flask, headers: dict[str, str]) -> str:
+    """A PDF the patient uploads (F17): the id of its DocumentReference."""
+    from tests.uploads.samples import pdf
+
+    client = app.test_client()
+    made = client.post(
+        "/fhir/Binary", data=pdf(), headers={**headers, "Content-Type": "application/pdf"}
+    )
+    assert made.status_code == 201, made.get_data(as_text=True)
+    base = app.config["UPLOADS_BASE"]
+    doc = client.post(
+        "/fhir/DocumentReference",
+        json={
+            "resourceType": "DocumentReference",
+            "status": "current",
+            "type": {
+                "coding": [{"system": f"{base}/CodeSystem/patient-document-type", "code": "other"}]
+            },
+            "content": [{"attachment": {"url": f"Binary/{made.get_json()['id']}"}}],
+        },
+        headers=headers,
+    )
+    assert doc.status_code == 201, doc.get_data(as_text=True)
+    return str(doc.get_json()["id"])
+
+
+def test_an_attachment_may_be_the_patients_own_upload_and_never_anothers(
+    answering: Answering, app: Flask, people: dict[str, Any]
+) -> None:
+    scope = f"{ANSWERING} patient/Binary.c patient/DocumentReference.c"
+    own = _upload(app, {"Authorization": f"Bearer {token(app, people['p'], scope)}"})
+    of_q = _upload(app, {"Authorization": f"Bearer {token(app, people['q'], scope)}"})
+    refused = answering.put(
+        "completed",
+        *answering.required(),
+        item("earlier", {"valueAttachment": {"url": f"DocumentReference/{of_q}"}}),
+    )
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    done = answering.put(
+        "completed",
+        *answering.required(),
+        item("earlier", {"valueAttachment": {"url": f"DocumentReference/{own}"}}),
+    )
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert his_row(answering.his, answering.his_id).answers["earlier"] == [
+        {"url": f"DocumentReference/{own}"}
+    ]
+
+
 def test_enable_when_is_applied_to_the_answers(answering: Answering) -> None:
     answers = [i for i in answering.required() if i["linkId"] != "treated"]
     disabled = answering.put(
