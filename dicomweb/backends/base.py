@@ -158,7 +158,8 @@ class PacsBackend(Protocol):
         limit: int | None = None,
         offset: int = 0,
     ) -> list[Dataset]:
-        """Matching instances of a study or of one of its series, by Instance Number then UID."""
+        """Matching instances of a study or of one of its series, by Instance Number then UID
+        (a study's: series by series where the backend reads them so, as DIMSE does)."""
         ...
 
     def retrieve_study(self, study_uid: str) -> Retrieval:
