@@ -48,7 +48,7 @@ QUERY_KEY = ("query",)
 _PATIENT_KEYS = frozenset({"PatientID", "IssuerOfPatientID"})
 
 
-def _carries(ds: Dataset, keys: dict[str, str]) -> bool:
+def _carries(ds: Dataset, keys: Query) -> bool:
     """Whether ``ds`` has a value for every key of ``keys`` that matches on one."""
     return all(ds.get(k) not in (None, "") for k, v in keys.items() if v not in ("", "*"))
 
