@@ -44,6 +44,9 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
+from dicomweb.backends.base import RetrieveOutcome
+from dicomweb.errors import RetrievalIncomplete
+
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 _SCHEMA = """
@@ -327,6 +330,16 @@ def _anyone(ds: Dataset) -> bool:
     return True
 
 
+def _raise_if_incomplete(outcome: RetrieveOutcome | None) -> None:
+    """A retrieval the PACS ended without everything it matched is an error, never a shorter
+    answer that looks whole (RetrievalIncomplete: 502, or a cut stream once one began)."""
+    if outcome is not None and outcome.incomplete:
+        assert outcome.status is not None
+        raise RetrievalIncomplete(
+            status=outcome.status, failed=outcome.failed, completed=outcome.completed
+        )
+
+
 class Source:
     """Instances of a study, series or one instance: from the cache when it holds them, else
     streamed from the PACS backend (PS3.4 §C.4.3 C-GET) and written to the cache on the way.
@@ -392,6 +405,7 @@ class Source:
                 if self.admit(ds):
                     yield filed, data
             outcome = retrieval.outcome
+            _raise_if_incomplete(outcome)
             if (
                 self.cache is not None
                 and outcome is not None
@@ -419,6 +433,8 @@ class Source:
                 ds = header_of(data)
                 if _entry(ds) == wanted and self.admit(ds):
                     found = data
+            if found is None:  # the PACS matched it but could not send it: not a 404
+                _raise_if_incomplete(retrieval.outcome)
         finally:
             retrieval.close()
         if found is not None and self.cache is not None:

@@ -31,6 +31,7 @@ from .context import (
     DicomwebContext,
     DicomwebError,
     PacsScope,
+    admitted,
     blueprint,
     context,
     guarded,
@@ -85,6 +86,7 @@ def _admit(study: str, what: str, *uids: str) -> tuple[DicomwebContext, Source, 
         audit.record(grant, what, "ImagingStudy", outcome="not-found", ids=[study[:64]])
         raise
     audit.record(grant, what, "ImagingStudy", outcome="allowed", ids=[study])
+    admitted(grant, what, study)
     return ctx, source_for(ctx, scope), scope
 
 
