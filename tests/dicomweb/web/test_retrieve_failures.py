@@ -13,6 +13,7 @@ whole one; the audit trail says the retrieval failed or was partial.
 
 from __future__ import annotations
 
+import copy
 import io
 import threading
 from collections.abc import Iterator
@@ -310,3 +311,20 @@ def test_an_export_with_failed_sub_operations_is_cut_or_refused(gateway, peer):
     rsp = gateway.get("/export")
     assert rsp.status_code == 502
     assert gateway.events("export") == ["allowed", "failed", "partial"]
+
+
+def test_a_failed_sub_operation_of_another_patients_instance_is_not_the_callers(gateway, peer):
+    """A PACS that files another patient's instance under the caller's study fails to send it
+    (say its SOP class was not negotiated): the caller got every instance they may have, so
+    their retrieval is whole; the other patient's instance never leaves either way."""
+    theirs = copy.deepcopy(peer.datasets[0])
+    theirs.PatientID = "NOT-THE-CALLER"
+    theirs.SOPInstanceUID = new_uid()
+    theirs.file_meta.MediaStorageSOPInstanceUID = theirs.SOPInstanceUID
+    peer.datasets.append(theirs)
+    peer.failing = {str(theirs.SOPInstanceUID)}
+    assert sorted(_parts(gateway.get(""))) == sorted(gateway.uids)
+    assert gateway.events("wado-retrieve") == ["allowed"]
+    # asked for by its own path, it is missing to the caller, as any other patient's is
+    rsp = gateway.get(f"/series/{theirs.SeriesInstanceUID}/instances/{theirs.SOPInstanceUID}")
+    assert rsp.status_code == 404
