@@ -101,6 +101,8 @@ def app_config(his_url: str, **extra: object) -> dict[str, object]:
         "state_url": f"sqlite:///{own / 'state.sqlite'}",
         "outbox_dir": str(own / "outbox"),
         "dicomweb_cache_dir": str(own / "dicomweb-cache"),
+        # the viewer build of this checkout (scripts/install-ohif.sh), not one in a data dir
+        "ohif_dir": str(REPO / "var" / "ohif" / "dist"),
         "his_url": his_url,
         "public_base_url": BASE,
         "dev_open_access": True,
