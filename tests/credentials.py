@@ -1,0 +1,70 @@
+"""Real credentials for tests outside the access contract suite: SMART access tokens made the
+way a patient app gets them (an account, a registered app, the authorization-code launch
+through the sign-in and consent pages, PKCE), never a grant handed to the app directly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.smart_auth.test_oauth_fixtures import (
+    APP_SCOPE,
+    REDIRECT,
+    add_account,
+    authorize_params,
+    exchange,
+    get_code,
+    pkce,
+)
+
+#: what the test apps are registered for: everything a test may ask (a launch asks a part)
+REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu"
+
+
+def with_test_sign_in(app: Flask) -> Flask:
+    """The accounts pages' sign-in as a test-only route (``_test``), for the launches below."""
+    from smart_auth.session import sign_in
+
+    if "_test_sign_in" not in app.view_functions:
+
+        @app.get("/_test/sign-in/<int:account_id>")
+        def _test_sign_in(account_id: int) -> str:
+            sign_in(account_id)
+            return "ok"
+
+    return app
+
+
+def launch_token(app: Flask, account_id: int, scope: str, patient: int | None) -> dict[str, Any]:
+    """The token response of a full launch of a newly registered public app by the account:
+    ``patient`` is the one chosen on the consent page (``None``: no patient context)."""
+    store = app.extensions["smart_oauth"].store
+    client_id, _ = store.register_client(
+        name="Test App", kind="app", auth_method="none", scope=REGISTERED, redirect_uris=(REDIRECT,)
+    )
+    client = app.test_client()
+    assert client.get(f"/_test/sign-in/{account_id}").status_code == 200
+    verifier, challenge = pkce()
+    query = get_code(client, authorize_params(client_id, challenge, scope), patient=patient)
+    answer = exchange(client, client_id, query["code"][0], verifier)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    token: dict[str, Any] = answer.get_json()
+    assert token.get("patient") == (str(patient) if patient is not None else None), token
+    return token
+
+
+def patient_client(app: Flask, patient: int, scope: str, *, context: bool = True) -> FlaskClient:
+    """A test client sending the access token of ``patient``'s own account for ``scope``
+    (with ``launch/patient`` and the patient chosen); ``context`` False: the token of an
+    account that holds no patient, launched without ``launch/patient``."""
+    with_test_sign_in(app)
+    # without a context, an account of no patient: the server gives an account of one patient
+    # that patient's context even unasked
+    account = add_account(app, (patient, "self")) if context else add_account(app)
+    asked = f"launch/patient openid {scope}" if context else f"openid {scope}"
+    token = launch_token(app, account, asked, patient if context else None)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token['access_token']}"
+    return client
