@@ -4,6 +4,7 @@ through the sign-in and consent pages, PKCE), never a grant handed to the app di
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
@@ -52,19 +53,35 @@ def launch_token(app: Flask, account_id: int, scope: str, patient: int | None) -
     assert answer.status_code == 200, answer.get_data(as_text=True)
     token: dict[str, Any] = answer.get_json()
     assert token.get("patient") == (str(patient) if patient is not None else None), token
-    return token
+    return {**token, "client_id": client_id}
 
 
-def patient_client(app: Flask, patient: int, scope: str, *, context: bool = True) -> FlaskClient:
-    """A test client sending the access token of ``patient``'s own account for ``scope``
-    (with ``launch/patient`` and the patient chosen); ``context`` False: the token of an
-    account that holds no patient, launched without ``launch/patient``."""
+@dataclass(frozen=True)
+class Caller:
+    """A patient app's client and who the gateway takes it for."""
+
+    client: FlaskClient
+    account_id: int
+    client_id: str
+    token: str
+
+    @property
+    def subject(self) -> str:
+        """The subject of its grant (and of its audit records)."""
+        return f"patient:{self.account_id}"
+
+
+def patient_caller(app: Flask, patient: int, scope: str) -> Caller:
+    """The access token of ``patient``'s own account for ``scope`` (``launch/patient`` asked,
+    the patient chosen on the consent page), and a test client that sends it."""
     with_test_sign_in(app)
-    # without a context, an account of no patient: the server gives an account of one patient
-    # that patient's context even unasked
-    account = add_account(app, (patient, "self")) if context else add_account(app)
-    asked = f"launch/patient openid {scope}" if context else f"openid {scope}"
-    token = launch_token(app, account, asked, patient if context else None)
+    account = add_account(app, (patient, "self"))
+    token = launch_token(app, account, f"launch/patient openid {scope}", patient)
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token['access_token']}"
-    return client
+    return Caller(client, account, str(token["client_id"]), str(token["access_token"]))
+
+
+def patient_client(app: Flask, patient: int, scope: str) -> FlaskClient:
+    """A test client sending the access token of ``patient``'s own account for ``scope``."""
+    return patient_caller(app, patient, scope).client
