@@ -21,7 +21,7 @@ from tests.smart_auth.test_oauth_fixtures import (
 )
 
 #: what the test apps are registered for: everything a test may ask (a launch asks a part)
-REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu"
+REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu patient/ImagingStudy.c"
 
 
 def with_test_sign_in(app: Flask) -> Flask:

@@ -111,18 +111,30 @@ def dw_client(dw_app: Any) -> Any:
 
 
 @pytest.fixture
-def client_for(his_pacs: HisPacs) -> Iterator[Callable[..., Any]]:
-    """``client_for({patient ids}, scopes=...)``: a test client whose grant covers them."""
-    made: list[Any] = []
+def client_for(his_pacs: HisPacs, tmp_path: Any) -> Iterator[Callable[..., Any]]:
+    """``client_for({patient ids}, scopes=...)``: a test client with a real SMART token of an
+    account holding those patients, from a full launch against the gateway (authorization
+    on): one patient's own app for ``patient/`` scopes, or, for several patients, the
+    account's app at user level (``user/`` scopes: every patient the account acts for)."""
+    from tests.credentials import launch_token, patient_client, with_test_sign_in
+    from tests.smart_auth.test_oauth_fixtures import add_account
+
+    app = signed_in_app(his_pacs, tmp_path)
+    with_test_sign_in(app)
 
     def build(patients: set[int] | frozenset[int], scopes: str = "patient/*.rs") -> Any:
-        app = make_app(his_pacs, grant=patient_grant(frozenset(patients), scopes))
-        made.append(app)
-        return app.test_client()
+        first, *others = sorted(patients)
+        if not others:
+            return patient_client(app, first, scopes)
+        account = add_account(app, (first, "self"), *((p, "guardian") for p in others))
+        asked = "openid " + scopes.replace("patient/", "user/")
+        token = launch_token(app, account, asked, None)
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token['access_token']}"
+        return client
 
     yield build
-    for app in made:
-        app.extensions["test_backend"].close()
+    close_signed_in_app(app)
 
 
 # --- authorization on: real SMART tokens from the OAuth store -------------------------------
@@ -278,6 +290,13 @@ class Reading:
         rsp.get_data()
         rsp.close()
         return rsp
+
+
+def grant_of(client: Any) -> Grant:
+    """The grant the gateway makes of a ``client_for`` client's token (the production
+    validator's)."""
+    policy = client.application.extensions["access_policy"]
+    return policy.grant_for({"Authorization": client.environ_base["HTTP_AUTHORIZATION"]})
 
 
 def bearer(token: str) -> dict[str, str]:
