@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from pydicom.dataset import Dataset
 
 from access.policy import Grant
-from access.scopes import levels_for, parse_scopes
 from demo.his_studies import LoadReport, images_in_pacs, load_his_studies, order_rows
 from demo.synthetic import Patient, StudySpec, build_study
 from dicomweb.backends.dimse import DimseBackend
@@ -65,35 +64,12 @@ def his_pacs(sqlite_his: str, pacs: Pacs) -> HisPacs:
     return HisPacs(sqlite_his, pacs, report, studies)
 
 
-class Fixed:
-    """An authenticator that answers every request with one grant."""
-
-    def __init__(self, grant: Grant) -> None:
-        self.grant = grant
-
-    def authenticate(self, headers: Any) -> Grant | None:
-        return self.grant
-
-
-def patient_grant(patients: frozenset[int], scopes: str = "patient/*.rs") -> Grant:
-    return Grant(
-        subject="test-patient",
-        client_id="test-app",
-        patients=patients,
-        scopes=parse_scopes(scopes),
-        levels=levels_for("patient"),
-    )
-
-
-def make_app(his_pacs: HisPacs, *, grant: Grant | None = None, **config: Any) -> Any:
+def make_app(his_pacs: HisPacs, **config: Any) -> Any:
+    """The gateway in development open access in front of the PACS (a caller's own data is
+    tested with real tokens: ``client_for``, ``signed_in_app``)."""
     backend = DimseBackend(his_pacs.pacs.settings())
-    cfg = app_config(his_pacs.his_url, dev_open_access=grant is None, **config)
-    app = create_app(
-        cfg,
-        authenticator=Fixed(grant) if grant is not None else None,
-        pacs=backend,
-        pacs_settings=his_pacs.pacs.settings(),
-    )
+    cfg = app_config(his_pacs.his_url, **{"dev_open_access": True, **config})
+    app = create_app(cfg, pacs=backend, pacs_settings=his_pacs.pacs.settings())
     app.extensions["test_backend"] = backend
     return app
 
