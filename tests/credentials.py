@@ -85,3 +85,46 @@ def patient_caller(app: Flask, patient: int, scope: str) -> Caller:
 def patient_client(app: Flask, patient: int, scope: str) -> FlaskClient:
     """A test client sending the access token of ``patient``'s own account for ``scope``."""
     return patient_caller(app, patient, scope).client
+
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def partner_token(app: Flask, client_id: str, key: Any = None) -> str:
+    """A backend-services token of the registered partner ``client_id`` (SMART Backend
+    Services: client_credentials with a private_key_jwt assertion signed by ``key``, the
+    private half of the JWKS it was registered with)."""
+    import time
+    import uuid
+
+    from joserfc import jwt
+
+    from tests.smart_auth.test_oauth_fixtures import TOKEN_URL
+
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": TOKEN_URL,
+        "exp": now + 240,
+        "jti": uuid.uuid4().hex,
+    }
+    header = {"alg": "RS384", "kid": key.kid, "typ": "JWT"}
+    assertion = jwt.encode(header, claims, key, algorithms=["RS384"])
+    answer = app.test_client().post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "scope": "system/*.rs",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion,
+        },
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return str(answer.get_json()["access_token"])
+
+
+def bearer_client(app: Flask, token: str) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
