@@ -91,6 +91,8 @@ def his_url(request: pytest.FixtureRequest) -> str:
 
 #: Scratch space for the state databases, outboxes and caches of the apps tests build.
 _SCRATCH = tempfile.TemporaryDirectory(prefix="gateway-tests-")
+#: what a test leaves to the defaults lands in scratch space too, never in the home directory
+os.environ["FHIR_GATEWAY_DATA_DIR"] = str(Path(_SCRATCH.name) / "data")
 
 
 def app_config(his_url: str, **extra: object) -> dict[str, object]:
