@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
-DEMO_HIS ?= sqlite:///instance/his.sqlite
+# the demo keeps the gateway's files (state, outbox, cache, its Orthanc) in instance/ here
+export FHIR_GATEWAY_DATA_DIR ?= $(CURDIR)/instance
+DEMO_HIS ?= sqlite:///$(CURDIR)/instance/his.sqlite
 DEMO_PATIENTS ?= 200
 # imaging orders whose synthetic studies the demo's Orthanc receives (all: a few minutes)
 DEMO_STUDIES ?= 40
@@ -40,7 +42,7 @@ demo: setup instance/his.sqlite
 	$(VENV)/bin/fhir-gateway pacs load-his --his-url $(DEMO_HIS) --max-size 128 \
 		--limit $(DEMO_STUDIES)
 	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) FHIR_GATEWAY_DEV_OPEN_ACCESS=true \
-		FHIR_GATEWAY_PACS_ENABLED=true FHIR_GATEWAY_LOG_JSON=false $(VENV)/bin/fhir-gateway serve
+		FHIR_GATEWAY_OHIF_DIR=$(CURDIR)/var/ohif/dist FHIR_GATEWAY_PACS_ENABLED=true FHIR_GATEWAY_LOG_JSON=false $(VENV)/bin/fhir-gateway serve
 
 demo-stop:
 	$(VENV)/bin/fhir-gateway pacs stop

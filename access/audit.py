@@ -69,6 +69,12 @@ def reset(token: contextvars.Token[AuditSink | None]) -> None:
     _sink.reset(token)
 
 
+def current() -> AuditSink | None:
+    """This context's sink: what a streamed response keeps, to record the end of a request
+    whose body is produced after the request's own context (and its sink) is gone."""
+    return _sink.get()
+
+
 def record(
     grant: Grant | None,
     action: str,

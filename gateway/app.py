@@ -79,6 +79,15 @@ _DICOMWEB_EXPOSED = [
 ]
 
 
+#: Said by whatever serves requests without FHIR_GATEWAY_SECRET_KEY: what it signs then lives
+#: and dies with the key made at start.
+UNSHARED_KEY_NOTICE = (
+    "FHIR_GATEWAY_SECRET_KEY is not set: paging links, sessions, audit cursors and viewer links "
+    "are signed with a key made at start, so they stop working when the server restarts and "
+    "no other host accepts them"
+)
+
+
 def _version() -> str:
     try:
         return version("fhir-gateway")
@@ -146,19 +155,16 @@ def create_app(
     """
     settings = Settings.from_mapping(config)
     logs.configure(settings.log_level, settings.log_json)
-    app = Flask(__name__)
+    # Flask's instance folder is the gateway's data directory too, never a guess
+    app = Flask(__name__, instance_path=settings.data_dir)
     app.config.update(SETTINGS=settings, VERSION=_version())
     if settings.proxy_hops:  # behind a load balancer: the client is the one it saw
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
-    if settings.secret_key:
-        secret = settings.secret_key.encode()
-    else:
-        secret = secrets.token_bytes(32)
-        log.warning(
-            "FHIR_GATEWAY_SECRET_KEY is not set: paging links, sessions and viewer links made "
-            "here work only in this process (fhir-gateway serve shares one key among its workers)"
-        )
+    # Without a configured key each app makes its own. Only what serves requests says so
+    # (``fhir-gateway serve``, ``gateway.wsgi``): the admin commands that build an app sign
+    # and verify nothing, and a warning there would teach people to ignore it.
+    secret = settings.secret_key.encode() if settings.secret_key else secrets.token_bytes(32)
     # The one signing secret: paging cursors, the session cookie, viewer tokens derive from it.
     app.secret_key = secret
     previous = tuple(key.encode() for key in settings.secret_key_previous)

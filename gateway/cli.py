@@ -32,9 +32,12 @@ def main() -> None:
 @click.option("--workers", type=int, help="Worker processes (default: 2 x cores + 1).")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Run the gateway under gunicorn."""
+    from .app import UNSHARED_KEY_NOTICE
     from .server import run
 
     settings = _settings()
+    if not settings.secret_key:
+        click.echo(f"WARNING: {UNSHARED_KEY_NOTICE}", err=True)
     run(settings, host=host, port=port, workers=workers)
 
 
@@ -147,8 +150,15 @@ def config_reference() -> None:
 
 
 def _ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    """Make the folder of a SQLite file (the settings made its path absolute)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return
+    if not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _register_optional(group: Any) -> None:

@@ -13,7 +13,11 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 PREFIX = "FHIR_GATEWAY_"
 
@@ -60,13 +64,59 @@ def _opt(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"doc": doc})
 
 
+#: Options naming a directory of the gateway's own: a relative value is within DATA_DIR.
+_DIRECTORIES = ("audit_journal_dir", "outbox_dir", "dicomweb_cache_dir", "ohif_dir", "uploads_dir")
+#: Options holding a database URL: a relative SQLite file is within DATA_DIR.
+_DATABASES = ("his_url", "state_url")
+
+
+def default_data_dir() -> Path:
+    """Where the gateway keeps its files when DATA_DIR is not set: the XDG Base Directory
+    data home (``$XDG_DATA_HOME``, ``~/.local/share`` when unset or not absolute) plus
+    ``fhir-gateway``; never the working directory."""
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    home = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return home / "fhir-gateway"
+
+
+def within(base: Path, value: str) -> str:
+    """``value`` (a path, ``~`` expanded) as an absolute path, a relative one taken from
+    ``base``."""
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def sqlite_within(base: Path, url: str) -> str:
+    """A database URL whose SQLite file, when relative, is taken from ``base``; any other URL
+    (a server database, an in-memory SQLite one) unchanged."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # not a URL at all: the engine says so when it is used
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return url
+    if database.startswith("file:") or Path(database).expanduser().is_absolute():
+        return url
+    return parsed.set(database=within(base, database)).render_as_string(hide_password=False)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Gateway configuration; field ``x_y`` is the environment variable ``FHIR_GATEWAY_X_Y``."""
 
+    data_dir: str = _opt(
+        "",
+        "Directory of the gateway's own files, never the working directory: a relative SQLite "
+        "file in HIS_URL or STATE_URL and a relative AUDIT_JOURNAL_DIR, OUTBOX_DIR, "
+        "DICOMWEB_CACHE_DIR or OHIF_DIR are taken from it (as are `fhir-gateway pacs` files). "
+        "An absolute path (~ is expanded). Empty: $XDG_DATA_HOME/fhir-gateway, that is "
+        "~/.local/share/fhir-gateway without XDG_DATA_HOME.",
+    )
     his_url: str = _opt(
-        "sqlite:///instance/his.sqlite",
-        "SQLAlchemy URL of the HIS database (SQLite file or postgresql+psycopg://...).",
+        "sqlite:///his.sqlite",
+        "SQLAlchemy URL of the HIS database (SQLite file or postgresql+psycopg://...); a "
+        "relative SQLite file is within DATA_DIR.",
     )
     his_pool_size: int = _opt(5, "Connections kept open to the HIS per worker.")
     his_timeout_s: float = _opt(
@@ -158,15 +208,16 @@ class Settings:
     )
 
     state_url: str = _opt(
-        "sqlite:///instance/state.sqlite",
-        "SQLAlchemy URL of the gateway's own state database (accounts, codes, tokens).",
+        "sqlite:///state.sqlite",
+        "SQLAlchemy URL of the gateway's own state database (accounts, codes, tokens); a "
+        "relative SQLite file is within DATA_DIR.",
     )
     audit_journal_dir: str = _opt(
         "",
         "Directory of this host's audit journal: each worker appends every audit record there "
         "before answering, and the records a killed worker left are written to the state "
         "database by the next worker that starts (or within 30 s by any running one). Empty: "
-        "next to a SQLite state database (<file>.audit-journal), else instance/audit-journal. "
+        "next to a SQLite state database (<file>.audit-journal), else DATA_DIR/audit-journal. "
         "A subdirectory per state database keeps the journals of different databases apart; "
         "records the database refuses are set aside in dead-letter.jsonl there.",
     )
@@ -232,7 +283,7 @@ class Settings:
         "Seconds to connect to the SMS provider and to wait for each part of its answer.",
     )
     outbox_dir: str = _opt(
-        "instance/outbox",
+        "outbox",
         "Directory where mail (mail/*.eml) and SMS (sms/*.json) land when no SMTP server or "
         "SMS provider is configured (the demo).",
     )
@@ -242,7 +293,7 @@ class Settings:
         "Seconds a viewer link's token (bound to one study) stays valid after it is minted.",
     )
     ohif_dir: str = _opt(
-        "var/ohif/dist",
+        "ohif/dist",
         "The OHIF viewer's built files (scripts/install-ohif.sh), served under /viewer; "
         "the viewer is not served when the folder is missing.",
     )
@@ -278,7 +329,7 @@ class Settings:
     )
 
     dicomweb_cache_dir: str = _opt(
-        "instance/dicomweb-cache",
+        "dicomweb-cache",
         "Directory of the on-disk cache of retrieved DICOM instances, shared by the workers of "
         "a host (WADO-RS answers from it); empty disables the cache.",
     )
@@ -331,7 +382,7 @@ class Settings:
     )
 
     uploads_dir: str = _opt(
-        "instance/uploads",
+        "uploads",
         "Directory where patients' uploaded files are stored (F17). Every worker and host of a "
         "deployment must see the same directory (a shared volume): the metadata is in the "
         "state database, the bytes here.",
@@ -387,6 +438,23 @@ class Settings:
     pacs_pool_size: int = _opt(4, "Associations kept open to the PACS per worker, at most.")
     pacs_dimse_timeout_s: int = _opt(30, "Seconds to wait for each DIMSE response.")
     pacs_connect_timeout_s: int = _opt(5, "TCP connection timeout to the PACS, in seconds.")
+
+    def __post_init__(self) -> None:
+        """Every path made absolute from DATA_DIR, so that commands started anywhere agree on
+        the files (check-config shows the absolute ones)."""
+        if self.data_dir:
+            base = Path(self.data_dir).expanduser()
+            if not base.is_absolute():
+                raise SettingsError(f"{PREFIX}DATA_DIR must be an absolute path")
+        else:
+            base = default_data_dir()
+        object.__setattr__(self, "data_dir", str(base))
+        for name in _DIRECTORIES:
+            value = getattr(self, name)
+            if value:  # empty keeps its meaning (no cache, the journal's own default)
+                object.__setattr__(self, name, within(base, value))
+        for name in _DATABASES:
+            object.__setattr__(self, name, sqlite_within(base, getattr(self, name)))
 
     @property
     def base_url(self) -> str:
@@ -469,6 +537,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "threads",
             "secret_key",
             "secret_key_previous",
+            "data_dir",
             "cors_",
             "log_",
         ),
@@ -518,6 +587,12 @@ SHARED: tuple[str, ...] = (
     "pacs_dicomweb_url",
     "pacs_patient_id_",
     "viewer_token_ttl_s",
+    "uploads_max_",
+    "uploads_quota_bytes",
+    "uploads_lease_s",
+    "uploads_unattached_s",
+    "shares_",
+    "questionnaires_",
 )
 
 

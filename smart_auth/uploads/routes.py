@@ -19,6 +19,7 @@ reads keep answering for the hospital's own documents (which cannot be deleted: 
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -36,6 +37,8 @@ from smart_auth.state import shared_engine
 from . import resources
 from .service import TYPES, UploadRefused, UploadService, fhir_id, key_of
 from .storage import DirectoryStore
+
+log = logging.getLogger(__name__)
 
 uploads = Blueprint("uploads", __name__)
 
@@ -259,16 +262,27 @@ def read_binary(key: str) -> Response:
     if row is None:
         audit.record(grant, "read", "Binary", outcome="not-found", ids=[rid[:64]])
         raise NotFound(f"Binary/{rid[:64]} is not known")
+    try:
+        stream = _service().open(key)
+    except FileNotFoundError:
+        # a row whose bytes are gone (a store restored from an older copy than the database):
+        # the hospital is told in the log, the caller gets what is true, the content is absent
+        log.error("upload store: the bytes of an upload are missing (key %s)", key)
+        audit.record(
+            grant, "read", "Binary", outcome="failed", ids=[rid], patients={row["his_patient_id"]}
+        )
+        raise NotFound(f"The content of Binary/{rid} is not available") from None
     audit.record(
         grant, "read", "Binary", outcome="allowed", ids=[rid], patients={row["his_patient_id"]}
     )
     resource = resources.binary_meta(row, _service().document_of_binary(key))
     headers = version_headers(resource)
     if not_modified(request, resource):
+        stream.close()
         return Response(status=304, headers=headers)
     if _asks_for_fhir():
         return Response(
-            resources.binary_json(resource, _service().open(key)),
+            resources.binary_json(resource, stream),
             mimetype=FHIR_JSON,
             headers=headers,
             direct_passthrough=True,
@@ -285,7 +299,7 @@ def read_binary(key: str) -> Response:
         }
     )
     return Response(
-        _chunks(_service().open(key)),
+        _chunks(stream),
         mimetype=row["content_type"],
         headers=headers,
         direct_passthrough=True,

@@ -534,3 +534,30 @@ def test_a_binary_no_document_took_is_removed_after_a_while(
     service.sweep(force=True)
     assert usage(small)["used"] == 0
     assert store_files(Path(small.app.config["SETTINGS"].uploads_dir)) == []
+
+
+def test_an_upload_whose_bytes_are_gone_answers_404_and_is_audited_failed(world: People) -> None:
+    """A store restored from a copy older than the database: the row is there, its bytes are
+    not. The caller gets a 404 OperationOutcome (never a 500 or a partial body) and the audit
+    trail records a failed read."""
+    from smart_auth.audit.tables import audit_event
+
+    binary, _ = upload(world, "patient", samples.image("PNG"))
+    key = binary.removeprefix("upload-")
+    store = Path(world.app.config["SETTINGS"].uploads_dir)
+    (store / "objects" / key[:2] / key).unlink()
+    for accept in ("image/png", "application/fhir+json"):
+        got = world.app.test_client().get(
+            f"/fhir/Binary/{binary}", headers={**world.tokens["patient"], "Accept": accept}
+        )
+        assert got.status_code == 404
+        assert got.get_json()["resourceType"] == "OperationOutcome"
+    world.app.extensions["audit_writer"].flush()
+    with world.app.extensions["state_engine"].connect() as conn:
+        outcomes = [
+            r.outcome
+            for r in conn.execute(
+                sa.select(audit_event.c.outcome).where(audit_event.c.entity_ids.contains(binary))
+            )
+        ]
+    assert outcomes.count("failed") == 2
