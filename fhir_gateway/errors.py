@@ -71,6 +71,21 @@ class Unprocessable(FhirError):
     code = "processing"
 
 
+class Conflict(FhirError):
+    """The request conflicts with the current state (a slot someone else has just taken)."""
+
+    status = 409
+    code = "conflict"
+
+
+class BusinessRule(FhirError):
+    """The request is understood but a rule of the hospital forbids it (a cancellation too
+    close to the appointment, a transition FHIR does not allow)."""
+
+    status = 422
+    code = "business-rule"
+
+
 class HisUnavailable(FhirError):
     """The HIS did not answer; the caller may retry after ``Retry-After`` seconds."""
 

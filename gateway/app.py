@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import secrets
@@ -19,6 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import dicomweb.web as dicomweb_web
 import smart_auth.accounts as smart_auth_accounts
 import smart_auth.audit as smart_auth_audit
+import smart_auth.booking as smart_auth_booking
 import smart_auth.ratelimit as smart_auth_ratelimit
 import smart_auth.results.routes as smart_auth_results
 import smart_auth.sharing.routes as smart_auth_sharing
@@ -30,6 +32,9 @@ from dicomweb.backends.settings import PacsSettings
 from dicomweb.backends.upstream import UpstreamDicomwebBackend
 from dicomweb.web.context import DicomwebContext
 from fhir_gateway import logs
+from fhir_gateway.booking.routes import booking
+from fhir_gateway.booking.service import BookingRules, BookingService
+from fhir_gateway.booking.video import JitsiMeet, VideoService
 from fhir_gateway.errors import (
     ApiError,
     InternalError,
@@ -190,6 +195,7 @@ def create_app(
         max_count=settings.max_count,
         max_included=settings.max_included,
     )
+    app.register_blueprint(booking, url_prefix="/fhir")  # before the generic FHIR routes
     app.register_blueprint(fhir, url_prefix="/fhir")
     if pacs is None and settings.pacs_enabled:
         pacs_settings = pacs_settings_of(settings)
@@ -215,6 +221,7 @@ def create_app(
     smart_auth_accounts.init_app(app, settings)
     smart_auth_audit.init_app(app, settings)
     smart_auth_sharing.init_app(app, settings)
+    _booking(app, settings)
     app.extensions["capability_statement"] = lambda: capability_statement(
         settings.base_url,
         app.config["VERSION"],
@@ -226,6 +233,41 @@ def create_app(
     _hooks(app, settings)
     _errors(app)
     return app
+
+
+def video_service(settings: Settings) -> VideoService | None:
+    """The configured video service of video consultations (None: none)."""
+    if settings.video_service == "none":
+        return None
+    if settings.video_service != "jitsi":
+        raise SettingsError("FHIR_GATEWAY_VIDEO_SERVICE must be 'jitsi' or 'none'")
+    if not settings.video_jitsi_secret:
+        log.warning("FHIR_GATEWAY_VIDEO_JITSI_SECRET is not set: video join links carry no token")
+    return JitsiMeet(
+        settings.video_jitsi_url,
+        app_id=settings.video_jitsi_app_id,
+        secret=settings.video_jitsi_secret,
+        audience=settings.video_jitsi_audience,
+        lead=dt.timedelta(minutes=settings.video_join_before_min),
+    )
+
+
+def _booking(app: Flask, settings: Settings) -> None:
+    """Appointment/$find and $book (F19), video rooms and join links (F20), and the
+    appointment events the notifications deliver."""
+    fhir_service: FhirService = app.extensions["fhir_service"]
+    service = BookingService(
+        fhir_service,
+        BookingRules(
+            change_window=dt.timedelta(hours=settings.booking_change_window_h),
+            find_days=settings.booking_find_days,
+            find_max=settings.booking_find_max,
+        ),
+        video=video_service(settings),
+        events=smart_auth_booking.init_app(app, settings),
+    )
+    app.extensions["booking_service"] = service
+    fhir_service.finishers["Appointment"] = service.finish
 
 
 def shutdown(app: Flask) -> None:
