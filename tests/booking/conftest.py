@@ -114,8 +114,9 @@ def slot_facts(url: str, slot_id: int) -> Any:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         row = conn.execute(
-            sa.select(t.slot, t.schedule.c.doctor_id, t.schedule.c.department_id,
-                      t.schedule.c.service_id)
+            sa.select(
+                t.slot, t.schedule.c.doctor_id, t.schedule.c.department_id, t.schedule.c.service_id
+            )
             .join(t.schedule, t.schedule.c.id == t.slot.c.schedule_id)
             .where(t.slot.c.id == slot_id)
         ).one()
@@ -136,9 +137,11 @@ def appointments_of_slot(url: str, slot_id: int) -> list[Any]:
 def patients(url: str, n: int) -> list[int]:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        ids = conn.execute(
-            sa.select(t.patient.c.id).order_by(t.patient.c.id).limit(n)
-        ).scalars().all()
+        ids = (
+            conn.execute(sa.select(t.patient.c.id).order_by(t.patient.c.id).limit(n))
+            .scalars()
+            .all()
+        )
     engine.dispose()
     return [int(i) for i in ids]
 
@@ -159,5 +162,3 @@ def book_body(slot_id: int, patient: int | None = None, **extra: Any) -> dict[st
         "resourceType": "Parameters",
         "parameter": [{"name": "appointment-resource", "resource": appointment}],
     }
-
-
