@@ -8,9 +8,10 @@ in the token response's ``scope``. Here the grant is always the intersection
   grant, a backend service's token request);
 - what the client is registered for (``oauth_client.scope``), for every grant type;
 - what this server can honour (``HONOURED``): the FHIR API reads and searches every type, and
-  writes only ``Consent`` (create and update: a patient's shares, never a partner's) and
-  ``ImagingStudy`` create (DICOMweb STOW). A token never claims a permission no endpoint
-  would accept.
+  writes only ``Consent`` (create and update: a patient's shares, never a partner's),
+  ``ImagingStudy`` create (DICOMweb STOW) and ``Appointment`` create and update (booking,
+  cancelling and moving through ``Appointment/$book``, a patient's or guardian's, never a
+  partner's). A token never claims a permission no endpoint would accept.
 
 SMART App Launch 2.x "Scopes for requesting FHIR Resources" keeps the v1 suffixes (``.read``,
 ``.write``, ``.*``); a client that asked in v1 form reads its grant back in v1 form (``written``)
@@ -38,9 +39,11 @@ HONOURED: ScopeSet = parse_scopes(
             "patient/*.rs",
             "patient/Consent.cu",
             "patient/ImagingStudy.c",
+            "patient/Appointment.cu",
             "user/*.rs",
             "user/Consent.cu",
             "user/ImagingStudy.c",
+            "user/Appointment.cu",
             "system/*.rs",
             "system/ImagingStudy.c",
             *sorted(CONTEXT_SCOPES | IDENTITY_SCOPES | REFRESH_SCOPES),

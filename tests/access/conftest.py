@@ -52,9 +52,13 @@ from tests.smart_auth.test_oauth_fixtures import (
 )
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-#: The scopes the test apps are registered with: reads everywhere, and managing Consent.
-REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu"
-PATIENT_SCOPE = "launch/patient openid fhirUser offline_access patient/*.rs patient/Consent.cu"
+#: The scopes the test apps are registered with: reads everywhere, managing Consent, and
+#: booking appointments (SMART v2 ``c``/``u``).
+REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu patient/Appointment.cu"
+PATIENT_SCOPE = (
+    "launch/patient openid fhirUser offline_access patient/*.rs patient/Consent.cu"
+    " patient/Appointment.cu"
+)
 USER_SCOPE = "openid fhirUser user/*.rs"
 LAB_FILTER = "category=laboratory"
 FILTERED_SCOPE = f"launch/patient openid patient/Observation.rs?{LAB_FILTER}"

@@ -24,7 +24,7 @@ from fhir_gateway.his import schema as t
 from gateway.app import create_app
 from mappers.appointment import VIRTUAL_SERVICE
 from smart_auth.booking.tables import appointment_event
-from tests.booking.conftest import (
+from tests.booking.his import (
     add_slots,
     appointments_of_slot,
     book_body,

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from fhir_gateway.his import schema as t
 from gateway.app import create_app
 from mappers.codes import SPECIALTY_SNOMED
-from tests.booking.conftest import add_slots, book_body, patients, service_row, utcnow
+from tests.booking.his import add_slots, book_body, patients, service_row, utcnow
 from tests.conftest import app_config
 
 LOCAL = "https://his.hospital.example/fhir/CodeSystem"
