@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, request
 
 from ..errors import BadRequest, UnsupportedMediaType
 from ..http import render, wants_fhir_json
+from ..inputs import problem, shown
 from .service import BookingService
 
 booking = Blueprint("booking", __name__)
@@ -63,7 +64,13 @@ def _parameters(body: Any) -> list[tuple[str, str]]:
         if not isinstance(p, dict) or not isinstance(p.get("name"), str):
             raise BadRequest("A parameter has a name")
         values = [v for k, v in p.items() if k.startswith("value")]
-        if len(values) != 1 or not isinstance(values[0], (str, int)):
-            raise BadRequest(f"The parameter {p['name'][:40]} has one primitive value")
-        pairs.append((p["name"], str(values[0])))
+        value = values[0] if len(values) == 1 else None
+        if isinstance(value, dict) and isinstance(value.get("reference"), str):
+            value = value["reference"]  # valueReference (practitioner, location, ...)
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise BadRequest(f"The parameter {shown(p['name'])} has one primitive value")
+        pairs.append((p["name"], str(value)))
+    found = problem(pairs)
+    if found:
+        raise BadRequest(found)
     return pairs

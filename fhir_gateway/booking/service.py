@@ -52,6 +52,7 @@ from ..fhir.query import (
 from ..fhir.registry import SearchParam, registry
 from ..his.connector import AppointmentChange, AppointmentUnchangeable, SlotUnavailable
 from ..his.sources.scheduling import FIND_LOCATION, FIND_PRACTITIONER, FIND_SERVICE
+from ..inputs import bad_text
 from .video import VideoService
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,9 @@ class BookingService:
         raise Conflict(f"Slot/{slot_id} is no longer free; choose another time")
 
     def _change(self, grant: Grant, appointment: Mapping[str, Any]) -> dict[str, Any]:
-        fhir_id = str(appointment["id"])
+        fhir_id = appointment["id"]
+        if not isinstance(fhir_id, str) or len(fhir_id) > 64 or bad_text(fhir_id):
+            raise BadRequest("Appointment.id is a FHIR id")
         decision = self.fhir._decide(grant, "Appointment", "update")
         parsed = parse_id("Appointment", fhir_id)
         now = self.clock()
@@ -418,8 +421,8 @@ def _comment(appointment: Mapping[str, Any]) -> str | None:
     comment = appointment.get("comment")
     if comment is None:
         return None
-    if not isinstance(comment, str) or len(comment) > 500:
-        raise BadRequest("Appointment.comment is a string of at most 500 characters")
+    if not isinstance(comment, str) or len(comment) > 500 or bad_text(comment):
+        raise BadRequest("Appointment.comment is one line of at most 500 characters")
     return comment
 
 

@@ -153,6 +153,9 @@ def test_a_malformed_request_is_400_and_changes_nothing(
         answer = http.post("/fhir/Appointment/$book", json=body)
         outcome(answer, 400, "invalid")
     outcome(book(http, slot, 987654321), 404, "not-found")
+    # text the HIS must never receive (PostgreSQL refuses NUL) is refused before it
+    outcome(book(http, slot, patient, comment="a\x00b"), 400, "invalid")
+    outcome(change(http, {"resourceType": "Appointment", "id": "1\n2"}), 400, "invalid")
     answer = http.post("/fhir/Appointment/$book", data="x", content_type="text/plain")
     assert answer.status_code == 415
     assert slot_facts(booking_his, slot).status == "free"

@@ -102,13 +102,13 @@ def proposed(http: FlaskClient, query: str) -> list[int]:
     return out
 
 
-def doctor_of(url: str, planted: dict[str, list[int]]) -> int:
+def doctor_of(url: str, planted: dict[str, list[int]], kind: str = "person") -> int:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         doctor = conn.execute(
             sa.select(t.schedule.c.doctor_id)
             .join(t.slot, t.slot.c.schedule_id == t.schedule.c.id)
-            .where(t.slot.c.id == planted["person"][0])
+            .where(t.slot.c.id == planted[kind][0])
         ).scalar_one()
     engine.dispose()
     return int(doctor)
@@ -219,6 +219,7 @@ def test_a_booked_slot_is_no_longer_proposed(
 def test_find_takes_parameters_by_post_and_pages_with_count(
     http: FlaskClient, booking_his: str, planted: dict[str, list[int]]
 ) -> None:
+    doctor = doctor_of(booking_his, planted, "video")
     answer = http.post(
         "/fhir/Appointment/$find",
         json={
@@ -226,13 +227,16 @@ def test_find_takes_parameters_by_post_and_pages_with_count(
             "parameter": [
                 {"name": "end", "valueDateTime": far()},
                 {"name": "visit-type", "valueString": "VR"},
+                {"name": "practitioner", "valueReference": {"reference": f"Practitioner/{doctor}"}},
                 {"name": "_count", "valueInteger": 2},
             ],
         },
     )
     assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
     slots = [e["resource"]["slot"][0]["reference"] for e in answer.get_json()["entry"]]
-    expected = truth(booking_his, video=True, before=utcnow() + dt.timedelta(days=2))[:2]
+    until = utcnow() + dt.timedelta(days=2)
+    expected = truth(booking_his, video=True, doctor=doctor, before=until)[:2]
+    assert len(expected) == 2
     assert slots == [f"Slot/{i}" for i in expected]
 
 

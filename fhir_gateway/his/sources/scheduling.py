@@ -63,8 +63,10 @@ def scheduling_sources(s: IdentifierSystems) -> list[Source]:
         .join(sv, sv.c.id == sc.c.service_id)
         .join(sp, sp.c.code == sv.c.specialty_code)
     )
+    # every column but the booking's guard: a read-only HIS without it still serves
+    read_cols = [c for c in ap.c if c.name != "held_slot_id"]
     appointment_stmt = (
-        select(ap, *service_cols)
+        select(*read_cols, *service_cols)
         .join(sv, sv.c.id == ap.c.service_id)
         .join(sp, sp.c.code == sv.c.specialty_code)
     )
