@@ -593,6 +593,7 @@ class FhirService:
             if next_cursor is None and part < len(types) and len(entries) >= count:
                 next_cursor = Cursor((0, -1, 0), True, part)
             entries += self._referenced(grant, entries)
+            self._finish(grant, entries)
         audit.record(
             grant,
             "$everything",

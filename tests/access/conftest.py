@@ -235,6 +235,8 @@ def _gateway(his_url: str, pacs: Pacs, tmp: Path) -> Flask:
             # every cell asks the PACS itself: with the instance cache, what a cell gets
             # would depend on what earlier cells fetched
             dicomweb_cache_max_bytes=0,
+            # video appointments' join links carry a Jitsi token (booking rows)
+            video_jitsi_secret="contract-jitsi-secret-of-the-test-world",
         ),
         pacs=backend,
         pacs_settings=pacs.settings(),

@@ -798,9 +798,9 @@ def _own_patient(world: World) -> int:
     return world.ward if world.cache.get("booking-cell") == "guardian" else world.a
 
 
-def _book_body(world: World, patient: int) -> dict[str, Any]:
-    # days ahead: beyond the window in which a patient may still cancel
-    slot = add_slots(world.his_url, 1, first=utcnow() + timedelta(days=3))[0]
+def _book_body(world: World, patient: int, slot: int | None = None) -> dict[str, Any]:
+    if slot is None:  # days ahead: beyond the window in which a patient may still cancel
+        slot = add_slots(world.his_url, 1, first=utcnow() + timedelta(days=3))[0]
     return {
         "resourceType": "Parameters",
         "parameter": [
@@ -826,6 +826,31 @@ def _booked_by(world: World, token: str, patient: int) -> str:
     )
     assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
     return str(answer.get_json()["entry"][0]["resource"]["id"])
+
+
+def _video_of_a(world: World, name: str) -> dict[str, str]:
+    """A video appointment of A's, booked with A's token."""
+    slot = add_slots(world.his_url, 1, telemedicine=True, first=utcnow() + timedelta(days=3))[0]
+    answer = world.http.post(
+        "/fhir/Appointment/$book",
+        json=_book_body(world, world.a, slot),
+        headers={"Authorization": f"Bearer {world.tokens['patient']}"},
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    return {"video": str(answer.get_json()["entry"][0]["resource"]["id"])}
+
+
+def _room_only_for_the_patient(world: World, credential: Credential, response: Any) -> None:
+    """Someone acting for A gets the join link with a token; a partner gets no room at all."""
+    appointment = response.get_json()
+    rooms = [e for e in appointment.get("extension", []) if "virtualService" in e["url"]]
+    if credential.name == "partner":
+        assert rooms == []
+        assert "patientInstruction" not in appointment
+        return
+    [room] = rooms
+    address = next(p["valueUrl"] for p in room["extension"] if p["url"] == "address")
+    assert "?jwt=" in address
 
 
 def _cancel_of(who: str) -> Any:
@@ -862,6 +887,15 @@ FIND_PARAMETERS = {
 
 BOOKING_ROWS = [
     Row("find", "GET", lambda w: "/fhir/Appointment/$find?_count=5", cells(**FIND)),
+    Row(
+        "appointment-video-read",
+        "GET",
+        lambda w: "/fhir/Appointment/{video}",
+        cells(**A_DATA),
+        missing=lambda w: f"/fhir/Appointment/{MISSING}",
+        setup=_video_of_a,
+        check=_room_only_for_the_patient,
+    ),
     Row(
         "find-post",
         "POST",

@@ -267,6 +267,13 @@ def test_a_video_appointment_carries_a_jitsi_link_with_its_claims(
     searched = http.get(f"/fhir/Appointment?patient={first}&_count=100").get_json()
     mine = [e["resource"] for e in searched["entry"] if e["resource"]["id"] == appointment["id"]]
     assert urlsplit(_join_link(mine[0])).path == parts.path
+    everything = http.get(f"/fhir/Patient/{first}/$everything?_type=Appointment&_count=100")
+    mine = [
+        e["resource"]
+        for e in everything.get_json()["entry"]
+        if e["resource"]["id"] == appointment["id"]
+    ]
+    assert "jwt=" in _join_link(mine[0])
 
 
 def test_a_cancelled_video_appointment_offers_no_link(http: FlaskClient, booking_his: str) -> None:
