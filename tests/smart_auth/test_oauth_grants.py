@@ -178,7 +178,10 @@ def test_write_scopes_the_server_cannot_honour_are_neither_offered_nor_granted(
     assert "create, update: Consent records of the chosen patient" in page
     assert "cannot honour" in page  # says that some of what was asked is not offered
     token = exchange(client, client_id, get_code(client, params)["code"][0], verifier).get_json()
-    assert token["scope"] == "launch/patient patient/*.rs patient/Consent.cu patient/ImagingStudy.c"
+    assert token["scope"] == (
+        "launch/patient patient/*.rs patient/Appointment.cu patient/Consent.cu"
+        " patient/ImagingStudy.c"
+    )
 
 
 # -- 3. v1 scopes answered in v1 form ----------------------------------------------------------
@@ -222,9 +225,13 @@ def test_a_partner_asking_in_v1_reads_v1_back(oauth_app: Flask) -> None:
         (
             "patient/*.*",
             "patient/*.cruds",
-            "patient/*.read patient/Consent.cu patient/ImagingStudy.c",
+            "patient/*.read patient/Appointment.cu patient/Consent.cu patient/ImagingStudy.c",
         ),
-        ("patient/*.write", "patient/*.cruds", "patient/Consent.cu patient/ImagingStudy.c"),
+        (
+            "patient/*.write",
+            "patient/*.cruds",
+            "patient/Appointment.cu patient/Consent.cu patient/ImagingStudy.c",
+        ),
         ("user/Consent.*", "user/*.cruds", "user/Consent.crus"),
         (
             "patient/Observation.read",
