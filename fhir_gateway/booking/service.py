@@ -157,8 +157,15 @@ class BookingService:
         for hit in hits:
             try:
                 map_record("Slot", hit.kind, hit.record, self.fhir.ctx)  # validates the row
-            except InvalidRecord:
-                continue  # reported by the Slot search; never proposed
+            except InvalidRecord as exc:  # never proposed; reported by fields, never values
+                log.warning(
+                    "malformed HIS record left out of $find",
+                    extra={
+                        "record": f"{exc.record_kind}/{exc.record_id}",
+                        "problems": exc.problems,
+                    },
+                )
+                continue
             found.append(proposed(hit.record, self.fhir.ctx))
         audit.record(
             grant,
@@ -241,9 +248,8 @@ class BookingService:
             if not cancel:
                 if status not in (None, "booked"):
                     raise BusinessRule(
-                        f"A patient may cancel an appointment or move it, not make it {status!r}"[
-                            :120
-                        ]
+                        "A patient may cancel an appointment (status cancelled) or move it "
+                        "(status booked, another slot), nothing else"
                     )
                 if new_slot is None or new_slot == record.get("slot_id"):
                     raise BusinessRule("Nothing to change: name another slot, or cancel")
