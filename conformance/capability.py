@@ -22,6 +22,9 @@ RELEASE_DATE = "2026-11-24"
 
 _OPERATIONS = {
     "everything": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+    # IHE ITI Scheduling: ITI-115 Find Potential Appointments, ITI-117 Book Appointment
+    "find": "https://profiles.ihe.net/ITI/Scheduling/OperationDefinition/appointment-find",
+    "book": "https://profiles.ihe.net/ITI/Scheduling/OperationDefinition/appointment-book",
 }
 
 

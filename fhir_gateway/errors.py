@@ -76,8 +76,8 @@ class Unprocessable(FhirError):
 
 
 class Conflict(FhirError):
-    """http.html#update: the change conflicts with the resource's state (closed for good, or
-    changed by someone else meanwhile)."""
+    """http.html#update: the request conflicts with the resource's current state (closed for
+    good, changed by someone else meanwhile, a slot someone else has just taken)."""
 
     status = 409
     code = "conflict"
@@ -100,6 +100,14 @@ class Invalid(FhirError):
     def __init__(self, diagnostics: str, issues: list[dict[str, Any]]) -> None:
         super().__init__(diagnostics)
         self.issues = issues
+
+
+class BusinessRule(FhirError):
+    """The request is understood but a rule of the hospital forbids it (a cancellation too
+    close to the appointment, a transition FHIR does not allow)."""
+
+    status = 422
+    code = "business-rule"
 
 
 class HisUnavailable(FhirError):

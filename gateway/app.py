@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import secrets
@@ -19,6 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import dicomweb.web as dicomweb_web
 import smart_auth.accounts as smart_auth_accounts
 import smart_auth.audit as smart_auth_audit
+import smart_auth.booking as smart_auth_booking
 import smart_auth.ratelimit as smart_auth_ratelimit
 import smart_auth.results.routes as smart_auth_results
 import smart_auth.sharing.routes as smart_auth_sharing
@@ -32,6 +34,9 @@ from dicomweb.backends.upstream import UpstreamDicomwebBackend
 from dicomweb.web.context import DicomwebContext
 from dicomweb.web.stow import UploadNotStored, store_upload
 from fhir_gateway import logs
+from fhir_gateway.booking.routes import booking
+from fhir_gateway.booking.service import BookingRules, BookingService
+from fhir_gateway.booking.video import JitsiMeet, VideoService
 from fhir_gateway.errors import (
     ApiError,
     InternalError,
@@ -205,6 +210,7 @@ def create_app(
     app.extensions["questionnaire_responses"] = QuestionnaireResponses(
         app.extensions["fhir_service"]
     )
+    app.register_blueprint(booking, url_prefix="/fhir")  # before the generic FHIR routes
     app.register_blueprint(fhir, url_prefix="/fhir")
     if pacs is None and settings.pacs_enabled:
         pacs_settings = pacs_settings_of(settings)
@@ -240,6 +246,7 @@ def create_app(
     )
     if "dicomweb" in app.extensions:
         uploads.dicom_sink = _dicom_sink(app.extensions["dicomweb"])
+    _booking(app, settings)
     app.extensions["capability_statement"] = lambda: capability_statement(
         settings.base_url,
         app.config["VERSION"],
@@ -267,6 +274,41 @@ def _dicom_sink(ctx: DicomwebContext) -> Callable[[int, BinaryIO], None]:
             ) from None
 
     return sink
+
+
+def video_service(settings: Settings) -> VideoService | None:
+    """The configured video service of video consultations (None: none)."""
+    if settings.video_service == "none":
+        return None
+    if settings.video_service != "jitsi":
+        raise SettingsError("FHIR_GATEWAY_VIDEO_SERVICE must be 'jitsi' or 'none'")
+    if not settings.video_jitsi_secret:
+        log.warning("FHIR_GATEWAY_VIDEO_JITSI_SECRET is not set: video join links carry no token")
+    return JitsiMeet(
+        settings.video_jitsi_url,
+        app_id=settings.video_jitsi_app_id,
+        secret=settings.video_jitsi_secret,
+        audience=settings.video_jitsi_audience,
+        lead=dt.timedelta(minutes=settings.video_join_before_min),
+    )
+
+
+def _booking(app: Flask, settings: Settings) -> None:
+    """Appointment/$find and $book (F19), video rooms and join links (F20), and the
+    appointment events the notifications deliver."""
+    fhir_service: FhirService = app.extensions["fhir_service"]
+    service = BookingService(
+        fhir_service,
+        BookingRules(
+            change_window=dt.timedelta(hours=settings.booking_change_window_h),
+            find_days=settings.booking_find_days,
+            find_max=settings.booking_find_max,
+        ),
+        video=video_service(settings),
+        events=smart_auth_booking.init_app(app, settings),
+    )
+    app.extensions["booking_service"] = service
+    fhir_service.finishers["Appointment"] = service.finish
 
 
 def shutdown(app: Flask) -> None:

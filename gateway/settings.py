@@ -298,6 +298,39 @@ class Settings:
         "the viewer is not served when the folder is missing.",
     )
 
+    booking_change_window_h: float = _opt(
+        24.0,
+        "Hours before an appointment's start after which the patient can no longer cancel or "
+        "move it through Appointment/$book (the hospital's desk still can).",
+    )
+    booking_find_days: int = _opt(
+        30, "Days after its start that Appointment/$find searches when it is given no end."
+    )
+    booking_find_max: int = _opt(100, "The most proposed appointments one $find answers.")
+    video_service: str = _opt(
+        "jitsi",
+        "Video service of video consultations: jitsi (Jitsi Meet with JWT room "
+        "authentication) or none (video slots are booked without a room).",
+    )
+    video_jitsi_url: str = _opt(
+        "https://meet.hospital.example",
+        "Base address of the Jitsi Meet deployment; rooms are made under it.",
+    )
+    video_jitsi_app_id: str = _opt(
+        "fhir-gateway", "The app id (JWT iss) the Jitsi deployment's token authentication knows."
+    )
+    video_jitsi_secret: str = _opt(
+        "",
+        "The shared secret (HS256) of the Jitsi deployment's token authentication; empty: join "
+        "links carry the room address without a token (a Jitsi without authentication).",
+    )
+    video_jitsi_audience: str = _opt(
+        "jitsi", "The audience (JWT aud) the Jitsi deployment accepts."
+    )
+    video_join_before_min: int = _opt(
+        15, "Minutes before the start from which a join link's token lets the patient in."
+    )
+
     oauth_code_lifetime_s: int = _opt(
         60, "Seconds an OAuth authorization code stays usable (once); at most 60."
     )
@@ -555,6 +588,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("PACS", ("pacs_",)),
     ("DICOMweb and the viewer", ("dicomweb_", "stow_", "viewer_", "ohif_")),
     ("Patient uploads (F17)", ("uploads_",)),
+    ("Booking and video consultations (F19, F20)", ("booking_", "video_")),
 )
 
 
@@ -593,6 +627,8 @@ SHARED: tuple[str, ...] = (
     "uploads_unattached_s",
     "shares_",
     "questionnaires_",
+    "booking_",
+    "video_",
 )
 
 

@@ -5,11 +5,16 @@ Participants: the patient (required, accepted), the doctor (attender) and the de
 Location; the doctor and the place have not accepted a request yet (``needs-action``).
 ``description`` is the service's name, which portals show as the appointment's title.
 
-Telemedicine (R4 has no virtual-service element; R5's ``virtualService`` does not exist here):
-``appointmentType`` is v3 ActCode VR "virtual" + local ``VIDEO`` (in-person: v2-0276 ROUTINE, as
-for slots), and the video link goes to ``patientInstruction``, the R4 element for
-patient-facing instructions, since the link is what the patient needs to attend. ``comment``
-keeps the HIS comment.
+Telemedicine: ``appointmentType`` is v3 ActCode VR "virtual" + local ``VIDEO`` (in-person:
+v2-0276 ROUTINE, as for slots). The video room travels in R5's ``virtualService``, used in R4 as
+its cross-version extension (``VIRTUAL_SERVICE``, sub-extension ``address`` with a ``valueUrl``),
+and in ``patientInstruction``, the R4 element for patient-facing instructions. The FHIR API
+completes both for the reader (``fhir_gateway.booking.video``: the join link with the reader's
+token; a partner gets neither). ``comment`` keeps the HIS comment.
+
+``proposed``: the proposed Appointment an ``Appointment/$find`` answers for one free slot (IHE
+Scheduling ITI-115): status ``proposed``, the slot, its times, service, specialty and visit type,
+and the doctor and place, who have not accepted yet.
 """
 
 from __future__ import annotations
@@ -17,6 +22,47 @@ from __future__ import annotations
 from .codes import APPOINTMENT_STATUS_MAP, ATTENDER, ROUTINE_VISIT
 from .common import Json, MapContext, Record, instant, meta
 from .ids import reference, resource_id
+
+#: R5 Appointment.virtualService as an R4 extension (FHIR cross-version extensions).
+VIRTUAL_SERVICE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.virtualService"
+
+
+def virtual_service(address: str, channel: Json | None = None) -> Json:
+    """The ``virtualService`` extension of a video room's address (and its channel type)."""
+    parts: list[Json] = []
+    if channel is not None:
+        parts.append({"url": "channelType", "valueCoding": channel})
+    parts.append({"url": "address", "valueUrl": address})
+    return {"url": VIRTUAL_SERVICE, "extension": parts}
+
+
+def proposed(record: Record, ctx: MapContext) -> Json:
+    """The proposed Appointment of one free slot row (as the Slot source reads it)."""
+    codes = ctx.codes
+    return {
+        "resourceType": "Appointment",
+        "status": "proposed",
+        "serviceType": codes.service(record["service_code"], record["service_name"]),
+        "specialty": codes.specialty(record["specialty_code"], record["specialty_name"]),
+        "appointmentType": codes.video_visit if record["telemedicine"] else ROUTINE_VISIT,
+        "description": record["service_name"],
+        "start": instant(record["start_at"]),
+        "end": instant(record["end_at"]),
+        "slot": [reference("Slot", record["id"])],
+        "participant": [
+            {
+                "type": ATTENDER,
+                "actor": reference("Practitioner", record["doctor_id"]),
+                "required": "required",
+                "status": "needs-action",
+            },
+            {
+                "actor": reference("Location", record["department_id"]),
+                "required": "required",
+                "status": "needs-action",
+            },
+        ],
+    }
 
 
 def from_appointment(record: Record, ctx: MapContext) -> Json:
@@ -45,6 +91,7 @@ def from_appointment(record: Record, ctx: MapContext) -> Json:
         resource["comment"] = comment
     video_url = record.get("video_url")
     if telemedicine and video_url is not None:
+        resource["extension"] = [virtual_service(video_url)]
         resource["patientInstruction"] = f"Join the video consultation at {video_url}"
     staff = "needs-action" if status == "requested" else "accepted"
     resource["participant"] = [

@@ -199,6 +199,7 @@ def _from_slot(batch: Batch, rng: random.Random, person: Person, slot: SlotRef) 
         rng,
         person,
         slot_id=slot.id,
+        held_slot_id=slot.id,
         service_id=slot.service.id,
         doctor_id=slot.doctor.id,
         department_id=slot.service.department_id,

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: Completes mapped resources in place, given (HIS record, resource) pairs of one page.
 Enricher = Callable[[list[tuple[Mapping[str, Any], dict[str, Any]]]], None]
+#: Completes resources in place for the grant that reads them.
+Finisher = Callable[[Grant, list[dict[str, Any]]], None]
 
 SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
@@ -88,6 +90,9 @@ class FhirService:
         #: resource type -> completes a page of (HIS record, mapped resource) pairs in place
         #: from another source (ImagingStudy from the PACS: dicomweb.pacs_studies)
         self.enrichers: dict[str, Enricher] = {}
+        #: resource type -> completes the resources of a read or search for the grant that
+        #: reads them (a video appointment's join link: ``fhir_gateway.booking``)
+        self.finishers: dict[str, Finisher] = {}
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -202,6 +207,8 @@ class FhirService:
             resource = self._map(resource_type, kind, record)
             if resource_type in self.enrichers:
                 self.enrichers[resource_type]([(record, resource)])
+            if resource_type in self.finishers:
+                self.finishers[resource_type](grant, [resource])
         except InvalidRecord as exc:
             _report(exc)
             raise Unprocessable(
@@ -285,6 +292,7 @@ class FhirService:
             hits, links = self._page(query, patients, cursor, scope)
             entries = self._entries(resource_type, hits)
             entries += self._includes(grant, query, entries)
+            self._finish(grant, entries)
         audit.record(
             grant,
             "search",
@@ -461,6 +469,15 @@ class FhirService:
             enrich(mapped)
         return entries
 
+    def _finish(self, grant: Grant, entries: Sequence[Entry]) -> None:
+        """Run the finishers over the matched and included resources of a search."""
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for e in entries:
+            if e.mode != "outcome" and e.resource.get("resourceType") in self.finishers:
+                by_type.setdefault(e.resource["resourceType"], []).append(e.resource)
+        for resource_type, resources in by_type.items():
+            self.finishers[resource_type](grant, resources)
+
     # --- _include / _revinclude ----------------------------------------------------------------
 
     def _includes(self, grant: Grant, query: SearchQuery, entries: list[Entry]) -> list[Entry]:
@@ -577,6 +594,7 @@ class FhirService:
             if next_cursor is None and part < len(types) and len(entries) >= count:
                 next_cursor = Cursor((0, -1, 0), True, part)
             entries += self._referenced(grant, entries)
+            self._finish(grant, entries)
         audit.record(
             grant,
             "$everything",

@@ -200,7 +200,14 @@ _DECLARED: dict[str, tuple[dict[str, tuple[str, ...]], tuple[str, ...]]] = {
         (),
     ),
     "Slot": (
-        {"schedule": ("schedule",), "status": (), "start": (), "service-type": (), "specialty": ()},
+        {
+            "schedule": ("schedule",),
+            "status": (),
+            "start": (),
+            "service-type": (),
+            "specialty": (),
+            "appointment-type": (),
+        },
         ("start",),
     ),
     "Appointment": (
@@ -246,6 +253,12 @@ _CUSTOM: dict[tuple[str, str], dict[str, object]] = {
         "description": "The imaging study a radiology report is about "
         "(DiagnosticReport.imagingStudy)",
     },
+}
+#: Type-level operations: Patient/$everything; Appointment/$find and $book (IHE Scheduling,
+#: served by ``fhir_gateway.booking``).
+_OPERATIONS: dict[str, tuple[str, ...]] = {
+    "Patient": ("everything",),
+    "Appointment": ("find", "book"),
 }
 CUSTOM_DEFINITION_BASE = "https://fhir-gateway.example/SearchParameter"
 
@@ -301,7 +314,7 @@ def registry() -> Mapping[str, ResourceSpec]:
             type=rtype,
             params=MappingProxyType(params),
             sorts=("_id", "_lastUpdated", *sorts),
-            operations=("everything",) if rtype == "Patient" else (),
+            operations=_OPERATIONS.get(rtype, ()),
             documentation=_DOCS.get(rtype, ""),
             writes=_WRITES.get(rtype, ()),
         )

@@ -87,6 +87,28 @@ class TokenColumn(Binding):
 
 
 @dataclass
+class CodingsToken(Binding):
+    """A coded column shown as several codings, one per system: ``systems`` maps each system
+    to its FHIR code -> HIS codes table (None: the HIS code itself). A value without a system
+    matches the code in any of them."""
+
+    col: ColumnElement[Any]
+    systems: Mapping[str, Mapping[str, Sequence[Any]] | None]
+
+    def match(self, value: TokenValue, modifier: str | None) -> Clause:
+        if value.system is not None and value.system not in self.systems:
+            return false()
+        if value.code is None:
+            return self.col.is_not(None)
+        wanted = [value.system] if value.system is not None else list(self.systems)
+        his: list[Any] = []
+        for system in wanted:
+            table = self.systems[system]
+            his += [value.code] if table is None else list(table.get(value.code, ()))
+        return _in(self.col, sorted(set(his)))
+
+
+@dataclass
 class ConstantToken(Binding):
     """Every record of the kind carries the same codings (e.g. a category)."""
 

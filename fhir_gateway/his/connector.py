@@ -133,6 +133,37 @@ class HisUnreachable(Exception):
     """The HIS did not answer (connection refused, timed out, went away)."""
 
 
+class SlotUnavailable(Exception):
+    """The slot cannot be taken: unknown, not free (taken by someone else, even a moment ago,
+    or blocked), or already begun."""
+
+
+class AppointmentUnchangeable(Exception):
+    """The appointment cannot be changed as asked: unknown for this patient, in a status FHIR
+    allows no such transition from, or too close to its start (``reason`` says which)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # unknown | status | too-late | other-service
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentChange:
+    """A patient's change to one of their appointments (``HisConnector.change_appointment``):
+    cancel it, or move it to another free slot of the same service. Either only while it is
+    requested or booked and starts after ``not_before`` (the booking window)."""
+
+    appointment_id: int
+    patient_id: int
+    at: dt.datetime
+    not_before: dt.datetime
+    cancel: bool = False
+    new_slot_id: int | None = None
+    #: the video room of the new slot when it is a video slot
+    video_url: str | None = None
+    comment: str | None = None
+
+
 class HisConnector(Protocol):
     """What the FHIR layer needs from a hospital information system."""
 
@@ -228,4 +259,29 @@ class HisConnector(Protocol):
     def withdraw_patient_document(self, upload_id: str, at: dt.datetime) -> None:
         """The patient deleted the upload: the HIS marks it withdrawn (its bytes are gone).
         Nothing there is no error."""
+        ...
+
+    # --- writes: booking (F19) ---------------------------------------------------------------
+
+    def book_slot(
+        self,
+        slot_id: int,
+        patient_id: int,
+        *,
+        at: dt.datetime,
+        video_url: str | None = None,
+        comment: str | None = None,
+    ) -> int:
+        """Book a free slot for a patient, atomically: the slot becomes busy and a ``booked``
+        appointment holds it, both or neither. Of any number of callers racing for one slot
+        (on any worker or host) exactly one succeeds; the others get ``SlotUnavailable``, as
+        does a slot that is unknown, not free or starting at or before ``at``. ``video_url``:
+        the video room, for a video slot. Answers the new appointment's HIS id."""
+        ...
+
+    def change_appointment(self, change: AppointmentChange) -> None:
+        """Cancel or move an appointment of the patient, atomically (a cancelled appointment
+        frees its slot; a moved one takes the new slot, which must be free and of the same
+        service, and frees the old). ``AppointmentUnchangeable`` or ``SlotUnavailable`` when it
+        cannot be done; nothing is changed then."""
         ...

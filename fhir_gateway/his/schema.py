@@ -385,6 +385,10 @@ appointment = Table(
     Column("video_url", String(300)),
     Column("comment", String(500)),
     Column("booked_at", TIMESTAMP, nullable=False),
+    # the slot this appointment occupies while it is requested, booked or under way; NULL once
+    # it is cancelled (or never had one). Unique: one slot is never held by two appointments,
+    # whoever writes the booking (the gateway's ``$book`` or the hospital's own desk).
+    Column("held_slot_id", Integer, ForeignKey("slot.id"), unique=True),
     *_audit_columns(),
 )
 Index("ix_appointment_patient_start", appointment.c.patient_id, appointment.c.start_at)

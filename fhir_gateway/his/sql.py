@@ -25,6 +25,7 @@ from sqlalchemy import (
     event,
     false,
     func,
+    insert,
     or_,
     select,
     text,
@@ -40,6 +41,8 @@ from ..fhir.query import SearchQuery
 from . import schema
 from .connector import (
     AnswerWrite,
+    AppointmentChange,
+    AppointmentUnchangeable,
     Assignment,
     AssignmentCursor,
     CodedBulletin,
@@ -51,6 +54,7 @@ from .connector import (
     Key,
     PatientMatch,
     Patients,
+    SlotUnavailable,
 )
 from .deadline import bound_waits, client_bound, server_connect_args
 from .sources import Source, build_sources
@@ -117,9 +121,9 @@ class SqlConnector:
         return self._by_type.get(resource_type, [])
 
     @contextmanager
-    def _connect(self) -> Iterator[Connection]:
+    def _connect(self, *, write: bool = False) -> Iterator[Connection]:
         try:
-            with self.engine.connect() as conn:
+            with self.engine.begin() if write else self.engine.connect() as conn:
                 yield conn
         except (OperationalError, InterfaceError) as exc:
             log.warning("HIS unreachable: %s", type(exc.orig).__name__ if exc.orig else "error")
@@ -442,6 +446,150 @@ class SqlConnector:
                 .where(d.c.upload_id == upload_id, d.c.withdrawn_at.is_(None))
                 .values(withdrawn_at=at, updated_at=at, version=d.c.version + 1)
             )
+
+    # --- writes: booking (F19) -----------------------------------------------------------------
+    #
+    # One transaction each, and the first statement of each is a write: on PostgreSQL and
+    # MariaDB the row it matches stays locked until the commit, so a concurrent writer waits and
+    # then finds the row changed (its WHERE no longer matches); SQLite takes its one write lock
+    # at once instead of upgrading a read transaction, which could fail without waiting. The
+    # unique ``appointment.held_slot_id`` is the constraint behind it: whatever else writes
+    # bookings, one slot is never held twice.
+
+    def book_slot(
+        self,
+        slot_id: int,
+        patient_id: int,
+        *,
+        at: dt.datetime,
+        video_url: str | None = None,
+        comment: str | None = None,
+    ) -> int:
+        ap = schema.appointment
+        try:
+            with self._connect(write=True) as conn:
+                if not _claim(conn, slot_id, at):
+                    raise SlotUnavailable()
+                slot = _slot_facts(conn, slot_id)
+                result = conn.execute(
+                    insert(ap).values(
+                        patient_id=patient_id,
+                        slot_id=slot_id,
+                        held_slot_id=slot_id,
+                        service_id=slot.service_id,
+                        doctor_id=slot.doctor_id,
+                        department_id=slot.department_id,
+                        start_at=slot.start_at,
+                        end_at=slot.end_at,
+                        status="booked",
+                        telemedicine=bool(slot.telemedicine),
+                        video_url=video_url if slot.telemedicine else None,
+                        comment=comment,
+                        booked_at=at,
+                        updated_at=at,
+                        version=1,
+                    )
+                )
+                key = result.inserted_primary_key
+                assert key is not None
+                return int(key[0])
+        except IntegrityError as exc:  # the slot is held already (the constraint said so)
+            log.info("a booking was refused by the HIS's one-appointment-per-slot constraint")
+            raise SlotUnavailable() from exc
+
+    def change_appointment(self, change: AppointmentChange) -> None:
+        ap, sl = schema.appointment, schema.slot
+        mine = and_(ap.c.id == change.appointment_id, ap.c.patient_id == change.patient_id)
+        changeable = and_(mine, ap.c.status.in_(CHANGEABLE), ap.c.start_at > change.not_before)
+        try:
+            with self._connect(write=True) as conn:
+                touched = conn.execute(
+                    update(ap)
+                    .where(changeable)
+                    .values(version=ap.c.version + 1, updated_at=change.at)
+                ).rowcount
+                if touched != 1:
+                    raise AppointmentUnchangeable(_why_not(conn, mine))
+                current = conn.execute(select(ap.c.held_slot_id, ap.c.service_id).where(mine)).one()
+                values: dict[str, Any] = {}
+                if change.comment is not None:
+                    values["comment"] = change.comment
+                if change.cancel:
+                    values.update(status="cancelled", held_slot_id=None)
+                else:
+                    assert change.new_slot_id is not None
+                    if not _claim(conn, change.new_slot_id, change.at):
+                        raise SlotUnavailable()
+                    slot = _slot_facts(conn, change.new_slot_id)
+                    if slot.service_id != current.service_id:
+                        raise AppointmentUnchangeable("other-service")
+                    # the old slot is let go first: the constraint holds at every statement
+                    conn.execute(update(ap).where(mine).values(held_slot_id=None))
+                    values.update(
+                        status="booked",
+                        slot_id=change.new_slot_id,
+                        held_slot_id=change.new_slot_id,
+                        doctor_id=slot.doctor_id,
+                        department_id=slot.department_id,
+                        start_at=slot.start_at,
+                        end_at=slot.end_at,
+                        telemedicine=bool(slot.telemedicine),
+                        video_url=change.video_url if slot.telemedicine else None,
+                    )
+                conn.execute(update(ap).where(mine).values(**values))
+                if current.held_slot_id is not None:
+                    conn.execute(
+                        update(sl)
+                        .where(sl.c.id == current.held_slot_id, sl.c.status == "busy")
+                        .values(status="free", version=sl.c.version + 1, updated_at=change.at)
+                    )
+        except IntegrityError as exc:
+            raise SlotUnavailable() from exc
+
+
+#: Appointment statuses (HIS codes) a patient may still cancel or move: FHIR ``proposed``,
+#: ``pending`` and ``booked`` may become ``cancelled``; ``arrived``, ``fulfilled``, ``noshow``
+#: and ``cancelled`` are final for the patient (appointment.html#statuses).
+
+
+CHANGEABLE = ("requested", "booked")
+
+
+def _claim(conn: Connection, slot_id: int, at: dt.datetime) -> bool:
+    """Take a free slot that has not begun: true when this transaction took it."""
+    sl = schema.slot
+    taken = conn.execute(
+        update(sl)
+        .where(sl.c.id == slot_id, sl.c.status == "free", sl.c.start_at > at)
+        .values(status="busy", version=sl.c.version + 1, updated_at=at)
+    ).rowcount
+    return bool(taken == 1)
+
+
+def _slot_facts(conn: Connection, slot_id: int) -> Any:
+    sl, sc = schema.slot, schema.schedule
+    return conn.execute(
+        select(
+            sl.c.start_at,
+            sl.c.end_at,
+            sl.c.telemedicine,
+            sc.c.service_id,
+            sc.c.doctor_id,
+            sc.c.department_id,
+        )
+        .join(sc, sc.c.id == sl.c.schedule_id)
+        .where(sl.c.id == slot_id)
+    ).one()
+
+
+def _why_not(conn: Connection, mine: Any) -> str:
+    ap = schema.appointment
+    row = conn.execute(select(ap.c.status).where(mine)).first()
+    if row is None:
+        return "unknown"
+    if row.status not in CHANGEABLE:
+        return "status"
+    return "too-late"
 
 
 def _now() -> dt.datetime:

@@ -57,14 +57,15 @@ from tests.smart_auth.test_oauth_fixtures import (
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: The scopes the test apps are registered with: reads everywhere, managing Consent, answering
-#: questionnaires (F18) and a patient's uploads (F17: Binary create, DocumentReference create,
-#: update, delete).
+#: questionnaires (F18), a patient's uploads (F17: Binary create, DocumentReference create,
+#: update, delete) and booking appointments (F19: SMART v2 ``c``/``u``).
 ANSWERS = "patient/QuestionnaireResponse.u"
 UPLOAD_SCOPE = "patient/Binary.c patient/DocumentReference.cud"
-REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu {ANSWERS} {UPLOAD_SCOPE}"
+BOOKING = "patient/Appointment.cu"
+REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu {ANSWERS} {UPLOAD_SCOPE} {BOOKING}"
 PATIENT_SCOPE = (
     "launch/patient openid fhirUser offline_access patient/*.rs patient/Consent.cu "
-    f"{ANSWERS} {UPLOAD_SCOPE}"
+    f"{ANSWERS} {UPLOAD_SCOPE} {BOOKING}"
 )
 USER_SCOPE = "openid fhirUser user/*.rs"
 LAB_FILTER = "category=laboratory"
@@ -244,6 +245,8 @@ def _gateway(his_url: str, pacs: Pacs, tmp: Path) -> Flask:
             dicomweb_cache_max_bytes=0,
             # the share credential lives as long as the suite runs
             shares_token_ttl_s=7200,
+            # video appointments' join links carry a Jitsi token (booking rows)
+            video_jitsi_secret="contract-jitsi-secret-of-the-test-world",
         ),
         pacs=backend,
         pacs_settings=pacs.settings(),

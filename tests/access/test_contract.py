@@ -35,7 +35,7 @@ import secrets
 import time
 import uuid
 import zipfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -65,6 +65,7 @@ from tests.access.contract import (
 )
 from tests.access.questionnaire_rows import QUESTIONNAIRE_ROWS
 from tests.access.world import MISSING, MISSING_UID, Credential, World
+from tests.booking.his import add_slots, utcnow
 from tests.dicomweb.conftest import new_uid
 
 M = MISSING_  # short, for the table
@@ -1091,6 +1092,161 @@ UPLOAD_ROWS = [
 ]
 
 
+# --- booking (F19): $find of free slots, $book of one for the person in one's care ------------
+
+
+def _booking_cell(world: World, name: str) -> dict[str, str]:
+    """Before a booking cell: remember whose cell it is (its body names their patient)."""
+    world.cache["booking-cell"] = name
+    return {}
+
+
+def _own_patient(world: World) -> int:
+    """The patient a booking cell books for: the guardian's ward, else A."""
+    return world.ward if world.cache.get("booking-cell") == "guardian" else world.a
+
+
+def _book_body(world: World, patient: int, slot: int | None = None) -> dict[str, Any]:
+    if slot is None:  # days ahead: beyond the window in which a patient may still cancel
+        slot = add_slots(world.his_url, 1, first=utcnow() + timedelta(days=3))[0]
+    return {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "appointment-resource",
+                "resource": {
+                    "resourceType": "Appointment",
+                    "status": "booked",
+                    "slot": [{"reference": f"Slot/{slot}"}],
+                    "participant": [{"actor": {"reference": f"Patient/{patient}"}}],
+                },
+            }
+        ],
+    }
+
+
+def _booked_by(world: World, token: str, patient: int) -> str:
+    """An appointment booked for ``patient`` with their own patient token."""
+    answer = world.http.post(
+        "/fhir/Appointment/$book",
+        json=_book_body(world, patient),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    return str(answer.get_json()["entry"][0]["resource"]["id"])
+
+
+def _video_of_a(world: World, name: str) -> dict[str, str]:
+    """A video appointment of A's, booked with A's token."""
+    slot = add_slots(world.his_url, 1, telemedicine=True, first=utcnow() + timedelta(days=3))[0]
+    answer = world.http.post(
+        "/fhir/Appointment/$book",
+        json=_book_body(world, world.a, slot),
+        headers={"Authorization": f"Bearer {world.tokens['patient']}"},
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    return {"video": str(answer.get_json()["entry"][0]["resource"]["id"])}
+
+
+def _room_only_for_the_patient(world: World, credential: Credential, response: Any) -> None:
+    """Someone acting for A gets the join link with a token; a partner gets no room at all."""
+    appointment = response.get_json()
+    rooms = [e for e in appointment.get("extension", []) if "virtualService" in e["url"]]
+    if credential.name == "partner":
+        assert rooms == []
+        assert "patientInstruction" not in appointment
+        return
+    [room] = rooms
+    address = next(p["valueUrl"] for p in room["extension"] if p["url"] == "address")
+    assert "?jwt=" in address
+
+
+def _cancel_of(who: str) -> Any:
+    def setup(world: World, name: str) -> dict[str, str]:
+        patient = world.a if who == "patient" else world.b
+        world.cache["cancel"] = _booked_by(world, world.tokens[who], patient)
+        return {}
+
+    return setup
+
+
+def _cancel_body(world: World) -> dict[str, Any]:
+    return {"resourceType": "Appointment", "id": world.cache["cancel"], "status": "cancelled"}
+
+
+def _booked_for(world: World, credential: Credential, response: Any) -> None:
+    [entry] = response.get_json()["entry"]
+    assert entry["resource"]["status"] == "booked"
+    actors = [p["actor"]["reference"] for p in entry["resource"]["participant"]]
+    assert f"Patient/{_own_patient(world)}" in actors
+
+
+#: Booking: a patient, or a guardian for the minor in their care (their launch scopes carry
+#: ``patient/Appointment.cu``); user-level reading tokens, the filtered token, a partner (who
+#: never writes), a result code and a viewer never book. Free slots are no one's data: whoever
+#: may search Slot may $find (a partner too); the filtered token and the single-resource
+#: credentials may not.
+BOOKERS = {"patient": OK, "guardian": OK}
+FIND = dict(A_DATA, guardian=OK, guardian_user=OK, partner_none=OK)
+FIND_PARAMETERS = {
+    "resourceType": "Parameters",
+    "parameter": [{"name": "visit-type", "valueString": "ROUTINE"}],
+}
+
+BOOKING_ROWS = [
+    Row("find", "GET", lambda w: "/fhir/Appointment/$find?_count=5", cells(**FIND)),
+    Row(
+        "appointment-video-read",
+        "GET",
+        lambda w: "/fhir/Appointment/{video}",
+        cells(**A_DATA),
+        missing=lambda w: f"/fhir/Appointment/{MISSING}",
+        setup=_video_of_a,
+        check=_room_only_for_the_patient,
+    ),
+    Row(
+        "find-post",
+        "POST",
+        lambda w: "/fhir/Appointment/$find",
+        cells(**FIND),
+        body=lambda w: FIND_PARAMETERS,
+    ),
+    Row(
+        "book-own",
+        "POST",
+        lambda w: "/fhir/Appointment/$book",
+        cells(FORBIDDEN, **BOOKERS),
+        body=lambda w: _book_body(w, _own_patient(w)),
+        setup=_booking_cell,
+        check=_booked_for,
+    ),
+    Row(
+        # B is no one's in care here but their own: unknown to the others who may book
+        "book-for-b",
+        "POST",
+        lambda w: "/fhir/Appointment/$book",
+        cells(FORBIDDEN, patient=404, guardian=404),
+        body=lambda w: _book_body(w, w.b),
+    ),
+    Row(
+        "book-cancel-own",
+        "POST",
+        lambda w: "/fhir/Appointment/$book",
+        cells(FORBIDDEN, patient=OK, guardian=404),
+        body=_cancel_body,
+        setup=_cancel_of("patient"),
+    ),
+    Row(
+        "book-cancel-of-b",
+        "POST",
+        lambda w: "/fhir/Appointment/$book",
+        cells(FORBIDDEN, patient=404, guardian=404),
+        body=_cancel_body,
+        setup=_cancel_of("other"),
+    ),
+]
+
+
 def study_path(suffix: str = "") -> Any:
     return lambda w: f"/dicomweb/studies/{s(w)}{suffix}"
 
@@ -1789,6 +1945,7 @@ ROWS = (
     + SHARE_ROWS
     + PERSONAL_ROWS
     + UPLOAD_ROWS
+    + BOOKING_ROWS
     + DICOM_ROWS
     + UNSERVED_ROWS
     + DICOMWEB_UNKNOWN_ROWS

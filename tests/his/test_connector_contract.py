@@ -1,8 +1,9 @@
 """The HisConnector contract, on every database the default connector supports.
 
 Every method of the protocol (read, read_many, search, count, ping, what the authorization
-server needs: find_patient, contacts, guardian_links, coded_bulletins, and the questionnaires'
-assignments_after and write_answers) runs against
+server needs: find_patient, contacts, guardian_links, coded_bulletins, the questionnaires'
+assignments_after and write_answers, the uploads' hand-off, and the booking's writes:
+book_slot, change_appointment) runs against
 ``SqlConnector`` over the same small generated HIS on SQLite, PostgreSQL and MariaDB. Each
 answer is checked twice: against the HIS's own tables on that database (what the method
 promises), and against the answer on SQLite (the databases must not disagree: collation, case,
@@ -37,11 +38,14 @@ from fhir_gateway.fhir.query import QueryParser, SearchQuery
 from fhir_gateway.fhir.registry import registry
 from fhir_gateway.his import schema as t
 from fhir_gateway.his.connector import (
+    AppointmentChange,
+    AppointmentUnchangeable,
     Contacts,
     HisConnector,
     HisUnreachable,
     Hit,
     IncomingDocument,
+    SlotUnavailable,
 )
 from fhir_gateway.his.sql import SqlConnector, make_engine
 from mappers import IdentifierSystems
@@ -769,3 +773,168 @@ def test_an_uploaded_document_is_handed_once_changed_and_withdrawn(
     (row,) = _rows(engine, sa.select(t.incoming_document).where(d.upload_id == document.upload_id))
     assert row.withdrawn_at == withdrawn  # the first withdrawal stands
     connector.withdraw_patient_document("upload-" + "0" * 32, withdrawn)  # none: no error
+
+
+# --- writes: booking (F19) ----------------------------------------------------------------------
+# These come last: they add slots and appointments to the HIS under test (never to the reference).
+
+#: "Now" for the writes: the generated HIS's today, at noon (naive UTC, like every HIS time).
+NOW = dt.datetime.combine(TODAY, dt.time(12, 0))
+
+
+def _free_slots(engine: sa.Engine, count: int, *, days: int = 3, skip: int = 0) -> list[int]:
+    """``count`` new free slots of one service, ``days`` after NOW."""
+    sv = t.service.c
+    with engine.begin() as conn:
+        service = conn.execute(
+            sa.select(t.service).where(sv.active.is_(True)).order_by(sv.id).offset(skip).limit(1)
+        ).one()
+        doctor = (
+            conn.execute(
+                sa.select(t.doctor.c.id).where(t.doctor.c.specialty_code == service.specialty_code)
+            )
+            .scalars()
+            .first()
+        )
+        schedule = conn.execute(
+            sa.insert(t.schedule).values(
+                doctor_id=doctor,
+                service_id=service.id,
+                department_id=service.department_id,
+                valid_from=TODAY,
+                valid_to=TODAY + dt.timedelta(days=60),
+                updated_at=NOW,
+            )
+        ).inserted_primary_key[0]
+        first = NOW + dt.timedelta(days=days)
+        return [
+            int(
+                conn.execute(
+                    sa.insert(t.slot).values(
+                        schedule_id=schedule,
+                        start_at=first + dt.timedelta(minutes=20 * i),
+                        end_at=first + dt.timedelta(minutes=20 * (i + 1)),
+                        status="free",
+                        telemedicine=bool(service.telemedicine),
+                        updated_at=NOW,
+                    )
+                ).inserted_primary_key[0]
+            )
+            for i in range(count)
+        ]
+
+
+def _slot_status(engine: sa.Engine, slot: int) -> str:
+    return str(_rows(engine, sa.select(t.slot.c.status).where(t.slot.c.id == slot))[0].status)
+
+
+def _holders(engine: sa.Engine, slot: int) -> list[Any]:
+    ap = t.appointment.c
+    return _rows(engine, sa.select(t.appointment).where(ap.held_slot_id == slot))
+
+
+def test_book_slot_takes_a_free_slot_once(his: tuple[SqlConnector, sa.Engine]) -> None:
+    connector, engine = his
+    slot, past = _free_slots(engine, 2)
+    patients = [r.id for r in _rows(engine, sa.select(t.patient.c.id).order_by(t.patient.c.id))]
+    new = connector.book_slot(slot, patients[0], at=NOW, video_url=None, comment="by the app")
+    [row] = _rows(engine, sa.select(t.appointment).where(t.appointment.c.id == new))
+    assert (row.patient_id, row.slot_id, row.held_slot_id, row.status) == (
+        patients[0],
+        slot,
+        slot,
+        "booked",
+    )
+    assert (row.comment, row.booked_at, row.updated_at, row.version) == ("by the app", NOW, NOW, 1)
+    assert _slot_status(engine, slot) == "busy"
+    with pytest.raises(SlotUnavailable):
+        connector.book_slot(slot, patients[1], at=NOW)
+    with pytest.raises(SlotUnavailable):  # begun (at its start)
+        connector.book_slot(past, patients[1], at=NOW + dt.timedelta(days=3, minutes=20))
+    with pytest.raises(SlotUnavailable):
+        connector.book_slot(10_000_000, patients[1], at=NOW)
+    assert [h.id for h in _holders(engine, slot)] == [new]
+    assert _holders(engine, past) == []
+    # the record reads back as every other appointment does
+    record = connector.read("Appointment", "appointment", new, frozenset({patients[0]}))
+    assert record is not None
+    assert record["slot_id"] == slot
+
+
+def test_book_slot_racing_threads_get_one_booking(his: tuple[SqlConnector, sa.Engine]) -> None:
+    """Eight connections race for one slot, five times over: one booking each time."""
+    import threading
+
+    connector, engine = his
+    patients = [r.id for r in _rows(engine, sa.select(t.patient.c.id).order_by(t.patient.c.id))]
+    for slot in _free_slots(engine, 5, days=4):
+        barrier = threading.Barrier(8)
+        won: list[int] = []
+        lost: list[int] = []
+
+        def race(
+            i: int,
+            slot: int = slot,
+            barrier: threading.Barrier = barrier,
+            won: list[int] = won,
+            lost: list[int] = lost,
+        ) -> None:
+            barrier.wait()
+            try:
+                won.append(connector.book_slot(slot, patients[i % len(patients)], at=NOW))
+            except SlotUnavailable:
+                lost.append(i)
+
+        threads = [threading.Thread(target=race, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert (len(won), len(lost)) == (1, 7)
+        assert [h.id for h in _holders(engine, slot)] == won
+
+
+def test_change_appointment_cancels_and_moves_within_the_rules(
+    his: tuple[SqlConnector, sa.Engine],
+) -> None:
+    connector, engine = his
+    first, second, third, fourth = _free_slots(engine, 4, days=5)
+    other_service = _free_slots(engine, 1, days=5, skip=1)[0]
+    patient, stranger = (
+        r.id for r in _rows(engine, sa.select(t.patient.c.id).order_by(t.patient.c.id).limit(2))
+    )
+    booked = connector.book_slot(first, patient, at=NOW)
+
+    def change(**kwargs: Any) -> None:
+        values = {"appointment_id": booked, "patient_id": patient, "at": NOW, "not_before": NOW}
+        connector.change_appointment(AppointmentChange(**{**values, **kwargs}))
+
+    # another patient's appointment is unknown to them
+    with pytest.raises(AppointmentUnchangeable, match="unknown"):
+        change(patient_id=stranger, cancel=True)
+    # too late: within the window before the start
+    with pytest.raises(AppointmentUnchangeable, match="too-late"):
+        change(cancel=True, not_before=NOW + dt.timedelta(days=6))
+    # moved: the new slot taken, the old one free again
+    change(new_slot_id=second)
+    assert (_slot_status(engine, first), _slot_status(engine, second)) == ("free", "busy")
+    [row] = _rows(engine, sa.select(t.appointment).where(t.appointment.c.id == booked))
+    assert (row.slot_id, row.held_slot_id, row.status, row.version) == (second, second, "booked", 2)
+    # a slot that is not free, or of another service: nothing changes
+    connector.book_slot(third, stranger, at=NOW)
+    with pytest.raises(SlotUnavailable):
+        change(new_slot_id=third)
+    with pytest.raises(AppointmentUnchangeable, match="other-service"):
+        change(new_slot_id=other_service)
+    assert _slot_status(engine, other_service) == "free"
+    assert [h.id for h in _holders(engine, second)] == [booked]
+    # cancelled: the slot free, nothing held; a cancelled appointment stays cancelled
+    change(cancel=True, comment="cannot come")
+    [row] = _rows(engine, sa.select(t.appointment).where(t.appointment.c.id == booked))
+    assert (row.status, row.held_slot_id, row.comment) == ("cancelled", None, "cannot come")
+    assert _slot_status(engine, second) == "free"
+    with pytest.raises(AppointmentUnchangeable, match="status"):
+        change(cancel=True)
+    with pytest.raises(AppointmentUnchangeable, match="status"):
+        change(new_slot_id=fourth)
+    assert _slot_status(engine, fourth) == "free"

@@ -182,7 +182,7 @@ def test_write_scopes_the_server_cannot_honour_are_neither_offered_nor_granted(
     assert "cannot honour" in page  # says that some of what was asked is not offered
     token = exchange(client, client_id, get_code(client, params)["code"][0], verifier).get_json()
     assert token["scope"] == (
-        "launch/patient patient/*.rs patient/Binary.c patient/Consent.cu "
+        "launch/patient patient/*.rs patient/Appointment.cu patient/Binary.c patient/Consent.cu "
         "patient/DocumentReference.cud patient/ImagingStudy.c patient/QuestionnaireResponse.u"
     )
 
@@ -228,14 +228,16 @@ def test_a_partner_asking_in_v1_reads_v1_back(oauth_app: Flask) -> None:
         (
             "patient/*.*",
             "patient/*.cruds",
-            "patient/*.read patient/Binary.c patient/Consent.cu patient/DocumentReference.write "
-            "patient/ImagingStudy.c patient/QuestionnaireResponse.u",
+            "patient/*.read patient/Appointment.cu patient/Binary.c patient/Consent.cu "
+            "patient/DocumentReference.write patient/ImagingStudy.c "
+            "patient/QuestionnaireResponse.u",
         ),
         (
             "patient/*.write",
             "patient/*.cruds",
-            "patient/Binary.c patient/Consent.cu patient/DocumentReference.write "
-            "patient/ImagingStudy.c patient/QuestionnaireResponse.u",
+            "patient/Appointment.cu patient/Binary.c patient/Consent.cu "
+            "patient/DocumentReference.write patient/ImagingStudy.c "
+            "patient/QuestionnaireResponse.u",
         ),
         (
             "patient/QuestionnaireResponse.write",

@@ -9,14 +9,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.engine import Connection
 
-from mappers import IdentifierSystems
+from mappers import IdentifierSystems, codes
 
 from .. import schema as t
 from ..bindings import (
     Binding,
+    CodingsToken,
     DateBinding,
     IdBinding,
     TokenColumn,
+    reverse,
 )
 
 Enrich = Callable[[Connection, list[dict[str, Any]]], None]
@@ -111,7 +113,15 @@ def national_id(systems: IdentifierSystems, table: Any) -> list[tuple[str, Any, 
 
 
 def specialty_binding(s: IdentifierSystems, col: Any) -> Binding:
-    return TokenColumn(col, (f"{s.local_codes}/specialty",))
+    """``specialty``: every coding the resources carry, the HIS's own specialty code and the
+    SNOMED CT practice setting ``mappers.codes.SPECIALTY_SNOMED`` gives it."""
+    return CodingsToken(
+        col,
+        {
+            f"{s.local_codes}/specialty": None,
+            codes.SNOMED: reverse({k: v[0] for k, v in codes.SPECIALTY_SNOMED.items()}),
+        },
+    )
 
 
 def service_type_binding(s: IdentifierSystems, col: Any) -> Binding:

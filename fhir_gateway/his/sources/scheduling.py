@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 
 from mappers import IdentifierSystems, codes
@@ -25,6 +27,22 @@ from .base import (
     specialty_binding,
 )
 
+#: Bindings of the Slot source that ``Appointment/$find`` filters by (never parsed from a
+#: Slot search: the registry does not list them).
+FIND_PRACTITIONER = "$find-practitioner"
+FIND_LOCATION = "$find-location"
+FIND_SERVICE = "$find-healthcare-service"
+
+
+def visit_type(s: IdentifierSystems, telemedicine: Any) -> FlagToken:
+    """``appointment-type``: a video visit is v3 ActCode VR + local VIDEO, an in-person one
+    v2-0276 ROUTINE (as ``mappers.slot`` and ``mappers.appointment`` show them)."""
+    return FlagToken(
+        telemedicine,
+        ((codes.V3_ACT_CODE, "VR"), (f"{s.local_codes}/appointment-type", "VIDEO")),
+        ((codes.V2_0276, "ROUTINE"),),
+    )
+
 
 def scheduling_sources(s: IdentifierSystems) -> list[Source]:
     sc, sl, ap, sv, sp = t.schedule, t.slot, t.appointment, t.service, t.specialty
@@ -45,8 +63,10 @@ def scheduling_sources(s: IdentifierSystems) -> list[Source]:
         .join(sv, sv.c.id == sc.c.service_id)
         .join(sp, sp.c.code == sv.c.specialty_code)
     )
+    # every column but the booking's guard: a read-only HIS without it still serves
+    read_cols = [c for c in ap.c if c.name != "held_slot_id"]
     appointment_stmt = (
-        select(ap, *service_cols)
+        select(*read_cols, *service_cols)
         .join(sv, sv.c.id == ap.c.service_id)
         .join(sp, sp.c.code == sv.c.specialty_code)
     )
@@ -84,6 +104,12 @@ def scheduling_sources(s: IdentifierSystems) -> list[Source]:
                 "start": DateBinding(sl.c.start_at),
                 "service-type": service_type_binding(s, sv.c.code),
                 "specialty": specialty_binding(s, sv.c.specialty_code),
+                "appointment-type": visit_type(s, sl.c.telemedicine),
+                # for Appointment/$find only (not search parameters of Slot): the schedule's
+                # practitioner, place and service
+                FIND_PRACTITIONER: ReferenceBinding({"Practitioner": sc.c.doctor_id}),
+                FIND_LOCATION: ReferenceBinding({"Location": sc.c.department_id}),
+                FIND_SERVICE: ReferenceBinding({"HealthcareService": sc.c.service_id}),
             },
             {"start": sl.c.start_at},
         ),
@@ -105,14 +131,7 @@ def scheduling_sources(s: IdentifierSystems) -> list[Source]:
                 "service-type": service_type_binding(s, sv.c.code),
                 "specialty": specialty_binding(s, sv.c.specialty_code),
                 "slot": ReferenceBinding({"Slot": ap.c.slot_id}, nullable=True),
-                "appointment-type": FlagToken(
-                    ap.c.telemedicine,
-                    (
-                        (codes.V3_ACT_CODE, "VR"),
-                        (f"{s.local_codes}/appointment-type", "VIDEO"),
-                    ),
-                    ((codes.V2_0276, "ROUTINE"),),
-                ),
+                "appointment-type": visit_type(s, ap.c.telemedicine),
             },
             {"date": ap.c.start_at},
         ),
