@@ -21,7 +21,11 @@ from tests.smart_auth.test_oauth_fixtures import (
 )
 
 #: what the test apps are registered for: everything a test may ask (a launch asks a part)
-REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu patient/ImagingStudy.c"
+REGISTERED = (
+    f"{APP_SCOPE} patient/Consent.cu user/Consent.cu patient/ImagingStudy.c"
+    " patient/Binary.c patient/DocumentReference.cud user/Binary.c user/DocumentReference.cud"
+    " patient/QuestionnaireResponse.u patient/Appointment.cu"
+)
 
 
 def with_test_sign_in(app: Flask) -> Flask:

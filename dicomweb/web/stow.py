@@ -9,10 +9,12 @@ and so is a partner's system-level grant, whatever its scopes (sharing is for re
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 import orjson
 from flask import Response, current_app, request
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from access import audit
@@ -161,10 +163,13 @@ class UploadNotStored(Exception):
 
 
 def store_upload(ctx: DicomwebContext, his_patient: int, body: bytes) -> str:
-    """Store one DICOM Part-10 file a patient uploaded (F17) into their own PatientID, through
-    the checks of STOW-RS (``stow.read_upload``: the PatientID and issuer must be the
-    patient's, the study may not be another patient's; refused, never rewritten); the Study
-    Instance UID it was stored under."""
+    """Store one DICOM Part-10 file a patient uploaded (F17) into their own PatientID; the
+    Study Instance UID it was stored under.
+
+    A file a patient brings from another hospital names that hospital's PatientID: it is filed
+    under the uploader's own (``filed_under``), the one it carried kept in Other Patient IDs.
+    Then the checks of STOW-RS apply (``stow.read_upload``): a study already held for another
+    patient is refused, never merged."""
     patient_id = ctx.dicom_patient_id(his_patient)
     if not patient_id:
         raise UploadNotStored("the patient has no PatientID the PACS knows them by")
@@ -173,6 +178,7 @@ def store_upload(ctx: DicomwebContext, his_patient: int, body: bytes) -> str:
         issuer=ctx.pacs.patient_id_issuer or None,
         his_patients={patient_id: his_patient},
     )
+    body = filed_under(body, patient_id, scope.issuer)
     try:
         upload = stow.read_upload(
             iter([(stow.DICOM, body)]),
@@ -196,3 +202,34 @@ def store_upload(ctx: DicomwebContext, his_patient: int, body: bytes) -> str:
     if not result.stored and not result.warnings:
         raise UploadNotStored("the PACS refused the DICOM file")
     return str(upload.accepted[0].StudyInstanceUID)
+
+
+def filed_under(body: bytes, patient_id: str, issuer: str | None) -> bytes:
+    """The Part-10 file ``body`` with the uploader's PatientID (and the configured issuer): a
+    PatientID it named otherwise moves to Other Patient IDs Sequence (PS3.3 C.7.1.1, with its
+    issuer when it had one), so the source hospital's identifier is not lost. A file that
+    already names the uploader, or that cannot be read (STOW-RS's checks then say why), is
+    returned as it is."""
+    try:
+        ds = dcmread(io.BytesIO(body))
+    except Exception:
+        return body
+    theirs = str(ds.get("PatientID", "") or "")
+    their_issuer = str(ds.get("IssuerOfPatientID", "") or "")
+    if theirs == patient_id and their_issuer in ("", issuer or ""):
+        return body
+    if theirs:
+        other = Dataset()
+        other.PatientID = theirs
+        if their_issuer:
+            other.IssuerOfPatientID = their_issuer
+        other.TypeOfPatientID = "TEXT"
+        ds.OtherPatientIDsSequence = [*ds.get("OtherPatientIDsSequence", []), other]
+    ds.PatientID = patient_id
+    if issuer:
+        ds.IssuerOfPatientID = issuer
+    elif "IssuerOfPatientID" in ds:
+        del ds.IssuerOfPatientID
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=False)
+    return out.getvalue()
