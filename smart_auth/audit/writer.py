@@ -56,6 +56,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy import select, text
@@ -121,7 +122,7 @@ def _decode(line: bytes) -> Keyed:
     )
 
 
-def _loads(line: bytes) -> dict[str, object]:
+def _loads(line: bytes) -> dict[str, Any]:
     try:
         d = orjson.loads(line)
     except orjson.JSONDecodeError:
