@@ -144,8 +144,9 @@ class Settings:
     audit_journal_sync: str = _opt(
         "fdatasync",
         "How each audit journal line is made durable before its answer leaves: 'fdatasync' "
-        "(on the disk: it survives a power cut of the host; the threads of a worker that "
-        "answer together share one call, about a millisecond on a local SSD) or 'none' (in the "
+        "(on the disk: it survives a power cut of the host; answers a worker's threads give "
+        "together share one sync, and with one thread per worker each answer waits for one, "
+        "see BENCHMARKS.md) or 'none' (in the "
         "kernel only: it survives a killed worker, but a power cut loses the records of the "
         "last moments, at most the writer's 50 ms linger under normal load).",
     )
