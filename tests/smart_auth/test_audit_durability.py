@@ -6,14 +6,20 @@
   answers share one call (group commit).
 * A request answered without its surface recording the decision (the PACS failed after it) is
   in the trail all the same.
+* An intent (a store announced before the PACS is asked) keeps the journal until its final
+  record is written, and a drain takes the final record where there is one, else the intent.
 
 (A worker killed in the middle of a PACS store: ``tests/dicomweb/web/test_stow_killed.py``.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +31,7 @@ import sqlalchemy as sa
 from access import audit
 from access.policy import Grant
 from gateway.app import create_app
+from smart_auth.audit.tables import audit_event
 from smart_auth.audit.writer import AuditWriter
 from smart_auth.state import create_state, make_state_engine
 from tests.conftest import app_config
@@ -197,3 +204,72 @@ def test_an_answer_without_a_record_of_its_surface_is_settled_before_it_leaves()
     finally:
         audit.reset(token)
     assert len(sink.records) == 1
+
+
+def test_an_open_intent_keeps_the_journal_and_its_final_record_replaces_it(
+    state_engine: sa.Engine, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    writer = AuditWriter(state_engine, journal_dir=journal, linger_s=0.01)
+    writer.start()
+    try:
+        key = writer.intend(dataclasses.replace(_record(1), outcome="unknown"))
+        writer.append(_record(2))
+        writer.flush()
+        (path,) = journal.glob("*.journal")
+        assert b'"x":1' in path.read_bytes()  # everything else committed, the intent kept
+        writer.complete(key, dataclasses.replace(_record(1), outcome="partial"))
+        writer.flush()
+        assert path.read_bytes() == b""  # all committed: emptied
+    finally:
+        writer.close()
+    with state_engine.connect() as conn:
+        rows = dict(conn.execute(sa.select(audit_event.c.id, audit_event.c.outcome)).all())
+    assert rows[key] == "partial"
+    assert sorted(rows.values()) == ["allowed", "partial"]
+
+
+def test_a_drain_keeps_an_intents_final_record_and_an_unfinished_intent_as_unknown(
+    state_engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A process killed with one store finished and one in its middle, nothing committed: the
+    next writer inserts the finished one's final record and the other's intent."""
+    journal = tmp_path / "journal"
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, datetime as dt\n"
+            "from access.audit import AuditRecord\n"
+            "from smart_auth.audit.writer import AuditWriter\n"
+            "from smart_auth.state import make_state_engine\n"
+            f"w = AuditWriter(make_state_engine({str(state_engine.url.render_as_string(False))!r}),"
+            f" journal_dir={str(journal)!r}, linger_s=60, sync='fdatasync')\n"
+            "w.start()\n"
+            "def rec(study, outcome):\n"
+            "    return AuditRecord(dt.datetime(2026, 11, 1), 'patient:1', 'app', 'create',"
+            " 'ImagingStudy', outcome, (study,), 0, frozenset({1}))\n"
+            "done = w.intend(rec('1.2.3', 'unknown'))\n"
+            "cut = w.intend(rec('1.2.4', 'unknown'))\n"
+            "w.complete(done, rec('1.2.3', 'allowed'))\n"
+            "print(done, cut, flush=True)\n"
+            "os.kill(os.getpid(), 9)\n",
+        ],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        capture_output=True,
+        timeout=60,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    done, cut = child.stdout.decode().split()
+    writer = AuditWriter(state_engine, journal_dir=journal)
+    writer.start()
+    writer.close()
+    with state_engine.connect() as conn:
+        rows = {
+            r.id: (r.outcome, r.entity_ids)
+            for r in conn.execute(
+                sa.select(audit_event.c.id, audit_event.c.outcome, audit_event.c.entity_ids)
+            )
+        }
+    assert rows == {done: ("allowed", "1.2.3"), cut: ("unknown", "1.2.4")}
+    assert not list(journal.glob("*.journal"))
