@@ -145,8 +145,9 @@ class Settings:
         "fdatasync",
         "How each audit journal line is made durable before its answer leaves: 'fdatasync' "
         "(on the disk: it survives a power cut of the host; answers a worker's threads give "
-        "together share one sync, and with one thread per worker each answer waits for one, "
-        "see BENCHMARKS.md) or 'none' (in the "
+        "together share one sync; each answer waits for one, which costs a worker with one "
+        "thread much of its throughput: give it several, THREADS=4, see BENCHMARKS.md) or "
+        "'none' (in the "
         "kernel only: it survives a killed worker, but a power cut loses the records of the "
         "last moments, at most the writer's 50 ms linger under normal load).",
     )
