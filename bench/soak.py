@@ -27,7 +27,9 @@ request; faulted: any other); every worker's RSS every ``--rss-every`` seconds; 
 the audit rows the run wrote (every worker stopped first, so every writer has committed)
 against the requests answered, by interaction. Writes ``bench/results-soak-<date>.json`` and
 prints a summary; exits 1 on a failure: a 500, a request without an answer (a hang or a reset
-seen by the client), a worker restarted, or audit rows unequal to answers.
+seen by the client), a worker restarted, or audit rows unequal to answers. The scratch
+databases and the run's directory are removed at the end (``--keep`` keeps the directory, with
+the gateway's log).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -532,6 +535,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for name in made:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+        if args.keep:
+            log(f"the run's directory (gateway log, Orthanc, journal) is kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _report(
@@ -711,6 +718,9 @@ def main() -> None:
         "--env", action="append", default=[], help="NAME=value: one more gateway setting"
     )
     parser.add_argument("--out", default="", help="result file (default bench/results-soak-*)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the run's directory (the gateway's log...)"
+    )
     args = parser.parse_args()
     result = run(args)
     out = Path(args.out) if args.out else HERE / f"results-soak-{dt.date.today().isoformat()}.json"
