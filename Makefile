@@ -5,11 +5,15 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
-DEMO_HIS ?= sqlite:///instance/his.sqlite
+# the demo keeps the gateway's files (state, outbox, cache, its Orthanc) in instance/ here
+export FHIR_GATEWAY_DATA_DIR ?= $(CURDIR)/instance
+DEMO_HIS ?= sqlite:///$(CURDIR)/instance/his.sqlite
 DEMO_PATIENTS ?= 200
 # imaging orders whose synthetic studies the demo's Orthanc receives (all: a few minutes)
 DEMO_STUDIES ?= 40
-DEBIAN_PACKAGES := fonts-dejavu-core chromium
+DEBIAN_PACKAGES := fonts-dejavu-core chromium libmagic1
+# the scale-out test: two gateway hosts behind a load balancer, sharing Redis
+DEPLOY_PACKAGES := haproxy redis-server iproute2
 PACS_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm dcmtk
 VIEWER_PACKAGES := nodejs
 
@@ -22,7 +26,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
-	scripts/install-debian-deps.sh $(DEBIAN_PACKAGES) $(PACS_PACKAGES) $(VIEWER_PACKAGES)
+	scripts/install-debian-deps.sh $(DEBIAN_PACKAGES) $(PACS_PACKAGES) $(VIEWER_PACKAGES) \
+		$(DEPLOY_PACKAGES)
 	scripts/install-ohif.sh var/ohif
 	scripts/install-fhirclient-js.sh var/fhirclient-js
 
@@ -37,7 +42,7 @@ demo: setup instance/his.sqlite
 	$(VENV)/bin/fhir-gateway pacs load-his --his-url $(DEMO_HIS) --max-size 128 \
 		--limit $(DEMO_STUDIES)
 	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) FHIR_GATEWAY_DEV_OPEN_ACCESS=true \
-		FHIR_GATEWAY_PACS_ENABLED=true FHIR_GATEWAY_LOG_JSON=false $(VENV)/bin/fhir-gateway serve
+		FHIR_GATEWAY_OHIF_DIR=$(CURDIR)/var/ohif/dist FHIR_GATEWAY_PACS_ENABLED=true FHIR_GATEWAY_LOG_JSON=false $(VENV)/bin/fhir-gateway serve
 
 demo-stop:
 	$(VENV)/bin/fhir-gateway pacs stop

@@ -140,6 +140,13 @@ def settle(status: int) -> bool:
     return True
 
 
+def current() -> AuditSink | None:
+    """This context's sink: what a streamed response keeps, to record the end of a request
+    whose body is produced after the request's own context (and its sink) is gone."""
+    ledger = _ledger.get()
+    return ledger.sink if ledger is not None else None
+
+
 def record(
     grant: Grant | None,
     action: str,

@@ -3,11 +3,12 @@
 In the spirit of google/fhir-gateway's AccessChecker and Authlib's ``ResourceProtector``: the
 request's credential becomes a ``Grant`` once per request, made by the token validator
 registered for that kind of credential (``AccessPolicy.register_token_validator``: SMART bearer
-tokens, result codes, viewer tokens, and later share PINs and portal sessions; each validator
-stays with the package that issues its tokens). Every interaction of every surface (FHIR reads
-and searches, AuditEvent, Consent, QIDO, WADO, STOW, export, viewer links, Binary) then asks
-``AccessPolicy.decide``, which refuses (401/403) or returns the ``Decision``: the narrowing the
-query must carry (patient compartments, query-filtered scopes, the only ids or studies allowed).
+tokens, result codes, viewer tokens, share tokens (F21), and later portal sessions; each
+validator stays with the package that issues its tokens). Every interaction of every surface
+(FHIR reads and searches, AuditEvent, Consent, QIDO, WADO, STOW, export, viewer links, Binary)
+then asks ``AccessPolicy.decide``, which refuses (401/403) or returns the ``Decision``: the
+narrowing the query must carry (patient compartments, query-filtered scopes, the only ids or
+studies allowed).
 
 A grant is never wider than its credential kind: each kind declares its ``Reach`` (the types
 and interactions it may ever touch), and the SMART scopes and patients of the grant narrow that
@@ -76,6 +77,14 @@ SMART = Reach("smart")
 DEVELOPMENT = Reach("development")
 RESULT_CODE = Reach("result-code", frozenset({"DiagnosticReport", "Binary"}), frozenset({"read"}))
 VIEWER = Reach("viewer", frozenset({"ImagingStudy"}), READS)
+#: A patient's share with a person outside (F21), once its PIN is entered: reads what was
+#: shared (a study also in the viewer and as an export), never the patient's shares or access
+#: history, never a viewer link (which would outlive a revocation of the share).
+SHARE = Reach(
+    "share",
+    (COMPARTMENT_TYPES | {"Binary"}) - PERSONAL_TYPES,
+    frozenset({"read", "search", "export"}),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,9 +299,18 @@ class AccessPolicy:
             raise self.forbidden("A patient-level grant needs a patient context")
         patients = grant.patients if resource_type in COMPARTMENT_TYPES else None
         ids: frozenset[str] | None = None
+        # DICOM studies narrow what is done with ImagingStudy (DICOMweb); a grant bound to
+        # studies that also lists other resources (a share of a study and a document) reads
+        # those by their ids
+        studies = grant.studies if resource_type == "ImagingStudy" else None
         if grant.resources is not None:
             prefix = f"{resource_type}/"
             ids = frozenset(r[len(prefix) :] for r in grant.resources if r.startswith(prefix))
+            if interaction == "search" and studies is None:
+                # a search is not narrowed by ``ids``: the listed ids become its filter
+                if not ids:
+                    raise self.forbidden(f"The access granted does not cover {resource_type}")
+                filters = _both(filters, ((("_id", ",".join(sorted(ids))),),))
         instances: tuple[tuple[int, frozenset[str]], ...] = ()
         if grant.shares is not None and resource_type in COMPARTMENT_TYPES:
             shared, more_filters, instances = _per_patient(grant.shares, resource_type)
@@ -301,7 +319,7 @@ class AccessPolicy:
                 instances = tuple((p, i) for p, i in instances if p in patients)
             patients = shared
             filters = _both(filters, more_filters)
-        return Decision(patients, filters, ids, grant.studies, instances)
+        return Decision(patients, filters, ids, studies, instances)
 
     def narrowing(self, grant: Grant, resource_type: str, interaction: str = "read") -> Patients:
         """The patients, for callers that cannot apply scope filters (they are refused 403)."""

@@ -48,6 +48,9 @@ def _resource(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> dict[str
         "updateCreate": False,
         "conditionalRead": "full-support",
     }
+    if "update" in spec.writes:
+        # http.html#concurrency: an update may carry If-Match; a stale version is 412
+        entry["versioning"] = "versioned-update"
     if spec.documentation:
         entry["documentation"] = spec.documentation
     if spec.searchable:
@@ -96,23 +99,56 @@ def add_resource(config: Any, entry: Mapping[str, Any]) -> None:
     config.setdefault("CAPABILITY_RESOURCES", []).append(dict(entry))
 
 
+def add_interaction(config: Any, entry: Mapping[str, Any]) -> None:
+    """Advertise a system interaction (``CapabilityStatement.rest.interaction``) that a part
+    of the gateway serves: patients' uploads serve ``transaction`` (IHE MHD ITI-65)."""
+    config.setdefault("CAPABILITY_INTERACTIONS", []).append(dict(entry))
+
+
+def _merge(served: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Add what another part serves of a HIS-backed type (patients' uploads write Binary and
+    DocumentReference): its interactions, its documentation, its other elements where the
+    HIS-backed entry has none."""
+    codes = {i["code"] for i in served.get("interaction", [])}
+    served["interaction"] = [
+        *served.get("interaction", []),
+        *(dict(i) for i in extra.get("interaction", []) if i["code"] not in codes),
+    ]
+    if extra.get("documentation"):
+        served["documentation"] = " ".join(
+            part for part in (served.get("documentation"), extra["documentation"]) if part
+        )
+    for key, value in extra.items():
+        if key not in ("type", "interaction", "documentation"):
+            served.setdefault(key, value)
+
+
 def capability_statement(
     base_url: str,
     version: str,
     security: Mapping[str, Any] | None = None,
     extra_resources: Sequence[Mapping[str, Any]] = (),
+    extra_interactions: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The server's CapabilityStatement for clients of ``base_url``."""
+    """The server's CapabilityStatement for clients of ``base_url``; ``extra_interactions``:
+    system interactions other parts serve (``add_interaction``)."""
     specs = registry()
     rest: dict[str, Any] = {
         "mode": "server",
         "documentation": "Read and search over the hospital's HIS, mapped to FHIR R4; patients "
+        "answer the questionnaires the hospital assigns them (QuestionnaireResponse update), "
         "read their access history and share their record with partner clinics.",
     }
     rest["security"] = dict(security) if security else {"cors": True}
     resources = [_resource(spec, specs) for spec in specs.values()]
-    served = {entry["type"] for entry in resources}
-    resources += [dict(e) for e in extra_resources if e["type"] not in served]
+    by_type = {entry["type"]: entry for entry in resources}
+    for extra in extra_resources:
+        served = by_type.get(extra["type"])
+        if served is None:
+            resources.append(dict(extra))
+            by_type[extra["type"]] = resources[-1]
+        else:
+            _merge(served, extra)
     rest["resource"] = resources
     # http.html#search: GET [base]?_type=A,B with the parameters the types share
     rest["interaction"] = [
@@ -123,6 +159,7 @@ def capability_statement(
             "_lastUpdated, patient (compartment types only), _count, _summary=count, _total.",
         }
     ]
+    rest["interaction"] += [dict(i) for i in extra_interactions]
     rest["searchParam"] = _system_params()
     # search.html#compartments: Patient/[id]/[type] for the Patient compartment's types
     rest["compartment"] = [PATIENT_COMPARTMENT_DEFINITION]

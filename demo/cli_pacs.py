@@ -23,12 +23,27 @@ from demo.orthanc import (
     stop_pid,
 )
 
+
+def _var_dir(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path:
+    """The given directory, else ``pacs`` in the gateway's data directory (never the working
+    directory: every command finds the Orthanc that ``pacs start`` left, wherever it runs)."""
+    if value is not None:
+        return value
+    from gateway.settings import Settings, SettingsError
+
+    try:
+        return Path(Settings.from_mapping().data_dir) / "pacs"
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 VAR_DIR = click.option(
     "--var-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var/pacs"),
-    show_default=True,
-    help="Directory of Orthanc's configuration, database, log and pid file.",
+    default=None,
+    callback=_var_dir,
+    help="Directory of Orthanc's configuration, database, log and pid file "
+    "(default: pacs in FHIR_GATEWAY_DATA_DIR).",
 )
 
 

@@ -16,7 +16,8 @@ Modes (``FaultProxy.mode``, switchable at any time, applying to open connections
 ``slow``
     forward at most ``slow_bytes_per_s`` bytes per second in each direction: a dripping link.
 
-It listens on 127.0.0.1 only, on a free port (``proxy.port``), and stops by itself after
+It listens on 127.0.0.1 (or ``listen_host``, e.g. a bridge address that network namespaces
+reach) on a free port (``proxy.port``), and stops by itself after
 ``lifetime_s`` at the latest. One thread serves every connection with a selector, in rounds of
 at most ``_TICK`` seconds, so mode switches apply within that time. Use it as a context
 manager::
@@ -83,12 +84,13 @@ class FaultProxy:
         mode: str = "pass",
         slow_bytes_per_s: int = 256,
         lifetime_s: float = 600.0,
+        listen_host: str = "127.0.0.1",
     ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.mode = mode
         self.slow_bytes_per_s = slow_bytes_per_s
         self.lifetime_s = lifetime_s
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server((listen_host, 0))
         self._listener.setblocking(False)
         self.port: int = self._listener.getsockname()[1]
         self._pairs: list[_Pair] = []

@@ -44,6 +44,9 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
+from dicomweb.backends.base import RetrieveOutcome
+from dicomweb.errors import RetrievalIncomplete
+
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 _SCHEMA = """
@@ -327,6 +330,11 @@ def _anyone(ds: Dataset) -> bool:
     return True
 
 
+#: The SOP Instance UIDs of a study (series, instance: "" for any) that the caller may have,
+#: from a C-FIND: what a retrieval with failed sub-operations is held against.
+Expected = Callable[[str, str, str], set[str]]
+
+
 class Source:
     """Instances of a study, series or one instance: from the cache when it holds them, else
     streamed from the PACS backend (PS3.4 §C.4.3 C-GET) and written to the cache on the way.
@@ -340,10 +348,40 @@ class Source:
     patient that a PACS files under the same UID.
     """
 
-    def __init__(self, backend: Any, cache: InstanceCache | None, admit: Admit = _anyone) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        cache: InstanceCache | None,
+        admit: Admit = _anyone,
+        expected: Expected | None = None,
+    ) -> None:
         self.backend = backend
         self.cache = cache
         self.admit = admit
+        self.expected = expected
+
+    def _check_complete(
+        self, outcome: RetrieveOutcome | None, got: set[str], study: str, series: str, sop: str
+    ) -> None:
+        """A retrieval the PACS ended without everything it matched is an error, never a
+        shorter answer that looks whole (RetrievalIncomplete: 502, or a cut stream once one
+        began), unless every instance the caller may have there arrived: a PACS that files
+        another patient's instances under the study fails theirs when their SOP class was not
+        negotiated, and the caller is owed none of those."""
+        if outcome is None or not outcome.incomplete:
+            return
+        assert outcome.status is not None
+        incomplete = RetrievalIncomplete(
+            status=outcome.status, failed=outcome.failed, completed=outcome.completed
+        )
+        if self.expected is None:
+            raise incomplete
+        try:
+            owed = self.expected(study, series, sop)
+        except Exception:
+            raise incomplete from None
+        if not owed <= got:
+            raise incomplete
 
     def instances(self, study: str, series: str = "") -> Generator[bytes]:
         """Every instance, streamed as it arrives; closing the iterator cancels a retrieval."""
@@ -380,6 +418,7 @@ class Source:
             else self.backend.retrieve_study(study)
         )
         seen: list[Entry] = []
+        got: set[str] = set()
         try:
             for data in retrieval:
                 ds = header_of(data)
@@ -390,8 +429,10 @@ class Source:
                     self.cache.put(filed.study, filed.series, filed.sop, data)
                     seen.append(filed)
                 if self.admit(ds):
+                    got.add(filed.sop)
                     yield filed, data
             outcome = retrieval.outcome
+            self._check_complete(outcome, got, study, series, "")
             if (
                 self.cache is not None
                 and outcome is not None
@@ -419,6 +460,8 @@ class Source:
                 ds = header_of(data)
                 if _entry(ds) == wanted and self.admit(ds):
                     found = data
+            if found is None:  # the PACS may have it but could not send it: not a 404
+                self._check_complete(retrieval.outcome, set(), study, series, sop)
         finally:
             retrieval.close()
         if found is not None and self.cache is not None:

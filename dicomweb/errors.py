@@ -48,3 +48,18 @@ class PacsStatusError(PacsError):
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__(f"{message} (status 0x{status:04X})")
         self.status = status
+
+
+class RetrievalIncomplete(PacsStatusError):
+    """A C-GET or C-MOVE ended without every instance it matched: sub-operations failed at the
+    PACS (PS3.4 §C.4.3.1.3.1, §C.4.2.1.3.1), or the retrieval itself failed. Nothing may pass
+    it off as the whole study, series or instance: before the first byte it is a 502, after it
+    the response is cut."""
+
+    def __init__(self, *, status: int, failed: int, completed: int) -> None:
+        super().__init__(
+            f"the PACS sent {completed} instance(s) and failed {failed} sub-operation(s)",
+            status=status,
+        )
+        self.failed = failed
+        self.completed = completed

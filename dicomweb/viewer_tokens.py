@@ -66,10 +66,13 @@ def is_viewer_token(token: str | None) -> bool:
 class ViewerTokens:
     """Mints and verifies viewer tokens with one secret and one time to live (seconds).
 
-    ``clock`` (seconds since the epoch) is the time tokens are stamped and checked with.
+    ``secret`` may be a list (itsdangerous's key rotation): the last signs, every one
+    verifies. ``clock`` (seconds since the epoch) is the time tokens are stamped and checked with.
     """
 
-    def __init__(self, secret: bytes, ttl: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, secret: bytes | list[bytes], ttl: int, clock: Callable[[], float] = time.time
+    ) -> None:
         if ttl <= 0:
             raise ValueError("a viewer token needs a positive time to live")
         self.ttl = ttl

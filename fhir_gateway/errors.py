@@ -21,7 +21,11 @@ class FhirError(ApiError):
 
 
 def outcome_of(error: ApiError) -> dict[str, Any]:
-    """The OperationOutcome of any API error, access refusals included."""
+    """The OperationOutcome of any API error, access refusals included (an error that lists
+    several issues, ``Invalid``, gives one issue each)."""
+    issues = getattr(error, "issues", None)
+    if issues:
+        return {"resourceType": "OperationOutcome", "issue": [dict(i) for i in issues]}
     return operation_outcome(error.severity, error.code, error.diagnostics)
 
 
@@ -69,6 +73,33 @@ class Unprocessable(FhirError):
 
     status = 422
     code = "processing"
+
+
+class Conflict(FhirError):
+    """http.html#update: the change conflicts with the resource's state (closed for good, or
+    changed by someone else meanwhile)."""
+
+    status = 409
+    code = "conflict"
+
+
+class PreconditionFailed(FhirError):
+    """http.html#concurrency: the version in ``If-Match`` is not the current one."""
+
+    status = 412
+    code = "conflict"
+
+
+class Invalid(FhirError):
+    """A resource the client sent breaks the rules it must follow: 422 with one issue per
+    problem (``issues``: OperationOutcome.issue elements)."""
+
+    status = 422
+    code = "invalid"
+
+    def __init__(self, diagnostics: str, issues: list[dict[str, Any]]) -> None:
+        super().__init__(diagnostics)
+        self.issues = issues
 
 
 class HisUnavailable(FhirError):

@@ -75,6 +75,10 @@ def metadata() -> Response:
 def search_system() -> Response:
     """http.html#search: ``GET [base]?_type=A,B&...`` searches several types at once
     (``POST [base]/_search`` arrives through ``search_type``)."""
+    if request.method == "POST" and "fhir_transaction" in current_app.extensions:
+        # http.html#transaction: the one kind of transaction a part of the gateway serves
+        # (patients' uploads: IHE MHD ITI-65), registered by that part
+        return current_app.extensions["fhir_transaction"]()  # type: ignore[no-any-return]
     if request.method not in _READ_ONLY:
         raise _not_allowed("GET, POST on _search")
     wants_fhir_json(request)
@@ -189,6 +193,21 @@ def _asks_for_fhir(fmt: str | None, accept: str) -> bool:
         return fmt.split(";", 1)[0].strip() in ("json", "application/json", FHIR_JSON)
     types = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
     return FHIR_JSON in types or "application/json" in types
+
+
+@fhir.route("/QuestionnaireResponse/<resource_id>", methods=["PUT"])
+def update_questionnaire_response(resource_id: str) -> Response:
+    """http.html#update of a QuestionnaireResponse: the patient saves or submits answers
+    (``fhir.writes``); reads and other methods go to the generic routes."""
+    wants_fhir_json(request)
+    grant = _grant()
+    if not request.is_json:
+        raise UnsupportedMediaType("The body must be application/fhir+json")
+    body = request.get_json(silent=True)
+    resource = current_app.extensions["questionnaire_responses"].update(
+        grant, resource_id, body, request.headers.get("If-Match")
+    )
+    return render(resource, headers=version_headers(resource), pretty=_pretty())
 
 
 @fhir.route("/Patient/<patient_id>/$everything", methods=_ALL)

@@ -7,13 +7,14 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, BinaryIO
 
 from flask import Flask, Response, g, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import dicomweb.web as dicomweb_web
 import smart_auth.accounts as smart_auth_accounts
@@ -21,6 +22,7 @@ import smart_auth.audit as smart_auth_audit
 import smart_auth.ratelimit as smart_auth_ratelimit
 import smart_auth.results.routes as smart_auth_results
 import smart_auth.sharing.routes as smart_auth_sharing
+import smart_auth.uploads.routes as smart_auth_uploads
 from access.policy import AccessPolicy, Authenticator, DevOpenAccess
 from conformance.capability import capability_statement
 from dicomweb.backends.base import PacsBackend
@@ -28,6 +30,7 @@ from dicomweb.backends.dimse import DimseBackend
 from dicomweb.backends.settings import PacsSettings
 from dicomweb.backends.upstream import UpstreamDicomwebBackend
 from dicomweb.web.context import DicomwebContext
+from dicomweb.web.stow import UploadNotStored, store_upload
 from fhir_gateway import logs
 from fhir_gateway.errors import (
     ApiError,
@@ -38,11 +41,13 @@ from fhir_gateway.errors import (
     outcome_of,
 )
 from fhir_gateway.fhir.interactions import FhirService
+from fhir_gateway.fhir.writes import QuestionnaireResponses
 from fhir_gateway.his.connector import HisConnector
 from fhir_gateway.his.sql import SqlConnector
 from fhir_gateway.http import gzip_response, render
 from fhir_gateway.routes import fhir, refuse_bad_text
 from mappers import IdentifierSystems, MapContext
+from smart_auth.uploads.service import UploadRefused
 
 from .health import health
 from .settings import Settings, SettingsError
@@ -56,6 +61,7 @@ _ALLOWED = [
     "Prefer",
     "If-None-Match",
     "If-Modified-Since",
+    "If-Match",
     "X-Request-ID",
 ]
 
@@ -71,6 +77,15 @@ _DICOMWEB_EXPOSED = [
     "Retry-After",
     "X-Request-ID",
 ]
+
+
+#: Said by whatever serves requests without FHIR_GATEWAY_SECRET_KEY: what it signs then lives
+#: and dies with the key made at start.
+UNSHARED_KEY_NOTICE = (
+    "FHIR_GATEWAY_SECRET_KEY is not set: paging links, sessions, audit cursors and viewer links "
+    "are signed with a key made at start, so they stop working when the server restarts and "
+    "no other host accepts them"
+)
 
 
 def _version() -> str:
@@ -140,18 +155,20 @@ def create_app(
     """
     settings = Settings.from_mapping(config)
     logs.configure(settings.log_level, settings.log_json)
-    app = Flask(__name__)
+    # Flask's instance folder is the gateway's data directory too, never a guess
+    app = Flask(__name__, instance_path=settings.data_dir)
     app.config.update(SETTINGS=settings, VERSION=_version())
-    if settings.secret_key:
-        secret = settings.secret_key.encode()
-    else:
-        secret = secrets.token_bytes(32)
-        log.warning(
-            "FHIR_GATEWAY_SECRET_KEY is not set: paging links, sessions and viewer links made "
-            "here work only in this process (fhir-gateway serve shares one key among its workers)"
-        )
+    if settings.proxy_hops:  # behind a load balancer: the client is the one it saw
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    # Without a configured key each app makes its own. Only what serves requests says so
+    # (``fhir-gateway serve``, ``gateway.wsgi``): the admin commands that build an app sign
+    # and verify nothing, and a warning there would teach people to ignore it.
+    secret = settings.secret_key.encode() if settings.secret_key else secrets.token_bytes(32)
     # The one signing secret: paging cursors, the session cookie, viewer tokens derive from it.
     app.secret_key = secret
+    previous = tuple(key.encode() for key in settings.secret_key_previous)
+    app.config["SECRET_KEY_FALLBACKS"] = list(previous)  # Flask's session cookie
     ctx = MapContext(systems=identifier_systems(settings))
     if connector is None:
         connector = SqlConnector.from_url(
@@ -179,9 +196,14 @@ def create_app(
         ctx,
         base_url=settings.base_url,
         secret=secret,
+        previous_secrets=previous,
         default_count=settings.default_count,
         max_count=settings.max_count,
         max_included=settings.max_included,
+    )
+    # F18: the patient saves and submits answers (PUT QuestionnaireResponse)
+    app.extensions["questionnaire_responses"] = QuestionnaireResponses(
+        app.extensions["fhir_service"]
     )
     app.register_blueprint(fhir, url_prefix="/fhir")
     if pacs is None and settings.pacs_enabled:
@@ -201,6 +223,7 @@ def create_app(
         )
     smart_auth_ratelimit.init_app(app, settings)
     smart_auth_results.init_app(app, settings)
+    smart_auth_sharing.init_outside(app, settings)
     if settings.oauth_enabled:
         import smart_auth.web as smart_auth_web
 
@@ -208,17 +231,42 @@ def create_app(
     smart_auth_accounts.init_app(app, settings)
     smart_auth_audit.init_app(app, settings)
     smart_auth_sharing.init_app(app, settings)
+    uploads = smart_auth_uploads.init_app(app, settings)
+    # F18: an attachment answer may also be one of the patient's own uploads (F17)
+    answers = app.extensions["questionnaire_responses"]
+    in_his = answers.attachment_check
+    answers.attachment_check = lambda patient, reference: (
+        uploads.is_upload(reference, patient) or in_his(patient, reference)
+    )
+    if "dicomweb" in app.extensions:
+        uploads.dicom_sink = _dicom_sink(app.extensions["dicomweb"])
     app.extensions["capability_statement"] = lambda: capability_statement(
         settings.base_url,
         app.config["VERSION"],
         app.config.get("SECURITY"),
         app.config.get("CAPABILITY_RESOURCES", ()),
+        app.config.get("CAPABILITY_INTERACTIONS", ()),
     )
     app.register_blueprint(health)
     _cors(app, settings)
     _hooks(app, settings)
     _errors(app)
     return app
+
+
+def _dicom_sink(ctx: DicomwebContext) -> Callable[[int, BinaryIO], None]:
+    """A patient's uploaded DICOM file goes to the PACS the way STOW-RS stores (F17)."""
+
+    def sink(patient: int, stream: BinaryIO) -> None:
+        try:
+            store_upload(ctx, patient, stream.read())
+        except UploadNotStored as exc:
+            kind = "unavailable" if exc.transient else "invalid"
+            raise UploadRefused(
+                kind, f"The PACS did not take the DICOM file: {exc.reason}"
+            ) from None
+
+    return sink
 
 
 def shutdown(app: Flask) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .settings import Settings, SettingsError, options_markdown, sections
+from .settings import Settings, SettingsError, options_markdown, sections, shared_fingerprint
 
 
 def _settings() -> Settings:
@@ -32,9 +32,12 @@ def main() -> None:
 @click.option("--workers", type=int, help="Worker processes (default: 2 x cores + 1).")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Run the gateway under gunicorn."""
+    from .app import UNSHARED_KEY_NOTICE
     from .server import run
 
     settings = _settings()
+    if not settings.secret_key:
+        click.echo(f"WARNING: {UNSHARED_KEY_NOTICE}", err=True)
     run(settings, host=host, port=port, workers=workers)
 
 
@@ -109,6 +112,8 @@ def check_config() -> None:
         for name, value in options.items():
             click.echo(f"{name} = {shown_value(name, value)}")
     click.echo(f"base_url = {settings.base_url}")
+    # compare across hosts: the settings every host must share (README, "Running in production")
+    click.echo(f"shared settings fingerprint = {shared_fingerprint(settings)}")
     try:
         SqlConnector.from_url(settings.his_url, identifier_systems(settings)).ping()
     except HisUnreachable:
@@ -145,8 +150,15 @@ def config_reference() -> None:
 
 
 def _ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    """Make the folder of a SQLite file (the settings made its path absolute)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return
+    if not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _register_optional(group: Any) -> None:
@@ -170,6 +182,10 @@ main.add_command(_oauth)
 from gateway.cli_state import state as _state  # noqa: E402
 
 main.add_command(_state)
+
+from gateway.cli_questionnaires import questionnaires as _questionnaires  # noqa: E402
+
+main.add_command(_questionnaires)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main(prog_name=os.path.basename(sys.argv[0])))

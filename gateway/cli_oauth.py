@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from gateway.settings import Settings, SettingsError
+from smart_auth.oauth.revocations import RedisRevocations
 from smart_auth.oauth.store import OAuthStore
 from smart_auth.state import create_state, make_state_engine
 
@@ -27,7 +28,9 @@ def _store() -> OAuthStore:
         raise click.ClickException(str(exc)) from None
     engine = make_state_engine(settings.state_url)
     create_state(engine)
-    return OAuthStore(engine)
+    # a client deactivated here revokes its tokens: the running workers must hear of it
+    feed = RedisRevocations(settings.redis_url) if settings.redis_url else None
+    return OAuthStore(engine, feed=feed)
 
 
 def _register(store: OAuthStore, **values: object) -> None:
@@ -101,6 +104,30 @@ def register_partner(name: str, jwks_file: Path | None, jwks_uri: str | None, sc
         jwks=jwks,
         jwks_uri=jwks_uri,
     )
+
+
+@oauth.command("rotate-signing-key")
+@click.option(
+    "--ahead",
+    default=0,
+    show_default=True,
+    help="Seconds before the new key signs: published in the JWKS first, for clients that "
+    "cache it.",
+)
+@click.option(
+    "--retire-after",
+    default=86400,
+    show_default=True,
+    help="Delete keys superseded longer ago than this many seconds (their id_tokens expired).",
+)
+def rotate_signing_key(ahead: int, retire_after: int) -> None:
+    """Add a new id_token signing key; the previous ones still verify until retired."""
+    from smart_auth.oauth.keys import RELOAD_S, SigningKeys
+
+    kid, retired = SigningKeys(_store().engine).rotate(ahead, retire_after)
+    click.echo(f"new signing key {kid}: signs within {ahead + int(RELOAD_S)} s on every worker")
+    for old in retired:
+        click.echo(f"retired {old}")
 
 
 @oauth.command("list")

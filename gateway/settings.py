@@ -8,10 +8,16 @@ reads ``os.environ``. The README's configuration reference is generated from ``O
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 PREFIX = "FHIR_GATEWAY_"
 
@@ -42,17 +48,75 @@ _PARSERS: dict[type, Callable[[str], Any]] = {
 }
 
 
+def _from_file(variable: str) -> str:
+    """The value of a setting kept in a file (``FHIR_GATEWAY_X_FILE``: a secret handed over by
+    systemd's LoadCredential, a container secret, a file only the service user reads), without
+    the trailing line break."""
+    path = os.environ[variable]
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{variable}: cannot read the file ({type(exc).__name__})") from None
+
+
 def _opt(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"doc": doc})
+
+
+#: Options naming a directory of the gateway's own: a relative value is within DATA_DIR.
+_DIRECTORIES = ("audit_journal_dir", "outbox_dir", "dicomweb_cache_dir", "ohif_dir", "uploads_dir")
+#: Options holding a database URL: a relative SQLite file is within DATA_DIR.
+_DATABASES = ("his_url", "state_url")
+
+
+def default_data_dir() -> Path:
+    """Where the gateway keeps its files when DATA_DIR is not set: the XDG Base Directory
+    data home (``$XDG_DATA_HOME``, ``~/.local/share`` when unset or not absolute) plus
+    ``fhir-gateway``; never the working directory."""
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    home = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return home / "fhir-gateway"
+
+
+def within(base: Path, value: str) -> str:
+    """``value`` (a path, ``~`` expanded) as an absolute path, a relative one taken from
+    ``base``."""
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def sqlite_within(base: Path, url: str) -> str:
+    """A database URL whose SQLite file, when relative, is taken from ``base``; any other URL
+    (a server database, an in-memory SQLite one) unchanged."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # not a URL at all: the engine says so when it is used
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return url
+    if database.startswith("file:") or Path(database).expanduser().is_absolute():
+        return url
+    return parsed.set(database=within(base, database)).render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Gateway configuration; field ``x_y`` is the environment variable ``FHIR_GATEWAY_X_Y``."""
 
+    data_dir: str = _opt(
+        "",
+        "Directory of the gateway's own files, never the working directory: a relative SQLite "
+        "file in HIS_URL or STATE_URL and a relative AUDIT_JOURNAL_DIR, OUTBOX_DIR, "
+        "DICOMWEB_CACHE_DIR or OHIF_DIR are taken from it (as are `fhir-gateway pacs` files). "
+        "An absolute path (~ is expanded). Empty: $XDG_DATA_HOME/fhir-gateway, that is "
+        "~/.local/share/fhir-gateway without XDG_DATA_HOME.",
+    )
     his_url: str = _opt(
-        "sqlite:///instance/his.sqlite",
-        "SQLAlchemy URL of the HIS database (SQLite file or postgresql+psycopg://...).",
+        "sqlite:///his.sqlite",
+        "SQLAlchemy URL of the HIS database (SQLite file or postgresql+psycopg://...); a "
+        "relative SQLite file is within DATA_DIR.",
     )
     his_pool_size: int = _opt(5, "Connections kept open to the HIS per worker.")
     his_timeout_s: float = _opt(
@@ -75,6 +139,14 @@ class Settings:
         "Threads per gunicorn worker for API requests. /health/live has its own thread in "
         "every worker besides these, so it answers while they all wait on the HIS.",
     )
+    proxy_hops: int = _opt(
+        0,
+        "Reverse proxies (load balancers) in front of the gateway whose X-Forwarded-For and "
+        "X-Forwarded-Proto it believes: the client address of the per-address limits "
+        "(sign-in, result codes, AUTH_RATE_LIMIT) is then the one the nearest of them saw, "
+        "not the balancer's own. 0: the connection's address (a gateway reached directly). "
+        "Never more than there are: a client could then name any address.",
+    )
     default_count: int = _opt(20, "Page size of a search without _count.")
     max_count: int = _opt(1000, "Largest _count honoured; larger values are lowered to it.")
     max_included: int = _opt(
@@ -85,6 +157,13 @@ class Settings:
         "Key that signs paging cursors. Empty: `fhir-gateway serve` makes a random one that "
         "its workers share (links then die with the server); set it when running several "
         "hosts or when links must survive restarts.",
+    )
+    secret_key_previous: tuple = _opt(
+        (),
+        "Former SECRET_KEY values, comma-separated: what they signed (paging links, sessions, "
+        "viewer links) still verifies, nothing new is signed with them. Rotate by moving the "
+        "old key here and setting a new SECRET_KEY on every host; drop it once what it signed "
+        "has expired (VIEWER_TOKEN_TTL_S, a session; paging links: a day is plenty).",
     )
     dev_open_access: bool = _opt(
         False,
@@ -129,15 +208,16 @@ class Settings:
     )
 
     state_url: str = _opt(
-        "sqlite:///instance/state.sqlite",
-        "SQLAlchemy URL of the gateway's own state database (accounts, codes, tokens).",
+        "sqlite:///state.sqlite",
+        "SQLAlchemy URL of the gateway's own state database (accounts, codes, tokens); a "
+        "relative SQLite file is within DATA_DIR.",
     )
     audit_journal_dir: str = _opt(
         "",
         "Directory of this host's audit journal: each worker appends every audit record there "
         "before answering, and the records a killed worker left are written to the state "
         "database by the next worker that starts (or within 30 s by any running one). Empty: "
-        "next to a SQLite state database (<file>.audit-journal), else instance/audit-journal. "
+        "next to a SQLite state database (<file>.audit-journal), else DATA_DIR/audit-journal. "
         "A subdirectory per state database keeps the journals of different databases apart; "
         "records the database refuses are set aside in dead-letter.jsonl there.",
     )
@@ -180,6 +260,21 @@ class Settings:
         "Bearer token of the registration desk's admin API (POST /account/api/accounts); "
         "empty disables the API.",
     )
+    questionnaires_link: str = _opt(
+        "",
+        "Link of the assignment mail, {id} standing for the QuestionnaireResponse id (the "
+        "portal's questionnaire page); empty means the response on the FHIR API.",
+    )
+    questionnaires_lookback_s: int = _opt(
+        600,
+        "Seconds each assignment sweep looks back before its cursor, for assignments the HIS "
+        "committed late (none is mailed twice).",
+    )
+    questionnaires_max_age_days: int = _opt(
+        30,
+        "Assignments sent longer ago than this are not mailed (the first sweep does not mail "
+        "the HIS's history).",
+    )
     smtp_host: str = _opt("", "SMTP server for account mail; empty writes mail to the outbox.")
     smtp_port: int = _opt(25, "SMTP server port.")
     smtp_starttls: bool = _opt(False, "Use STARTTLS (RFC 3207) with the SMTP server.")
@@ -198,7 +293,7 @@ class Settings:
         "Seconds to connect to the SMS provider and to wait for each part of its answer.",
     )
     outbox_dir: str = _opt(
-        "instance/outbox",
+        "outbox",
         "Directory where mail (mail/*.eml) and SMS (sms/*.json) land when no SMTP server or "
         "SMS provider is configured (the demo).",
     )
@@ -208,7 +303,7 @@ class Settings:
         "Seconds a viewer link's token (bound to one study) stays valid after it is minted.",
     )
     ohif_dir: str = _opt(
-        "var/ohif/dist",
+        "ohif/dist",
         "The OHIF viewer's built files (scripts/install-ohif.sh), served under /viewer; "
         "the viewer is not served when the folder is missing.",
     )
@@ -229,8 +324,10 @@ class Settings:
     oauth_token_cache_s: float = _opt(
         5.0,
         "Seconds a worker may answer an access token from its own memory instead of the state "
-        "database; a revocation made by another worker or host takes effect within this time "
-        "(the worker that revokes forgets at once). 0: look every token up on every request.",
+        "database, used only with REDIS_URL: every revocation increments a counter there, and a "
+        "remembered token counts only while the counter is unchanged, so a revocation made on "
+        "any worker or host holds at once everywhere. Without Redis, or while it does not "
+        "answer, every token is looked up on every request. 0: no memory.",
     )
     oauth_dynamic_registration: bool = _opt(
         False, "Accept RFC 7591 dynamic registration of public patient apps at /oauth/register."
@@ -242,7 +339,7 @@ class Settings:
     )
 
     dicomweb_cache_dir: str = _opt(
-        "instance/dicomweb-cache",
+        "dicomweb-cache",
         "Directory of the on-disk cache of retrieved DICOM instances, shared by the workers of "
         "a host (WADO-RS answers from it); empty disables the cache.",
     )
@@ -264,6 +361,19 @@ class Settings:
     results_block_s: int = _opt(
         900, "Seconds result-code attempts stay refused once RESULTS_MAX_ATTEMPTS is reached."
     )
+    shares_token_ttl_s: int = _opt(
+        900,
+        "Seconds the read-only grant a share's PIN opens (F21, /share/...) lives; it covers "
+        "what the patient shared and nothing else, and ends with the share.",
+    )
+    shares_max_attempts: int = _opt(
+        5,
+        "Wrong PINs a share with a person outside allows; the one that reaches it locks the "
+        "share for good and the patient is told by mail.",
+    )
+    shares_max_days: int = _opt(
+        90, "Longest time limit, in days, of a share with a person outside."
+    )
     auth_rate_limit: int = _opt(
         600,
         "Requests per client address per AUTH_RATE_WINDOW_S accepted by each of POST "
@@ -274,9 +384,38 @@ class Settings:
     auth_rate_window_s: int = _opt(60, "Length in seconds of the AUTH_RATE_LIMIT window.")
     redis_url: str = _opt(
         "",
-        "Optional Redis URL (redis://host:6379/0) holding the AUTH_RATE_LIMIT counters for "
-        "every worker and host; empty, or while Redis does not answer within half a second: "
-        "they are kept in the state database.",
+        "Optional Redis URL (redis://host:6379/0, rediss:// over TLS) holding, for every "
+        "worker and host, the AUTH_RATE_LIMIT counters and the token revocation counter that "
+        "lets workers remember tokens (OAUTH_TOKEN_CACHE_S); empty, or while Redis does not "
+        "answer within half a second: the counters are kept in the state database and no "
+        "token is remembered.",
+    )
+
+    uploads_dir: str = _opt(
+        "uploads",
+        "Directory where patients' uploaded files are stored (F17). Every worker and host of a "
+        "deployment must see the same directory (a shared volume): the metadata is in the "
+        "state database, the bytes here.",
+    )
+    uploads_max_file_bytes: int = _opt(
+        50 * 1000 * 1000, "Largest file a patient may upload, in bytes; larger is 413."
+    )
+    uploads_quota_bytes: int = _opt(
+        200 * 1000 * 1000,
+        "Bytes of uploads a patient may keep in all; an upload that would go over it is 413.",
+    )
+    uploads_lease_s: int = _opt(
+        60,
+        "Seconds an upload in progress holds its share of the quota without a sign of life "
+        "from the worker receiving it (renewed while bytes arrive); the reservation and the "
+        "partial file of a worker that died are removed once it runs out.",
+    )
+    uploads_max_seconds: int = _opt(
+        1800, "Longest an upload may take to arrive, in seconds; a slower one is refused (408)."
+    )
+    uploads_unattached_s: int = _opt(
+        86400,
+        "Seconds an uploaded Binary no DocumentReference points at is kept before it is removed.",
     )
 
     pacs_enabled: bool = _opt(
@@ -310,6 +449,23 @@ class Settings:
     pacs_dimse_timeout_s: int = _opt(30, "Seconds to wait for each DIMSE response.")
     pacs_connect_timeout_s: int = _opt(5, "TCP connection timeout to the PACS, in seconds.")
 
+    def __post_init__(self) -> None:
+        """Every path made absolute from DATA_DIR, so that commands started anywhere agree on
+        the files (check-config shows the absolute ones)."""
+        if self.data_dir:
+            base = Path(self.data_dir).expanduser()
+            if not base.is_absolute():
+                raise SettingsError(f"{PREFIX}DATA_DIR must be an absolute path")
+        else:
+            base = default_data_dir()
+        object.__setattr__(self, "data_dir", str(base))
+        for name in _DIRECTORIES:
+            value = getattr(self, name)
+            if value:  # empty keeps its meaning (no cache, the journal's own default)
+                object.__setattr__(self, name, within(base, value))
+        for name in _DATABASES:
+            object.__setattr__(self, name, sqlite_within(base, getattr(self, name)))
+
     @property
     def base_url(self) -> str:
         """The FHIR base URL clients use, without a trailing slash."""
@@ -321,11 +477,17 @@ class Settings:
     def from_mapping(
         cls, values: Mapping[str, Any] | None = None, *, environ: bool = True
     ) -> Settings:
-        """Build settings from ``FHIR_GATEWAY_*`` environment variables, then ``values``."""
+        """Build settings from ``FHIR_GATEWAY_*`` environment variables, then ``values``.
+
+        Any option may instead name a file holding its value, ``FHIR_GATEWAY_<NAME>_FILE``
+        (used when ``FHIR_GATEWAY_<NAME>`` itself is not set): secrets stay out of the
+        environment and the unit file."""
         raw: dict[str, Any] = {}
         if environ:
             for f in fields(cls):
                 env = os.environ.get(PREFIX + f.name.upper())
+                if env is None and os.environ.get(PREFIX + f.name.upper() + "_FILE"):
+                    env = _from_file(PREFIX + f.name.upper() + "_FILE")
                 if env is not None:
                     raw[f.name] = env
         for key, value in (values or {}).items():
@@ -350,6 +512,10 @@ class Settings:
             raise SettingsError(f"{PREFIX}DEFAULT_COUNT must be between 1 and MAX_COUNT")
         if not 0 < self.port < 65536:
             raise SettingsError(f"{PREFIX}PORT must be a TCP port")
+        if self.questionnaires_lookback_s < 0 or self.questionnaires_max_age_days < 1:
+            raise SettingsError(
+                f"{PREFIX}QUESTIONNAIRES_LOOKBACK_S must be >= 0 and MAX_AGE_DAYS >= 1"
+            )
         for name in ("his_timeout_s", "state_timeout_s", "smtp_timeout_s", "sms_timeout_s"):
             if not 0 < getattr(self, name) <= 600:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be between 0 and 600 seconds")
@@ -357,6 +523,14 @@ class Settings:
             raise SettingsError(f"{PREFIX}AUTH_RATE_WINDOW_S must be at least 1")
         if self.audit_journal_sync not in ("none", "fdatasync"):
             raise SettingsError(f"{PREFIX}AUDIT_JOURNAL_SYNC must be 'fdatasync' or 'none'")
+        if not 0 <= self.proxy_hops <= 5:
+            raise SettingsError(f"{PREFIX}PROXY_HOPS must be between 0 and 5")
+        for name in ("uploads_max_file_bytes", "uploads_quota_bytes"):
+            # FHIR R4 integer: the usage is answered in bytes as one
+            if not 0 < getattr(self, name) <= 2**31 - 1:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be between 1 and 2147483647")
+        if not 5 <= self.uploads_lease_s <= 3600 or self.uploads_max_seconds < 1:
+            raise SettingsError(f"{PREFIX}UPLOADS_LEASE_S must be between 5 and 3600 seconds")
         if not 0 <= self.oauth_token_cache_s <= 300:
             raise SettingsError(f"{PREFIX}OAUTH_TOKEN_CACHE_S must be between 0 and 300")
 
@@ -366,7 +540,19 @@ class Settings:
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "Server",
-        ("host", "port", "public_base_url", "workers", "threads", "secret_key", "cors_", "log_"),
+        (
+            "host",
+            "port",
+            "public_base_url",
+            "proxy_",
+            "workers",
+            "threads",
+            "secret_key",
+            "secret_key_previous",
+            "data_dir",
+            "cors_",
+            "log_",
+        ),
     ),
     ("HIS", ("his_", "cnp_system", "pesel_system", "identifier_base")),
     ("FHIR API", ("default_count", "max_count", "max_included", "gzip_", "dev_open_access")),
@@ -374,11 +560,64 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Limits", ("auth_rate_",)),
     ("Authorization server", ("oauth_",)),
     ("Results without an account (F9)", ("results_",)),
+    ("Shares with a person outside (F21)", ("shares_",)),
     ("Accounts", ("accounts_",)),
     ("Mail and SMS", ("smtp_", "mail_", "sms_", "outbox_")),
+    ("Questionnaires (F18)", ("questionnaires_",)),
     ("PACS", ("pacs_",)),
     ("DICOMweb and the viewer", ("dicomweb_", "stow_", "viewer_", "ohif_")),
+    ("Patient uploads (F17)", ("uploads_",)),
 )
+
+
+#: The options that must be equal on every host of one deployment (README, "Running in
+#: production"): whole names, or prefixes ending in "_". What differs per host (its address,
+#: its size, its own journal and cache directories, a C-MOVE storage SCP) is not among them.
+SHARED: tuple[str, ...] = (
+    "secret_key",
+    "secret_key_previous",
+    "public_base_url",
+    "proxy_hops",
+    "cors_origins",
+    "dev_open_access",
+    "state_url",
+    "redis_url",
+    "his_url",
+    "cnp_system",
+    "pesel_system",
+    "identifier_base",
+    "default_count",
+    "max_count",
+    "max_included",
+    "auth_rate_",
+    "oauth_",
+    "results_",
+    "accounts_",
+    "pacs_enabled",
+    "pacs_backend",
+    "pacs_called_aet",
+    "pacs_dicomweb_url",
+    "pacs_patient_id_",
+    "viewer_token_ttl_s",
+    "uploads_max_",
+    "uploads_quota_bytes",
+    "uploads_lease_s",
+    "uploads_unattached_s",
+    "shares_",
+    "questionnaires_",
+)
+
+
+def is_shared(name: str) -> bool:
+    return any(name == n or (n.endswith("_") and name.startswith(n)) for n in SHARED)
+
+
+def shared_fingerprint(settings: Settings) -> str:
+    """A digest of the options every host must share: equal digests, equal settings. Secrets
+    go into it only together with SECRET_KEY, so it reveals none of them."""
+    values = {f.name: getattr(settings, f.name) for f in fields(settings) if is_shared(f.name)}
+    blob = json.dumps(values, sort_keys=True, default=list).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def section_of(name: str) -> str:

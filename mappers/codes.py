@@ -151,6 +151,19 @@ QUESTIONNAIRE_ITEM_TYPES: Final[dict[str, str | None]] = {
     "choice": "valueCoding",
     "attachment": "valueAttachment",
 }
+#: Questionnaire.item.enableWhen.operator (http://hl7.org/fhir/R4/valueset-questionnaire-enable-operator.html).
+ENABLE_OPERATORS: Final = ("exists", "=", "!=", ">", "<", ">=", "<=")
+#: Questionnaire.item.enableWhen.answer[x] by the type of the item it looks at.
+ENABLE_ANSWER_TYPES: Final[dict[str, str]] = {
+    "string": "answerString",
+    "text": "answerString",
+    "boolean": "answerBoolean",
+    "integer": "answerInteger",
+    "decimal": "answerDecimal",
+    "date": "answerDate",
+    "dateTime": "answerDateTime",
+    "choice": "answerCoding",
+}
 
 # --- Identifier types (v2-0203) -----------------------------------------------------------------
 

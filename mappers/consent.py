@@ -348,3 +348,169 @@ def files_of(resource: dict[str, Any]) -> list[str]:
         for url in (a.get("url") for a in attachments if isinstance(a, dict))
         if isinstance(url, str) and url.startswith("Binary/")
     ]
+
+
+# --- shares with a person outside (F21) ----------------------------------------------------------
+
+#: Canonical URLs of the gateway's extensions on an outside share's Consent, under the
+#: hospital's base (``{base}/StructureDefinition/<name>``).
+PIN_EXTENSION = "share-pin"
+COMMENT_EXTENSION = "share-comment"
+STATE_EXTENSION = "share-state"
+LAST_USED_EXTENSION = "share-last-used"
+#: ``Consent.provision.actor.reference`` of the recipient: the contained RelatedPerson.
+RECIPIENT_REF = "#recipient"
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}")
+_MOBILE = re.compile(r"\+?[0-9]{8,15}")
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """The person outside a Consent shares with: an email address, a mobile (the PIN goes by
+    SMS then), and the PIN and comment the patient chose (write-only extensions)."""
+
+    email: str
+    phone: str | None
+    pin: str | None
+    comment: str | None
+
+
+def names_recipient(resource: dict[str, Any]) -> bool:
+    """Whether a Consent's provision names a contained recipient (a share with a person
+    outside) rather than a partner clinic."""
+    provision = resource.get("provision")
+    actors = provision.get("actor") if isinstance(provision, dict) else None
+    return isinstance(actors, list) and any(
+        isinstance(a, dict)
+        and isinstance(a.get("reference"), dict)
+        and str(a["reference"].get("reference", "")).startswith("#")
+        for a in actors
+    )
+
+
+def _extension(resource: dict[str, Any], url: str) -> str | None:
+    found = [
+        e for e in resource.get("extension") or [] if isinstance(e, dict) and e.get("url") == url
+    ]
+    if not found:
+        return None
+    value = found[0].get("valueString")
+    if len(found) > 1 or not isinstance(value, str):
+        raise Refused(f"Consent.extension {url.rsplit('/', 1)[-1]} must be one valueString")
+    return value
+
+
+def recipient_of(resource: dict[str, Any], extension_base: str) -> Recipient:
+    """The recipient of an outside share's Consent, or ``Refused`` naming the element: one
+    provision actor (role IRCP) referencing the contained RelatedPerson ``#recipient`` with an
+    email address (``telecom`` system email) and optionally a mobile (system sms), no
+    organization; the PIN and the comment as extensions."""
+    if resource.get("organization"):
+        raise Refused("Consent.organization: a share with a person outside names no organization")
+    provision = resource["provision"]
+    actors = provision.get("actor")
+    if not isinstance(actors, list) or len(actors) != 1:
+        raise Refused("Consent.provision.actor must be the one recipient")
+    actor = actors[0]
+    if (
+        set(actor) - {"id", "extension", "role", "reference"}
+        or not _is_coded(actor.get("role"), RECIPIENT)
+        or actor["reference"] != {"reference": RECIPIENT_REF}
+    ):
+        raise Refused(
+            f"Consent.provision.actor[0] must have the role IRCP and the reference {RECIPIENT_REF}"
+        )
+    contained = [
+        c
+        for c in resource.get("contained") or []
+        if isinstance(c, dict) and c.get("id") == RECIPIENT_REF[1:]
+    ]
+    if len(contained) != 1 or contained[0].get("resourceType") != "RelatedPerson":
+        raise Refused("Consent.contained must hold the recipient as RelatedPerson 'recipient'")
+    person = contained[0]
+    emails, mobiles = [], []
+    for point in person.get("telecom") or []:
+        system = point.get("system") if isinstance(point, dict) else None
+        value = point.get("value") if isinstance(point, dict) else None
+        if system == "email" and isinstance(value, str):
+            emails.append(value.strip())
+        elif system == "sms" and isinstance(value, str):
+            mobiles.append(value.replace(" ", ""))
+        else:
+            raise Refused("Consent.contained[recipient].telecom holds an email and a mobile (sms)")
+    if len(emails) != 1 or not _EMAIL.fullmatch(emails[0]):
+        raise Refused("Consent.contained[recipient].telecom must hold one valid email address")
+    if len(mobiles) > 1 or (mobiles and not _MOBILE.fullmatch(mobiles[0])):
+        raise Refused("Consent.contained[recipient].telecom holds at most one valid mobile number")
+    base = extension_base.rstrip("/")
+    comment = _extension(resource, f"{base}/{COMMENT_EXTENSION}")
+    if comment is not None and len(comment) > 1000:
+        raise Refused("Consent.extension share-comment is longer than 1000 characters")
+    return Recipient(
+        emails[0],
+        mobiles[0] if mobiles else None,
+        _extension(resource, f"{base}/{PIN_EXTENSION}"),
+        comment,
+    )
+
+
+def from_outside_share(record: Any, state: str, extension_base: str) -> Json:
+    """The Consent of one share with a person outside (``id``, ``his_patient_id``, ``email``,
+    ``phone``, ``comment``, ``resources``, ``created``, ``period_start``, ``period_end``,
+    ``withdrawn_at``, ``locked_at``, ``last_used_at``); ``state`` one of active, pending,
+    expired, revoked, locked. The PIN is never part of it."""
+    patient = reference("Patient", record["his_patient_id"])
+    base = extension_base.rstrip("/")
+    end = record["period_end"]
+    ended = record["withdrawn_at"] or record["locked_at"]
+    if ended is not None and ended < end:
+        end = max(ended, record["period_start"])
+    telecom = [{"system": "email", "value": record["email"]}]
+    if record["phone"]:
+        telecom.append({"system": "sms", "value": record["phone"]})
+    provision: Json = {
+        "type": "permit",
+        "period": period(record["period_start"], end),
+        "actor": [{"role": RECIPIENT, "reference": {"reference": RECIPIENT_REF}}],
+    }
+    if record["resources"] is not None:
+        provision["data"] = [
+            {"meaning": "instance", "reference": {"reference": ref}}
+            for ref in sorted(record["resources"].split())
+        ]
+    extension: list[Json] = [{"url": f"{base}/{STATE_EXTENSION}", "valueCode": state}]
+    if record["last_used_at"] is not None:
+        extension.append(
+            {
+                "url": f"{base}/{LAST_USED_EXTENSION}",
+                "valueDateTime": instant(record["last_used_at"]),
+            }
+        )
+    if record["comment"]:
+        extension.append({"url": f"{base}/{COMMENT_EXTENSION}", "valueString": record["comment"]})
+    changed = max(
+        t for t in (record["created"], record["withdrawn_at"], record["locked_at"]) if t is not None
+    )
+    return {
+        "resourceType": "Consent",
+        "id": f"share-{record['id']}",
+        "meta": {"lastUpdated": instant(changed)},
+        "language": record["language"],
+        "contained": [
+            {
+                "resourceType": "RelatedPerson",
+                "id": RECIPIENT_REF[1:],
+                "patient": patient,
+                "telecom": telecom,
+            }
+        ],
+        "extension": extension,
+        "status": "active" if state in ("active", "pending") else "inactive",
+        "scope": SCOPE,
+        "category": [CATEGORY],
+        "patient": patient,
+        "dateTime": instant(record["created"]),
+        "performer": [patient],
+        "policyRule": POLICY_RULE,
+        "provision": provision,
+    }

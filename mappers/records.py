@@ -13,12 +13,13 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields
 
-from .codes import QUESTIONNAIRE_ITEM_TYPES
+from .codes import ENABLE_OPERATORS, QUESTIONNAIRE_ITEM_TYPES
 from .validation import (
     AnswerOption,
     Bytes,
     JsonObject,
     ListOf,
+    Scalar,
     col,
     compile_check,
     field_errors,
@@ -265,12 +266,24 @@ class AppointmentRecord(HisRecord, _Service):
     booked_at = col.timestamp()
 
 
+class EnableWhen(JsonRecord):
+    """One condition of ``questionnaire.items[].enable_when``: the item is shown when the
+    answer to ``question`` (an earlier link id) compares with ``answer`` by ``operator``
+    (``exists`` takes a boolean; a ``choice`` question compares option codes)."""
+
+    question = col.machine_name(64)
+    operator = col.choice(*ENABLE_OPERATORS)
+    answer = col.of(Scalar)
+
+
 class QuestionnaireItem(JsonRecord):
     """One entry of ``questionnaire.items`` (a JSON list kept by the HIS).
 
     ``type`` is a FHIR item type (``codes.QUESTIONNAIRE_ITEM_TYPES``); ``options`` (for
     ``choice`` items) are codes, or ``{"code", "display"}`` objects; ``required`` and
-    ``repeats`` default to false. Groups are not supported: the HIS keeps flat lists.
+    ``repeats`` default to false; ``max_length`` limits text answers; ``enable_when`` lists the
+    conditions that show the item (all of them, or any with ``enable_behavior`` "any").
+    Groups are not supported: the HIS keeps flat lists.
     """
 
     link_id = col.machine_name(64)
@@ -279,6 +292,13 @@ class QuestionnaireItem(JsonRecord):
     required = col.boolean(nullable=True)
     repeats = col.boolean(nullable=True)
     options = ListOf(col.of(AnswerOption), required=False, allow_none=True)
+    max_length = col.count(nullable=True, minimum=1)
+    enable_when = ListOf(
+        fields.Nested(EnableWhen, required=True, allow_none=False),
+        required=False,
+        allow_none=True,
+    )
+    enable_behavior = col.choice("all", "any", nullable=True)
 
 
 class QuestionnaireRecord(HisRecord):

@@ -107,6 +107,13 @@ class JsonObject(Column):
     expected = "JSON object"
 
 
+class Scalar(Column):
+    """A JSON scalar an ``enableWhen`` compares with: text, a number or a boolean."""
+
+    python_types = (str, int, float, bool)
+    expected = "text, number or boolean"
+
+
 class AnswerOption(Column):
     """A questionnaire option: a code string, or ``{"code": str, "display": str?}``."""
 

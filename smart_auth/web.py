@@ -19,6 +19,7 @@ from smart_auth.state import shared_engine
 from .oauth.assertion import ALGORITHMS
 from .oauth.endpoints import SmartIntrospectionEndpoint, SmartRevocationEndpoint
 from .oauth.keys import ALGORITHM, SigningKeys
+from .oauth.revocations import RedisRevocations
 from .oauth.routes import bp
 from .oauth.server import OAuthConfig, SmartAuthorizationServer
 from .oauth.store import OAuthStore
@@ -33,6 +34,8 @@ SCOPES_SUPPORTED = (
     "patient/*.rs",
     "patient/*.read",
     "user/*.rs",
+    "patient/QuestionnaireResponse.u",
+    "user/QuestionnaireResponse.u",
     "system/*.rs",
     "system/*.read",
 )
@@ -80,6 +83,17 @@ def endpoints(settings: Any) -> SmartEndpoints:
     )
 
 
+def token_memory(settings: Any) -> dict[str, Any]:
+    """How a store may remember access tokens: only with the shared revocation counter
+    (Redis), so that no worker honours a token another worker or host has revoked."""
+    if not settings.redis_url:
+        return {"token_cache_s": 0.0}
+    return {
+        "token_cache_s": settings.oauth_token_cache_s,
+        "feed": RedisRevocations(settings.redis_url),
+    }
+
+
 def init_app(app: Flask, settings: Any) -> BearerValidator:
     engine = shared_engine(app.extensions, settings.state_url)
     ep = endpoints(settings)
@@ -93,7 +107,7 @@ def init_app(app: Flask, settings: Any) -> BearerValidator:
         online_refresh_lifetime_s=settings.oauth_online_refresh_lifetime_s,
         backend_token_lifetime_s=min(settings.oauth_backend_token_lifetime_s, 300),
     )
-    store = OAuthStore(engine, token_cache_s=settings.oauth_token_cache_s)
+    store = OAuthStore(engine, **token_memory(settings))
     server = SmartAuthorizationServer(store, SigningKeys(engine), config)
     server.register_endpoint(SmartRevocationEndpoint(server, store))
     server.register_endpoint(

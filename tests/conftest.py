@@ -91,6 +91,8 @@ def his_url(request: pytest.FixtureRequest) -> str:
 
 #: Scratch space for the state databases, outboxes and caches of the apps tests build.
 _SCRATCH = tempfile.TemporaryDirectory(prefix="gateway-tests-")
+#: what a test leaves to the defaults lands in scratch space too, never in the home directory
+os.environ["FHIR_GATEWAY_DATA_DIR"] = str(Path(_SCRATCH.name) / "data")
 
 
 def app_config(his_url: str, **extra: object) -> dict[str, object]:
@@ -101,6 +103,9 @@ def app_config(his_url: str, **extra: object) -> dict[str, object]:
         "state_url": f"sqlite:///{own / 'state.sqlite'}",
         "outbox_dir": str(own / "outbox"),
         "dicomweb_cache_dir": str(own / "dicomweb-cache"),
+        "uploads_dir": str(own / "uploads"),
+        # the viewer build of this checkout (scripts/install-ohif.sh), not one in a data dir
+        "ohif_dir": str(REPO / "var" / "ohif" / "dist"),
         "his_url": his_url,
         "public_base_url": BASE,
         "dev_open_access": True,

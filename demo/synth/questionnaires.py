@@ -2,9 +2,11 @@
 
 Each questionnaire exists once per locale (code ``<name>-<locale>``). ``items`` follows the
 schema's contract: ``{"link_id", "text", "type", "required", "options": [{"code", "display"}]}``
-with ``type`` one of string, text, boolean, integer, decimal, date, choice, attachment, display.
-Answers are keyed by ``link_id``; display and attachment items are never answered here (files a
-patient attaches live in the gateway's own store).
+with ``type`` one of string, text, boolean, integer, decimal, date, choice, attachment, display,
+and where an item has them ``repeats``, ``max_length`` and ``enable_when`` (conditions on an
+earlier answer). Answers are keyed by ``link_id``; display and attachment items are never
+answered here (files a patient attaches live in the gateway's own store), nor are items their
+conditions leave disabled.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class Item:
     type: str
     required: bool = False
     options: tuple[Option, ...] = ()
+    repeats: bool = False
+    max_length: int | None = None
+    #: (question, operator, answer) conditions, all of which show the item
+    enable_when: tuple[tuple[str, str, Any], ...] = ()
 
     def as_json(self, locale: str) -> dict[str, Any]:
         """The item as stored in ``questionnaire.items``."""
@@ -42,7 +48,24 @@ class Item:
         }
         if self.options:
             item["options"] = [{"code": c, "display": tr(d, locale)} for c, d in self.options]
+        if self.repeats:
+            item["repeats"] = True
+        if self.max_length is not None:
+            item["max_length"] = self.max_length
+        if self.enable_when:
+            item["enable_when"] = [
+                {"question": q, "operator": op, "answer": a} for q, op, a in self.enable_when
+            ]
         return item
+
+    def shown(self, given: dict[str, Any]) -> bool:
+        """Whether the item's conditions hold for the answers ``given`` (= and != only)."""
+        for question, operator, expected in self.enable_when:
+            if question not in given:
+                return False
+            if (given[question] == expected) != (operator == "="):
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -106,10 +129,16 @@ DEFINITIONS: tuple[Definition, ...] = (
                 "boolean",
                 True,
             ),
-            Item("treatments", ("Tratamente urmate până acum", "Dotychczasowe leczenie"), "text"),
+            Item(
+                "treatments",
+                ("Tratamente urmate până acum", "Dotychczasowe leczenie"),
+                "text",
+                max_length=2000,
+                enable_when=(("treated", "=", True),),
+            ),
             Item("weight", ("Greutate (kg)", "Masa ciała (kg)"), "integer", True),
             Item("height", ("Înălțime (m)", "Wzrost (m)"), "decimal", True),
-            Item("gp", ("Medicul de familie", "Lekarz rodzinny"), "string"),
+            Item("gp", ("Medicul de familie", "Lekarz rodzinny"), "string", max_length=100),
             Item(
                 "earlier",
                 (
@@ -117,6 +146,7 @@ DEFINITIONS: tuple[Definition, ...] = (
                     "Dołącz wcześniejsze wyniki lub badania obrazowe",
                 ),
                 "attachment",
+                repeats=True,
             ),
         ),
     ),
@@ -181,7 +211,7 @@ DEFINITIONS: tuple[Definition, ...] = (
                 "integer",
                 True,
             ),
-            Item("comments", ("Observații", "Uwagi"), "text"),
+            Item("comments", ("Observații", "Uwagi"), "text", max_length=500),
         ),
     ),
 )
@@ -224,7 +254,13 @@ def answers(
     for item in answerable[:count]:
         if item.required or share < 1 or rng.random() < 0.6:
             result[item.link_id] = answer(rng, item, locale, on)
-    return result
+    # what the conditions leave disabled takes no answer (decided after drawing, so the
+    # random sequence, and everything generated after it, stays as it was)
+    return {k: v for k, v in result.items() if _by_link(items, k).shown(result)}
+
+
+def _by_link(items: tuple[Item, ...], link_id: str) -> Item:
+    return next(item for item in items if item.link_id == link_id)
 
 
 def assign(batch: Batch, rng: random.Random, person: Person) -> None:

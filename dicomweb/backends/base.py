@@ -104,6 +104,16 @@ class RetrieveOutcome:
     def category(self) -> str:
         return "Cancel" if self.status is None else status_category(self.status)
 
+    @property
+    def incomplete(self) -> bool:
+        """The PACS ended the retrieval without sending everything it matched: a sub-operation
+        failed (0xB000 with failures, 0xA702 when all did, PS3.4 §C.4.3.1.3.1), or the request
+        itself failed or was cancelled at the PACS. Warnings alone (an instance sent, with a
+        coercion) are complete. ``False`` for a retrieval abandoned here (``status`` None)."""
+        if self.status is None:
+            return False
+        return self.failed > 0 or status_category(self.status) in ("Failure", "Cancel")
+
 
 @runtime_checkable
 class Retrieval(Protocol):
@@ -158,7 +168,8 @@ class PacsBackend(Protocol):
         limit: int | None = None,
         offset: int = 0,
     ) -> list[Dataset]:
-        """Matching instances of a study or of one of its series, by Instance Number then UID."""
+        """Matching instances of a study or of one of its series, by Instance Number then UID
+        (a study's: series by series where the backend reads them so, as DIMSE does)."""
         ...
 
     def retrieve_study(self, study_uid: str) -> Retrieval:

@@ -44,6 +44,21 @@ from dicomweb.errors import PacsStatusError, PacsTimeout, PacsUnavailable
 
 T = TypeVar("T")
 QUERY_KEY = ("query",)
+#: The keys that select the patient: the same at every level of a study (PS3.4 §C.6.2.1.2)
+_PATIENT_KEYS = frozenset({"PatientID", "IssuerOfPatientID"})
+
+
+def _carries(ds: Dataset, keys: Query) -> bool:
+    """Whether ``ds`` has a value for every key of ``keys`` that matches on one."""
+    return all(ds.get(k) not in (None, "") for k, v in keys.items() if v not in ("", "*"))
+
+
+def _instance_count(series: Dataset) -> int | None:
+    """A series' Number of Series Related Instances (0020,1209), if the PACS gave one."""
+    try:
+        return int(str(series.get("NumberOfSeriesRelatedInstances", "")).strip())
+    except ValueError:
+        return None
 
 
 def _query_contexts() -> tuple[list, list]:
@@ -149,22 +164,45 @@ class DimseBackend:
         offset: int = 0,
     ) -> list[Dataset]:
         """Instances of one series, or of every series: a series-level query comes first, as
-        the hierarchical search needs a unique key at each level above (PS3.4 §C.4.1.3.1)."""
+        the hierarchical search needs a unique key at each level above (PS3.4 §C.4.1.3.1).
+
+        Across series the order is the series' (by number), then the instances' within each,
+        and the walk stops once ``offset + limit`` instances are found: C-FIND has no paging,
+        but a page never needs the series after it, so a small page of a large study reads
+        only its first series. When nothing but the patient is matched, every instance of a
+        series the patient's series query returns matches, so a series wholly before
+        ``offset`` is skipped by its Number of Series Related Instances without being read."""
+        if series_uid is not None:
+            pinned = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid}
+            found = self._query(lambda a: self._find("IMAGE", query, a, **pinned))
+            return page(sort_results("IMAGE", found), limit, offset)
+        need = None if limit is None else offset + limit
+        patient = {k: v for k, v in query.items() if k in _PATIENT_KEYS}
+        # return keys (empty) and "*" match everything (PS3.4 §C.2.2.2.3-4)
+        countable = all(v in ("", "*") for k, v in query.items() if k not in _PATIENT_KEYS)
+        skipped = 0
 
         def c_find(assoc: Association) -> list[Dataset]:
-            if series_uid is not None:
-                series_uids = [series_uid]
-            else:
-                series = self._find("SERIES", {}, assoc, StudyInstanceUID=study_uid)
-                series_uids = [str(s.SeriesInstanceUID) for s in sort_results("SERIES", series)]
+            nonlocal skipped
+            skipped = 0  # a retry on a new association starts again
+            series = self._find("SERIES", patient, assoc, StudyInstanceUID=study_uid)
             found: list[Dataset] = []
-            for uid in series_uids:
-                found += self._find(
-                    "IMAGE", query, assoc, StudyInstanceUID=study_uid, SeriesInstanceUID=uid
-                )
+            for s in sort_results("SERIES", series):
+                position = skipped + len(found)
+                if need is not None and position >= need:
+                    break
+                # only a series the PACS said is the patient's (it returned the patient keys,
+                # matched again in _find) counts: one that ignored them is read
+                count = _instance_count(s) if countable and _carries(s, patient) else None
+                if count is not None and position + count <= offset:
+                    skipped += count  # the page starts after this series
+                    continue
+                pinned = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": s.SeriesInstanceUID}
+                found += sort_results("IMAGE", self._find("IMAGE", query, assoc, **pinned))
             return found
 
-        return page(sort_results("IMAGE", self._query(c_find)), limit, offset)
+        found = self._query(c_find)
+        return page(found, limit, offset - skipped)
 
     # -- C-GET, C-MOVE ---------------------------------------------------------------------
 

@@ -183,8 +183,17 @@ class UpstreamDicomwebBackend:
         path = f"/studies/{quote(study_uid)}"
         if series_uid is not None:
             path += f"/series/{quote(series_uid)}"
-        found = self._search(path + "/instances", "IMAGE", query)
-        return page(sort_results("IMAGE", found), limit, offset)
+        found = sort_results("IMAGE", self._search(path + "/instances", "IMAGE", query))
+        if series_uid is None:
+            # a study's instances series by series, as the DIMSE backend reads them
+            series = self._search(path + "/series", "SERIES", {})
+            order = {
+                str(se.get("SeriesInstanceUID", "")): n
+                for n, se in enumerate(sort_results("SERIES", series))
+            }
+            unknown = len(order)
+            found.sort(key=lambda ds: order.get(str(ds.get("SeriesInstanceUID", "")), unknown))
+        return page(found, limit, offset)
 
     # -- WADO-RS ---------------------------------------------------------------------------
 

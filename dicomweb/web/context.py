@@ -19,15 +19,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from pydicom.dataset import Dataset
 from werkzeug.exceptions import HTTPException
 
+from access import audit
 from access.errors import ApiError
 from access.policy import AccessPolicy, Grant
 from dicomweb.backends.base import PacsBackend, Query
 from dicomweb.backends.settings import PacsSettings
-from dicomweb.errors import PacsError
+from dicomweb.errors import PacsError, RetrievalIncomplete
 from fhir_gateway.his.connector import HisConnector, HisUnreachable
 from fhir_gateway.logs import error_place
 
@@ -192,6 +193,29 @@ PACS_ERROR_COMMENTS = {
     503: "The PACS is not available; try again later",
     504: "The PACS did not answer in time; try again later",
 }
+INCOMPLETE_COMMENT = "The PACS could not send every instance asked for"
+
+
+def admitted(grant: Grant, action: str, study: str) -> None:
+    """Note that this request was allowed ``action`` on ``study`` (and audited so): should
+    carrying it out fail, :func:`unfinished` adds how it ended to the audit trail."""
+    g.dicomweb_admitted = (grant, action, study, audit.current())
+
+
+def unfinished(outcome: audit.Outcome) -> None:
+    """Audit an allowed retrieval that failed before its first byte (``failed``) or broke off
+    after it (``partial``); once per request, nothing for a request not :func:`admitted`."""
+    noted = g.pop("dicomweb_admitted", None)
+    if noted is None:
+        return
+    grant, action, study, sink = noted
+    # a body streamed after the view returned may run where the request's sink is unset
+    token = audit.use(sink) if audit.current() is None else None
+    try:
+        audit.record(grant, action, "ImagingStudy", outcome=outcome, ids=[study])
+    finally:
+        if token is not None:
+            audit.reset(token)
 
 
 @blueprint.errorhandler(PacsError)
@@ -207,6 +231,9 @@ def _pacs_error(exc: PacsError) -> Response:
     )
     headers = {"Retry-After": "5"} if status in (503, 504) else None
     comment = PACS_ERROR_COMMENTS.get(status, PACS_ERROR_COMMENTS[502])
+    if isinstance(exc, RetrievalIncomplete):
+        comment = INCOMPLETE_COMMENT
+    unfinished("failed")
     return error_response(status, comment, headers)
 
 
@@ -230,6 +257,7 @@ def guarded(chunks: Iterator[T], what: str) -> Iterator[T]:
             yield chunk
     except Exception as exc:
         log.warning(f"{what} broke off mid-way", extra={"error": error_place(exc), "chunks": sent})
+        unfinished("partial")
         raise StreamAborted() from None
     finally:
         close = getattr(chunks, "close", None)

@@ -19,7 +19,7 @@ from access.errors import ApiError
 from dicomweb import export
 from dicomweb.errors import PacsError
 
-from .context import DicomwebError, blueprint, context, guarded
+from .context import DicomwebError, admitted, blueprint, context, guarded, unfinished
 from .wado import source_for
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ def export_study(study: str) -> Response:
     except DicomwebError:
         audit.record(grant, "export", "ImagingStudy", outcome="not-found", ids=[study[:64]])
         raise
+    admitted(grant, "export", study)
     password: str | None = None
     if request.method == "POST":
         password = request.form.get("password") or None
@@ -62,6 +63,7 @@ def export_study(study: str) -> Response:
     except Exception as exc:
         retrieval.close()
         log.error("export failed before its first byte", extra={"error": type(exc).__name__})
+        unfinished("failed")
         raise DicomwebError(500, "The export could not be made") from None
     audit.record(grant, "export", "ImagingStudy", outcome="allowed", ids=[study])
 

@@ -342,12 +342,6 @@ def _series_asked(keys: dict[str, str]) -> tuple[str | None, frozenset[str] | No
     return asked, None
 
 
-def _of_series(found: list[Dataset], wanted: frozenset[str] | None) -> list[Dataset]:
-    if wanted is None:
-        return found
-    return [ds for ds in found if str(ds.get("SeriesInstanceUID", "")) in wanted]
-
-
 @blueprint.get("/studies")
 def search_studies() -> Response:
     """Search for studies (PS3.18 §10.6.1, Table 6.7.1-2 attributes)."""
@@ -392,7 +386,17 @@ def search_study_instances(study: str) -> Response:
                 study, series_uid, keys, limit=q.limit, offset=q.offset
             )
         else:
-            found = _of_series(ctx.backend.find_instances(study, None, keys), wanted)
+            # the listed series one by one, in the study's series order, until the page is
+            # full: never the whole study for a page
+            need = None if q.limit is None else q.offset + q.limit
+            found = []
+            for se in ctx.backend.find_series(study, {}):
+                uid = str(se.SeriesInstanceUID)
+                if uid not in wanted:
+                    continue
+                if need is not None and len(found) >= need:
+                    break
+                found += ctx.backend.find_instances(study, uid, keys)
             found = page(found, q.limit, q.offset)
         return _with_series(ctx, study, series_uid, found) if found else found
 

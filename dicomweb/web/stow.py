@@ -162,3 +162,51 @@ def _store(
     studies = sorted({str(ds.StudyInstanceUID) for ds in upload.accepted})
     _invalidate(ctx, upload.accepted)
     return status, body, studies, len(result.stored) + len(result.warnings)
+
+
+class UploadNotStored(Exception):
+    """A patient's uploaded DICOM file the PACS did not take; ``reason`` says why (no patient
+    data), ``transient`` whether trying again later may succeed."""
+
+    def __init__(self, reason: str, *, transient: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+
+
+def store_upload(ctx: DicomwebContext, his_patient: int, body: bytes) -> str:
+    """Store one DICOM Part-10 file a patient uploaded (F17) into their own PatientID, through
+    the checks of STOW-RS (``stow.read_upload``: the PatientID and issuer must be the
+    patient's, the study may not be another patient's; refused, never rewritten); the Study
+    Instance UID it was stored under."""
+    patient_id = ctx.dicom_patient_id(his_patient)
+    if not patient_id:
+        raise UploadNotStored("the patient has no PatientID the PACS knows them by")
+    scope = PacsScope(
+        frozenset({patient_id}),
+        issuer=ctx.pacs.patient_id_issuer or None,
+        his_patients={patient_id: his_patient},
+    )
+    try:
+        upload = stow.read_upload(
+            iter([(stow.DICOM, body)]),
+            study_uid=None,
+            patient_id=patient_id,
+            study_owner=_study_owner(ctx, scope, patient_id),
+            issuer=scope.issuer,
+        )
+    except Exception:
+        raise UploadNotStored(
+            "the PACS could not be asked about the study", transient=True
+        ) from None
+    if upload.refused:
+        raise UploadNotStored(f"the DICOM file is refused: {upload.refused[0].reason}")
+    try:
+        result = ctx.backend.store(upload.accepted)
+    except Exception:
+        raise UploadNotStored("the PACS did not answer", transient=True) from None
+    finally:
+        _invalidate(ctx, upload.accepted)
+    if not result.stored and not result.warnings:
+        raise UploadNotStored("the PACS refused the DICOM file")
+    return str(upload.accepted[0].StudyInstanceUID)

@@ -46,8 +46,10 @@ def _register(state: Any) -> None:
         # The app's signing secret (create_app): shared by the workers of one deployment.
         key = app.secret_key
         key = key if isinstance(key, bytes) else str(key).encode()
+        # former keys (being rotated out) verify what they signed; the last one signs
+        former = [k + b"/viewer" for k in app.config.get("SECRET_KEY_FALLBACKS", [])]
         ctx.extras["viewer_tokens"] = ViewerTokens(
-            key + b"/viewer", int(settings.viewer_token_ttl_s)
+            [*former, key + b"/viewer"], int(settings.viewer_token_ttl_s)
         )
     ctx.policy.register_token_validator(ViewerTokenValidator(ctx.extras["viewer_tokens"]))
     app.register_blueprint(viewer_blueprint, url_prefix=PREFIX)

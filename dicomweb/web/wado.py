@@ -31,6 +31,7 @@ from .context import (
     DicomwebContext,
     DicomwebError,
     PacsScope,
+    admitted,
     blueprint,
     context,
     guarded,
@@ -57,8 +58,20 @@ def instance_cache(ctx: DicomwebContext) -> InstanceCache | None:
 
 def source_for(ctx: DicomwebContext, scope: PacsScope) -> Source:
     """The instance source of one caller: the PACS through the cache, letting out only the
-    instances of the caller's patients (a PACS may file two patients under one study UID)."""
-    return Source(ctx.backend, instance_cache(ctx), scope.admits)
+    instances of the caller's patients (a PACS may file two patients under one study UID).
+    A retrieval with failed sub-operations is held against the instances the caller may have
+    there (an image-level C-FIND with the caller's patient imposed)."""
+
+    def expected(study: str, series: str, sop: str) -> set[str]:
+        keys = scope.impose({"SOPInstanceUID": sop} if sop else {})
+        found = ctx.backend.find_instances(study, series or None, keys)
+        return {
+            str(ds.SOPInstanceUID)
+            for ds in found
+            if scope.admits(ds) and (not sop or str(ds.get("SOPInstanceUID", "")) == sop)
+        }
+
+    return Source(ctx.backend, instance_cache(ctx), scope.admits, expected)
 
 
 def _admit(study: str, what: str, *uids: str) -> tuple[DicomwebContext, Source, PacsScope]:
@@ -91,6 +104,7 @@ def _admit(study: str, what: str, *uids: str) -> tuple[DicomwebContext, Source, 
         audit.record(grant, what, "ImagingStudy", outcome="failed", ids=[study[:64]])
         raise
     audit.record(grant, what, "ImagingStudy", outcome="allowed", ids=[study])
+    admitted(grant, what, study)
     return ctx, source_for(ctx, scope), scope
 
 

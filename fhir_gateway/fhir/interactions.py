@@ -73,6 +73,7 @@ class FhirService:
         *,
         base_url: str,
         secret: bytes,
+        previous_secrets: tuple[bytes, ...] = (),
         default_count: int = 20,
         max_count: int = 1000,
         max_included: int = 1000,
@@ -82,7 +83,7 @@ class FhirService:
         self.ctx = ctx
         self.base_url = base_url
         self.parser = QueryParser(base_url, default_count, max_count)
-        self.cursors = CursorCodec(secret)
+        self.cursors = CursorCodec(secret, previous_secrets)
         self.max_included = max_included
         #: resource type -> completes a page of (HIS record, mapped resource) pairs in place
         #: from another source (ImagingStudy from the PACS: dicomweb.pacs_studies)
@@ -109,9 +110,10 @@ class FhirService:
         """The access decision for one interaction; a refusal is audited, then raised."""
         try:
             decision = self.policy.decide(grant, resource_type, interaction)
-            if decision.studies is not None:
+            if decision.studies is not None and (interaction != "read" or decision.ids is None):
                 # a grant bound to DICOM studies (a viewer token): the FHIR API cannot narrow
-                # its queries to Study Instance UIDs, and ignoring them would widen the grant
+                # its queries to Study Instance UIDs, and ignoring them would widen the grant;
+                # a read is narrowed to the grant's listed ids where it has them (a share)
                 raise self.policy.forbidden(
                     f"Access bound to imaging studies does not cover the FHIR {resource_type}"
                 )

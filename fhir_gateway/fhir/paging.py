@@ -49,14 +49,23 @@ def _untag(tag: str, raw: Any) -> Any:
 
 
 class CursorCodec:
-    """Encodes and verifies cursors with a server secret."""
+    """Encodes and verifies cursors with a server secret; ``previous`` secrets (a key being
+    rotated out) still verify the links they signed, and sign nothing."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, previous: tuple[bytes, ...] = ()) -> None:
         self._secret = secret
+        self._previous = previous
 
-    def _mac(self, payload: bytes, scope: str) -> bytes:
-        digest = hmac.new(self._secret, payload + b"\x00" + scope.encode(), hashlib.sha256)
+    def _mac(self, payload: bytes, scope: str, secret: bytes | None = None) -> bytes:
+        message = payload + b"\x00" + scope.encode()
+        digest = hmac.new(self._secret if secret is None else secret, message, hashlib.sha256)
         return digest.digest()[:_MAC_BYTES]
+
+    def _genuine(self, payload: bytes, scope: str, mac: bytes) -> bool:
+        return any(
+            hmac.compare_digest(mac, self._mac(payload, scope, secret))
+            for secret in (self._secret, *self._previous)
+        )
 
     def encode(self, cursor: Cursor, scope: str) -> str:
         tag, value = _tag(cursor.key[0])
@@ -70,7 +79,7 @@ class CursorCodec:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
-            if not hmac.compare_digest(mac, self._mac(payload, scope)):
+            if not self._genuine(payload, scope, mac):
                 raise ValueError("signature")
             tag, value, rank, his_id, forward, part = orjson.loads(payload)
             return Cursor((_untag(tag, value), int(rank), int(his_id)), bool(forward), int(part))

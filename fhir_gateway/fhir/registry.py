@@ -62,6 +62,8 @@ class ResourceSpec:
     searchable: bool = True
     operations: tuple[str, ...] = ()
     documentation: str = ""
+    #: Write interactions served (``update``: QuestionnaireResponse, ``fhir.writes``).
+    writes: tuple[str, ...] = ()
     reference_params: tuple[SearchParam, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -70,7 +72,8 @@ class ResourceSpec:
 
     @property
     def interactions(self) -> tuple[str, ...]:
-        return ("read", "search-type") if self.searchable else ("read",)
+        reads = ("read", "search-type") if self.searchable else ("read",)
+        return reads + self.writes
 
 
 # (resource type) -> (parameters, sorts). Each reference parameter names the element path its
@@ -231,6 +234,10 @@ _DECLARED: dict[str, tuple[dict[str, tuple[str, ...]], tuple[str, ...]]] = {
     ),
 }
 
+#: Write interactions by type: a patient saves and submits the answers of an assigned
+#: questionnaire (F18); nothing else is written through the HIS-backed API.
+_WRITES: dict[str, tuple[str, ...]] = {"QuestionnaireResponse": ("update",)}
+
 #: Parameters the gateway defines itself (no R4 equivalent), with their own definitions.
 _CUSTOM: dict[tuple[str, str], dict[str, object]] = {
     ("DiagnosticReport", "imaging-study"): {
@@ -247,6 +254,11 @@ _DOCS = {
     "radiology reports (rad-N).",
     "Binary": "A document's file: its own bytes by default, a FHIR Binary for FHIR JSON Accept.",
     "ImagingStudy": "Imaging orders of the HIS that have been performed.",
+    "QuestionnaireResponse": "A questionnaire the hospital assigned to the patient: in "
+    "progress until submitted. The patient updates it with status in-progress to save answers "
+    "and completed to submit them (answers checked against the Questionnaire: required, "
+    "answer types, answerOption, enableWhen, repeats, maxLength; 422 with one issue per wrong "
+    "item). A completed response is closed (409); If-Match with a stale version is 412.",
 }
 
 
@@ -291,6 +303,7 @@ def registry() -> Mapping[str, ResourceSpec]:
             sorts=("_id", "_lastUpdated", *sorts),
             operations=("everything",) if rtype == "Patient" else (),
             documentation=_DOCS.get(rtype, ""),
+            writes=_WRITES.get(rtype, ()),
         )
     specs["Binary"] = ResourceSpec(
         type="Binary",

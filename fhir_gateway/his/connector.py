@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ..fhir.query import SearchQuery
 
@@ -49,10 +49,12 @@ class PatientMatch:
 
 @dataclass(frozen=True, slots=True)
 class Contacts:
-    """The contact details the hospital holds for a patient (what it trusts to reach them)."""
+    """The contact details the hospital holds for a patient (what it trusts to reach them),
+    and the language to write to them in (``ro``, ``pl``, ``en``; None: not known)."""
 
     email: str | None = None
     mobile: str | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,52 @@ class CodedBulletin:
     patient_id: int
     document_id: int | None
     access_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """A questionnaire the HIS assigned to a patient (F18): what the assignment mail needs."""
+
+    id: int
+    patient_id: int
+    questionnaire_id: int
+    sent_at: dt.datetime
+    #: the HIS's own status: sent | in-progress | submitted
+    status: str
+
+    @property
+    def position(self) -> AssignmentCursor:
+        return (self.sent_at, self.id)
+
+
+#: Where a sweep of new assignments stands: (sent_at, id) of the last assignment it saw.
+AssignmentCursor = tuple[dt.datetime, int]
+
+#: What became of answers written to the HIS: ``saved``; ``stale``, the assignment changed
+#: since the version the writer read; ``closed``, it is already submitted (closed for good);
+#: ``missing``, no such assignment of that patient.
+AnswerWrite = Literal["saved", "stale", "closed", "missing"]
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingDocument:
+    """A document a patient (or their guardian) uploaded, handed to the HIS (F17).
+
+    ``upload_id`` identifies it for good: handing the same upload again changes nothing. The
+    bytes stay with the gateway; ``content_url`` is where the care team fetches them.
+    """
+
+    upload_id: str
+    patient_id: int
+    type_code: str
+    title: str | None
+    description: str | None
+    author_reference: str
+    content_type: str
+    size: int
+    sha1: str
+    content_url: str
+    received_at: dt.datetime
 
 
 class HisUnreachable(Exception):
@@ -140,4 +188,44 @@ class HisConnector(Protocol):
     def coded_bulletins(self, national_id: str) -> list[CodedBulletin]:
         """The validated lab bulletins of the patient with this national ID that carry a
         result code. The caller compares codes (in constant time); the connector does not."""
+        ...
+
+    # --- questionnaires (F18) -----------------------------------------------------------------
+
+    def assignments_after(self, after: AssignmentCursor | None, limit: int) -> list[Assignment]:
+        """Questionnaire assignments sent strictly after ``after`` (all of them from the start
+        when None), in (sent_at, id) order, at most ``limit``."""
+        ...
+
+    def write_answers(
+        self,
+        assignment_id: int,
+        patient_id: int,
+        version: int,
+        answers: Mapping[str, Any],
+        *,
+        submitted_at: dt.datetime | None,
+    ) -> AnswerWrite:
+        """Store a patient's answers to an assignment, in one conditional change: only if the
+        assignment is still at ``version`` and not yet submitted. ``submitted_at`` (naive UTC)
+        submits them, closing the assignment for good; None saves them in progress. The
+        assignment's version then moves on."""
+        ...
+
+    # --- writes: what patients bring ------------------------------------------------------
+
+    def submit_patient_document(self, document: IncomingDocument) -> None:
+        """Hand a patient's uploaded document to the HIS (its incoming documents), so the care
+        team sees it. Idempotent by ``upload_id``: a second call for the same upload changes
+        nothing (a hand-off retried after a crash). HisUnreachable when the HIS cannot take
+        it now (the caller retries later)."""
+        ...
+
+    def update_patient_document(self, upload_id: str, description: str | None) -> None:
+        """The patient changed the description of an upload already handed over."""
+        ...
+
+    def withdraw_patient_document(self, upload_id: str, at: dt.datetime) -> None:
+        """The patient deleted the upload: the HIS marks it withdrawn (its bytes are gone).
+        Nothing there is no error."""
         ...

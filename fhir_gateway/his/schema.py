@@ -278,6 +278,35 @@ document_file = Table(
     Column("content", LargeBinary, nullable=False),
 )
 
+#: Documents patients (or their guardians) uploaded through the gateway (F17), handed to the
+#: HIS so the care team sees them. One row per upload, keyed by the gateway's upload id (a
+#: hand-off retried after a crash finds its row and changes nothing). The bytes stay in the
+#: gateway's upload store: ``content_url`` is the Binary's address, ``sha1`` its digest.
+#: Deleting the upload sets ``withdrawn_at``; the row stays for the record.
+incoming_document = Table(
+    "incoming_document",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("upload_id", String(64), nullable=False, unique=True),
+    Column("patient_id", Integer, ForeignKey("patient.id"), nullable=False),
+    # external-lab-result | other-clinic-letter | image | other (the patient's choice)
+    Column("type_code", String(40), nullable=False),
+    Column("title", String(255)),
+    Column("description", Text),
+    # the author as a FHIR reference: Patient/12 or RelatedPerson/guardian-3
+    Column("author_reference", String(160), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha1", String(40), nullable=False),
+    Column("content_url", String(255), nullable=False),
+    Column("received_at", TIMESTAMP, nullable=False),
+    Column("withdrawn_at", TIMESTAMP),
+    *_audit_columns(),
+)
+Index(
+    "ix_incoming_document_patient", incoming_document.c.patient_id, incoming_document.c.received_at
+)
+
 # --- Imaging ------------------------------------------------------------------------------------
 
 imaging_order = Table(
@@ -391,6 +420,12 @@ questionnaire_assignment = Table(
     *_audit_columns(),
 )
 Index("ix_questionnaire_assignment_patient", questionnaire_assignment.c.patient_id)
+# new assignments are found in the order the HIS sent them (``HisConnector.assignments_after``)
+Index(
+    "ix_questionnaire_assignment_sent",
+    questionnaire_assignment.c.sent_at,
+    questionnaire_assignment.c.id,
+)
 
 # MySQL and MariaDB compare strings under the column's collation, case- and accent-insensitive
 # by default ("glu" = "GLU", "serban" = "Șerban"). The HIS tables are created there with a

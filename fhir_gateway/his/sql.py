@@ -10,6 +10,7 @@ merged, so page 200 costs what page 1 costs and links stay stable while the HIS 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,20 +29,25 @@ from sqlalchemy import (
     select,
     text,
     true,
+    update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..fhir.query import SearchQuery
 from . import schema
 from .connector import (
+    AnswerWrite,
+    Assignment,
+    AssignmentCursor,
     CodedBulletin,
     Contacts,
     GuardianLink,
     HisUnreachable,
     Hit,
+    IncomingDocument,
     Key,
     PatientMatch,
     Patients,
@@ -50,6 +56,9 @@ from .deadline import bound_waits, client_bound, server_connect_args
 from .sources import Source, build_sources
 
 log = logging.getLogger(__name__)
+
+#: The language a patient is written to in, by the country the HIS holds for them.
+_LANGUAGE_OF_COUNTRY = {"RO": "ro", "MD": "ro", "PL": "pl"}
 
 
 def make_engine(url: str, *, pool_size: int = 5, timeout_s: float = 10) -> Engine:
@@ -278,10 +287,13 @@ class SqlConnector:
     def contacts(self, patient_id: int) -> Contacts:
         p = schema.patient.c
         with self._connect() as conn:
-            row = conn.execute(select(p.email, p.phone).where(p.id == patient_id)).first()
+            row = conn.execute(
+                select(p.email, p.phone, p.country).where(p.id == patient_id)
+            ).first()
         if row is None:
             return Contacts()
-        return Contacts(email=row.email or None, mobile=row.phone or None)
+        language = _LANGUAGE_OF_COUNTRY.get((row.country or "").upper())
+        return Contacts(email=row.email or None, mobile=row.phone or None, language=language)
 
     def guardian_links(self, guardian_id: int) -> list[GuardianLink]:
         g = schema.guardian_link.c
@@ -325,6 +337,115 @@ class SqlConnector:
             )
             for r in rows
         ]
+
+    # --- questionnaires (F18) ---------------------------------------------------------------
+
+    def assignments_after(self, after: AssignmentCursor | None, limit: int) -> list[Assignment]:
+        qa = schema.questionnaire_assignment.c
+        stmt = select(qa.id, qa.patient_id, qa.questionnaire_id, qa.sent_at, qa.status)
+        if after is not None:
+            sent_at, his_id = after
+            # the first conjunct bounds a range scan of ix_questionnaire_assignment_sent
+            stmt = stmt.where(qa.sent_at >= sent_at, or_(qa.sent_at > sent_at, qa.id > his_id))
+        with self._connect() as conn:
+            rows = conn.execute(stmt.order_by(qa.sent_at, qa.id).limit(limit)).all()
+        return [
+            Assignment(int(r.id), int(r.patient_id), int(r.questionnaire_id), r.sent_at, r.status)
+            for r in rows
+        ]
+
+    def write_answers(
+        self,
+        assignment_id: int,
+        patient_id: int,
+        version: int,
+        answers: Mapping[str, Any],
+        *,
+        submitted_at: dt.datetime | None,
+    ) -> AnswerWrite:
+        qa = schema.questionnaire_assignment
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        values: dict[str, Any] = {
+            "answers": dict(answers),
+            "status": "submitted" if submitted_at is not None else "in-progress",
+            "submitted_at": submitted_at,
+            "updated_at": now,
+            "version": qa.c.version + 1,
+        }
+        mine = and_(qa.c.id == assignment_id, qa.c.patient_id == patient_id)
+        with self._connect() as conn:
+            # one conditional UPDATE: of two writers that read the same version, one changes
+            # the row and the other changes nothing (the database serialises the two)
+            changed = conn.execute(
+                update(qa)
+                .where(mine, qa.c.version == version, qa.c.status != "submitted")
+                .values(**values)
+            ).rowcount
+            conn.commit()
+            if changed == 1:
+                return "saved"
+            row = conn.execute(select(qa.c.status).where(mine)).first()
+        if row is None:
+            return "missing"
+        return "closed" if row.status == "submitted" else "stale"
+
+    # --- writes: what patients bring ------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._connect() as conn, conn.begin():
+            yield conn
+
+    def submit_patient_document(self, document: IncomingDocument) -> None:
+        d = schema.incoming_document
+        try:
+            with self._write() as conn:
+                exists = conn.execute(
+                    select(d.c.id).where(d.c.upload_id == document.upload_id)
+                ).first()
+                if exists is not None:
+                    return
+                conn.execute(
+                    d.insert().values(
+                        upload_id=document.upload_id,
+                        patient_id=document.patient_id,
+                        type_code=document.type_code,
+                        title=document.title,
+                        description=document.description,
+                        author_reference=document.author_reference,
+                        content_type=document.content_type,
+                        size=document.size,
+                        sha1=document.sha1,
+                        content_url=document.content_url,
+                        received_at=document.received_at,
+                        updated_at=document.received_at,
+                        version=1,
+                    )
+                )
+        except IntegrityError:
+            return  # the same upload handed at the same moment by another worker: it is there
+
+    def update_patient_document(self, upload_id: str, description: str | None) -> None:
+        d = schema.incoming_document
+        with self._write() as conn:
+            conn.execute(
+                d.update()
+                .where(d.c.upload_id == upload_id)
+                .values(description=description, updated_at=_now(), version=d.c.version + 1)
+            )
+
+    def withdraw_patient_document(self, upload_id: str, at: dt.datetime) -> None:
+        d = schema.incoming_document
+        with self._write() as conn:
+            conn.execute(
+                d.update()
+                .where(d.c.upload_id == upload_id, d.c.withdrawn_at.is_(None))
+                .values(withdrawn_at=at, updated_at=at, version=d.c.version + 1)
+            )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _records(result: Any) -> list[dict[str, Any]]:

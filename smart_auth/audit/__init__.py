@@ -74,6 +74,10 @@ def journal_dir(state_url: str, settings: Any = None) -> Path | None:
     elif url.get_backend_name() == "sqlite" and url.database:
         base = Path(f"{url.database}.audit-journal")
     else:
-        base = Path("instance") / "audit-journal"
+        # in the gateway's data directory (absolute: the settings resolve it), never in the
+        # working directory; a caller without settings gets the XDG default's place
+        data_dir = getattr(settings, "data_dir", "") if settings is not None else ""
+        home = Path(data_dir) if data_dir else Path.home() / ".local/share/fhir-gateway"
+        base = home / "audit-journal"
     digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()
     return base / digest[:16]

@@ -221,8 +221,8 @@ def _search(pairs: list[tuple[str, str]], patient_id: str | None = None) -> Resp
     return render(bundle)
 
 
-def _mac(position: str, scope: str) -> str:
-    key = current_app.secret_key
+def _mac(position: str, scope: str, key: bytes | str | None = None) -> str:
+    key = current_app.secret_key if key is None else key
     key = (key if isinstance(key, bytes) else str(key).encode()) + b"/audit-cursor"
     message = f"{position}\x00{scope}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:24]
@@ -236,7 +236,8 @@ def _signed(position: str, scope: str) -> str:
 def _verified(raw: str, scope: str) -> str:
     """The position of a cursor this server made for this search and grant, else 400."""
     position, _, mac = raw.rpartition("~")
-    if not position or not hmac.compare_digest(mac, _mac(position, scope)):
+    keys = [current_app.secret_key, *current_app.config.get("SECRET_KEY_FALLBACKS", [])]
+    if not position or not any(hmac.compare_digest(mac, _mac(position, scope, k)) for k in keys):
         raise BadRequest(
             "This paging link is not valid for this search or this caller; "
             "repeat the search to get fresh links"

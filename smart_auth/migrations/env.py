@@ -34,9 +34,13 @@ def run() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = config.get_main_option("sqlalchemy.url") or os.environ.get(
-        "FHIR_GATEWAY_STATE_URL", "sqlite:///instance/state.sqlite"
-    )
+    url = config.get_main_option("sqlalchemy.url") or os.environ.get("FHIR_GATEWAY_STATE_URL")
+    if not url:
+        # no guess from the working directory: `fhir-gateway state upgrade` knows the
+        # gateway's own default (within its data directory)
+        raise SystemExit(
+            "set sqlalchemy.url or FHIR_GATEWAY_STATE_URL, or run `fhir-gateway state upgrade`"
+        )
     engine = make_state_engine(url)
     try:
         with engine.connect() as conn:

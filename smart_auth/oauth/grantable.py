@@ -8,9 +8,12 @@ in the token response's ``scope``. Here the grant is always the intersection
   grant, a backend service's token request);
 - what the client is registered for (``oauth_client.scope``), for every grant type;
 - what this server can honour (``HONOURED``): the FHIR API reads and searches every type, and
-  writes only ``Consent`` (create and update: a patient's shares, never a partner's) and
-  ``ImagingStudy`` create (DICOMweb STOW). A token never claims a permission no endpoint
-  would accept.
+  writes only ``Consent`` (create and update: a patient's shares, never a partner's),
+  ``ImagingStudy`` create (DICOMweb STOW), a patient's uploads (F17): ``Binary`` create and
+  ``DocumentReference`` create, update and delete (never a partner's), and
+  ``QuestionnaireResponse`` update (a patient's answers to an assigned questionnaire, F18:
+  responses exist because the HIS assigned them, so there is no create). A token never claims
+  a permission no endpoint would accept.
 
 SMART App Launch 2.x "Scopes for requesting FHIR Resources" keeps the v1 suffixes (``.read``,
 ``.write``, ``.*``); a client that asked in v1 form reads its grant back in v1 form (``written``)
@@ -36,11 +39,17 @@ HONOURED: ScopeSet = parse_scopes(
     " ".join(
         [
             "patient/*.rs",
+            "patient/Binary.c",
             "patient/Consent.cu",
+            "patient/DocumentReference.cud",
             "patient/ImagingStudy.c",
+            "patient/QuestionnaireResponse.u",
             "user/*.rs",
+            "user/Binary.c",
             "user/Consent.cu",
+            "user/DocumentReference.cud",
             "user/ImagingStudy.c",
+            "user/QuestionnaireResponse.u",
             "system/*.rs",
             "system/ImagingStudy.c",
             *sorted(CONTEXT_SCOPES | IDENTITY_SCOPES | REFRESH_SCOPES),

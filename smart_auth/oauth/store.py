@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from access.scopes import parse_scopes
 
 from .grantable import grantable, is_empty, written
+from .revocations import RevocationFeed
 from .tables import (
     oauth_client,
     oauth_code,
@@ -196,10 +197,12 @@ class OAuthStore:
 
     ``token_cache_s`` > 0 lets this process answer an access token it looked up less than that
     many seconds ago from memory (RFC 7662 §4 allows a resource server to cache what it learnt
-    about a token, trading revocation latency for speed). A revocation made through this store
-    empties the cache at once; one made by another worker or host takes effect here within
-    ``token_cache_s``. Expiry is checked on every use. At most ``token_cache_size`` tokens are
-    kept.
+    about a token). A revocation made through this store empties the cache at once. With a
+    ``feed`` (the shared revocation counter, :mod:`.revocations`) a remembered lookup counts
+    only while no revocation was made anywhere since it was read, so a revocation by another
+    worker or host holds at once; without one it takes effect here within ``token_cache_s``
+    (the served app keeps no memory then). Expiry is checked on every use. At most
+    ``token_cache_size`` tokens are kept.
     """
 
     def __init__(
@@ -209,21 +212,26 @@ class OAuthStore:
         token_cache_s: float = 0.0,
         token_cache_size: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        feed: RevocationFeed | None = None,
     ) -> None:
         self.engine = engine
+        self.feed = feed
         self.token_cache_s = token_cache_s
         self._cache_size = token_cache_size
         self._clock = clock
-        self._tokens: dict[str, tuple[Row[Any], float]] = {}
+        #: digest -> (row, remembered until, the revocation count read before its lookup)
+        self._tokens: dict[str, tuple[Row[Any], float, int | None]] = {}
         self._tokens_lock = threading.Lock()
         self._forgotten = 0  # bumped by every revocation: a lookup begun before is not kept
         self._saved_codes = 0
 
     def forget_tokens(self) -> None:
-        """Drop every cached token lookup (after a revocation)."""
+        """Drop every cached token lookup (after a revocation) and tell the other workers."""
         with self._tokens_lock:
             self._forgotten += 1
             self._tokens.clear()
+        if self.feed is not None:
+            self.feed.bump()
 
     # -- clients ---------------------------------------------------------------------------------
 
@@ -422,9 +430,16 @@ class OAuthStore:
         access token."""
         key = digest(access_token)
         row: Row[Any] | None = None
+        generation: int | None = None
         if self.token_cache_s > 0:
+            if self.feed is not None:
+                generation = self.feed.generation()
             cached = self._tokens.get(key)
-            if cached is not None and cached[1] > self._clock():
+            if (
+                cached is not None
+                and cached[1] > self._clock()
+                and (self.feed is None or (generation is not None and cached[2] == generation))
+            ):
                 row = cached[0]
         if row is None:
             began = self._forgotten
@@ -432,12 +447,13 @@ class OAuthStore:
                 row = conn.execute(_BY_ACCESS_HASH, {"digest": key}).first()
             if row is None or row.revoked:
                 return None
-            if self.token_cache_s > 0:
+            known = self.feed is None or generation is not None
+            if self.token_cache_s > 0 and known:
                 with self._tokens_lock:
                     if len(self._tokens) >= self._cache_size:
                         self._tokens.clear()
                     if self._forgotten == began:  # no revocation here since the query began
-                        self._tokens[key] = (row, self._clock() + self.token_cache_s)
+                        self._tokens[key] = (row, self._clock() + self.token_cache_s, generation)
         if row.expires_at <= time.time():
             return None
         return row

@@ -31,9 +31,9 @@ _T: dict[str, tuple[str, str, str]] = {
     "allow": ("Permite", "Zezwól", "Allow"),
     "deny": ("Refuză", "Odmów", "Deny"),
     "not_offered": (
-        "{app} a cerut și permisiuni pe care acest server nu le poate onora; ele nu sunt oferite. Aplicațiile pot doar citi și căuta date, partaja dosarul (Consent) și adăuga imagini (ImagingStudy).",
-        "{app} prosi też o uprawnienia, których ten serwer nie obsługuje; nie są one oferowane. Aplikacje mogą tylko odczytywać i wyszukiwać dane, udostępniać dokumentację (Consent) i dodawać obrazy (ImagingStudy).",
-        "{app} also asked for permissions this server cannot honour; they are not offered. Apps may only read and search records, share your record (Consent) and add images (ImagingStudy).",
+        "{app} a cerut și permisiuni pe care acest server nu le poate onora; ele nu sunt oferite. Aplicațiile pot doar citi și căuta date, partaja dosarul (Consent), adăuga imagini (ImagingStudy) și răspunde la chestionarele spitalului (QuestionnaireResponse).",
+        "{app} prosi też o uprawnienia, których ten serwer nie obsługuje; nie są one oferowane. Aplikacje mogą tylko odczytywać i wyszukiwać dane, udostępniać dokumentację (Consent), dodawać obrazy (ImagingStudy) i odpowiadać na ankiety szpitala (QuestionnaireResponse).",
+        "{app} also asked for permissions this server cannot honour; they are not offered. Apps may only read and search records, share your record (Consent), add images (ImagingStudy) and answer the hospital's questionnaires (QuestionnaireResponse).",
     ),
     # the page of the apps a person allowed (the management endpoint)
     "apps_title": ("Aplicațiile permise", "Dozwolone aplikacje", "Apps you allowed"),

@@ -22,15 +22,26 @@ from access.compartment import PATIENT_COMPARTMENT
 from access.errors import ApiError, Forbidden
 from access.policy import Grant
 from conformance.capability import add_resource
-from fhir_gateway.errors import BadRequest, HisUnavailable, NotFound, Unprocessable
+from fhir_gateway.errors import BadRequest, FhirError, HisUnavailable, NotFound, Unprocessable
 from fhir_gateway.his.connector import HisUnreachable
 from fhir_gateway.http import render
 from mappers import InvalidRecord, map_record
-from mappers.consent import Refused, files_of, from_share, partners_named, terms_of
+from mappers.consent import (
+    Refused,
+    files_of,
+    from_outside_share,
+    from_share,
+    names_recipient,
+    partners_named,
+    recipient_of,
+    terms_of,
+)
 from mappers.ids import parse_id
 from smart_auth.state import shared_engine
 
-from . import service
+from . import outside_mail, service
+from .outside import ID_PREFIX, PIN, OutsideShares, ShareTokenValidator, status_of
+from .outside import LISTABLE as OUTSIDE_LISTABLE
 
 sharing = Blueprint("sharing", __name__)
 
@@ -51,7 +62,12 @@ CAPABILITY = {
     "backend-services token sees exactly the patients with a Consent in force for it, and of "
     "each only what the Consent covers (provision.period, provision.class of "
     "http://hl7.org/fhir/resource-types, provision.data with meaning instance). Any other "
-    "provision element is refused (422).",
+    "provision element is refused (422). A share with a person outside (F21) names instead a "
+    "contained RelatedPerson 'recipient' (telecom email, optionally sms) as the one IRCP "
+    "provision actor, the 6-digit PIN in the extension share-pin, provision.period.end as its "
+    "time limit and provision.data (DocumentReference, DiagnosticReport, ImagingStudy) or no data "
+    "(the whole record); its id is share-<n>, its state and last use are the extensions "
+    "share-state and share-last-used.",
     "interaction": [
         {"code": "read"},
         {"code": "search-type"},
@@ -71,11 +87,46 @@ CAPABILITY = {
 }
 
 
+class NotSent(FhirError):
+    """A message of a new share could not be sent: nothing of it stays in force."""
+
+    status = 503
+    code = "transient"
+
+    def __init__(self, diagnostics: str) -> None:
+        super().__init__(diagnostics, headers={"Retry-After": "30"})
+
+
 def init_app(app: Flask, settings: Any) -> None:
     shared_engine(app.extensions, settings.state_url)  # the schema upgraded at start-up
     app.config["SHARING_CLIENT_SYSTEM"] = f"{settings.identifier_base.rstrip('/')}/sid/oauth-client"
     app.register_blueprint(sharing, url_prefix="/fhir")
     add_resource(app.config, CAPABILITY)
+
+
+def init_outside(app: Flask, settings: Any) -> OutsideShares:
+    """Shares with a person outside (F21): the service, the validator of its tokens (before
+    the SMART bearer validator, which takes every token without a prefix) and the recipient's
+    pages under ``/share``. The Consent routes of ``init_app`` create, list and revoke them."""
+    from .pages import pages
+
+    state = shared_engine(app.extensions, settings.state_url)
+    app.config["SHARING_EXTENSION_BASE"] = (
+        f"{settings.identifier_base.rstrip('/')}/StructureDefinition"
+    )
+    app.config["SHARING_PAGE_BASE"] = settings.base_url.removesuffix("/fhir") + "/share"
+    mails = outside_mail.ShareMails(settings)
+    outside = OutsideShares(
+        state,
+        token_ttl_s=settings.shares_token_ttl_s,
+        max_attempts=settings.shares_max_attempts,
+        notify_locked=mails.locked,
+    )
+    app.extensions["outside_shares"] = outside
+    app.extensions["share_mails"] = mails
+    app.extensions["access_policy"].register_token_validator(ShareTokenValidator(outside))
+    app.register_blueprint(pages, url_prefix="/share")
+    return outside
 
 
 def _engine() -> Any:
@@ -119,24 +170,24 @@ def search() -> Response:
     status = request.args.get("status")
     active = {"active": True, "inactive": False}.get(status) if status else None
     rows = service.list_shares(_engine(), grant.patients, active=active)
+    resources = [from_share(r, _system()) for r in rows]
+    patients = {r["his_patient_id"] for r in rows}
+    for row in _outside().list(grant.patients):
+        consent = from_outside_share(row, status_of(row), _extension_base())
+        if active is None or (consent["status"] == "active") == active:
+            resources.append(consent)
+            patients.add(row["his_patient_id"])
     entries = [
-        {
-            "fullUrl": f"Consent/{r['id']}",
-            "resource": from_share(r, _system()),
-            "search": {"mode": "match"},
-        }
-        for r in rows
+        {"fullUrl": f"Consent/{r['id']}", "resource": r, "search": {"mode": "match"}}
+        for r in resources
     ]
-    ids = [str(r["id"]) for r in rows]
-    audit.record(
-        grant,
-        "search",
-        "Consent",
-        outcome="allowed",
-        ids=ids,
-        patients={r["his_patient_id"] for r in rows},
-    )
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(rows)}
+    ids = [r["id"] for r in resources]
+    audit.record(grant, "search", "Consent", outcome="allowed", ids=ids, patients=patients)
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+    }
     if entries:
         bundle["entry"] = entries
     return render(bundle)
@@ -145,6 +196,8 @@ def search() -> Response:
 @sharing.route("/Consent/<consent_id>", methods=["GET"])
 def read(consent_id: str) -> Response:
     grant = _grant("read")
+    if consent_id.startswith(ID_PREFIX):
+        return _read_outside(grant, consent_id)
     row = service.get_share(_engine(), _share_id(consent_id), grant.patients)
     if row is None:
         audit.record(grant, "read", "Consent", outcome="not-found", ids=[consent_id[:64]])
@@ -169,6 +222,8 @@ def create() -> Response:
     if patient is None or (grant.patients is not None and patient not in grant.patients):
         audit.record(grant, "create", "Consent", outcome="denied")
         raise Forbidden("A Consent can only be given for a patient you act for")
+    if names_recipient(body):
+        return _create_outside(grant, body, patient)
     try:
         client_id, terms, resources = _honoured(body, patient)
     except Unprocessable:
@@ -194,6 +249,8 @@ def create() -> Response:
 def withdraw(consent_id: str) -> Response:
     """Withdraw: an update whose only change is ``status`` inactive."""
     grant = _grant("update")
+    if consent_id.startswith(ID_PREFIX):
+        return _revoke_outside(grant, consent_id)
     share_id = _share_id(consent_id)
     body = _body()
     if body.get("status") != "inactive":
@@ -301,3 +358,170 @@ def _patient_of(body: dict[str, Any]) -> int | None:
     if kind != "Patient" or not rid.isdigit() or len(rid) > 18:
         return None
     return int(rid)
+
+
+# --- shares with a person outside (F21) ----------------------------------------------------------
+
+
+def _outside() -> OutsideShares:
+    return current_app.extensions["outside_shares"]  # type: ignore[no-any-return]
+
+
+def _extension_base() -> str:
+    return str(current_app.config["SHARING_EXTENSION_BASE"])
+
+
+def _outside_id(raw: str) -> int:
+    number = raw.removeprefix(ID_PREFIX)
+    if not number.isdigit() or len(number) > 18:
+        raise NotFound("Consent is not known")
+    return int(number)
+
+
+def _read_outside(grant: Grant, consent_id: str) -> Response:
+    row = _outside().get(_outside_id(consent_id), grant.patients)
+    if row is None:
+        audit.record(grant, "read", "Consent", outcome="not-found", ids=[consent_id[:64]])
+        raise NotFound("Consent is not known")
+    audit.record(
+        grant,
+        "read",
+        "Consent",
+        outcome="allowed",
+        ids=[consent_id],
+        patients=[row["his_patient_id"]],
+    )
+    return render(from_outside_share(row, status_of(row), _extension_base()))
+
+
+def _revoke_outside(grant: Grant, consent_id: str) -> Response:
+    """Revoke: an update whose only change is ``status`` inactive; the recipient's link and
+    tokens stop working at once."""
+    share_id = _outside_id(consent_id)
+    body = _body()
+    if body.get("status") != "inactive":
+        raise Unprocessable("A Consent can only be withdrawn (status inactive)")
+    current = _outside().get(share_id, grant.patients)
+    if current is None:
+        audit.record(grant, "update", "Consent", outcome="not-found", ids=[consent_id[:64]])
+        raise NotFound("Consent is not known")
+    shown = from_outside_share(current, status_of(current), _extension_base())
+    if _what_is_shared(body) not in (None, _what_is_shared(shown)):
+        raise Unprocessable(
+            "A Consent can only be withdrawn: its provision (type, class, data) cannot change"
+        )
+    row = _outside().revoke(share_id, grant.patients)
+    if row is None:
+        raise NotFound("Consent is not known")
+    audit.record(
+        grant,
+        "update",
+        "Consent",
+        outcome="allowed",
+        ids=[consent_id],
+        patients=[row["his_patient_id"]],
+    )
+    return render(from_outside_share(row, status_of(row), _extension_base()))
+
+
+def _create_outside(grant: Grant, body: dict[str, Any], patient: int) -> Response:
+    """A share with a person outside: stored, then the link mailed to the recipient and the
+    PIN sent separately (SMS to a mobile, else a second mail). Nothing is left in force when
+    a message cannot be sent."""
+    settings = current_app.config["SETTINGS"]
+    now = service._now()
+    try:
+        if body.get("status", "active") != "active":
+            raise Refused("A new Consent must be active")
+        recipient = recipient_of(body, _extension_base())
+        terms = terms_of(body, shareable=OUTSIDE_LISTABLE, listable=OUTSIDE_LISTABLE, now=now)
+        if recipient.pin is None or not PIN.fullmatch(recipient.pin):
+            raise Refused("Consent.extension share-pin must be the 6-digit PIN")
+        if terms.classes is not None:
+            raise Refused(
+                "Consent.provision.class cannot be honoured for a share with a person outside: "
+                "list the resources (provision.data) or share the whole record"
+            )
+        if terms.end is None:
+            raise Refused("Consent.provision.period.end (the time limit) is required")
+        if (terms.end - max(terms.start or now, now)).days >= settings.shares_max_days:
+            raise Refused(
+                f"Consent.provision.period is longer than {settings.shares_max_days} days"
+            )
+    except Refused as exc:
+        audit.record(grant, "create", "Consent", outcome="failed", patients=[patient])
+        raise Unprocessable(str(exc)) from None
+    resources = studies = None
+    if terms.data is not None:
+        try:
+            resources, studies = _resolved_outside(patient, terms.data)
+        except Unprocessable:
+            audit.record(grant, "create", "Consent", outcome="failed", patients=[patient])
+            raise
+    mails: outside_mail.ShareMails = current_app.extensions["share_mails"]
+    owner_email, owner_language = mails.owner_of(_engine(), grant.subject)
+    language = body.get("language")
+    if language not in outside_mail.LANGUAGES:
+        language = owner_language if owner_language in outside_mail.LANGUAGES else "en"
+    new = _outside().create(
+        patient,
+        email=recipient.email,
+        phone=recipient.phone,
+        pin=recipient.pin,
+        start=terms.start,
+        end=terms.end,
+        language=language,
+        comment=recipient.comment,
+        resources=resources,
+        studies=studies,
+        granted_by=grant.subject,
+        owner_email=owner_email,
+        owner_language=owner_language,
+    )
+    link = f"{current_app.config['SHARING_PAGE_BASE']}/{new.link_id}"
+    if not mails.send_share(new.row, link, recipient.pin):
+        _outside().revoke(int(new.row["id"]), None)
+        audit.record(grant, "create", "Consent", outcome="failed", patients=[patient])
+        raise NotSent("The share could not be sent to the recipient; try again shortly")
+    consent_id = f"{ID_PREFIX}{new.row['id']}"
+    audit.record(
+        grant, "create", "Consent", outcome="allowed", ids=[consent_id], patients=[patient]
+    )
+    consent = from_outside_share(new.row, status_of(new.row), _extension_base())
+    return render(consent, 201, {"Location": f"Consent/{consent_id}"})
+
+
+def _resolved_outside(patient: int, data: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """``data`` checked to be the patient's own resources: the references with the files of
+    the documents and reports among them, and the Study Instance UIDs of the studies."""
+    fhir = current_app.extensions["fhir_service"]
+    out, studies = set(data), set()
+    mine = frozenset({patient})
+    try:
+        for ref in data:
+            rtype, _, rid = ref.partition("/")
+            parsed = parse_id(rtype, rid)
+            found = [] if parsed is None else fhir.connector.read_many(rtype, [parsed], mine)
+            if not found:
+                raise Unprocessable(
+                    f"Consent.provision.data: {ref[:80]} is not a resource of Patient/{patient}"
+                )
+            kind, record = found[0]
+            resource = map_record(rtype, kind, record, fhir.ctx)
+            if rtype == "ImagingStudy":
+                uids = [
+                    str(i.get("value", ""))[len("urn:oid:") :]
+                    for i in resource.get("identifier", [])
+                    if i.get("system") == "urn:dicom:uid"
+                    and str(i.get("value", "")).startswith("urn:oid:")
+                ]
+                if not uids:
+                    raise Unprocessable(f"Consent.provision.data: {ref[:80]} has no DICOM study")
+                studies.update(uids)
+            else:
+                out.update(files_of(resource))
+    except HisUnreachable:
+        raise HisUnavailable("The hospital system is not answering; try again shortly") from None
+    except InvalidRecord:
+        raise Unprocessable("Consent.provision.data names a record that cannot be shared") from None
+    return frozenset(out), frozenset(studies)

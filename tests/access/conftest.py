@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import email
+import email.policy
 import json
+import re
 import secrets
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -52,9 +56,16 @@ from tests.smart_auth.test_oauth_fixtures import (
 )
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-#: The scopes the test apps are registered with: reads everywhere, and managing Consent.
-REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu"
-PATIENT_SCOPE = "launch/patient openid fhirUser offline_access patient/*.rs patient/Consent.cu"
+#: The scopes the test apps are registered with: reads everywhere, managing Consent, answering
+#: questionnaires (F18) and a patient's uploads (F17: Binary create, DocumentReference create,
+#: update, delete).
+ANSWERS = "patient/QuestionnaireResponse.u"
+UPLOAD_SCOPE = "patient/Binary.c patient/DocumentReference.cud"
+REGISTERED = f"{APP_SCOPE} patient/Consent.cu user/Consent.cu {ANSWERS} {UPLOAD_SCOPE}"
+PATIENT_SCOPE = (
+    "launch/patient openid fhirUser offline_access patient/*.rs patient/Consent.cu "
+    f"{ANSWERS} {UPLOAD_SCOPE}"
+)
 USER_SCOPE = "openid fhirUser user/*.rs"
 LAB_FILTER = "category=laboratory"
 FILTERED_SCOPE = f"launch/patient openid patient/Observation.rs?{LAB_FILTER}"
@@ -231,6 +242,8 @@ def _gateway(his_url: str, pacs: Pacs, tmp: Path) -> Flask:
             # every cell asks the PACS itself: with the instance cache, what a cell gets
             # would depend on what earlier cells fetched
             dicomweb_cache_max_bytes=0,
+            # the share credential lives as long as the suite runs
+            shares_token_ttl_s=7200,
         ),
         pacs=backend,
         pacs_settings=pacs.settings(),
@@ -304,6 +317,102 @@ def _partner(app: Flask, key: RSAKey) -> tuple[str, str]:
     )
     assert answer.status_code == 200, answer.get_data(as_text=True)
     return str(client_id), str(answer.get_json()["access_token"])
+
+
+def _outside_share(
+    app: Flask,
+    tmp_path_factory: pytest.TempPathFactory,
+    patient: int,
+    token: str,
+    people: dict[str, Any],
+    study_uid: str,
+) -> dict[str, str]:
+    """A share with a person outside (F21) of A's coded report and A's two-patient study, made
+    with A's token; its link and PIN read from the mail outbox, the PIN entered on its page."""
+    report_id, _document_id, _code = people["bulletin"]
+    study = _survey_study(app, token, study_uid)
+    path, pin = make_share(app, patient, token, f"DiagnosticReport/lab-{report_id}", study)
+    client = app.test_client()
+    opened = client.post(path, data={"pin": pin})
+    assert opened.status_code == 303, opened.get_data(as_text=True)
+    cookie = client.get_cookie("share_token", path=path)
+    assert cookie is not None
+    return {"token": cookie.value, "link": path, "pin": pin}
+
+
+def make_share(app: Flask, patient: int, token: str, *refs: str) -> tuple[str, str]:
+    """A share of ``refs`` made with ``token`` (a patient's): the path of its link and its PIN,
+    as the recipient's two mails in the outbox give them."""
+    outbox = Path(app.config["SETTINGS"].outbox_dir) / "mail"
+    before = set(outbox.glob("*.eml")) if outbox.is_dir() else set()
+    answer = app.test_client().post(
+        "/fhir/Consent",
+        json=share_consent(app, patient, *refs),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    bodies = []
+    for file in sorted(set(outbox.glob("*.eml")) - before):
+        message = email.message_from_bytes(file.read_bytes(), policy=email.policy.default)
+        part = message.get_body()
+        assert part is not None
+        bodies.append(str(part.get_content()))  # type: ignore[attr-defined]
+    link = next(re.search(r"https?://\S+", b) for b in bodies if "/share/" in b)
+    pin = next(re.search(r"\b([0-9]{6})\b", b) for b in bodies if "/share/" not in b)
+    assert link is not None
+    assert pin is not None
+    return urlsplit(link.group(0)).path, pin.group(1)
+
+
+def _survey_study(app: Flask, token: str, study_uid: str) -> str:
+    """The FHIR ImagingStudy of a study of the token's patient."""
+    found = app.test_client().get(
+        "/fhir/ImagingStudy?_count=500", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert found.status_code == 200, found.get_data(as_text=True)
+    wanted = {"system": "urn:dicom:uid", "value": f"urn:oid:{study_uid}"}
+    return next(
+        f"ImagingStudy/{e['resource']['id']}"
+        for e in found.get_json()["entry"]
+        if wanted in e["resource"].get("identifier", [])
+    )
+
+
+def share_consent(app: Flask, patient: int, *refs: str, pin: str = "314159") -> dict[str, Any]:
+    """A Consent sharing ``refs`` of ``patient`` with a person outside for a week."""
+    base = app.config["SHARING_EXTENSION_BASE"]
+    end = (dt.datetime.now(dt.UTC) + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "resourceType": "Consent",
+        "status": "active",
+        "patient": {"reference": f"Patient/{patient}"},
+        "contained": [
+            {
+                "resourceType": "RelatedPerson",
+                "id": "recipient",
+                "patient": {"reference": f"Patient/{patient}"},
+                "telecom": [{"system": "email", "value": "recipient@example.net"}],
+            }
+        ],
+        "extension": [{"url": f"{base}/share-pin", "valueString": pin}],
+        "provision": {
+            "period": {"end": end},
+            "actor": [
+                {
+                    "role": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                "code": "IRCP",
+                            }
+                        ]
+                    },
+                    "reference": {"reference": "#recipient"},
+                }
+            ],
+            "data": [{"meaning": "instance", "reference": {"reference": r}} for r in refs],
+        },
+    }
 
 
 @pytest.fixture(scope="session")
@@ -421,6 +530,8 @@ def world(
     assert link.status_code == 201, link.get_data(as_text=True)
     viewer = link.get_json()["token"]
 
+    share = _outside_share(app, tmp_path_factory, a, patient["access_token"], people, mixed)
+
     def forged(token: str) -> str:
         return token[:-2] + ("yy" if token.endswith("xx") else "xx")
 
@@ -437,6 +548,7 @@ def world(
             "forged-result-code", bearer(forged(result["access_token"]))
         ),
         "forged-viewer": Credential("forged-viewer", bearer(forged(viewer))),
+        "forged-share": Credential("forged-share", bearer(forged(share["token"]))),
         "patient": Credential("patient", bearer(patient["access_token"]), patients=(a,)),
         "guardian": Credential("guardian", bearer(guardian["access_token"]), patients=(w,)),
         "guardian-user": Credential(
@@ -448,6 +560,7 @@ def world(
         "partner-none": Credential("partner-none", bearer(partner_none), patients=()),
         "result-code": Credential("result-code", bearer(result["access_token"]), patients=(a,)),
         "viewer": Credential("viewer", bearer(viewer), patients=(a,)),
+        "share": Credential("share", bearer(share["token"]), patients=(a,)),
     }
     owned = _survey(sqlite_his, {a, b, g, w})
     yield World(
@@ -478,6 +591,9 @@ def world(
             "patient": patient["access_token"],
             "other": other["access_token"],
             "viewer": viewer,
+            "share": share["token"],
+            "share_link": share["link"],
+            "share_pin": share["pin"],
         },
     )
     app.extensions["audit_writer"].close()

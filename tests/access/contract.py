@@ -45,6 +45,7 @@ UNAUTHENTICATED = (
     "revoked",
     "forged-result-code",
     "forged-viewer",
+    "forged-share",
 )
 AUTHENTICATED = (
     "patient",
@@ -56,6 +57,7 @@ AUTHENTICATED = (
     "partner-none",
     "result-code",
     "viewer",
+    "share",
 )
 COLUMNS = UNAUTHENTICATED + AUTHENTICATED
 
@@ -206,7 +208,8 @@ def forbidden_uids(world: World, credential: Credential) -> set[str]:
     out = {uid for pair in world.planted for uid in pair}
     for pid, uids in world.studies.items():
         for uid in uids:
-            if pid not in mine or (credential.name == "viewer" and uid != world.mixed_study):
+            bound = credential.name in ("viewer", "share")  # to the one study they open
+            if pid not in mine or (bound and uid != world.mixed_study):
                 out |= {x for pair in world.instances[uid] for x in pair}
                 if uid != world.mixed_study:
                     out.add(uid)

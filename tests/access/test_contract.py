@@ -25,16 +25,19 @@ Rows: one request each. The expectations come from the rules, not from today's a
 
 from __future__ import annotations
 
+import base64
 import functools
+import html
 import io
 import json
+import re
 import secrets
 import time
 import uuid
 import zipfile
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from joserfc import jwt
@@ -43,6 +46,7 @@ from pydicom.dataset import Dataset
 from werkzeug.routing import Map, Rule
 
 from demo.synthetic import Patient, StudySpec, build_study
+from tests.access.conftest import make_share
 from tests.access.contract import (
     COLUMNS,
     DENIED,
@@ -52,12 +56,14 @@ from tests.access.contract import (
     MISSING_,
     OK,
     Row,
+    assert_only_own,
     cells,
     concerned,
     every,
     judge,
     params,
 )
+from tests.access.questionnaire_rows import QUESTIONNAIRE_ROWS
 from tests.access.world import MISSING, MISSING_UID, Credential, World
 from tests.dicomweb.conftest import new_uid
 
@@ -338,15 +344,17 @@ A_DATA = dict(
     partner_none=M,
     result_code=FORBIDDEN,
     viewer=FORBIDDEN,
+    # a share of A's coded report and A's two-patient study: no other type
+    share=FORBIDDEN,
 )
 #: B's resources: missing to every credential that may read the type at all.
 B_DATA = dict(A_DATA, patient=M, user=M, partner=M)
 #: searches: narrowed to the credential's patients (OK checks that), never refused for that
 SEARCH = dict(A_DATA, guardian=OK, guardian_user=OK, partner_none=EMPTY)
 #: A's study on DICOMweb: as A's data, and the viewer token of that very study reads it
-A_STUDY = dict(A_DATA, filtered=FORBIDDEN, viewer=OK)
+A_STUDY = dict(A_DATA, filtered=FORBIDDEN, viewer=OK, share=OK)
 #: B's series or instances under A's study path, another study's series under it: missing
-NOBODY = dict(A_STUDY, patient=M, user=M, partner=M, viewer=M)
+NOBODY = dict(A_STUDY, patient=M, user=M, partner=M, viewer=M, share=M)
 #: A QIDO search under A's study for a series that is not A's: empty, like a missing series
 #: A series under a study path that is not the caller's series of that study: 404 exactly as a
 #: series that does not exist (NOBODY: every credential).
@@ -411,28 +419,29 @@ FHIR_ROWS = [
         "fhir-read-coded-report",
         "GET",
         lambda w: f"/fhir/DiagnosticReport/{w.report}",
-        cells(**dict(A_DATA, result_code=OK)),
+        cells(**dict(A_DATA, result_code=OK, share=OK)),
         missing=lambda w: f"/fhir/DiagnosticReport/lab-{MISSING}",
     ),
     Row(
         "fhir-read-other-report-of-a",
         "GET",
         lambda w: f"/fhir/DiagnosticReport/{w.other_report}",
-        cells(**dict(A_DATA, result_code=M)),
+        cells(**dict(A_DATA, result_code=M, share=M)),
         missing=lambda w: f"/fhir/DiagnosticReport/lab-{MISSING}",
     ),
     Row(
         "fhir-read-report-of-b",
         "GET",
         lambda w: f"/fhir/DiagnosticReport/{w.of('DiagnosticReport', w.b)}",
-        cells(**dict(B_DATA, result_code=M)),
+        cells(**dict(B_DATA, result_code=M, share=M)),
         missing=lambda w: f"/fhir/DiagnosticReport/rad-{MISSING}",
     ),
     Row(
         "fhir-read-imaging-study",
         "GET",
         lambda w: f"/fhir/ImagingStudy/{w.of('ImagingStudy', w.a)}",
-        cells(**A_DATA),
+        # not the study A shared outside (that is the two-patient one): missing to the share
+        cells(**dict(A_DATA, share=M)),
         missing=lambda w: f"/fhir/ImagingStudy/{MISSING}",
     ),
     Row(
@@ -526,7 +535,8 @@ FHIR_ROWS = [
             "/fhir/DiagnosticReport?_include=DiagnosticReport:result"
             "&_include=DiagnosticReport:subject&_count=50"
         ),
-        cells(**SEARCH),
+        # the share's search finds its one report; the included types are not shared
+        cells(**dict(SEARCH, share=OK)),
         check=matches("patient", "user", "partner", "guardian-user"),
     ),
     Row(
@@ -578,6 +588,7 @@ FHIR_ROWS = [
             patient=OK,
             result_code=FORBIDDEN,
             viewer=FORBIDDEN,
+            share=FORBIDDEN,
         ),
         setup=next_link,
     ),
@@ -586,7 +597,7 @@ FHIR_ROWS = [
             f"fhir-search-{param.lstrip('_')}",
             "GET",
             (lambda q: lambda w: f"/fhir/Observation?{q}")(query),
-            cells(400, result_code=FORBIDDEN, viewer=FORBIDDEN),
+            cells(400, result_code=FORBIDDEN, viewer=FORBIDDEN, share=FORBIDDEN),
         )
         for param, query in (
             ("_filter", f"_filter=code eq {MISSING}"),
@@ -599,7 +610,7 @@ FHIR_ROWS = [
         "fhir-read-imaging-study-two-patients",
         "GET",
         lambda w: f"/fhir/ImagingStudy/{w.imaging_study(w.mixed_study)}",
-        cells(**A_DATA),
+        cells(**dict(A_DATA, share=OK)),
         missing=lambda w: f"/fhir/ImagingStudy/{MISSING}",
         check=names(a_series),
     ),
@@ -622,7 +633,7 @@ FHIR_ROWS = [
         "fhir-binary-of-coded-report",
         "GET",
         lambda w: f"/fhir/Binary/{w.report_binary}",
-        cells(**dict(A_DATA, result_code=OK)),
+        cells(**dict(A_DATA, result_code=OK, share=OK)),
         missing=lambda w: f"/fhir/Binary/{MISSING}",
         check=lambda w, c, r: pdf(r),
     ),
@@ -630,14 +641,14 @@ FHIR_ROWS = [
         "fhir-binary-other-of-a",
         "GET",
         lambda w: f"/fhir/Binary/{next(b for b in w.owned['Binary'][w.a] if b != w.report_binary)}",
-        cells(**dict(A_DATA, result_code=M)),
+        cells(**dict(A_DATA, result_code=M, share=M)),
         missing=lambda w: f"/fhir/Binary/{MISSING}",
     ),
     Row(
         "fhir-binary-of-b",
         "GET",
         lambda w: f"/fhir/Binary/{w.of('Binary', w.b)}",
-        cells(**dict(B_DATA, result_code=M)),
+        cells(**dict(B_DATA, result_code=M, share=M)),
         missing=lambda w: f"/fhir/Binary/{MISSING}",
     ),
 ]
@@ -783,6 +794,303 @@ PERSONAL_ROWS = [
 ]
 
 
+# --- patients' uploads (F17) ---------------------------------------------------------------------
+
+
+def _pdf() -> bytes:
+    from tests.uploads.samples import pdf
+
+    return pdf()
+
+
+def _upload(world: World, token: str, subject: int | None = None) -> dict[str, str]:
+    """A new upload (its Binary and its DocumentReference) made with ``token``."""
+    headers = {"Authorization": f"Bearer {token}"}
+    made = world.http.post(
+        "/fhir/Binary", data=_pdf(), headers={**headers, "Content-Type": "application/pdf"}
+    )
+    assert made.status_code == 201, made.get_data(as_text=True)[:300]
+    body = upload_doc_body(world, made.get_json()["id"], subject)
+    doc = world.http.post("/fhir/DocumentReference", json=body, headers=headers)
+    assert doc.status_code == 201, doc.get_data(as_text=True)[:300]
+    return {"binary": made.get_json()["id"], "doc": doc.get_json()["id"], "body": doc.get_json()}
+
+
+def upload_of(who: str) -> Any:
+    """The one upload of A's ("patient") or B's ("other") the read rows ask for."""
+
+    def made(world: World) -> dict[str, Any]:
+        if f"upload-{who}" not in world.cache:
+            world.cache[f"upload-{who}"] = _upload(world, world.tokens[who])
+        return world.cache[f"upload-{who}"]  # type: ignore[no-any-return]
+
+    return made
+
+
+def upload_doc_body(world: World, binary: str, subject: int | None) -> dict[str, Any]:
+    base = world.app.config["UPLOADS_BASE"]
+    body: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "type": {
+            "coding": [{"system": f"{base}/CodeSystem/patient-document-type", "code": "other"}]
+        },
+        "content": [{"attachment": {"url": f"Binary/{binary}"}}],
+    }
+    if subject is not None:
+        body["subject"] = {"reference": f"Patient/{subject}"}
+    return body
+
+
+def fresh_binary_body(who: str, subject: Any) -> Any:
+    """A DocumentReference body pointing at a new Binary uploaded with ``who``'s credential."""
+
+    def body(world: World) -> dict[str, Any]:
+        headers = {**world.credentials[who].headers, "Content-Type": "application/pdf"}
+        made = world.http.post("/fhir/Binary", data=_pdf(), headers=headers)
+        assert made.status_code == 201, made.get_data(as_text=True)[:300]
+        return upload_doc_body(world, made.get_json()["id"], subject(world))
+
+    return body
+
+
+def fresh_upload(world: World, name: str) -> dict[str, str]:
+    """A new upload of A's, made with A's token (the body rows then send is its own)."""
+    made = _upload(world, world.tokens["patient"])
+    world.cache["fresh-upload"] = made
+    return {"upload": made["doc"]}
+
+
+def described(world: World) -> dict[str, Any]:
+    return {**world.cache["fresh-upload"]["body"], "description": "a new description"}
+
+
+def lists_upload_of_a(world: World, credential: Credential, response: Any) -> None:
+    ids = [e["resource"]["id"] for e in response.get_json().get("entry", [])]
+    assert (upload_of("patient")(world)["doc"] in ids) == (world.a in credential.patients)
+
+
+UPLOAD_CATEGORY = "category={base}/CodeSystem/document-source|patient-supplied"
+
+
+def uploads_search(world: World) -> str:
+    upload_of("patient")(world)  # A has one before any cell searches
+    return "/fhir/DocumentReference?" + UPLOAD_CATEGORY.format(
+        base=world.app.config["UPLOADS_BASE"]
+    )
+
+
+NO_UPLOAD = "upload-" + NO_ID
+#: What only A's own patient token may write (the others: no write scope, a partner never
+#: writes, a result code and a viewer token cover no upload); the guardian's grant is W's.
+WRITE_A = {"patient": OK, "guardian": M}
+UPLOAD_READ_A = dict(
+    patient=OK,
+    guardian=M,
+    guardian_user=M,
+    user=OK,
+    filtered=FORBIDDEN,
+    partner=OK,
+    partner_none=M,
+    result_code=FORBIDDEN,
+    viewer=FORBIDDEN,
+    # a share with a person outside covers only what it lists: no upload was shared
+    share=FORBIDDEN,
+)
+UPLOAD_READ_B = dict(UPLOAD_READ_A, patient=M, user=M, partner=M)
+
+
+def iti65_bundle(world: World) -> dict[str, Any]:
+    """An IHE MHD ITI-65 transaction: A's SubmissionSet, one document, its PDF."""
+    binary, doc = f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
+    document = upload_doc_body(world, "", world.a)
+    document["content"] = [{"attachment": {"contentType": "application/pdf", "url": binary}}]
+    pdf = base64.b64encode(_pdf()).decode()
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": {
+                    "resourceType": "List",
+                    "status": "current",
+                    "mode": "working",
+                    "code": {
+                        "coding": [
+                            {
+                                "system": "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes",
+                                "code": "submissionset",
+                            }
+                        ]
+                    },
+                    "subject": {"reference": f"Patient/{world.a}"},
+                    "entry": [{"item": {"reference": doc}}],
+                },
+                "request": {"method": "POST", "url": "List"},
+            },
+            {
+                "fullUrl": doc,
+                "resource": document,
+                "request": {"method": "POST", "url": "DocumentReference"},
+            },
+            {
+                "fullUrl": binary,
+                "resource": {
+                    "resourceType": "Binary",
+                    "contentType": "application/pdf",
+                    "data": pdf,
+                },
+                "request": {"method": "POST", "url": "Binary"},
+            },
+        ],
+    }
+
+
+def provided_to_a(world: World, credential: Credential, response: Any) -> None:
+    """Every document and file the transaction made is A's, readable with A's token."""
+    answer = response.get_json()
+    assert answer["type"] == "transaction-response"
+    made = [e["response"]["location"] for e in answer["entry"][1:]]
+    assert len(made) == 2
+    for location in made:
+        path = "/fhir/" + location.split("/fhir/", 1)[1].rsplit("/_history/", 1)[0]
+        read = world.http.get(path, headers={"Authorization": f"Bearer {world.tokens['patient']}"})
+        assert read.status_code == 200, path
+
+
+UPLOAD_ROWS = [
+    Row(
+        "upload-binary-create",
+        "POST",
+        lambda w: "/fhir/Binary",
+        cells(FORBIDDEN, patient=OK, guardian=OK),
+        raw=lambda w: _pdf(),
+        headers={"Content-Type": "application/pdf"},
+        status=201,
+    ),
+    Row(
+        "upload-document-create",
+        "POST",
+        lambda w: "/fhir/DocumentReference",
+        cells(FORBIDDEN, patient=OK),
+        body=fresh_binary_body("patient", lambda w: w.a),
+        status=201,
+    ),
+    Row(
+        "upload-document-create-for-ward",
+        "POST",
+        lambda w: "/fhir/DocumentReference",
+        cells(FORBIDDEN, guardian=OK),
+        body=fresh_binary_body("guardian", lambda w: w.ward),
+        status=201,
+    ),
+    Row(
+        "upload-search",
+        "GET",
+        uploads_search,
+        cells(
+            OK,
+            filtered=FORBIDDEN,
+            partner_none=EMPTY,
+            result_code=FORBIDDEN,
+            viewer=FORBIDDEN,
+            share=FORBIDDEN,
+        ),
+        check=lists_upload_of_a,
+    ),
+    Row(
+        "upload-read-own",
+        "GET",
+        lambda w: f"/fhir/DocumentReference/{upload_of('patient')(w)['doc']}",
+        cells(**UPLOAD_READ_A),
+        missing=lambda w: f"/fhir/DocumentReference/{NO_UPLOAD}",
+    ),
+    Row(
+        "upload-read-of-b",
+        "GET",
+        lambda w: f"/fhir/DocumentReference/{upload_of('other')(w)['doc']}",
+        cells(**UPLOAD_READ_B),
+        missing=lambda w: f"/fhir/DocumentReference/{NO_UPLOAD}",
+    ),
+    Row(
+        "upload-binary-read-own",
+        "GET",
+        lambda w: f"/fhir/Binary/{upload_of('patient')(w)['binary']}",
+        cells(**dict(UPLOAD_READ_A, result_code=M, share=M)),
+        missing=lambda w: f"/fhir/Binary/{NO_UPLOAD}",
+    ),
+    Row(
+        "upload-binary-read-of-b",
+        "GET",
+        lambda w: f"/fhir/Binary/{upload_of('other')(w)['binary']}",
+        cells(**dict(UPLOAD_READ_B, result_code=M, share=M)),
+        missing=lambda w: f"/fhir/Binary/{NO_UPLOAD}",
+    ),
+    Row(
+        "upload-describe-own",
+        "PUT",
+        lambda w: "/fhir/DocumentReference/{upload}",
+        cells(FORBIDDEN, **WRITE_A),
+        missing=lambda w: f"/fhir/DocumentReference/{NO_UPLOAD}",
+        body=described,
+        setup=fresh_upload,
+    ),
+    Row(
+        "upload-describe-of-b",
+        "PUT",
+        lambda w: f"/fhir/DocumentReference/{upload_of('other')(w)['doc']}",
+        cells(FORBIDDEN, patient=M, guardian=M),
+        missing=lambda w: f"/fhir/DocumentReference/{NO_UPLOAD}",
+        body=lambda w: {**upload_of("other")(w)["body"], "description": "not B's author"},
+    ),
+    Row(
+        "upload-delete-own",
+        "DELETE",
+        lambda w: "/fhir/DocumentReference/{upload}",
+        cells(FORBIDDEN, **WRITE_A),
+        missing=lambda w: f"/fhir/DocumentReference/{NO_UPLOAD}",
+        setup=fresh_upload,
+        status=204,
+    ),
+    Row(
+        "upload-delete-of-b",
+        "DELETE",
+        lambda w: f"/fhir/DocumentReference/{upload_of('other')(w)['doc']}",
+        cells(FORBIDDEN, patient=M, guardian=M),
+        missing=lambda w: f"/fhir/DocumentReference/{NO_UPLOAD}",
+    ),
+    Row(
+        "mhd-provide-document-bundle",
+        "POST",
+        lambda w: "/fhir",
+        cells(FORBIDDEN, patient=200),
+        body=iti65_bundle,
+        check=provided_to_a,
+    ),
+    Row(
+        "hospital-document-delete",
+        "DELETE",
+        lambda w: f"/fhir/DocumentReference/{w.of('DocumentReference', w.a)}",
+        every(405),
+    ),
+    Row(
+        "upload-usage-own",
+        "GET",
+        lambda w: f"/fhir/Patient/{w.a}/$upload-usage",
+        cells(**UPLOAD_READ_A),
+        missing=lambda w: f"/fhir/Patient/{MISSING}/$upload-usage",
+    ),
+    Row(
+        "upload-usage-of-b",
+        "GET",
+        lambda w: f"/fhir/Patient/{w.b}/$upload-usage",
+        cells(**UPLOAD_READ_B),
+        missing=lambda w: f"/fhir/Patient/{MISSING}/$upload-usage",
+    ),
+]
+
+
 def study_path(suffix: str = "") -> Any:
     return lambda w: f"/dicomweb/studies/{s(w)}{suffix}"
 
@@ -881,7 +1189,7 @@ DICOM_ROWS = [
         "qido-viewer-token-in-query",
         "GET",
         study_path("/series"),
-        cells(DENIED, viewer=OK),
+        cells(DENIED, viewer=OK, share=OK),
         in_query=True,
         check=names(a_series),
     ),
@@ -889,14 +1197,14 @@ DICOM_ROWS = [
         "qido-other-study-of-a-series",
         "GET",
         lambda w: f"/dicomweb/studies/{w.other_study()}/series",
-        cells(**dict(A_STUDY, viewer=M)),
+        cells(**dict(A_STUDY, viewer=M, share=M)),
         missing=missing_study("/series"),
     ),
     Row(
         "wado-other-study-of-a-metadata",
         "GET",
         lambda w: f"/dicomweb/studies/{w.other_study()}/metadata",
-        cells(**dict(A_STUDY, viewer=M)),
+        cells(**dict(A_STUDY, viewer=M, share=M)),
         missing=missing_study("/metadata"),
     ),
     Row(
@@ -910,7 +1218,7 @@ DICOM_ROWS = [
         "wado-viewer-token-in-query",
         "GET",
         study_path("/metadata"),
-        cells(DENIED, viewer=OK),
+        cells(DENIED, viewer=OK, share=OK),
         in_query=True,
         check=names(a_sop),
     ),
@@ -1148,7 +1456,8 @@ DICOM_ROWS = [
         "viewer-link",
         "POST",
         study_path("/viewer-link"),
-        cells(**dict(A_STUDY, viewer=FORBIDDEN)),
+        # a share token mints no viewer link: the link would outlive the share's revocation
+        cells(**dict(A_STUDY, viewer=FORBIDDEN, share=FORBIDDEN)),
         missing=missing_study("/viewer-link"),
         status=201,
     ),
@@ -1156,7 +1465,7 @@ DICOM_ROWS = [
         "viewer-link-study-of-b",
         "POST",
         lambda w: f"/dicomweb/studies/{w.study_of(w.b)}/viewer-link",
-        cells(**dict(NOBODY, viewer=FORBIDDEN)),
+        cells(**dict(NOBODY, viewer=FORBIDDEN, share=FORBIDDEN)),
         missing=missing_study("/viewer-link"),
     ),
 ]
@@ -1182,7 +1491,6 @@ UNSERVED = [
     ("PUT", lambda w: "/fhir/metadata"),
     ("PATCH", lambda w: "/fhir/metadata"),
     ("DELETE", lambda w: "/fhir/metadata"),
-    ("POST", lambda w: "/fhir"),
     ("PUT", lambda w: "/fhir"),
     ("PATCH", lambda w: "/fhir"),
     ("DELETE", lambda w: "/fhir"),
@@ -1369,15 +1677,125 @@ ACCOUNT_ROWS = [
     for method, path, status in PUBLIC_PAGES
 ]
 
+
+def fresh_share(world: World, name: str) -> dict[str, str]:
+    """A new share of A's coded report (made with A's token): the path of its link."""
+    path, _pin = make_share(
+        world.app, world.a, world.tokens["patient"], f"DiagnosticReport/{world.report}"
+    )
+    return {"link": path}
+
+
+def shows_the_share_to_its_holder(world: World, credential: Credential, response: Any) -> None:
+    """A check: the share's page lists its report's file to the share's own token, and to any
+    other credential only the PIN form."""
+    page = response.get_data(as_text=True)
+    files = f"{world.tokens['share_link']}/files/"
+    if credential.name == "share":
+        assert f'{files}{world.report_binary}"' in page, page[:400]
+        assert f'{files}{world.other_binary}"' not in page
+        assert 'name="pin"' not in page
+        # the shared study: the viewer and the export, the share token in their URLs
+        links = [html.unescape(x) for x in re.findall(r'href="([^"]+)"', page)]
+        viewer = next(x for x in links if x.startswith("/viewer/viewer?"))
+        assert parse_qs(urlsplit(viewer).query)["StudyInstanceUIDs"] == [world.mixed_study]
+        export = next(x for x in links if x.endswith("/export?" + urlsplit(x).query))
+        assert urlsplit(export).path == f"/dicomweb/studies/{world.mixed_study}/export"
+        got = world.app.test_client().get(export)
+        assert got.status_code == 200, got.get_data()[:200]
+        exported(world, credential, got)
+        assert_only_own(world, credential, got)
+        assert not any(uid in page for uid in world.studies[world.a] if uid != world.mixed_study)
+    else:
+        assert files not in page
+        assert 'name="pin"' in page
+
+
+def share_pdf(world: World, credential: Credential, response: Any) -> None:
+    if credential.name != "share":
+        return
+    pdf(response)
+    assert response.headers["Content-Disposition"].startswith("attachment")
+
+
+def no_share_cookie(world: World, name: str) -> dict[str, str]:
+    """The shared client holds no share cookie (the right-PIN row leaves one): each cell is
+    judged on its own credential."""
+    world.http.delete_cookie("share_token", path=world.tokens["share_link"])
+    return {}
+
+
+#: The recipient's pages of a share with a person outside (F21): the link and the PIN are the
+#: credential; a share token opens what was shared, no other credential does.
+SHARE_ONLY = dict(every(401), share=OK)
+
+SHARE_ROWS = [
+    Row(
+        "share-page",
+        "GET",
+        lambda w: w.tokens["share_link"],
+        every(200),
+        check=shows_the_share_to_its_holder,
+        setup=no_share_cookie,
+    ),
+    Row("share-page-unknown-link", "GET", lambda w: f"/share/{NO_ID}", every(404)),
+    Row(
+        # the right PIN opens the share whatever else the request carries
+        "share-pin-right",
+        "POST",
+        lambda w: w.tokens["share_link"],
+        every(303),
+        form=lambda w: {"pin": w.tokens["share_pin"]},
+        setup=no_share_cookie,
+    ),
+    Row(
+        # a fresh share for each cell: wrong PINs here must not lock the world's share
+        "share-pin-wrong",
+        "POST",
+        lambda w: "{link}",
+        every(400),
+        form=lambda w: {"pin": "000000" if w.tokens["share_pin"] != "000000" else "111111"},
+        setup=fresh_share,
+    ),
+    Row(
+        "share-file",
+        "GET",
+        lambda w: f"{w.tokens['share_link']}/files/{w.report_binary}",
+        SHARE_ONLY,
+        check=share_pdf,
+        setup=no_share_cookie,
+    ),
+    Row(
+        "share-file-not-shared",
+        "GET",
+        lambda w: f"{w.tokens['share_link']}/files/{w.other_binary}",
+        dict(SHARE_ONLY, share=M),
+        missing=lambda w: f"{w.tokens['share_link']}/files/{MISSING}",
+        setup=no_share_cookie,
+    ),
+    Row(
+        "share-file-of-b",
+        "GET",
+        lambda w: f"{w.tokens['share_link']}/files/{w.of('Binary', w.b)}",
+        dict(SHARE_ONLY, share=M),
+        missing=lambda w: f"{w.tokens['share_link']}/files/{MISSING}",
+        setup=no_share_cookie,
+    ),
+]
+
+
 ROWS = (
     FHIR_ROWS
+    + SHARE_ROWS
     + PERSONAL_ROWS
+    + UPLOAD_ROWS
     + DICOM_ROWS
     + UNSERVED_ROWS
     + DICOMWEB_UNKNOWN_ROWS
     + OPEN_ROWS
     + OAUTH_ROWS
     + ACCOUNT_ROWS
+    + QUESTIONNAIRE_ROWS
 )
 
 

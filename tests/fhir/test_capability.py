@@ -98,7 +98,8 @@ def test_system_search_and_the_patient_compartment_are_advertised_and_answer(cli
 
     rest = client.get("/fhir/metadata").get_json(force=True)["rest"][0]
     assert rest["compartment"] == ["http://hl7.org/fhir/CompartmentDefinition/patient"]
-    assert [i["code"] for i in rest["interaction"]] == ["search-system"]
+    # search-system, and the one transaction served (IHE MHD ITI-65, patients' uploads)
+    assert [i["code"] for i in rest["interaction"]] == ["search-system", "transaction"]
     strict = {"Prefer": "handling=strict"}
     values = {"_id": "1", "_lastUpdated": "ge2000", "patient": "Patient/1"}
     for param in rest["searchParam"]:

@@ -77,22 +77,25 @@ def test_tampered_or_foreign_cursors_are_refused(client):
 
 
 def test_cursor_is_bound_to_the_grant(his_url):
-    from access.policy import Grant
+    """Two accounts acting for the same three patients, each through its own app's real
+    token: a paging link one of them got does not serve the other."""
     from gateway.app import create_app
+    from tests.credentials import launch_token, with_test_sign_in
+    from tests.smart_auth.test_oauth_fixtures import add_account
 
-    class Fixed:
-        def __init__(self, grant: Grant) -> None:
-            self.grant = grant
-
-        def authenticate(self, headers):  # type: ignore[no-untyped-def]
-            return self.grant
-
-    cfg = app_config(his_url, dev_open_access=False)
-    one = create_app(cfg, authenticator=Fixed(Grant(subject="a"))).test_client()
-    two = create_app(cfg, authenticator=Fixed(Grant(subject="b"))).test_client()
+    app = with_test_sign_in(create_app(app_config(his_url, dev_open_access=False)))
+    clients = []
+    for _ in range(2):
+        account = add_account(app, (1, "self"), (2, "guardian"), (3, "guardian"))
+        token = launch_token(app, account, "openid user/*.rs", None)
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token['access_token']}"
+        clients.append(client)
+    one, two = clients
     nxt = local(link(search(one, "/fhir/Patient?_count=2"), "next"))
     assert one.get(nxt).status_code == 200
     assert two.get(nxt).status_code == 400
+    app.extensions["state_engine"].dispose()
 
 
 def test_links_stay_valid_while_the_his_changes(client, his_engine, patient_with_reports):

@@ -1,7 +1,8 @@
 """The HisConnector contract, on every database the default connector supports.
 
-Every method of the protocol (read, read_many, search, count, ping and what the authorization
-server needs: find_patient, contacts, guardian_links, coded_bulletins) runs against
+Every method of the protocol (read, read_many, search, count, ping, what the authorization
+server needs: find_patient, contacts, guardian_links, coded_bulletins, and the questionnaires'
+assignments_after and write_answers) runs against
 ``SqlConnector`` over the same small generated HIS on SQLite, PostgreSQL and MariaDB. Each
 answer is checked twice: against the HIS's own tables on that database (what the method
 promises), and against the answer on SQLite (the databases must not disagree: collation, case,
@@ -19,9 +20,11 @@ import datetime as dt
 import decimal
 import hashlib
 import os
+import threading
 import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,13 @@ from demo.generator import generate
 from fhir_gateway.fhir.query import QueryParser, SearchQuery
 from fhir_gateway.fhir.registry import registry
 from fhir_gateway.his import schema as t
-from fhir_gateway.his.connector import Contacts, HisConnector, HisUnreachable, Hit
+from fhir_gateway.his.connector import (
+    Contacts,
+    HisConnector,
+    HisUnreachable,
+    Hit,
+    IncomingDocument,
+)
 from fhir_gateway.his.sql import SqlConnector, make_engine
 from mappers import IdentifierSystems
 from tests.conftest import TODAY, scratch_postgres
@@ -475,7 +484,10 @@ def test_contacts_are_what_the_hospital_holds(
     assert any(p.email is None for p in people) or PATIENTS < 10
     for person in people:
         held = connector.contacts(person.id)
-        assert held == Contacts(email=person.email or None, mobile=person.phone or None)
+        language = {"RO": "ro", "MD": "ro", "PL": "pl"}.get(person.country or "")
+        assert held == Contacts(
+            email=person.email or None, mobile=person.phone or None, language=language
+        )
         assert held == reference.contacts(person.id)
     assert connector.contacts(10_000_000) == Contacts()
 
@@ -524,3 +536,236 @@ def test_coded_bulletins_are_the_validated_ones_with_a_code(
         assert found == reference.coded_bulletins(person.national_id)
     assert connector.coded_bulletins(facts["coded"])
     assert connector.coded_bulletins("0000000000000") == []
+
+
+# --- questionnaires (F18) -----------------------------------------------------------------------
+
+
+#: Assignments the sweep tests add on every database alike (the small generated HIS may hold
+#: none): sent out of id order, two at the same instant, one with microseconds.
+SENT = {
+    9001: dt.datetime(2026, 11, 20, 10, 0, 0),
+    9002: dt.datetime(2026, 11, 19, 23, 59, 59, 250000),
+    9003: dt.datetime(2026, 11, 20, 10, 0, 0),
+    9004: dt.datetime(2026, 11, 21, 7, 30, 0),
+    9005: dt.datetime(2026, 11, 18, 12, 0, 0),
+}
+
+
+@contextmanager
+def _assigned(*engines: sa.Engine) -> Iterator[None]:
+    qa = t.questionnaire_assignment
+    for engine in engines:
+        with engine.begin() as conn:
+            patient = conn.execute(sa.select(sa.func.min(t.patient.c.id))).scalar_one()
+            questionnaire = conn.execute(sa.select(sa.func.min(t.questionnaire.c.id))).scalar_one()
+            for his_id, sent in SENT.items():
+                conn.execute(
+                    qa.insert().values(
+                        id=his_id,
+                        questionnaire_id=questionnaire,
+                        patient_id=patient,
+                        sent_at=sent,
+                        status="sent",
+                        updated_at=sent,
+                        version=1,
+                    )
+                )
+    try:
+        yield
+    finally:
+        for engine in engines:
+            with engine.begin() as conn:
+                conn.execute(qa.delete().where(qa.c.id.in_(list(SENT))))
+
+
+def test_assignments_after_lists_in_sent_order_from_the_cursor(
+    his: tuple[SqlConnector, sa.Engine], reference: SqlConnector
+) -> None:
+    connector, engine = his
+    with _assigned(engine, reference.engine):
+        _assignments_in_order(connector, engine, reference)
+
+
+def _assignments_in_order(
+    connector: SqlConnector, engine: sa.Engine, reference: SqlConnector
+) -> None:
+    qa = t.questionnaire_assignment.c
+    truth = [
+        (r.sent_at, int(r.id), int(r.patient_id), int(r.questionnaire_id), r.status)
+        for r in _rows(
+            engine,
+            sa.select(qa.sent_at, qa.id, qa.patient_id, qa.questionnaire_id, qa.status).order_by(
+                qa.sent_at, qa.id
+            ),
+        )
+    ]
+    assert len(truth) >= 3
+    walked, position = [], None
+    while True:
+        page = connector.assignments_after(position, 2)
+        assert len(page) <= 2
+        walked += page
+        if len(page) < 2:
+            break
+        position = page[-1].position
+    assert [(a.sent_at, a.id, a.patient_id, a.questionnaire_id, a.status) for a in walked] == truth
+    middle = walked[len(walked) // 2]
+    after = connector.assignments_after(middle.position, 10_000)
+    assert [a.id for a in after] == [a.id for a in walked[len(walked) // 2 + 1 :]]
+    assert [plain(a.position) for a in after] == [
+        plain(a.position) for a in reference.assignments_after(middle.position, 10_000)
+    ]
+    assert connector.assignments_after(walked[-1].position, 10) == []
+
+
+def _new_assignment(engine: sa.Engine, patient_id: int, status: str = "sent") -> int:
+    qa = t.questionnaire_assignment
+    sent = dt.datetime(2026, 11, 30, 8, 0, 0)
+    with engine.begin() as conn:
+        his_id = int(conn.execute(sa.select(sa.func.max(qa.c.id))).scalar_one() or 0) + 1
+        questionnaire = conn.execute(sa.select(sa.func.min(t.questionnaire.c.id))).scalar_one()
+        conn.execute(
+            qa.insert().values(
+                id=his_id,
+                questionnaire_id=questionnaire,
+                patient_id=patient_id,
+                sent_at=sent,
+                status=status,
+                updated_at=sent,
+                version=1,
+            )
+        )
+    return his_id
+
+
+def _drop_assignment(engine: sa.Engine, his_id: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            t.questionnaire_assignment.delete().where(t.questionnaire_assignment.c.id == his_id)
+        )
+
+
+ANSWERS = {
+    "q1": "a text with diacritics: șț ąę",
+    "q2": [1, 2],
+    "q3": {"url": "DocumentReference/doc-3", "content_type": "application/pdf"},
+    "q4": True,
+    "q5": 1.75,
+}
+
+
+def test_write_answers_saves_submits_and_closes(
+    his: tuple[SqlConnector, sa.Engine], facts: dict[str, Any]
+) -> None:
+    connector, engine = his
+    busy, other = facts["busy"], facts["other"]
+    qa = t.questionnaire_assignment.c
+    his_id = _new_assignment(engine, busy)
+    try:
+        assert connector.write_answers(his_id, other, 1, ANSWERS, submitted_at=None) == "missing"
+        assert connector.write_answers(his_id, busy, 1, ANSWERS, submitted_at=None) == "saved"
+        row = _rows(engine, sa.select(t.questionnaire_assignment).where(qa.id == his_id))[0]
+        assert (row.status, row.version, row.submitted_at) == ("in-progress", 2, None)
+        assert plain(row.answers) == plain(ANSWERS)
+        assert row.updated_at > dt.datetime(2026, 11, 30, 8, 0, 0)
+        # the version read is gone: a writer that read it changes nothing
+        assert connector.write_answers(his_id, busy, 1, {}, submitted_at=None) == "stale"
+        submitted = dt.datetime(2026, 12, 1, 9, 30, 15)
+        assert connector.write_answers(his_id, busy, 2, ANSWERS, submitted_at=submitted) == (
+            "saved"
+        )
+        row = _rows(engine, sa.select(t.questionnaire_assignment).where(qa.id == his_id))[0]
+        assert (row.status, row.version, row.submitted_at) == ("submitted", 3, submitted)
+        # closed for good, whatever version a writer names
+        for version in (2, 3):
+            assert connector.write_answers(his_id, busy, version, {}, submitted_at=None) == (
+                "closed"
+            )
+        record = connector.read("QuestionnaireResponse", "questionnaire_assignment", his_id, None)
+        assert record is not None
+        assert plain(record["answers"]) == plain(ANSWERS)
+        assert connector.write_answers(10_000_000, busy, 1, {}, submitted_at=None) == "missing"
+    finally:
+        _drop_assignment(engine, his_id)
+
+
+def test_write_answers_racing_on_one_version_one_wins(
+    his: tuple[SqlConnector, sa.Engine], facts: dict[str, Any]
+) -> None:
+    connector, engine = his
+    busy = facts["busy"]
+    his_id = _new_assignment(engine, busy, status="in-progress")
+    barrier = threading.Barrier(4)
+
+    def submit(n: int) -> str:
+        barrier.wait(timeout=30)
+        answers = {"q1": f"writer {n}"}
+        return connector.write_answers(his_id, busy, 1, answers, submitted_at=dt.datetime.now())
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = sorted(pool.map(submit, range(4)))
+        assert results.count("saved") == 1, results
+        assert set(results) <= {"saved", "closed", "stale"}
+        row = _rows(
+            engine,
+            sa.select(t.questionnaire_assignment).where(t.questionnaire_assignment.c.id == his_id),
+        )[0]
+        assert (row.status, row.version) == ("submitted", 2)
+    finally:
+        _drop_assignment(engine, his_id)
+
+
+def test_an_uploaded_document_is_handed_once_changed_and_withdrawn(
+    his: tuple[SqlConnector, sa.Engine],
+) -> None:
+    """The write method of patients' uploads (F17): one row per upload however often it is
+    handed (a retry after a crash), its description changed, then withdrawn; the row stays."""
+    connector, engine = his
+    d = t.incoming_document.c
+    patient = _rows(engine, sa.select(t.patient.c.id).order_by(t.patient.c.id))[0].id
+    received = dt.datetime(2026, 11, 2, 9, 30, 15, 123456)
+    document = IncomingDocument(
+        upload_id=f"upload-{uuid.uuid4().hex}",
+        patient_id=patient,
+        type_code="external-lab-result",
+        title="Hemoleucogramă.pdf",
+        description="from another laboratory",
+        author_reference=f"Patient/{patient}",
+        content_type="application/pdf",
+        size=1234,
+        sha1="a" * 40,
+        content_url="http://gateway.test/fhir/Binary/upload-" + "b" * 32,
+        received_at=received,
+    )
+    connector.submit_patient_document(document)
+    connector.submit_patient_document(document)  # a retried hand-off changes nothing
+    rows = _rows(engine, sa.select(t.incoming_document).where(d.upload_id == document.upload_id))
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.patient_id, row.type_code, row.title, row.description) == (
+        patient,
+        "external-lab-result",
+        "Hemoleucogramă.pdf",
+        "from another laboratory",
+    )
+    assert (row.content_type, row.size, row.sha1, row.author_reference) == (
+        "application/pdf",
+        1234,
+        "a" * 40,
+        f"Patient/{patient}",
+    )
+    assert row.received_at == received
+    assert row.withdrawn_at is None
+    assert row.version == 1
+    connector.update_patient_document(document.upload_id, "a second opinion")
+    (row,) = _rows(engine, sa.select(t.incoming_document).where(d.upload_id == document.upload_id))
+    assert row.description == "a second opinion"
+    assert row.version == 2
+    withdrawn = dt.datetime(2026, 11, 3, 10, 0)
+    connector.withdraw_patient_document(document.upload_id, withdrawn)
+    connector.withdraw_patient_document(document.upload_id, withdrawn + dt.timedelta(hours=1))
+    (row,) = _rows(engine, sa.select(t.incoming_document).where(d.upload_id == document.upload_id))
+    assert row.withdrawn_at == withdrawn  # the first withdrawal stands
+    connector.withdraw_patient_document("upload-" + "0" * 32, withdrawn)  # none: no error

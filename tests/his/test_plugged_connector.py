@@ -22,16 +22,26 @@ import sqlalchemy as sa
 
 from fhir_gateway.fhir.query import SearchQuery
 from fhir_gateway.his.connector import (
+    AnswerWrite,
+    Assignment,
+    AssignmentCursor,
     CodedBulletin,
     Contacts,
     GuardianLink,
     HisConnector,
     Hit,
+    IncomingDocument,
     Key,
     PatientMatch,
     Patients,
 )
-from fhir_gateway.his.schema import guardian_link, lab_bulletin, patient
+from fhir_gateway.his.schema import (
+    guardian_link,
+    lab_bulletin,
+    patient,
+    questionnaire,
+    questionnaire_assignment,
+)
 from fhir_gateway.his.sql import SqlConnector
 from mappers import IdentifierSystems
 from smart_auth.accounts import identities as wards
@@ -94,6 +104,36 @@ class HospitalConnector:
     def coded_bulletins(self, national_id: str) -> list[CodedBulletin]:
         self.calls.append("coded_bulletins")
         return self._inner.coded_bulletins(national_id)
+
+    def assignments_after(self, after: AssignmentCursor | None, limit: int) -> list[Assignment]:
+        self.calls.append("assignments_after")
+        return self._inner.assignments_after(after, limit)
+
+    def write_answers(
+        self,
+        assignment_id: int,
+        patient_id: int,
+        version: int,
+        answers: Mapping[str, Any],
+        *,
+        submitted_at: dt.datetime | None,
+    ) -> AnswerWrite:
+        self.calls.append("write_answers")
+        return self._inner.write_answers(
+            assignment_id, patient_id, version, answers, submitted_at=submitted_at
+        )
+
+    def submit_patient_document(self, document: IncomingDocument) -> None:
+        self.calls.append("submit_patient_document")
+        self._inner.submit_patient_document(document)
+
+    def update_patient_document(self, upload_id: str, description: str | None) -> None:
+        self.calls.append("update_patient_document")
+        self._inner.update_patient_document(upload_id, description)
+
+    def withdraw_patient_document(self, upload_id: str, at: dt.datetime) -> None:
+        self.calls.append("withdraw_patient_document")
+        self._inner.withdraw_patient_document(upload_id, at)
 
 
 @pytest.fixture
@@ -187,3 +227,59 @@ def test_registration_guardians_and_consent_read_the_plugged_connector(
     assert fhir_user(connector, mine, ward.id).startswith("RelatedPerson/")
     for needed in ("find_patient", "contacts", "guardian_links", "read_many"):
         assert needed in connector.calls, needed
+
+
+def test_questionnaires_are_answered_and_mailed_through_the_plugged_connector(
+    plugged: tuple[Any, HospitalConnector], his_rows: dict[str, Any], sqlite_his: str
+) -> None:
+    from smart_auth.questionnaires import assignment_mail
+    from smart_auth.session import sign_in
+    from tests.fhir.test_questionnaire_writes import token
+
+    app, connector = plugged
+
+    @app.get("/_test/sign-in/<int:account_id>")
+    def _sign_in(account_id: int) -> str:  # test-only: the accounts pages do this
+        sign_in(account_id)
+        return "ok"
+
+    guardian = his_rows["guardian"]
+    qa = questionnaire_assignment
+    engine = sa.create_engine(sqlite_his)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with engine.begin() as conn:
+        his_id = int(conn.execute(sa.select(sa.func.max(qa.c.id))).scalar_one() or 0) + 1
+        conn.execute(
+            qa.insert().values(
+                id=his_id,
+                questionnaire_id=conn.execute(sa.select(sa.func.min(questionnaire.c.id))).scalar(),
+                patient_id=guardian.id,
+                sent_at=now,
+                status="sent",
+                updated_at=now,
+                version=1,
+            )
+        )
+    try:
+        report = assignment_mail(
+            app.config["SETTINGS"], app.extensions["state_engine"], connector
+        ).run()
+        assert report.outcomes[his_id] == "sent"
+        assert "assignments_after" in connector.calls
+        scope = "launch/patient openid patient/*.rs patient/QuestionnaireResponse.u"
+        bearer = token(app, guardian.id, scope)
+        answer = app.test_client().put(
+            f"/fhir/QuestionnaireResponse/{his_id}",
+            json={
+                "resourceType": "QuestionnaireResponse",
+                "id": str(his_id),
+                "status": "in-progress",
+            },
+            headers={"Authorization": f"Bearer {bearer}"},
+        )
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        assert "write_answers" in connector.calls
+    finally:
+        with engine.begin() as conn:
+            conn.execute(qa.delete().where(qa.c.id == his_id))
+        engine.dispose()

@@ -8,34 +8,25 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from access.policy import Grant, HeaderMap
 from gateway.app import create_app
 from smart_auth.audit.tables import audit_event, audit_patient
 from tests.conftest import app_config
-
-
-class OnePatient:
-    """A patient grant for HIS patient 1 that covers Patient and Observation only."""
-
-    GRANT = Grant(
-        subject="patient:501",
-        client_id="portal",
-        patients=frozenset({1}),
-        types=frozenset({"Patient", "Observation"}),
-    )
-
-    def authenticate(self, headers: HeaderMap) -> Grant | None:
-        return self.GRANT
+from tests.credentials import Caller, patient_caller
 
 
 @pytest.fixture
 def gateway(sqlite_his: str, tmp_path: Path) -> Any:
     app = create_app(
-        app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite"),
-        authenticator=OnePatient(),
+        app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite")
     )
     yield app
     app.extensions["audit_writer"].close()
+
+
+@pytest.fixture
+def caller(gateway: Any) -> Caller:
+    """HIS patient 1's app, launched for Patient and Observation only."""
+    return patient_caller(gateway, 1, "patient/Patient.rs patient/Observation.rs")
 
 
 def _trail(app: Any) -> list[tuple[Any, ...]]:
@@ -57,23 +48,28 @@ def _trail(app: Any) -> list[tuple[Any, ...]]:
 
 
 def test_allowed_and_denied_decisions_are_recorded_with_who_client_and_patient(
-    gateway: Any,
+    gateway: Any, caller: Caller
 ) -> None:
-    client = gateway.test_client()
+    client = caller.client
+    before = _trail(gateway)  # what the launch itself recorded
     assert client.get("/fhir/Patient/1").status_code == 200
     assert client.get("/fhir/Observation?patient=1&_count=3").status_code == 200
     assert client.get("/fhir/Encounter?patient=1").status_code == 403
     assert client.get("/fhir/Patient/2").status_code == 404
-    assert _trail(gateway) == [
-        ("read", "Patient", "allowed", "patient:501", "portal", [1]),
-        ("read", "Patient", "not-found", "patient:501", "portal", [1]),
-        ("search", "Encounter", "denied", "patient:501", "portal", [1]),
-        ("search", "Observation", "allowed", "patient:501", "portal", [1]),
+    who = (caller.subject, caller.client_id)
+    after = _trail(gateway)
+    for event in before:
+        after.remove(event)
+    assert after == [
+        ("read", "Patient", "allowed", *who, [1]),
+        ("read", "Patient", "not-found", *who, [1]),
+        ("search", "Encounter", "denied", *who, [1]),
+        ("search", "Observation", "allowed", *who, [1]),
     ]
 
 
-def test_records_carry_ids_never_names_or_national_ids(gateway: Any) -> None:
-    client = gateway.test_client()
+def test_records_carry_ids_never_names_or_national_ids(gateway: Any, caller: Caller) -> None:
+    client = caller.client
     body = client.get("/fhir/Patient/1").get_json()
     name = body["name"][0]["family"]
     national = body["identifier"][0]["value"]

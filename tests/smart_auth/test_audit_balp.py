@@ -13,10 +13,10 @@ import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
 from jsonschema import validators
 
-from access.policy import Grant, HeaderMap
 from gateway.app import create_app
 from mappers.audit_event import from_audit_row
 from tests.conftest import SHARED_R4, app_config
+from tests.credentials import patient_client
 
 INTERACTIONS = "http://hl7.org/fhir/restful-interaction"
 ROLES = "http://terminology.hl7.org/CodeSystem/object-role"
@@ -24,31 +24,12 @@ ENTITY_TYPES = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 
 
-def _patient(patient: int) -> Grant:
-    return Grant(
-        subject=f"patient:{500 + patient}",
-        client_id="portal",
-        patients=frozenset({patient}),
-        levels=frozenset({"patient"}),
-    )
-
-
-class Caller:
-    def __init__(self) -> None:
-        self.grant = _patient(1)
-
-    def authenticate(self, headers: HeaderMap) -> Grant | None:
-        return self.grant
-
-
 @pytest.fixture
-def gateway(sqlite_his: str, tmp_path: Path) -> Iterator[tuple[Any, Caller]]:
-    caller = Caller()
+def gateway(sqlite_his: str, tmp_path: Path) -> Iterator[Any]:
     app = create_app(
-        app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite"),
-        authenticator=caller,
+        app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite")
     )
-    yield app, caller
+    yield app
     app.extensions["audit_writer"].close()
 
 
@@ -86,8 +67,8 @@ def assert_balp(event: dict[str, Any]) -> None:
 def test_every_reference_of_a_patients_audit_events_resolves_for_that_patient(
     gateway: Any,
 ) -> None:
-    app, caller = gateway
-    client = app.test_client()
+    app = gateway
+    client = patient_client(app, 1, "patient/*.rs")
     page = client.get("/fhir/Observation?patient=1&_count=3").get_json()
     seen = [e["resource"]["id"] for e in page["entry"]]
     assert client.get(f"/fhir/Observation/{seen[0]}").status_code == 200
@@ -95,15 +76,9 @@ def test_every_reference_of_a_patients_audit_events_resolves_for_that_patient(
     assert client.get("/fhir/Encounter?patient=1&_count=2").status_code == 200
     assert client.get("/fhir/Patient/1/$everything?_count=5").status_code == 200
     assert client.get("/fhir/Observation/no-such-thing").status_code == 404
-    caller.grant = Grant(
-        subject="patient:501",
-        client_id="portal",
-        patients=frozenset({1}),
-        types=frozenset({"Patient"}),
-        levels=frozenset({"patient"}),
-    )
-    assert client.get("/fhir/Encounter?patient=1").status_code == 403
-    caller.grant = _patient(1)
+    # another app of the patient's, launched for Patient only: a denied decision
+    narrow = patient_client(app, 1, "patient/Patient.rs")
+    assert narrow.get("/fhir/Encounter?patient=1").status_code == 403
     app.extensions["audit_writer"].flush()
     assert client.get("/fhir/AuditEvent?_count=5").status_code == 200  # seen: AuditEvents
     app.extensions["audit_writer"].flush()

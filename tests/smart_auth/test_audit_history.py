@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,39 +12,57 @@ from urllib.parse import urlsplit
 import pytest
 from jsonschema import validators
 
-from access.policy import Grant, HeaderMap
 from gateway.app import create_app
+from smart_auth.sharing import service
 from tests.conftest import SHARED_R4, app_config
+from tests.credentials import (
+    Caller,
+    bearer_client,
+    launch_token,
+    partner_token,
+    patient_caller,
+    patient_client,
+)
 from tests.smart_auth.test_oauth_fixtures import launch, oauth_app
+from tests.smart_auth.test_sharing import PARTNER_KEY, register_partner
 
 __all__ = ["oauth_app"]
 
 
-def _patient(account: int, patient: int) -> Grant:
-    return Grant(
-        subject=f"patient:{account}",
-        client_id="portal",
-        patients=frozenset({patient}),
-        levels=frozenset({"patient"}),
-    )
+@dataclass
+class People:
+    """Real tokens through the production paths: patient 1's own app (``me``), another app of
+    the same account launched for Patient only (``narrow``), patient 2's own app (``other``),
+    and clinic-a's backend service, which patient 1 shared with (``partner``)."""
 
-
-class Caller:
-    def __init__(self) -> None:
-        self.grant = _patient(501, 1)
-
-    def authenticate(self, headers: HeaderMap) -> Grant | None:
-        return self.grant
+    me: Caller
+    narrow: Any
+    other: Any
+    partner: Any
 
 
 @pytest.fixture
-def gateway(sqlite_his: str, tmp_path: Path) -> Iterator[tuple[Any, Caller]]:
-    caller = Caller()
+def gateway(sqlite_his: str, tmp_path: Path) -> Iterator[tuple[Any, People]]:
     app = create_app(
-        app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite"),
-        authenticator=caller,
+        app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite")
     )
-    yield app, caller
+    state = app.extensions["state_engine"]
+    register_partner(state, "clinic-a")
+    service.grant_share(state, 1, "clinic-a")
+    me = patient_caller(app, 1, "patient/*.rs")
+    narrow = bearer_client(
+        app,
+        launch_token(app, me.account_id, "launch/patient openid patient/Patient.rs", 1)[
+            "access_token"
+        ],
+    )
+    people = People(
+        me=me,
+        narrow=narrow,
+        other=patient_client(app, 2, "patient/*.rs"),
+        partner=bearer_client(app, partner_token(app, "clinic-a", PARTNER_KEY)),
+    )
+    yield app, people
     app.extensions["audit_writer"].close()
 
 
@@ -69,56 +88,39 @@ def _history(app: Any, client: Any, query: str = "") -> dict[str, Any]:
 def test_a_patient_sees_the_accesses_to_their_record_and_nobody_elses(
     gateway: Any, r4_errors: Any
 ) -> None:
-    app, caller = gateway
-    client = app.test_client()
+    app, people = gateway
+    client = people.me.client
     assert client.get("/fhir/Patient/1").status_code == 200
-    caller.grant = _patient(502, 2)
-    assert client.get("/fhir/Patient/2").status_code == 200
-    caller.grant = Grant(
-        subject="system:clinic-a",
-        client_id="clinic-a",
-        patients=frozenset({1}),
-        levels=frozenset({"system"}),
-    )
-    assert client.get("/fhir/Observation?patient=1&_count=2").status_code == 200
-    assert client.get("/fhir/AuditEvent").status_code == 403
+    assert people.other.get("/fhir/Patient/2").status_code == 200
+    assert people.partner.get("/fhir/Observation?patient=1&_count=2").status_code == 200
+    assert people.partner.get("/fhir/AuditEvent").status_code == 403
 
-    caller.grant = _patient(501, 1)
     events = [e["resource"] for e in _history(app, client)["entry"]]
     for event in events:
         assert r4_errors(event) == []
         assert {"reference": "Patient/1"} in [x["what"] for x in event["entity"]]
         assert "Patient/2" not in json.dumps(event)
     by_client = {e["agent"][-1]["who"]["identifier"]["value"]: e for e in events}
-    assert set(by_client) == {"portal", "clinic-a"}
+    assert set(by_client) == {people.me.client_id, "clinic-a"}
     partner = by_client["clinic-a"]
     assert partner["agent"][0]["who"]["identifier"]["value"] == "system:clinic-a"
     assert partner["subtype"][0]["code"] == "search-type"
     assert partner["action"] == "E"
     assert partner["outcome"] == "0"
-    assert by_client["portal"]["action"] == "R"
+    assert by_client[people.me.client_id]["action"] == "R"
 
     one = client.get(f"/fhir/AuditEvent/{partner['id']}")
     assert one.status_code == 200
     assert one.get_json() == partner
-    caller.grant = _patient(502, 2)
-    assert client.get(f"/fhir/AuditEvent/{partner['id']}").status_code == 404
+    assert people.other.get(f"/fhir/AuditEvent/{partner['id']}").status_code == 404
 
 
 def test_denied_attempts_are_in_the_history_and_pages_follow(gateway: Any) -> None:
-    app, caller = gateway
-    client = app.test_client()
-    caller.grant = Grant(
-        subject="patient:501",
-        client_id="portal",
-        patients=frozenset({1}),
-        types=frozenset({"Patient"}),
-        levels=frozenset({"patient"}),
-    )
-    assert client.get("/fhir/Encounter?patient=1").status_code == 403
+    app, people = gateway
+    client = people.me.client
+    assert people.narrow.get("/fhir/Encounter?patient=1").status_code == 403
     for _ in range(3):
-        client.get("/fhir/Patient/1")
-    caller.grant = _patient(501, 1)
+        people.narrow.get("/fhir/Patient/1")
     first = _history(app, client, "?_count=2")
     assert len(first["entry"]) == 2
     following = next(link["url"] for link in first["link"] if link["relation"] == "next")
@@ -142,15 +144,14 @@ def test_appointment_reads_show_in_the_patients_history(gateway: Any, sqlite_his
     """An Appointment names its patient among its participants, not in subject or patient."""
     import sqlalchemy as sa
 
-    app, caller = gateway
+    app, _people = gateway
     engine = sa.create_engine(sqlite_his)
     with engine.connect() as conn:
         appointment, patient = conn.execute(
             sa.text("SELECT id, patient_id FROM appointment ORDER BY id LIMIT 1")
         ).one()
     engine.dispose()
-    caller.grant = _patient(501, int(patient))
-    client = app.test_client()
+    client = patient_client(app, int(patient), "patient/*.rs")
     assert client.get(f"/fhir/Appointment/{appointment}").status_code == 200
     events = [e["resource"] for e in _history(app, client)["entry"]]
     reads = [e for e in events if {"reference": f"Appointment/{appointment}"} in _whats(e)]
@@ -174,32 +175,23 @@ def _events(app: Any, client: Any, query: str) -> list[dict[str, Any]]:
         page = _history(app, client, f"?{urlsplit(nxt[0]).query}")
 
 
-def _some_history(app: Any, caller: Caller) -> dict[str, str]:
+def _some_history(app: Any, people: People) -> dict[str, str]:
     """Reads, searches and a refusal for patient 1, a read for patient 2; returns ids seen."""
-    client = app.test_client()
+    client = people.me.client
     observation = client.get("/fhir/Observation?patient=1&_count=1").get_json()
     seen = observation["entry"][0]["resource"]["id"]
     assert client.get(f"/fhir/Observation/{seen}").status_code == 200
     assert client.get("/fhir/Patient/1").status_code == 200
-    caller.grant = _patient(502, 2)
-    assert client.get("/fhir/Patient/2").status_code == 200
-    caller.grant = Grant(
-        subject="patient:501",
-        client_id="portal",
-        patients=frozenset({1}),
-        types=frozenset({"Patient"}),
-        levels=frozenset({"patient"}),
-    )
-    assert client.get("/fhir/Encounter?patient=1").status_code == 403
-    caller.grant = _patient(501, 1)
+    assert people.other.get("/fhir/Patient/2").status_code == 200
+    assert people.narrow.get("/fhir/Encounter?patient=1").status_code == 403
     app.extensions["audit_writer"].flush()
     return {"observation": seen}
 
 
 def test_audit_event_search_honours_its_parameters(gateway: Any) -> None:
-    app, caller = gateway
-    client = app.test_client()
-    seen = _some_history(app, caller)["observation"]
+    app, people = gateway
+    client = people.me.client
+    seen = _some_history(app, people)["observation"]
 
     def descs(query: str) -> list[str]:
         return sorted(e["outcomeDesc"] for e in _events(app, client, query))
@@ -229,9 +221,9 @@ def test_audit_event_search_honours_its_parameters(gateway: Any) -> None:
 
 
 def test_audit_event_counts_pages_with_its_parameters_and_refuses_the_rest(gateway: Any) -> None:
-    app, caller = gateway
-    client = app.test_client()
-    _some_history(app, caller)
+    app, people = gateway
+    client = people.me.client
+    _some_history(app, people)
     for _ in range(3):
         client.get("/fhir/Patient/1")
     reads = _events(app, client, "?action=R&_count=200")
@@ -266,9 +258,9 @@ def test_audit_event_counts_pages_with_its_parameters_and_refuses_the_rest(gatew
 
 
 def test_audit_events_in_the_patient_compartment(gateway: Any) -> None:
-    app, caller = gateway
-    client = app.test_client()
-    _some_history(app, caller)
+    app, people = gateway
+    client = people.me.client
+    _some_history(app, people)
     by_param = [e["id"] for e in _events(app, client, "?patient=1&action=R")]
     app.extensions["audit_writer"].flush()
     answer = client.get("/fhir/Patient/1/AuditEvent?action=R")
@@ -282,8 +274,8 @@ def test_audit_events_in_the_patient_compartment(gateway: Any) -> None:
 def test_every_advertised_audit_event_parameter_answers(gateway: Any) -> None:
     from smart_auth.audit.routes import SERVED
 
-    app, _caller = gateway
-    client = app.test_client()
+    _app, people = gateway
+    client = people.me.client
     statement = client.get("/fhir/metadata").get_json(force=True)
     entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent")
     assert [p["name"] for p in entry["searchParam"]] == list(SERVED)
@@ -296,17 +288,10 @@ def test_every_advertised_audit_event_parameter_answers(gateway: Any) -> None:
 
 
 def test_audit_events_by_agent_identifier(gateway: Any) -> None:
-    app, caller = gateway
-    client = app.test_client()
+    app, people = gateway
+    client = people.me.client
     assert client.get("/fhir/Patient/1").status_code == 200
-    caller.grant = Grant(
-        subject="system:clinic-a",
-        client_id="clinic-a",
-        patients=frozenset({1}),
-        levels=frozenset({"system"}),
-    )
-    assert client.get("/fhir/Observation?patient=1&_count=2").status_code == 200
-    caller.grant = _patient(501, 1)
+    assert people.partner.get("/fhir/Observation?patient=1&_count=2").status_code == 200
     systems = app.config["AUDIT_SYSTEMS"]
     client_id = f"{systems['client_system']}|clinic-a"
     by_app = _events(app, client, f"?agent:identifier={client_id}")

@@ -12,14 +12,17 @@ import pytest
 
 from gateway.app import create_app
 from tests.conftest import app_config
-from tests.smart_auth.test_sharing import Caller, _consent, register_partner
+from tests.credentials import patient_client
+from tests.smart_auth.test_sharing import _consent, register_partner
+
+#: HIS patient 1's own app: every patient scope, and Consent create and update
+SCOPE = "patient/*.rs patient/Consent.cu"
 
 
 @pytest.fixture
 def gateway(sqlite_his: str, tmp_path: Path) -> Iterator[Any]:
     app = create_app(
-        app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite"),
-        authenticator=Caller(),
+        app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite")
     )
     register_partner(app.extensions["state_engine"], "clinic-a")
     yield app
@@ -34,7 +37,7 @@ def _advertised(client: Any, rtype: str) -> dict[str, Any]:
 
 
 def test_consent_interactions_as_advertised(gateway: Any) -> None:
-    client = gateway.test_client()
+    client = patient_client(gateway, 1, SCOPE)
     entry = _advertised(client, "Consent")
     interactions = {i["code"] for i in entry["interaction"]}
     assert interactions == {"read", "search-type", "create", "update"}
@@ -53,7 +56,7 @@ def test_consent_interactions_as_advertised(gateway: Any) -> None:
 
 
 def test_audit_event_interactions_as_advertised(gateway: Any) -> None:
-    client = gateway.test_client()
+    client = patient_client(gateway, 1, SCOPE)
     entry = _advertised(client, "AuditEvent")
     assert {i["code"] for i in entry["interaction"]} == {"read", "search-type"}
     assert client.get("/fhir/Patient/1").status_code == 200  # something to audit

@@ -29,6 +29,7 @@ from tests.smart_auth.test_oauth_fixtures import (
     pkce,
     store_of,
 )
+from tests.smart_auth.test_token_cache import _redis_feed
 
 __all__ = ["oauth_app"]
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -174,11 +175,16 @@ def test_write_scopes_the_server_cannot_honour_are_neither_offered_nor_granted(
     verifier, challenge = pkce()
     params = authorize_params(client_id, challenge, "launch/patient patient/*.cruds")
     page = client.get("/oauth/authorize", query_string=params).get_data(as_text=True)
-    assert "delete" not in page
+    # deleting is offered only for the patient's own uploads
+    assert "delete: DocumentReference records" in page
+    assert page.count("delete") == 1
     assert "create, update: Consent records of the chosen patient" in page
     assert "cannot honour" in page  # says that some of what was asked is not offered
     token = exchange(client, client_id, get_code(client, params)["code"][0], verifier).get_json()
-    assert token["scope"] == "launch/patient patient/*.rs patient/Consent.cu patient/ImagingStudy.c"
+    assert token["scope"] == (
+        "launch/patient patient/*.rs patient/Binary.c patient/Consent.cu "
+        "patient/DocumentReference.cud patient/ImagingStudy.c patient/QuestionnaireResponse.u"
+    )
 
 
 # -- 3. v1 scopes answered in v1 form ----------------------------------------------------------
@@ -222,9 +228,20 @@ def test_a_partner_asking_in_v1_reads_v1_back(oauth_app: Flask) -> None:
         (
             "patient/*.*",
             "patient/*.cruds",
-            "patient/*.read patient/Consent.cu patient/ImagingStudy.c",
+            "patient/*.read patient/Binary.c patient/Consent.cu patient/DocumentReference.write "
+            "patient/ImagingStudy.c patient/QuestionnaireResponse.u",
         ),
-        ("patient/*.write", "patient/*.cruds", "patient/Consent.cu patient/ImagingStudy.c"),
+        (
+            "patient/*.write",
+            "patient/*.cruds",
+            "patient/Binary.c patient/Consent.cu patient/DocumentReference.write "
+            "patient/ImagingStudy.c patient/QuestionnaireResponse.u",
+        ),
+        (
+            "patient/QuestionnaireResponse.write",
+            "patient/*.cruds",
+            "patient/QuestionnaireResponse.u",
+        ),
         ("user/Consent.*", "user/*.cruds", "user/Consent.crus"),
         (
             "patient/Observation.read",
@@ -250,7 +267,10 @@ def test_asks_in_v1() -> None:
 def test_a_reused_code_is_refused_and_revokes_every_token_issued_from_it(
     oauth_app: Flask,
 ) -> None:
-    assert store_of(oauth_app).token_cache_s > 0  # the revoking worker must forget at once
+    # token memory is on only with the shared revocation counter (Redis): the revoking worker
+    # must forget at once what it remembers
+    store = store_of(oauth_app)
+    store.feed, store.token_cache_s = _redis_feed(), 300.0
     client = oauth_app.test_client()
     client.get(f"/_test/sign-in/{add_account(oauth_app, (3, 'self'))}")
     client_id, _ = add_app(oauth_app)

@@ -9,15 +9,16 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from joserfc.jwk import RSAKey
 from jsonschema import validators
 
-from access.policy import Grant, HeaderMap
 from gateway.app import create_app
 from smart_auth import bearer
 from smart_auth.oauth.store import OAuthStore
 from smart_auth.sharing import consented_patients, service
 from smart_auth.state import BASELINE, create_state, make_state_engine, upgrade_state
 from tests.conftest import SHARED_R4, app_config
+from tests.credentials import bearer_client, partner_token, patient_client
 
 SYSTEM = "https://his.hospital.example/fhir/sid/oauth-client"
 
@@ -58,43 +59,32 @@ def test_granting_again_keeps_one_active_share(state: sa.Engine) -> None:
     assert [s["active"] for s in service.list_shares(state, frozenset({1}))] == [True, False]
 
 
-class Caller:
-    """A fixed grant: the patient app of HIS patient 1, or a partner's backend service."""
-
-    def __init__(self) -> None:
-        self.grant = Grant(
-            subject="patient:501",
-            client_id="portal",
-            patients=frozenset({1}),
-            levels=frozenset({"patient"}),
-        )
-
-    def authenticate(self, headers: HeaderMap) -> Grant | None:
-        return self.grant
+#: the partners' signing key (private_key_jwt): one for every partner of these tests
+PARTNER_KEY = RSAKey.generate_key(2048, parameters={"kid": "partner-test"})
 
 
 def register_partner(engine: sa.Engine, client_id: str) -> None:
-    """A backend-services partner clinic with that client id (its key is never used here)."""
+    """A backend-services partner clinic with that client id, its JWKS ``PARTNER_KEY``'s."""
     OAuthStore(engine).register_client(
         name=f"Partner {client_id}",
         kind="partner",
         auth_method="private_key_jwt",
         scope="system/*.rs",
-        jwks='{"keys": []}',
+        jwks=json.dumps({"keys": [PARTNER_KEY.as_dict(private=False)]}),
         client_id=client_id,
     )
 
 
 @pytest.fixture
-def gateway(sqlite_his: str, tmp_path: Path) -> Iterator[tuple[Any, Caller]]:
-    caller = Caller()
+def gateway(sqlite_his: str, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """The gateway (authorization on) and the client of HIS patient 1's own app (a real
+    token for every patient scope and Consent.cu)."""
     app = create_app(
-        app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite"),
-        authenticator=caller,
+        app_config(sqlite_his, dev_open_access=False, state_url=f"sqlite:///{tmp_path}/s.sqlite")
     )
     for partner in ("clinic-a", "clinic-b"):
         register_partner(app.extensions["state_engine"], partner)
-    yield app, caller
+    yield app, patient_client(app, 1, "patient/*.rs patient/Consent.cu")
     app.extensions["audit_writer"].close()
 
 
@@ -119,8 +109,7 @@ def r4_errors() -> Any:
 
 
 def test_patient_grants_and_withdraws_through_fhir_consent(gateway: Any, r4_errors: Any) -> None:
-    app, _ = gateway
-    client = app.test_client()
+    app, client = gateway
     state = app.extensions["state_engine"]
     created = client.post("/fhir/Consent", json=_consent("Patient/1", "clinic-a"))
     assert created.status_code == 201
@@ -150,8 +139,7 @@ def test_patient_grants_and_withdraws_through_fhir_consent(gateway: Any, r4_erro
 
 
 def test_nobody_shares_or_withdraws_for_another_patient(gateway: Any) -> None:
-    app, caller = gateway
-    client = app.test_client()
+    app, client = gateway
     state = app.extensions["state_engine"]
     assert client.post("/fhir/Consent", json=_consent("Patient/2", "clinic-a")).status_code == 403
     theirs = service.grant_share(state, 2, "clinic-a")
@@ -161,20 +149,15 @@ def test_nobody_shares_or_withdraws_for_another_patient(gateway: Any) -> None:
     assert put.status_code == 404
     assert client.get(f"/fhir/Consent/{theirs['id']}").status_code == 404
     assert consented_patients(state, "clinic-a") == {2}
-    caller.grant = Grant(
-        subject="system:clinic-a",
-        client_id="clinic-a",
-        patients=frozenset({2}),
-        levels=frozenset({"system"}),
-    )
-    assert client.post("/fhir/Consent", json=_consent("Patient/2", "clinic-b")).status_code == 403
+    # the partner patient 2 shared with cannot share that patient on with another
+    partner = bearer_client(app, partner_token(app, "clinic-a", PARTNER_KEY))
+    assert partner.post("/fhir/Consent", json=_consent("Patient/2", "clinic-b")).status_code == 403
 
 
 def test_a_consent_without_a_partner_or_a_change_other_than_withdrawal_is_refused(
     gateway: Any,
 ) -> None:
-    app, _ = gateway
-    client = app.test_client()
+    _app, client = gateway
     no_partner = {"resourceType": "Consent", "patient": {"reference": "Patient/1"}}
     assert client.post("/fhir/Consent", json=no_partner).status_code == 422
     made = client.post("/fhir/Consent", json=_consent("Patient/1", "clinic-a")).get_json()

@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from pydicom.dataset import Dataset
 
 from access.policy import Grant
-from access.scopes import levels_for, parse_scopes
 from demo.his_studies import LoadReport, images_in_pacs, load_his_studies, order_rows
 from demo.synthetic import Patient, StudySpec, build_study
 from dicomweb.backends.dimse import DimseBackend
@@ -65,35 +64,12 @@ def his_pacs(sqlite_his: str, pacs: Pacs) -> HisPacs:
     return HisPacs(sqlite_his, pacs, report, studies)
 
 
-class Fixed:
-    """An authenticator that answers every request with one grant."""
-
-    def __init__(self, grant: Grant) -> None:
-        self.grant = grant
-
-    def authenticate(self, headers: Any) -> Grant | None:
-        return self.grant
-
-
-def patient_grant(patients: frozenset[int], scopes: str = "patient/*.rs") -> Grant:
-    return Grant(
-        subject="test-patient",
-        client_id="test-app",
-        patients=patients,
-        scopes=parse_scopes(scopes),
-        levels=levels_for("patient"),
-    )
-
-
-def make_app(his_pacs: HisPacs, *, grant: Grant | None = None, **config: Any) -> Any:
+def make_app(his_pacs: HisPacs, **config: Any) -> Any:
+    """The gateway in development open access in front of the PACS (a caller's own data is
+    tested with real tokens: ``client_for``, ``signed_in_app``)."""
     backend = DimseBackend(his_pacs.pacs.settings())
-    cfg = app_config(his_pacs.his_url, dev_open_access=grant is None, **config)
-    app = create_app(
-        cfg,
-        authenticator=Fixed(grant) if grant is not None else None,
-        pacs=backend,
-        pacs_settings=his_pacs.pacs.settings(),
-    )
+    cfg = app_config(his_pacs.his_url, **{"dev_open_access": True, **config})
+    app = create_app(cfg, pacs=backend, pacs_settings=his_pacs.pacs.settings())
     app.extensions["test_backend"] = backend
     return app
 
@@ -111,18 +87,30 @@ def dw_client(dw_app: Any) -> Any:
 
 
 @pytest.fixture
-def client_for(his_pacs: HisPacs) -> Iterator[Callable[..., Any]]:
-    """``client_for({patient ids}, scopes=...)``: a test client whose grant covers them."""
-    made: list[Any] = []
+def client_for(his_pacs: HisPacs, tmp_path: Any) -> Iterator[Callable[..., Any]]:
+    """``client_for({patient ids}, scopes=...)``: a test client with a real SMART token of an
+    account holding those patients, from a full launch against the gateway (authorization
+    on): one patient's own app for ``patient/`` scopes, or, for several patients, the
+    account's app at user level (``user/`` scopes: every patient the account acts for)."""
+    from tests.credentials import launch_token, patient_client, with_test_sign_in
+    from tests.smart_auth.test_oauth_fixtures import add_account
+
+    app = signed_in_app(his_pacs, tmp_path)
+    with_test_sign_in(app)
 
     def build(patients: set[int] | frozenset[int], scopes: str = "patient/*.rs") -> Any:
-        app = make_app(his_pacs, grant=patient_grant(frozenset(patients), scopes))
-        made.append(app)
-        return app.test_client()
+        first, *others = sorted(patients)
+        if not others:
+            return patient_client(app, first, scopes)
+        account = add_account(app, (first, "self"), *((p, "guardian") for p in others))
+        asked = "openid " + scopes.replace("patient/", "user/")
+        token = launch_token(app, account, asked, None)
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token['access_token']}"
+        return client
 
     yield build
-    for app in made:
-        app.extensions["test_backend"].close()
+    close_signed_in_app(app)
 
 
 # --- authorization on: real SMART tokens from the OAuth store -------------------------------
@@ -278,6 +266,13 @@ class Reading:
         rsp.get_data()
         rsp.close()
         return rsp
+
+
+def grant_of(client: Any) -> Grant:
+    """The grant the gateway makes of a ``client_for`` client's token (the production
+    validator's)."""
+    policy = client.application.extensions["access_policy"]
+    return policy.grant_for({"Authorization": client.environ_base["HTTP_AUTHORIZATION"]})
 
 
 def bearer(token: str) -> dict[str, str]:

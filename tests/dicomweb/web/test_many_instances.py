@@ -169,3 +169,59 @@ def test_all_series_honour_modality_with_a_page(many_client):
     page = search(many_client, "/series?Modality=CT&limit=2&offset=3")
     assert [value(i, "0020000E") for i in page] == every[3:5]
     assert {value(i, "00080060") for i in page} == {"CT"}
+
+
+def test_a_small_page_of_one_studys_instances_reads_one_series(many_client, answers):
+    """``/studies/{s}/instances?limit=`` reads the study's series list and the series the page
+    needs, never every series of the study (it once read all of them)."""
+    ct = _studies(many_client)["CT"]  # the newest CT: 4 series of 60 instances
+    whole = [value(i, "00080018") for i in search(many_client, f"/studies/{ct}/instances")]
+    assert len(set(whole)) == 240
+    # every bound below allows 1 + 4: the study (for the access check, unless known), then
+    # the study's series
+    answers.clear()
+    found = search(many_client, f"/studies/{ct}/instances?limit=5")
+    assert [value(i, "00080018") for i in found] == whole[:5]
+    assert sum(answers) <= 1 + 4 + 60  # the first series' instances only
+    answers.clear()
+    found = search(many_client, f"/studies/{ct}/instances?limit=10&offset=55")
+    assert [value(i, "00080018") for i in found] == whole[55:65]
+    assert sum(answers) <= 1 + 4 + 2 * 60  # the page spans the first two series
+    answers.clear()
+    found = search(many_client, f"/studies/{ct}/instances?limit=10&offset=130")
+    assert [value(i, "00080018") for i in found] == whole[130:140]
+    assert sum(answers) <= 1 + 4 + 60  # the two series before the page are skipped unread
+    answers.clear()
+    assert search(many_client, f"/studies/{ct}/instances?limit=3&offset=500") == []
+    assert sum(answers) <= 1 + 4
+
+
+def test_pages_of_one_studys_instances_are_slices_of_the_whole(many_client):
+    ct = _studies(many_client)["CT"]
+    whole = [value(i, "00080018") for i in search(many_client, f"/studies/{ct}/instances")]
+    numbers = [
+        (value(i, "00200011"), value(i, "00200013"))
+        for i in search(many_client, f"/studies/{ct}/instances")
+    ]
+    assert numbers == sorted(numbers)  # series by number, then instances by number
+    for offset, limit in ((0, 1), (59, 2), (120, 60), (237, 10)):
+        page = search(many_client, f"/studies/{ct}/instances?limit={limit}&offset={offset}")
+        assert [value(i, "00080018") for i in page] == whole[offset : offset + limit]
+
+
+def test_a_page_of_listed_series_reads_only_those_it_needs(many_client, answers):
+    """A list of Series Instance UIDs (PS3.18 §8.3.4.1 UID list matching) is walked series by
+    series, in the study's order, until the page is full."""
+    ct = _studies(many_client)["CT"]
+    series = [value(i, "0020000E") for i in search(many_client, f"/studies/{ct}/series")]
+    listed = ",".join([series[3], series[1]])
+    every = search(many_client, f"/studies/{ct}/instances?SeriesInstanceUID={series[1]}")
+    answers.clear()
+    found = search(
+        many_client, f"/studies/{ct}/instances?SeriesInstanceUID={listed}&limit=4&offset=2"
+    )
+    assert [value(i, "00080018") for i in found] == [value(i, "00080018") for i in every[2:6]]
+    assert sum(answers) <= 4 + 60
+    whole = search(many_client, f"/studies/{ct}/instances?SeriesInstanceUID={listed}")
+    assert {value(i, "0020000E") for i in whole} == {series[1], series[3]}
+    assert len(whole) == 120

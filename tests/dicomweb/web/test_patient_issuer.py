@@ -15,8 +15,8 @@ from dicomweb.backends.dimse import DimseBackend
 from dicomweb.stow import CANNOT_UNDERSTAND
 from gateway.app import create_app
 from tests.conftest import app_config
+from tests.credentials import patient_client
 from tests.dicomweb.conftest import Pacs, start_pacs
-from tests.dicomweb.web.conftest import Fixed, patient_grant
 from tests.dicomweb.web.test_stow import body, part10, post, study
 
 ISSUER = "HOSPITAL-A"
@@ -61,13 +61,11 @@ def client(own_pacs: Pacs, sqlite_his: str, patient: tuple[int, str]) -> Iterato
     backend = DimseBackend(settings)
     app = create_app(
         app_config(sqlite_his, dev_open_access=False, pacs_patient_id_issuer=ISSUER),
-        authenticator=Fixed(
-            patient_grant(frozenset({patient[0]}), "patient/*.rs patient/ImagingStudy.c")
-        ),
         pacs=backend,
         pacs_settings=settings,
     )
-    yield app.test_client()
+    yield patient_client(app, patient[0], "patient/*.rs patient/ImagingStudy.c")
+    app.extensions["state_engine"].dispose()
     backend.close()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from dicomweb.backends.dimse import DimseBackend
 from gateway.app import create_app
 from smart_auth.audit.tables import audit_event
 from tests.conftest import app_config
-from tests.dicomweb.web.conftest import HisPacs, make_app, patient_grant
+from tests.dicomweb.web.conftest import HisPacs, grant_of
 
 JSON = {"Accept": "application/dicom+json"}
 
@@ -90,26 +89,14 @@ def test_across_studies_searches_keep_to_the_grant(his_pacs, client_for, two_pat
 
 
 @pytest.fixture
-def audited(his_pacs: HisPacs, tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """``audited(patients, scopes)``: a patient-grant app with its own audit trail database."""
-    made: list[Any] = []
-
-    def build(patients: set[int], scopes: str = "patient/*.rs") -> Any:
-        app = make_app(
-            his_pacs,
-            grant=patient_grant(frozenset(patients), scopes),
-            state_url=f"sqlite:///{tmp_path}/state{len(made)}.sqlite",
-        )
-        made.append(app)
-        return app
-
-    yield build
-    for app in made:
-        app.extensions["audit_writer"].close()
-        app.extensions["test_backend"].close()
+def audited(client_for: Callable[..., Any]) -> Callable[..., Any]:
+    """``audited(patients, scopes)``: a client with a real token for them; its app keeps the
+    audit trail in its own state database (``trail(client.application)``)."""
+    return client_for
 
 
 def trail(app: Any) -> list[tuple[str, str, str, str, list[str]]]:
+    """The DICOMweb (ImagingStudy) part of the app's audit trail, in order."""
     app.extensions["audit_writer"].flush()
     with app.extensions["state_engine"].connect() as conn:
         rows = conn.execute(
@@ -119,30 +106,34 @@ def trail(app: Any) -> list[tuple[str, str, str, str, list[str]]]:
                 audit_event.c.outcome,
                 audit_event.c.subject,
                 audit_event.c.entity_ids,
-            ).order_by(audit_event.c.recorded)
+            )
+            .where(audit_event.c.resource_type == "ImagingStudy")
+            .order_by(audit_event.c.recorded)
         ).all()
     return [(a, t, o, s, sorted(filter(None, ids.split(",")))) for a, t, o, s, ids in rows]
 
 
 def test_a_grant_without_imaging_scope_is_403_and_audited(audited, two_patients):
-    app = audited({two_patients[0]}, scopes="patient/Observation.rs")
-    assert get(app.test_client(), "/studies").status_code == 403
-    assert [(a, t, o) for a, t, o, *_ in trail(app)] == [("search", "ImagingStudy", "denied")]
+    client = audited({two_patients[0]}, scopes="patient/Observation.rs")
+    assert get(client, "/studies").status_code == 403
+    found = [(a, t, o) for a, t, o, *_ in trail(client.application)]
+    assert found == [("search", "ImagingStudy", "denied")]
 
 
 def test_every_search_is_audited_with_the_studies_it_showed(his_pacs, audited, two_patients):
     mine, theirs = two_patients
-    app = audited({mine})
-    client = app.test_client()
+    client = audited({mine})
+    app = client.application
+    who = grant_of(client).subject
     study = his_pacs.studies_of(mine)[0]
     other = his_pacs.studies_of(theirs)[0]
     get(client, "/studies")
     get(client, f"/studies/{study}/series")
     get(client, f"/studies/{other}/series")
     assert trail(app) == [
-        ("search", "ImagingStudy", "allowed", "test-patient", his_pacs.studies_of(mine)),
-        ("search", "ImagingStudy", "allowed", "test-patient", [study]),
-        ("search", "ImagingStudy", "not-found", "test-patient", [other]),
+        ("search", "ImagingStudy", "allowed", who, his_pacs.studies_of(mine)),
+        ("search", "ImagingStudy", "allowed", who, [study]),
+        ("search", "ImagingStudy", "not-found", who, [other]),
     ]
 
 

@@ -21,8 +21,9 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 from dicomweb.backends.dimse import DimseBackend
 from gateway.app import create_app
 from tests.conftest import app_config
+from tests.credentials import patient_client
 from tests.dicomweb.conftest import CALLING_AET
-from tests.dicomweb.web.conftest import Fixed, HisPacs, patient_grant
+from tests.dicomweb.web.conftest import HisPacs
 
 JSON = {"Accept": "application/dicom+json"}
 MISSING = "2.25.987654321987654321"
@@ -100,7 +101,8 @@ def test_orthanc_matches_patient_id_at_series_and_image_level(his_pacs, two):
 
 @pytest.fixture
 def counted(his_pacs: HisPacs) -> Iterator[Any]:
-    """``counted(patients)``: (client, backend) for a patient grant, C-FINDs counted."""
+    """``counted(patients)``: (client, backend) for one patient's real token, C-FINDs
+    counted."""
     made: list[CountingBackend] = []
 
     def build(patients: set[int]) -> tuple[Any, CountingBackend]:
@@ -108,12 +110,12 @@ def counted(his_pacs: HisPacs) -> Iterator[Any]:
         backend = CountingBackend(settings)
         made.append(backend)
         app = create_app(
-            app_config(his_pacs.his_url),
-            authenticator=Fixed(patient_grant(frozenset(patients))),
+            app_config(his_pacs.his_url, dev_open_access=False),
             pacs=backend,
             pacs_settings=settings,
         )
-        return app.test_client(), backend
+        (patient,) = patients
+        return patient_client(app, patient, "patient/*.rs"), backend
 
     yield build
     for backend in made:

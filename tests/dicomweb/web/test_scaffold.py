@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dicomweb.web.context import PacsScope
+from tests.dicomweb.web.conftest import grant_of
 
 
 def test_his_studies_are_in_the_pacs(his_pacs):
@@ -14,8 +15,7 @@ def test_scope_of_a_patient_grant_is_its_mrns(his_pacs, client_for):
     pid, mrn = next(iter(his_pacs.studies.values()))
     client = client_for({pid})
     ctx = client.application.extensions["dicomweb"]
-    grant = ctx.policy.fallback.authenticate({})
-    assert ctx.scope(grant) == PacsScope(frozenset({mrn}))
+    assert ctx.scope(grant_of(client)) == PacsScope(frozenset({mrn}))
 
 
 def test_impose_replaces_any_patient_id_asked():

@@ -196,3 +196,24 @@ def test_the_cache_never_serves_another_patients_instance(app, bounds):
     for suffix in ("", "/metadata", "/frames/1", "/rendered"):
         rsp = client.get(path + suffix, headers={**p_auth, "Accept": "*/*"})
         assert rsp.status_code == 404, suffix
+
+
+# --- pages of a study's instances: only the caller's part, offsets counted in it -------------
+
+
+def test_pages_of_a_shared_studys_instances_hold_only_the_own_part(app, bounds):
+    """Under a Study Instance UID the PACS holds for P and Q, P's pages of the study's instances
+    are slices of P's part alone: a series skipped before ``offset`` by its instance count is
+    one of P's, never Q's (whose count would shift P's page)."""
+    client = Reading(app.test_client())
+    auth = {**bearer(smart_token(app, bounds.p)), **JSON}
+    path = f"/dicomweb/studies/{bounds.shared}/instances"
+    whole = client.get(path, headers=auth)
+    assert whole.status_code == 200, whole.get_data(as_text=True)
+    order = [row["00080018"]["Value"][0] for row in whole.get_json()]
+    assert set(order) == bounds.p_sops
+    for offset, limit in ((0, 1), (1, 1), (2, 5), (3, 2), (10, 1)):
+        rsp = client.get(f"{path}?offset={offset}&limit={limit}", headers=auth)
+        rows = rsp.get_json() if rsp.status_code == 200 else []
+        assert rsp.status_code in (200, 204), rsp.get_data(as_text=True)
+        assert [row["00080018"]["Value"][0] for row in rows] == order[offset : offset + limit]

@@ -13,8 +13,9 @@ from pydicom import dcmread
 
 from dicomweb import multipart
 from dicomweb.transcode import stored_syntax
+from tests.credentials import patient_client
 from tests.dicomweb.conftest import dataset_bytes
-from tests.dicomweb.web.conftest import make_app, patient_grant
+from tests.dicomweb.web.conftest import close_signed_in_app, make_app, signed_in_app
 
 EXPLICIT, IMPLICIT = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
 
@@ -229,16 +230,14 @@ def test_rendered_applies_the_window(client, his_pacs):
     assert client.get(f"/dicomweb/studies/{study}/series/{series}/thumbnail").status_code == 200
 
 
-def test_grant_limited_client_sees_only_its_studies(his_pacs, client, wado_app):
+def test_grant_limited_client_sees_only_its_studies(his_pacs, client, wado_app, tmp_path):
     mine_pid = his_pacs.studies[_study(his_pacs)][0]
     other = next(uid for uid, (pid, _) in his_pacs.studies.items() if pid != mine_pid)
     series, sop = _series_and_sop(client, other)  # open access warms the shared cache
     client.get(f"/dicomweb/studies/{other}")
     cache_dir = wado_app.config["SETTINGS"].dicomweb_cache_dir
-    app = make_app(
-        his_pacs, grant=patient_grant(frozenset({mine_pid})), dicomweb_cache_dir=cache_dir
-    )
-    limited = app.test_client()
+    app = signed_in_app(his_pacs, tmp_path, dicomweb_cache_dir=cache_dir)
+    limited = patient_client(app, mine_pid, "patient/*.rs")
     inst = f"/dicomweb/studies/{other}/series/{series}/instances/{sop}"
     for url in (
         f"/dicomweb/studies/{other}",
@@ -253,7 +252,7 @@ def test_grant_limited_client_sees_only_its_studies(his_pacs, client, wado_app):
     ):
         assert limited.get(url).status_code == 404, url
     assert limited.get(f"/dicomweb/studies/{_study(his_pacs)}").status_code == 200
-    app.extensions["test_backend"].close()
+    close_signed_in_app(app)
 
 
 def test_instance_of_another_study_is_404(client, his_pacs):
