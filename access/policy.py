@@ -273,7 +273,13 @@ class AccessPolicy:
         every matching scope counts, an unfiltered one wins, and filtered ones become
         search-parameter sets the results must match one of. A grant at patient level without
         a patient context is refused outright: it must never fall back to every patient.
+
+        The request's audit ledger notes the decision (``access.audit.noted``), so that it is
+        recorded even where the request ends before its surface records it.
         """
+        from . import audit  # audit.py builds on this module's Grant
+
+        audit.noted(grant, resource_type, interaction)
         if not grant.reach.covers(resource_type, interaction):
             raise self.forbidden(f"This credential does not cover {interaction} of {resource_type}")
         partner = "system" in grant.levels  # reads what was shared with it; never writes

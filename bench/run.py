@@ -126,7 +126,11 @@ def serve(
     """Run ``app`` under the gateway's gunicorn settings; development open access unless
     ``extra_env`` says otherwise."""
     port = port or _free_port()
-    settings = Settings.from_mapping({"his_url": his_url, "port": str(port)}, environ=False)
+    threads = (extra_env or {}).get("FHIR_GATEWAY_THREADS")  # gunicorn's flag, not the env
+    settings = Settings.from_mapping(
+        {"his_url": his_url, "port": str(port), **({"threads": threads} if threads else {})},
+        environ=False,
+    )
     opts = gunicorn_options(settings)
     env = {
         **os.environ,

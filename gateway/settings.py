@@ -221,6 +221,16 @@ class Settings:
         "A subdirectory per state database keeps the journals of different databases apart; "
         "records the database refuses are set aside in dead-letter.jsonl there.",
     )
+    audit_journal_sync: str = _opt(
+        "fdatasync",
+        "How each audit journal line is made durable before its answer leaves: 'fdatasync' "
+        "(on the disk: it survives a power cut of the host; answers a worker's threads give "
+        "together share one sync; each answer waits for one, which costs a worker with one "
+        "thread much of its throughput: give it several, THREADS=4, see BENCHMARKS.md) or "
+        "'none' (in the "
+        "kernel only: it survives a killed worker, but a power cut loses the records of the "
+        "last moments, at most the writer's 50 ms linger under normal load).",
+    )
     state_timeout_s: float = _opt(
         10.0,
         "Seconds the gateway waits for its state database: to connect, for a pooled "
@@ -544,6 +554,8 @@ class Settings:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be between 0 and 600 seconds")
         if self.auth_rate_limit > 0 and self.auth_rate_window_s < 1:
             raise SettingsError(f"{PREFIX}AUTH_RATE_WINDOW_S must be at least 1")
+        if self.audit_journal_sync not in ("none", "fdatasync"):
+            raise SettingsError(f"{PREFIX}AUDIT_JOURNAL_SYNC must be 'fdatasync' or 'none'")
         if not 0 <= self.proxy_hops <= 5:
             raise SettingsError(f"{PREFIX}PROXY_HOPS must be between 0 and 5")
         for name in ("uploads_max_file_bytes", "uploads_quota_bytes"):

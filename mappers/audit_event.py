@@ -3,8 +3,9 @@
 One access decision shaped after IHE's Basic Audit Log Patterns (BALP,
 https://profiles.ihe.net/ITI/BALP/): a RESTful-operation event (``type`` audit-event-type
 ``rest``, ``subtype`` the FHIR restful-interaction), ``action`` R for reads, C for creations,
-U for updates, E for searches and operations, ``outcome`` 0 success or 4 minor failure
-(refused, not found, partial or failed; ``outcomeDesc`` says which). Agents: the user (``who``
+U for updates, E for searches and operations, ``outcome`` 0 success, 4 minor failure
+(refused, not found, partial or failed; ``outcomeDesc`` says which) or 8 serious failure (an
+interaction cut off in its middle, its outcome unknown). Agents: the user (``who``
 by the gateway's subject identifier, ``requestor`` true), the client application (DICOM
 110153 Source Role ID, ``who`` by OAuth client id) and the gateway (110152 Destination Role
 ID); the gateway is also the ``source.observer`` (security-source-type 4, application server).
@@ -43,8 +44,17 @@ _ACTIONS = {
     "update": ("update", "U"),
 }
 #: access.audit's outcomes -> AuditEvent.outcome (0 success; 4 minor failure, "often equivalent to
-#: an HTTP 400 response": refused, not found, or the request carried out in part or not at all)
-_OUTCOMES = {"allowed": "0", "denied": "4", "not-found": "4", "partial": "4", "failed": "4"}
+#: an HTTP 400 response": refused, not found, or the request carried out in part or not at all;
+#: 8 serious failure, "the action was not successful due to some kind of unexpected error": an
+#: interaction whose process died in its middle, so that nobody knows what it did)
+_OUTCOMES = {
+    "allowed": "0",
+    "denied": "4",
+    "not-found": "4",
+    "partial": "4",
+    "failed": "4",
+    "unknown": "8",
+}
 
 #: For searching (``smart_auth.audit.routes``): gateway value -> FHIR code of each coded
 #: element, with the code of every value the table does not name.

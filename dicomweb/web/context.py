@@ -29,7 +29,7 @@ from access.policy import AccessPolicy, Grant
 from dicomweb.backends.base import PacsBackend, Query
 from dicomweb.backends.settings import PacsSettings
 from dicomweb.errors import PacsError, RetrievalIncomplete
-from fhir_gateway.his.connector import HisConnector
+from fhir_gateway.his.connector import HisConnector, HisUnreachable
 from fhir_gateway.logs import error_place
 
 blueprint = Blueprint("dicomweb", __name__)
@@ -263,6 +263,18 @@ def guarded(chunks: Iterator[T], what: str) -> Iterator[T]:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
+
+
+#: what a caller is told when the HIS (asked for the DICOM PatientIDs of a grant) is down
+HIS_UNAVAILABLE = "The hospital record system is not available; try again later"
+
+
+@blueprint.errorhandler(HisUnreachable)
+def _his_unreachable(_exc: HisUnreachable) -> Response:
+    """The HIS did not answer (a patient's DICOM PatientID comes from it): 503 with
+    Retry-After, as the FHIR API answers the same failure, never a 500."""
+    log.warning("HIS unavailable for a DICOMweb request")
+    return error_response(503, HIS_UNAVAILABLE, {"Retry-After": "5"})
 
 
 @blueprint.errorhandler(Exception)

@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 
 from access import audit
 from access.errors import ApiError
+from access.policy import Grant
 from dicomweb import json_model, stow
 from dicomweb.backends.base import StoreResult
 
@@ -87,8 +88,9 @@ def store_instances(study: str | None = None) -> Response:
     # breaks part-way, a refusal below), the decision and the studies it may have touched are
     # recorded before the exception leaves.
     touched: list[str] = []
+    intents: list[audit.Intent | None] = []
     try:
-        status, body, studies, stored = _store(ctx, scope, study, touched)
+        status, body, studies, stored = _store(ctx, grant, scope, study, touched, intents)
     except BaseException as exc:
         refused = isinstance(exc, DicomwebError) and exc.status == 403
         audit.record(
@@ -98,6 +100,7 @@ def store_instances(study: str | None = None) -> Response:
             outcome="denied" if refused else "failed",
             ids=sorted(set(touched)),
             count=0,
+            intent=intents[0] if intents else None,
         )
         raise
     audit.record(
@@ -107,15 +110,24 @@ def store_instances(study: str | None = None) -> Response:
         outcome="allowed" if status == 200 else "partial" if status == 202 else "failed",
         ids=studies,
         count=stored,
+        intent=intents[0] if intents else None,
     )
     return Response(orjson.dumps(json_model.dataset_json(body)), status=status, mimetype=stow.JSON)
 
 
 def _store(
-    ctx: DicomwebContext, scope: PacsScope, study: str | None, touched: list[str]
+    ctx: DicomwebContext,
+    grant: Grant,
+    scope: PacsScope,
+    study: str | None,
+    touched: list[str],
+    intents: list[audit.Intent | None],
 ) -> tuple[int, Dataset, list[str], int]:
     """Read the upload and store what it may; ``touched`` gets the studies about to be stored
-    into before the PACS is asked (what an audit record of a failure names)."""
+    into before the PACS is asked (what an audit record of a failure names), and ``intents``
+    the announcement of the store (``access.audit.intend``): journalled before the PACS is
+    asked, so that a worker killed while the PACS stores leaves a record of outcome
+    ``unknown`` naming those studies, which the final record replaces otherwise."""
     patient_id: str | None = None
     if scope.patient_ids is not None:
         if len(scope.patient_ids) != 1:
@@ -140,6 +152,8 @@ def _store(
     if not upload.accepted and not upload.refused:
         raise DicomwebError(400, "no instances in the request")
     touched.extend(str(ds.StudyInstanceUID) for ds in upload.accepted)
+    if upload.accepted:
+        intents.append(audit.intend(grant, "create", "ImagingStudy", ids=sorted(set(touched))))
     result = ctx.backend.store(upload.accepted) if upload.accepted else StoreResult(())
     status, body = stow.response_dataset(
         result,

@@ -92,10 +92,16 @@ def _admit(study: str, what: str, *uids: str) -> tuple[DicomwebContext, Source, 
     except ApiError:
         audit.record(grant, what, "ImagingStudy", outcome="denied", ids=[study[:64]])
         raise
+    except Exception:  # the HIS (the grant's PatientIDs) failed after the decision
+        audit.record(grant, what, "ImagingStudy", outcome="failed", ids=[study[:64]])
+        raise
     try:
         ctx.study(scope, study)
     except DicomwebError:
         audit.record(grant, what, "ImagingStudy", outcome="not-found", ids=[study[:64]])
+        raise
+    except Exception:  # the PACS failed: allowed, and not carried out
+        audit.record(grant, what, "ImagingStudy", outcome="failed", ids=[study[:64]])
         raise
     audit.record(grant, what, "ImagingStudy", outcome="allowed", ids=[study])
     admitted(grant, what, study)

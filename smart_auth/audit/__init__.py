@@ -3,7 +3,9 @@
 ``init_app(app, settings)`` starts one ``AuditWriter`` over the state database (journaling
 each record on the host before the request is answered, see ``writer``) and makes
 ``access.audit.record`` write into it for every request of that app (a per-request
-context variable, so several apps in one process never mix their trails).
+context variable, so several apps in one process never mix their trails). A decision the
+request's surface did not record (the HIS or the PACS failed after it) is recorded as the
+answer leaves (``access.audit.settle``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ from .writer import AuditWriter
 def init_app(app: Any, settings: Any) -> AuditWriter:
     """Wire the writer into ``app`` (a Flask app; only its hooks are used here)."""
     state = shared_engine(app.extensions, settings.state_url)
-    writer = AuditWriter(state, journal_dir=journal_dir(settings.state_url, settings))
+    writer = AuditWriter(
+        state,
+        journal_dir=journal_dir(settings.state_url, settings),
+        sync=getattr(settings, "audit_journal_sync", "fdatasync"),
+    )
     writer.start()
     app.extensions["audit_writer"] = writer
     from . import routes
@@ -35,6 +41,13 @@ def init_app(app: Any, settings: Any) -> AuditWriter:
         from flask import g
 
         g.audit_token = audit.use(writer)
+
+    @app.after_request
+    def _audit_settle(response: Any) -> Any:
+        # a decision its surface did not record (an upstream failed after it, a later
+        # refusal): recorded now, before the answer leaves (``access.audit.settle``)
+        audit.settle(response.status_code)
+        return response
 
     @app.teardown_request
     def _audit_reset(_exc: BaseException | None) -> None:

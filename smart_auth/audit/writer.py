@@ -3,14 +3,27 @@
 Durability. ``append`` runs on the request thread before the response is sent; with a journal
 directory it first appends the record, with its final key, as one line to this process's
 journal file (one ``write`` system call on an ``O_APPEND`` file: the bytes are then the
-kernel's, so they survive a SIGKILL of the worker, though not a power cut of the host), then
-puts it on a bounded in-process queue. One background thread takes what arrives within
+kernel's, so they survive a SIGKILL of the worker), then puts it on a bounded in-process
+queue. Against a power cut of the host, ``sync="fdatasync"`` (the setting
+``AUDIT_JOURNAL_SYNC``) has ``append`` return only once the line is on the disk: group commit,
+one ``fdatasync`` covering every line written before it, so the threads of a worker that
+answer together share one (a thread that finds its line already covered by another's call
+does not make its own). The journal file's directory entry is synced once, when it is made.
+
+One background thread takes what arrives within
 ``linger_s`` of the first record, up to ``batch`` records, and inserts them in one transaction;
 once everything journaled is committed it truncates the journal. Each journal file is held
 under an exclusive ``flock`` by the process writing it, so the lock goes when the process dies:
 at start, and every ``orphan_scan_s`` after, every writer of the host drains the journals whose
 lock it can take (a killed worker's), inserting the records not in the database yet (the keys
 were made before journaling, so a replay never duplicates) and deleting the file.
+
+Intents. An interaction that cannot be undone and may be cut off in its middle (a STOW-RS
+storing into the PACS) is announced: ``intend`` journals a record of outcome ``unknown``
+(synced like any other line) without queueing it, and ``complete`` journals and queues the
+final record under the same key. A drain keeps the last line of each key: the final record
+where there is one, else the intent, so a worker killed while the PACS stores leaves an
+``unknown`` event naming the studies. The journal is not emptied while an intent is open.
 
 The linger turns a commit per request into a commit per few dozen under load while delaying no
 request. When the queue is full the caller writes its record itself, synchronously:
@@ -43,6 +56,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy import select, text
@@ -72,8 +86,8 @@ def _clean(value: str) -> str:
     return value.translate(_CONTROL).encode("utf-8", "replace").decode("utf-8")
 
 
-def _encode(key: str, r: AuditRecord) -> bytes:
-    entry = {
+def _encode(key: str, r: AuditRecord, *, intent: bool = False) -> bytes:
+    entry: dict[str, object] = {
         "k": key,
         "at": r.recorded.isoformat(),
         "s": r.subject,
@@ -85,6 +99,8 @@ def _encode(key: str, r: AuditRecord) -> bytes:
         "n": r.count,
         "p": list(r.patients),
     }
+    if intent:
+        entry["x"] = 1  # an announcement: a later line of the same key replaces it
     try:
         return orjson.dumps(entry) + b"\n"
     except TypeError:  # what orjson refuses (a lone surrogate, a huge int) the journal keeps
@@ -92,10 +108,7 @@ def _encode(key: str, r: AuditRecord) -> bytes:
 
 
 def _decode(line: bytes) -> Keyed:
-    try:
-        d = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        d = json.loads(line)
+    d = _loads(line)
     return d["k"], AuditRecord(
         recorded=dt.datetime.fromisoformat(d["at"]),
         subject=d["s"],
@@ -109,12 +122,28 @@ def _decode(line: bytes) -> Keyed:
     )
 
 
+def _loads(line: bytes) -> dict[str, Any]:
+    try:
+        d = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        d = json.loads(line)
+    if not isinstance(d, dict):
+        raise ValueError("not a journal entry")
+    return d
+
+
+#: How the journal is made durable before an answer: not beyond the kernel (``none``), or on
+#: the disk (``fdatasync``, shared by the lines written meanwhile).
+SYNC_MODES = ("none", "fdatasync")
+
+
 class AuditWriter:
     """``access.audit.AuditSink`` writing into the state database in batches.
 
     ``journal_dir``: where this process journals its records before answering (None: no
     journal, records queued in memory only). Every writer over one state database must use
     the same directory on a host (``smart_auth.audit.journal_dir`` derives it).
+    ``sync``: one of ``SYNC_MODES`` (see the module).
     """
 
     def __init__(
@@ -127,7 +156,11 @@ class AuditWriter:
         linger_s: float = 0.05,
         retry_s: float = 0.5,
         orphan_scan_s: float = 30.0,
+        sync: str = "none",
     ) -> None:
+        if sync not in SYNC_MODES:
+            raise ValueError(f"sync must be one of {SYNC_MODES}")
+        self.sync = sync
         self.engine = engine
         self.batch = batch
         self.linger_s = linger_s
@@ -141,6 +174,12 @@ class AuditWriter:
         self._journal: Path | None = None
         self._journaled = 0  # records in the journal file ...
         self._committed = 0  # ... of which committed (the file is truncated when equal)
+        self._intents = 0  # intents journaled and not completed (the file is kept meanwhile)
+        self._written = 0  # lines ever written to the journal, and of them ...
+        self._synced = 0  # ... those known to be on the disk
+        self._sync_lock = threading.Lock()
+        #: fdatasync calls made (what group commit saves is the lines written minus these)
+        self.syncs = 0
         self._prefix = secrets.token_hex(10)
         self._serial = itertools.count()
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
@@ -162,21 +201,65 @@ class AuditWriter:
         return f"{self._prefix}{next(self._serial):012x}"
 
     def append(self, record: AuditRecord) -> None:
+        self._append(self._key(), record)
+
+    def intend(self, record: AuditRecord) -> str:
+        """Journal ``record`` (an interaction about to be carried out, outcome ``unknown``)
+        without queueing it; the key ``complete`` replaces it by (see the module)."""
         key = self._key()
+        with self._lock:
+            if self._thread is None or self._fd is None:
+                return key  # no journal: nothing is kept ahead, ``complete`` writes
+            os.write(self._fd, _encode(key, record, intent=True))
+            self._intents += 1
+            self._written += 1
+            line = self._written
+        self._make_durable(line)
+        return key
+
+    def complete(self, key: str, record: AuditRecord) -> None:
+        """The final record of the intent ``key``: journaled and written like any other."""
+        self._append(key, record, completes=True)
+
+    def _append(self, key: str, record: AuditRecord, *, completes: bool = False) -> None:
         if self._thread is None:
             self.write_keyed([(key, record)])
             return
+        line = 0
         with self._lock:
             if self._fd is not None:
                 os.write(self._fd, _encode(key, record))
                 self._journaled += 1
+                self._written += 1
+                line = self._written
+                if completes and self._intents:
+                    self._intents -= 1
             try:
                 self._queue.put_nowait((key, record))
-                return
+                queued = True
             except queue.Full:
-                pass
+                queued = False
+        if line:
+            self._make_durable(line)
+        if queued:
+            return
         self.write_keyed([(key, record)])
         self._done(1)
+
+    def _make_durable(self, line: int) -> None:
+        """Return once journal line ``line`` is on the disk (``sync="fdatasync"``): one
+        ``fdatasync`` covers every line written before it, so a thread whose line another
+        thread's call already covered returns at once (group commit)."""
+        if self.sync == "none":
+            return
+        with self._sync_lock:
+            if self._synced >= line or self._fd is None:
+                return
+            with self._lock:
+                upto = self._written
+            os.fdatasync(self._fd)
+            self.syncs += 1
+            self._synced = upto
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -206,10 +289,10 @@ class AuditWriter:
         self._thread.join()
         self._thread = None
         atexit.unregister(self.close)
-        with self._lock:
+        with self._sync_lock, self._lock:
             fd, path, self._fd = self._fd, self._journal, None
             if fd is not None and path is not None:
-                if self._journaled == self._committed:
+                if self._journaled == self._committed and not self._intents:
                     path.unlink(missing_ok=True)  # all in the database
                 os.close(fd)  # otherwise the next writer's drain takes what is left
 
@@ -225,13 +308,19 @@ class AuditWriter:
         fcntl.flock(fd, fcntl.LOCK_EX)
         final = self.journal_dir / f"{name}{_SUFFIX}"
         os.rename(temporary, final)
+        if self.sync != "none":  # the file's name, too, must survive a power cut
+            directory = os.open(self.journal_dir, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
         self._fd, self._journal = fd, final
 
     def _done(self, n: int) -> None:
         """``n`` journaled records are committed; empty the journal once all of them are."""
         with self._lock:
             self._committed += n
-            if self._fd is not None and self._committed >= self._journaled:
+            if self._fd is not None and self._committed >= self._journaled and not self._intents:
                 os.ftruncate(self._fd, 0)
                 self._committed = self._journaled = 0
 
@@ -264,15 +353,22 @@ class AuditWriter:
         return missing
 
     def _replay(self, lines: Iterable[bytes], source: str) -> int:
-        keyed: list[Keyed] = []
+        last: dict[str, AuditRecord] = {}  # the last line of each key: an intent's final record
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                keyed.append(_decode(line))
+                key, record = _decode(line)
             except (ValueError, KeyError, TypeError):
                 # only the last line of a killed writer can be torn: its request was not answered
                 log.error("audit journal line unreadable", extra={"file": source, "line": number})
+                continue
+            last.pop(key, None)  # keep the order of the final lines
+            last[key] = record
+        keyed = list(last.items())
+        unknown = sum(r.outcome == "unknown" for _, r in keyed)
+        if unknown:
+            log.warning("audit intents without an outcome drained", extra={"records": unknown})
         done = 0
         for start in range(0, len(keyed), self.batch):
             chunk = keyed[start : start + self.batch]
