@@ -38,6 +38,56 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     run(settings, host=host, port=port, workers=workers)
 
 
+@main.command()
+@click.option("--threads", type=int, help="Jobs run at once (default: FHIR_GATEWAY_QUEUE_THREADS).")
+def worker(threads: int | None) -> None:
+    """Run the job queue's worker: notifications and periodic jobs, until SIGTERM."""
+    from fhir_gateway import logs
+    from notifications.jobs import PacsArrivals
+    from notifications.worker import run as run_worker
+
+    from .app import _pacs_backend, pacs_settings_of
+
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_json)
+    pacs = None
+    if settings.pacs_enabled:
+        pacs = PacsArrivals(_pacs_backend(settings, pacs_settings_of(settings)))
+    run_worker(settings, his=_his_connector(settings), threads=threads, pacs=pacs)
+
+
+def _his_connector(settings: Settings) -> Any:
+    from fhir_gateway.his.sql import SqlConnector
+
+    from .app import identifier_systems
+
+    return SqlConnector.from_url(
+        settings.his_url,
+        identifier_systems(settings),
+        pool_size=2,
+        timeout_s=settings.his_timeout_s,
+    )
+
+
+@main.group()
+def notifications() -> None:
+    """Notifications to patients (F22)."""
+
+
+@notifications.command("undeliverable")
+@click.option("--limit", type=int, default=1000, show_default=True)
+def notifications_undeliverable(limit: int) -> None:
+    """The messages that could not be delivered, as JSON lines (no address, no text)."""
+    import json
+
+    from notifications.worker import build
+
+    settings = _settings()
+    store = build(settings, his=_his_connector(settings)).runtime.store
+    for row in store.undeliverable_list(limit):
+        click.echo(json.dumps(row, default=str, sort_keys=True))
+
+
 @main.group()
 def his() -> None:
     """The embedded HIS database (demo and tests)."""

@@ -222,6 +222,70 @@ class Settings:
         "SMS provider is configured (the demo).",
     )
 
+    queue_url: str = _opt(
+        "",
+        "Broker of the job queue: empty keeps the jobs in the state database (one host, or "
+        "hosts sharing a PostgreSQL state database); redis://host:6379/1 for Redis.",
+    )
+    queue_threads: int = _opt(4, "Jobs one `fhir-gateway worker` runs at once (threads).")
+    queue_lease_s: float = _opt(
+        120.0,
+        "Seconds a job taken from the state database is reserved for its worker; the job of "
+        "a worker killed mid-job is run again after this (and a delivery sent again at most "
+        "once more). Also the longest a job may run.",
+    )
+    queue_poll_s: float = _opt(
+        0.2, "Seconds between two looks at the state database's queue when it is empty."
+    )
+    queue_heartbeat_s: float = _opt(
+        60.0,
+        "Redis broker: seconds without a heartbeat after which a worker is taken for dead "
+        "and its jobs are put back on the queue.",
+    )
+    notify_his_poll_s: float = _opt(
+        5.0, "Seconds between two reads of the HIS change feed (results, documents, ...)."
+    )
+    notify_pacs_poll_s: float = _opt(
+        60.0, "Seconds between two looks at the PACS for the images of open imaging orders."
+    )
+    notify_pacs_lookback_days: int = _opt(
+        14, "Imaging orders placed in the last N days are watched for their images."
+    )
+    notify_reminder_before_h: float = _opt(
+        24.0, "Hours before an appointment its reminder is sent."
+    )
+    notify_reminder_every_s: float = _opt(
+        300.0, "Seconds between two sweeps for appointments to remind of."
+    )
+    notify_sweep_every_s: float = _opt(
+        60.0, "Seconds between two sweeps for deliveries whose job was lost."
+    )
+    notify_max_attempts: int = _opt(
+        6,
+        "Attempts at one message before it joins the list of undeliverable messages "
+        "(`fhir-gateway notifications undeliverable`).",
+    )
+    notify_min_backoff_s: float = _opt(
+        5.0, "Seconds before the second attempt; each further attempt waits twice as long."
+    )
+    notify_max_backoff_s: float = _opt(900.0, "The longest wait between two attempts.")
+    notify_language: str = _opt(
+        "ro", "Language of notifications for patients who chose none (ro, pl, en)."
+    )
+    notify_email_kinds: tuple[str, ...] = _opt(
+        ("all",),
+        "Event kinds mailed to patients who chose nothing (comma-separated; all; empty: none).",
+    )
+    notify_sms_kinds: tuple[str, ...] = _opt(
+        (),
+        "Event kinds sent by SMS to patients who chose nothing (comma-separated; all).",
+    )
+    notify_link_url: str = _opt(
+        "",
+        "The page every notification links to; empty: the portal's /account/ page under "
+        "PUBLIC_BASE_URL.",
+    )
+
     viewer_token_ttl_s: int = _opt(
         900,
         "Seconds a viewer link's token (bound to one study) stays valid after it is minted.",
@@ -417,6 +481,8 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Accounts", ("accounts_",)),
     ("Mail and SMS", ("smtp_", "mail_", "sms_", "outbox_")),
     ("PACS", ("pacs_",)),
+    ("Job queue", ("queue_",)),
+    ("Notifications (F22)", ("notify_",)),
     ("DICOMweb and the viewer", ("dicomweb_", "stow_", "viewer_", "ohif_")),
 )
 
@@ -450,6 +516,8 @@ SHARED: tuple[str, ...] = (
     "pacs_dicomweb_url",
     "pacs_patient_id_",
     "viewer_token_ttl_s",
+    "queue_url",
+    "notify_",
 )
 
 
