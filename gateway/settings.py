@@ -227,6 +227,10 @@ class Settings:
         "Broker of the job queue: empty keeps the jobs in the state database (one host, or "
         "hosts sharing a PostgreSQL state database); redis://host:6379/1 for Redis.",
     )
+    queue_namespace: str = _opt(
+        "fhir-gateway",
+        "Redis broker: prefix of the queue's keys (deployments sharing one Redis differ here).",
+    )
     queue_threads: int = _opt(4, "Jobs one `fhir-gateway worker` runs at once (threads).")
     queue_lease_s: float = _opt(
         120.0,

@@ -157,7 +157,11 @@ class Runtime:
         remain."""
         claimed = self.store.claim(delivery_id, self.settings.lease_s)
         if claimed is None:
-            return "not-claimed"  # sent, given up, or another worker holds it
+            held = self.store.lease_left(delivery_id)
+            if held is not None:
+                # another worker holds it (or held it and died): look again after its lease
+                raise dramatiq.Retry(delay=int(held * 1000) + 500)
+            return "not-claimed"  # sent, skipped or given up
         event = claimed.event
         language = self.store.preferences(event.patient_id).language
         try:

@@ -199,6 +199,7 @@ def make_broker(
     lease_s: float,
     poll_s: float,
     heartbeat_s: float,
+    namespace: str = "fhir-gateway",
 ) -> Broker:
     if not url:
         return StateBroker(state_engine, lease_s=lease_s, poll_s=poll_s)
@@ -208,6 +209,7 @@ def make_broker(
         # maintenance (putting back the messages of dead workers) on about one fetch in ten
         return RedisBroker(
             url=url,
+            namespace=namespace,
             heartbeat_timeout=int(heartbeat_s * 1000),
             maintenance_chance=100_000,
             socket_timeout=10,

@@ -177,6 +177,18 @@ class Store:
         event = Event(row.key, row.kind, row.patient_id, row.resource_type, row.resource_id)
         return Claimed(delivery_id, row.channel, row.attempts, event)
 
+    def lease_left(self, delivery_id: int) -> float | None:
+        """Seconds left of the lease on a delivery being sent (0 if it ran out), or None if
+        it is not being sent."""
+        d = notification_delivery.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(d.state, d.lease_until).where(d.id == delivery_id)
+            ).first()
+        if row is None or row.state != "sending" or row.lease_until is None:
+            return None
+        return max(0.0, (row.lease_until - utcnow()).total_seconds())
+
     def _finish(self, delivery_id: int, **values: object) -> None:
         d = notification_delivery.c
         with self.engine.begin() as conn:

@@ -76,6 +76,7 @@ def build(
         lease_s=settings.queue_lease_s,
         poll_s=settings.queue_poll_s,
         heartbeat_s=settings.queue_heartbeat_s,
+        namespace=settings.queue_namespace,
     )
     jobs = declare(broker, runtime)
     periodic = Periodic(

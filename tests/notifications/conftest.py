@@ -226,3 +226,27 @@ class Hospital:
 @pytest.fixture
 def hospital(his_engine_rw: sa.Engine) -> Hospital:
     return Hospital(his_engine_rw)
+
+
+REPO = Path(__file__).resolve().parents[2]
+#: The environment of a ``fhir-gateway`` command run by a test: this checkout, no settings
+#: of the machine's own.
+REPO_ENV = {
+    "PATH": "/usr/bin:/bin",
+    "PYTHONPATH": str(REPO),
+    "HOME": str(REPO),
+}
+
+
+def env_of(settings: Settings) -> dict[str, str]:
+    """The settings as the FHIR_GATEWAY_* variables a worker process reads."""
+    from dataclasses import fields
+
+    out = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if value == f.default:
+            continue
+        text = ",".join(value) if isinstance(value, tuple) else str(value)
+        out[f"FHIR_GATEWAY_{f.name.upper()}"] = text
+    return out
