@@ -34,11 +34,15 @@ instance/his.sqlite: | setup
 		--patients $(DEMO_PATIENTS) --seed 1 --replace
 
 ## Set up, build the demo HIS and PACS, and run the gateway at http://127.0.0.1:8080/fhir
-## (DICOMweb at /dicomweb, the viewer at /viewer); `make demo-stop` stops the demo's Orthanc.
+## (DICOMweb at /dicomweb, the viewer at /viewer) with a job-queue worker beside it (notifications
+## land in instance/outbox); `make demo-stop` stops the demo's Orthanc.
 demo: setup instance/his.sqlite
 	$(VENV)/bin/fhir-gateway pacs status >/dev/null 2>&1 || $(VENV)/bin/fhir-gateway pacs start
 	$(VENV)/bin/fhir-gateway pacs load-his --his-url $(DEMO_HIS) --max-size 128 \
 		--limit $(DEMO_STUDIES)
+	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) FHIR_GATEWAY_PACS_ENABLED=true \
+		FHIR_GATEWAY_LOG_JSON=false $(VENV)/bin/fhir-gateway worker & \
+	trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
 	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) FHIR_GATEWAY_DEV_OPEN_ACCESS=true \
 		FHIR_GATEWAY_PACS_ENABLED=true FHIR_GATEWAY_LOG_JSON=false $(VENV)/bin/fhir-gateway serve
 
