@@ -253,6 +253,7 @@ def declare(broker: Broker, runtime: Runtime) -> Jobs:
         max_retries=runtime.settings.max_attempts + 1,
         time_limit=int(runtime.settings.lease_s * 1000 * 0.8),
     )(deliver)
+
     def enqueue(delivery_id: int) -> None:
         deliver_actor.send(delivery_id)
 

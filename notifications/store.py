@@ -182,9 +182,7 @@ class Store:
         it is not being sent."""
         d = notification_delivery.c
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(d.state, d.lease_until).where(d.id == delivery_id)
-            ).first()
+            row = conn.execute(select(d.state, d.lease_until).where(d.id == delivery_id)).first()
         if row is None or row.state != "sending" or row.lease_until is None:
             return None
         return max(0.0, (row.lease_until - utcnow()).total_seconds())
