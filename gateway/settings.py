@@ -456,6 +456,23 @@ class Settings:
             raise SettingsError(f"{PREFIX}PROXY_HOPS must be between 0 and 5")
         if not 0 <= self.oauth_token_cache_s <= 300:
             raise SettingsError(f"{PREFIX}OAUTH_TOKEN_CACHE_S must be between 0 and 300")
+        if self.queue_url and not self.queue_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"{PREFIX}QUEUE_URL must be empty (the state database) or redis://")
+        if self.notify_language not in ("ro", "pl", "en"):
+            raise SettingsError(f"{PREFIX}NOTIFY_LANGUAGE must be ro, pl or en")
+        if self.queue_lease_s < 2 or self.queue_heartbeat_s < 1 or self.queue_threads < 1:
+            raise SettingsError(
+                f"{PREFIX}QUEUE_LEASE_S must be at least 2, QUEUE_HEARTBEAT_S at least 1 and "
+                "QUEUE_THREADS at least 1"
+            )
+        if (
+            self.notify_max_attempts < 1
+            or not 0 < self.notify_min_backoff_s <= self.notify_max_backoff_s
+        ):
+            raise SettingsError(
+                f"{PREFIX}NOTIFY_MAX_ATTEMPTS must be at least 1 and "
+                "0 < NOTIFY_MIN_BACKOFF_S <= NOTIFY_MAX_BACKOFF_S"
+            )
 
 
 #: The sections of the configuration, in the reference's order, each with the name prefixes (or

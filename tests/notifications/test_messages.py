@@ -32,3 +32,17 @@ def test_the_languages_differ_and_an_unknown_one_falls_back_to_english() -> None
     texts = {messages.text(ev.DOCUMENT_NEW, lang, LINK) for lang in LANGUAGES}
     assert len(texts) == len(LANGUAGES)
     assert messages.text(ev.DOCUMENT_NEW, "de", LINK) == messages.text(ev.DOCUMENT_NEW, "en", LINK)
+
+
+def test_settings_refuse_what_the_worker_cannot_use() -> None:
+    from gateway.settings import Settings, SettingsError
+
+    for bad, name in (
+        ({"queue_url": "amqp://broker"}, "QUEUE_URL"),
+        ({"notify_language": "de"}, "NOTIFY_LANGUAGE"),
+        ({"queue_lease_s": 1}, "QUEUE_LEASE_S"),
+        ({"notify_min_backoff_s": 10, "notify_max_backoff_s": 5}, "NOTIFY_MIN_BACKOFF_S"),
+    ):
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_mapping(bad, environ=False)
+    assert Settings.from_mapping({"queue_url": "redis://127.0.0.1:6379/1"}, environ=False)
