@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from fhir_gateway.his.connector import HisConnector
 from smart_auth.accounts import mail_sender, sms_sender
 from smart_auth.state import create_state, make_state_engine
 
-from .jobs import ImageArrivals, Jobs, JobSettings, Runtime, declare
+from .jobs import QUEUE, ImageArrivals, Jobs, JobSettings, Runtime, declare
 from .queue import Periodic, make_broker
 from .store import Preferences, Store, parse_kinds
 
@@ -42,10 +43,13 @@ def build(
     his: HisConnector,
     pacs: ImageArrivals | None = None,
     sources: tuple[Any, ...] = (),
+    periodic: tuple[tuple[str, float, Callable[[], None]], ...] = (),
 ) -> Notifications:
     """The runtime, broker, actors and periodic jobs of these settings, over the HIS
     connector ``his``; ``pacs`` (built by the caller, which knows the PACS backends) enables
-    the image-arrival poll."""
+    the image-arrival poll; ``sources`` are further event sources (a booking service's
+    events); ``periodic`` further periodic jobs, ``(name, every_s, function)``, each run once
+    per period across every worker and host."""
     engine = make_state_engine(settings.state_url, timeout_s=settings.state_timeout_s)
     create_state(engine)
     defaults = Preferences(
@@ -79,7 +83,18 @@ def build(
         namespace=settings.queue_namespace,
     )
     jobs = declare(broker, runtime)
-    periodic = Periodic(
+    # other periodic work (a questionnaire-assignment mail sweep, an export): one actor each
+    others = [
+        (
+            name,
+            every_s,
+            dramatiq.actor(broker=broker, actor_name=name, queue_name=QUEUE, max_retries=0)(
+                fn
+            ).send,
+        )
+        for name, every_s, fn in periodic
+    ]
+    ticker = Periodic(
         engine,
         [
             ("poll_his", settings.notify_his_poll_s, jobs.poll_his.send),
@@ -90,9 +105,10 @@ def build(
                 if pacs is not None
                 else []
             ),
+            *others,
         ],
     )
-    return Notifications(runtime, broker, jobs, periodic)
+    return Notifications(runtime, broker, jobs, ticker)
 
 
 def run(
