@@ -249,6 +249,12 @@ class Settings:
     notify_his_poll_s: float = _opt(
         5.0, "Seconds between two reads of the HIS change feed (results, documents, ...)."
     )
+    notify_his_settle_s: float = _opt(
+        10.0,
+        "Seconds of the HIS change feed read again at each poll: rows a HIS transaction "
+        "stamped before the last poll but committed after it are still seen. At least the "
+        "HIS's longest writing transaction.",
+    )
     notify_pacs_poll_s: float = _opt(
         60.0, "Seconds between two looks at the PACS for the images of open imaging orders."
     )

@@ -19,7 +19,13 @@ from typing import Any, Protocol
 import dramatiq
 from dramatiq.broker import Broker
 
-from fhir_gateway.his.connector import CHANGE_SOURCES, Change, HisConnector, HisUnreachable
+from fhir_gateway.his.connector import (
+    CHANGE_SOURCES,
+    Change,
+    ChangePosition,
+    HisConnector,
+    HisUnreachable,
+)
 from smart_auth.accounts.mail import MailSender, Message
 from smart_auth.accounts.sms import Sms, SmsSender
 
@@ -68,6 +74,7 @@ class PacsArrivals:
 class JobSettings:
     lease_s: float = 120.0
     batch: int = 500
+    settle_s: float = 10.0
     pacs_lookback_days: int = 14
     reminder_before_h: float = 24.0
     max_attempts: int = 6
@@ -108,12 +115,20 @@ class Runtime:
                 # history, not news
                 self.store.advance(source, (utcnow(), 0))
                 continue
+            # read again the last ``settle_s`` before the cursor: a HIS transaction that
+            # stamped its rows earlier but committed after the last poll is still seen (its
+            # events' keys make the rows already handled record nothing)
+            at, _his_id = self.store.cursor(source) or (utcnow(), 0)
+            after: ChangePosition = (at - dt.timedelta(seconds=self.settings.settle_s), 0)
             while True:
-                changes = self.his.changes(source, self.store.cursor(source), self.settings.batch)
+                changes = self.his.changes(source, after, self.settings.batch)
                 if not changes:
                     break
-                created += self._record([from_change(c) for c in changes])
+                events = [e for e in map(from_change, changes) if e is not None]
+                known = self.store.known([e.key for e in events])
+                created += self._record([e for e in events if e.key not in known])
                 self.store.advance(source, changes[-1].position)
+                after = changes[-1].position
                 if len(changes) < self.settings.batch:
                     break
         for other in self.sources:

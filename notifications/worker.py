@@ -64,6 +64,7 @@ def build(
         sms=sms_sender(settings),
         settings=JobSettings(
             lease_s=settings.queue_lease_s,
+            settle_s=settings.notify_his_settle_s,
             pacs_lookback_days=settings.notify_pacs_lookback_days,
             reminder_before_h=settings.notify_reminder_before_h,
             max_attempts=settings.notify_max_attempts,

@@ -43,14 +43,21 @@ from smart_auth.state import metadata
 job_message = Table(
     "job_message",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("queue", String(80), nullable=False),
     Column("body", Text, nullable=False),
     Column("visible_at", BigInteger, nullable=False),
     Column("deliveries", Integer, nullable=False, default=0),
     Column("dead", Boolean, nullable=False, default=False),
 )
-Index("ix_job_message_queue_visible", job_message.c.queue, job_message.c.dead, job_message.c.visible_at)
+Index(
+    "ix_job_message_queue_visible",
+    job_message.c.queue,
+    job_message.c.dead,
+    job_message.c.visible_at,
+)
 
 periodic_run = Table(
     "periodic_run",

@@ -227,3 +227,48 @@ def test_preferences_choose_channels_kinds_and_language(
         assert (owners[second], "email") in rows
         assert (owners[second], "sms") not in rows
         assert [m["To"] for m in inbox.messages] == [connector.contacts(owners[second]).email]
+
+
+def test_a_change_committed_late_with_an_earlier_stamp_is_still_seen(
+    his_copy: str,
+    connector: SqlConnector,
+    hospital: Hospital,
+    smtp: tuple[Inbox, int],
+    tmp_path: Path,
+) -> None:
+    """A HIS transaction stamps its rows when it starts and commits seconds later, after the
+    feed's cursor went past that stamp: the re-read window still finds it, once."""
+    inbox, port = smtp
+    settings = settings_for(his_copy, tmp_path, smtp_host="127.0.0.1", smtp_port=port)
+    store = store_of(settings)
+    first = hospital.first(t.lab_bulletin)
+    with worker(settings, connector):
+        wait_for(lambda: feed_started(store), what="the feed")
+        owner = hospital.validate_bulletin(first)
+        hospital.with_contacts(owner, "early@patients.test", None)
+        wait_for(lambda: len(inbox.messages) == 1, what="the first")
+        cursor = store.cursor("lab_bulletin")
+        assert cursor is not None
+        # stamped 3 s before the cursor, committed now
+        late = hospital.first(t.lab_bulletin, t.lab_bulletin.c.id > first)
+        with hospital.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.lab_bulletin)
+                .where(t.lab_bulletin.c.id == late)
+                .values(
+                    status="validated",
+                    updated_at=cursor[0] - dt.timedelta(seconds=3),
+                    version=t.lab_bulletin.c.version + 1,
+                )
+            )
+            other = conn.execute(
+                sa.select(t.lab_bulletin.c.patient_id).where(t.lab_bulletin.c.id == late)
+            ).scalar_one()
+        hospital.with_contacts(other, "late@patients.test", None)
+        if other == owner:
+            hospital.with_contacts(owner, "late@patients.test", None)
+        wait_for(lambda: len(inbox.messages) == 2, what="the late one")
+        time.sleep(1.5)  # re-read by several polls: recorded once
+    assert [m["To"] for m in inbox.messages][1] == "late@patients.test"
+    assert len(inbox.messages) == 2
+    assert len(store.deliveries()) == 2

@@ -32,9 +32,7 @@ def upgrade() -> None:
         sa.Column("dead", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        "ix_job_message_queue_visible", "job_message", ["queue", "dead", "visible_at"]
-    )
+    op.create_index("ix_job_message_queue_visible", "job_message", ["queue", "dead", "visible_at"])
     op.create_table(
         "periodic_run",
         sa.Column("name", sa.String(length=80), nullable=False),
@@ -60,9 +58,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
     )
-    op.create_index(
-        "ix_notification_event_patient", "notification_event", ["patient_id", "id"]
-    )
+    op.create_index("ix_notification_event_patient", "notification_event", ["patient_id", "id"])
     op.create_table(
         "notification_delivery",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -75,13 +71,9 @@ def upgrade() -> None:
         sa.Column("last_error", sa.String(length=200), nullable=True),
         sa.ForeignKeyConstraint(["event_id"], ["notification_event.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint(
-            "event_id", "channel", name="uq_notification_delivery_event_channel"
-        ),
+        sa.UniqueConstraint("event_id", "channel", name="uq_notification_delivery_event_channel"),
     )
-    op.create_index(
-        "ix_notification_delivery_state", "notification_delivery", ["state", "id"]
-    )
+    op.create_index("ix_notification_delivery_state", "notification_delivery", ["state", "id"])
     op.create_table(
         "notification_preference",
         sa.Column("patient_id", sa.Integer(), autoincrement=False, nullable=False),
