@@ -88,6 +88,42 @@ def notifications_undeliverable(limit: int) -> None:
         click.echo(json.dumps(row, default=str, sort_keys=True))
 
 
+@notifications.command("preferences")
+@click.argument("patient_id", type=int)
+@click.option("--language", type=click.Choice(["ro", "pl", "en"]), help="Language of messages.")
+@click.option("--email", "email_kinds", help="Event kinds by email: comma-separated, all, or none.")
+@click.option("--sms", "sms_kinds", help="Event kinds by SMS: comma-separated, all, or none.")
+def notifications_preferences(
+    patient_id: int, language: str | None, email_kinds: str | None, sms_kinds: str | None
+) -> None:
+    """Show a patient's notification preferences, or change them (the registration desk)."""
+    from notifications.store import Preferences, parse_kinds
+    from notifications.worker import build
+
+    settings = _settings()
+    store = build(settings, his=_his_connector(settings)).runtime.store
+    prefs = store.preferences(patient_id)
+
+    def kinds(raw: str | None, current: frozenset[str]) -> frozenset[str]:
+        if raw is None:
+            return current
+        try:
+            return frozenset() if raw.strip() == "none" else parse_kinds(raw)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    if language or email_kinds is not None or sms_kinds is not None:
+        prefs = Preferences(
+            language or prefs.language,
+            kinds(email_kinds, prefs.email),
+            kinds(sms_kinds, prefs.sms),
+        )
+        store.set_preferences(patient_id, prefs)
+    click.echo(f"language: {prefs.language}")
+    click.echo(f"email: {','.join(sorted(prefs.email)) or 'none'}")
+    click.echo(f"sms: {','.join(sorted(prefs.sms)) or 'none'}")
+
+
 @main.group()
 def his() -> None:
     """The embedded HIS database (demo and tests)."""

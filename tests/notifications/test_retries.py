@@ -123,3 +123,39 @@ def test_a_refused_recipient_is_undeliverable_at_once(
         controller.stop()
     assert store.undeliverable_list()[0]["attempts"] == 1
     assert store.undeliverable_list()[0]["last_error"] == "recipient refused"
+
+
+def test_the_desk_sets_a_patients_preferences(
+    his_copy: str, connector: SqlConnector, tmp_path: Path
+) -> None:
+    settings = settings_for(his_copy, tmp_path)
+    command = [sys.executable, "-c", "from gateway.cli import main; main()"]
+    env = {**REPO_ENV, **env_of(settings)}
+
+    def prefs(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, "notifications", "preferences", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert prefs("7").stdout.splitlines() == [
+        "language: ro",
+        "email: " + ",".join(sorted(ev.KINDS)),
+        "sms: none",
+    ]
+    done = prefs("7", "--language", "pl", "--email", "none", "--sms", "lab-validated,document-new")
+    assert done.returncode == 0
+    assert prefs("7").stdout.splitlines() == [
+        "language: pl",
+        "email: none",
+        "sms: document-new,lab-validated",
+    ]
+    wrong = prefs("7", "--sms", "results")
+    assert wrong.returncode != 0
+    assert "unknown event kinds: results" in wrong.stderr
+    store = store_of(settings)
+    assert store.preferences(7).channels(ev.DOCUMENT_NEW) == ["sms"]
+    assert store.preferences(8).language == "ro"  # the others keep the defaults
