@@ -37,8 +37,9 @@ def _email(sender: str, message: Message) -> EmailMessage:
     # to be counted on (and the outbox has none).
     mail["Date"] = formatdate(usegmt=True)
     mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-    mail["Content-Language"] = message.language
     mail.set_content(message.body)
+    # after set_content, which clears every Content-* header (RFC 3282)
+    mail["Content-Language"] = message.language
     return mail
 
 

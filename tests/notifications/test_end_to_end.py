@@ -163,6 +163,7 @@ def test_every_event_kind_reaches_mail_and_sms_once(
     for message in inbox.messages:
         body = message.get_content()
         assert "https://portal.hospital.test/account/" in body
+        assert message["Content-Language"] == "ro"
         assert "portalul pacientului" in body
         for word in private:
             assert str(word) not in body
