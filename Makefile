@@ -36,11 +36,15 @@ instance/his.sqlite: | setup
 		--patients $(DEMO_PATIENTS) --seed 1 --replace
 
 ## Set up, build the demo HIS and PACS, and run the gateway at http://127.0.0.1:8080/fhir
-## (DICOMweb at /dicomweb, the viewer at /viewer); `make demo-stop` stops the demo's Orthanc.
+## (DICOMweb at /dicomweb, the viewer at /viewer) with a job-queue worker beside it (notifications
+## land in instance/outbox); `make demo-stop` stops the demo's Orthanc.
 demo: setup instance/his.sqlite
 	$(VENV)/bin/fhir-gateway pacs status >/dev/null 2>&1 || $(VENV)/bin/fhir-gateway pacs start
 	$(VENV)/bin/fhir-gateway pacs load-his --his-url $(DEMO_HIS) --max-size 128 \
 		--limit $(DEMO_STUDIES)
+	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) FHIR_GATEWAY_PACS_ENABLED=true \
+		FHIR_GATEWAY_LOG_JSON=false $(VENV)/bin/fhir-gateway worker & \
+	trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
 	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) FHIR_GATEWAY_DEV_OPEN_ACCESS=true \
 		FHIR_GATEWAY_OHIF_DIR=$(CURDIR)/var/ohif/dist FHIR_GATEWAY_PACS_ENABLED=true FHIR_GATEWAY_LOG_JSON=false $(VENV)/bin/fhir-gateway serve
 
@@ -50,13 +54,13 @@ demo-stop:
 ## Set up and run every test (SQLite always; PostgreSQL where reachable)
 test: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth demo
+	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth notifications demo
 	$(PY) -m pytest -n 2 --dist loadfile
 
 lint: setup
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth demo
+	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth notifications demo
 
 ## Benchmarks (see BENCHMARKS.md)
 bench: setup

@@ -41,6 +41,92 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     run(settings, host=host, port=port, workers=workers)
 
 
+@main.command()
+@click.option("--threads", type=int, help="Jobs run at once (default: FHIR_GATEWAY_QUEUE_THREADS).")
+def worker(threads: int | None) -> None:
+    """Run the job queue's worker: notifications and periodic jobs, until SIGTERM."""
+    from fhir_gateway import logs
+    from notifications.jobs import PacsArrivals
+    from notifications.worker import run as run_worker
+
+    from .app import _pacs_backend, pacs_settings_of
+
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_json)
+    pacs = None
+    if settings.pacs_enabled:
+        pacs = PacsArrivals(_pacs_backend(settings, pacs_settings_of(settings)))
+    run_worker(settings, his=_his_connector(settings), threads=threads, pacs=pacs)
+
+
+def _his_connector(settings: Settings) -> Any:
+    from fhir_gateway.his.sql import SqlConnector
+
+    from .app import identifier_systems
+
+    return SqlConnector.from_url(
+        settings.his_url,
+        identifier_systems(settings),
+        pool_size=2,
+        timeout_s=settings.his_timeout_s,
+    )
+
+
+@main.group()
+def notifications() -> None:
+    """Notifications to patients (F22)."""
+
+
+@notifications.command("undeliverable")
+@click.option("--limit", type=int, default=1000, show_default=True)
+def notifications_undeliverable(limit: int) -> None:
+    """The messages that could not be delivered, as JSON lines (no address, no text)."""
+    import json
+
+    from notifications.worker import build
+
+    settings = _settings()
+    store = build(settings, his=_his_connector(settings)).runtime.store
+    for row in store.undeliverable_list(limit):
+        click.echo(json.dumps(row, default=str, sort_keys=True))
+
+
+@notifications.command("preferences")
+@click.argument("patient_id", type=int)
+@click.option("--language", type=click.Choice(["ro", "pl", "en"]), help="Language of messages.")
+@click.option("--email", "email_kinds", help="Event kinds by email: comma-separated, all, or none.")
+@click.option("--sms", "sms_kinds", help="Event kinds by SMS: comma-separated, all, or none.")
+def notifications_preferences(
+    patient_id: int, language: str | None, email_kinds: str | None, sms_kinds: str | None
+) -> None:
+    """Show a patient's notification preferences, or change them (the registration desk)."""
+    from notifications.store import Preferences, parse_kinds
+    from notifications.worker import build
+
+    settings = _settings()
+    store = build(settings, his=_his_connector(settings)).runtime.store
+    prefs = store.preferences(patient_id)
+
+    def kinds(raw: str | None, current: frozenset[str]) -> frozenset[str]:
+        if raw is None:
+            return current
+        try:
+            return frozenset() if raw.strip() == "none" else parse_kinds(raw)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    if language or email_kinds is not None or sms_kinds is not None:
+        prefs = Preferences(
+            language or prefs.language,
+            kinds(email_kinds, prefs.email),
+            kinds(sms_kinds, prefs.sms),
+        )
+        store.set_preferences(patient_id, prefs)
+    click.echo(f"language: {prefs.language}")
+    click.echo(f"email: {','.join(sorted(prefs.email)) or 'none'}")
+    click.echo(f"sms: {','.join(sorted(prefs.sms)) or 'none'}")
+
+
 @main.group()
 def his() -> None:
     """The embedded HIS database (demo and tests)."""

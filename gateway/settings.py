@@ -298,6 +298,80 @@ class Settings:
         "SMS provider is configured (the demo).",
     )
 
+    queue_url: str = _opt(
+        "",
+        "Broker of the job queue: empty keeps the jobs in the state database (one host, or "
+        "hosts sharing a PostgreSQL state database); redis://host:6379/1 for Redis.",
+    )
+    queue_namespace: str = _opt(
+        "fhir-gateway",
+        "Redis broker: prefix of the queue's keys (deployments sharing one Redis differ here).",
+    )
+    queue_threads: int = _opt(4, "Jobs one `fhir-gateway worker` runs at once (threads).")
+    queue_lease_s: float = _opt(
+        120.0,
+        "Seconds a job taken from the state database is reserved for its worker; the job of "
+        "a worker killed mid-job is run again after this (and a delivery sent again at most "
+        "once more). Also the longest a job may run.",
+    )
+    queue_poll_s: float = _opt(
+        0.2, "Seconds between two looks at the state database's queue when it is empty."
+    )
+    queue_heartbeat_s: float = _opt(
+        60.0,
+        "Redis broker: seconds without a heartbeat after which a worker is taken for dead "
+        "and its jobs are put back on the queue.",
+    )
+    notify_his_poll_s: float = _opt(
+        5.0, "Seconds between two reads of the HIS change feed (results, documents, ...)."
+    )
+    notify_his_settle_s: float = _opt(
+        10.0,
+        "Seconds of the HIS change feed read again at each poll: rows a HIS transaction "
+        "stamped before the last poll but committed after it are still seen. At least the "
+        "HIS's longest writing transaction.",
+    )
+    notify_pacs_poll_s: float = _opt(
+        60.0, "Seconds between two looks at the PACS for the images of open imaging orders."
+    )
+    notify_pacs_lookback_days: int = _opt(
+        14, "Imaging orders placed in the last N days are watched for their images."
+    )
+    notify_reminder_before_h: float = _opt(
+        24.0, "Hours before an appointment its reminder is sent."
+    )
+    notify_reminder_every_s: float = _opt(
+        300.0, "Seconds between two sweeps for appointments to remind of."
+    )
+    notify_sweep_every_s: float = _opt(
+        60.0, "Seconds between two sweeps for deliveries whose job was lost."
+    )
+    notify_max_attempts: int = _opt(
+        6,
+        "Attempts at one message before it joins the list of undeliverable messages "
+        "(`fhir-gateway notifications undeliverable`).",
+    )
+    notify_min_backoff_s: float = _opt(
+        5.0, "Seconds before the second attempt; each further attempt waits twice as long."
+    )
+    notify_max_backoff_s: float = _opt(900.0, "The longest wait between two attempts.")
+    notify_language: str = _opt(
+        "ro", "Language of notifications for patients who chose none (ro, pl, en)."
+    )
+    notify_email_kinds: tuple[str, ...] = _opt(
+        ("all",),
+        "Event kinds mailed to patients who chose nothing (comma-separated; all; empty: none).",
+    )
+    notify_sms_kinds: tuple[str, ...] = _opt(
+        (),
+        "Event kinds sent by SMS to patients who chose nothing (comma-separated; all).",
+    )
+    notify_link_url: str = _opt(
+        "",
+        "The page every notification links to; empty: the portal's /account/ page under "
+        "PUBLIC_BASE_URL.",
+    )
+
     viewer_token_ttl_s: int = _opt(
         900,
         "Seconds a viewer link's token (bound to one study) stays valid after it is minted.",
@@ -566,6 +640,23 @@ class Settings:
             raise SettingsError(f"{PREFIX}UPLOADS_LEASE_S must be between 5 and 3600 seconds")
         if not 0 <= self.oauth_token_cache_s <= 300:
             raise SettingsError(f"{PREFIX}OAUTH_TOKEN_CACHE_S must be between 0 and 300")
+        if self.queue_url and not self.queue_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"{PREFIX}QUEUE_URL must be empty (the state database) or redis://")
+        if self.notify_language not in ("ro", "pl", "en"):
+            raise SettingsError(f"{PREFIX}NOTIFY_LANGUAGE must be ro, pl or en")
+        if self.queue_lease_s < 2 or self.queue_heartbeat_s < 1 or self.queue_threads < 1:
+            raise SettingsError(
+                f"{PREFIX}QUEUE_LEASE_S must be at least 2, QUEUE_HEARTBEAT_S at least 1 and "
+                "QUEUE_THREADS at least 1"
+            )
+        if (
+            self.notify_max_attempts < 1
+            or not 0 < self.notify_min_backoff_s <= self.notify_max_backoff_s
+        ):
+            raise SettingsError(
+                f"{PREFIX}NOTIFY_MAX_ATTEMPTS must be at least 1 and "
+                "0 < NOTIFY_MIN_BACKOFF_S <= NOTIFY_MAX_BACKOFF_S"
+            )
 
 
 #: The sections of the configuration, in the reference's order, each with the name prefixes (or
@@ -598,6 +689,8 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Mail and SMS", ("smtp_", "mail_", "sms_", "outbox_")),
     ("Questionnaires (F18)", ("questionnaires_",)),
     ("PACS", ("pacs_",)),
+    ("Job queue", ("queue_",)),
+    ("Notifications (F22)", ("notify_",)),
     ("DICOMweb and the viewer", ("dicomweb_", "stow_", "viewer_", "ohif_")),
     ("Patient uploads (F17)", ("uploads_",)),
     ("Booking and video consultations (F19, F20)", ("booking_", "video_")),
@@ -641,6 +734,8 @@ SHARED: tuple[str, ...] = (
     "questionnaires_",
     "booking_",
     "video_",
+    "queue_url",
+    "notify_",
 )
 
 

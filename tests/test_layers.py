@@ -40,6 +40,7 @@ def test_a_broken_contract_is_reported(tmp_path: Path) -> None:
         config.write(out)
     for package in (
         "gateway",
+        "notifications",
         "smart_auth",
         "dicomweb",
         "conformance",

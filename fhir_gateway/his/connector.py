@@ -129,6 +129,40 @@ class IncomingDocument:
     received_at: dt.datetime
 
 
+#: The HIS tables whose changes the change feed reports, in the order they are read.
+CHANGE_SOURCES = (
+    "lab_bulletin",
+    "paraclinical_test",
+    "imaging_order",
+    "document",
+    "questionnaire_assignment",
+    "appointment",
+)
+#: A position in one source's change order: (change time, HIS id); the feed's durable cursor
+#: keeps one per source.
+ChangePosition = tuple[dt.datetime, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One HIS row as it is after a change: which row, whose, its status and when it changed.
+
+    ``detail`` carries the few values an event needs beyond that (an accession number, an
+    appointment's start); it is never put in a message to the patient."""
+
+    source: str
+    id: int
+    patient_id: int
+    status: str
+    changed_at: dt.datetime
+    version: int
+    detail: Mapping[str, Any]
+
+    @property
+    def position(self) -> ChangePosition:
+        return (self.changed_at, self.id)
+
+
 class HisUnreachable(Exception):
     """The HIS did not answer (connection refused, timed out, went away)."""
 
@@ -284,4 +318,24 @@ class HisConnector(Protocol):
         frees its slot; a moved one takes the new slot, which must be free and of the same
         service, and frees the old). ``AppointmentUnchangeable`` or ``SlotUnavailable`` when it
         cannot be done; nothing is changed then."""
+        ...
+
+    # --- what the notifications need ------------------------------------------------------
+
+    def changes(self, source: str, after: ChangePosition | None, limit: int) -> list[Change]:
+        """The rows of ``source`` (one of ``CHANGE_SOURCES``) changed strictly after ``after``
+        in (change time, id) order, at most ``limit``: a change feed read from a cursor the
+        caller keeps. A HIS that pushes its changes implements this over what it was sent."""
+        ...
+
+    def open_imaging_orders(self, ordered_since: dt.datetime, limit: int) -> list[Change]:
+        """Imaging orders placed since ``ordered_since`` that are not cancelled, by id, at most
+        ``limit``: the accession numbers whose images the PACS may still receive."""
+        ...
+
+    def appointments_starting(
+        self, start: dt.datetime, end: dt.datetime, limit: int
+    ) -> list[Change]:
+        """Booked appointments starting in [start, end), by start then id, at most ``limit``
+        (the reminders)."""
         ...

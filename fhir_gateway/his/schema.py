@@ -17,6 +17,9 @@ Conventions shared by every table:
 * ``updated_at`` and ``version`` change whenever the HIS changes a row: they become
   ``meta.lastUpdated`` and ``meta.versionId`` (and so the ETag).
 * enumerated columns hold the HIS's own codes; ``mappers.codes`` translates them.
+* the tables whose changes patients are told about (bulletins, paraclinical tests, imaging
+  orders, documents, questionnaire assignments, appointments) are indexed on
+  ``(updated_at, id)``: the connector's change feed reads them in that order from a cursor.
 """
 
 from __future__ import annotations
@@ -195,6 +198,7 @@ lab_bulletin = Table(
     *_audit_columns(),
 )
 Index("ix_lab_bulletin_patient_collected", lab_bulletin.c.patient_id, lab_bulletin.c.collected_at)
+Index("ix_lab_bulletin_changed", lab_bulletin.c.updated_at, lab_bulletin.c.id)
 
 lab_result = Table(
     "lab_result",
@@ -246,6 +250,7 @@ Index(
     paraclinical_test.c.patient_id,
     paraclinical_test.c.performed_at,
 )
+Index("ix_paraclinical_changed", paraclinical_test.c.updated_at, paraclinical_test.c.id)
 
 # --- Documents and their files -------------------------------------------------------------------
 
@@ -270,6 +275,7 @@ document = Table(
     *_audit_columns(),
 )
 Index("ix_document_patient_created", document.c.patient_id, document.c.created_at, document.c.id)
+Index("ix_document_changed", document.c.updated_at, document.c.id)
 
 document_file = Table(
     "document_file",
@@ -338,6 +344,9 @@ imaging_order = Table(
 )
 Index("ix_imaging_order_patient_ordered", imaging_order.c.patient_id, imaging_order.c.ordered_at)
 Index("ix_imaging_order_study_uid", imaging_order.c.study_uid)
+Index("ix_imaging_order_changed", imaging_order.c.updated_at, imaging_order.c.id)
+# the orders still waiting for their images, which the PACS is polled for
+Index("ix_imaging_order_status", imaging_order.c.status, imaging_order.c.id)
 
 # --- Scheduling ---------------------------------------------------------------------------------
 
@@ -392,6 +401,8 @@ appointment = Table(
     *_audit_columns(),
 )
 Index("ix_appointment_patient_start", appointment.c.patient_id, appointment.c.start_at)
+Index("ix_appointment_changed", appointment.c.updated_at, appointment.c.id)
+Index("ix_appointment_start", appointment.c.start_at, appointment.c.id)
 
 # --- Questionnaires -----------------------------------------------------------------------------
 
@@ -428,6 +439,12 @@ Index("ix_questionnaire_assignment_patient", questionnaire_assignment.c.patient_
 Index(
     "ix_questionnaire_assignment_sent",
     questionnaire_assignment.c.sent_at,
+    questionnaire_assignment.c.id,
+)
+# the change feed (``HisConnector.changes``) reads assignments in the order they changed
+Index(
+    "ix_questionnaire_assignment_changed",
+    questionnaire_assignment.c.updated_at,
     questionnaire_assignment.c.id,
 )
 

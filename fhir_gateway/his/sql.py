@@ -40,11 +40,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..fhir.query import SearchQuery
 from . import schema
 from .connector import (
+    CHANGE_SOURCES,
     AnswerWrite,
     AppointmentChange,
     AppointmentUnchangeable,
     Assignment,
     AssignmentCursor,
+    Change,
+    ChangePosition,
     CodedBulletin,
     Contacts,
     GuardianLink,
@@ -318,6 +321,47 @@ class SqlConnector:
             )
             for r in rows
         ]
+
+    def changes(self, source: str, after: ChangePosition | None, limit: int) -> list[Change]:
+        if source not in CHANGE_SOURCES:
+            raise ValueError(f"not a change source: {source}")
+        table = schema.metadata.tables[source]
+        stmt = _change_select(source)
+        if after is not None:
+            at, his_id = after
+            stmt = stmt.where(
+                or_(
+                    table.c.updated_at > at,
+                    and_(table.c.updated_at == at, table.c.id > his_id),
+                )
+            )
+        stmt = stmt.order_by(table.c.updated_at, table.c.id).limit(limit)
+        with self._connect() as conn:
+            return [_change(source, row) for row in conn.execute(stmt)]
+
+    def open_imaging_orders(self, ordered_since: dt.datetime, limit: int) -> list[Change]:
+        o = schema.imaging_order.c
+        stmt = (
+            _change_select("imaging_order")
+            .where(o.ordered_at >= ordered_since, o.status != "cancelled")
+            .order_by(o.id)
+            .limit(limit)
+        )
+        with self._connect() as conn:
+            return [_change("imaging_order", row) for row in conn.execute(stmt)]
+
+    def appointments_starting(
+        self, start: dt.datetime, end: dt.datetime, limit: int
+    ) -> list[Change]:
+        a = schema.appointment.c
+        stmt = (
+            _change_select("appointment")
+            .where(a.start_at >= start, a.start_at < end, a.status == "booked")
+            .order_by(a.start_at, a.id)
+            .limit(limit)
+        )
+        with self._connect() as conn:
+            return [_change("appointment", row) for row in conn.execute(stmt)]
 
     def coded_bulletins(self, national_id: str) -> list[CodedBulletin]:
         b, p = schema.lab_bulletin, schema.patient
@@ -594,6 +638,37 @@ def _why_not(conn: Connection, mine: Any) -> str:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+#: Per change source: its table and the extra columns an event needs (``Change.detail``).
+_CHANGE_DETAIL: dict[str, tuple[str, ...]] = {
+    "lab_bulletin": (),
+    "paraclinical_test": (),
+    "imaging_order": ("accession_number", "study_uid"),
+    "document": (),
+    "questionnaire_assignment": ("questionnaire_id",),
+    "appointment": ("start_at", "telemedicine"),
+}
+
+
+def _change_select(source: str) -> Any:
+    table = schema.metadata.tables[source]
+    extra = [table.c[name] for name in _CHANGE_DETAIL[source]]
+    return select(
+        table.c.id, table.c.patient_id, table.c.status, table.c.updated_at, table.c.version, *extra
+    )
+
+
+def _change(source: str, row: Any) -> Change:
+    return Change(
+        source=source,
+        id=int(row.id),
+        patient_id=int(row.patient_id),
+        status=str(row.status),
+        changed_at=row.updated_at,
+        version=int(row.version),
+        detail={name: getattr(row, name) for name in _CHANGE_DETAIL[source]},
+    )
 
 
 def _records(result: Any) -> list[dict[str, Any]]:

@@ -1,9 +1,9 @@
 """The HisConnector contract, on every database the default connector supports.
 
-Every method of the protocol (read, read_many, search, count, ping, what the authorization
-server needs: find_patient, contacts, guardian_links, coded_bulletins, the questionnaires'
-assignments_after and write_answers, the uploads' hand-off, and the booking's writes:
-book_slot, change_appointment) runs against
+Every method of the protocol (read, read_many, search, count, ping, the change feed, what the
+authorization server needs: find_patient, contacts, guardian_links, coded_bulletins, the
+questionnaires' assignments_after and write_answers, the uploads' hand-off, and the booking's
+writes: book_slot, change_appointment) runs against
 ``SqlConnector`` over the same small generated HIS on SQLite, PostgreSQL and MariaDB. Each
 answer is checked twice: against the HIS's own tables on that database (what the method
 promises), and against the answer on SQLite (the databases must not disagree: collation, case,
@@ -38,6 +38,7 @@ from fhir_gateway.fhir.query import QueryParser, SearchQuery
 from fhir_gateway.fhir.registry import registry
 from fhir_gateway.his import schema as t
 from fhir_gateway.his.connector import (
+    CHANGE_SOURCES,
     AppointmentChange,
     AppointmentUnchangeable,
     Contacts,
@@ -773,6 +774,82 @@ def test_an_uploaded_document_is_handed_once_changed_and_withdrawn(
     (row,) = _rows(engine, sa.select(t.incoming_document).where(d.upload_id == document.upload_id))
     assert row.withdrawn_at == withdrawn  # the first withdrawal stands
     connector.withdraw_patient_document("upload-" + "0" * 32, withdrawn)  # none: no error
+
+
+# --- the change feed (notifications, F22) ------------------------------------------------------
+
+
+def _feed(connector: HisConnector, source: str, page: int) -> list[Any]:
+    out, after = [], None
+    while True:
+        changes = connector.changes(source, after, page)
+        assert len(changes) <= page
+        out.extend(changes)
+        if len(changes) < page:
+            return out
+        after = changes[-1].position
+
+
+def test_the_change_feed_reads_every_row_once_in_change_order(
+    his: tuple[SqlConnector, sa.Engine], reference: SqlConnector
+) -> None:
+    connector, engine = his
+    seen = 0
+    for source in CHANGE_SOURCES:
+        table = t.metadata.tables[source]
+        truth = _rows(
+            engine,
+            sa.select(table.c.id, table.c.patient_id, table.c.status, table.c.version).order_by(
+                table.c.updated_at, table.c.id
+            ),
+        )
+        seen += len(truth)
+        feed = _feed(connector, source, 7)
+        assert [(c.id, c.patient_id, c.status, c.version) for c in feed] == [
+            (r.id, r.patient_id, r.status, r.version) for r in truth
+        ]
+        assert all(c.source == source for c in feed)
+        assert feed == _feed(reference, source, 7)
+        # from the middle: strictly after the position, ties broken by id
+        if feed:
+            middle = feed[len(feed) // 2]
+            assert connector.changes(source, middle.position, 1000) == feed[len(feed) // 2 + 1 :]
+            assert connector.changes(source, feed[-1].position, 10) == []
+    assert seen > 100
+    with pytest.raises(ValueError, match="not a change source"):
+        connector.changes("patient", None, 1)
+
+
+def test_open_imaging_orders_and_appointments_about_to_start(
+    his: tuple[SqlConnector, sa.Engine], reference: SqlConnector
+) -> None:
+    connector, engine = his
+    o, a = t.imaging_order.c, t.appointment.c
+    since = dt.datetime.combine(TODAY - dt.timedelta(days=400), dt.time())
+    orders = connector.open_imaging_orders(since, 1000)
+    assert [c.id for c in orders] == [
+        r.id
+        for r in _rows(
+            engine,
+            sa.select(o.id).where(o.ordered_at >= since, o.status != "cancelled").order_by(o.id),
+        )
+    ]
+    assert orders
+    assert all(c.detail["accession_number"] for c in orders)
+    assert orders == reference.open_imaging_orders(since, 1000)
+    start = dt.datetime.combine(TODAY - dt.timedelta(days=365), dt.time())
+    end = dt.datetime.combine(TODAY + dt.timedelta(days=365), dt.time())
+    upcoming = connector.appointments_starting(start, end, 1000)
+    truth = _rows(
+        engine,
+        sa.select(a.id)
+        .where(a.start_at >= start, a.start_at < end, a.status == "booked")
+        .order_by(a.start_at, a.id),
+    )
+    assert [c.id for c in upcoming] == [r.id for r in truth]
+    assert upcoming
+    assert upcoming == reference.appointments_starting(start, end, 1000)
+    assert all(isinstance(c.detail["start_at"], dt.datetime) for c in upcoming)
 
 
 # --- writes: booking (F19) ----------------------------------------------------------------------
