@@ -30,6 +30,7 @@ setup: $(VENV)/.installed
 		$(DEPLOY_PACKAGES)
 	scripts/install-ohif.sh var/ohif
 	scripts/install-fhirclient-js.sh var/fhirclient-js
+	scripts/install-portal-assets.sh var/portal-assets
 
 instance/his.sqlite: | setup
 	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) $(VENV)/bin/fhir-gateway his seed \
