@@ -121,11 +121,11 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         return render_template("error.html", message=message), status
 
     @app.errorhandler(CSRFError)
-    def csrf_refused(_: CSRFError) -> tuple[str, int]:
+    def csrf_refused(exc: CSRFError) -> tuple[str, int]:
         return problem(400, _("The form expired. Please go back and try again."))
 
     @app.errorhandler(SignedOut)
-    def signed_out(_: SignedOut) -> Any:
+    def signed_out(exc: SignedOut) -> Any:
         session.clear()
         return redirect(url_for("start"))
 
@@ -135,7 +135,7 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         return problem(503 if exc.status in (0, 502, 503, 504) else 502, _("The hospital's records cannot be reached now. Please try again later."))
 
     @app.errorhandler(404)
-    def not_found(_: Any) -> tuple[str, int]:
+    def not_found(exc: Any) -> tuple[str, int]:
         return problem(404, _("This page does not exist."))
 
     @app.get("/static/nhsuk-frontend.min.css")
@@ -150,7 +150,7 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         colour = settings.portal_colour
         css = (
             f".portal-header{{background-color:{colour}}}"
-            f".nhsuk-button{{background-color:{colour};box-shadow:0 4px 0 #1b1b1b}}"
+            f".nhsuk-button:not(.nhsuk-button--secondary){{background-color:{colour}}}"
             ".portal-header a,.portal-header .nhsuk-header__service-name{color:#fff}"
             ".portal-logo{max-height:40px;margin-right:12px;vertical-align:middle}"
             ".portal-emergency{border-left:8px solid #d5281b}"
