@@ -110,7 +110,8 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
     def headers(response: Response) -> Response:
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # same-origin: the forms post with a Referer, which Flask-WTF checks over https
+        response.headers["Referrer-Policy"] = "same-origin"
         if secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000"
         if response.mimetype == "text/html" or session.get("tokens"):
