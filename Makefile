@@ -51,13 +51,13 @@ demo-stop:
 ## Set up and run every test (SQLite always; PostgreSQL where reachable)
 test: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth demo
+	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth demo portal
 	$(PY) -m pytest -n 2 --dist loadfile
 
 lint: setup
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth demo
+	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth demo portal
 
 ## Benchmarks (see BENCHMARKS.md)
 bench: setup

@@ -13,10 +13,20 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from babel.dates import format_date
-from flask import Flask, Response, abort, redirect, render_template, request, send_file, session, url_for
-from flask_babel import Babel, get_locale
-from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask import (
+    Flask,
+    Response,
+    abort,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from flask_babel import Babel, get_locale  # type: ignore[import-untyped]
+from flask_babel import gettext as _  # type: ignore[import-untyped]
+from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped]
 
 from gateway.settings import Settings
 from portal.client import Gateway, GatewayError, SignedOut, pkce_pair
@@ -89,7 +99,11 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             day = dt.date.fromisoformat(value[:10])
         except ValueError:
             return value
-        return format_date(day, format="short" if str(get_locale()) != "en" else "dd/MM/yyyy", locale=DATE_LOCALES[str(get_locale())])
+        return format_date(
+            day,
+            format="short" if str(get_locale()) != "en" else "dd/MM/yyyy",
+            locale=DATE_LOCALES[str(get_locale())],
+        )
 
     app.jinja_env.filters["local_date"] = local_date
 
@@ -133,7 +147,10 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
     @app.errorhandler(GatewayError)
     def gateway_down(exc: GatewayError) -> tuple[str, int]:
         log.warning("gateway answered %s", exc.status)
-        return problem(503 if exc.status in (0, 502, 503, 504) else 502, _("The hospital's records cannot be reached now. Please try again later."))
+        return problem(
+            503 if exc.status in (0, 502, 503, 504) else 502,
+            _("The hospital's records cannot be reached now. Please try again later."),
+        )
 
     @app.errorhandler(404)
     def not_found(exc: Any) -> tuple[str, int]:
@@ -211,7 +228,12 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         if wanted not in {p["id"] for p in session.get("identities", [])}:
             return problem(400, _("This person is not in your care."))
         session["active"] = wanted
-        return redirect(request.form.get("next", "") if request.form.get("next", "").startswith("/") and not request.form.get("next", "").startswith("//") else url_for("start"))
+        return redirect(
+            request.form.get("next", "")
+            if request.form.get("next", "").startswith("/")
+            and not request.form.get("next", "").startswith("//")
+            else url_for("start")
+        )
 
     @app.post("/language")
     def language() -> Any:
@@ -219,7 +241,9 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         if chosen in LOCALES:
             session["lang"] = chosen
         back = request.form.get("next", "")
-        return redirect(back if back.startswith("/") and not back.startswith("//") else url_for("start"))
+        return redirect(
+            back if back.startswith("/") and not back.startswith("//") else url_for("start")
+        )
 
     @app.post("/sign-out")
     def sign_out() -> Any:
@@ -272,7 +296,9 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         if "://" in path or not path.startswith("Binary/"):
             abort(404)
         pdf = gateway.fhir(session, path, accept="application/pdf")
-        if pdf.status_code != 200 or not pdf.headers.get("Content-Type", "").startswith("application/pdf"):
+        if pdf.status_code != 200 or not pdf.headers.get("Content-Type", "").startswith(
+            "application/pdf"
+        ):
             abort(404)
         return Response(
             pdf.content,

@@ -110,14 +110,20 @@ class Gateway:
         if not tokens.get("refresh_token"):
             raise SignedOut()
         try:
-            return self._token({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+            return self._token(
+                {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+            )
         except GatewayError as exc:
             if exc.status in (400, 401):
                 raise SignedOut() from None
             raise
 
     def fhir(
-        self, session: Any, path: str, params: dict[str, str] | None = None, accept: str = "application/fhir+json"
+        self,
+        session: Any,
+        path: str,
+        params: dict[str, str] | None = None,
+        accept: str = "application/fhir+json",
     ) -> requests.Response:
         """GET ``path`` of the FHIR API with the session's token, refreshed server-side when it
         is about to expire (the refreshed tokens are written back into the session)."""

@@ -71,10 +71,14 @@ class StoreSessions(SessionInterface):
             session.sid = secrets.token_urlsafe(32)
         if old and (not dict(session) or session.sid != old):
             with self.engine.begin() as conn:
-                conn.execute(portal_session.delete().where(portal_session.c.id_hash == _digest(old)))
+                conn.execute(
+                    portal_session.delete().where(portal_session.c.id_hash == _digest(old))
+                )
         if not dict(session):
             if old:
-                response.delete_cookie(self.cookie, path="/", secure=self.secure, httponly=True, samesite="Strict")
+                response.delete_cookie(
+                    self.cookie, path="/", secure=self.secure, httponly=True, samesite="Strict"
+                )
             return
         expires = time.time() + self.lifetime_s
         with self.engine.begin() as conn:
@@ -86,7 +90,9 @@ class StoreSessions(SessionInterface):
                 .values(data=data, expires=expires)
             ).rowcount
             if not done:
-                conn.execute(portal_session.insert().values(id_hash=digest, data=data, expires=expires))
+                conn.execute(
+                    portal_session.insert().values(id_hash=digest, data=data, expires=expires)
+                )
             conn.execute(portal_session.delete().where(portal_session.c.expires < time.time()))
         response.set_cookie(
             self.cookie,

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the translation table: one message per line reads best)
 """The portal's RO and PL translations, written into the gettext catalogs (.po, then the
 compiled .mo files, both committed): ``python -m portal.translations.catalogs`` after
 ``pybabel extract -F portal/babel.cfg -o portal/translations/messages.pot .``. A string missing
@@ -86,7 +87,7 @@ def build() -> None:
         for message in catalog:
             if not message.id:
                 continue
-            key = message.id[0] if isinstance(message.id, tuple) else message.id
+            key = str(message.id[0] if isinstance(message.id, (tuple, list)) else message.id)
             message.string = texts[key]
             message.flags.discard("fuzzy")
         out = HERE / lang / "LC_MESSAGES"

@@ -169,7 +169,8 @@ def test_sign_in_home_identity_results_in_three_languages(
     assert mine["httpOnly"] is True
     assert mine["sameSite"] == "Strict"
     assert mine["secure"] is False  # plain http on 127.0.0.1 only; __Host- + Secure on https
-    assert len(mine["value"]) == 43 and "." not in mine["value"]  # a random id, not a JWT
+    assert len(mine["value"]) == 43
+    assert "." not in mine["value"]
 
     # the identity switcher lists the account's own record, active
     switcher = page.get_by_label("Active patient")
@@ -196,7 +197,9 @@ def test_sign_in_home_identity_results_in_three_languages(
     rows = page.locator("#results tbody tr")
     assert [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())] == expected
     date = rows.first.locator("td").nth(1).inner_text()
-    assert len(date) == 10 and date[2] == "/" and date[5] == "/"
+    assert len(date) == 10
+    assert date[2] == "/"
+    assert date[5] == "/"
     axe_clean(page, "results-en")
     link = page.get_by_role("link", name=f"Open the PDF of report {expected[0]}")
     pdf = page.request.get(f"{portal}{link.get_attribute('href')}")
@@ -218,7 +221,9 @@ def test_sign_in_home_identity_results_in_three_languages(
         assert page.locator("html").get_attribute("lang") == lang
         assert page.get_by_role("heading", level=1).inner_text() == results_title
         date = page.locator("#results tbody tr").first.locator("td").nth(1).inner_text()
-        assert len(date) == 10 and date[2] == "." and date[5] == "."
+        assert len(date) == 10
+        assert date[2] == "."
+        assert date[5] == "."
         axe_clean(page, f"results-{lang}")
         page.goto(f"{portal}/")
         assert page.get_by_role("heading", level=1).inner_text() == title
@@ -228,8 +233,9 @@ def test_sign_in_home_identity_results_in_three_languages(
     old = mine["value"]
     page.get_by_role("button", name="Wyloguj").click()
     assert page.locator("#sign-in").count() == 1
-    again = requests.get(f"{portal}/results", cookies={"portal": old}, timeout=10,
-                         allow_redirects=False)
+    again = requests.get(
+        f"{portal}/results", cookies={"portal": old}, timeout=10, allow_redirects=False
+    )
     assert again.status_code == 302
     context.close()
     assert i18n.text("login_title", "en")

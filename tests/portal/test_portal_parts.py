@@ -65,10 +65,12 @@ def test_session_cookie_is_host_prefixed_secure_httponly_strict_over_https(tmp_p
     flags = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
     assert {"secure", "httponly", "samesite", "path"} <= flags
     assert "domain" not in flags
-    assert "SameSite=Strict" in cookie and "Path=/" in cookie
+    assert "SameSite=Strict" in cookie
+    assert "Path=/" in cookie
     assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
     csp = answer.headers["Content-Security-Policy"]
-    assert "script-src 'none'" in csp and "unsafe-inline" not in csp
+    assert "script-src 'none'" in csp
+    assert "unsafe-inline" not in csp
     app.extensions["portal_engine"].dispose()
 
 
@@ -83,7 +85,10 @@ def test_sessions_live_server_side_and_end_with_sign_out(state_url: str) -> None
     page = client.get("/", base_url=HTTPS, headers={"Accept-Language": "en"})
     sid = client.get_cookie("__Host-portal", domain="portal.hospital.example").value
     chosen = client.post(
-        "/language", base_url=HTTPS, data={"lang": "pl", "csrf_token": csrf(page.text)}, headers=FROM
+        "/language",
+        base_url=HTTPS,
+        data={"lang": "pl", "csrf_token": csrf(page.text)},
+        headers=FROM,
     )
     assert chosen.status_code == 302
     assert '<html lang="pl">' in client.get("/", base_url=HTTPS).text
@@ -91,7 +96,8 @@ def test_sessions_live_server_side_and_end_with_sign_out(state_url: str) -> None
     with engine.connect() as conn:
         rows = conn.execute(sa.select(portal_session)).all()
     assert len(rows) == 1
-    assert sid not in rows[0].id_hash and sid not in rows[0].data  # only its digest is kept
+    assert sid not in rows[0].id_hash
+    assert sid not in rows[0].data
     # a stale form (no token, or another session's) is refused
     stale = client.post("/language", base_url=HTTPS, data={"lang": "ro"}, headers=FROM)
     assert stale.status_code == 400
@@ -99,7 +105,10 @@ def test_sessions_live_server_side_and_end_with_sign_out(state_url: str) -> None
     other_page = other.get("/", base_url=HTTPS)
     assert (
         client.post(
-            "/language", base_url=HTTPS, data={"lang": "ro", "csrf_token": csrf(other_page.text)}, headers=FROM
+            "/language",
+            base_url=HTTPS,
+            data={"lang": "ro", "csrf_token": csrf(other_page.text)},
+            headers=FROM,
         ).status_code
         == 400
     )
@@ -124,7 +133,8 @@ def test_an_unreachable_gateway_is_a_503_without_its_address(tmp_path: Path) -> 
     answer = app.test_client().get("/sign-in", base_url=HTTPS, headers={"Accept-Language": "en"})
     assert answer.status_code == 503
     assert "cannot be reached" in answer.text
-    assert "127.0.0.1" not in answer.text and ":9" not in answer.text
+    assert "127.0.0.1" not in answer.text
+    assert ":9" not in answer.text
     app.extensions["portal_engine"].dispose()
 
 
@@ -138,8 +148,16 @@ def test_every_string_is_translated_in_ro_and_pl(tmp_path: Path) -> None:
     translation, every plural form included, in the .po and in the compiled .mo."""
     pot = tmp_path / "messages.pot"
     subprocess.run(
-        [str(Path(sys.executable).parent / "pybabel"), "-q", "extract", "-F",
-         "portal/babel.cfg", "-o", str(pot), "."],
+        [
+            str(Path(sys.executable).parent / "pybabel"),
+            "-q",
+            "extract",
+            "-F",
+            "portal/babel.cfg",
+            "-o",
+            str(pot),
+            ".",
+        ],
         cwd=REPO,
         check=True,
     )
@@ -156,6 +174,8 @@ def test_every_string_is_translated_in_ro_and_pl(tmp_path: Path) -> None:
             for key in wanted:
                 text = have[key]
                 if isinstance(key, tuple):
-                    assert isinstance(text, tuple) and len(text) == forms and all(text)
+                    assert isinstance(text, tuple)
+                    assert len(text) == forms
+                    assert all(text)
                 else:
                     assert text, (lang, key)
