@@ -7,6 +7,7 @@ with no violation on each page in RO, PL and EN. Needs Chromium and the portal's
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import threading
@@ -20,6 +21,7 @@ import requests
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
+from fhir_gateway.his.schema import guardian_link, patient
 from portal.app import ASSETS, create_portal
 from portal.sessions import portal_session
 from smart_auth.accounts import i18n
@@ -283,3 +285,71 @@ def test_sign_in_home_identity_results_in_three_languages(
     assert again.status_code == 302
     context.close()
     assert i18n.text("login_title", "en")
+
+
+def test_a_guardian_switches_to_the_ward_and_reads_the_wards_results(
+    served: dict[str, Any],
+    browser: Any,
+    inbox: Inbox,  # noqa: F811
+    sqlite_his: str,
+) -> None:
+    engine = sa.create_engine(sqlite_his)
+    with engine.connect() as conn:
+        links = conn.execute(
+            sa.select(patient, guardian_link.c.ward_id)
+            .join(guardian_link, guardian_link.c.guardian_id == patient.c.id)
+            .where(patient.c.national_id_kind == "CNP", patient.c.email.is_not(None))
+            .where(
+                sa.or_(
+                    guardian_link.c.valid_to.is_(None),
+                    guardian_link.c.valid_to > dt.date.today(),
+                )
+            )
+            .where(patient.c.id.not_in(sa.select(guardian_link.c.ward_id)))
+            .order_by(patient.c.id)
+        ).all()
+    guardian, ward = next(
+        (row, row.ward_id) for row in links if lab_reports(sqlite_his, row.ward_id)
+    )
+    with engine.connect() as conn:
+        ward_id_number = conn.execute(
+            sa.select(patient.c.national_id).where(patient.c.id == ward)
+        ).scalar_one()
+    engine.dispose()
+    portal, gateway = served["portal"], served["gateway"]
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+    email = register(page, gateway, guardian, inbox)
+    context.clear_cookies()
+    page.goto(f"{portal}/sign-in")
+    page.get_by_label("Email or user name").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Code").fill(inbox.code(email))
+    page.get_by_role("button", name="Verify").click()
+    accept_clause(page)
+    page.wait_for_url(f"{gateway}/oauth/authorize?*")
+    # before allowing: the ward is added on the gateway's identities page (F8), then the
+    # portal's sign-in starts again and finds the account signed in at the gateway
+    page.goto(f"{gateway}/account/identities")
+    page.get_by_label("Personal numeric code (CNP)").fill(ward_id_number)
+    page.get_by_role("button", name="Add").click()
+    page.goto(f"{portal}/sign-in")
+    page.wait_for_url(f"{gateway}/oauth/authorize?*")
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(f"{portal}/")
+
+    switcher = page.get_by_label("Active patient")
+    offered = [o.get_attribute("value") for o in switcher.locator("option").all()]
+    assert str(guardian.id) in offered
+    assert str(ward) in offered
+    switcher.select_option(str(ward))
+    page.get_by_role("button", name="Switch").click()
+    assert page.get_by_label("Active patient").input_value() == str(ward)
+    page.get_by_role("link", name="Laboratory results").click()
+    rows = page.locator("#results tbody tr")
+    shown = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
+    assert shown == lab_reports(sqlite_his, ward)
+    # the guardian's own reports are not the ward's
+    assert not set(shown) & set(lab_reports(sqlite_his, guardian.id))
+    context.close()
