@@ -348,7 +348,7 @@ class Settings:
     portal_client_id: str = _opt(
         "",
         "The portal's client id at the gateway's authorization server (a confidential app, "
-        "client_secret_basic): `fhir-gateway oauth register` prints it.",
+        "client_secret_basic): `fhir-gateway oauth register-app --confidential` prints it.",
     )
     portal_client_secret: str = _opt(
         "", "The portal's client secret (best given as PORTAL_CLIENT_SECRET_FILE)."
