@@ -33,8 +33,13 @@ from portal.client import Gateway, GatewayError, SignedOut, pkce_pair
 from portal.sessions import StoreSessions
 
 LOCALES = ("ro", "pl", "en")
-#: Babel locales for dates: English as written in Europe (21/04/2026 is en_GB's short date).
-DATE_LOCALES = {"ro": "ro_RO", "pl": "pl_PL", "en": "en_GB"}
+#: How each language writes a date: 21.04.2026 in Romanian and Polish (two-digit day and month,
+#: as the manuals show them), 21/04/2026 in English as written in Europe.
+DATE_PATTERNS = {
+    "ro": ("ro_RO", "dd.MM.yyyy"),
+    "pl": ("pl_PL", "dd.MM.yyyy"),
+    "en": ("en_GB", "dd/MM/yyyy"),
+}
 ASSETS = Path(__file__).resolve().parent.parent / "var" / "portal-assets"
 CSP = (
     "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
@@ -99,11 +104,8 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             day = dt.date.fromisoformat(value[:10])
         except ValueError:
             return value
-        return format_date(
-            day,
-            format="short" if str(get_locale()) != "en" else "dd/MM/yyyy",
-            locale=DATE_LOCALES[str(get_locale())],
-        )
+        where, pattern = DATE_PATTERNS[str(get_locale())]
+        return format_date(day, format=pattern, locale=where)
 
     app.jinja_env.filters["local_date"] = local_date
 
