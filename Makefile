@@ -30,6 +30,7 @@ setup: $(VENV)/.installed
 		$(DEPLOY_PACKAGES)
 	scripts/install-ohif.sh var/ohif
 	scripts/install-fhirclient-js.sh var/fhirclient-js
+	scripts/install-portal-assets.sh var/portal-assets
 
 instance/his.sqlite: | setup
 	FHIR_GATEWAY_HIS_URL=$(DEMO_HIS) $(VENV)/bin/fhir-gateway his seed \
@@ -54,13 +55,13 @@ demo-stop:
 ## Set up and run every test (SQLite always; PostgreSQL where reachable)
 test: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth notifications demo
+	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth notifications demo portal
 	$(PY) -m pytest -n 2 --dist loadfile
 
 lint: setup
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth notifications demo
+	$(VENV)/bin/mypy access gateway fhir_gateway mappers conformance dicomweb smart_auth notifications demo portal
 
 ## Benchmarks (see BENCHMARKS.md)
 bench: setup

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -67,7 +68,7 @@ def _opt(default: Any, doc: str) -> Any:
 #: Options naming a directory of the gateway's own: a relative value is within DATA_DIR.
 _DIRECTORIES = ("audit_journal_dir", "outbox_dir", "dicomweb_cache_dir", "ohif_dir", "uploads_dir")
 #: Options holding a database URL: a relative SQLite file is within DATA_DIR.
-_DATABASES = ("his_url", "state_url")
+_DATABASES = ("his_url", "state_url", "portal_state_url")
 
 
 def default_data_dir() -> Path:
@@ -415,6 +416,59 @@ class Settings:
         15, "Minutes before the start from which a join link's token lets the patient in."
     )
 
+    portal_fhir_url: str = _opt(
+        "",
+        "The gateway's FHIR base URL as the patient portal reaches it over HTTP (the portal "
+        "may run on its own hosts), e.g. https://fhir.example.org/fhir. Empty: the portal "
+        "cannot start.",
+    )
+    portal_public_url: str = _opt(
+        "http://127.0.0.1:8090",
+        "The portal's own address as browsers reach it; its OAuth redirect URI is this plus "
+        "/callback. https:// in production: the session cookie is then __Host-portal, Secure, "
+        "HttpOnly, SameSite=Strict. Only on http://127.0.0.1 (the demo, the tests) is it "
+        "plain `portal`, without Secure, which browsers refuse over plain HTTP.",
+    )
+    portal_client_id: str = _opt(
+        "",
+        "The portal's client id at the gateway's authorization server (a confidential app, "
+        "client_secret_basic): `fhir-gateway oauth register-app --confidential` prints it.",
+    )
+    portal_client_secret: str = _opt(
+        "", "The portal's client secret (best given as PORTAL_CLIENT_SECRET_FILE)."
+    )
+    portal_secret_key: str = _opt(
+        "",
+        "Key signing the portal's CSRF tokens; equal on every portal host. Empty: a random "
+        "key per process (forms fail across restarts and hosts).",
+    )
+    portal_state_url: str = _opt(
+        "sqlite:///portal.sqlite",
+        "SQLAlchemy URL of the portal's session store (the tokens stay there, server-side); a "
+        "relative SQLite file is within DATA_DIR.",
+    )
+    portal_session_h: float = _opt(
+        8.0, "Hours a portal session lasts without use before it is forgotten."
+    )
+    portal_http_timeout_s: float = _opt(
+        10.0, "Seconds the portal waits for the gateway on each HTTP request."
+    )
+    portal_hospital_name: str = _opt(
+        "Hospital", "The hospital's name in the portal's header and page titles."
+    )
+    portal_logo_url: str = _opt(
+        "", "Address of the hospital's logo (same origin or data:), shown in the header."
+    )
+    portal_colour: str = _opt(
+        "#2b5f75", "The hospital's colour (#rrggbb) of the portal's header and buttons."
+    )
+    portal_emergency_number: str = _opt(
+        "112", "The emergency number in the box on the portal's home page."
+    )
+    portal_default_locale: str = _opt(
+        "ro", "The portal's language when the browser asks for none of ro, pl, en."
+    )
+
     oauth_code_lifetime_s: int = _opt(
         60, "Seconds an OAuth authorization code stays usable (once); at most 60."
     )
@@ -615,6 +669,10 @@ class Settings:
         return settings
 
     def validate(self) -> None:
+        if self.portal_default_locale not in ("ro", "pl", "en"):
+            raise SettingsError(f"{PREFIX}PORTAL_DEFAULT_LOCALE is one of ro, pl, en")
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", self.portal_colour):
+            raise SettingsError(f"{PREFIX}PORTAL_COLOUR is a colour #rrggbb")
         if not 1 <= self.default_count <= self.max_count:
             raise SettingsError(f"{PREFIX}DEFAULT_COUNT must be between 1 and MAX_COUNT")
         if not 0 < self.port < 65536:
@@ -694,6 +752,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("DICOMweb and the viewer", ("dicomweb_", "stow_", "viewer_", "ohif_")),
     ("Patient uploads (F17)", ("uploads_",)),
     ("Booking and video consultations (F19, F20)", ("booking_", "video_")),
+    ("Patient portal", ("portal_",)),
 )
 
 

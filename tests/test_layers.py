@@ -39,6 +39,7 @@ def test_a_broken_contract_is_reported(tmp_path: Path) -> None:
     with (tmp_path / ".importlinter").open("w", encoding="utf-8") as out:
         config.write(out)
     for package in (
+        "portal",
         "gateway",
         "notifications",
         "smart_auth",

@@ -1,0 +1,311 @@
+"""``create_portal``: the patient portal's Flask app (its own app, beside the gateway's)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from babel.dates import format_date
+from flask import (
+    Flask,
+    Response,
+    abort,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from flask_babel import Babel, get_locale  # type: ignore[import-untyped]
+from flask_babel import gettext as _  # type: ignore[import-untyped]
+from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped]
+
+from gateway.settings import Settings
+from portal.client import Gateway, GatewayError, SignedOut, pkce_pair
+from portal.sessions import StoreSessions
+
+LOCALES = ("ro", "pl", "en")
+#: How each language writes a date: 21.04.2026 in Romanian and Polish (two-digit day and month,
+#: as the manuals show them), 21/04/2026 in English as written in Europe.
+DATE_PATTERNS = {
+    "ro": ("ro_RO", "dd.MM.yyyy"),
+    "pl": ("pl_PL", "dd.MM.yyyy"),
+    "en": ("en_GB", "dd/MM/yyyy"),
+}
+ASSETS = Path(__file__).resolve().parent.parent / "var" / "portal-assets"
+CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+log = logging.getLogger("portal")
+
+
+def cookie_is_secure(public_url: str) -> bool:
+    """https: Secure cookies. Plain http only on a loopback address (demo, tests)."""
+    parts = urlsplit(public_url)
+    if parts.scheme == "https":
+        return True
+    try:
+        loopback = ipaddress.ip_address(parts.hostname or "").is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme == "http" and loopback:
+        return False
+    raise ValueError("FHIR_GATEWAY_PORTAL_PUBLIC_URL is https://, or http:// on a loopback address")
+
+
+def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS) -> Flask:
+    settings = Settings.from_mapping(config)
+    if not settings.portal_fhir_url or not settings.portal_client_id:
+        raise ValueError("FHIR_GATEWAY_PORTAL_FHIR_URL and PORTAL_CLIENT_ID are needed")
+    public = settings.portal_public_url.rstrip("/")
+    secure = cookie_is_secure(public)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.portal_secret_key or secrets.token_hex(32),
+        WTF_CSRF_TIME_LIMIT=None,  # bound by the session's own lifetime
+        WTF_CSRF_SSL_STRICT=secure,
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    engine = sa.create_engine(settings.portal_state_url, pool_pre_ping=True)
+    app.session_interface = StoreSessions(engine, settings.portal_session_h * 3600, secure)
+    app.extensions["portal_engine"] = engine
+    CSRFProtect(app)
+    gateway = Gateway(
+        fhir_url=settings.portal_fhir_url.rstrip("/"),
+        client_id=settings.portal_client_id,
+        client_secret=settings.portal_client_secret,
+        redirect_uri=f"{public}/callback",
+        timeout_s=settings.portal_http_timeout_s,
+    )
+    app.extensions["portal_gateway"] = gateway
+
+    def pick_locale() -> str:
+        chosen = session.get("lang")
+        if chosen in LOCALES:
+            return str(chosen)
+        return request.accept_languages.best_match(LOCALES) or settings.portal_default_locale
+
+    Babel(app, locale_selector=pick_locale)
+
+    def local_date(value: str) -> str:
+        if not value:
+            return ""
+        try:
+            day = dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+        where, pattern = DATE_PATTERNS[str(get_locale())]
+        return format_date(day, format=pattern, locale=where)
+
+    app.jinja_env.filters["local_date"] = local_date
+
+    @app.context_processor
+    def brand() -> dict[str, Any]:
+        return {
+            "hospital": settings.portal_hospital_name,
+            "logo_url": settings.portal_logo_url,
+            "emergency_number": settings.portal_emergency_number,
+            "lang": str(get_locale()),
+            "locales": LOCALES,
+            "signed_in": bool(session.get("tokens")),
+            "identities": session.get("identities", []),
+            "active": session.get("active", ""),
+        }
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        # same-origin: the forms post with a Referer, which Flask-WTF checks over https
+        response.headers["Referrer-Policy"] = "same-origin"
+        if secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        if response.mimetype == "text/html" or session.get("tokens"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def problem(status: int, message: str) -> tuple[str, int]:
+        return render_template("error.html", message=message), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_refused(exc: CSRFError) -> tuple[str, int]:
+        return problem(400, _("The form expired. Please go back and try again."))
+
+    @app.errorhandler(SignedOut)
+    def signed_out(exc: SignedOut) -> Any:
+        session.clear()
+        return redirect(url_for("start"))
+
+    @app.errorhandler(GatewayError)
+    def gateway_down(exc: GatewayError) -> tuple[str, int]:
+        log.warning("gateway answered %s", exc.status)
+        return problem(
+            503 if exc.status in (0, 502, 503, 504) else 502,
+            _("The hospital's records cannot be reached now. Please try again later."),
+        )
+
+    @app.errorhandler(404)
+    def not_found(exc: Any) -> tuple[str, int]:
+        return problem(404, _("This page does not exist."))
+
+    @app.get("/static/nhsuk-frontend.min.css")
+    def nhsuk_css() -> Response:
+        path = assets / "nhsuk-frontend.min.css"
+        if not path.is_file():
+            abort(404)
+        return send_file(path, mimetype="text/css", max_age=3600)
+
+    @app.get("/theme.css")
+    def theme() -> Response:
+        colour = settings.portal_colour
+        css = (
+            f".portal-header{{background-color:{colour}}}"
+            f".nhsuk-button:not(.nhsuk-button--secondary){{background-color:{colour}}}"
+            ".portal-header a,.portal-header .nhsuk-header__service-name{color:#fff}"
+            ".portal-logo{max-height:40px;margin-right:12px;vertical-align:middle}"
+            ".portal-emergency{border-left:8px solid #d5281b}"
+            ".portal-inline{display:inline-block;margin-right:8px}"
+        )
+        return Response(css, mimetype="text/css", headers={"Cache-Control": "max-age=300"})
+
+    @app.get("/")
+    def start() -> Any:
+        if not session.get("tokens"):
+            return render_template("start.html")
+        return render_template("home.html")
+
+    @app.get("/sign-in")
+    def sign_in() -> Any:
+        verifier, challenge = pkce_pair()
+        state = secrets.token_urlsafe(24)
+        lang = session.get("lang")
+        session.clear()
+        if lang:
+            session["lang"] = lang
+        session["tx"] = {"state": state, "verifier": verifier}
+        session.rotate = True  # type: ignore[attr-defined]
+        return redirect(gateway.authorize_url(state, challenge))
+
+    @app.get("/callback")
+    def callback() -> Any:
+        tx = session.pop("tx", None)
+        if not tx or not secrets.compare_digest(request.args.get("state", ""), tx["state"]):
+            return problem(400, _("The sign-in could not be completed. Please sign in again."))
+        if "code" not in request.args:
+            return problem(403, _("The sign-in was cancelled."))
+        session["tokens"] = gateway.exchange(request.args["code"], tx["verifier"])
+        session.rotate = True  # type: ignore[attr-defined]
+        load_identities()
+        return redirect(url_for("start"))
+
+    def load_identities() -> None:
+        answer = gateway.fhir(session, "Patient", {"_count": "50"})
+        if answer.status_code != 200:
+            raise GatewayError(answer.status_code, "Patient search")
+        people = []
+        for entry in answer.json().get("entry", []):
+            patient = entry["resource"]
+            name = (patient.get("name") or [{}])[0]
+            label = " ".join([*name.get("given", []), name.get("family", "")]).strip()
+            people.append({"id": patient["id"], "name": label or patient["id"]})
+        session["identities"] = people
+        if people and session.get("active") not in {p["id"] for p in people}:
+            session["active"] = people[0]["id"]
+
+    @app.post("/identity")
+    def switch_identity() -> Any:
+        if not session.get("tokens"):
+            return redirect(url_for("start"))
+        wanted = request.form.get("patient", "")
+        if wanted not in {p["id"] for p in session.get("identities", [])}:
+            return problem(400, _("This person is not in your care."))
+        session["active"] = wanted
+        return redirect(
+            request.form.get("next", "")
+            if request.form.get("next", "").startswith("/")
+            and not request.form.get("next", "").startswith("//")
+            else url_for("start")
+        )
+
+    @app.post("/language")
+    def language() -> Any:
+        chosen = request.form.get("lang", "")
+        if chosen in LOCALES:
+            session["lang"] = chosen
+        back = request.form.get("next", "")
+        return redirect(
+            back if back.startswith("/") and not back.startswith("//") else url_for("start")
+        )
+
+    @app.post("/sign-out")
+    def sign_out() -> Any:
+        session.clear()
+        return redirect(url_for("start"))
+
+    @app.get("/results")
+    def results() -> Any:
+        if not session.get("tokens"):
+            return redirect(url_for("start"))
+        answer = gateway.fhir(
+            session,
+            "DiagnosticReport",
+            {"patient": session["active"], "category": "LAB", "_sort": "-date", "_count": "50"},
+        )
+        if answer.status_code != 200:
+            raise GatewayError(answer.status_code, "DiagnosticReport search")
+        reports = []
+        for entry in answer.json().get("entry", []):
+            report = entry["resource"]
+            if report.get("resourceType") != "DiagnosticReport":
+                continue
+            reports.append(
+                {
+                    "id": report["id"],
+                    "date": report.get("effectiveDateTime") or report.get("issued", ""),
+                    "title": (report.get("code") or {}).get("text", ""),
+                    "pdf": any(f.get("url") for f in report.get("presentedForm", [])),
+                }
+            )
+        return render_template("results.html", reports=reports)
+
+    @app.get("/results/<report_id>.pdf")
+    def result_pdf(report_id: str) -> Any:
+        if not session.get("tokens"):
+            return redirect(url_for("start"))
+        answer = gateway.fhir(session, f"DiagnosticReport/{report_id}")
+        if answer.status_code in (400, 404):
+            abort(404)
+        if answer.status_code != 200:
+            raise GatewayError(answer.status_code, "DiagnosticReport read")
+        report = answer.json()
+        if (report.get("subject") or {}).get("reference") != f"Patient/{session['active']}":
+            abort(404)
+        urls = [f["url"] for f in report.get("presentedForm", []) if f.get("url")]
+        if not urls:
+            abort(404)
+        url = urls[0]
+        path = url[len(gateway.fhir_url) + 1 :] if url.startswith(gateway.fhir_url + "/") else url
+        if "://" in path or not path.startswith("Binary/"):
+            abort(404)
+        pdf = gateway.fhir(session, path, accept="application/pdf")
+        if pdf.status_code != 200 or not pdf.headers.get("Content-Type", "").startswith(
+            "application/pdf"
+        ):
+            abort(404)
+        return Response(
+            pdf.content,
+            mimetype="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{report_id}.pdf"'},
+        )
+
+    return app

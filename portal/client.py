@@ -1,0 +1,143 @@
+"""The portal's HTTP client of the gateway: SMART discovery, the authorization-code grant with
+PKCE as a confidential client, refresh, and FHIR reads with the session's token. One pooled
+``requests`` session per portal process; every request has a bounded timeout."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from requests.adapters import HTTPAdapter
+
+
+class GatewayError(Exception):
+    """The gateway refused or did not answer; ``status`` is its HTTP status (0: no answer)."""
+
+    def __init__(self, status: int, what: str) -> None:
+        super().__init__(f"{what}: {status}")
+        self.status = status
+
+
+class SignedOut(Exception):
+    """The session has no usable token (never signed in, or refresh refused)."""
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    return verifier, challenge.rstrip(b"=").decode()
+
+
+@dataclass
+class Gateway:
+    fhir_url: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    timeout_s: float
+    scope: str = "openid fhirUser online_access user/*.rs"
+
+    def __post_init__(self) -> None:
+        self.http = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
+        self._conf: dict[str, Any] | None = None
+
+    def _get(self, url: str, **kw: Any) -> requests.Response:
+        try:
+            return self.http.get(url, timeout=self.timeout_s, **kw)
+        except requests.RequestException:
+            raise GatewayError(0, "gateway unreachable") from None
+
+    def smart_configuration(self) -> dict[str, Any]:
+        if self._conf is None:
+            answer = self._get(f"{self.fhir_url}/.well-known/smart-configuration")
+            if answer.status_code != 200:
+                raise GatewayError(answer.status_code, "smart-configuration")
+            self._conf = answer.json()
+        return self._conf
+
+    def authorize_url(self, state: str, challenge: str) -> str:
+        query = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "scope": self.scope,
+            "state": state,
+            "aud": self.fhir_url,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        return f"{self.smart_configuration()['authorization_endpoint']}?{urlencode(query)}"
+
+    def _token(self, form: dict[str, str]) -> dict[str, Any]:
+        try:
+            answer = self.http.post(
+                self.smart_configuration()["token_endpoint"],
+                data=form,
+                auth=(self.client_id, self.client_secret),
+                timeout=self.timeout_s,
+            )
+        except requests.RequestException:
+            raise GatewayError(0, "token endpoint unreachable") from None
+        if answer.status_code != 200:
+            raise GatewayError(answer.status_code, "token endpoint")
+        token = answer.json()
+        return {
+            "access_token": token["access_token"],
+            "refresh_token": token.get("refresh_token", ""),
+            "expires_at": time.time() + float(token.get("expires_in", 300)),
+        }
+
+    def exchange(self, code: str, verifier: str) -> dict[str, Any]:
+        return self._token(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": self.redirect_uri,
+                "code_verifier": verifier,
+            }
+        )
+
+    def refresh(self, tokens: dict[str, Any]) -> dict[str, Any]:
+        if not tokens.get("refresh_token"):
+            raise SignedOut()
+        try:
+            return self._token(
+                {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+            )
+        except GatewayError as exc:
+            if exc.status in (400, 401):
+                raise SignedOut() from None
+            raise
+
+    def fhir(
+        self,
+        session: Any,
+        path: str,
+        params: dict[str, str] | None = None,
+        accept: str = "application/fhir+json",
+    ) -> requests.Response:
+        """GET ``path`` of the FHIR API with the session's token, refreshed server-side when it
+        is about to expire (the refreshed tokens are written back into the session)."""
+        tokens = session.get("tokens")
+        if not tokens:
+            raise SignedOut()
+        if tokens["expires_at"] - 30 < time.time():
+            tokens = self.refresh(tokens)
+            session["tokens"] = tokens
+        answer = self._get(
+            f"{self.fhir_url}/{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {tokens['access_token']}", "Accept": accept},
+        )
+        if answer.status_code == 401:
+            raise SignedOut()
+        return answer
