@@ -110,14 +110,33 @@ class BusinessRule(FhirError):
     code = "business-rule"
 
 
-class HisUnavailable(FhirError):
-    """The HIS did not answer; the caller may retry after ``Retry-After`` seconds."""
+class PayloadTooLarge(FhirError):
+    """A body over a configured limit (an upload over the file size or the patient's quota)."""
+
+    status = 413
+    code = "too-long"
+
+
+class RequestTimeout(FhirError):
+    """A body that took longer to arrive than the gateway waits for it."""
+
+    status = 408
+    code = "timeout"
+
+
+class Unavailable(FhirError):
+    """Something the answer needs did not answer now; the caller may retry after
+    ``Retry-After`` seconds."""
 
     status = 503
     code = "transient"
 
     def __init__(self, diagnostics: str, *, retry_after: int = 5) -> None:
         super().__init__(diagnostics, headers={"Retry-After": str(retry_after)})
+
+
+class HisUnavailable(Unavailable):
+    """The HIS did not answer; the caller may retry after ``Retry-After`` seconds."""
 
 
 class InternalError(FhirError):

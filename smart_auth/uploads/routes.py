@@ -29,7 +29,17 @@ from access import audit
 from access.errors import ApiError, Forbidden
 from access.policy import Decision, Grant
 from conformance.capability import add_interaction, add_resource
-from fhir_gateway.errors import BadRequest, FhirError, NotFound, UnsupportedMediaType
+from fhir_gateway.errors import (
+    BadRequest,
+    Conflict,
+    FhirError,
+    NotFound,
+    PayloadTooLarge,
+    RequestTimeout,
+    Unavailable,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from fhir_gateway.http import FHIR_JSON, not_modified, render, version_headers
 from fhir_gateway.routes import search_type
 from smart_auth.state import shared_engine
@@ -48,31 +58,6 @@ _MAX_DESCRIPTION = 2000
 #: What an uploaded file may do once a browser has it: nothing (CSP ``sandbox`` also denies
 #: it the gateway's origin), whatever it is.
 FILE_CSP = "default-src 'none'; sandbox"
-
-
-class PayloadTooLarge(FhirError):
-    status = 413
-    code = "too-long"
-
-
-class Conflict(FhirError):
-    status = 409
-    code = "conflict"
-
-
-class RequestTimeout(FhirError):
-    status = 408
-    code = "timeout"
-
-
-class Unavailable(FhirError):
-    status = 503
-    code = "transient"
-
-
-class Unprocessable(FhirError):
-    status = 422
-    code = "processing"
 
 
 _ANSWERS: dict[str, type[FhirError]] = {
