@@ -16,6 +16,13 @@ decision, a bad parameter was found later), ``settle`` records the first decisio
 outcome its answer's status means, before the answer leaves. So every access decision is in
 the trail, whatever path the request took.
 
+So an answer leaves one record carrying its final outcome, with one exception: a retrieval
+that was allowed (and recorded ``allowed``) and that the PACS then failed, before its first
+byte or amid its stream (which is then cut), gains a second record, ``failed`` or ``partial``
+(``dicomweb.web.context.unfinished``), written to the sink it was allowed under even where
+its body is produced after the request's ledger is gone. The soak (``bench/soak.py``) holds
+the trail to this rule.
+
 An interaction whose outcome cannot be known when the process dies in its middle (a STOW-RS
 storing into the PACS) is announced first: ``intend`` has the sink journal a record of
 outcome ``unknown`` under a key that the final ``record(..., intent=...)`` reuses, so that a

@@ -25,9 +25,12 @@ What it records: every request's kind, status and latency; per second the answer
 class; p50/p99 overall, per kind and per phase (healthy: both upstreams passing for the whole
 request; faulted: any other); every worker's RSS every ``--rss-every`` seconds; and at the end
 the audit rows the run wrote (every worker stopped first, so every writer has committed)
-against the requests answered, by interaction. Writes ``bench/results-soak-<date>.json`` and
-prints a summary; exits 1 on a failure: a 500, a request without an answer (a hang or a reset
-seen by the client), a worker restarted, or audit rows unequal to answers. The scratch
+against the requests answered, by interaction and outcome: one row per answer, plus the
+``allowed`` row of a retrieval allowed and then not finished (the rule is at ``RETRIEVALS``; a
+stream the gateway cut is an answer, audited ``partial``). Writes
+``bench/results-soak-<date>.json`` and prints a summary; exits 1 on a failure: a 500, a request
+without an answer (a hang or a reset seen by the client), a worker restarted, or audit rows
+that break that rule. The scratch
 databases and the run's directory are removed at the end (``--keep`` keeps the directory, with
 the gateway's log).
 """
@@ -38,6 +41,7 @@ import argparse
 import collections
 import dataclasses
 import datetime as dt
+import http.client
 import json
 import multiprocessing
 import os
@@ -56,6 +60,7 @@ from typing import Any
 import psutil
 import requests
 import sqlalchemy as sa
+import urllib3
 
 from bench.bench_auth import _FORM, State
 from bench.run import _machine, log
@@ -106,8 +111,21 @@ AUDITED_AS = {
     "qido-series": ("search", "ImagingStudy"),
     "wado-study": ("wado-retrieve", "ImagingStudy"),
 }
+#: The audit rule the soak holds the gateway to: every answer leaves exactly one audit row
+#: carrying its final outcome (2xx allowed, 401/403 denied, 404 not-found, a stream the
+#: gateway cut partial, any other failed); besides, a retrieval the gateway allowed (and
+#: audited ``allowed``) before the PACS failed it, before its first byte (a 5xx) or amid its
+#: stream (a cut), leaves that ``allowed`` row too (``dicomweb.web.context.unfinished``). So
+#: rows = answers + the retrievals allowed and then not finished; whether a 5xx came before or
+#: after the admission the client cannot see, so the extra ``allowed`` rows of these
+#: interactions may number from 0 up to their failed and cut answers, and no more.
+RETRIEVALS = frozenset({("wado-retrieve", "ImagingStudy")})
 #: A client waits this long for an answer; longer is a hang.
 CLIENT_TIMEOUT_S = 60.0
+#: The error noted for an answer whose streamed body the gateway cut, and what the client
+#: reads of such a cut (the chunked body ends without its last chunk).
+CUT = "cut"
+CUT_ERRORS = (urllib3.exceptions.ProtocolError, http.client.IncompleteRead)
 
 
 def schedule(offset: float) -> list[tuple[float, float, str]]:
@@ -174,12 +192,19 @@ def _client_loop(
         status, size, error = -1, 0, ""
         try:
             with session.get(url, headers=headers, timeout=CLIENT_TIMEOUT_S, stream=True) as rsp:
-                body = rsp.raw.read(decode_content=True)
+                try:
+                    body = rsp.raw.read(decode_content=True)
+                except CUT_ERRORS:
+                    if AUDITED_AS[kind] in RETRIEVALS and rsp.status_code == 200:
+                        # the gateway cut the stream (a retrieval the PACS broke off): an
+                        # answer, audited partial; the connection is gone, a new one follows
+                        status, error = rsp.status_code, CUT
+                    raise
                 status, size = rsp.status_code, len(body)
                 if status >= 500 and len(snippets) < 200:
                     snippets.append(f"{kind} {status} {body[:300]!r}")
-        except requests.RequestException as exc:
-            error = type(exc).__name__
+        except (requests.RequestException, *CUT_ERRORS) as exc:
+            error = error or type(exc).__name__
             session.close()
             session = requests.Session()
             session.headers["Authorization"] = f"Bearer {client.token}"
@@ -584,29 +609,8 @@ def _report(
     run_rows = {k: rows_after.get(k, 0) - rows_before.get(k, 0) for k in rows_after}
     run_rows = {k: v for k, v in run_rows.items() if v}
     audited = sum(run_rows.values())
-    expected: collections.Counter[tuple[str, str]] = collections.Counter()
-    for r in answered:
-        expected[AUDITED_AS[r[0]]] += 1
-    got: collections.Counter[tuple[str, str]] = collections.Counter()
-    for (action, rtype, _), n in run_rows.items():
-        got[(action, rtype)] += n
-    audit_diff = {
-        f"{a} {t}": {"answered": expected[(a, t)], "audit_rows": got[(a, t)]}
-        for a, t in sorted(set(expected) | set(got))
-        if expected[(a, t)] != got[(a, t)]
-    }
-    # and each answer's outcome: 2xx allowed, 401/403 denied, 404 not found, else failed
-    outcome_of = {401: "denied", 403: "denied", 404: "not-found"}
-    expected_outcomes: collections.Counter[tuple[str, str, str]] = collections.Counter()
-    for r in answered:
-        outcome = "allowed" if 200 <= r[3] < 300 else outcome_of.get(r[3], "failed")
-        expected_outcomes[(*AUDITED_AS[r[0]], outcome)] += 1
-    for key in sorted(set(expected_outcomes) | set(run_rows)):
-        if expected_outcomes[key] != run_rows.get(key, 0):
-            audit_diff[" ".join(key)] = {
-                "answered": expected_outcomes[key],
-                "audit_rows": run_rows.get(key, 0),
-            }
+    expected_outcomes = _expected_outcomes(answered)
+    audit_diff, unfinished = _audit_differences(expected_outcomes, run_rows)
 
     rss_series: dict[str, list[float]] = collections.defaultdict(list)
     for s in sampler.samples:
@@ -631,7 +635,7 @@ def _report(
         failures.append(f"{len(unanswered)} requests without an answer")
     if worker_restarts or len(sampler.pids) != len(workers_before):
         failures.append(f"workers restarted: {len(sampler.pids - workers_before)} new")
-    if audited != len(answered) or audit_diff:
+    if audited - unfinished != len(answered) or audit_diff:
         failures.append(f"{audited} audit rows for {len(answered)} answers")
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -665,7 +669,9 @@ def _report(
         "audit": {
             "rows_written": audited,
             "answered": len(answered),
-            "equal": audited == len(answered) and not audit_diff,
+            "allowed_then_unfinished": unfinished,
+            "cut": sum(r[5] == CUT for r in answered),
+            "equal": audited - unfinished == len(answered) and not audit_diff,
             "by_interaction_outcome": {" ".join(k): v for k, v in sorted(run_rows.items())},
             "differences": audit_diff,
         },
@@ -682,6 +688,42 @@ def _report(
         "error_bodies": data["snippets"][:20],
         "failures": failures,
     }
+
+
+def _expected_outcomes(answered: list[list[Any]]) -> collections.Counter[tuple[str, str, str]]:
+    """(action, resource type, outcome) -> the answers whose final audit row it should be."""
+    outcome_of = {401: "denied", 403: "denied", 404: "not-found"}
+    out: collections.Counter[tuple[str, str, str]] = collections.Counter()
+    for r in answered:
+        if r[5] == CUT:
+            outcome = "partial"
+        elif 200 <= r[3] < 300:
+            outcome = "allowed"
+        else:
+            outcome = outcome_of.get(r[3], "failed")
+        out[(*AUDITED_AS[r[0]], outcome)] += 1
+    return out
+
+
+def _audit_differences(
+    expected: collections.Counter[tuple[str, str, str]], rows: dict[tuple[str, str, str], int]
+) -> tuple[dict[str, dict[str, int]], int]:
+    """Where the rows break the rule at ``RETRIEVALS``, and how many ``allowed`` rows are
+    those of retrievals allowed and then not finished (counted once their answers are)."""
+    diff: dict[str, dict[str, int]] = {}
+    unfinished = 0
+    for key in sorted(set(expected) | set(rows)):
+        action, rtype, outcome = key
+        want, got = expected[key], rows.get(key, 0)
+        extra = got - want
+        if outcome == "allowed" and (action, rtype) in RETRIEVALS:
+            most = expected[(action, rtype, "failed")] + expected[(action, rtype, "partial")]
+            if 0 <= extra <= most:
+                unfinished += extra
+                continue
+        if extra:
+            diff[" ".join(key)] = {"answered": want, "audit_rows": got}
+    return diff, unfinished
 
 
 def _summary(result: dict[str, Any]) -> str:
@@ -701,6 +743,7 @@ def _summary(result: dict[str, Any]) -> str:
             f"{v['first']}, {v['after_1min']}, {v['last']}, {v['max']}" for v in rss.values()
         ),
         f"audit rows {result['audit']['rows_written']} for {result['audit']['answered']} answers "
+        f"and {result['audit']['allowed_then_unfinished']} retrievals allowed then not finished "
         f"(equal: {result['audit']['equal']}) {result['audit']['differences'] or ''}",
         f"server log: {result['server_log']}",
         "FAILURES: " + "; ".join(result["failures"]) if result["failures"] else "no failures",

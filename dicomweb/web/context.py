@@ -209,8 +209,11 @@ def unfinished(outcome: audit.Outcome) -> None:
     if noted is None:
         return
     grant, action, study, sink = noted
-    # a body streamed after the view returned may run where the request's sink is unset
-    token = audit.use(sink) if audit.current() is None else None
+    # a body streamed after the view returned runs where the request's own ledger is gone:
+    # unset, or another request's (a worker thread that moved on, a test client's caller).
+    # The record goes to the sink the retrieval was admitted under, never to whichever
+    # happens to be current, or the cut would be written to another app's trail or nowhere
+    token = audit.use(sink) if audit.current() is not sink else None
     try:
         audit.record(grant, action, "ImagingStudy", outcome=outcome, ids=[study])
     finally:

@@ -32,6 +32,7 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelGet,
 )
 
+from access import audit
 from demo.orthanc import free_port
 from demo.synthetic import Patient, StudySpec, build_study
 from dicomweb import multipart
@@ -276,6 +277,32 @@ def test_a_failure_amid_the_study_cuts_the_stream_too(gateway, peer):
     peer.failing = {gateway.uids[1]}
     _cut(gateway.get("", buffered=False))
     assert gateway.events("wado-retrieve") == ["allowed", "partial"]
+
+
+class _OtherTrail:
+    """The audit sink of some other request (or app) that is current where a body is read."""
+
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+
+    def append(self, record: Any) -> None:
+        self.records.append(record)
+
+
+def test_a_cut_read_under_another_requests_ledger_lands_in_its_own_trail(gateway, peer):
+    """The body of a streamed retrieval is produced after its request's context is gone, where
+    another request's audit ledger may be current (a worker thread that moved on): the cut is
+    still written to the trail the retrieval was admitted under, and nowhere else."""
+    peer.failing = {gateway.uids[-1]}
+    rsp = gateway.get("", buffered=False)
+    other = _OtherTrail()
+    token = audit.use(other)
+    try:
+        _cut(rsp)
+    finally:
+        audit.reset(token)
+    assert gateway.events("wado-retrieve") == ["allowed", "partial"]
+    assert other.records == []
 
 
 def test_a_failed_first_sub_operation_still_ends_in_a_cut(gateway, peer):
