@@ -92,6 +92,24 @@ UNSHARED_KEY_NOTICE = (
     "no other host accepts them"
 )
 
+#: Said by whatever serves requests with the built-in video service and no Jitsi secret.
+UNSIGNED_VIDEO_NOTICE = (
+    "FHIR_GATEWAY_VIDEO_JITSI_SECRET is not set: video join links carry no token, so anyone "
+    "holding a room's link can join it"
+)
+
+
+def serving_notices(settings: Settings) -> list[str]:
+    """What a server about to answer requests says of its settings (``fhir-gateway serve``,
+    ``gateway.wsgi``). Admin commands build the same app and say none of it: they sign and
+    join nothing, and a warning there would teach people to ignore it."""
+    notices = []
+    if not settings.secret_key:
+        notices.append(UNSHARED_KEY_NOTICE)
+    if settings.video_service == "jitsi" and not settings.video_jitsi_secret:
+        notices.append(UNSIGNED_VIDEO_NOTICE)
+    return notices
+
 
 def _version() -> str:
     try:
@@ -282,8 +300,6 @@ def video_service(settings: Settings) -> VideoService | None:
         return None
     if settings.video_service != "jitsi":
         raise SettingsError("FHIR_GATEWAY_VIDEO_SERVICE must be 'jitsi' or 'none'")
-    if not settings.video_jitsi_secret:
-        log.warning("FHIR_GATEWAY_VIDEO_JITSI_SECRET is not set: video join links carry no token")
     return JitsiMeet(
         settings.video_jitsi_url,
         app_id=settings.video_jitsi_app_id,

@@ -32,12 +32,12 @@ def main() -> None:
 @click.option("--workers", type=int, help="Worker processes (default: 2 x cores + 1).")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Run the gateway under gunicorn."""
-    from .app import UNSHARED_KEY_NOTICE
+    from .app import serving_notices
     from .server import run
 
     settings = _settings()
-    if not settings.secret_key:
-        click.echo(f"WARNING: {UNSHARED_KEY_NOTICE}", err=True)
+    for notice in serving_notices(settings):
+        click.echo(f"WARNING: {notice}", err=True)
     run(settings, host=host, port=port, workers=workers)
 
 

@@ -16,6 +16,8 @@ from tests.test_operations import _closed_port
 
 CLI = Path(sys.executable).parent / "fhir-gateway"
 WARNING = "FHIR_GATEWAY_SECRET_KEY is not set"
+#: the other setting only a server is warned about: the built-in video service without a secret
+VIDEO_WARNING = "FHIR_GATEWAY_VIDEO_JITSI_SECRET is not set"
 
 
 def _env(home: Path, **settings: str) -> dict[str, str]:
@@ -110,6 +112,7 @@ def test_only_what_signs_warns_about_a_missing_secret_key(tmp_path: Path) -> Non
     for args in (["oauth", "list"], ["check-config"], ["state", "current"]):
         done = _run(args, tmp_path, env)
         assert WARNING not in done.stdout + done.stderr, args
+        assert VIDEO_WARNING not in done.stdout + done.stderr, args
     unlock = subprocess.run(
         [str(CLI), "accounts", "unlock", "nobody@example.org"],
         cwd=tmp_path,
@@ -120,6 +123,7 @@ def test_only_what_signs_warns_about_a_missing_secret_key(tmp_path: Path) -> Non
     )
     assert "no such account" in unlock.stderr  # it ran, building the whole app
     assert WARNING not in unlock.stdout + unlock.stderr
+    assert VIDEO_WARNING not in unlock.stdout + unlock.stderr
     keyed = _run(["check-config"], tmp_path, {**env, "FHIR_GATEWAY_SECRET_KEY": "k"})
     assert WARNING not in keyed.stdout + keyed.stderr
 
@@ -137,3 +141,4 @@ def test_only_what_signs_warns_about_a_missing_secret_key(tmp_path: Path) -> Non
             proc.wait(timeout=40)
     # said once, by serve itself; its worker, which shares the key serve made, stays quiet
     assert log.read_text(errors="replace").count(WARNING) == 1
+    assert log.read_text(errors="replace").count(VIDEO_WARNING) == 1
