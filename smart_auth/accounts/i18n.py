@@ -334,6 +334,16 @@ def all_keys() -> list[str]:
     return list(_T)
 
 
+def text_over(
+    table: dict[str, tuple[str, str, str]], key: str, language: str, **values: object
+) -> str:
+    """The text ``key`` of a page's own ``table`` in ``language``, or, for a key it does not
+    have, the account pages' (the frame the page extends: site name, skip link, language
+    switch keep their words)."""
+    texts = table.get(key)
+    return text(key, language, **values) if texts is None else pick(texts, language, **values)
+
+
 def negotiate(cookie: str | None, accept_language: str) -> str:
     """The switcher's cookie if valid, else the highest-q supported Accept-Language tag."""
     if cookie in LANGUAGES:

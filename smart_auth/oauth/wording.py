@@ -119,13 +119,8 @@ _T: dict[str, tuple[str, str, str]] = {
 
 def text(key: str, language: str, **values: object) -> str:
     """The text ``key`` in ``language`` (English when the language is not offered); the
-    account pages' frame (site name, skip link, language switch) keeps its own words."""
-    texts = _T.get(key)
-    return (
-        i18n.text(key, language, **values)
-        if texts is None
-        else i18n.pick(texts, language, **values)
-    )
+    account pages' frame keeps its own words."""
+    return i18n.text_over(_T, key, language, **values)
 
 
 def all_keys() -> list[str]:

@@ -196,9 +196,11 @@ def search() -> Response:
 @sharing.route("/Consent/<consent_id>", methods=["GET"])
 def read(consent_id: str) -> Response:
     grant = _grant("read")
-    if consent_id.startswith(ID_PREFIX):
-        return _read_outside(grant, consent_id)
-    row = service.get_share(_engine(), _share_id(consent_id), grant.patients)
+    outside = consent_id.startswith(ID_PREFIX)  # a share with a person outside (F21)
+    if outside:
+        row = _outside().get(_outside_id(consent_id), grant.patients)
+    else:
+        row = service.get_share(_engine(), _share_id(consent_id), grant.patients)
     if row is None:
         audit.record(grant, "read", "Consent", outcome="not-found", ids=[consent_id[:64]])
         raise NotFound("Consent is not known")
@@ -210,6 +212,8 @@ def read(consent_id: str) -> Response:
         ids=[consent_id],
         patients=[row["his_patient_id"]],
     )
+    if outside:
+        return render(from_outside_share(row, status_of(row), _extension_base()))
     return render(from_share(row, _system()))
 
 
@@ -376,22 +380,6 @@ def _outside_id(raw: str) -> int:
     if not number.isdigit() or len(number) > 18:
         raise NotFound("Consent is not known")
     return int(number)
-
-
-def _read_outside(grant: Grant, consent_id: str) -> Response:
-    row = _outside().get(_outside_id(consent_id), grant.patients)
-    if row is None:
-        audit.record(grant, "read", "Consent", outcome="not-found", ids=[consent_id[:64]])
-        raise NotFound("Consent is not known")
-    audit.record(
-        grant,
-        "read",
-        "Consent",
-        outcome="allowed",
-        ids=[consent_id],
-        patients=[row["his_patient_id"]],
-    )
-    return render(from_outside_share(row, status_of(row), _extension_base()))
 
 
 def _revoke_outside(grant: Grant, consent_id: str) -> Response:

@@ -108,12 +108,7 @@ _T: dict[str, tuple[str, str, str]] = {
 def text(key: str, language: str, **values: object) -> str:
     """The text ``key`` in ``language`` (English when the language is not offered); the
     account pages' frame keeps its own words."""
-    texts = _T.get(key)
-    return (
-        i18n.text(key, language, **values)
-        if texts is None
-        else i18n.pick(texts, language, **values)
-    )
+    return i18n.text_over(_T, key, language, **values)
 
 
 def all_keys() -> list[str]:
