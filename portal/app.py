@@ -30,7 +30,9 @@ from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped
 
 from gateway.settings import Settings
 from portal.client import Gateway, GatewayError, SignedOut, pkce_pair
+from portal.screens import register
 from portal.sessions import StoreSessions
+from portal.web import problem
 
 LOCALES = ("ro", "pl", "en")
 #: How each language writes a date: 21.04.2026 in Romanian and Polish (two-digit day and month,
@@ -88,6 +90,7 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         timeout_s=settings.portal_http_timeout_s,
     )
     app.extensions["portal_gateway"] = gateway
+    tiles = register(app)
 
     def pick_locale() -> str:
         chosen = session.get("lang")
@@ -120,6 +123,7 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             "signed_in": bool(session.get("tokens")),
             "identities": session.get("identities", []),
             "active": session.get("active", ""),
+            "tiles": tiles,
         }
 
     @app.after_request
@@ -133,9 +137,6 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         if response.mimetype == "text/html" or session.get("tokens"):
             response.headers["Cache-Control"] = "no-store"
         return response
-
-    def problem(status: int, message: str) -> tuple[str, int]:
-        return render_template("error.html", message=message), status
 
     @app.errorhandler(CSRFError)
     def csrf_refused(exc: CSRFError) -> tuple[str, int]:
@@ -175,6 +176,10 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             ".portal-logo{max-height:40px;margin-right:12px;vertical-align:middle}"
             ".portal-emergency{border-left:8px solid #d5281b}"
             ".portal-inline{display:inline-block;margin-right:8px}"
+            ".portal-nav ul{display:flex;flex-wrap:wrap;gap:4px 20px;list-style:none;"
+            "padding:8px 0 12px;margin-top:0;margin-bottom:0}"
+            ".portal-nav a,.portal-nav a:visited{color:#fff;font-weight:600}"
+            ".portal-nav a[aria-current=page]{text-decoration-thickness:3px}"
         )
         return Response(css, mimetype="text/css", headers={"Cache-Control": "max-age=300"})
 
@@ -251,61 +256,5 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
     def sign_out() -> Any:
         session.clear()
         return redirect(url_for("start"))
-
-    @app.get("/results")
-    def results() -> Any:
-        if not session.get("tokens"):
-            return redirect(url_for("start"))
-        answer = gateway.fhir(
-            session,
-            "DiagnosticReport",
-            {"patient": session["active"], "category": "LAB", "_sort": "-date", "_count": "50"},
-        )
-        if answer.status_code != 200:
-            raise GatewayError(answer.status_code, "DiagnosticReport search")
-        reports = []
-        for entry in answer.json().get("entry", []):
-            report = entry["resource"]
-            if report.get("resourceType") != "DiagnosticReport":
-                continue
-            reports.append(
-                {
-                    "id": report["id"],
-                    "date": report.get("effectiveDateTime") or report.get("issued", ""),
-                    "title": (report.get("code") or {}).get("text", ""),
-                    "pdf": any(f.get("url") for f in report.get("presentedForm", [])),
-                }
-            )
-        return render_template("results.html", reports=reports)
-
-    @app.get("/results/<report_id>.pdf")
-    def result_pdf(report_id: str) -> Any:
-        if not session.get("tokens"):
-            return redirect(url_for("start"))
-        answer = gateway.fhir(session, f"DiagnosticReport/{report_id}")
-        if answer.status_code in (400, 404):
-            abort(404)
-        if answer.status_code != 200:
-            raise GatewayError(answer.status_code, "DiagnosticReport read")
-        report = answer.json()
-        if (report.get("subject") or {}).get("reference") != f"Patient/{session['active']}":
-            abort(404)
-        urls = [f["url"] for f in report.get("presentedForm", []) if f.get("url")]
-        if not urls:
-            abort(404)
-        url = urls[0]
-        path = url[len(gateway.fhir_url) + 1 :] if url.startswith(gateway.fhir_url + "/") else url
-        if "://" in path or not path.startswith("Binary/"):
-            abort(404)
-        pdf = gateway.fhir(session, path, accept="application/pdf")
-        if pdf.status_code != 200 or not pdf.headers.get("Content-Type", "").startswith(
-            "application/pdf"
-        ):
-            abort(404)
-        return Response(
-            pdf.content,
-            mimetype="application/pdf",
-            headers={"Content-Disposition": f'inline; filename="{report_id}.pdf"'},
-        )
 
     return app

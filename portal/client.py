@@ -41,7 +41,14 @@ class Gateway:
     client_secret: str
     redirect_uri: str
     timeout_s: float
-    scope: str = "openid fhirUser online_access user/*.rs"
+    #: reads of everything, and the writes a patient makes through the portal: uploads (Binary,
+    #: DocumentReference), answers (QuestionnaireResponse), shares (Consent), bookings
+    #: (Appointment) and imaging uploads (ImagingStudy)
+    scope: str = (
+        "openid fhirUser online_access user/*.rs user/Appointment.cu user/Binary.c"
+        " user/Consent.cu user/DocumentReference.cud user/ImagingStudy.c"
+        " user/QuestionnaireResponse.u"
+    )
 
     def __post_init__(self) -> None:
         self.http = requests.Session()
@@ -118,6 +125,35 @@ class Gateway:
                 raise SignedOut() from None
             raise
 
+    def fresh(self, session: Any) -> dict[str, Any]:
+        """The session's tokens, refreshed server-side when the access token is about to expire
+        (the refreshed tokens are written back into the session)."""
+        tokens = session.get("tokens")
+        if not tokens:
+            raise SignedOut()
+        if tokens["expires_at"] - 30 < time.time():
+            tokens = self.refresh(tokens)
+            session["tokens"] = tokens
+        found: dict[str, Any] = tokens
+        return found
+
+    def fhir_with(
+        self,
+        tokens: dict[str, Any],
+        path: str,
+        params: dict[str, str] | None = None,
+        accept: str = "application/fhir+json",
+    ) -> requests.Response:
+        """GET ``path`` of the FHIR API with ``tokens`` (safe from any thread)."""
+        answer = self._get(
+            f"{self.fhir_url}/{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {tokens['access_token']}", "Accept": accept},
+        )
+        if answer.status_code == 401:
+            raise SignedOut()
+        return answer
+
     def fhir(
         self,
         session: Any,
@@ -125,19 +161,43 @@ class Gateway:
         params: dict[str, str] | None = None,
         accept: str = "application/fhir+json",
     ) -> requests.Response:
-        """GET ``path`` of the FHIR API with the session's token, refreshed server-side when it
-        is about to expire (the refreshed tokens are written back into the session)."""
-        tokens = session.get("tokens")
-        if not tokens:
-            raise SignedOut()
-        if tokens["expires_at"] - 30 < time.time():
-            tokens = self.refresh(tokens)
-            session["tokens"] = tokens
-        answer = self._get(
-            f"{self.fhir_url}/{path}",
-            params=params,
-            headers={"Authorization": f"Bearer {tokens['access_token']}", "Accept": accept},
-        )
+        """GET ``path`` of the FHIR API with the session's token."""
+        return self.fhir_with(self.fresh(session), path, params, accept)
+
+    def send(
+        self,
+        session: Any,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """``method`` on ``path`` of the FHIR API (or its DICOMweb, given a path from the FHIR
+        base's origin) with the session's token; JSON bodies as ``application/fhir+json``."""
+        tokens = self.fresh(session)
+        sent = {"Authorization": f"Bearer {tokens['access_token']}"}
+        sent["Accept"] = "application/fhir+json"
+        if json is not None:
+            sent["Content-Type"] = "application/fhir+json"
+        elif content_type:
+            sent["Content-Type"] = content_type
+        sent.update(headers or {})
+        try:
+            answer = self.http.request(
+                method,
+                f"{self.fhir_url}/{path}",
+                json=json,
+                data=data,
+                params=params,
+                headers=sent,
+                timeout=self.timeout_s,
+            )
+        except requests.RequestException:
+            raise GatewayError(0, "gateway unreachable") from None
         if answer.status_code == 401:
             raise SignedOut()
         return answer

@@ -1,11 +1,17 @@
-# ruff: noqa: E501  (the translation table: one message per line reads best)
 """The portal's RO and PL translations, written into the gettext catalogs (.po, then the
-compiled .mo files, both committed): ``python -m portal.translations.catalogs`` after
-``pybabel extract -F portal/babel.cfg -o portal/translations/messages.pot .``. A string missing
-here fails the catalog test."""
+compiled .mo files, both committed): ``python -m portal.translations.catalogs`` extracts the
+messages of the code and templates afresh into ``messages.pot`` and writes both catalogs.
+
+The words live in ``portal/translations/words/``, one module per screen (``core`` for the
+frame), each a ``WORDS`` table ``{"ro": {...}, "pl": {...}}``; a message given twice with two
+different translations is an error, and a string missing everywhere fails the catalog test."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -13,75 +19,44 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
 
-TRANSLATIONS: dict[str, dict[str, str | tuple[str, ...]]] = {
-    "ro": {
-        "The form expired. Please go back and try again.": "Formularul a expirat. Vă rugăm să reveniți și să încercați din nou.",
-        "The hospital's records cannot be reached now. Please try again later.": "Datele spitalului nu pot fi accesate acum. Vă rugăm să încercați mai târziu.",
-        "This page does not exist.": "Această pagină nu există.",
-        "The sign-in could not be completed. Please sign in again.": "Autentificarea nu a putut fi finalizată. Vă rugăm să vă autentificați din nou.",
-        "The sign-in was cancelled.": "Autentificarea a fost anulată.",
-        "This person is not in your care.": "Această persoană nu este în grija dumneavoastră.",
-        "Skip to main content": "Salt la conținutul principal",
-        "Language": "Limba",
-        "Active patient": "CNP activ",
-        "Switch": "Schimbă",
-        "Sign out": "Deconectare",
-        "In an emergency call %(number)s.": "În caz de urgență sunați la %(number)s.",
-        "Something went wrong": "A apărut o problemă",
-        "Back to the home page": "Înapoi la pagina principală",
-        "Home": "Acasă",
-        "Welcome": "Bine ați venit",
-        "Laboratory results": "Rezultate de laborator",
-        "See your laboratory results and their PDF bulletins.": "Vedeți rezultatele de laborator și buletinele lor PDF.",
-        "%(num)d report": ("%(num)d buletin", "%(num)d buletine", "%(num)d de buletine"),
-        "ID": "ID",
-        "Date": "Data",
-        "Report": "Buletin",
-        "PDF": "PDF",
-        "Open the PDF of report %(id)s": "Deschideți PDF-ul buletinului %(id)s",
-        "There are no laboratory results yet.": "Nu există încă rezultate de laborator.",
-        "Patient portal": "Portal medical",
-        "See your results, documents and appointments at %(hospital)s.": "Vedeți rezultatele, documentele și programările dumneavoastră la %(hospital)s.",
-        "Sign in": "Autentificare",
-    },
-    "pl": {
-        "The form expired. Please go back and try again.": "Formularz wygasł. Wróć i spróbuj ponownie.",
-        "The hospital's records cannot be reached now. Please try again later.": "Dane szpitala są teraz niedostępne. Spróbuj ponownie później.",
-        "This page does not exist.": "Ta strona nie istnieje.",
-        "The sign-in could not be completed. Please sign in again.": "Nie udało się dokończyć logowania. Zaloguj się ponownie.",
-        "The sign-in was cancelled.": "Logowanie zostało anulowane.",
-        "This person is not in your care.": "Ta osoba nie jest pod Twoją opieką.",
-        "Skip to main content": "Przejdź do treści głównej",
-        "Language": "Język",
-        "Active patient": "Aktywny pacjent",
-        "Switch": "Przełącz",
-        "Sign out": "Wyloguj",
-        "In an emergency call %(number)s.": "W nagłym wypadku dzwoń pod numer %(number)s.",
-        "Something went wrong": "Coś poszło nie tak",
-        "Back to the home page": "Powrót do strony głównej",
-        "Home": "Strona główna",
-        "Welcome": "Witamy",
-        "Laboratory results": "Wyniki badań laboratoryjnych",
-        "See your laboratory results and their PDF bulletins.": "Zobacz wyniki badań laboratoryjnych i ich pliki PDF.",
-        "%(num)d report": ("%(num)d wynik", "%(num)d wyniki", "%(num)d wyników"),
-        "ID": "ID",
-        "Date": "Data",
-        "Report": "Badanie",
-        "PDF": "PDF",
-        "Open the PDF of report %(id)s": "Otwórz PDF wyniku %(id)s",
-        "There are no laboratory results yet.": "Nie ma jeszcze wyników badań laboratoryjnych.",
-        "Patient portal": "Portal Pacjenta",
-        "See your results, documents and appointments at %(hospital)s.": "Zobacz swoje wyniki, dokumenty i wizyty w %(hospital)s.",
-        "Sign in": "Zaloguj się",
-    },
-}
+
+def extract(pot: Path) -> None:
+    """The messages of the portal's code (``_``, ``ngettext``, ``lazy_gettext``) and templates,
+    into ``pot``."""
+    pybabel = Path(sys.executable).parent / "pybabel"
+    keywords = ["-k", "lazy_gettext"]
+    subprocess.run(  # noqa: S603 (our own pybabel, fixed arguments)
+        [str(pybabel), "-q", "extract", "-F", "portal/babel.cfg", *keywords, "-o", str(pot), "."],
+        cwd=REPO,
+        check=True,
+    )
+
+
+Texts = dict[str, dict[str, str | tuple[str, ...]]]
+
+
+def translations() -> Texts:
+    """Every words module's table, merged."""
+    from portal.translations import words
+
+    merged: Texts = {"ro": {}, "pl": {}}
+    for found in sorted(pkgutil.iter_modules(words.__path__), key=lambda m: m.name):
+        table: Texts = importlib.import_module(f"{words.__name__}.{found.name}").WORDS
+        for lang, texts in table.items():
+            for key, text in texts.items():
+                if merged[lang].get(key, text) != text:
+                    raise ValueError(f"{found.name}: {lang} {key!r} translated twice, differently")
+                merged[lang][key] = text
+    return merged
 
 
 def build() -> None:
+    extract(HERE / "messages.pot")
     with open(HERE / "messages.pot", "rb") as f:
         template = read_po(f)
-    for lang, texts in TRANSLATIONS.items():
+    for lang, texts in translations().items():
         catalog = Catalog(locale=lang, domain="messages", project="portal")
         catalog.update(template)
         for message in catalog:

@@ -9,132 +9,28 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from fhir_gateway.his.schema import guardian_link, patient
-from portal.app import ASSETS, create_portal
 from portal.sessions import portal_session
 from smart_auth.accounts import i18n
-from tests.conftest import CHROMIUM, app_config
-from tests.smart_auth.accounts.conftest import (  # noqa: F401 (fixtures)
-    Inbox,
-    adults,
-    inbox,
-    make_app,
-    smtp,
-)
+from tests.portal.conftest import axe_clean, lab_reports, pytestmark  # noqa: F401
+from tests.smart_auth.accounts.conftest import Inbox
 from tests.smart_auth.accounts.test_pages import PASSWORD, accept_clause, register
 
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="Chromium: run make setup"),
-    pytest.mark.skipif(
-        not (ASSETS / "axe.min.js").is_file(), reason="portal assets: run make setup"
-    ),
-]
-SCOPE = "openid fhirUser online_access user/*.rs"
 EN = {"Accept-Language": "en"}
-SHOTS = Path(os.environ.get("PORTAL_SCREENSHOTS", "var/test-artefacts/portal"))
-
-
-class Served:
-    """A threaded werkzeug server whose app is set once its port is known."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-        self.server = make_server("127.0.0.1", 0, lambda e, s: self.app(e, s), threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self, app: Any) -> None:
-        self.app = app
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join()
-
-
-@pytest.fixture
-def served(make_app: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:  # noqa: F811
-    gateway, portal = Served(), Served()
-    gw = make_app(
-        dev_open_access=False,
-        public_base_url=f"{gateway.url}/fhir",
-        accounts_second_factor="email",
-    )
-    gateway.start(gw)
-    client_id, secret = gw.extensions["smart_oauth"].store.register_client(
-        name="Patient portal",
-        kind="app",
-        auth_method="client_secret_basic",
-        scope=SCOPE,
-        redirect_uris=(f"{portal.url}/callback",),
-    )
-    app = create_portal(
-        {
-            "portal_fhir_url": f"{gateway.url}/fhir",
-            "portal_public_url": portal.url,
-            "portal_client_id": client_id,
-            "portal_client_secret": secret,
-            "portal_secret_key": "portal-test-key",
-            "portal_state_url": f"sqlite:///{tmp_path / 'portal.sqlite'}",
-            "portal_hospital_name": "Spitalul Clinic Demo",
-            "portal_emergency_number": "112",
-        }
-    )
-    portal.start(app)
-    yield {"gateway": gateway.url, "portal": portal.url, "gw": gw, "app": app}
-    portal.stop()
-    gateway.stop()
-    gw.extensions["state_engine"].dispose()
-    app.extensions["portal_engine"].dispose()
-
-
-def lab_reports(his_url: str, patient_id: int) -> list[str]:
-    """The patient's lab DiagnosticReports as the gateway answers with authorization off."""
-    from gateway.app import create_app
-
-    open_app = create_app(app_config(his_url))
-    bundle = (
-        open_app.test_client()
-        .get(f"/fhir/DiagnosticReport?patient={patient_id}&category=LAB&_sort=-date&_count=50")
-        .get_json()
-    )
-    open_app.extensions["state_engine"].dispose()
-    return [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
-
-
-def axe_clean(page: Any, name: str) -> None:
-    """axe-core (WCAG 2.1 A and AA rules) finds nothing on the page; screenshots at two widths."""
-    page.evaluate((ASSETS / "axe.min.js").read_text())
-    found = page.evaluate(
-        "axe.run(document, {runOnly: {type: 'tag', values: "
-        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
-        ".then(r => r.violations.map(v => [v.id, v.nodes.map(n => n.target)]))"
-    )
-    assert found == [], f"{name}: {json.dumps(found)}"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for width in (360, 1280):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
 
 
 def test_sign_in_home_identity_results_in_three_languages(
     served: dict[str, Any],
     browser: Any,
-    inbox: Inbox,  # noqa: F811
-    adults: list[Any],  # noqa: F811
+    inbox: Inbox,
+    adults: list[Any],
     sqlite_his: str,
 ) -> None:
     gateway, portal = served["gateway"], served["portal"]
@@ -199,7 +95,7 @@ def test_sign_in_home_identity_results_in_three_languages(
     assert "not in your care" in outside.text()
 
     # laboratory results: the patient's reports, newest first, with the PDF through the portal
-    page.get_by_role("link", name="Laboratory results").click()
+    page.get_by_role("main").get_by_role("link", name="Laboratory results").click()
     rows = page.locator("#results tbody tr")
     assert [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())] == expected
     dates = [rows.nth(i).locator("td").nth(1).inner_text() for i in range(rows.count())]
@@ -287,7 +183,7 @@ def test_sign_in_home_identity_results_in_three_languages(
 def test_a_guardian_switches_to_the_ward_and_reads_the_wards_results(
     served: dict[str, Any],
     browser: Any,
-    inbox: Inbox,  # noqa: F811
+    inbox: Inbox,
     sqlite_his: str,
 ) -> None:
     engine = sa.create_engine(sqlite_his)
@@ -343,7 +239,7 @@ def test_a_guardian_switches_to_the_ward_and_reads_the_wards_results(
     switcher.select_option(str(ward))
     page.get_by_role("button", name="Switch").click()
     assert page.get_by_label("Active patient").input_value() == str(ward)
-    page.get_by_role("link", name="Laboratory results").click()
+    page.get_by_role("main").get_by_role("link", name="Laboratory results").click()
     rows = page.locator("#results tbody tr")
     shown = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
     assert shown == lab_reports(sqlite_his, ward)

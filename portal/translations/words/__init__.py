@@ -1,0 +1,1 @@
+"""The portal's words, one module per screen (see ``portal.translations.catalogs``)."""
