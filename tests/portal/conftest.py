@@ -115,7 +115,7 @@ def axe_clean(page: Any, name: str) -> None:
     )
     assert found == [], f"{name}: {json.dumps(found)}"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for width in (360, 1280):
+    for width in (360, 768, 1280):
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
 
