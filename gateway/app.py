@@ -21,6 +21,7 @@ import dicomweb.web as dicomweb_web
 import smart_auth.accounts as smart_auth_accounts
 import smart_auth.audit as smart_auth_audit
 import smart_auth.booking as smart_auth_booking
+import smart_auth.design as smart_auth_design
 import smart_auth.ratelimit as smart_auth_ratelimit
 import smart_auth.results.routes as smart_auth_results
 import smart_auth.sharing.routes as smart_auth_sharing
@@ -252,6 +253,7 @@ def create_app(
         import smart_auth.web as smart_auth_web
 
         policy.register_token_validator(smart_auth_web.init_app(app, settings))
+    smart_auth_design.init_app(app, settings)
     smart_auth_accounts.init_app(app, settings)
     smart_auth_audit.init_app(app, settings)
     smart_auth_sharing.init_app(app, settings)

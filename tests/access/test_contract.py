@@ -1700,6 +1700,8 @@ OPEN_ROWS = [
     Row("viewer-index", "GET", lambda w: "/viewer/", every(200)),
     Row("viewer-file", "GET", lambda w: "/viewer/index.html", every(200)),
     Row("static-missing", "GET", lambda w: "/static/nothing-here.css", every(404)),
+    Row("design-stylesheet", "GET", lambda w: "/design/nhsuk-frontend.min.css", every(200)),
+    Row("design-theme", "GET", lambda w: "/design/theme.css", every(200)),
 ]
 
 

@@ -1,0 +1,46 @@
+"""The design of the gateway's own pages (account, sign-in, second factor, consent, sharing,
+results without an account): the same NHS.UK frontend stylesheet as the portal, served by the
+gateway itself (never a CDN), and a small theme with the hospital's colour. Pages link them
+with ``{% include "design_head.html" %}`` in their ``<head>``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort
+
+#: where ``make setup`` puts the npm assets (scripts/install-portal-assets.sh)
+ASSETS = Path(__file__).resolve().parent.parent / "var" / "portal-assets"
+
+
+def init_app(app: Flask, settings: Any, assets: Path = ASSETS) -> None:
+    colour = settings.portal_colour
+    design = Blueprint("design", __name__, template_folder="templates")
+
+    kept: dict[str, bytes] = {}
+
+    @design.get("/design/nhsuk-frontend.min.css")
+    def stylesheet() -> Response:
+        if "css" not in kept:
+            path = assets / "nhsuk-frontend.min.css"
+            if not path.is_file():
+                abort(404)
+            kept["css"] = path.read_bytes()
+        return Response(kept["css"], mimetype="text/css", headers={"Cache-Control": "max-age=3600"})
+
+    @design.get("/design/theme.css")
+    def theme() -> Response:
+        css = (
+            f".portal-header{{background-color:{colour}}}"
+            f".nhsuk-button:not(.nhsuk-button--secondary){{background-color:{colour}}}"
+            ".portal-header a,.portal-header .nhsuk-header__service-name{color:#fff}"
+            ".portal-inline{display:inline-block;margin-right:8px}"
+        )
+        return Response(css, mimetype="text/css", headers={"Cache-Control": "max-age=300"})
+
+    app.register_blueprint(design)
+
+    @app.context_processor
+    def hospital() -> dict[str, Any]:
+        return {"hospital_name": settings.portal_hospital_name}
