@@ -391,8 +391,8 @@ class Settings:
     )
     subscription_timeout_s: int = _opt(
         10,
-        "FHIR Subscriptions: the longest a POST to an endpoint may take (an app's "
-        "backport-timeout may ask for less).",
+        "FHIR Subscriptions: the longest a POST to an endpoint may take, at most 60 (an "
+        "app's backport-timeout may ask for less).",
     )
     subscription_heartbeat_min_s: int = _opt(
         60, "FHIR Subscriptions: the shortest heartbeat period (shorter asks are raised to it)."
@@ -748,9 +748,9 @@ class Settings:
                 f"{PREFIX}NOTIFY_MAX_ATTEMPTS must be at least 1 and "
                 "0 < NOTIFY_MIN_BACKOFF_S <= NOTIFY_MAX_BACKOFF_S"
             )
-        if not 1 <= self.subscription_timeout_s <= 120 or self.subscription_tick_s <= 0:
+        if not 1 <= self.subscription_timeout_s <= 60 or self.subscription_tick_s <= 0:
             raise SettingsError(
-                f"{PREFIX}SUBSCRIPTION_TIMEOUT_S must be between 1 and 120 and "
+                f"{PREFIX}SUBSCRIPTION_TIMEOUT_S must be between 1 and 60 and "
                 "SUBSCRIPTION_TICK_S above 0"
             )
         if self.subscription_heartbeat_min_s < 1 or self.subscription_max_per_app < 1:
