@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from joserfc.jwk import RSAKey
 
 from fhir_gateway.his import schema as t
 from fhir_gateway.his.sql import SqlConnector
@@ -18,6 +19,8 @@ from notifications import events as ev
 from notifications.worker import Notifications, build
 from smart_auth.accounts.tables import identity
 from smart_auth.audit.tables import audit_event
+from smart_auth.sharing.service import grant_share, withdraw_share
+from tests.access.conftest import _partner
 from tests.conftest import BASE
 
 from .conftest import Hospital, settings_for
@@ -229,3 +232,39 @@ def test_handshake_failure_redirects_and_heartbeats(
     assert beat.status["events-since-subscription-start"]["valueString"] == "0"
     assert beat.status["status"]["valueCode"] == "active"
     assert endpoint.at("/refusing", "heartbeat") == []
+
+
+def test_a_partner_is_sent_only_what_consents_in_force_share(
+    his_copy: str,
+    connector: SqlConnector,
+    hospital: Hospital,
+    endpoint: Endpoint,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A partner clinic's backend service subscribes under the patients' Consents; a Consent
+    withdrawn after the event was matched withholds it, the other patient's still goes."""
+    (first_bulletin, first), (second_bulletin, second) = _two_patients(hospital)
+    app = gateway(his_copy, tmp_path)
+    engine = app.extensions["state_engine"]
+    partner_id, token = _partner(app, RSAKey.generate_key(2048, {"kid": "subscriber"}))
+    shared = grant_share(engine, first, partner_id)
+    grant_share(engine, second, partner_id)
+    built = _jobs(his_copy, connector, tmp_path)
+    sid = _active(
+        built,
+        app,
+        token,
+        subscription(ev.LAB_VALIDATED, f"{endpoint.url}/partner", payload="full-resource"),
+    )
+    hospital.validate_bulletin(first_bulletin)
+    hospital.validate_bulletin(second_bulletin)
+    built.runtime.poll_his()
+    matched = {d["patient_id"]: d["id"] for d in built.subscriptions.store.deliveries(sid)}
+    assert set(matched) == {first, second}
+    # the first patient withdraws their Consent before the notification goes
+    assert withdraw_share(engine, int(shared["id"]), frozenset({first})) is not None
+    assert built.subscriptions.deliver(matched[first]) == "withheld"
+    assert built.subscriptions.deliver(matched[second]) == "sent"
+    (got,) = endpoint.at("/partner", "event-notification")
+    assert got.body["entry"][1]["resource"]["id"] == f"lab-{second_bulletin}"
+    assert f"Patient/{first}" not in str(got.body)
