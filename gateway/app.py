@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import dicomweb.web as dicomweb_web
+import notifications.routes as notifications_routes
 import smart_auth.accounts as smart_auth_accounts
 import smart_auth.audit as smart_auth_audit
 import smart_auth.booking as smart_auth_booking
@@ -267,6 +268,8 @@ def create_app(
     if "dicomweb" in app.extensions:
         uploads.dicom_sink = _dicom_sink(app.extensions["dicomweb"])
     _booking(app, settings)
+    # FHIR Subscriptions of apps (R4 Subscriptions Backport IG), delivered by the worker
+    notifications_routes.init_app(app, settings)
     app.extensions["capability_statement"] = lambda: capability_statement(
         settings.base_url,
         app.config["VERSION"],

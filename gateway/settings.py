@@ -9,6 +9,7 @@ reads ``os.environ``. The README's configuration reference is generated from ``O
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -372,6 +373,38 @@ class Settings:
         "The page every notification links to; empty: the portal's /account/ page under "
         "PUBLIC_BASE_URL.",
     )
+    subscription_allow_http: bool = _opt(
+        False,
+        "FHIR Subscriptions: accept http:// endpoints besides https:// (a test or a closed "
+        "network only: notifications carry patient data).",
+    )
+    subscription_allow_private: bool = _opt(
+        False,
+        "FHIR Subscriptions: accept endpoints on private, loopback and unique-local "
+        "addresses (never link-local, multicast or reserved ones: see "
+        "SUBSCRIPTION_ALLOWED_NETWORKS).",
+    )
+    subscription_allowed_networks: tuple = _opt(
+        (),
+        "FHIR Subscriptions: comma-separated networks (10.20.0.0/16, fd00:1::/64) endpoints "
+        "may be on although not public; checked at creation and at every delivery.",
+    )
+    subscription_timeout_s: int = _opt(
+        10,
+        "FHIR Subscriptions: the longest a POST to an endpoint may take, at most 60 (an "
+        "app's backport-timeout may ask for less).",
+    )
+    subscription_heartbeat_min_s: int = _opt(
+        60, "FHIR Subscriptions: the shortest heartbeat period (shorter asks are raised to it)."
+    )
+    subscription_tick_s: float = _opt(
+        5.0,
+        "FHIR Subscriptions: seconds between two looks for handshakes to send, heartbeats "
+        "due, subscriptions whose authorization ended and deliveries whose job was lost.",
+    )
+    subscription_max_per_app: int = _opt(
+        20, "FHIR Subscriptions: the most subscriptions one app may hold for one person."
+    )
 
     viewer_token_ttl_s: int = _opt(
         900,
@@ -715,6 +748,23 @@ class Settings:
                 f"{PREFIX}NOTIFY_MAX_ATTEMPTS must be at least 1 and "
                 "0 < NOTIFY_MIN_BACKOFF_S <= NOTIFY_MAX_BACKOFF_S"
             )
+        if not 1 <= self.subscription_timeout_s <= 60 or self.subscription_tick_s <= 0:
+            raise SettingsError(
+                f"{PREFIX}SUBSCRIPTION_TIMEOUT_S must be between 1 and 60 and "
+                "SUBSCRIPTION_TICK_S above 0"
+            )
+        if self.subscription_heartbeat_min_s < 1 or self.subscription_max_per_app < 1:
+            raise SettingsError(
+                f"{PREFIX}SUBSCRIPTION_HEARTBEAT_MIN_S and SUBSCRIPTION_MAX_PER_APP must be "
+                "at least 1"
+            )
+        try:
+            for network in self.subscription_allowed_networks:
+                ipaddress.ip_network(network.strip(), strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"{PREFIX}SUBSCRIPTION_ALLOWED_NETWORKS must list networks (10.0.0.0/8, ...)"
+            ) from None
 
 
 #: The sections of the configuration, in the reference's order, each with the name prefixes (or
@@ -749,6 +799,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("PACS", ("pacs_",)),
     ("Job queue", ("queue_",)),
     ("Notifications (F22)", ("notify_",)),
+    ("FHIR Subscriptions", ("subscription_",)),
     ("DICOMweb and the viewer", ("dicomweb_", "stow_", "viewer_", "ohif_")),
     ("Patient uploads (F17)", ("uploads_",)),
     ("Booking and video consultations (F19, F20)", ("booking_", "video_")),
@@ -795,6 +846,7 @@ SHARED: tuple[str, ...] = (
     "video_",
     "queue_url",
     "notify_",
+    "subscription_",
 )
 
 

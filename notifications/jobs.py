@@ -96,13 +96,17 @@ class Runtime:
     pacs: ImageArrivals | None = None
     sources: Sequence[EventSource] = ()
     enqueue_delivery: Callable[[int], None] = field(default=lambda _id: None)
+    #: told of every event found (new or seen before): the FHIR Subscriptions match them
+    after_record: Callable[[Sequence[Any]], Any] = field(default=lambda _events: None)
 
     # --- finding events ------------------------------------------------------------------
 
     def _record(self, events: Sequence[Any]) -> int:
-        new = self.store.record(e for e in events if e is not None)
+        found = [e for e in events if e is not None]
+        new = self.store.record(found)
         for delivery_id in new:
             self.enqueue_delivery(delivery_id)
+        self.after_record(found)
         return len(new)
 
     def poll_his(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import threading
 from collections.abc import Callable
@@ -12,10 +13,16 @@ from typing import Any
 import dramatiq
 from dramatiq.broker import Broker
 
+from access.policy import AccessPolicy
+from fhir_gateway.fhir.interactions import FhirService
 from fhir_gateway.his.connector import HisConnector
+from mappers import IdentifierSystems, MapContext
 from smart_auth.accounts import mail_sender, sms_sender
+from smart_auth.audit.writer import AuditWriter
 from smart_auth.state import create_state, make_state_engine
 
+from . import subscriptions as subs
+from .endpoints import EndpointRules
 from .jobs import QUEUE, ImageArrivals, Jobs, JobSettings, Runtime, declare
 from .queue import Periodic, make_broker
 from .store import Preferences, Store, parse_kinds
@@ -29,6 +36,36 @@ class Notifications:
     broker: Broker
     jobs: Jobs
     periodic: Periodic
+    subscriptions: subs.SubscriptionRuntime
+    subscription_jobs: subs.SubscriptionJobs
+
+
+def subscription_runtime(
+    settings: Any, engine: Any, his: HisConnector, rules: EndpointRules | None = None
+) -> subs.SubscriptionRuntime:
+    """The FHIR Subscriptions' runtime: resources are read for a subscriber through the same
+    access policy and mapping as the API's, and each delivery is audited in the state
+    database's trail."""
+    base = settings.identifier_base.rstrip("/")
+    systems = IdentifierSystems.from_base(
+        base, cnp=settings.cnp_system, pesel=settings.pesel_system
+    )
+    fhir = FhirService(
+        his,
+        AccessPolicy(settings.base_url),
+        MapContext(systems=systems),
+        base_url=settings.base_url,
+        secret=secrets.token_bytes(32),  # signs no paging link here: a read is all it does
+    )
+    return subs.SubscriptionRuntime(
+        store=subs.SubscriptionStore(engine),
+        grants=subs.Grants(engine),
+        fhir=fhir,
+        rules=rules or EndpointRules.of(settings),
+        limits=subs.Limits.of(settings),
+        base_url=settings.base_url,
+        audit_sink=AuditWriter(engine),  # not started: each record is written at once
+    )
 
 
 def link_of(settings: Any) -> str:
@@ -44,6 +81,7 @@ def build(
     pacs: ImageArrivals | None = None,
     sources: tuple[Any, ...] = (),
     periodic: tuple[tuple[str, float, Callable[[], None]], ...] = (),
+    rules: EndpointRules | None = None,
 ) -> Notifications:
     """The runtime, broker, actors and periodic jobs of these settings, over the HIS
     connector ``his``; ``pacs`` (built by the caller, which knows the PACS backends) enables
@@ -84,6 +122,9 @@ def build(
         namespace=settings.queue_namespace,
     )
     jobs = declare(broker, runtime)
+    subscriptions = subscription_runtime(settings, engine, his, rules)
+    subscription_jobs = subs.declare(broker, subscriptions, QUEUE)
+    runtime.after_record = subscriptions.match
     # other periodic work (a questionnaire-assignment mail sweep, an export): one actor each
     others = [
         (
@@ -101,6 +142,7 @@ def build(
             ("poll_his", settings.notify_his_poll_s, jobs.poll_his.send),
             ("remind", settings.notify_reminder_every_s, jobs.remind.send),
             ("sweep", settings.notify_sweep_every_s, jobs.sweep.send),
+            ("subscription_tick", settings.subscription_tick_s, subscription_jobs.tick.send),
             *(
                 [("poll_pacs", settings.notify_pacs_poll_s, jobs.poll_pacs.send)]
                 if pacs is not None
@@ -109,7 +151,7 @@ def build(
             *others,
         ],
     )
-    return Notifications(runtime, broker, jobs, ticker)
+    return Notifications(runtime, broker, jobs, ticker, subscriptions, subscription_jobs)
 
 
 def run(
@@ -119,11 +161,12 @@ def run(
     threads: int | None = None,
     pacs: ImageArrivals | None = None,
     stop: threading.Event | None = None,
+    rules: EndpointRules | None = None,
 ) -> None:
     """Run jobs until SIGTERM or SIGINT (or ``stop``): the Dramatiq worker's threads and the
     periodic ticker. A job running when the process is killed is run again (see
     ``notifications.queue``)."""
-    built = build(settings, his=his, pacs=pacs)
+    built = build(settings, his=his, pacs=pacs, rules=rules)
     worker = dramatiq.Worker(
         built.broker, worker_threads=threads or settings.queue_threads, worker_timeout=1000
     )

@@ -247,6 +247,8 @@ def _gateway(his_url: str, pacs: Pacs, tmp: Path) -> Flask:
             shares_token_ttl_s=7200,
             # video appointments' join links carry a Jitsi token (booking rows)
             video_jitsi_secret="contract-jitsi-secret-of-the-test-world",
+            # subscriptions' endpoints may be on the loopback network (none is ever called)
+            subscription_allowed_networks="127.0.0.0/8",
         ),
         pacs=backend,
         pacs_settings=pacs.settings(),

@@ -64,6 +64,7 @@ from tests.access.contract import (
     params,
 )
 from tests.access.questionnaire_rows import QUESTIONNAIRE_ROWS
+from tests.access.subscription_rows import SUBSCRIPTION_ROWS
 from tests.access.world import MISSING, MISSING_UID, Credential, World
 from tests.booking.his import add_slots, utcnow
 from tests.dicomweb.conftest import new_uid
@@ -1955,6 +1956,7 @@ ROWS = (
     + OAUTH_ROWS
     + ACCOUNT_ROWS
     + QUESTIONNAIRE_ROWS
+    + SUBSCRIPTION_ROWS
 )
 
 

@@ -33,7 +33,8 @@ def test_statement_shape(client):
     assert cs["status"] == "active"
     assert cs["kind"] == "instance"
     served = {res["type"] for res in cs["rest"][0]["resource"]}
-    assert served == set(registry()) | {"AuditEvent", "Consent"}  # the last two: state database
+    # the state database's AuditEvent and Consent; the subscriptions and their topics (Basic)
+    assert served == set(registry()) | {"AuditEvent", "Consent", "Subscription", "Basic"}
     assert r.headers["Access-Control-Allow-Origin"] == "*" or "Origin" not in r.request.headers
 
 
