@@ -90,6 +90,7 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         timeout_s=settings.portal_http_timeout_s,
     )
     app.extensions["portal_gateway"] = gateway
+    app.extensions["portal_settings"] = settings
     tiles = register(app)
 
     def pick_locale() -> str:
