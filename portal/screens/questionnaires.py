@@ -170,12 +170,15 @@ class Form:
         return body
 
     def save(self, status: str) -> Any:
-        """PUT the response; the gateway's answer."""
+        """PUT the response, locked on the version the page showed (its ``version`` field;
+        else the one just read): a change made elsewhere since is 412, never overwritten."""
+        shown_version = request.form.get("version", "")
+        version = shown_version if re.fullmatch(r"[0-9.]{1,32}", shown_version) else self.version
         return send(
             "PUT",
             f"{RESOURCE}/{self.id}",
             json=self.body(status),
-            headers={"If-Match": f'W/"{self.version}"'},
+            headers={"If-Match": f'W/"{version}"'},
         )
 
     def summary(self) -> list[dict[str, Any]]:

@@ -56,6 +56,18 @@ def assignment(his: str, assignment_id: int) -> Any:
     return row
 
 
+def bump(his: str, assignment_id: int) -> None:
+    """A change the HIS makes to an assignment (its version moves on)."""
+    engine = sa.create_engine(his)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(t.questionnaire_assignment)
+            .where(t.questionnaire_assignment.c.id == assignment_id)
+            .values(version=t.questionnaire_assignment.c.version + 1)
+        )
+    engine.dispose()
+
+
 def save(page: Any) -> None:
     page.get_by_role("button", name="Save and continue").click()
 
@@ -123,6 +135,9 @@ def test_answer_step_by_step_attach_and_submit(
     # the attachment: a file uploaded through the gateway as the patient's document
     assert page.get_by_role("button", name="Deliver without upload").is_visible()
     axe_clean(page, "questionnaire-attach-en")
+    study = page.locator("input[name=answer-earlier][value^='ImagingStudy/']").first
+    study_ref = study.get_attribute("value")
+    study.check()
     pdf = tmp_path / "letter.pdf"
     pdf.write_bytes(samples.pdf())
     page.locator("#file").set_input_files(str(pdf))
@@ -132,7 +147,7 @@ def test_answer_step_by_step_attach_and_submit(
     # check the answers, go back to change one, submit
     assert page.get_by_role("heading", level=1).inner_text() == "Check your answers"
     assert page.locator("#value-weight").inner_text() == "70"
-    assert page.locator("#value-earlier").inner_text() == "letter.pdf"
+    assert page.locator("#value-earlier").inner_text().endswith("letter.pdf")
     axe_clean(page, "questionnaire-review-en")
     page.get_by_role("link", name="Change Înălțime (m)").click()
     assert page.locator("#answer-height").input_value() == "1.75"
@@ -154,8 +169,16 @@ def test_answer_step_by_step_attach_and_submit(
     assert answers["treated"] is True
     assert answers["weight"] == 70
     assert answers["height"] == 1.8
-    assert [a["url"].split("/")[0] for a in answers["earlier"]] == ["DocumentReference"]
-    assert answers["earlier"][0]["title"] == "letter.pdf"
+    assert [a["url"].split("/")[0] for a in answers["earlier"]] == [
+        "ImagingStudy",
+        "DocumentReference",
+    ]
+    assert answers["earlier"][0]["url"] == study_ref
+    assert answers["earlier"][1]["title"] == "letter.pdf"
+    # the uploaded file is the patient's own document at the gateway
+    uploads = served["gw"].extensions["uploads"]
+    assert uploads.is_upload(answers["earlier"][1]["url"], person.id)
+    assert not uploads.is_upload(answers["earlier"][1]["url"], other.id)
 
     # closed for good: the steps lead back to the read-only answers
     page.goto(f"{portal}/questionnaires/{mine}/step/0")
@@ -192,6 +215,12 @@ def test_answer_step_by_step_attach_and_submit(
     page.locator("#start").click()
     page.locator("#answer-reason-2").check()
     page.locator("#save").click()
+    # the response changed elsewhere meanwhile (another window): said, nothing overwritten
+    bump(his, second)
+    page.locator("#save").click()
+    assert page.locator(".nhsuk-error-summary").is_visible()
+    assert "zmieniona gdzie indziej" in page.locator(".nhsuk-error-summary").inner_text()
+    assert assignment(his, second).answers == {"reason": "follow-up"}
     page.locator("#save").click()
     page.locator("#answer-treated-2").check()  # no: the treatments question is skipped
     page.locator("#save").click()
