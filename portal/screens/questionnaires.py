@@ -46,6 +46,8 @@ TILE = Tile(
     lazy_gettext("Answer the questionnaires the hospital sends you, with documents if asked."),
 )
 RESOURCE = "QuestionnaireResponse"
+#: the problems of an attachment page's file (not an item of the questionnaire)
+FILE = " file"
 #: the largest upload the portal passes on to the gateway (which has its own limit, 413)
 UPLOAD_LIMIT = 60 * 1024 * 1024
 #: the types of a patient's document (the gateway's patient-document-type code system)
@@ -376,8 +378,12 @@ def step_page(
     link = item["linkId"] if item is not None else ""
     summary = []
     field_error = ""
+    file_error = ""
     for problem_link, words in problems or []:
-        if problem_link in (None, link):
+        if problem_link == FILE:
+            summary.append((words, "#file"))
+            file_error = words
+        elif problem_link in (None, link):
             summary.append((words, f"#answer-{link}" if link else "#main"))
             field_error = field_error or words
         else:
@@ -403,6 +409,7 @@ def step_page(
             item=item,
             summary=summary,
             field_error=field_error,
+            file_error=file_error,
             previous=previous,
             position=sum(1 for i in range(index + 1) if form.shown(i)),
             attachable=attachable,
@@ -648,7 +655,7 @@ def attach(response_id: str, index: int) -> Any:
     ]
     uploaded, wrong = upload_file(item)
     if wrong:
-        return step_page(form, index, [(link, wrong)], 400)
+        return step_page(form, index, [(FILE, wrong)], 400)
     if uploaded is not None:
         answers.append(uploaded)
     if answers and not item.get("repeats"):

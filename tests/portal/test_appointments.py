@@ -132,6 +132,7 @@ def test_book_by_keyboard_lost_race_cancel_video_and_refusals(
     page.goto(f"{portal}/appointments/book/confirm?service={video}&slot={soon[0]}")
     page.locator("#confirm").click()
     page.wait_for_url(f"{portal}/appointments/*?done=booked")
+    video_id = page.url.split("/appointments/")[1].split("?")[0]
     join = page.get_by_role("link", name="Join the video consultation")
     assert join.get_attribute("href").startswith("https://meet.hospital.example/")
     axe_clean(page, "appointment-video-en")
@@ -141,6 +142,13 @@ def test_book_by_keyboard_lost_race_cancel_video_and_refusals(
     assert "can no longer be changed or cancelled here" in summary.inner_text()
     assert appointments_of_slot(his, soon[0])[0].status == "booked"
     axe_clean(page, "appointment-refused-en")
+
+    # the filter by type finds it among the video appointments only
+    page.goto(f"{portal}/appointments?type=video")
+    assert page.locator(f"a[href='/appointments/{video_id}']").count() == 1
+    page.goto(f"{portal}/appointments?type=in-person")
+    assert page.locator(f"a[href='/appointments/{video_id}']").count() == 0
+    page.goto(f"{portal}/appointments/{video_id}")
 
     # a video consultation in three days: no link yet, a word on when it comes
     later = add_slots(

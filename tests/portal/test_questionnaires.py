@@ -139,7 +139,7 @@ def test_answer_step_by_step_attach_and_submit(
     study_ref = study.get_attribute("value")
     study.check()
     pdf = tmp_path / "letter.pdf"
-    pdf.write_bytes(samples.pdf())
+    pdf.write_bytes(samples.pdf() + b"%" + b"0" * 300_000)  # beyond the portal's form limit
     page.locator("#file").set_input_files(str(pdf))
     page.locator("#document-type").select_option("other-clinic-letter")
     save(page)
@@ -229,7 +229,16 @@ def test_answer_step_by_step_attach_and_submit(
     page.locator("#answer-height").fill("1.6")
     page.locator("#save").click()
     page.locator("#save").click()
-    axe_clean(page, "questionnaire-attach-pl")
+    # a kind of file the gateway does not take: its 415 said, linked to the file field
+    notes = tmp_path / "notes.txt"
+    notes.write_text("plain text notes")
+    page.locator("#file").set_input_files(str(notes))
+    page.locator("#save").click()
+    summary = page.locator(".nhsuk-error-summary")
+    assert "nie jest przyjmowany" in summary.inner_text()
+    assert summary.get_by_role("link").get_attribute("href") == "#file"
+    assert page.locator("#file-error").is_visible()
+    axe_clean(page, "questionnaire-attach-error-pl")
     page.get_by_role("button", name="Dostarcz bez przesyłania").click()
     assert page.locator("#done").is_visible()
     row = assignment(his, second)
