@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from typing import Any
 
+from babel.numbers import format_decimal
 from flask import (
     Blueprint,
     abort,
@@ -20,8 +22,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale, lazy_gettext  # type: ignore[import-untyped]
 from flask_babel import gettext as _  # type: ignore[import-untyped]
-from flask_babel import lazy_gettext  # type: ignore[import-untyped]
 from flask_wtf.csrf import validate_csrf  # type: ignore[import-untyped]
 from wtforms import ValidationError  # type: ignore[import-untyped]
 
@@ -54,6 +56,10 @@ UPLOAD_LIMIT = 60 * 1024 * 1024
 DOCUMENT_TYPES = ("external-lab-result", "other-clinic-letter", "image", "other")
 _LINK = re.compile(r"linkId='([A-Za-z0-9._\-]{1,64})'")
 _TYPE_SYSTEM = re.compile(r"https?://[^\s,;()]+/CodeSystem/patient-document-type")
+
+
+def hospital_zone() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(current_app.extensions["portal_settings"].portal_time_zone)
 
 
 def document_type_label(code: str) -> str:
@@ -278,6 +284,8 @@ def answer_text(answer: dict[str, Any]) -> dict[str, str]:
         return {"text": _("Yes") if answer["valueBoolean"] else _("No")}
     if "valueDate" in answer:
         return {"date": str(answer["valueDate"])}
+    if "valueDecimal" in answer:
+        return {"text": format_decimal(answer["valueDecimal"], locale=str(get_locale()))}
     if "valueAttachment" in answer:
         attachment = answer["valueAttachment"]
         return {"text": str(attachment.get("title") or attachment.get("url", ""))}
@@ -428,6 +436,12 @@ def current_value(form: Form, link: str) -> Any:
     if not answers:
         return ""
     value = _value(answers[0])
+    if "valueDateTime" in answers[0] and "T" in str(value):
+        try:
+            at = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return ""
+        return at.astimezone(hospital_zone()).strftime("%Y-%m-%dT%H:%M")
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, tuple):
@@ -490,6 +504,12 @@ def parse(item: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
                 answers.append({"valueDate": dt.date.fromisoformat(value).isoformat()})
             except ValueError:
                 return [], _("Enter a real date.")
+        elif kind == "dateTime":
+            try:
+                at = dt.datetime.fromisoformat(value).replace(tzinfo=hospital_zone())
+            except ValueError:
+                return [], _("Enter a real date.")
+            answers.append({"valueDateTime": at.isoformat(timespec="seconds")})
         else:
             answers.append({"valueString": value})
     return answers, ""

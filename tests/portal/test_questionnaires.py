@@ -30,7 +30,7 @@ def assign(his: str, patient: int, code: str) -> int:
         questionnaire = conn.execute(
             sa.select(t.questionnaire.c.id).where(t.questionnaire.c.code == code)
         ).scalar_one()
-        made = conn.execute(
+        key = conn.execute(
             sa.insert(t.questionnaire_assignment).values(
                 questionnaire_id=questionnaire,
                 patient_id=patient,
@@ -39,7 +39,9 @@ def assign(his: str, patient: int, code: str) -> int:
                 updated_at=now - dt.timedelta(minutes=5),
                 version=1,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert key is not None
+        made = key[0]
     engine.dispose()
     return int(made)
 
