@@ -32,6 +32,18 @@ def service_code(his: str, slot: int) -> str:
     return str(code)
 
 
+def specialty(his: str, slot: int) -> str:
+    engine = sa.create_engine(his)
+    with engine.connect() as conn:
+        code = conn.execute(
+            sa.select(t.service.c.specialty_code).where(
+                t.service.c.id == slot_facts(his, slot).service_id
+            )
+        ).scalar_one()
+    engine.dispose()
+    return str(code)
+
+
 def set_slot(his: str, slot: int, status: str) -> None:
     engine = sa.create_engine(his)
     with engine.begin() as conn:
@@ -106,6 +118,11 @@ def test_book_by_keyboard_lost_race_cancel_video_and_refusals(
     page.goto(f"{portal}/appointments?when=all&service=NO-SUCH-SERVICE")
     assert page.locator("#no-appointments").is_visible()
     axe_clean(page, "appointments-empty-en")
+
+    # by specialty: the same free times among those of every service of the specialty
+    page.goto(f"{portal}/appointments/book/times?specialty={specialty(his, slots[1])}")
+    assert page.locator(f"#slot-{slots[1]}").count() == 1
+    assert page.locator(f"#slot-{slots[0]}").count() == 0  # booked: no longer proposed
 
     # a lost race: another patient takes the time between the choice and the confirmation
     page.goto(f"{portal}/appointments/book/confirm?service={code}&slot={slots[1]}")
