@@ -24,8 +24,6 @@ from flask import (
 )
 from flask_babel import get_locale, lazy_gettext  # type: ignore[import-untyped]
 from flask_babel import gettext as _  # type: ignore[import-untyped]
-from flask_wtf.csrf import validate_csrf  # type: ignore[import-untyped]
-from wtforms import ValidationError  # type: ignore[import-untyped]
 
 from portal.client import GatewayError
 from portal.screens import Tile
@@ -33,7 +31,6 @@ from portal.web import (
     active,
     gateway,
     matches,
-    problem,
     read,
     search,
     searches,
@@ -644,10 +641,9 @@ def attach(response_id: str, index: int) -> Any:
     CSRF token is checked here, once the larger limit is set), earlier documents and studies
     chosen, or "deliver without upload", which submits the questionnaire with nothing attached."""
     request.max_content_length = UPLOAD_LIMIT
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError:
-        return problem(400, _("The form expired. Please go back and try again."))
+    # the token (and over https the Referer) as every other form of the portal: a refusal is
+    # the app's CSRFError page
+    current_app.extensions["csrf"].protect()
     form = Form(response_id)
     if form.closed:
         return closed(form)

@@ -241,6 +241,14 @@ def test_answer_step_by_step_attach_and_submit(
     assert summary.get_by_role("link").get_attribute("href") == "#file"
     assert page.locator("#file-error").is_visible()
     axe_clean(page, "questionnaire-attach-error-pl")
+    # the attachment form checks its CSRF token itself (its size limit is its own): a forged
+    # one is refused and changes nothing
+    forged = page.request.post(
+        page.url.replace("/step/", "/attach/"), multipart={"action": "deliver"}, headers=EN
+    )
+    assert forged.status == 400
+    assert "Formularz wygasł" in forged.text()
+    assert assignment(his, second).status == "in-progress"
     page.get_by_role("button", name="Dostarcz bez przesyłania").click()
     assert page.locator("#done").is_visible()
     row = assignment(his, second)
