@@ -123,6 +123,8 @@ def test_book_by_keyboard_lost_race_cancel_video_and_refusals(
     page.goto(f"{portal}/appointments/book/times?specialty={specialty(his, slots[1])}")
     assert page.locator(f"#slot-{slots[1]}").count() == 1
     assert page.locator(f"#slot-{slots[0]}").count() == 0  # booked: no longer proposed
+    page.goto(f"{portal}/appointments/book/times?specialty={specialty(his, slots[1])}&type=video")
+    assert page.locator(f"#slot-{slots[1]}").count() == 0  # in person: not among video visits
 
     # a lost race: another patient takes the time between the choice and the confirmation
     page.goto(f"{portal}/appointments/book/confirm?service={code}&slot={slots[1]}")
