@@ -5,6 +5,8 @@ leave out answers the other answers disable)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from portal.screens.questionnaires import enabled, pages_of
 
 SYSTEM = "https://his.hospital.example/fhir/CodeSystem/questionnaire-answer/q"
@@ -31,7 +33,7 @@ def test_display_items_go_on_the_page_of_the_question_after_them() -> None:
 
 
 def test_enable_when_operators_and_behaviour() -> None:
-    answers = {
+    answers: dict[str, list[dict[str, Any]]] = {
         "treated": [{"valueBoolean": True}],
         "reason": [{"valueCoding": coding("first")}],
         "weight": [{"valueInteger": 70}],
