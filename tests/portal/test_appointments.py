@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from fhir_gateway.his import schema as t
+from gateway.settings import Settings, SettingsError
 from tests.booking.his import add_slots, appointments_of_slot, slot_facts, utcnow
 from tests.portal.care import adults, sqlite_his, tab_to  # noqa: F401 (fixtures)
 from tests.portal.conftest import axe_clean, pytestmark, sign_in  # noqa: F401
@@ -224,3 +226,11 @@ def test_book_by_keyboard_lost_race_cancel_video_and_refusals(
     page.goto(f"{portal}/appointments/book")
     axe_clean(page, "appointments-book-ro")
     context.close()
+
+
+def test_the_hospitals_time_zone_must_be_a_known_one() -> None:
+    assert Settings.from_mapping({"portal_time_zone": "Europe/Warsaw"}).portal_time_zone == (
+        "Europe/Warsaw"
+    )
+    with pytest.raises(SettingsError, match="PORTAL_TIME_ZONE"):
+        Settings.from_mapping({"portal_time_zone": "Mars/Olympus"})
