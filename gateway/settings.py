@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import re
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -501,6 +502,11 @@ class Settings:
     portal_default_locale: str = _opt(
         "ro", "The portal's language when the browser asks for none of ro, pl, en."
     )
+    portal_time_zone: str = _opt(
+        "Europe/Bucharest",
+        "The hospital's time zone (an IANA name, e.g. Europe/Warsaw): the portal shows "
+        "appointment times in it.",
+    )
 
     oauth_code_lifetime_s: int = _opt(
         60, "Seconds an OAuth authorization code stays usable (once); at most 60."
@@ -706,6 +712,10 @@ class Settings:
             raise SettingsError(f"{PREFIX}PORTAL_DEFAULT_LOCALE is one of ro, pl, en")
         if not re.fullmatch(r"#[0-9a-fA-F]{6}", self.portal_colour):
             raise SettingsError(f"{PREFIX}PORTAL_COLOUR is a colour #rrggbb")
+        try:
+            zoneinfo.ZoneInfo(self.portal_time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"{PREFIX}PORTAL_TIME_ZONE is an IANA time zone name") from None
         if not 1 <= self.default_count <= self.max_count:
             raise SettingsError(f"{PREFIX}DEFAULT_COUNT must be between 1 and MAX_COUNT")
         if not 0 < self.port < 65536:

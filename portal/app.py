@@ -90,6 +90,7 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         timeout_s=settings.portal_http_timeout_s,
     )
     app.extensions["portal_gateway"] = gateway
+    app.extensions["portal_settings"] = settings
     tiles = register(app)
 
     def pick_locale() -> str:
@@ -172,6 +173,8 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         css = (
             f".portal-header{{background-color:{colour}}}"
             f".nhsuk-button:not(.nhsuk-button--secondary){{background-color:{colour}}}"
+            # a focused button keeps the design's yellow, which its dark text is readable on
+            ".nhsuk-button:focus:not(:active){background-color:#ffeb3b}"
             ".portal-header a,.portal-header .nhsuk-header__service-name{color:#fff}"
             ".portal-logo{max-height:40px;margin-right:12px;vertical-align:middle}"
             ".portal-emergency{border-left:8px solid #d5281b}"

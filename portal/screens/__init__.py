@@ -23,9 +23,9 @@ class Tile:
 
 
 def _modules() -> list[ModuleType]:
-    from portal.screens import results
+    from portal.screens import appointments, questionnaires, results
 
-    return [results]
+    return [results, questionnaires, appointments]
 
 
 def register(app: Flask) -> list[Tile]:
