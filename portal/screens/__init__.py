@@ -23,9 +23,9 @@ class Tile:
 
 
 def _modules() -> list[ModuleType]:
-    from portal.screens import results
+    from portal.screens import imaging, paraclinical, results
 
-    return [results]
+    return [results, paraclinical, imaging]
 
 
 def register(app: Flask) -> list[Tile]:
