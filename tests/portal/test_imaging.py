@@ -104,6 +104,16 @@ def cards(page: Any) -> list[dict[str, Any]]:
     return out
 
 
+def viewer_stub(context: Any, gateway: str) -> None:
+    """The browser's requests for the gateway's viewer page answered by a stand-in page: the
+    test reads where the portal sent the tab (and tries the token there itself); the OHIF
+    build's own loading is the viewer's tests' business, not the portal's."""
+    context.route(
+        f"{gateway}/viewer/**",
+        lambda route: route.fulfill(status=200, content_type="text/html", body="<title>v</title>"),
+    )
+
+
 def tab_to(page: Any, selector: str, limit: int = 120) -> None:
     """Press Tab until the element matching ``selector`` has the focus."""
     target = page.locator(selector).first.element_handle()
@@ -137,6 +147,7 @@ def test_imaging_studies_filters_viewer_report_export(
     reports = truth("DiagnosticReport", patient=person.id, category="RAD", _count=100)
     reported = {r["imagingStudy"][0]["reference"] for r in reports if r.get("imagingStudy")}
     context = browser.new_context(locale="en-GB", accept_downloads=True)
+    viewer_stub(context, gateway)
     page = context.new_page()
     sign_in(page, served, person, inbox)
 
@@ -306,6 +317,7 @@ def test_imaging_by_keyboard_and_a_patient_without_studies(
     person = next(p for p in adults if p.id in with_images)
     studies = truth("ImagingStudy", patient=person.id, _sort="-started")
     context = browser.new_context(locale="en-GB")
+    viewer_stub(context, served["gateway"])
     page = context.new_page()
     sign_in(page, served, person, inbox)
 

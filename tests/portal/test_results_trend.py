@@ -104,6 +104,7 @@ def test_report_values_and_an_analytes_trend_chart_and_table(
         )
     )
     page.get_by_role("link", name=report["id"], exact=True).click()
+    page.wait_for_load_state()  # the stylesheet too: it hides the cells' narrow-screen headings
     assert page.get_by_role("heading", level=1).inner_text() == f"Report {report['id']}"
     bundle = truth("DiagnosticReport", _id=report["id"], _include="DiagnosticReport:result")
     observations = {
