@@ -195,6 +195,12 @@ WIDTH, HEIGHT = 640, 320
 LEFT, RIGHT, TOP, BOTTOM = 64, 24, 20, 44
 
 
+def _instant(value: str) -> dt.datetime:
+    """A FHIR dateTime (a day, or an instant with its offset) as an aware datetime."""
+    found = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return found if found.tzinfo else found.replace(tzinfo=dt.UTC)
+
+
 def _label(value: float) -> str:
     return f"{value:g}"
 
@@ -205,7 +211,7 @@ def chart(rows: list[dict[str, Any]]) -> Chart | None:
     numeric = [r for r in rows if isinstance(r["value"], (int, float)) and r["date"]]
     if not numeric:
         return None
-    days = [dt.datetime.fromisoformat(r["date"].replace("Z", "+00:00")) for r in numeric]
+    days = [_instant(r["date"]) for r in numeric]
     low, high = numeric[-1]["low"], numeric[-1]["high"]
     values = [float(r["value"]) for r in numeric]
     span = [*values, *(v for v in (low, high) if v is not None)]

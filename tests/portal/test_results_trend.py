@@ -179,6 +179,11 @@ def test_report_values_and_an_analytes_trend_chart_and_table(
     assert answer is not None
     assert answer.status == 404
     axe_clean(page, "results-trend-error-en")
+    page.get_by_role("button", name="Română").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", level=1).inner_text() == "A apărut o problemă"
+    axe_clean(page, "results-trend-error-ro")
+    page.get_by_role("button", name="English").click()
     assert page.request.get(f"{portal}/results/trend?code=a,b").status == 404
 
     # another patient's report and its files through the portal's URLs: 404, nothing of theirs
@@ -213,3 +218,34 @@ def test_results_to_a_trend_by_keyboard(
     assert page.get_by_role("heading", level=1).inner_text().startswith("Trend of ")
     assert page.locator("#trend-table tbody tr").count() >= 1
     context.close()
+
+
+def test_the_chart_of_odd_series() -> None:
+    """One value, a day without a time beside instants, a range open at one end, values only in
+    words: each drawn (or not) without failing, every point inside the plot."""
+    from portal.screens.results import BOTTOM, HEIGHT, LEFT, RIGHT, TOP, WIDTH, chart
+
+    def row(date: str, value: Any, low: Any = None, high: Any = None) -> dict[str, Any]:
+        return {"date": date, "value": value, "low": low, "high": high, "flag": ""}
+
+    one = chart([row("2024-05-06T09:30:00Z", 4.2, 3.5, 5.1)])
+    assert one is not None
+    assert [p.x for p in one.points] == [LEFT + (WIDTH - LEFT - RIGHT) / 2]
+    mixed = chart(
+        [row("2021-01-05", 12.0, None, 10.0), row("2024-06-30T16:45:00+02:00", 3.0, None, 10.0)]
+    )
+    assert mixed is not None
+    assert mixed.points[0].x == LEFT
+    assert mixed.points[1].x == WIDTH - RIGHT
+    # only a high end: the band runs from the bottom of the plot to it; 12 is above it, 3 in it
+    assert mixed.band is not None
+    assert mixed.band[1] == HEIGHT - BOTTOM
+    assert mixed.points[0].y < mixed.band[0] < mixed.points[1].y
+    for point in [*one.points, *mixed.points]:
+        assert TOP <= point.y <= HEIGHT - BOTTOM
+    assert all(TOP <= y <= HEIGHT - BOTTOM for y, _ in mixed.y_ticks)
+    assert chart([row("2024-01-01", None)]) is None
+    negative = chart([row("2024-01-01", -2.5), row("2024-02-01", 0.5)])
+    assert negative is not None
+    assert negative.band is None
+    assert "0" in [label for _, label in negative.y_ticks]
