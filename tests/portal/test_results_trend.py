@@ -58,12 +58,17 @@ def test_report_values_and_an_analytes_trend_chart_and_table(
         return truth("DiagnosticReport", patient=pid, category="LAB", _sort="-date", _count=50)
 
     def richest(pid: int) -> tuple[str, int]:
-        """The analyte with the most numeric values, and their number."""
+        """The analyte with the most numeric values, those with a value out of its range
+        first, and their number."""
         counts: dict[str, int] = {}
+        outside: set[str] = set()
         for o in truth("Observation", patient=pid, _count=500):
             if "valueQuantity" in o and o.get("referenceRange"):
                 counts[coded(o)] = counts.get(coded(o), 0) + 1
-        return max(counts.items(), key=lambda i: i[1]) if counts else ("", 0)
+                if o["interpretation"][0]["coding"][0]["code"] != "N":
+                    outside.add(coded(o))
+        ranked = sorted(counts.items(), key=lambda i: (i[0] in outside, i[1]))
+        return ranked[-1] if ranked else ("", 0)
 
     person = next(p for p in adults if labs(p.id) and richest(p.id)[1] >= 4)
     other = next(p for p in adults if p.id != person.id and labs(p.id))
