@@ -23,9 +23,9 @@ class Tile:
 
 
 def _modules() -> list[ModuleType]:
-    from portal.screens import appointments, questionnaires, results
+    from portal.screens import appointments, imaging, paraclinical, questionnaires, results
 
-    return [results, questionnaires, appointments]
+    return [results, paraclinical, imaging, questionnaires, appointments]
 
 
 def register(app: Flask) -> list[Tile]:
