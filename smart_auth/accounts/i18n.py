@@ -266,11 +266,10 @@ _T: dict[str, tuple[str, str, str]] = {
     "age_few": ("{n} ani", "{n} lata", "{n} years"),
     "age_many": ("{n} de ani", "{n} lat", "{n} years"),
     "ending_in": ("se termină cu {digits}", "kończy się na {digits}", "ending in {digits}"),
-    "verified": ("Verificat", "Zweryfikowano", "Verified"),
     "verified_on": (
-        "verificat în evidențele spitalului la {date}",
-        "zweryfikowano w dokumentacji szpitala {date}",
-        "verified in hospital on {date}",
+        "Verificat în evidențele spitalului la {date}",
+        "Zweryfikowano w dokumentacji szpitala {date}",
+        "Verified in hospital on {date}",
     ),
     "add_ward_hint": (
         "Spitalul trebuie să aibă înregistrată tutela dumneavoastră asupra acestei persoane.",
