@@ -23,9 +23,9 @@ class Tile:
 
 
 def _modules() -> list[ModuleType]:
-    from portal.screens import results
+    from portal.screens import history, results, settings
 
-    return [results]
+    return [results, settings, history]
 
 
 def register(app: Flask) -> list[Tile]:
