@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
@@ -18,6 +19,7 @@ from playwright.sync_api import expect
 from smart_auth.accounts import i18n
 from smart_auth.design import ASSETS
 from smart_auth.oauth import wording
+from tests.conftest import BASE
 
 from .conftest import Inbox
 from .test_pages_profile import ready_account, sign_in
@@ -148,6 +150,32 @@ def test_account_pages_in_the_portal_design(
         assert person.national_id[:-4] not in shown.inner_text()
         assert t("verified_on", date=day(today, lang)) in item.inner_text()
     axe_clean(tab, f"identities-filled-{lang}")
+
+    # an app asks for access: the consent page offers both people, in the same design
+    client_id, _ = server.server.app.extensions["smart_oauth"].store.register_client(
+        name="Chart Reader",
+        kind="app",
+        auth_method="none",
+        scope="launch/patient openid fhirUser patient/*.rs",
+        redirect_uris=("https://app.example/callback",),
+    )
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": "https://app.example/callback",
+        "scope": "launch/patient openid fhirUser patient/*.rs",
+        "state": "design",
+        "aud": BASE,
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256",
+    }
+    tab.goto(f"{base}/oauth/authorize?{urlencode(query)}")
+    assert tab.get_by_role("heading", level=1).inner_text() == wording.text(
+        "title", lang, app="Chart Reader"
+    )
+    assert tab.get_by_role("radio").count() == 2
+    axe_clean(tab, f"consent-{lang}")
+    tab.goto(f"{base}/account/identities")
     name = f"{ward.given} {ward.family}"
     tab.get_by_role("button", name=f"{t('remove')}: {name}").click()
     assert tab.get_by_role("heading", level=1).inner_text() == t("remove_title", name=name)
