@@ -17,6 +17,7 @@ from urllib.parse import quote
 import requests
 import sqlalchemy as sa
 from joserfc import jwt
+from playwright.sync_api import expect
 
 from portal.sessions import portal_session
 from smart_auth.oauth.store import OAuthStore
@@ -105,7 +106,7 @@ def test_settings_account_pages_partner_shares_and_access_history(
 
     # the settings hub: the account's pages on the gateway, no partner clinic yet
     page.get_by_role("navigation", name="Services").get_by_role("link", name="Settings").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Settings"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Settings")
     links = page.locator("#account-pages a")
     paths = [
         "/account/profile",
@@ -216,8 +217,7 @@ def test_settings_account_pages_partner_shares_and_access_history(
     page.keyboard.press("Space")
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{portal}/settings")
-    assert page.locator("html").get_attribute("lang") == "ro"
+    expect(page.locator("html")).to_have_attribute("lang", "ro")
     assert page.get_by_role("heading", level=1).inner_text() == "Setări"
     assert page.locator("#account-pages a").first.get_attribute("href") == (
         f"{gateway}/account/lang/ro?next=%2Faccount%2Fprofile"
@@ -229,7 +229,15 @@ def test_settings_account_pages_partner_shares_and_access_history(
     assert all(r.endswith(dt.date.today().strftime("%d.%m.%Y")) for r in ro_rows)
     assert f"{CLINIC_NAME} (clinică parteneră)" in page.locator("#events").inner_text()
     axe_clean(page, "history-ro")
+    page.get_by_role("button", name="Polski").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Historia dostępu")
+    assert f"{CLINIC_NAME} (placówka partnerska)" in page.locator("#events").inner_text()
+    axe_clean(page, "history-pl")
     page.goto(f"{portal}/settings")
+    assert page.get_by_role("heading", level=1).inner_text() == "Ustawienia"
+    axe_clean(page, "settings-pl")
+    page.get_by_role("button", name="Română").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Setări")
     page.get_by_role("link", name="Profil", exact=True).click()
     page.wait_for_url(f"{gateway}/account/profile")
     assert page.locator("html").get_attribute("lang") == "ro"
