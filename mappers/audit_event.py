@@ -92,15 +92,20 @@ def from_audit_row(
     subject_system: str = SUBJECT_SYSTEM,
     client_system: str = CLIENT_SYSTEM,
     observer: str = "fhir-gateway",
+    client_name: str | None = None,
 ) -> Json:
     """The AuditEvent of one row (``id``, ``recorded``, ``action``, ``resource_type``,
-    ``outcome``, ``subject``, ``client_id``, ``entity_ids``) and the patients it concerned."""
+    ``outcome``, ``subject``, ``client_id``, ``entity_ids``) and the patients it concerned;
+    ``client_name``, the name the client is registered under, is the client agent's
+    ``display`` (so a patient's history can say which app or partner clinic it was)."""
     interaction, action = _ACTIONS.get(record["action"], ("operation", "E"))
     client = (
         _by_identifier(client_system, record["client_id"])
         if record["client_id"]
         else {"display": "unidentified client"}
     )
+    if record["client_id"] and client_name:
+        client["display"] = client_name
     agents: list[Json] = [
         {
             "who": _by_identifier(subject_system, record["subject"] or "anonymous"),

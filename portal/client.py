@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -32,6 +33,22 @@ def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
     return verifier, challenge.rstrip(b"=").decode()
+
+
+def subject_of(id_token: str) -> str:
+    """The ``sub`` claim (the gateway's account id) of an ID token the portal received straight
+    from the token endpoint over its authenticated channel (OpenID Connect Core §3.1.3.7: such
+    a token's origin is the TLS server; it only names who signed in, and grants nothing)."""
+    parts = id_token.split(".")
+    if len(parts) != 3:
+        return ""
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        claims = json.loads(payload)
+    except ValueError:
+        return ""
+    sub = claims.get("sub") if isinstance(claims, dict) else None
+    return sub if isinstance(sub, str) else ""
 
 
 @dataclass
@@ -101,6 +118,7 @@ class Gateway:
             "access_token": token["access_token"],
             "refresh_token": token.get("refresh_token", ""),
             "expires_at": time.time() + float(token.get("expires_in", 300)),
+            "sub": subject_of(token.get("id_token", "")),
         }
 
     def exchange(self, code: str, verifier: str) -> dict[str, Any]:
@@ -117,9 +135,11 @@ class Gateway:
         if not tokens.get("refresh_token"):
             raise SignedOut()
         try:
-            return self._token(
+            fresh = self._token(
                 {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
             )
+            fresh["sub"] = fresh["sub"] or tokens.get("sub", "")
+            return fresh
         except GatewayError as exc:
             if exc.status in (400, 401):
                 raise SignedOut() from None

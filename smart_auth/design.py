@@ -33,7 +33,8 @@ def init_app(app: Flask, settings: Any, assets: Path = ASSETS) -> None:
     def theme() -> Response:
         css = (
             f".portal-header{{background-color:{colour}}}"
-            f".nhsuk-button:not(.nhsuk-button--secondary){{background-color:{colour}}}"
+            ".nhsuk-button:not(.nhsuk-button--secondary):not(.nhsuk-button--warning)"
+            f"{{background-color:{colour}}}"
             ".portal-header a,.portal-header .nhsuk-header__service-name{color:#fff}"
             ".portal-inline{display:inline-block;margin-right:8px}"
         )

@@ -23,9 +23,17 @@ class Tile:
 
 
 def _modules() -> list[ModuleType]:
-    from portal.screens import appointments, imaging, paraclinical, questionnaires, results
+    from portal.screens import (
+        appointments,
+        history,
+        imaging,
+        paraclinical,
+        questionnaires,
+        results,
+        settings,
+    )
 
-    return [results, paraclinical, imaging, questionnaires, appointments]
+    return [results, paraclinical, imaging, questionnaires, appointments, settings, history]
 
 
 def register(app: Flask) -> list[Tile]:

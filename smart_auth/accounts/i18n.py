@@ -252,6 +252,67 @@ _T: dict[str, tuple[str, str, str]] = {
         "Ta osoba jest już na liście.",
         "This person is already on the list.",
     ),
+    "identities_intro": (
+        "Spitalul verifică fiecare persoană în evidențele sale înainte de a o adăuga.",
+        "Szpital sprawdza każdą osobę w swojej dokumentacji, zanim ją doda.",
+        "The hospital checks each person against its records before adding them.",
+    ),
+    "sex": ("Sex", "Płeć", "Sex"),
+    "sex_F": ("Feminin", "Kobieta", "Female"),
+    "sex_M": ("Masculin", "Mężczyzna", "Male"),
+    "sex_U": ("Necunoscut", "Nieznana", "Unknown"),
+    "age": ("Vârsta", "Wiek", "Age"),
+    "age_one": ("{n} an", "{n} rok", "{n} year"),
+    "age_few": ("{n} ani", "{n} lata", "{n} years"),
+    "age_many": ("{n} de ani", "{n} lat", "{n} years"),
+    "ending_in": ("se termină cu {digits}", "kończy się na {digits}", "ending in {digits}"),
+    "verified_on": (
+        "Verificat în evidențele spitalului la {date}",
+        "Zweryfikowano w dokumentacji szpitala {date}",
+        "Verified in hospital on {date}",
+    ),
+    "add_ward_hint": (
+        "Spitalul trebuie să aibă înregistrată tutela dumneavoastră asupra acestei persoane.",
+        "Szpital musi mieć zapisane Twoje opiekuństwo nad tą osobą.",
+        "The hospital must hold a record that this person is in your care.",
+    ),
+    "remove_title": ("Eliminați {name}?", "Usunąć {name}?", "Remove {name}?"),
+    "important": ("Important", "Ważne", "Important"),
+    "remove_help": (
+        "Nu veți mai putea vedea datele lui {name} și nici acționa pentru această persoană. O puteți adăuga din nou oricând, cât timp spitalul are înregistrată tutela.",
+        "Nie będziesz już widzieć danych osoby {name} ani działać w jej imieniu. Możesz ją dodać ponownie, dopóki szpital ma zapisane opiekuństwo.",
+        "You will no longer see the records of {name} or act for them. You can add them again while the hospital holds the guardian link.",
+    ),
+    "remove_confirm": ("Da, elimină", "Tak, usuń", "Yes, remove"),
+    "remove_cancel": ("Nu, păstrează", "Nie, zostaw", "No, keep them"),
+    "removed": (
+        "{name} a fost eliminat(ă) din listă.",
+        "Osoba {name} została usunięta z listy.",
+        "{name} was removed from the list.",
+    ),
+    "confirm_password": (
+        "Repetați parola nouă",
+        "Powtórz nowe hasło",
+        "Type the password again",
+    ),
+    "passwords_differ": (
+        "Cele două parole noi nu sunt identice.",
+        "Oba nowe hasła nie są takie same.",
+        "The two new passwords are not the same.",
+    ),
+    "problem": ("Există o problemă", "Wystąpił problem", "There is a problem"),
+    "apps_link": ("Aplicațiile permise", "Dozwolone aplikacje", "Apps you allowed"),
+    "email_code_heading": (
+        "Codul prin email la autentificare",
+        "Kod email przy logowaniu",
+        "Email code at sign-in",
+    ),
+    "on": ("Activ", "Włączony", "On"),
+    "totp_open": (
+        "Deschideți cheia în aplicația de autentificare",
+        "Otwórz klucz w aplikacji uwierzytelniającej",
+        "Open the key in your authenticator app",
+    ),
     "mail_reset_subject": ("Resetarea parolei", "Reset hasła", "Reset your password"),
     "mail_reset_body": (
         "Deschideți acest link pentru a alege o parolă nouă (valabil o oră, o singură dată):\n{link}\n\nDacă nu ați cerut resetarea, ignorați mesajul.",
@@ -328,6 +389,20 @@ def pick(texts: tuple[str, str, str], language: str, **values: object) -> str:
 def text(key: str, language: str, **values: object) -> str:
     """The text ``key`` in ``language`` (falling back to English), with ``values`` filled in."""
     return pick(_T[key], language, **values)
+
+
+def age(years: int, language: str) -> str:
+    """An age in years with the plural each language needs (RO: 1 an, 2 ani, 20 de ani; PL:
+    1 rok, 2 lata, 5 lat)."""
+    if years == 1:
+        form = "one"
+    elif language == "ro":
+        form = "few" if years == 0 or 1 <= years % 100 <= 19 else "many"
+    elif language == "pl":
+        form = "few" if 2 <= years % 10 <= 4 and not 12 <= years % 100 <= 14 else "many"
+    else:
+        form = "few"
+    return text(f"age_{form}", language, n=years)
 
 
 def all_keys() -> list[str]:

@@ -7,12 +7,16 @@ The authorization server offers these at launch (SMART App Launch, patient picke
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from .service import AccountService, patient_names, valid_national_id
+from .service import AccountService, valid_national_id
 from .tables import identity
+
+#: Digits of a national ID the identities page shows; the rest (birth date, sex) stays hidden.
+SHOWN_DIGITS = 4
 
 
 @dataclass(frozen=True)
@@ -21,19 +25,60 @@ class Identity:
     his_patient_id: int
     relation: str
     name: str
+    #: M | F | U, as the HIS holds it
+    sex: str = "U"
+    birth_date: dt.date | None = None
+    #: the national ID's last ``SHOWN_DIGITS`` digits only
+    last_digits: str = ""
+    #: when the hospital's records confirmed the link (own record: at activation)
+    verified_at: dt.datetime | None = None
+
+    def age(self, today: dt.date) -> int | None:
+        born = self.birth_date
+        if born is None:
+            return None
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+    @property
+    def masked(self) -> str:
+        """The national ID as the page shows it: dots, then its last digits."""
+        return "\u2022" * 7 + self.last_digits if self.last_digits else ""
 
 
 def list_identities(svc: AccountService, account_id: int) -> list[Identity]:
+    """The account's identities with what the HIS holds of each (name, sex, birth date, the
+    national ID's last digits), read through the connector."""
     with svc.state.connect() as conn:
         rows = conn.execute(
             sa.select(identity)
             .where(identity.c.account_id == account_id)
             .order_by(identity.c.relation.desc(), identity.c.id)
         ).all()
-    names = patient_names(svc.his, [int(r.his_patient_id) for r in rows])
-    return [
-        Identity(r.id, r.his_patient_id, r.relation, names.get(r.his_patient_id, "")) for r in rows
-    ]
+    ids = [int(r.his_patient_id) for r in rows]
+    found = svc.his.read_many("Patient", [("patient", i) for i in ids], None) if ids else []
+    records = {int(r["id"]): r for _, r in found}
+    listed = []
+    for r in rows:
+        person = records.get(int(r.his_patient_id))
+        if person is None:
+            listed.append(
+                Identity(r.id, r.his_patient_id, r.relation, "", verified_at=r.verified_at)
+            )
+            continue
+        born = person.get("birth_date")
+        listed.append(
+            Identity(
+                r.id,
+                r.his_patient_id,
+                r.relation,
+                f"{person['given']} {person['family']}",
+                sex=person["gender"] if person.get("gender") in ("M", "F") else "U",
+                birth_date=born if isinstance(born, dt.date) else None,
+                last_digits=str(person.get("national_id") or "")[-SHOWN_DIGITS:],
+                verified_at=r.verified_at,
+            )
+        )
+    return listed
 
 
 def own_patient(svc: AccountService, account_id: int) -> int | None:

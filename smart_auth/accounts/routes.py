@@ -15,6 +15,7 @@ from flask import (
     Flask,
     Response,
     abort,
+    current_app,
     g,
     make_response,
     redirect,
@@ -254,7 +255,7 @@ def home() -> BaseResponse:
     row = _svc().get(account_id) if account_id is not None else None
     if row is None:
         return redirect(signed.login_url(url_for("accounts.home")))
-    return page("home.html", account=row)
+    return page("home.html", account=row, apps="smart_oauth" in current_app.blueprints)
 
 
 @bp.post("/email-code")

@@ -6,6 +6,7 @@ rules live in ``recovery`` and ``identities``.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,10 +16,12 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from smart_auth import session as signed
 
-from . import identities, recovery
+from . import i18n, identities, recovery
 from .routes import _svc, bp, page, t
 
 _NEW = ("new_password", "new_password", "password", "new-password")
+#: F7: a changed password is typed twice
+_AGAIN = ("confirm_password", "confirm_password", "password", "new-password")
 
 
 def _form(
@@ -68,13 +71,19 @@ def password() -> BaseResponse:
     me = _me()
     if me is None:
         return _to_login()
-    fields = [("current_password", "current_password", "password", "current-password"), _NEW]
+    fields = [
+        ("current_password", "current_password", "password", "current-password"),
+        _NEW,
+        _AGAIN,
+    ]
     action = url_for("accounts.password")
     if request.method == "GET":
         return _form("password_title", action, fields, "submit_save", back="accounts.home")
-    error = recovery.change_password(
-        _svc(), me, request.form.get("current_password", ""), request.form.get("new_password", "")
-    )
+    new = request.form.get("new_password", "")
+    if new != request.form.get("confirm_password", ""):
+        error = "passwords_differ"
+    else:
+        error = recovery.change_password(_svc(), me, request.form.get("current_password", ""), new)
     if error:
         return _form(
             "password_title",
@@ -137,8 +146,31 @@ def profile() -> BaseResponse:
     )
 
 
+def _day(value: dt.datetime | dt.date | None) -> str:
+    """A date as the page's language writes it: 21.04.2026 (RO, PL), 21/04/2026 (EN)."""
+    if value is None:
+        return ""
+    return value.strftime("%d/%m/%Y" if g.lang == "en" else "%d.%m.%Y")
+
+
+def _shown(person: identities.Identity) -> dict[str, Any]:
+    years = person.age(_svc().clock().date())
+    return {
+        "id": person.id,
+        "relation": person.relation,
+        "name": person.name,
+        "sex": person.sex,
+        "age_text": i18n.age(years, g.lang) if years is not None else "",
+        "masked": person.masked,
+        "last_digits": person.last_digits,
+        "verified": _day(person.verified_at),
+    }
+
+
 @bp.route("/identities", methods=["GET", "POST"], endpoint="identities")
 def identities_page() -> BaseResponse:
+    """F8: the people the account acts for, each with what the hospital holds (name, sex, age,
+    the national ID's last digits, when it was verified); add a minor in care."""
     me = _me()
     if me is None:
         return _to_login()
@@ -146,17 +178,40 @@ def identities_page() -> BaseResponse:
     if request.method == "POST":
         key = identities.add_ward(_svc(), me, request.form.get("national_id", ""))
         error = t(key) if key else None
-    people = identities.list_identities(_svc(), me)
+    people = [_shown(p) for p in identities.list_identities(_svc(), me)]
     kind = _svc().policy.national_id_kind
-    return page("identities.html", 400 if error else 200, people=people, kind=kind, error=error)
+    removed = session.pop("removed", None) if request.method == "GET" else None
+    return page(
+        "identities.html",
+        400 if error else 200,
+        people=people,
+        kind=kind,
+        error=error,
+        removed=removed if isinstance(removed, str) else None,
+    )
 
 
 @bp.post("/identities/<int:identity_id>/remove")
 def remove_identity(identity_id: int) -> BaseResponse:
+    """Removing a ward asks first (a page naming the person); the second post, with
+    ``confirm=yes``, removes it. One's own identity is never offered."""
     me = _me()
     if me is None:
         return _to_login()
-    identities.remove_ward(_svc(), me, identity_id)
+    person = next(
+        (
+            p
+            for p in identities.list_identities(_svc(), me)
+            if p.id == identity_id and p.relation == "guardian"
+        ),
+        None,
+    )
+    if person is None:
+        return redirect(url_for("accounts.identities"))
+    if request.form.get("confirm") != "yes":
+        return page("remove.html", person=_shown(person))
+    if identities.remove_ward(_svc(), me, identity_id):
+        session["removed"] = person.name
     session.modified = True
     return redirect(url_for("accounts.identities"))
 

@@ -55,6 +55,7 @@ from mappers.audit_event import (
     TYPE_CODING,
     from_audit_row,
 )
+from smart_auth.oauth.tables import oauth_client
 
 from .tables import audit_event, audit_patient
 
@@ -131,11 +132,24 @@ def _resources(rows: list[Any]) -> list[dict[str, Any]]:
     ids = [r.id for r in rows]
     with current_app.extensions["state_engine"].connect() as conn:
         links = conn.execute(select(audit_patient).where(audit_patient.c.event_id.in_(ids))).all()
+        clients = {r.client_id for r in rows if r.client_id}
+        names = dict(
+            conn.execute(
+                select(oauth_client.c.client_id, oauth_client.c.name).where(
+                    oauth_client.c.client_id.in_(clients)
+                )
+            ).all()
+        )
     by_event: dict[str, list[int]] = {}
     for event_id, patient in links:
         by_event.setdefault(event_id, []).append(patient)
     systems = current_app.config["AUDIT_SYSTEMS"]
-    return [from_audit_row(r._mapping, by_event.get(r.id, []), **systems) for r in rows]
+    return [
+        from_audit_row(
+            r._mapping, by_event.get(r.id, []), client_name=names.get(r.client_id), **systems
+        )
+        for r in rows
+    ]
 
 
 @history.route("/AuditEvent", methods=["GET"])

@@ -104,6 +104,8 @@ def test_a_patient_sees_the_accesses_to_their_record_and_nobody_elses(
     assert set(by_client) == {people.me.client_id, "clinic-a"}
     partner = by_client["clinic-a"]
     assert partner["agent"][0]["who"]["identifier"]["value"] == "system:clinic-a"
+    # the app's agent carries the name the client is registered under, for plain-word histories
+    assert partner["agent"][-1]["who"]["display"] == "Partner clinic-a"
     assert partner["subtype"][0]["code"] == "search-type"
     assert partner["action"] == "E"
     assert partner["outcome"] == "0"

@@ -129,4 +129,15 @@ def test_add_and_remove_a_minor_in_care(
     expect(items).to_have_count(2)
     assert f"{ward.given} {ward.family} (In my care)" in items.nth(1).inner_text()
     page.get_by_role("button", name=f"Remove: {ward.given} {ward.family}").click()
+    # removing asks first, naming the person; "No" keeps them
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        i18n.text("remove_title", "en", name=f"{ward.given} {ward.family}")
+    )
+    page.get_by_role("link", name=i18n.text("remove_cancel", "en")).click()
+    expect(page.locator("#identities li")).to_have_count(2)
+    page.get_by_role("button", name=f"Remove: {ward.given} {ward.family}").click()
+    page.get_by_role("button", name=i18n.text("remove_confirm", "en")).click()
     expect(page.locator("#identities li")).to_have_count(1)
+    assert page.get_by_role("status").inner_text() == i18n.text(
+        "removed", "en", name=f"{ward.given} {ward.family}"
+    )
