@@ -468,6 +468,13 @@ class Settings:
     portal_default_locale: str = _opt(
         "ro", "The portal's language when the browser asks for none of ro, pl, en."
     )
+    portal_partners: tuple[str, ...] = _opt(
+        (),
+        "The partner clinics a patient may share their record with from the portal "
+        "(comma-separated `client-id=Name`: each partner's client id at the gateway, as "
+        "`fhir-gateway oauth register-partner` gave it, and the name patients see). Empty: the "
+        "portal offers only shares with a person outside, by link and PIN.",
+    )
 
     oauth_code_lifetime_s: int = _opt(
         60, "Seconds an OAuth authorization code stays usable (once); at most 60."
@@ -673,6 +680,10 @@ class Settings:
             raise SettingsError(f"{PREFIX}PORTAL_DEFAULT_LOCALE is one of ro, pl, en")
         if not re.fullmatch(r"#[0-9a-fA-F]{6}", self.portal_colour):
             raise SettingsError(f"{PREFIX}PORTAL_COLOUR is a colour #rrggbb")
+        for entry in self.portal_partners:
+            client_id, _, name = entry.partition("=")
+            if not 0 < len(client_id.strip()) <= 128 or not name.strip():
+                raise SettingsError(f"{PREFIX}PORTAL_PARTNERS entries are client-id=Name")
         if not 1 <= self.default_count <= self.max_count:
             raise SettingsError(f"{PREFIX}DEFAULT_COUNT must be between 1 and MAX_COUNT")
         if not 0 < self.port < 65536:

@@ -23,9 +23,9 @@ class Tile:
 
 
 def _modules() -> list[ModuleType]:
-    from portal.screens import results
+    from portal.screens import results, shares
 
-    return [results]
+    return [results, shares]
 
 
 def register(app: Flask) -> list[Tile]:
