@@ -135,7 +135,7 @@ def show() -> Response:
         title=wording.text("result_title", lang),
         report_title=str(title)[:200],
         date=str(when)[:10],
-        status=report.get("status", ""),
+        report_status=report.get("status", ""),
         conclusion=str(report.get("conclusion") or "")[:2000],
         pdf=binary is not None,
         minutes=max(1, _service().ttl_s // 60),
