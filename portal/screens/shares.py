@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     redirect,
     render_template,
     request,
+    send_file,
     session,
     url_for,
 )
@@ -34,7 +37,7 @@ from flask_babel import gettext as _  # type: ignore[import-untyped]
 
 from portal.client import GatewayError
 from portal.screens import Tile
-from portal.web import active, matches, read, search, send, signed_in
+from portal.web import active, matches, read, search, searches, send, signed_in
 
 blueprint = Blueprint("shares", __name__)
 TILE = Tile(
@@ -161,16 +164,31 @@ def _state(consent: dict[str, Any]) -> str:
     if consent.get("status") != "active":
         return "revoked"
     span = (consent.get("provision") or {}).get("period") or {}
-    now = dt.datetime.now(dt.UTC).isoformat()
-    if span.get("end") and str(span["end"]) < now[: len(str(span["end"]))]:
+    now = dt.datetime.now(dt.UTC)
+    end, start = _instant(span.get("end")), _instant(span.get("start"))
+    if end is not None and end < now:
         return "expired"
-    if span.get("start") and str(span["start"]) > now[: len(str(span["start"]))]:
+    if start is not None and start > now:
         return "pending"
     return "active"
 
 
-def _shown(consent: dict[str, Any], known: dict[str, str]) -> dict[str, Any]:
-    """One share as the list shows it."""
+def _instant(value: Any) -> dt.datetime | None:
+    """A FHIR instant or dateTime of the gateway's answers (UTC when it says no zone)."""
+    try:
+        found = dt.datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+    if found is not None and found.tzinfo is None:
+        found = found.replace(tzinfo=dt.UTC)
+    return found
+
+
+def _shown(
+    consent: dict[str, Any], known: dict[str, str], titles: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """One share as the list shows it (``titles``: of the shared items, by reference)."""
+    titles = titles or {}
     provision = consent.get("provision") or {}
     data = [
         str((d.get("reference") or {}).get("reference", "")) for d in provision.get("data") or []
@@ -184,7 +202,12 @@ def _shown(consent: dict[str, Any], known: dict[str, str]) -> dict[str, Any]:
             else [_("Records of the kinds: %(kinds)s", kinds=", ".join(classes))]
         )
     else:
-        what = [f"{_type_label(r.partition('/')[0])} {r.partition('/')[2]}" for r in items]
+        what = [
+            f"{_type_label(r.partition('/')[0])}: {titles[r]}"
+            if titles.get(r)
+            else f"{_type_label(r.partition('/')[0])} {r.partition('/')[2]}"
+            for r in items
+        ]
     contained = {c.get("id"): c for c in consent.get("contained") or []}
     person = contained.get("recipient")
     if person is not None:
@@ -227,6 +250,16 @@ def _mine() -> list[dict[str, Any]]:
     ]
 
 
+#: the screen's own CSS: a withdrawal's button keeps the warning red the theme's colour
+#: would otherwise cover
+STYLESHEET = Path(__file__).resolve().parent.parent / "static" / "shares.css"
+
+
+@blueprint.get("/shares/shares.css")
+def stylesheet() -> Response:
+    return send_file(STYLESHEET, mimetype="text/css", max_age=3600)
+
+
 @blueprint.app_context_processor
 def result_access_link() -> dict[str, str]:
     """The gateway's page of results without an account (F9), linked from the start page:
@@ -236,6 +269,34 @@ def result_access_link() -> dict[str, str]:
     return {"result_access_url": f"{base}/result-access"}
 
 
+def _titles(consents: list[dict[str, Any]]) -> dict[str, str]:
+    """The titles of the items the shares name, by reference: one search per type, made
+    concurrently, of the active patient's own items only."""
+    wanted: dict[str, set[str]] = {}
+    for consent in consents:
+        for data in (consent.get("provision") or {}).get("data") or []:
+            rtype, _sep, rid = str((data.get("reference") or {}).get("reference", "")).partition(
+                "/"
+            )
+            if rtype in ITEMS and rid:
+                wanted.setdefault(rtype, set()).add(rid)
+    if not wanted:
+        return {}
+    kinds = sorted(wanted)
+    bundles = searches(
+        *(
+            (rtype, {"patient": active(), "_id": ",".join(sorted(wanted[rtype])), "_count": "100"})
+            for rtype in kinds
+        )
+    )
+    found = {}
+    for bundle in bundles:
+        for resource in matches(bundle):
+            if _subject(resource) == f"Patient/{active()}":
+                found[f"{resource['resourceType']}/{resource['id']}"] = _title(resource)
+    return found
+
+
 # --- the list ------------------------------------------------------------------------------------
 
 
@@ -243,7 +304,9 @@ def result_access_link() -> dict[str, str]:
 @signed_in
 def shares() -> Any:
     known = partners()
-    shown = [_shown(c, known) for c in _mine()]
+    mine = _mine()
+    titles = _titles(mine)
+    shown = [_shown(c, known, titles) for c in mine]
     return render_template(
         "shares/list.html",
         current=[s for s in shown if s["open"]],
@@ -442,7 +505,7 @@ def _consent(consent_id: str) -> dict[str, Any]:
 @signed_in
 def confirm(consent_id: str) -> Any:
     consent = _consent(consent_id)
-    share = _shown(consent, partners())
+    share = _shown(consent, partners(), _titles([consent]))
     if not share["open"]:
         return redirect(url_for(".shares"))
     return render_template("shares/withdraw.html", share=share)

@@ -7,6 +7,7 @@ violation in English and another language, empty, filled and error states."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 import uuid
@@ -160,7 +161,8 @@ def test_share_with_a_partner_and_a_person_then_withdraw(
     row = page.locator("#shares tbody tr")
     assert row.count() == 1
     assert PARTNER_NAME in row.first.inner_text()
-    assert report in row.first.inner_text()
+    title = open_read(sqlite_his, f"DiagnosticReport/{report}")["code"]["text"]
+    assert f"Report: {title}" in row.first.inner_text()
     axe(page, "shares-list-en")
 
     # the error state: what the form cannot send is said at each field, nothing is shared
@@ -175,6 +177,19 @@ def test_share_with_a_partner_and_a_person_then_withdraw(
     assert "today or later" in summary.inner_text()
     assert page.locator("#person-pin").input_value() == ""  # the PIN is never sent back
     axe(page, "shares-new-error-en")
+
+    # what the gateway refuses (a time limit past SHARES_MAX_DAYS): said, nothing is shared
+    too_far = dt.date.today() + dt.timedelta(
+        days=shared["gw"].config["SETTINGS"].shares_max_days + 30
+    )
+    page.locator("#person-email").fill("someone@example.org")
+    page.locator("#person-pin").fill("123456")
+    page.locator("#person-until").fill(too_far.isoformat())
+    page.get_by_role("button", name="Share by link and PIN").click()
+    assert "did not accept" in page.locator("#refused").inner_text()
+    assert page.locator("#person-email").input_value() == "someone@example.org"
+    axe(page, "shares-new-refused-en")
+    assert not [m for m in inbox.messages if m["To"] == "someone@example.org"]
 
     # with a person outside, by keyboard alone: email, PIN, a message, then the button
     recipient = f"doctor-{uuid.uuid4().hex[:8]}@example.org"
