@@ -102,3 +102,18 @@ def test_hostile_input_is_a_wrong_pair_on_the_page(gateway: Any, form: Any) -> N
     body = answer.get_data(as_text=True)
     assert "<script>" not in body
     assert "OR 1=1" not in body
+
+
+def test_the_recipient_pages_have_every_text_in_every_language() -> None:
+    from smart_auth.accounts import i18n
+    from smart_auth.results import wording as result_words
+    from smart_auth.sharing import wording as share_words
+
+    for words in (result_words, share_words):
+        for key in words.all_keys():
+            texts = {lang: words.text(key, lang) for lang in i18n.LANGUAGES}
+            assert all(texts.values()), key
+    assert share_words.day("2026-04-21", "ro") == "21.04.2026"
+    assert share_words.day("2026-04-21T10:00:00Z", "pl") == "21.04.2026"
+    assert share_words.day("2026-04-21", "en") == "21/04/2026"
+    assert share_words.day("", "en") == ""
