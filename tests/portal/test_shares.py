@@ -125,7 +125,12 @@ def test_share_with_a_partner_and_a_person_then_withdraw(
     shared: dict[str, Any], browser: Any, inbox: Inbox, adults: list[Any], sqlite_his: str
 ) -> None:
     gateway, portal = shared["gateway"], shared["portal"]
-    person = next(p for p in adults if len(lab_reports(sqlite_his, p.id)) >= 2)
+    person = next(
+        p
+        for p in adults
+        if len(lab_reports(sqlite_his, p.id)) >= 2
+        and open_read(sqlite_his, f"ImagingStudy?patient={p.id}").get("entry")
+    )
     report, other_report = lab_reports(sqlite_his, person.id)[:2]
     someone_else = next(p for p in adults if p.id != person.id and lab_reports(sqlite_his, p.id))
     context = browser.new_context(locale="en-GB")
@@ -164,6 +169,16 @@ def test_share_with_a_partner_and_a_person_then_withdraw(
     title = open_read(sqlite_his, f"DiagnosticReport/{report}")["code"]["text"]
     assert f"Report: {title}" in row.first.inner_text()
     axe(page, "shares-list-en")
+
+    # a study: a partner clinic is offered it only with the whole record (the gateway serves a
+    # partner a patient's images by patient), so only the link and PIN are offered
+    studies = open_read(sqlite_his, f"ImagingStudy?patient={person.id}").get("entry", [])
+    assert studies, "the test HIS gives this patient no imaging study"
+    page.goto(f"{portal}/shares/new?what=ImagingStudy/{studies[0]['resource']['id']}")
+    assert page.get_by_role("heading", level=1).inner_text() == "Share an imaging study"
+    assert page.locator("#partner").count() == 0
+    assert page.locator("#study-alone").is_visible()
+    assert page.locator("#person").is_visible()
 
     # the error state: what the form cannot send is said at each field, nothing is shared
     page.goto(f"{portal}/shares/new?what=DiagnosticReport/{report}")
