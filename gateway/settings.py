@@ -507,6 +507,13 @@ class Settings:
         "The hospital's time zone (an IANA name, e.g. Europe/Warsaw): the portal shows "
         "appointment times in it.",
     )
+    portal_partners: tuple[str, ...] = _opt(
+        (),
+        "The partner clinics a patient may share their record with from the portal "
+        "(comma-separated `client-id=Name`: each partner's client id at the gateway, as "
+        "`fhir-gateway oauth register-partner` gave it, and the name patients see). Empty: the "
+        "portal offers only shares with a person outside, by link and PIN.",
+    )
 
     oauth_code_lifetime_s: int = _opt(
         60, "Seconds an OAuth authorization code stays usable (once); at most 60."
@@ -716,6 +723,10 @@ class Settings:
             zoneinfo.ZoneInfo(self.portal_time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"{PREFIX}PORTAL_TIME_ZONE is an IANA time zone name") from None
+        for entry in self.portal_partners:
+            client_id, _, name = entry.partition("=")
+            if not 0 < len(client_id.strip()) <= 128 or not name.strip():
+                raise SettingsError(f"{PREFIX}PORTAL_PARTNERS entries are client-id=Name")
         if not 1 <= self.default_count <= self.max_count:
             raise SettingsError(f"{PREFIX}DEFAULT_COUNT must be between 1 and MAX_COUNT")
         if not 0 < self.port < 65536:

@@ -81,6 +81,7 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
     engine = sa.create_engine(settings.portal_state_url, pool_pre_ping=True)
     app.session_interface = StoreSessions(engine, settings.portal_session_h * 3600, secure)
     app.extensions["portal_engine"] = engine
+    app.extensions["portal_settings"] = settings
     CSRFProtect(app)
     gateway = Gateway(
         fhir_url=settings.portal_fhir_url.rstrip("/"),

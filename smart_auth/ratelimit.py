@@ -1,6 +1,7 @@
 """Per-address request rate limits on the endpoints that take credentials.
 
-``POST /oauth/token``, ``POST /auth/result-access`` and ``POST /account/login`` accept at most
+``POST /oauth/token``, ``POST /auth/result-access`` (and its page ``POST /result-access``) and
+``POST /account/login`` accept at most
 ``auth_rate_limit`` requests per client address per ``auth_rate_window_s`` (a fixed window),
 counted where every worker and host sees the same count: in Redis when ``redis_url`` is set
 (the ``limits`` package, whose Redis counter is one atomic script), otherwise (and while
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 REDIS_TIMEOUT_S = 0.5
 
 #: The endpoints counted, by path (POST only).
-LIMITED = frozenset({"/oauth/token", "/auth/result-access", "/account/login"})
+LIMITED = frozenset({"/oauth/token", "/auth/result-access", "/result-access", "/account/login"})
 
 
 class RateCounter(Protocol):

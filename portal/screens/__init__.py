@@ -31,9 +31,19 @@ def _modules() -> list[ModuleType]:
         questionnaires,
         results,
         settings,
+        shares,
     )
 
-    return [results, paraclinical, imaging, questionnaires, appointments, settings, history]
+    return [
+        results,
+        paraclinical,
+        imaging,
+        questionnaires,
+        appointments,
+        shares,
+        settings,
+        history,
+    ]
 
 
 def register(app: Flask) -> list[Tile]:

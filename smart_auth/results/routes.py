@@ -19,6 +19,7 @@ from fhir_gateway.inputs import problem
 from smart_auth.state import shared_engine
 
 from .auth import ResultCodeValidator
+from .pages import init_pages
 from .service import ResultAccess, ResultAccessError, TooManyAttempts
 
 results = Blueprint("results", __name__)
@@ -39,6 +40,7 @@ def init_app(app: Flask, settings: Any) -> ResultAccess:
     app.extensions["result_access"] = service
     app.extensions["access_policy"].register_token_validator(ResultCodeValidator(service))
     app.register_blueprint(results, url_prefix="/auth")
+    init_pages(app)  # the same, as a page for people (F9)
     return service
 
 

@@ -62,6 +62,7 @@ def _page(template: str, lang: str, status: int = 200, **context: Any) -> Respon
         template,
         lang=lang,
         t=lambda key, **values: wording.text(key, lang, **values),
+        day=lambda value: wording.day(value, lang),
         languages=wording.LANGUAGES,
         language_names=wording.NAMES,
         here=request.path,
@@ -137,7 +138,8 @@ def show(link_id: str) -> Response:
         "share_view.html",
         lang,
         title=wording.text("title", lang),
-        end=row["period_end"].strftime("%Y-%m-%d %H:%M"),
+        end=wording.day(row["period_end"].strftime("%Y-%m-%d"), lang)
+        + row["period_end"].strftime(" %H:%M"),
         comment=row["comment"],
         documents=documents,
         studies=studies,
@@ -173,6 +175,7 @@ def unlock(link_id: str) -> Response:
             429,
             title=wording.text("title", lang),
             error=wording.text("try_later", lang, seconds=busy.retry_after),
+            error_field="pin",
         )
         response.headers["Retry-After"] = str(busy.retry_after)
         return response
@@ -187,6 +190,7 @@ def unlock(link_id: str) -> Response:
             400,
             title=wording.text("title", lang),
             error=wording.text("wrong_pin", lang, left=left),
+            error_field="pin",
         )
     audit.record(grant_of(row), "share-open", "Consent", outcome="allowed", ids=[consent])
     response = Response(

@@ -23,6 +23,11 @@ _T: dict[str, tuple[str, str, str]] = {
         "A patient shared health records with you. Enter the 6-digit PIN you received separately.",
     ),
     "pin": ("PIN", "PIN", "PIN"),
+    "pin_hint": ("6 cifre", "6 cyfr", "6 digits"),
+    "problem": ("Există o problemă", "Wystąpił problem", "There is a problem"),
+    "what": ("Ce", "Co", "What"),
+    "date": ("Data", "Data", "Date"),
+    "files": ("Fișiere", "Pliki", "Files"),
     "open": ("Deschide", "Otwórz", "Open"),
     "wrong_pin": (
         "PIN-ul nu este corect. Mai aveți {left} încercări.",
@@ -109,6 +114,17 @@ def text(key: str, language: str, **values: object) -> str:
     """The text ``key`` in ``language`` (English when the language is not offered); the
     account pages' frame keeps its own words."""
     return i18n.text_over(_T, key, language, **values)
+
+
+def day(value: str, language: str) -> str:
+    """A date (``YYYY-MM-DD...``) as each language writes it: 21.04.2026 in Romanian and
+    Polish, 21/04/2026 in English, as the portal writes them."""
+    text_value = str(value or "")
+    if len(text_value) < 10 or text_value[4] != "-" or text_value[7] != "-":
+        return text_value
+    year, month, date = text_value[:4], text_value[5:7], text_value[8:10]
+    sep = "/" if language not in ("ro", "pl") else "."
+    return f"{date}{sep}{month}{sep}{year}"
 
 
 def all_keys() -> list[str]:

@@ -1728,6 +1728,13 @@ def not_a_code(w: World) -> dict[str, str]:
     return {"code": "000000", "national_id": f"9{secrets.randbelow(10**12):012d}"}
 
 
+def neutral_refusal(response: Any) -> None:
+    """A check: the page says the pair is wrong, not which half, and sets no token."""
+    page = response.get_data(as_text=True)
+    assert "The code or the national ID number is not right" in page, page[:300]
+    assert "result_token" not in response.headers.get("Set-Cookie", "")
+
+
 OAUTH_ROWS = [
     # a bearer token is no client authentication (RFC 6749 §2.3, RFC 7662 §2.1, RFC 7009 §2.1)
     Row(
@@ -1773,6 +1780,20 @@ OAUTH_ROWS = [
         environ=lambda: {"REMOTE_ADDR": f"10.77.{secrets.randbelow(250)}.{secrets.randbelow(250)}"},
         check=lambda w, c, r: oauth_error("invalid_grant")(w, c, r),
     ),
+    # the same as a page for people (F9): the code and the national ID are the credential; the
+    # one-report token stays in the page's own cookie, no bearer token opens anything there
+    Row("result-access-page", "GET", lambda w: "/result-access", every(200)),
+    Row(
+        "result-access-page-wrong-code",
+        "POST",
+        lambda w: "/result-access",
+        every(400),
+        form=not_a_code,
+        environ=lambda: {"REMOTE_ADDR": f"10.78.{secrets.randbelow(250)}.{secrets.randbelow(250)}"},
+        check=lambda w, c, r: neutral_refusal(r),
+    ),
+    Row("result-access-page-pdf", "GET", lambda w: "/result-access/report.pdf", every(401)),
+    Row("result-access-page-close", "POST", lambda w: "/result-access/close", every(303)),
     # the registration desk's API takes its own admin token, never a patient's
     Row(
         "accounts-api",
