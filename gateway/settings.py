@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -468,6 +469,11 @@ class Settings:
     portal_default_locale: str = _opt(
         "ro", "The portal's language when the browser asks for none of ro, pl, en."
     )
+    portal_timezone: str = _opt(
+        "Europe/Bucharest",
+        "The hospital's time zone (an IANA name): the portal writes the times of encounters "
+        "and documents in it.",
+    )
 
     oauth_code_lifetime_s: int = _opt(
         60, "Seconds an OAuth authorization code stays usable (once); at most 60."
@@ -673,6 +679,10 @@ class Settings:
             raise SettingsError(f"{PREFIX}PORTAL_DEFAULT_LOCALE is one of ro, pl, en")
         if not re.fullmatch(r"#[0-9a-fA-F]{6}", self.portal_colour):
             raise SettingsError(f"{PREFIX}PORTAL_COLOUR is a colour #rrggbb")
+        try:
+            ZoneInfo(self.portal_timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise SettingsError(f"{PREFIX}PORTAL_TIMEZONE is an IANA time zone name") from None
         if not 1 <= self.default_count <= self.max_count:
             raise SettingsError(f"{PREFIX}DEFAULT_COUNT must be between 1 and MAX_COUNT")
         if not 0 < self.port < 65536:

@@ -90,6 +90,7 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         timeout_s=settings.portal_http_timeout_s,
     )
     app.extensions["portal_gateway"] = gateway
+    app.extensions["portal_settings"] = settings
     tiles = register(app)
 
     def pick_locale() -> str:
@@ -128,7 +129,8 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
 
     @app.after_request
     def headers(response: Response) -> Response:
-        response.headers["Content-Security-Policy"] = CSP
+        # a page of a screen that needs its own script sets its own (stricter or equal) policy
+        response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         # same-origin: the forms post with a Referer, which Flask-WTF checks over https
         response.headers["Referrer-Policy"] = "same-origin"

@@ -8,12 +8,16 @@ import base64
 import hashlib
 import secrets
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
+
+#: FHIR search parameters: a value, or several for a parameter given more than once (AND)
+Params = Mapping[str, str | Sequence[str]]
 
 
 class GatewayError(Exception):
@@ -141,7 +145,7 @@ class Gateway:
         self,
         tokens: dict[str, Any],
         path: str,
-        params: dict[str, str] | None = None,
+        params: Params | None = None,
         accept: str = "application/fhir+json",
     ) -> requests.Response:
         """GET ``path`` of the FHIR API with ``tokens`` (safe from any thread)."""
@@ -158,7 +162,7 @@ class Gateway:
         self,
         session: Any,
         path: str,
-        params: dict[str, str] | None = None,
+        params: Params | None = None,
         accept: str = "application/fhir+json",
     ) -> requests.Response:
         """GET ``path`` of the FHIR API with the session's token."""
@@ -171,10 +175,10 @@ class Gateway:
         path: str,
         *,
         json: Any = None,
-        data: bytes | None = None,
+        data: bytes | IO[bytes] | None = None,
         content_type: str | None = None,
         headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
+        params: Params | None = None,
     ) -> requests.Response:
         """``method`` on ``path`` of the FHIR API (or its DICOMweb, given a path from the FHIR
         base's origin) with the session's token; JSON bodies as ``application/fhir+json``."""

@@ -23,9 +23,9 @@ class Tile:
 
 
 def _modules() -> list[ModuleType]:
-    from portal.screens import results
+    from portal.screens import documents, record, results, uploads
 
-    return [results]
+    return [record, results, documents, uploads]
 
 
 def register(app: Flask) -> list[Tile]:
