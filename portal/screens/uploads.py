@@ -92,6 +92,13 @@ def megabytes(size: int) -> str:
     return f"{value} MB"
 
 
+def file_size(size: int) -> str:
+    """A file's size: in MB as the quota line writes it, in kB below 1 MB (never "0 MB")."""
+    if size >= 1_000_000:
+        return megabytes(size)
+    return f"{max(1, round(size / 1000))} kB"
+
+
 def usage() -> dict[str, int]:
     answer = gateway().fhir(session, f"Patient/{active()}/$upload-usage")
     if answer.status_code != 200:
@@ -235,7 +242,7 @@ def mine() -> Any:
                 "title": attachment.get("title") or document["id"],
                 "type": type_of(document),
                 "date": document.get("date", ""),
-                "size": megabytes(int(attachment.get("size", 0))),
+                "size": file_size(int(attachment.get("size", 0))),
                 "description": document.get("description", ""),
             }
         )

@@ -53,7 +53,9 @@ def test_record_newest_first_filters_paging_detail_and_languages(
 ) -> None:
     portal = served["portal"]
     counts = {
-        p.id: len(found(open_search(sqlite_his, f"Encounter?patient={p.id}&_count=100"), "Encounter"))
+        p.id: len(
+            found(open_search(sqlite_his, f"Encounter?patient={p.id}&_count=100"), "Encounter")
+        )
         for p in adults[:12]
     }
     person = next(p for p in adults if p.id == max(counts, key=lambda k: counts[k]))
@@ -129,8 +131,11 @@ def test_record_newest_first_filters_paging_detail_and_languages(
 
     # error state: a date that is no date
     answer = page.goto(f"{portal}/record?from=2024-02-31")
-    assert answer is not None and answer.status == 400
-    assert "Enter the start date as a real date." in page.locator(".nhsuk-error-summary").inner_text()
+    assert answer is not None
+    assert answer.status == 400
+    assert (
+        "Enter the start date as a real date." in page.locator(".nhsuk-error-summary").inner_text()
+    )
     axe_clean(page, "record-error-en")
 
     # paging: the gateway's next page through the portal's own link
@@ -153,7 +158,10 @@ def test_record_newest_first_filters_paging_detail_and_languages(
         (
             e
             for e in expected
-            if found(open_search(sqlite_his, f"DocumentReference?encounter={e['id']}"), "DocumentReference")
+            if found(
+                open_search(sqlite_his, f"DocumentReference?encounter={e['id']}"),
+                "DocumentReference",
+            )
         ),
         expected[0],
     )
@@ -170,19 +178,38 @@ def test_record_newest_first_filters_paging_detail_and_languages(
         assert pdf.status == 200
         assert pdf.body().startswith(b"%PDF")
     axe_clean(page, "record-encounter-en")
+    # an encounter with results or imaging: the same ones the gateway links to it
+    for candidate in expected:
+        reports = found(
+            open_search(sqlite_his, f"DiagnosticReport?encounter={candidate['id']}"),
+            "DiagnosticReport",
+        )
+        studies = found(
+            open_search(sqlite_his, f"ImagingStudy?encounter={candidate['id']}"), "ImagingStudy"
+        )
+        if reports or studies:
+            page.goto(f"{portal}/record/{candidate['id']}")
+            assert page.locator("#encounter-reports li").count() == len(reports)
+            assert page.locator("#encounter-studies li").count() == len(studies)
+            break
 
     # another patient's encounter through the portal's address: 404, none of their data
     theirs = found(open_search(sqlite_his, f"Encounter?patient={other.id}"), "Encounter")[0]
     answer = page.goto(f"{portal}/record/{theirs['id']}")
-    assert answer is not None and answer.status == 404
+    assert answer is not None
+    assert answer.status == 404
     assert theirs["identifier"][0]["value"] not in page.content()
 
     # Romanian: the same list, dates as 21.04.2026 and the period with them
     page.goto(f"{portal}/record")
     page.get_by_role("button", name="Română").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Dosar medical"
-    assert page.locator("#encounters tbody tr").first.locator("td").nth(2).inner_text().endswith(
-        shown_time(expected[0]["period"]["start"]).replace("/", ".")
+    assert (
+        page.locator("#encounters tbody tr")
+        .first.locator("td")
+        .nth(2)
+        .inner_text()
+        .endswith(shown_time(expected[0]["period"]["start"]).replace("/", "."))
     )
     axe_clean(page, "record-ro")
     page.goto(f"{portal}/record?from=2024-02-31")
@@ -197,7 +224,9 @@ def test_record_by_keyboard(
 ) -> None:
     """From the home page to an encounter's page with Tab and Enter only."""
     person = next(
-        p for p in adults if found(open_search(sqlite_his, f"Encounter?patient={p.id}"), "Encounter")
+        p
+        for p in adults
+        if found(open_search(sqlite_his, f"Encounter?patient={p.id}"), "Encounter")
     )
     context = browser.new_context(locale="en-GB")
     page = context.new_page()

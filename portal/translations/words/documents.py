@@ -23,7 +23,11 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "File": "Fișier",
         "its encounter": "episodul său",
         "There are no documents in this period.": "Nu există documente în această perioadă.",
-        "You uploaded %(num)d document yourself.": ("Ați încărcat dumneavoastră %(num)d document.", "Ați încărcat dumneavoastră %(num)d documente.", "Ați încărcat dumneavoastră %(num)d de documente."),
+        "You uploaded %(num)d document yourself.": (
+            "Ați încărcat dumneavoastră %(num)d document.",
+            "Ați încărcat dumneavoastră %(num)d documente.",
+            "Ați încărcat dumneavoastră %(num)d de documente.",
+        ),
     },
     "pl": {
         "All documents": "Wszystkie dokumenty",
@@ -44,6 +48,10 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "File": "Plik",
         "its encounter": "jego pobyt",
         "There are no documents in this period.": "Brak dokumentów w tym okresie.",
-        "You uploaded %(num)d document yourself.": ("Samodzielnie dodano %(num)d dokument.", "Samodzielnie dodano %(num)d dokumenty.", "Samodzielnie dodano %(num)d dokumentów."),
+        "You uploaded %(num)d document yourself.": (
+            "Samodzielnie dodano %(num)d dokument.",
+            "Samodzielnie dodano %(num)d dokumenty.",
+            "Samodzielnie dodano %(num)d dokumentów.",
+        ),
     },
 }
