@@ -147,12 +147,15 @@ class Gateway:
         path: str,
         params: Params | None = None,
         accept: str = "application/fhir+json",
+        stream: bool = False,
     ) -> requests.Response:
-        """GET ``path`` of the FHIR API with ``tokens`` (safe from any thread)."""
+        """GET ``path`` of the FHIR API with ``tokens`` (safe from any thread); with ``stream``
+        the body is read as the caller iterates it (the caller closes the answer)."""
         answer = self._get(
             f"{self.fhir_url}/{path}",
             params=params,
             headers={"Authorization": f"Bearer {tokens['access_token']}", "Accept": accept},
+            stream=stream,
         )
         if answer.status_code == 401:
             raise SignedOut()
@@ -164,9 +167,10 @@ class Gateway:
         path: str,
         params: Params | None = None,
         accept: str = "application/fhir+json",
+        stream: bool = False,
     ) -> requests.Response:
         """GET ``path`` of the FHIR API with the session's token."""
-        return self.fhir_with(self.fresh(session), path, params, accept)
+        return self.fhir_with(self.fresh(session), path, params, accept, stream)
 
     def send(
         self,

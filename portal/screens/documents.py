@@ -6,6 +6,7 @@ The patient's own uploads are counted here and listed on their own screen."""
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, session
@@ -26,6 +27,8 @@ TILE = Tile(
     ),
 )
 PAGE_SIZE = 20
+#: bytes of a file handed on at a time
+CHUNK = 256 * 1024
 #: the hospital's kinds of document (the HIS document kinds the gateway codes them with)
 KINDS = {
     "DISCHARGE": lazy_gettext("Discharge letter"),
@@ -135,25 +138,32 @@ def file(document_id: str) -> Response:
     if "://" in path or not path.startswith("Binary/") or "?" in path or ".." in path:
         abort(404)
     declared = str(attachment.get("contentType") or "application/octet-stream")
-    answer = client.fhir(session, path, accept=declared)
-    if answer.status_code in (403, 404, 410):
-        abort(404)
+    answer = client.fhir(session, path, accept=declared, stream=True)
     if answer.status_code != 200:
+        answer.close()
+        if answer.status_code in (403, 404, 410):
+            abort(404)
         raise GatewayError(answer.status_code, "Binary read")
     mimetype = answer.headers.get("Content-Type", declared).split(";", 1)[0].strip()
     extension = (mimetypes.guess_extension(mimetype) or ".bin").lstrip(".")
     name = f"{document_id}.{extension}"
-    if mimetype == "application/pdf":
-        return Response(
-            answer.content,
-            mimetype=mimetype,
-            headers={"Content-Disposition": f'inline; filename="{name}"'},
-        )
-    return Response(
-        answer.content,
-        mimetype=mimetype,
-        headers={
+    headers = {"Content-Disposition": f'inline; filename="{name}"'}
+    if mimetype != "application/pdf":
+        # anything but a PDF is downloaded, and may do nothing in the portal's origin
+        headers = {
             "Content-Disposition": f'attachment; filename="{name}"',
             "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
+        }
+    if answer.headers.get("Content-Length", "").isdigit() and not answer.headers.get(
+        "Content-Encoding"
+    ):
+        headers["Content-Length"] = answer.headers["Content-Length"]
+
+    def chunks() -> Iterator[bytes]:
+        # the file passes through a piece at a time: a large upload never sits in memory
+        try:
+            yield from answer.iter_content(CHUNK)
+        finally:
+            answer.close()
+
+    return Response(chunks(), mimetype=mimetype, headers=headers, direct_passthrough=True)

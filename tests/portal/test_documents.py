@@ -114,3 +114,46 @@ def test_documents_total_filters_file_and_languages(
     page.goto(f"{portal}/documents?from=2025-01-01&to=2024-01-01")
     axe_clean(page, "documents-error-pl")
     context.close()
+
+
+def test_documents_by_keyboard(
+    served: dict[str, Any], browser: Any, inbox: Inbox, adults: list[Any], sqlite_his: str
+) -> None:
+    """From the navigation to a kind of document and its file, with Tab, Enter and arrows."""
+    person = next(
+        p
+        for p in adults
+        if open_search(sqlite_his, f"DocumentReference?patient={p.id}&_summary=count")["total"]
+    )
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+    sign_in(page, served, person, inbox)
+
+    def tab_to(selector: str) -> None:
+        for _ in range(80):
+            page.keyboard.press("Tab")
+            if page.evaluate(f"document.activeElement.matches({selector!r})"):
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    tab_to("nav a[href='/documents']")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{served['portal']}/documents")
+    tab_to("summary")
+    page.keyboard.press("Enter")
+    tab_to("#kind")
+    page.keyboard.press("ArrowDown")  # the first kind of document
+    tab_to("#filters button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/documents?**kind=DISCHARGE**")
+    assert page.locator("#kind").input_value() == "DISCHARGE"
+    tab_to("a[href='/documents']")  # back to every document, by the navigation
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{served['portal']}/documents")
+    tab_to("#documents a[href$='/file']")
+    href = page.evaluate("document.activeElement.getAttribute('href')")
+    assert href.endswith("/file")
+    opened = page.request.get(f"{served['portal']}{href}")
+    assert opened.status == 200
+    assert opened.body().startswith(b"%PDF")
+    context.close()

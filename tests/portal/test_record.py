@@ -212,6 +212,9 @@ def test_record_newest_first_filters_paging_detail_and_languages(
         .endswith(shown_time(expected[0]["period"]["start"]).replace("/", "."))
     )
     axe_clean(page, "record-ro")
+    page.goto(f"{portal}/record/{linked['id']}")
+    assert page.get_by_role("heading", level=2).first.inner_text() == "Documente"
+    axe_clean(page, "record-encounter-ro")
     page.goto(f"{portal}/record?from=2024-02-31")
     axe_clean(page, "record-error-ro")
     page.goto(f"{portal}/record?from=1990-01-01&to=1990-12-31")

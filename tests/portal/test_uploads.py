@@ -204,6 +204,19 @@ def test_upload_describe_delete_quota_and_refusals(
     assert "Uploaded: dropped.png" in page.locator("#stored").inner_text()
     assert "dropped.png" in listed(page)
 
+    # an upload opened through the portal: the same bytes, downloaded, never run in the portal
+    dropped_id = next(
+        d["id"]
+        for d in gateway_uploads(served, person.id)
+        if d["content"][0]["attachment"]["title"] == "dropped.png"
+    )
+    opened = page.request.get(f"{portal}/documents/{dropped_id}/file")
+    assert opened.status == 200
+    assert opened.body() == big
+    assert opened.headers["content-type"] == "image/png"
+    assert opened.headers["content-disposition"].startswith("attachment;")
+    assert "sandbox" in opened.headers["content-security-policy"]
+
     # chosen files with the script: sent one at a time through the same page
     page.set_input_files("#files", str(lab))
     with page.expect_navigation(url=DONE):
@@ -303,6 +316,14 @@ def test_upload_describe_delete_quota_and_refusals(
     assert page.locator("#quota-line").inner_text() == romanian
     assert "," in romanian
     axe_clean(page, "uploads-ro")
+    some = page.locator("#uploads tbody tr").first
+    some.get_by_role("link", name="Descrieți").click()
+    axe_clean(page, "uploads-describe-ro")
+    page.goto(f"{portal}/uploads")
+    some.get_by_role("link", name="Ștergeți").click()
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Ștergeți ")
+    axe_clean(page, "uploads-delete-ro")
+    page.goto(f"{portal}/uploads")
     text_page = page
     text_page.set_input_files("#files", str(text))
     with page.expect_navigation(url=DONE):
