@@ -40,6 +40,9 @@ def test_documents_total_filters_file_and_languages(
     assert numbers == [d["identifier"][0]["value"] for d in expected[:20]]
     assert "You uploaded 0 documents yourself." in page.locator("#uploads-count").inner_text()
     axe_clean(page, "documents-en")
+    page.set_viewport_size({"width": 360, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing runs off
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # a file through the portal: the gateway's own bytes
     link = page.get_by_role("link", name=f"Open document {numbers[0]}")

@@ -225,6 +225,9 @@ def test_upload_describe_delete_quota_and_refusals(
     usage = gateway_usage(served, person.id)
     assert page.locator("#quota-line").inner_text() == usage["display"]
     axe_clean(page, "uploads-en")
+    page.set_viewport_size({"width": 360, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing runs off
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # over the gateway's per-file limit: its reason, through the script too
     service = served["gw"].extensions["uploads"]
