@@ -262,3 +262,41 @@ def test_record_by_keyboard(
     page.wait_for_url("**/record/*")
     assert page.locator("#encounter").is_visible()
     context.close()
+
+
+def test_periods_as_fhir_date_searches(tmp_path: Any) -> None:
+    """The quick choices and the typed range as the gateway's date parameters, in the hospital's
+    time zone; a day that is no day, or an end before the start, is refused and searches
+    nothing narrower than asked."""
+    from portal.app import create_portal
+    from portal.screens import period
+
+    app = create_portal(
+        {
+            "portal_fhir_url": "http://127.0.0.1:9/fhir",
+            "portal_public_url": "http://127.0.0.1:8090",
+            "portal_client_id": "portal",
+            "portal_state_url": f"sqlite:///{tmp_path / 'p.sqlite'}",
+            "portal_timezone": "Europe/Warsaw",
+        }
+    )
+    with app.test_request_context("/record", headers={"Accept-Language": "pl"}):
+        today = dt.datetime.now(ZoneInfo("Europe/Warsaw")).date()
+        assert period.today() == today
+        this = period.chosen({"period": "this-year"})
+        assert this.params() == [f"ge{today.year}-01-01", f"le{today.isoformat()}"]
+        last = period.chosen({"period": "last-year"})
+        assert last.params() == [f"ge{today.year - 1}-01-01", f"le{today.year - 1}-12-31"]
+        assert period.chosen({}).params() == []
+        typed = period.chosen({"from": "2024-02-29", "to": ""})
+        assert typed.params() == ["ge2024-02-29"]
+        assert typed.query() == {"from": "2024-02-29", "to": ""}
+        assert period.chosen({"from": "2024-02-30"}).errors[0][0] == "from"
+        backwards = period.chosen({"from": "2025-01-01", "to": "2024-01-01"})
+        assert [f for f, _ in backwards.errors] == ["to"]
+        assert backwards.params() == []
+        # 23:30 UTC on 31 December is already the next year in Warsaw
+        assert period.local_datetime("2025-12-31T23:30:00Z") == "01.01.2026 00:30"
+        assert period.local_day("2025-12-31T23:30:00Z") == "01.01.2026"
+        assert period.local_day("2025-12-31") == "31.12.2025"
+    app.extensions["portal_engine"].dispose()

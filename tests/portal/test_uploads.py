@@ -376,3 +376,32 @@ def test_upload_by_keyboard_and_the_empty_page_in_romanian(
     page.wait_for_url(f"{portal}/uploads")
     assert page.locator("#no-uploads").is_visible()
     context.close()
+
+
+def test_quota_figures_as_each_language_writes_them(tmp_path: Path) -> None:
+    """The gateway's rounding (two decimals at most, 1 MB = 10^6 bytes), with a decimal comma
+    in Romanian and Polish; sizes under 1 MB in kB."""
+    from portal.app import create_portal
+    from portal.screens import uploads
+
+    app = create_portal(
+        {
+            "portal_fhir_url": "http://127.0.0.1:9/fhir",
+            "portal_public_url": "http://127.0.0.1:8090",
+            "portal_client_id": "portal",
+            "portal_state_url": f"sqlite:///{tmp_path / 'p.sqlite'}",
+        }
+    )
+    figures = {"used": 1_290_000, "quota": 200_000_000, "left": 198_710_000}
+    for lang, line in (
+        ("en", "1.29 MB / 200 MB (198.71 MB left)"),
+        ("ro", "1,29 MB / 200 MB (198,71 MB rămas)"),
+        ("pl", "1,29 MB / 200 MB (pozostało 198,71 MB)"),
+    ):
+        with app.test_request_context("/uploads", headers={"Accept-Language": lang}):
+            assert uploads.quota_line(figures) == line
+    with app.test_request_context("/uploads", headers={"Accept-Language": "en"}):
+        assert uploads.file_size(999) == "1 kB"
+        assert uploads.file_size(12_400) == "12 kB"
+        assert uploads.file_size(3_010_000) == "3.01 MB"
+    app.extensions["portal_engine"].dispose()
