@@ -300,3 +300,7 @@ def test_periods_as_fhir_date_searches(tmp_path: Any) -> None:
         assert period.local_day("2025-12-31T23:30:00Z") == "01.01.2026"
         assert period.local_day("2025-12-31") == "31.12.2025"
     app.extensions["portal_engine"].dispose()
+    from gateway.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="PORTAL_TIMEZONE"):
+        Settings.from_mapping({"portal_timezone": "Mars/Olympus"})
