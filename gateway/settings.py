@@ -504,8 +504,8 @@ class Settings:
     )
     portal_time_zone: str = _opt(
         "Europe/Bucharest",
-        "The hospital's time zone (an IANA name, e.g. Europe/Warsaw): the portal shows "
-        "appointment times in it.",
+        "The hospital's time zone (an IANA name, e.g. Europe/Warsaw): the portal writes the "
+        "times of appointments, encounters and documents in it.",
     )
     portal_partners: tuple[str, ...] = _opt(
         (),

@@ -130,7 +130,8 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
 
     @app.after_request
     def headers(response: Response) -> Response:
-        response.headers["Content-Security-Policy"] = CSP
+        # a page of a screen that needs its own script sets its own (stricter or equal) policy
+        response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         # same-origin: the forms post with a Referer, which Flask-WTF checks over https
         response.headers["Referrer-Policy"] = "same-origin"

@@ -9,12 +9,16 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
+
+#: FHIR search parameters: a value, or several for a parameter given more than once (AND)
+Params = Mapping[str, str | Sequence[str]]
 
 
 class GatewayError(Exception):
@@ -161,14 +165,17 @@ class Gateway:
         self,
         tokens: dict[str, Any],
         path: str,
-        params: dict[str, str] | None = None,
+        params: Params | None = None,
         accept: str = "application/fhir+json",
+        stream: bool = False,
     ) -> requests.Response:
-        """GET ``path`` of the FHIR API with ``tokens`` (safe from any thread)."""
+        """GET ``path`` of the FHIR API with ``tokens`` (safe from any thread); with ``stream``
+        the body is read as the caller iterates it (the caller closes the answer)."""
         answer = self._get(
             f"{self.fhir_url}/{path}",
             params=params,
             headers={"Authorization": f"Bearer {tokens['access_token']}", "Accept": accept},
+            stream=stream,
         )
         if answer.status_code == 401:
             raise SignedOut()
@@ -178,11 +185,12 @@ class Gateway:
         self,
         session: Any,
         path: str,
-        params: dict[str, str] | None = None,
+        params: Params | None = None,
         accept: str = "application/fhir+json",
+        stream: bool = False,
     ) -> requests.Response:
         """GET ``path`` of the FHIR API with the session's token."""
-        return self.fhir_with(self.fresh(session), path, params, accept)
+        return self.fhir_with(self.fresh(session), path, params, accept, stream)
 
     def send(
         self,
@@ -191,10 +199,10 @@ class Gateway:
         path: str,
         *,
         json: Any = None,
-        data: bytes | None = None,
+        data: bytes | IO[bytes] | None = None,
         content_type: str | None = None,
         headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
+        params: Params | None = None,
     ) -> requests.Response:
         """``method`` on ``path`` of the FHIR API (or its DICOMweb, given a path from the FHIR
         base's origin) with the session's token; JSON bodies as ``application/fhir+json``."""

@@ -7,12 +7,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import requests
 from flask import current_app, redirect, render_template, session, url_for
 
-from portal.client import Gateway, GatewayError
+from portal.client import Gateway, GatewayError, Params
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,7 +75,7 @@ def _bundle(answer: requests.Response, what: str) -> dict[str, Any]:
     return found
 
 
-def search(resource_type: str, params: dict[str, str]) -> dict[str, Any]:
+def search(resource_type: str, params: Params) -> dict[str, Any]:
     """A FHIR search as the session; the Bundle, or ``GatewayError``."""
     return _bundle(gateway().fhir(session, resource_type, params), f"{resource_type} search")
 
@@ -90,13 +90,13 @@ def read(path: str) -> dict[str, Any] | None:
     return found
 
 
-def searches(*queries: tuple[str, dict[str, str]]) -> list[dict[str, Any]]:
+def searches(*queries: tuple[str, Params]) -> list[dict[str, Any]]:
     """Several independent searches of one page, made concurrently (at most ``PAGE_FANOUT`` at a
     time) with the session's token, refreshed once beforehand; the Bundles in order."""
     client = gateway()
     tokens = client.fresh(session)
 
-    def one(query: tuple[str, dict[str, str]]) -> dict[str, Any]:
+    def one(query: tuple[str, Params]) -> dict[str, Any]:
         resource_type, params = query
         answer = client.fhir_with(tokens, resource_type, params)
         return _bundle(answer, f"{resource_type} search")
@@ -112,10 +112,10 @@ def send(
     path: str,
     *,
     json: Any = None,
-    data: bytes | None = None,
+    data: bytes | IO[bytes] | None = None,
     content_type: str | None = None,
     headers: dict[str, str] | None = None,
-    params: dict[str, str] | None = None,
+    params: Params | None = None,
 ) -> requests.Response:
     """A write (or an operation) to the FHIR API as the session; the caller reads the status
     (writes have answers the screen must explain: 409, 412, 422)."""

@@ -25,19 +25,25 @@ class Tile:
 def _modules() -> list[ModuleType]:
     from portal.screens import (
         appointments,
+        documents,
         history,
         imaging,
         paraclinical,
         questionnaires,
+        record,
         results,
         settings,
         shares,
+        uploads,
     )
 
     return [
+        record,
         results,
         paraclinical,
         imaging,
+        documents,
+        uploads,
         questionnaires,
         appointments,
         shares,

@@ -3,8 +3,10 @@ compiled .mo files, both committed): ``python -m portal.translations.catalogs`` 
 messages of the code and templates afresh into ``messages.pot`` and writes both catalogs.
 
 The words live in ``portal/translations/words/``, one module per screen (``core`` for the
-frame), each a ``WORDS`` table ``{"ro": {...}, "pl": {...}}``; a message given twice with two
-different translations is an error, and a string missing everywhere fails the catalog test."""
+frame), each a ``WORDS`` table ``{"ro": {...}, "pl": {...}}``; a message with a context
+(``pgettext("encounter", "Cancelled")``) is keyed ``"encounter::Cancelled"``, so one English
+word can agree in gender with different nouns; a message given twice with two different
+translations is an error, and a string missing everywhere fails the catalog test."""
 
 from __future__ import annotations
 
@@ -23,10 +25,10 @@ REPO = HERE.parent.parent
 
 
 def extract(pot: Path) -> None:
-    """The messages of the portal's code (``_``, ``ngettext``, ``lazy_gettext``) and templates,
-    into ``pot``."""
+    """The messages of the portal's code (``_``, ``ngettext``, ``lazy_gettext``,
+    ``lazy_pgettext``) and templates, into ``pot``."""
     pybabel = Path(sys.executable).parent / "pybabel"
-    keywords = ["-k", "lazy_gettext"]
+    keywords = ["-k", "lazy_gettext", "-k", "lazy_pgettext:1c,2"]
     subprocess.run(  # noqa: S603 (our own pybabel, fixed arguments)
         [str(pybabel), "-q", "extract", "-F", "portal/babel.cfg", *keywords, "-o", str(pot), "."],
         cwd=REPO,
@@ -63,6 +65,8 @@ def build() -> None:
             if not message.id:
                 continue
             key = str(message.id[0] if isinstance(message.id, (tuple, list)) else message.id)
+            if message.context:
+                key = f"{message.context}::{key}"
             message.string = texts[key]
             message.flags.discard("fuzzy")
         out = HERE / lang / "LC_MESSAGES"
