@@ -43,7 +43,7 @@ def active() -> str:
 
 
 def problem(status: int, message: str) -> tuple[str, int]:
-    return render_template("error.html", message=message), status
+    return render_template("error.html", message=message, error_page=True), status
 
 
 def matches(bundle: dict[str, Any], resource_type: str | None = None) -> list[dict[str, Any]]:
