@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import dicomweb.web as dicomweb_web
+import notifications.pages as notification_pages
 import smart_auth.accounts as smart_auth_accounts
 import smart_auth.audit as smart_auth_audit
 import smart_auth.booking as smart_auth_booking
@@ -255,6 +256,7 @@ def create_app(
         policy.register_token_validator(smart_auth_web.init_app(app, settings))
     smart_auth_design.init_app(app, settings)
     smart_auth_accounts.init_app(app, settings)
+    notification_pages.init_app(app, settings)  # F22: the patient's own preferences
     smart_auth_audit.init_app(app, settings)
     smart_auth_sharing.init_app(app, settings)
     uploads = smart_auth_uploads.init_app(app, settings)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -62,6 +63,15 @@ def parse_kinds(raw: str) -> frozenset[str]:
     if unknown:
         raise ValueError(f"unknown event kinds: {', '.join(sorted(unknown))}")
     return frozenset(names)
+
+
+def default_preferences(settings: Any) -> Preferences:
+    """What a patient who chose nothing is told of, and in which language."""
+    return Preferences(
+        settings.notify_language,
+        parse_kinds(",".join(settings.notify_email_kinds)),
+        parse_kinds(",".join(settings.notify_sms_kinds)),
+    )
 
 
 class Store:

@@ -18,7 +18,7 @@ from smart_auth.state import create_state, make_state_engine
 
 from .jobs import QUEUE, ImageArrivals, Jobs, JobSettings, Runtime, declare
 from .queue import Periodic, make_broker
-from .store import Preferences, Store, parse_kinds
+from .store import Store, default_preferences
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,8 @@ def build(
     per period across every worker and host."""
     engine = make_state_engine(settings.state_url, timeout_s=settings.state_timeout_s)
     create_state(engine)
-    defaults = Preferences(
-        settings.notify_language,
-        parse_kinds(",".join(settings.notify_email_kinds)),
-        parse_kinds(",".join(settings.notify_sms_kinds)),
-    )
     runtime = Runtime(
-        store=Store(engine, defaults),
+        store=Store(engine, default_preferences(settings)),
         his=his,
         mail=mail_sender(settings),
         sms=sms_sender(settings),

@@ -1790,6 +1790,8 @@ ACCOUNT_PAGES = [
     ("GET", "/account/identities"),
     ("POST", "/account/identities"),
     ("POST", "/account/identities/1/remove"),
+    ("GET", "/account/notifications"),
+    ("POST", "/account/notifications"),
     ("GET", "/account/email"),
     ("POST", "/account/email"),
     ("POST", "/account/email-code"),
