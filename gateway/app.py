@@ -21,7 +21,6 @@ import dicomweb.web as dicomweb_web
 import notifications.pages as notification_pages
 import smart_auth.accounts as smart_auth_accounts
 import smart_auth.audit as smart_auth_audit
-import smart_auth.booking as smart_auth_booking
 import smart_auth.design as smart_auth_design
 import smart_auth.ratelimit as smart_auth_ratelimit
 import smart_auth.results.routes as smart_auth_results
@@ -54,6 +53,7 @@ from fhir_gateway.his.sql import SqlConnector
 from fhir_gateway.http import gzip_response, render
 from fhir_gateway.routes import fhir, refuse_bad_text
 from mappers import IdentifierSystems, MapContext
+from notifications.booking import BookingEvents
 from smart_auth.uploads.service import UploadRefused
 
 from .health import health
@@ -325,7 +325,7 @@ def _booking(app: Flask, settings: Settings) -> None:
             find_max=settings.booking_find_max,
         ),
         video=video_service(settings),
-        events=smart_auth_booking.init_app(app, settings),
+        events=BookingEvents(app.extensions["notification_store"]),
     )
     app.extensions["booking_service"] = service
     fhir_service.finishers["Appointment"] = service.finish

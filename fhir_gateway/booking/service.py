@@ -19,8 +19,9 @@ parameter of a Parameters resource, as ITI-117 sends it):
   change (proposed, pending, booked) and only until ``change_window`` before its start: else
   422 (``business-rule``).
 
-Every booking, move and cancellation is recorded as an appointment event (``EventSink``) for
-the notifications to deliver (a confirmation, a reminder before the start).
+Every booking, move and cancellation is told to the ``EventSink`` (the notifications record it
+at once as an event, a confirmation or notice to deliver) with the appointment's new version,
+after the HIS commit; the HIS change feed finds the same changes too, under the same keys.
 """
 
 from __future__ import annotations
@@ -73,12 +74,13 @@ class BookingRules:
 
 
 class EventSink(Protocol):
-    """Where appointment events go for the notifications (``smart_auth.booking``)."""
+    """Where appointment events go for the notifications (``notifications.booking``)."""
 
     def appointment_event(
-        self, kind: str, appointment_id: int, patient_id: int, start: dt.datetime
+        self, kind: str, appointment_id: int, patient_id: int, start: dt.datetime, version: int
     ) -> None:
-        """Record that an appointment was ``booked``, ``changed`` or ``cancelled``."""
+        """Record that an appointment was ``booked``, ``changed`` or ``cancelled``, its HIS
+        version (``meta.versionId``) after the change."""
         ...
 
 
@@ -328,7 +330,8 @@ class BookingService:
             return
         try:
             start = dt.datetime.fromisoformat(resource["start"].rstrip("Z"))
-            self.events.appointment_event(kind, his_id, patient, start)
+            version = int(resource["meta"]["versionId"])
+            self.events.appointment_event(kind, his_id, patient, start, version)
         except Exception as exc:  # the booking stands; the event is reported, not retried here
             log.error("appointment event not recorded", extra={"error": type(exc).__name__})
 

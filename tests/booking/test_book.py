@@ -1,5 +1,6 @@
 """Appointment/$book (IHE ITI-117): booking a free slot, the loser's 409, cancelling and moving
-within the window, FHIR's status transitions, the appointment events, and the join link of a
+within the window, FHIR's status transitions, one notification event per change (what the
+HIS change feed finds too, under the same key), and the join link of a
 video appointment checked against Jitsi's documented token claims.
 
 The app runs with development open access (the access contract in tests/access holds who may
@@ -23,7 +24,8 @@ from joserfc.jwk import OctKey
 from fhir_gateway.his import schema as t
 from gateway.app import create_app
 from mappers.appointment import VIRTUAL_SERVICE
-from smart_auth.booking.tables import appointment_event
+from notifications.events import from_change
+from smart_auth.notifications.tables import notification_event
 from tests.booking.his import (
     add_slots,
     appointments_of_slot,
@@ -77,13 +79,22 @@ def change(http: FlaskClient, appointment: dict[str, Any], **fields: Any) -> Any
 
 
 def events(app: Flask, appointment_id: str) -> list[tuple[str, int]]:
+    """The notification events recorded for the appointment, in order; and the HIS change
+    feed's view of it is one of them (the feed would record nothing more)."""
+    e = notification_event.c
     with app.extensions["state_engine"].connect() as conn:
         rows = conn.execute(
-            sa.select(appointment_event.c.kind, appointment_event.c.his_patient_id)
-            .where(appointment_event.c.his_appointment_id == int(appointment_id))
-            .order_by(appointment_event.c.id)
+            sa.select(e.key, e.kind, e.patient_id)
+            .where(e.resource_type == "Appointment", e.resource_id == appointment_id)
+            .order_by(e.id)
         ).all()
-    return [(r.kind, r.his_patient_id) for r in rows]
+    feed = [
+        from_change(c)
+        for c in app.extensions["his"].changes("appointment", None, 100_000)
+        if c.id == int(appointment_id)
+    ]
+    assert [f.key for f in feed if f is not None] == [rows[-1].key]
+    return [(r.kind, r.patient_id) for r in rows]
 
 
 def outcome(answer: Any, status: int, code: str) -> str:
@@ -113,7 +124,7 @@ def test_booking_takes_the_slot_in_the_his_and_records_the_event(
     assert facts.status == "busy"
     [row] = appointments_of_slot(booking_his, slot)
     assert (row.patient_id, row.status, row.held_slot_id) == (patient, "booked", slot)
-    assert events(app, appointment["id"]) == [("booked", patient)]
+    assert events(app, appointment["id"]) == [("appointment-booked", patient)]
     # and the Slot as FHIR serves it
     assert http.get(f"/fhir/Slot/{slot}").get_json()["status"] == "busy"
     read = http.get(f"/fhir/Appointment/{appointment['id']}").get_json()
@@ -173,7 +184,10 @@ def test_cancelling_frees_the_slot_for_someone_else(
     assert slot_facts(booking_his, slot).status == "free"
     again = booked(book(http, slot, second))
     assert again["id"] != appointment["id"]
-    assert events(app, appointment["id"]) == [("booked", first), ("cancelled", first)]
+    assert events(app, appointment["id"]) == [
+        ("appointment-booked", first),
+        ("appointment-cancelled", first),
+    ]
     # FHIR's transitions: a cancelled appointment is not cancelled again, nor revived
     outcome(change(http, cancelled, status="cancelled"), 422, "business-rule")
     other = add_slots(booking_his, 1, first=utcnow() + dt.timedelta(days=4))[0]
@@ -211,7 +225,10 @@ def test_moving_takes_the_new_slot_and_frees_the_old(
     assert moved["start"] == slot_facts(booking_his, new).start_at.isoformat() + "Z"
     assert slot_facts(booking_his, old).status == "free"
     assert slot_facts(booking_his, new).status == "busy"
-    assert events(app, appointment["id"]) == [("booked", first), ("changed", first)]
+    assert events(app, appointment["id"]) == [
+        ("appointment-booked", first),
+        ("appointment-changed", first),
+    ]
     # only to a slot of the same service
     elsewhere = add_slots(booking_his, 1, service_skip=1, first=utcnow() + dt.timedelta(days=6))
     refused = change(http, moved, slot=[{"reference": f"Slot/{elsewhere[0]}"}])
