@@ -26,11 +26,19 @@ from fhir_gateway.his.connector import (
     HisConnector,
     HisUnreachable,
 )
+from mappers.ids import resource_id
 from smart_auth.accounts.mail import MailSender, Message
 from smart_auth.accounts.sms import Sms, SmsSender
 
 from . import messages
-from .events import EventSource, due_event, from_change, images_event
+from .events import (
+    QUESTIONNAIRE_ASSIGNED,
+    Event,
+    EventSource,
+    due_event,
+    from_change,
+    images_event,
+)
 from .store import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -82,6 +90,9 @@ class JobSettings:
     max_backoff_s: float = 900.0
     #: the page a message links to (the portal), never a resource's address
     link: str = "http://127.0.0.1:8080/account/"
+    #: the page of one questionnaire (``{id}``: its QuestionnaireResponse id) a
+    #: questionnaire-assigned message links to instead; empty: ``link``
+    questionnaire_link: str = ""
 
 
 @dataclass
@@ -133,6 +144,9 @@ class Runtime:
                     break
         for other in self.sources:
             created += self._record(list(other.poll()))
+            recorded = getattr(other, "recorded", None)
+            if recorded is not None:  # a source that moves its cursor once its events are kept
+                recorded()
         return created
 
     def remind(self, now: dt.datetime | None = None) -> int:
@@ -166,6 +180,16 @@ class Runtime:
         delay = min(self.settings.max_backoff_s, base)
         return int(delay * 1000 * random.uniform(0.8, 1.0))
 
+    def link(self, event: Event) -> str:
+        """Where a message points: the portal, or for a questionnaire the page of that one
+        (``questionnaire_link``) where the deployment has such a page."""
+        template = self.settings.questionnaire_link
+        if event.kind != QUESTIONNAIRE_ASSIGNED or not template:
+            return self.settings.link
+        assignment = event.key.split(":")[1]
+        fhir_id = resource_id("QuestionnaireResponse", "questionnaire_assignment", int(assignment))
+        return template.replace("{id}", fhir_id)
+
     def deliver(self, delivery_id: int) -> str:
         """Send one delivery if this worker wins its claim; answers what became of it.
         Raises ``dramatiq.Retry`` (with the backoff) when the provider failed and attempts
@@ -178,13 +202,13 @@ class Runtime:
                 raise dramatiq.Retry(delay=int(held * 1000) + 500)
             return "not-claimed"  # sent, skipped or given up
         event = claimed.event
-        language = self.store.preferences(event.patient_id).language
+        language = self.store.language(event.patient_id)
         try:
             contacts = self.his.contacts(event.patient_id)
         except HisUnreachable:
             self.store.retry_later(delivery_id, "HIS unreachable")
             raise dramatiq.Retry(delay=self.backoff_ms(claimed.attempts)) from None
-        link = self.settings.link
+        link = self.link(event)
         try:
             if claimed.channel == "email":
                 if not contacts.email:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
@@ -16,6 +17,7 @@ from fhir_gateway.his.connector import HisConnector
 from smart_auth.accounts import mail_sender, sms_sender
 from smart_auth.state import create_state, make_state_engine
 
+from .assignments import AssignmentSource
 from .jobs import QUEUE, ImageArrivals, Jobs, JobSettings, Runtime, declare
 from .queue import Periodic, make_broker
 from .store import Store, default_preferences
@@ -47,13 +49,21 @@ def build(
 ) -> Notifications:
     """The runtime, broker, actors and periodic jobs of these settings, over the HIS
     connector ``his``; ``pacs`` (built by the caller, which knows the PACS backends) enables
-    the image-arrival poll; ``sources`` are further event sources (a booking service's
-    events); ``periodic`` further periodic jobs, ``(name, every_s, function)``, each run once
+    the image-arrival poll; new questionnaire assignments are a source of their own
+    (``assignments``), polled with the HIS feed; ``sources`` are further event sources;
+    ``periodic`` further periodic jobs, ``(name, every_s, function)``, each run once
     per period across every worker and host."""
     engine = make_state_engine(settings.state_url, timeout_s=settings.state_timeout_s)
     create_state(engine)
+    store = Store(engine, default_preferences(settings))
+    assignments = AssignmentSource(
+        store,
+        his,
+        lookback=dt.timedelta(seconds=settings.questionnaires_lookback_s),
+        max_age=dt.timedelta(days=settings.questionnaires_max_age_days),
+    )
     runtime = Runtime(
-        store=Store(engine, default_preferences(settings)),
+        store=store,
         his=his,
         mail=mail_sender(settings),
         sms=sms_sender(settings),
@@ -66,9 +76,10 @@ def build(
             min_backoff_s=settings.notify_min_backoff_s,
             max_backoff_s=settings.notify_max_backoff_s,
             link=link_of(settings),
+            questionnaire_link=settings.questionnaires_link,
         ),
         pacs=pacs,
-        sources=sources,
+        sources=(assignments, *sources),
     )
     broker = make_broker(
         settings.queue_url,
@@ -79,7 +90,7 @@ def build(
         namespace=settings.queue_namespace,
     )
     jobs = declare(broker, runtime)
-    # other periodic work (a questionnaire-assignment mail sweep, an export): one actor each
+    # other periodic work (an export, a report): one actor each
     others = [
         (
             name,
