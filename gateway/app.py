@@ -53,7 +53,7 @@ from fhir_gateway.his.sql import SqlConnector
 from fhir_gateway.http import gzip_response, render
 from fhir_gateway.routes import fhir, refuse_bad_text
 from mappers import IdentifierSystems, MapContext
-from notifications.booking import BookingEvents
+from notifications.booking import init_app as booking_events
 from smart_auth.uploads.service import UploadRefused
 
 from .health import health
@@ -325,7 +325,7 @@ def _booking(app: Flask, settings: Settings) -> None:
             find_max=settings.booking_find_max,
         ),
         video=video_service(settings),
-        events=BookingEvents(app.extensions["notification_store"]),
+        events=booking_events(app, settings, app.extensions["notification_store"]),
     )
     app.extensions["booking_service"] = service
     fhir_service.finishers["Appointment"] = service.finish

@@ -10,6 +10,7 @@ book); the HIS is this module's own, with slots in the real future (``add_slots`
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -325,3 +326,52 @@ def test_the_his_constraint_refuses_a_second_holder(booking_his: str) -> None:
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(sa.insert(t.appointment).values(patient_id=second, **row))
     engine.dispose()
+
+
+def test_a_booking_goes_on_the_job_queue_and_a_worker_sends_it_at_once(
+    app: Flask, http: FlaskClient, booking_his: str
+) -> None:
+    """The booking's confirmation is queued as it is recorded (no wait for the sweep of
+    stalled deliveries): a worker sends it within seconds, once."""
+    import threading
+    import time
+
+    from notifications.worker import run
+    from smart_auth.notifications.tables import job_message
+
+    slot = add_slots(booking_his, 1)[0]
+    patient = patients(booking_his, 1)[0]
+    engine = sa.create_engine(booking_his)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(t.patient).where(t.patient.c.id == patient).values(email="booked@pt.test")
+        )
+    engine.dispose()
+    appointment = booked(book(http, slot, patient))
+    store = app.extensions["notification_store"]
+    [delivery] = [
+        d for d in store.deliveries() if d["key"] == f"appointment:{appointment['id']}:booked"
+    ]
+    assert delivery["channel"] == "email"
+    with app.extensions["state_engine"].connect() as conn:
+        bodies = conn.execute(sa.select(job_message.c.body)).scalars().all()
+    queued = [b for b in bodies if '"actor_name":"deliver"' in b.replace(" ", "")]
+    assert any(f'"args":[{delivery["id"]}]' in b.replace(" ", "") for b in queued)
+    settings = app.config["SETTINGS"]
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run, args=(settings,), kwargs={"his": app.extensions["his"], "stop": stop}
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20  # far less than the lease the sweep waits out
+        while not any(
+            d["state"] == "sent" for d in store.deliveries() if d["id"] == delivery["id"]
+        ):
+            assert time.monotonic() < deadline, "the queued delivery was not sent"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    mails = sorted((Path(settings.outbox_dir) / "mail").glob("*.eml"))
+    assert [m for m in mails if "booked@pt.test" in m.read_text()] != []
