@@ -325,7 +325,7 @@ def _booking(app: Flask, settings: Settings) -> None:
             find_max=settings.booking_find_max,
         ),
         video=video_service(settings),
-        events=booking_events(app, settings, app.extensions["notification_store"]),
+        events=booking_events(app, settings),
     )
     app.extensions["booking_service"] = service
     fhir_service.finishers["Appointment"] = service.finish

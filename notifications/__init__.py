@@ -8,8 +8,8 @@ over the state database by default, or Redis for several hosts). ``fhir-gateway 
 the jobs and the periodic ones.
 
 Patients choose what they are told of, per event kind and channel, and the language, at
-``/account/notifications`` (``pages``); the gateway's own bookings are recorded as events as they
-are made (``booking``); new questionnaire assignments are a source of their own
+``/account/notifications`` (``pages``); the gateway's own bookings are queued as events as
+they are made (``booking``); new questionnaire assignments are a source of their own
 (``assignments``).
 
 Layering: above the surfaces (it uses ``smart_auth``'s mail and SMS senders, state database,

@@ -1,19 +1,20 @@
-"""The booking's events (F19) recorded at once as notification events.
+"""The booking's events (F19), handed to the worker as they happen.
 
 ``fhir_gateway.booking`` books, moves and cancels appointments in the HIS and then tells its
-``EventSink``; this one records the event in the notifications' store under the very key the HIS
-change feed gives the same change (``events.appointment_event``: ``appointment:<id>:booked``,
-``...:changed:<version>``, ``...:cancelled``). So each change made through the gateway is one
-event even when several follow one another between two polls of the feed (which sees only an
-appointment's latest state), and the feed, reading the same rows later, records nothing more.
-Should the record fail, or the process die after the HIS commit, the feed still finds the
-appointment's latest state. The new deliveries go on the job queue at once for a worker to send
-(``init_app`` gives the web app a sender of ``deliver`` messages on the configured broker);
-should that fail, the worker's sweep takes up what is pending (``Runtime.sweep``).
+``EventSink``; this one puts a ``record_event`` job on the queue with the event under the very
+key the HIS change feed gives the same change (``events.appointment_event``:
+``appointment:<id>:booked``, ``...:changed:<version>``, ``...:cancelled``). A worker records it
+as it records what its polls find (its deliveries enqueued, and whatever else watches new
+events told), so each change made through the gateway is one event even when several follow
+one another between two polls of the feed (which sees only an appointment's latest state), and
+the feed, reading the same rows later, records nothing more. Should the job not be enqueued
+(the broker away), or the process die after the HIS commit, the feed still finds the
+appointment's latest state.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -24,26 +25,25 @@ import dramatiq
 from fhir_gateway.his.connector import Change
 from smart_auth.state import shared_engine
 
-from .events import appointment_event
-from .jobs import QUEUE
+from .events import Event, appointment_event
+from .jobs import QUEUE, RECORD
 from .queue import make_broker
-from .store import Store, utcnow
+from .store import utcnow
 
 log = logging.getLogger(__name__)
 
 
 class BookingEvents:
-    """The booking's ``EventSink`` over the notifications' store."""
+    """The booking's ``EventSink``: each event to ``send`` (the queue's ``record_event``)."""
 
     KINDS = frozenset({"booked", "changed", "cancelled"})
 
-    def __init__(self, store: Store, enqueue: Callable[[int], object] = lambda _id: None) -> None:
-        self.store = store
-        self.enqueue = enqueue
+    def __init__(self, send: Callable[[dict[str, Any]], object]) -> None:
+        self.send = send
 
-    def appointment_event(
+    def event(
         self, kind: str, appointment_id: int, patient_id: int, start: dt.datetime, version: int
-    ) -> None:
+    ) -> Event:
         if kind not in self.KINDS:
             raise ValueError(f"unknown appointment event {kind!r}")
         status = "cancelled" if kind == "cancelled" else "booked"
@@ -59,16 +59,18 @@ class BookingEvents:
             )
         )
         assert event is not None
-        for delivery_id in self.store.record([event]):
-            try:
-                self.enqueue(delivery_id)
-            except Exception as exc:  # the broker is away: the worker's sweep sends it later
-                log.warning("delivery not enqueued", extra={"error": type(exc).__name__})
+        return event
+
+    def appointment_event(
+        self, kind: str, appointment_id: int, patient_id: int, start: dt.datetime, version: int
+    ) -> None:
+        event = self.event(kind, appointment_id, patient_id, start, version)
+        self.send(dataclasses.asdict(event))
 
 
-def init_app(app: Any, settings: Any, store: Store) -> BookingEvents:
-    """The booking's sink for this app: events into ``store``, their deliveries onto the job
-    queue (``FHIR_GATEWAY_QUEUE_URL``) as ``deliver`` messages a worker runs."""
+def init_app(app: Any, settings: Any) -> BookingEvents:
+    """The booking's sink for this app: ``record_event`` jobs on the configured queue
+    (``FHIR_GATEWAY_QUEUE_URL``: the state database or Redis) for a worker to run."""
     broker = make_broker(
         settings.queue_url,
         shared_engine(app.extensions, settings.state_url),
@@ -79,9 +81,10 @@ def init_app(app: Any, settings: Any, store: Store) -> BookingEvents:
     )
     app.extensions["notification_broker"] = broker
 
-    # the worker declares the real actor; here only its name and queue, to send it messages
-    def deliver(delivery_id: int) -> None:  # never run in the web app
-        raise RuntimeError("deliveries are run by fhir-gateway worker")
+    # the worker declares the real actor (``jobs.declare``); here its name and queue only
+    def record_event(event: dict[str, Any]) -> None:  # never run in the web app
+        raise RuntimeError("events are recorded by fhir-gateway worker")
 
-    sender = dramatiq.actor(broker=broker, actor_name="deliver", queue_name=QUEUE)(deliver)
-    return BookingEvents(store, sender.send)
+    return BookingEvents(
+        dramatiq.actor(broker=broker, actor_name=RECORD, queue_name=QUEUE)(record_event).send
+    )

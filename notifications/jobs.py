@@ -44,6 +44,8 @@ from .store import Store, utcnow
 log = logging.getLogger(__name__)
 
 QUEUE = "notifications"
+#: The job that records an event found outside the worker (``notifications.booking``).
+RECORD = "record_event"
 
 
 class ImageArrivals(Protocol):
@@ -258,6 +260,7 @@ class Runtime:
 class Jobs:
     broker: Broker
     deliver: Any
+    record: Any
     poll_his: Any
     poll_pacs: Any
     remind: Any
@@ -296,10 +299,16 @@ def declare(broker: Broker, runtime: Runtime) -> Jobs:
     def enqueue(delivery_id: int) -> None:
         deliver_actor.send(delivery_id)
 
+    def record(event: dict[str, Any]) -> None:
+        """Record an event another process found (the web app's bookings): as the polls
+        record theirs, its deliveries enqueued; a key seen before records nothing."""
+        runtime._record([Event(**event)])
+
     runtime.enqueue_delivery = enqueue
     return Jobs(
         broker=broker,
         deliver=deliver_actor,
+        record=dramatiq.actor(broker=broker, actor_name=RECORD, queue_name=QUEUE)(record),
         poll_his=_poll("poll_his", runtime.poll_his),
         poll_pacs=_poll("poll_pacs", runtime.poll_pacs),
         remind=_poll("remind", runtime.remind),

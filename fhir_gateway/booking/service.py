@@ -19,9 +19,9 @@ parameter of a Parameters resource, as ITI-117 sends it):
   change (proposed, pending, booked) and only until ``change_window`` before its start: else
   422 (``business-rule``).
 
-Every booking, move and cancellation is told to the ``EventSink`` (the notifications record it
-at once as an event, a confirmation or notice to deliver) with the appointment's new version,
-after the HIS commit; the HIS change feed finds the same changes too, under the same keys.
+Every booking, move and cancellation is told to the ``EventSink`` (the notifications queue it
+for their worker to record and deliver) with the appointment's new version, after the HIS
+commit; the HIS change feed finds the same changes too, under the same keys.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The booking's own table of appointment events (``appointment_event``) is retired: a booking,
-move or cancellation made through the gateway is recorded at once as a notification event
-(``notification_event``, under the key the HIS change feed gives the same change), and the feed
-finds every other. Its rows were never read; nothing is carried over.
+move or cancellation made through the gateway goes on the job queue as a notification event
+(recorded by a worker in ``notification_event``, under the key the HIS change feed gives the
+same change), and the feed finds every other. Its rows were never read; nothing is carried over.
 
 Revision ID: 0011_retire_appt_events
 Revises: 0009_notifications
