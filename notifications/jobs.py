@@ -308,7 +308,12 @@ def declare(broker: Broker, runtime: Runtime) -> Jobs:
     return Jobs(
         broker=broker,
         deliver=deliver_actor,
-        record=dramatiq.actor(broker=broker, actor_name=RECORD, queue_name=QUEUE)(record),
+        record=dramatiq.actor(
+            broker=broker,
+            actor_name=RECORD,
+            queue_name=QUEUE,
+            max_retries=runtime.settings.max_attempts,
+        )(record),
         poll_his=_poll("poll_his", runtime.poll_his),
         poll_pacs=_poll("poll_pacs", runtime.poll_pacs),
         remind=_poll("remind", runtime.remind),

@@ -139,6 +139,13 @@ def test_a_guardian_sets_preferences_and_the_worker_follows_them(
     if AXE.is_file():
         assert axe_violations(page) == []
 
+    # in the account pages' languages: the switch keeps the page
+    page.goto(f"{base}/account/lang/pl?next=/account/notifications")
+    assert page.get_by_role("heading", level=1).inner_text() == "Powiadomienia"
+    assert page.locator("html").get_attribute("lang") == "pl"
+    assert page.locator(f"#person-{me}").inner_text().endswith("(Ja)")
+    page.goto(f"{base}/account/lang/en?next=/account/notifications")
+
     state = served.server.app.extensions["state_engine"]
     with state.connect() as conn:
         audited = conn.execute(
