@@ -1,18 +1,17 @@
-"""Cost of answering a questionnaire and of the assignment mail sweep (F18).
+"""Cost of answering a questionnaire and of finding new assignments (F18).
 
 Run: ``.venv/bin/python -m bench.bench_questionnaires`` (a fresh generated SQLite HIS and state
 database in a temporary directory; development open access, in process through the Flask test
 client, so HTTP and gunicorn are left out). Prints the median and p95 of ``PUT
 QuestionnaireResponse`` saving answers (the read, the checks against the Questionnaire, the
-conditional UPDATE and the read back), the same for submitting, and the sweep's rate mailing
-new assignments to a local SMTP server (aiosmtpd), then a second sweep that finds them all
-taken.
+conditional UPDATE and the read back), the same for submitting, and the rate at which the
+worker's assignment source records new assignments (an event and a delivery each; sending is
+``bench.bench_notify``'s), then a second poll that finds them all known.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import statistics
 import tempfile
 import time
@@ -20,28 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from demo.generator import generate
 from fhir_gateway.his import schema as t
 from fhir_gateway.his.sql import SqlConnector, make_engine
 from mappers import IdentifierSystems
-from smart_auth.accounts.mail import SmtpSender
-from smart_auth.questionnaires import AssignmentMail
+from notifications.assignments import AssignmentSource
+from notifications.events import QUESTIONNAIRE_ASSIGNED
+from notifications.store import Preferences, Store
 from smart_auth.state import create_state, make_state_engine
 
 TODAY = dt.date(2026, 11, 1)
 N_PUTS = 300
-N_MAILS = 500
-
-
-class _Count:
-    def __init__(self) -> None:
-        self.n = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.n += 1
-        return "250 OK"
+N_NEW = 500
 
 
 def _assign(engine: sa.Engine, n: int, status: str, sent: dt.datetime) -> list[int]:
@@ -121,35 +111,32 @@ def main() -> None:
             assert answer.status_code == 200, answer.get_data(as_text=True)
         print(f"PUT QuestionnaireResponse, {status:11} ({N_PUTS}): {_quantiles(samples)}")
 
-    _assign(his_engine, N_MAILS, "sent", dt.datetime.now(dt.UTC).replace(tzinfo=None))
-    state = make_state_engine(f"sqlite:///{tmp / 'sweep-state.sqlite'}")
+    _assign(his_engine, N_NEW, "sent", dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    state = make_state_engine(f"sqlite:///{tmp / 'poll-state.sqlite'}")
     create_state(state)
-    counter = _Count()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(counter, hostname="127.0.0.1", port=port)
-    controller.start()
     his = SqlConnector.from_url(his_url, IdentifierSystems())
-    sweep = AssignmentMail(
-        state, his, SmtpSender("127.0.0.1", port, "bench@hospital.example"), lambda i: i
+    store = Store(state, Preferences("en", frozenset({QUESTIONNAIRE_ASSIGNED}), frozenset()))
+    source = AssignmentSource(
+        store, his, lookback=dt.timedelta(minutes=10), max_age=dt.timedelta(days=30)
     )
-    try:
-        start = time.perf_counter()
-        report = sweep.run()
-        took = time.perf_counter() - start
-        print(
-            f"sweep: {report.sent} assignments mailed in {took:.2f} s "
-            f"({report.sent / took:.0f}/s, SMTP included; {counter.n} received)"
-        )
-        start = time.perf_counter()
-        again = sweep.run()
-        print(
-            f"second sweep: {again.sent} mailed, {again.taken} found taken, "
-            f"{time.perf_counter() - start:.3f} s"
-        )
-    finally:
-        controller.stop()
+    start = time.perf_counter()
+    recorded = len(store.record(source.poll()))
+    source.recorded()
+    took = time.perf_counter() - start
+    print(
+        f"assignment poll: {recorded} new assignments recorded (event and mail delivery each) "
+        f"in {took:.2f} s ({recorded / took:.0f}/s)"
+    )
+    start = time.perf_counter()
+    events = source.poll()
+    known = store.known([e.key for e in events])
+    again = len(store.record([e for e in events if e.key not in known]))
+    print(
+        f"next poll over the same (look-back window): {again} recorded, "
+        f"{time.perf_counter() - start:.3f} s"
+    )
+    his.engine.dispose()
+    state.dispose()
 
 
 if __name__ == "__main__":

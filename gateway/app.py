@@ -18,10 +18,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import dicomweb.web as dicomweb_web
+import notifications.pages as notification_pages
 import notifications.routes as notifications_routes
 import smart_auth.accounts as smart_auth_accounts
 import smart_auth.audit as smart_auth_audit
-import smart_auth.booking as smart_auth_booking
 import smart_auth.design as smart_auth_design
 import smart_auth.ratelimit as smart_auth_ratelimit
 import smart_auth.results.routes as smart_auth_results
@@ -54,6 +54,7 @@ from fhir_gateway.his.sql import SqlConnector
 from fhir_gateway.http import gzip_response, render
 from fhir_gateway.routes import fhir, refuse_bad_text
 from mappers import IdentifierSystems, MapContext
+from notifications.booking import init_app as booking_events
 from smart_auth.uploads.service import UploadRefused
 
 from .health import health
@@ -256,6 +257,7 @@ def create_app(
         policy.register_token_validator(smart_auth_web.init_app(app, settings))
     smart_auth_design.init_app(app, settings)
     smart_auth_accounts.init_app(app, settings)
+    notification_pages.init_app(app, settings)  # F22: the patient's own preferences
     smart_auth_audit.init_app(app, settings)
     smart_auth_sharing.init_app(app, settings)
     uploads = smart_auth_uploads.init_app(app, settings)
@@ -326,7 +328,7 @@ def _booking(app: Flask, settings: Settings) -> None:
             find_max=settings.booking_find_max,
         ),
         video=video_service(settings),
-        events=smart_auth_booking.init_app(app, settings),
+        events=booking_events(app, settings),
     )
     app.extensions["booking_service"] = service
     fhir_service.finishers["Appointment"] = service.finish

@@ -1,8 +1,11 @@
-"""``fhir-gateway questionnaires notify``: one sweep of the assignment mail (F18).
+"""``fhir-gateway questionnaires notify``: ask the workers to look for new questionnaire
+assignments now (F18).
 
-Run it periodically until a job queue does (every minute or few, from cron or a systemd
-timer; see the README). Sweeps on several hosts at once are safe: each assignment is mailed
-once. ``notify_assignments(settings)`` is the same sweep for code.
+The notice of a new assignment is the notifications' ``questionnaire-assigned`` message, sent by
+``fhir-gateway worker`` (``notifications.assignments``), which looks every
+``FHIR_GATEWAY_NOTIFY_HIS_POLL_S`` anyway; this command only puts one poll of the HIS on the job
+queue, for a worker to run at once. It sends nothing itself, so it can never send a second
+message. ``enqueue_poll(settings)`` is the same for code.
 """
 
 from __future__ import annotations
@@ -10,13 +13,12 @@ from __future__ import annotations
 import click
 
 from gateway.settings import Settings, SettingsError
-from smart_auth.questionnaires import SweepReport, assignment_mail
-from smart_auth.state import create_state, make_state_engine
 
 
-def notify_assignments(settings: Settings) -> SweepReport:
-    """One sweep with the configured HIS, state database and mail."""
+def enqueue_poll(settings: Settings) -> None:
+    """Put one poll of the HIS (change feed and assignments) on the job queue."""
     from fhir_gateway.his.sql import SqlConnector
+    from notifications.worker import build
 
     from .app import identifier_systems
 
@@ -26,12 +28,12 @@ def notify_assignments(settings: Settings) -> SweepReport:
         pool_size=1,
         timeout_s=settings.his_timeout_s,
     )
-    state = make_state_engine(settings.state_url, timeout_s=settings.state_timeout_s)
+    built = build(settings, his=his)
     try:
-        create_state(state)
-        return assignment_mail(settings, state, his).run()
+        built.jobs.poll_his.send()
     finally:
-        state.dispose()
+        built.broker.close()
+        built.runtime.store.engine.dispose()
         his.engine.dispose()
 
 
@@ -42,19 +44,10 @@ def questionnaires() -> None:
 
 @questionnaires.command()
 def notify() -> None:
-    """Mail every patient a new questionnaire was assigned to (once per assignment)."""
+    """Have a worker look for new assignments now (it notifies each once; this sends nothing)."""
     try:
         settings = Settings.from_mapping()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
-    from fhir_gateway.his.connector import HisUnreachable
-
-    try:
-        report = notify_assignments(settings)
-    except HisUnreachable:
-        raise click.ClickException("the HIS did not answer; run the sweep again later") from None
-    click.echo(
-        f"assignments read: {report.seen}, mailed: {report.sent}, already taken: "
-        f"{report.taken}, not to mail: {report.skipped}, without an email address: "
-        f"{report.no_address}, failed (tried again later): {report.failed}"
-    )
+    enqueue_poll(settings)
+    click.echo("enqueued: a worker (fhir-gateway worker) polls the HIS for new assignments now")

@@ -265,18 +265,19 @@ class Settings:
     )
     questionnaires_link: str = _opt(
         "",
-        "Link of the assignment mail, {id} standing for the QuestionnaireResponse id (the "
-        "portal's questionnaire page); empty means the response on the FHIR API.",
+        "Link of the questionnaire-assigned notification, {id} standing for the "
+        "QuestionnaireResponse id (the portal's questionnaire page); empty: the portal link "
+        "(NOTIFY_LINK_URL).",
     )
     questionnaires_lookback_s: int = _opt(
         600,
-        "Seconds each assignment sweep looks back before its cursor, for assignments the HIS "
-        "committed late (none is mailed twice).",
+        "Seconds each poll of new assignments looks back before its cursor, for assignments "
+        "the HIS committed late (none is announced twice).",
     )
     questionnaires_max_age_days: int = _opt(
         30,
-        "Assignments sent longer ago than this are not mailed (the first sweep does not mail "
-        "the HIS's history).",
+        "Assignments sent longer ago than this are not announced (the worker's first poll "
+        "does not announce the HIS's history).",
     )
     smtp_host: str = _opt("", "SMTP server for account mail; empty writes mail to the outbox.")
     smtp_port: int = _opt(25, "SMTP server port.")

@@ -7,6 +7,11 @@ exactly once per event and channel, by jobs on the queue (``notifications.queue`
 over the state database by default, or Redis for several hosts). ``fhir-gateway worker`` runs
 the jobs and the periodic ones.
 
-Layering: above the surfaces (it uses ``smart_auth``'s mail and SMS senders and state
-database, and ``dicomweb``'s PACS backends), below ``gateway``.
+Patients choose what they are told of, per event kind and channel, and the language, at
+``/account/notifications`` (``pages``); the gateway's own bookings are queued as events as
+they are made (``booking``); new questionnaire assignments are a source of their own
+(``assignments``).
+
+Layering: above the surfaces (it uses ``smart_auth``'s mail and SMS senders, state database,
+account session and pages' frame, and ``dicomweb``'s PACS backends), below ``gateway``.
 """

@@ -5,11 +5,11 @@ about and a ``key`` unique to the occurrence (the HIS row and what happened to i
 what makes an event recorded once however often, by however many workers, it is seen.
 
 Event sources: the HIS change feed (``HisChangeSource``, here), the PACS (``jobs.poll_pacs``),
-the reminder sweep (``jobs.remind``), and any other ``EventSource``: a booking service that
-keeps its own table of appointment events plugs in by implementing ``EventSource.poll`` and
-being passed to ``Runtime(sources=...)``; its events use the appointment kinds below and keys
-of the form ``appointment:<id>:<what>`` so that they coincide with (and are deduplicated
-against) the ones the HIS feed finds.
+the reminder sweep (``jobs.remind``), the gateway's own bookings as they are made
+(``notifications.booking``), and any other ``EventSource`` (implementing ``EventSource.poll``,
+passed to ``Runtime(sources=...)``). Each gives an occurrence the key the HIS feed gives it
+(for an appointment ``appointment:<id>:<what>``) so that they coincide with (and are
+deduplicated against) the ones the HIS feed finds.
 """
 
 from __future__ import annotations

@@ -26,16 +26,26 @@ from fhir_gateway.his.connector import (
     HisConnector,
     HisUnreachable,
 )
+from mappers.ids import resource_id
 from smart_auth.accounts.mail import MailSender, Message
 from smart_auth.accounts.sms import Sms, SmsSender
 
 from . import messages
-from .events import EventSource, due_event, from_change, images_event
+from .events import (
+    QUESTIONNAIRE_ASSIGNED,
+    Event,
+    EventSource,
+    due_event,
+    from_change,
+    images_event,
+)
 from .store import Store, utcnow
 
 log = logging.getLogger(__name__)
 
 QUEUE = "notifications"
+#: The job that records an event found outside the worker (``notifications.booking``).
+RECORD = "record_event"
 
 
 class ImageArrivals(Protocol):
@@ -82,6 +92,9 @@ class JobSettings:
     max_backoff_s: float = 900.0
     #: the page a message links to (the portal), never a resource's address
     link: str = "http://127.0.0.1:8080/account/"
+    #: the page of one questionnaire (``{id}``: its QuestionnaireResponse id) a
+    #: questionnaire-assigned message links to instead; empty: ``link``
+    questionnaire_link: str = ""
 
 
 @dataclass
@@ -137,6 +150,9 @@ class Runtime:
                     break
         for other in self.sources:
             created += self._record(list(other.poll()))
+            recorded = getattr(other, "recorded", None)
+            if recorded is not None:  # a source that moves its cursor once its events are kept
+                recorded()
         return created
 
     def remind(self, now: dt.datetime | None = None) -> int:
@@ -170,6 +186,16 @@ class Runtime:
         delay = min(self.settings.max_backoff_s, base)
         return int(delay * 1000 * random.uniform(0.8, 1.0))
 
+    def link(self, event: Event) -> str:
+        """Where a message points: the portal, or for a questionnaire the page of that one
+        (``questionnaire_link``) where the deployment has such a page."""
+        template = self.settings.questionnaire_link
+        if event.kind != QUESTIONNAIRE_ASSIGNED or not template:
+            return self.settings.link
+        assignment = event.key.split(":")[1]
+        fhir_id = resource_id("QuestionnaireResponse", "questionnaire_assignment", int(assignment))
+        return template.replace("{id}", fhir_id)
+
     def deliver(self, delivery_id: int) -> str:
         """Send one delivery if this worker wins its claim; answers what became of it.
         Raises ``dramatiq.Retry`` (with the backoff) when the provider failed and attempts
@@ -182,13 +208,13 @@ class Runtime:
                 raise dramatiq.Retry(delay=int(held * 1000) + 500)
             return "not-claimed"  # sent, skipped or given up
         event = claimed.event
-        language = self.store.preferences(event.patient_id).language
+        language = self.store.language(event.patient_id)
         try:
             contacts = self.his.contacts(event.patient_id)
         except HisUnreachable:
             self.store.retry_later(delivery_id, "HIS unreachable")
             raise dramatiq.Retry(delay=self.backoff_ms(claimed.attempts)) from None
-        link = self.settings.link
+        link = self.link(event)
         try:
             if claimed.channel == "email":
                 if not contacts.email:
@@ -238,6 +264,7 @@ class Runtime:
 class Jobs:
     broker: Broker
     deliver: Any
+    record: Any
     poll_his: Any
     poll_pacs: Any
     remind: Any
@@ -276,10 +303,21 @@ def declare(broker: Broker, runtime: Runtime) -> Jobs:
     def enqueue(delivery_id: int) -> None:
         deliver_actor.send(delivery_id)
 
+    def record(event: dict[str, Any]) -> None:
+        """Record an event another process found (the web app's bookings): as the polls
+        record theirs, its deliveries enqueued; a key seen before records nothing."""
+        runtime._record([Event(**event)])
+
     runtime.enqueue_delivery = enqueue
     return Jobs(
         broker=broker,
         deliver=deliver_actor,
+        record=dramatiq.actor(
+            broker=broker,
+            actor_name=RECORD,
+            queue_name=QUEUE,
+            max_retries=runtime.settings.max_attempts,
+        )(record),
         poll_his=_poll("poll_his", runtime.poll_his),
         poll_pacs=_poll("poll_pacs", runtime.poll_pacs),
         remind=_poll("remind", runtime.remind),

@@ -13,11 +13,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fhir_gateway.his.connector import ChangePosition
+from smart_auth.accounts.i18n import LANGUAGES
+from smart_auth.accounts.tables import account, identity
 from smart_auth.notifications.tables import (
     notification_cursor,
     notification_delivery,
@@ -64,6 +67,15 @@ def parse_kinds(raw: str) -> frozenset[str]:
     return frozenset(names)
 
 
+def default_preferences(settings: Any) -> Preferences:
+    """What a patient who chose nothing is told of, and in which language."""
+    return Preferences(
+        settings.notify_language,
+        parse_kinds(",".join(settings.notify_email_kinds)),
+        parse_kinds(",".join(settings.notify_sms_kinds)),
+    )
+
+
 class Store:
     def __init__(self, engine: Engine, defaults: Preferences) -> None:
         self.engine = engine
@@ -80,6 +92,24 @@ class Store:
         if row is None:
             return self.defaults
         return Preferences(row.language, parse_kinds(row.email_kinds), parse_kinds(row.sms_kinds))
+
+    def language(self, patient_id: int) -> str:
+        """The language of a patient's messages: the one they chose for them, else the one of
+        their own account (chosen at registration), else the deployment's default."""
+        p, a, i = notification_preference.c, account.c, identity.c
+        with self.engine.connect() as conn:
+            chosen = conn.execute(
+                select(p.language).where(p.patient_id == patient_id)
+            ).scalar_one_or_none()
+            if chosen is None:
+                chosen = conn.execute(
+                    select(a.language)
+                    .join_from(identity, account, i.account_id == a.id)
+                    .where(i.his_patient_id == patient_id, i.relation == "self")
+                    .order_by(a.id)
+                    .limit(1)
+                ).scalar_one_or_none()
+        return str(chosen) if chosen in LANGUAGES else self.defaults.language
 
     def set_preferences(self, patient_id: int, prefs: Preferences) -> None:
         p = notification_preference.c

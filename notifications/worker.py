@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 import signal
@@ -22,10 +23,11 @@ from smart_auth.audit.writer import AuditWriter
 from smart_auth.state import create_state, make_state_engine
 
 from . import subscriptions as subs
+from .assignments import AssignmentSource
 from .endpoints import EndpointRules
 from .jobs import QUEUE, ImageArrivals, Jobs, JobSettings, Runtime, declare
 from .queue import Periodic, make_broker
-from .store import Preferences, Store, parse_kinds
+from .store import Store, default_preferences
 
 log = logging.getLogger(__name__)
 
@@ -85,18 +87,21 @@ def build(
 ) -> Notifications:
     """The runtime, broker, actors and periodic jobs of these settings, over the HIS
     connector ``his``; ``pacs`` (built by the caller, which knows the PACS backends) enables
-    the image-arrival poll; ``sources`` are further event sources (a booking service's
-    events); ``periodic`` further periodic jobs, ``(name, every_s, function)``, each run once
+    the image-arrival poll; new questionnaire assignments are a source of their own
+    (``assignments``), polled with the HIS feed; ``sources`` are further event sources;
+    ``periodic`` further periodic jobs, ``(name, every_s, function)``, each run once
     per period across every worker and host."""
     engine = make_state_engine(settings.state_url, timeout_s=settings.state_timeout_s)
     create_state(engine)
-    defaults = Preferences(
-        settings.notify_language,
-        parse_kinds(",".join(settings.notify_email_kinds)),
-        parse_kinds(",".join(settings.notify_sms_kinds)),
+    store = Store(engine, default_preferences(settings))
+    assignments = AssignmentSource(
+        store,
+        his,
+        lookback=dt.timedelta(seconds=settings.questionnaires_lookback_s),
+        max_age=dt.timedelta(days=settings.questionnaires_max_age_days),
     )
     runtime = Runtime(
-        store=Store(engine, defaults),
+        store=store,
         his=his,
         mail=mail_sender(settings),
         sms=sms_sender(settings),
@@ -109,9 +114,10 @@ def build(
             min_backoff_s=settings.notify_min_backoff_s,
             max_backoff_s=settings.notify_max_backoff_s,
             link=link_of(settings),
+            questionnaire_link=settings.questionnaires_link,
         ),
         pacs=pacs,
-        sources=sources,
+        sources=(assignments, *sources),
     )
     broker = make_broker(
         settings.queue_url,
@@ -125,7 +131,7 @@ def build(
     subscriptions = subscription_runtime(settings, engine, his, rules)
     subscription_jobs = subs.declare(broker, subscriptions, QUEUE)
     runtime.after_record = subscriptions.match
-    # other periodic work (a questionnaire-assignment mail sweep, an export): one actor each
+    # other periodic work (an export, a report): one actor each
     others = [
         (
             name,

@@ -19,8 +19,9 @@ parameter of a Parameters resource, as ITI-117 sends it):
   change (proposed, pending, booked) and only until ``change_window`` before its start: else
   422 (``business-rule``).
 
-Every booking, move and cancellation is recorded as an appointment event (``EventSink``) for
-the notifications to deliver (a confirmation, a reminder before the start).
+Every booking, move and cancellation is told to the ``EventSink`` (the notifications queue it
+for their worker to record and deliver) with the appointment's new version, after the HIS
+commit; the HIS change feed finds the same changes too, under the same keys.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from access import audit
 from access.policy import Grant
@@ -39,6 +41,7 @@ from mappers.ids import parse_id
 
 from ..errors import BadRequest, BusinessRule, Conflict, NotFound
 from ..fhir.interactions import FhirService
+from ..fhir.paging import Cursor
 from ..fhir.query import (
     Criterion,
     DateValue,
@@ -73,12 +76,13 @@ class BookingRules:
 
 
 class EventSink(Protocol):
-    """Where appointment events go for the notifications (``smart_auth.booking``)."""
+    """Where appointment events go for the notifications (``notifications.booking``)."""
 
     def appointment_event(
-        self, kind: str, appointment_id: int, patient_id: int, start: dt.datetime
+        self, kind: str, appointment_id: int, patient_id: int, start: dt.datetime, version: int
     ) -> None:
-        """Record that an appointment was ``booked``, ``changed`` or ``cancelled``."""
+        """Record that an appointment was ``booked``, ``changed`` or ``cancelled``, its HIS
+        version (``meta.versionId``) after the change."""
         ...
 
 
@@ -97,7 +101,7 @@ FIND_PARAMS: Mapping[str, tuple[str, str]] = {
     "healthcare-service": (FIND_SERVICE, "reference"),
 }
 #: Parameters $find takes besides the filters.
-FIND_OTHERS = frozenset({"start", "end", "_count", "_format", "_pretty"})
+FIND_OTHERS = frozenset({"start", "end", "_count", "_cursor", "_format", "_pretty"})
 
 
 class BookingService:
@@ -125,10 +129,12 @@ class BookingService:
         pairs = list(pairs)
         now = self.clock()
         criteria: list[Criterion] = []
-        start, end, count = now, None, 20
+        start, end, count, token = now, None, 20, None
         slot_params = registry()["Slot"].params
         for name, raw in pairs:
-            if name == "start":
+            if name == "_cursor":
+                token = raw
+            elif name == "start":
                 start = max(now, _instant(raw))
             elif name == "end":
                 end = _instant(raw)
@@ -141,18 +147,34 @@ class BookingService:
             elif name not in FIND_OTHERS:
                 raise BadRequest(f"Appointment/$find does not take the parameter '{name[:40]}'")
         count = min(count, self.rules.find_max)
+        # paging as the FHIR searches page (http.html#paging): a next link carries a keyset
+        # cursor signed over these parameters and this caller
+        used = [(n, v) for n, v in pairs if n != "_cursor"]
+        url = f"{self.fhir.base_url}/Appointment/$find"
+        scope = f"Appointment/$find|{urlencode(used)}|{grant.fingerprint}"
+        cursor = self.fhir.cursors.decode(token, scope) if token is not None else None
+        if cursor is not None and not cursor.forward:
+            raise BadRequest("This paging link is not one of $find's")
+        links = {"self": f"{url}?{urlencode(used)}" if used else url}
         if end is None:
             end = start + dt.timedelta(days=self.rules.find_days)
         if end <= start:
-            return _searchset([], self.fhir.base_url)
+            return _searchset([], self.fhir.base_url, links=links)
         criteria += [
             Criterion(slot_params["status"], None, (parse_token("free"),)),
             Criterion(slot_params["start"], None, (DateValue("ge", start, start),)),
             Criterion(slot_params["start"], None, (DateValue("lt", end, end),)),
         ]
         query = SearchQuery("Slot", tuple(criteria), ("start", False), count, None)
+        after = cursor.key if cursor is not None else None
         with self.fhir._his():
-            hits = self.fhir.connector.search(query, None, after=None, before=None, limit=count)
+            hits = self.fhir.connector.search(
+                query, None, after=after, before=None, limit=count + 1
+            )
+        if len(hits) > count:
+            hits = hits[:count]
+            following = self.fhir.cursors.encode(Cursor(hits[-1].key, True), scope)
+            links["next"] = f"{url}?{urlencode([*used, ('_cursor', following)])}"
         found: list[dict[str, Any]] = []
         for hit in hits:
             try:
@@ -174,7 +196,9 @@ class BookingService:
             outcome="allowed",
             ids=[str(h.record["id"]) for h in hits],
         )
-        return _searchset(found, self.fhir.base_url)
+        # the number of matches is known only when this page holds them all
+        whole = cursor is None and "next" not in links
+        return _searchset(found, self.fhir.base_url, links=links, total=whole)
 
     def _values(self, kind: str, raw: str) -> tuple[Value, ...]:
         parts = split_or(raw)
@@ -328,7 +352,8 @@ class BookingService:
             return
         try:
             start = dt.datetime.fromisoformat(resource["start"].rstrip("Z"))
-            self.events.appointment_event(kind, his_id, patient, start)
+            version = int(resource["meta"]["versionId"])
+            self.events.appointment_event(kind, his_id, patient, start, version)
         except Exception as exc:  # the booking stands; the event is reported, not retried here
             log.error("appointment event not recorded", extra={"error": type(exc).__name__})
 
@@ -454,13 +479,18 @@ def _count(raw: str) -> int:
 
 
 def _searchset(
-    resources: list[dict[str, Any]], base: str, *, with_ids: bool = False
+    resources: list[dict[str, Any]],
+    base: str,
+    *,
+    with_ids: bool = False,
+    links: Mapping[str, str] | None = None,
+    total: bool = True,
 ) -> dict[str, Any]:
-    bundle: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-    }
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if total:
+        bundle["total"] = len(resources)
+    if links:
+        bundle["link"] = [{"relation": rel, "url": href} for rel, href in links.items()]
     entries = []
     for r in resources:
         entry: dict[str, Any] = {}

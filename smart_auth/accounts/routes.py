@@ -131,6 +131,27 @@ def _headers(response: Response) -> Response:
     return response
 
 
+def guard(blueprint: Blueprint) -> None:
+    """Give another package's pages under ``/account`` what the accounts pages have: the
+    language, the input check, the CSRF check of every POST and the security headers."""
+    blueprint.before_request(_before)
+    blueprint.after_request(_headers)
+
+
+def add_home_link(app: Flask, endpoint: str, title: str | tuple[str, str, str]) -> None:
+    """List another package's page on the account's home page (``title``: a key of the
+    accounts catalog, or a ``(ro, pl, en)`` triple)."""
+    app.extensions.setdefault("account_links", []).append((endpoint, title))
+
+
+def _home_links() -> list[tuple[str, str]]:
+    links = current_app.extensions.get("account_links", [])
+    return [
+        (url_for(endpoint), t(title) if isinstance(title, str) else i18n.pick(title, g.lang))
+        for endpoint, title in links
+    ]
+
+
 @bp.get("/lang/<code>")
 def language(code: str) -> BaseResponse:
     response = redirect(_safe_next(request.args.get("next")))
@@ -255,7 +276,12 @@ def home() -> BaseResponse:
     row = _svc().get(account_id) if account_id is not None else None
     if row is None:
         return redirect(signed.login_url(url_for("accounts.home")))
-    return page("home.html", account=row, apps="smart_oauth" in current_app.blueprints)
+    return page(
+        "home.html",
+        account=row,
+        apps="smart_oauth" in current_app.blueprints,
+        links=_home_links(),
+    )
 
 
 @bp.post("/email-code")

@@ -1,9 +1,9 @@
-"""State tables of the questionnaire assignment mail (F18).
+"""State tables of the questionnaire assignment mail sweep of earlier versions (F18), kept for
+the notifications (``notifications.assignments``) to read once when a deployment upgrades.
 
-``questionnaire_notice``: one row per HIS assignment a mail was (or is being) sent for; its
-primary key is what makes the mail go out once, whichever worker or host sweeps.
-``questionnaire_sweep``: where the sweep of new assignments stands in the HIS (a durable
-cursor: the (sent_at, id) of the last assignment seen).
+``questionnaire_notice``: one row per HIS assignment that sweep mailed (or was mailing): not
+announced again. ``questionnaire_sweep``: where that sweep stood in the HIS (the (sent_at, id)
+of the last assignment seen): where the notifications' own cursor starts.
 """
 
 from __future__ import annotations

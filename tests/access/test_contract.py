@@ -197,6 +197,18 @@ def everything_link(world: World, name: str) -> dict[str, str]:
     return {"next": world.cache["everything"]}
 
 
+def find_link(world: World, name: str) -> dict[str, str]:
+    """A next link of an Appointment/$find under A's patient token."""
+    if "find-next" not in world.cache:
+        answer = world.http.get(
+            "/fhir/Appointment/$find?_count=1",
+            headers={"Authorization": f"Bearer {world.tokens['patient']}"},
+        )
+        assert answer.status_code == 200
+        world.cache["find-next"] = _local_next(answer.get_json())
+    return {"next": world.cache["find-next"]}
+
+
 def audit_link(world: World, name: str) -> dict[str, str]:
     """A next link of A's AuditEvent search under A's patient token."""
     if "audit-next" not in world.cache:
@@ -1206,6 +1218,17 @@ BOOKING_ROWS = [
         check=_room_only_for_the_patient,
     ),
     Row(
+        # a next link of $find under A's patient token: signed over its caller, so any other
+        # caller that may $find is refused (400), as a search's paging link is
+        "find-paging-link",
+        "GET",
+        lambda w: "{next}",
+        cells(
+            **dict(FIND, guardian=400, guardian_user=400, user=400, partner=400, partner_none=400)
+        ),
+        setup=find_link,
+    ),
+    Row(
         "find-post",
         "POST",
         lambda w: "/fhir/Appointment/$find",
@@ -1812,6 +1835,8 @@ ACCOUNT_PAGES = [
     ("GET", "/account/identities"),
     ("POST", "/account/identities"),
     ("POST", "/account/identities/1/remove"),
+    ("GET", "/account/notifications"),
+    ("POST", "/account/notifications"),
     ("GET", "/account/email"),
     ("POST", "/account/email"),
     ("POST", "/account/email-code"),

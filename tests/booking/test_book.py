@@ -1,5 +1,6 @@
 """Appointment/$book (IHE ITI-117): booking a free slot, the loser's 409, cancelling and moving
-within the window, FHIR's status transitions, the appointment events, and the join link of a
+within the window, FHIR's status transitions, one notification event per change (what the
+HIS change feed finds too, under the same key), and the join link of a
 video appointment checked against Jitsi's documented token claims.
 
 The app runs with development open access (the access contract in tests/access holds who may
@@ -9,6 +10,8 @@ book); the HIS is this module's own, with slots in the real future (``add_slots`
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,7 +26,8 @@ from joserfc.jwk import OctKey
 from fhir_gateway.his import schema as t
 from gateway.app import create_app
 from mappers.appointment import VIRTUAL_SERVICE
-from smart_auth.booking.tables import appointment_event
+from notifications.events import from_change
+from smart_auth.notifications.tables import job_message
 from tests.booking.his import (
     add_slots,
     appointments_of_slot,
@@ -76,14 +80,26 @@ def change(http: FlaskClient, appointment: dict[str, Any], **fields: Any) -> Any
     return http.post("/fhir/Appointment/$book", json={**appointment, **fields})
 
 
-def events(app: Flask, appointment_id: str) -> list[tuple[str, int]]:
+def queued_events(app: Flask) -> list[dict[str, Any]]:
+    """The events the booking put on the job queue for a worker to record, in order."""
     with app.extensions["state_engine"].connect() as conn:
-        rows = conn.execute(
-            sa.select(appointment_event.c.kind, appointment_event.c.his_patient_id)
-            .where(appointment_event.c.his_appointment_id == int(appointment_id))
-            .order_by(appointment_event.c.id)
-        ).all()
-    return [(r.kind, r.his_patient_id) for r in rows]
+        bodies = conn.execute(sa.select(job_message.c.body).order_by(job_message.c.id)).scalars()
+        messages = [json.loads(b) for b in bodies]
+    return [m["args"][0] for m in messages if m["actor_name"] == "record_event"]
+
+
+def events(app: Flask, appointment_id: str) -> list[tuple[str, int]]:
+    """The events queued for the appointment, in order; and the HIS change feed's view of it
+    is the last of them (the feed would record nothing more)."""
+    mine = [e for e in queued_events(app) if e["resource_id"] == appointment_id]
+    assert all(e["resource_type"] == "Appointment" for e in mine)
+    feed = [
+        from_change(c)
+        for c in app.extensions["his"].changes("appointment", None, 100_000)
+        if c.id == int(appointment_id)
+    ]
+    assert [f.key for f in feed if f is not None] == [mine[-1]["key"]]
+    return [(e["kind"], e["patient_id"]) for e in mine]
 
 
 def outcome(answer: Any, status: int, code: str) -> str:
@@ -113,7 +129,7 @@ def test_booking_takes_the_slot_in_the_his_and_records_the_event(
     assert facts.status == "busy"
     [row] = appointments_of_slot(booking_his, slot)
     assert (row.patient_id, row.status, row.held_slot_id) == (patient, "booked", slot)
-    assert events(app, appointment["id"]) == [("booked", patient)]
+    assert events(app, appointment["id"]) == [("appointment-booked", patient)]
     # and the Slot as FHIR serves it
     assert http.get(f"/fhir/Slot/{slot}").get_json()["status"] == "busy"
     read = http.get(f"/fhir/Appointment/{appointment['id']}").get_json()
@@ -173,7 +189,10 @@ def test_cancelling_frees_the_slot_for_someone_else(
     assert slot_facts(booking_his, slot).status == "free"
     again = booked(book(http, slot, second))
     assert again["id"] != appointment["id"]
-    assert events(app, appointment["id"]) == [("booked", first), ("cancelled", first)]
+    assert events(app, appointment["id"]) == [
+        ("appointment-booked", first),
+        ("appointment-cancelled", first),
+    ]
     # FHIR's transitions: a cancelled appointment is not cancelled again, nor revived
     outcome(change(http, cancelled, status="cancelled"), 422, "business-rule")
     other = add_slots(booking_his, 1, first=utcnow() + dt.timedelta(days=4))[0]
@@ -211,7 +230,10 @@ def test_moving_takes_the_new_slot_and_frees_the_old(
     assert moved["start"] == slot_facts(booking_his, new).start_at.isoformat() + "Z"
     assert slot_facts(booking_his, old).status == "free"
     assert slot_facts(booking_his, new).status == "busy"
-    assert events(app, appointment["id"]) == [("booked", first), ("changed", first)]
+    assert events(app, appointment["id"]) == [
+        ("appointment-booked", first),
+        ("appointment-changed", first),
+    ]
     # only to a slot of the same service
     elsewhere = add_slots(booking_his, 1, service_skip=1, first=utcnow() + dt.timedelta(days=6))
     refused = change(http, moved, slot=[{"reference": f"Slot/{elsewhere[0]}"}])
@@ -308,3 +330,47 @@ def test_the_his_constraint_refuses_a_second_holder(booking_his: str) -> None:
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(sa.insert(t.appointment).values(patient_id=second, **row))
     engine.dispose()
+
+
+def test_a_booking_goes_on_the_job_queue_and_a_worker_sends_it_at_once(
+    app: Flask, http: FlaskClient, booking_his: str
+) -> None:
+    """The booking's event is queued as it happens (no wait for the next poll of the feed): a
+    worker records it and sends the confirmation within seconds, once."""
+    import threading
+    import time
+
+    from notifications.worker import run
+
+    slot = add_slots(booking_his, 1)[0]
+    patient = patients(booking_his, 1)[0]
+    engine = sa.create_engine(booking_his)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(t.patient).where(t.patient.c.id == patient).values(email="booked@pt.test")
+        )
+    engine.dispose()
+    appointment = booked(book(http, slot, patient))
+    key = f"appointment:{appointment['id']}:booked"
+    assert [e["key"] for e in queued_events(app)].count(key) == 1
+    store = app.extensions["notification_store"]
+    settings = app.config["SETTINGS"]
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run, args=(settings,), kwargs={"his": app.extensions["his"], "stop": stop}
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20  # far less than a poll period of the feed
+        while not [d for d in store.deliveries() if d["key"] == key and d["state"] == "sent"]:
+            assert time.monotonic() < deadline, "the queued event was not sent"
+            time.sleep(0.1)
+        time.sleep(1)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert [(d["channel"], d["state"]) for d in store.deliveries() if d["key"] == key] == [
+        ("email", "sent")
+    ]
+    mails = sorted((Path(settings.outbox_dir) / "mail").glob("*.eml"))
+    assert [m for m in mails if "booked@pt.test" in m.read_text()] != []

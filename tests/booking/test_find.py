@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -238,6 +239,47 @@ def test_find_takes_parameters_by_post_and_pages_with_count(
     expected = truth(booking_his, video=True, doctor=doctor, before=until)[:2]
     assert len(expected) == 2
     assert slots == [f"Slot/{i}" for i in expected]
+
+
+def test_find_pages_with_signed_next_links(
+    http: FlaskClient, booking_his: str, planted: dict[str, list[int]]
+) -> None:
+    """``_count`` pages and a ``next`` link walks on, as FHIR searches page: every free slot of
+    the window once, in order; a link replayed with other parameters is refused."""
+    end = far(3)
+    expected = truth(booking_his, before=utcnow() + dt.timedelta(days=3))
+    assert 5 < len(expected) < CAP
+    seen: list[int] = []
+    nexts: list[str] = []
+    path: str | None = f"/fhir/Appointment/$find?_count=4&end={end}"
+    while path is not None:
+        answer = http.get(path)
+        assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+        bundle = answer.get_json()
+        links = {link["relation"]: link["url"] for link in bundle["link"]}
+        assert urlsplit(links["self"]).path == "/fhir/Appointment/$find"
+        page = [int(e["resource"]["slot"][0]["reference"][5:]) for e in bundle["entry"]]
+        assert 0 < len(page) <= 4
+        seen += page
+        path = None
+        if "next" in links:
+            assert "total" not in bundle  # a page does not know the number of matches
+            parts = urlsplit(links["next"])
+            path = f"{parts.path}?{parts.query}"
+            nexts.append(path)
+    assert seen == expected  # the whole window, each slot once, in order
+    assert len(nexts) == -(-len(expected) // 4) - 1
+    # the cursor is signed over the parameters: it does not page another search
+    token = parse_qs(urlsplit(nexts[0]).query)["_cursor"][0]
+    other = http.get(f"/fhir/Appointment/$find?_count=4&end={far(4)}&_cursor={token}")
+    assert other.status_code == 400
+    assert other.get_json()["resourceType"] == "OperationOutcome"
+    forged = http.get(f"/fhir/Appointment/$find?_count=4&end={end}&_cursor={token[:-2]}xx")
+    assert forged.status_code == 400
+    # one page that holds every match says how many there are
+    whole = http.get(f"/fhir/Appointment/$find?_count=500&end={end}").get_json()
+    assert whole["total"] == len(expected)
+    assert [link["relation"] for link in whole["link"]] == ["self"]
 
 
 @pytest.mark.parametrize(

@@ -229,10 +229,11 @@ def test_registration_guardians_and_consent_read_the_plugged_connector(
         assert needed in connector.calls, needed
 
 
-def test_questionnaires_are_answered_and_mailed_through_the_plugged_connector(
+def test_questionnaires_are_answered_and_announced_through_the_plugged_connector(
     plugged: tuple[Any, HospitalConnector], his_rows: dict[str, Any], sqlite_his: str
 ) -> None:
-    from smart_auth.questionnaires import assignment_mail
+    from notifications.assignments import AssignmentSource
+    from notifications.store import Preferences, Store
     from smart_auth.session import sign_in
     from tests.fhir.test_questionnaire_writes import token
 
@@ -261,10 +262,12 @@ def test_questionnaires_are_answered_and_mailed_through_the_plugged_connector(
             )
         )
     try:
-        report = assignment_mail(
-            app.config["SETTINGS"], app.extensions["state_engine"], connector
-        ).run()
-        assert report.outcomes[his_id] == "sent"
+        store = Store(app.extensions["state_engine"], Preferences("en", frozenset(), frozenset()))
+        source = AssignmentSource(
+            store, connector, lookback=dt.timedelta(minutes=10), max_age=dt.timedelta(days=30)
+        )
+        found = [e.key for e in source.poll()]
+        assert f"questionnaire_assignment:{his_id}:assigned" in found
         assert "assignments_after" in connector.calls
         scope = "launch/patient openid patient/*.rs patient/QuestionnaireResponse.u"
         bearer = token(app, guardian.id, scope)
