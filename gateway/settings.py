@@ -468,6 +468,12 @@ class Settings:
     portal_default_locale: str = _opt(
         "ro", "The portal's language when the browser asks for none of ro, pl, en."
     )
+    portal_home: str = _opt(
+        "welcome",
+        "The portal's home page after sign-in: welcome (a tile per service and the emergency "
+        'box) or studies ("My studies", as Polish portals open: the active patient\'s '
+        "laboratory, paraclinical and imaging reports and imaging studies, newest first).",
+    )
 
     oauth_code_lifetime_s: int = _opt(
         60, "Seconds an OAuth authorization code stays usable (once); at most 60."
@@ -671,6 +677,8 @@ class Settings:
     def validate(self) -> None:
         if self.portal_default_locale not in ("ro", "pl", "en"):
             raise SettingsError(f"{PREFIX}PORTAL_DEFAULT_LOCALE is one of ro, pl, en")
+        if self.portal_home not in ("welcome", "studies"):
+            raise SettingsError(f"{PREFIX}PORTAL_HOME is welcome or studies")
         if not re.fullmatch(r"#[0-9a-fA-F]{6}", self.portal_colour):
             raise SettingsError(f"{PREFIX}PORTAL_COLOUR is a colour #rrggbb")
         if not 1 <= self.default_count <= self.max_count:

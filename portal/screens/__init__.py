@@ -23,9 +23,9 @@ class Tile:
 
 
 def _modules() -> list[ModuleType]:
-    from portal.screens import results
+    from portal.screens import results, studies
 
-    return [results]
+    return [results, studies]
 
 
 def register(app: Flask) -> list[Tile]:
