@@ -21,6 +21,7 @@ import dicomweb.web as dicomweb_web
 import smart_auth.accounts as smart_auth_accounts
 import smart_auth.audit as smart_auth_audit
 import smart_auth.booking as smart_auth_booking
+import smart_auth.botcheck as smart_auth_botcheck
 import smart_auth.design as smart_auth_design
 import smart_auth.ratelimit as smart_auth_ratelimit
 import smart_auth.results.routes as smart_auth_results
@@ -247,6 +248,7 @@ def create_app(
             ),
         )
     smart_auth_ratelimit.init_app(app, settings)
+    smart_auth_botcheck.init_app(app, settings)
     smart_auth_results.init_app(app, settings)
     smart_auth_sharing.init_outside(app, settings)
     if settings.oauth_enabled:

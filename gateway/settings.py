@@ -416,6 +416,26 @@ class Settings:
         15, "Minutes before the start from which a join link's token lets the patient in."
     )
 
+    altcha_enabled: bool = _opt(
+        True,
+        "Ask for an ALTCHA proof of work (computed by the browser, no third party) on "
+        "registration, on sign-in after a failed attempt, on the forgotten-password form and "
+        "on result-code access (POST /auth/result-access). Turn off only for tests.",
+    )
+    altcha_hmac_key: str = _opt(
+        "",
+        "Key signing the proof-of-work challenges (HMAC-SHA-256); equal on every host (best "
+        "given as ALTCHA_HMAC_KEY_FILE). Empty: derived from SECRET_KEY.",
+    )
+    altcha_cost: int = _opt(
+        5000,
+        "PBKDF2-SHA-256 iterations of each try of the proof of work; a browser needs 256 tries "
+        "on average, so the work (and a bot's cost) grows with it.",
+    )
+    altcha_ttl_s: int = _opt(
+        600, "Seconds a proof-of-work challenge stays valid; each solution is accepted once."
+    )
+
     portal_fhir_url: str = _opt(
         "",
         "The gateway's FHIR base URL as the patient portal reaches it over HTTP (the portal "
@@ -677,6 +697,11 @@ class Settings:
     def validate(self) -> None:
         if self.portal_default_locale not in ("ro", "pl", "en"):
             raise SettingsError(f"{PREFIX}PORTAL_DEFAULT_LOCALE is one of ro, pl, en")
+        if not 1 <= self.altcha_cost <= 1_000_000 or not 30 <= self.altcha_ttl_s <= 86400:
+            raise SettingsError(
+                f"{PREFIX}ALTCHA_COST must be between 1 and 1000000, ALTCHA_TTL_S between 30 "
+                "and 86400"
+            )
         if self.portal_home not in ("welcome", "studies"):
             raise SettingsError(f"{PREFIX}PORTAL_HOME is welcome or studies")
         if not re.fullmatch(r"#[0-9a-fA-F]{6}", self.portal_colour):
@@ -752,6 +777,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Results without an account (F9)", ("results_",)),
     ("Shares with a person outside (F21)", ("shares_",)),
     ("Accounts", ("accounts_",)),
+    ("Bot protection (F3)", ("altcha_",)),
     ("Mail and SMS", ("smtp_", "mail_", "sms_", "outbox_")),
     ("Questionnaires (F18)", ("questionnaires_",)),
     ("PACS", ("pacs_",)),
@@ -787,6 +813,7 @@ SHARED: tuple[str, ...] = (
     "oauth_",
     "results_",
     "accounts_",
+    "altcha_",
     "pacs_enabled",
     "pacs_backend",
     "pacs_called_aet",
