@@ -422,10 +422,10 @@ class Settings:
         "registration, on sign-in after a failed attempt, on the forgotten-password form and "
         "on result-code access (POST /auth/result-access). Turn off only for tests.",
     )
-    altcha_hmac_key: str = _opt(
+    altcha_hmac_secret: str = _opt(
         "",
         "Key signing the proof-of-work challenges (HMAC-SHA-256); equal on every host (best "
-        "given as ALTCHA_HMAC_KEY_FILE). Empty: derived from SECRET_KEY.",
+        "given as ALTCHA_HMAC_SECRET_FILE). Empty: derived from SECRET_KEY.",
     )
     altcha_cost: int = _opt(
         5000,

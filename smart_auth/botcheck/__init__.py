@@ -2,7 +2,7 @@
 npm ``altcha``'s widget in the browser) on the forms a bot would hammer: registration, sign-in
 after a failed attempt, the forgotten-password form, and result-code access.
 
-The gateway signs each challenge (HMAC-SHA-256, ``ALTCHA_HMAC_KEY``, else a key derived from
+The gateway signs each challenge (HMAC-SHA-256, ``ALTCHA_HMAC_SECRET``, else a key derived from
 ``SECRET_KEY``, so every host agrees) with an expiry (``ALTCHA_TTL_S``); the browser searches
 for the PBKDF2-SHA-256 key (``ALTCHA_COST`` iterations per try) that starts with a zero byte,
 about 256 tries; the form carries the solution in its ``altcha`` field. A solution verifies
@@ -132,8 +132,8 @@ class BotCheck:
 
 
 def hmac_key(settings: Any, app_secret: bytes) -> bytes:
-    if settings.altcha_hmac_key:
-        return str(settings.altcha_hmac_key).encode()
+    if settings.altcha_hmac_secret:
+        return str(settings.altcha_hmac_secret).encode()
     return hmac.new(app_secret, b"altcha-challenge", hashlib.sha256).digest()
 
 

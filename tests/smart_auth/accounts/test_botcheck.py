@@ -83,7 +83,7 @@ def test_result_code_access_needs_a_fresh_proof_of_work_on_every_host(make_app: 
 
 
 def test_an_expired_challenge_or_another_deployments_is_refused(make_app: Any) -> None:
-    app = make_app(**CHEAP, altcha_hmac_key="deployment-one")
+    app = make_app(**CHEAP, altcha_hmac_secret="deployment-one")
     client = app.test_client()
     stale = altcha.create_challenge(
         "PBKDF2/SHA-256", 20, expires_at=int(time.time()) - 1, hmac_secret="deployment-one"
@@ -92,7 +92,7 @@ def test_an_expired_challenge_or_another_deployments_is_refused(make_app: Any) -
     assert stale_solution is not None
     expired = altcha.Payload(stale, stale_solution).to_base64()
     assert result_access(client, expired).get_json()["error"] == "invalid_request"
-    foreign = make_app(**CHEAP, altcha_hmac_key="deployment-two").test_client()
+    foreign = make_app(**CHEAP, altcha_hmac_secret="deployment-two").test_client()
     assert result_access(client, solved(foreign)).get_json()["error"] == "invalid_request"
     assert result_access(client, solved(client)).get_json()["error"] == "invalid_grant"
 
