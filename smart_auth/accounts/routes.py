@@ -145,6 +145,9 @@ def _before() -> None:
 def _headers(response: Response) -> Response:
     for name, value in _HEADERS.items():
         response.headers[name] = value
+    # scripts only where the proof of work's widget is on the page (F3); none anywhere else
+    scripts = "'self'" if g.get("altcha_widget") else "'none'"
+    response.headers["Content-Security-Policy"] += f"; script-src {scripts}; worker-src {scripts}"
     response.headers["Content-Language"] = g.get("lang", "en")
     return response
 

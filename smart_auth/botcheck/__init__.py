@@ -17,8 +17,8 @@ sends mail (registration, forgotten password) or has no verified address yet.
 
 Routes: ``GET /altcha/challenge`` (JSON, never cached) and the widget's files under
 ``/altcha/`` from the assets ``make setup`` installs (``scripts/install-portal-assets.sh``).
-Pages that show the widget include ``altcha.html`` and need ``script-src 'self'``, which the
-account pages' CSP (``default-src 'self'``) already allows; no other page loads a script."""
+Pages that show the widget include ``altcha.html``; the account pages' CSP allows
+``script-src 'self'`` (and ``worker-src 'self'``) on exactly those, ``'none'`` elsewhere."""
 
 from __future__ import annotations
 
@@ -210,10 +210,18 @@ def init_app(app: Flask, settings: Any, assets: Path = ASSETS) -> BotCheck:
 
     app.register_blueprint(blueprint)
 
+    def shown() -> bool:
+        """``needed()`` for a template: a page that shows the widget is marked
+        (``g.altcha_widget``) so that its CSP allows the widget's scripts, and only its."""
+        if needed():
+            g.altcha_widget = True
+            return True
+        return False
+
     @app.context_processor
     def widget() -> dict[str, Any]:
         return {
-            "altcha_needed": needed,
+            "altcha_needed": shown,
             "altcha_text": text,
             "altcha_contact": settings.accounts_support_contact,
         }
