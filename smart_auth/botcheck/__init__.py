@@ -17,8 +17,10 @@ sends mail (registration, forgotten password) or has no verified address yet.
 
 Routes: ``GET /altcha/challenge`` (JSON, never cached) and the widget's files under
 ``/altcha/`` from the assets ``make setup`` installs (``scripts/install-portal-assets.sh``).
-Pages that show the widget include ``altcha.html``; the account pages' CSP allows
-``script-src 'self'`` (and ``worker-src 'self'``) on exactly those, ``'none'`` elsewhere."""
+Pages that show the widget include ``altcha.html``, which marks the request
+(``g.altcha_widget``); the account pages' CSP then allows ``script-src 'self'`` and
+``worker-src 'self'``, and ``'none'`` on every other account page. A result-code page of the
+``results`` blueprint does the same: include the template, allow the scripts when marked."""
 
 from __future__ import annotations
 
@@ -147,13 +149,13 @@ ALWAYS = frozenset({"accounts.register", "accounts.forgot"})
 
 
 def needed() -> bool:
-    """Whether this request's account form asks for the proof of work: registration and the
-    forgotten-password form always, sign-in once a password was wrong from this address or
-    for this account (until a good one)."""
+    """Whether this request's form asks for the proof of work: registration, the
+    forgotten-password form and the result-code pages (blueprint ``results``) always, sign-in
+    once a password was wrong from this address or for this account (until a good one)."""
     check = current()
     if check is None or not check.enabled:
         return False
-    if request.endpoint in ALWAYS:
+    if request.endpoint in ALWAYS or request.blueprint == "results":
         return True
     return request.endpoint == "accounts.login" and _failed_before()
 

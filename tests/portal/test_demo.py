@@ -7,6 +7,7 @@ app is a public client."""
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 from pathlib import Path
@@ -43,7 +44,8 @@ def latest_code(sinks: Sinks, email: str, phone_digits: str | None) -> str:
 
 @pytest.fixture
 def demo_env(sqlite_his: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    sinks = Sinks(tmp_path / "messages", free_port(), free_port()).start()
+    printed = io.StringIO()
+    sinks = Sinks(tmp_path / "messages", free_port(), free_port(), out=printed).start()
     config = app_config(sqlite_his, dev_open_access=False)
     for key, value in {
         **config,
@@ -113,6 +115,13 @@ def test_demo_setup_is_reused_and_every_demo_account_signs_in_through_the_portal
             if child is not None:
                 assert any(child.name in p for p in people), people
             context.close()
+        # the console shows each code, and the files keep it
+        assert isinstance(sinks.out, io.StringIO)
+        shown = sinks.out.getvalue()
+        assert "--- MAIL to pacient.ro@demo.invalid" in shown
+        assert "--- SMS to " in shown
+        assert len(list((tmp_path / "messages" / "mail").glob("*.eml"))) == len(sinks.mail)
+        assert len(list((tmp_path / "messages" / "sms").glob("*.json"))) == len(sinks.sms) >= 1
     finally:
         portal.stop()
         gateway.stop()
