@@ -296,7 +296,7 @@ class Settings:
     outbox_dir: str = _opt(
         "outbox",
         "Directory where mail (mail/*.eml) and SMS (sms/*.json) land when no SMTP server or "
-        "SMS provider is configured (the demo).",
+        "SMS provider is configured (development; the demo sends both to its printing sinks).",
     )
 
     queue_url: str = _opt(
