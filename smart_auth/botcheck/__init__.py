@@ -53,10 +53,16 @@ FILES = {
     "ro.js": "text/javascript",
     "pl.js": "text/javascript",
 }
-#: registers the PBKDF2 worker with the widget's build that brings none (so no blob: worker
-#: and no inline style is needed under the pages' CSP)
+#: the one script a page names: the widget's build that brings no worker and no inline style
+#: (so no blob: worker and no 'unsafe-inline' under the pages' CSP), its RO and PL words, and
+#: its PBKDF2 worker registered in the same module evaluation, before the widget can have
+#: fetched a challenge (separate scripts race once the browser has them cached)
 SETUP_JS = (
-    "globalThis.$altcha.algorithms.set('PBKDF2/SHA-256', () => new Worker('/altcha/pbkdf2.js'));\n"
+    'import "./altcha.min.js";\n'
+    'import "./ro.js";\n'
+    'import "./pl.js";\n'
+    "globalThis.$altcha.algorithms.set('PBKDF2/SHA-256', "
+    "() => new Worker('/altcha/pbkdf2.js'));\n"
 )
 #: the longest payload a form may carry (a challenge and its solution are a few hundred bytes)
 MAX_PAYLOAD = 4096
