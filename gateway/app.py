@@ -22,6 +22,7 @@ import notifications.pages as notification_pages
 import notifications.routes as notifications_routes
 import smart_auth.accounts as smart_auth_accounts
 import smart_auth.audit as smart_auth_audit
+import smart_auth.botcheck as smart_auth_botcheck
 import smart_auth.design as smart_auth_design
 import smart_auth.ratelimit as smart_auth_ratelimit
 import smart_auth.results.routes as smart_auth_results
@@ -249,6 +250,7 @@ def create_app(
             ),
         )
     smart_auth_ratelimit.init_app(app, settings)
+    smart_auth_botcheck.init_app(app, settings)
     smart_auth_results.init_app(app, settings)
     smart_auth_sharing.init_outside(app, settings)
     if settings.oauth_enabled:

@@ -299,7 +299,7 @@ class Settings:
     outbox_dir: str = _opt(
         "outbox",
         "Directory where mail (mail/*.eml) and SMS (sms/*.json) land when no SMTP server or "
-        "SMS provider is configured (the demo).",
+        "SMS provider is configured (development; the demo sends both to its printing sinks).",
     )
 
     queue_url: str = _opt(
@@ -451,6 +451,26 @@ class Settings:
         15, "Minutes before the start from which a join link's token lets the patient in."
     )
 
+    altcha_enabled: bool = _opt(
+        True,
+        "Ask for an ALTCHA proof of work (computed by the browser, no third party) on "
+        "registration, on sign-in after a failed attempt, on the forgotten-password form and "
+        "on result-code access (POST /auth/result-access). Turn off only for tests.",
+    )
+    altcha_hmac_secret: str = _opt(
+        "",
+        "Key signing the proof-of-work challenges (HMAC-SHA-256); equal on every host (best "
+        "given as ALTCHA_HMAC_SECRET_FILE). Empty: derived from SECRET_KEY.",
+    )
+    altcha_cost: int = _opt(
+        5000,
+        "PBKDF2-SHA-256 iterations of each try of the proof of work; a browser needs 256 tries "
+        "on average, so the work (and a bot's cost) grows with it.",
+    )
+    altcha_ttl_s: int = _opt(
+        600, "Seconds a proof-of-work challenge stays valid; each solution is accepted once."
+    )
+
     portal_fhir_url: str = _opt(
         "",
         "The gateway's FHIR base URL as the patient portal reaches it over HTTP (the portal "
@@ -514,6 +534,12 @@ class Settings:
         "(comma-separated `client-id=Name`: each partner's client id at the gateway, as "
         "`fhir-gateway oauth register-partner` gave it, and the name patients see). Empty: the "
         "portal offers only shares with a person outside, by link and PIN.",
+    )
+    portal_home: str = _opt(
+        "welcome",
+        "The portal's home page after sign-in: welcome (a tile per service and the emergency "
+        'box) or studies ("My studies", as Polish portals open: the active patient\'s '
+        "laboratory, paraclinical and imaging reports and imaging studies, newest first).",
     )
 
     oauth_code_lifetime_s: int = _opt(
@@ -718,6 +744,13 @@ class Settings:
     def validate(self) -> None:
         if self.portal_default_locale not in ("ro", "pl", "en"):
             raise SettingsError(f"{PREFIX}PORTAL_DEFAULT_LOCALE is one of ro, pl, en")
+        if not 1 <= self.altcha_cost <= 1_000_000 or not 30 <= self.altcha_ttl_s <= 86400:
+            raise SettingsError(
+                f"{PREFIX}ALTCHA_COST must be between 1 and 1000000, ALTCHA_TTL_S between 30 "
+                "and 86400"
+            )
+        if self.portal_home not in ("welcome", "studies"):
+            raise SettingsError(f"{PREFIX}PORTAL_HOME is welcome or studies")
         if not re.fullmatch(r"#[0-9a-fA-F]{6}", self.portal_colour):
             raise SettingsError(f"{PREFIX}PORTAL_COLOUR is a colour #rrggbb")
         try:
@@ -816,6 +849,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Results without an account (F9)", ("results_",)),
     ("Shares with a person outside (F21)", ("shares_",)),
     ("Accounts", ("accounts_",)),
+    ("Bot protection (F3)", ("altcha_",)),
     ("Mail and SMS", ("smtp_", "mail_", "sms_", "outbox_")),
     ("Questionnaires (F18)", ("questionnaires_",)),
     ("PACS", ("pacs_",)),
@@ -852,6 +886,7 @@ SHARED: tuple[str, ...] = (
     "oauth_",
     "results_",
     "accounts_",
+    "altcha_",
     "pacs_enabled",
     "pacs_backend",
     "pacs_called_aet",

@@ -30,7 +30,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped
 
 from gateway.settings import Settings
 from portal.client import Gateway, GatewayError, SignedOut, pkce_pair
-from portal.screens import register
+from portal.screens import register, studies
 from portal.sessions import StoreSessions
 from portal.web import problem
 
@@ -192,6 +192,8 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
     def start() -> Any:
         if not session.get("tokens"):
             return render_template("start.html")
+        if settings.portal_home == "studies":
+            return studies.page()
         return render_template("home.html")
 
     @app.get("/sign-in")

@@ -93,6 +93,8 @@ def his_url(request: pytest.FixtureRequest) -> str:
 _SCRATCH = tempfile.TemporaryDirectory(prefix="gateway-tests-")
 #: what a test leaves to the defaults lands in scratch space too, never in the home directory
 os.environ["FHIR_GATEWAY_DATA_DIR"] = str(Path(_SCRATCH.name) / "data")
+#: the proof of work (ALTCHA) on the account and result-code forms is off unless a test asks
+os.environ.setdefault("FHIR_GATEWAY_ALTCHA_ENABLED", "false")
 
 
 def app_config(his_url: str, **extra: object) -> dict[str, object]:

@@ -34,10 +34,12 @@ def _modules() -> list[ModuleType]:
         results,
         settings,
         shares,
+        studies,
         uploads,
     )
 
     return [
+        studies,
         record,
         results,
         paraclinical,

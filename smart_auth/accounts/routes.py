@@ -27,6 +27,7 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from fhir_gateway.inputs import problem
+from smart_auth import botcheck
 from smart_auth import session as signed
 
 from . import hospital, i18n
@@ -100,14 +101,28 @@ def _bad_input() -> str | None:
     return found
 
 
-def _refusal() -> Response:
+def _refusal(error: str = "", form: Any = None, nxt: str = "") -> Response:
     """A refused input answered by the page's own form and its error, else the message page."""
-    error = t("bad_input")
+    error = error or t("bad_input")
     if request.endpoint == "accounts.login":
-        return page("login.html", 400, next=url_for("accounts.home"), error=error)
+        return page("login.html", 400, next=nxt or url_for("accounts.home"), error=error)
     if request.endpoint == "accounts.register":
         kind = _svc().policy.national_id_kind
-        return page("register.html", 400, kind=kind, form={}, error=error)
+        return page("register.html", 400, kind=kind, form=form or {}, error=error)
+    if request.endpoint == "accounts.forgot":
+        fields = [("email", "email", "email", "email")]
+        action, values = url_for("accounts.forgot"), {"email": request.form.get("email", "")}
+        return page(
+            "form.html",
+            400,
+            title="forgot_title",
+            action=action,
+            fields=fields,
+            submit="submit_forgot",
+            values=values,
+            back="accounts.login",
+            error=error,
+        )
     return page("message.html", 400, title=t("site"), text=error)
 
 
@@ -121,12 +136,19 @@ def _before() -> None:
         expected = session.get("csrf")
         if not isinstance(expected, str) or not hmac.compare_digest(sent, expected.encode()):
             abort(make_response(page("message.html", 400, title=t("site"), text=t("csrf"))))
+        check = botcheck.current()
+        if check is not None and botcheck.needed() and not check.verify(request.form.get("altcha")):
+            nxt = _safe_next(request.form.get("next"))
+            abort(_refusal(botcheck.text("required", g.lang), request.form, nxt))
 
 
 @bp.after_request
 def _headers(response: Response) -> Response:
     for name, value in _HEADERS.items():
         response.headers[name] = value
+    # scripts only where the proof of work's widget is on the page (F3); none anywhere else
+    scripts = "'self'" if g.get("altcha_widget") else "'none'"
+    response.headers["Content-Security-Policy"] += f"; script-src {scripts}; worker-src {scripts}"
     response.headers["Content-Language"] = g.get("lang", "en")
     return response
 

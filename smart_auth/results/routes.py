@@ -1,4 +1,5 @@
-"""``POST /auth/result-access`` (F9): form ``code`` and ``national_id`` -> a bearer token.
+"""``POST /auth/result-access`` (F9): form ``code``, ``national_id`` and, unless bot protection
+is off, ``altcha`` (a solved challenge of ``GET /altcha/challenge``, F3) -> a bearer token.
 
 The answer is JSON in the shape of an OAuth 2.0 token response (RFC 6749 §5.1) plus the
 references it opens: ``{"access_token", "token_type": "Bearer", "expires_in", "report",
@@ -16,6 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from access import audit
 from fhir_gateway.his.connector import HisUnreachable
 from fhir_gateway.inputs import problem
+from smart_auth import botcheck
 from smart_auth.state import shared_engine
 
 from .auth import ResultCodeValidator
@@ -69,6 +71,17 @@ def _refuse_bad_text() -> Response | None:
 @results.route("/result-access", methods=["POST"])
 def result_access() -> Response:
     service: ResultAccess = current_app.extensions["result_access"]
+    check = botcheck.current()
+    if check is not None and not check.verify(request.form.get("altcha")):
+        # no attempt counted: the proof of work (F3) comes before any code is judged
+        return _answer(
+            {
+                "error": "invalid_request",
+                "error_description": "The proof of work (altcha, from GET /altcha/challenge) "
+                "is missing, expired, already used or wrong",
+            },
+            400,
+        )
     code = request.form.get("code", "")[:32]
     national_id = request.form.get("national_id", "")[:32]
     try:

@@ -1726,6 +1726,10 @@ OPEN_ROWS = [
     Row("static-missing", "GET", lambda w: "/static/nothing-here.css", every(404)),
     Row("design-stylesheet", "GET", lambda w: "/design/nhsuk-frontend.min.css", every(200)),
     Row("design-theme", "GET", lambda w: "/design/theme.css", every(200)),
+    # the proof of work of the account and result-code forms (F3): public, holds no data
+    Row("altcha-challenge", "GET", lambda w: "/altcha/challenge", every(200)),
+    Row("altcha-setup", "GET", lambda w: "/altcha/setup.js", every(200)),
+    Row("altcha-widget", "GET", lambda w: "/altcha/altcha.min.js", every(200)),
 ]
 
 
