@@ -20,7 +20,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     session,
     url_for,
 )
@@ -33,6 +32,7 @@ from portal.client import Gateway, GatewayError, SignedOut, pkce_pair
 from portal.screens import register, studies
 from portal.sessions import StoreSessions
 from portal.web import problem
+from smart_auth.design import without_remote_fonts
 
 LOCALES = ("ro", "pl", "en")
 #: How each language writes a date: 21.04.2026 in Romanian and Polish (two-digit day and month,
@@ -162,12 +162,16 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
     def not_found(exc: Any) -> tuple[str, int]:
         return problem(404, _("This page does not exist."))
 
+    kept: dict[str, bytes] = {}
+
     @app.get("/static/nhsuk-frontend.min.css")
     def nhsuk_css() -> Response:
-        path = assets / "nhsuk-frontend.min.css"
-        if not path.is_file():
-            abort(404)
-        return send_file(path, mimetype="text/css", max_age=3600)
+        if "css" not in kept:
+            path = assets / "nhsuk-frontend.min.css"
+            if not path.is_file():
+                abort(404)
+            kept["css"] = without_remote_fonts(path.read_bytes())
+        return Response(kept["css"], mimetype="text/css", headers={"Cache-Control": "max-age=3600"})
 
     @app.get("/theme.css")
     def theme() -> Response:

@@ -156,12 +156,13 @@ ALWAYS = frozenset({"accounts.register", "accounts.forgot"})
 
 def needed() -> bool:
     """Whether this request's form asks for the proof of work: registration, the
-    forgotten-password form and the result-code pages (blueprint ``results``) always, sign-in
+    forgotten-password form and the result-code API and page (blueprints ``results`` and
+    ``result_pages``) always, sign-in
     once a password was wrong from this address or for this account (until a good one)."""
     check = current()
     if check is None or not check.enabled:
         return False
-    if request.endpoint in ALWAYS or request.blueprint == "results":
+    if request.endpoint in ALWAYS or request.blueprint in ("results", "result_pages"):
         return True
     return request.endpoint == "accounts.login" and _failed_before()
 

@@ -26,6 +26,7 @@ from access.errors import ApiError
 from access.policy import Grant
 from fhir_gateway.his.connector import HisUnreachable
 from fhir_gateway.inputs import problem
+from smart_auth import botcheck
 from smart_auth.accounts import i18n
 
 from ..sharing import wording as share_wording
@@ -81,11 +82,16 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
 
 def _form(status: int = 200, error: str | None = None, **context: Any) -> Response:
     lang = _language()
+    said = None
+    if error == "botcheck":
+        said = botcheck.text("required", lang)
+    elif error:
+        said = wording.text(error, lang, **context)
     return _page(
         "result_access.html",
         status,
         title=wording.text("title", lang),
-        error=wording.text(error, lang, **context) if error else None,
+        error=said,
         error_field="code" if error else None,
     )
 
@@ -148,6 +154,10 @@ def redeem() -> Response:
     if problem(pairs) is not None:
         audit.record(None, "result-access", "DiagnosticReport", outcome="denied")
         return _form(400, "wrong")
+    check = botcheck.current()
+    if botcheck.needed() and check is not None and not check.verify(request.form.get("altcha")):
+        audit.record(None, "result-access", "DiagnosticReport", outcome="denied")
+        return _form(400, "botcheck")
     service = _service()
     code = request.form.get("code", "")[:32]
     national_id = request.form.get("national_id", "")[:32]

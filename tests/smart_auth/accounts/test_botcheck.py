@@ -241,3 +241,26 @@ def test_sign_in_asks_for_the_proof_only_after_a_wrong_password(
     page.wait_for_url(re.compile(r"/account/(welcome)?$"))
     assert errors == []
     context.close()
+
+
+def test_the_result_code_page_asks_for_the_proof_too(make_app: Any) -> None:
+    """The page of results without an account (``/result-access``) shows the widget and
+    refuses a form without a fresh proof before judging the code, like the API."""
+    client = make_app(**CHEAP).test_client()
+    page = client.get("/result-access", headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    assert "<altcha-widget" in page.text
+    form = {"code": "000000", "national_id": "1900101000000"}
+    missing = client.post("/result-access", data=form, headers={"Accept-Language": "en"})
+    assert missing.status_code == 400
+    assert TEXTS["en"]["required"] in missing.text
+    proof = solved(client)
+    judged = client.post(
+        "/result-access", data={**form, "altcha": proof}, headers={"Accept-Language": "en"}
+    )
+    assert judged.status_code == 400  # a wrong pair now, the proof passed
+    assert TEXTS["en"]["required"] not in judged.text
+    replay = client.post(
+        "/result-access", data={**form, "altcha": proof}, headers={"Accept-Language": "en"}
+    )
+    assert TEXTS["en"]["required"] in replay.text
