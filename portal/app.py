@@ -32,7 +32,6 @@ from portal.client import Gateway, GatewayError, SignedOut, pkce_pair
 from portal.screens import register, studies
 from portal.sessions import StoreSessions
 from portal.web import problem
-from smart_auth.design import without_remote_fonts
 
 LOCALES = ("ro", "pl", "en")
 #: How each language writes a date: 21.04.2026 in Romanian and Polish (two-digit day and month,
@@ -170,7 +169,7 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             path = assets / "nhsuk-frontend.min.css"
             if not path.is_file():
                 abort(404)
-            kept["css"] = without_remote_fonts(path.read_bytes())
+            kept["css"] = path.read_bytes()
         return Response(kept["css"], mimetype="text/css", headers={"Cache-Control": "max-age=3600"})
 
     @app.get("/theme.css")

@@ -10,7 +10,9 @@ NHSUK_FRONTEND_VERSION="${NHSUK_FRONTEND_VERSION:-10.6.1}"
 AXE_CORE_VERSION="${AXE_CORE_VERSION:-4.14.1}"
 ALTCHA_VERSION="${ALTCHA_VERSION:-3.2.2}"
 DIR="${1:-var/portal-assets}"
-WANT="nhsuk-frontend@$NHSUK_FRONTEND_VERSION axe-core@$AXE_CORE_VERSION altcha@$ALTCHA_VERSION"
+# "local-fonts": the stylesheet's @font-face rules are removed (they fetch Frutiger from
+# assets.nhs.uk, a third party the pages' CSP refuses; the pages fall back to Arial)
+WANT="nhsuk-frontend@$NHSUK_FRONTEND_VERSION axe-core@$AXE_CORE_VERSION altcha@$ALTCHA_VERSION local-fonts"
 if [ -f "$DIR/nhsuk-frontend.min.css" ] && [ -f "$DIR/axe.min.js" ] \
     && [ -f "$DIR/altcha/altcha.min.js" ] \
     && [ "$(cat "$DIR/VERSION" 2>/dev/null)" = "$WANT" ]; then
@@ -20,7 +22,8 @@ HERE="$(dirname "$0")"
 (
     . "$HERE/npm-unpack.sh"
     npm_unpack "nhsuk-frontend@$NHSUK_FRONTEND_VERSION" "$DIR" dist/nhsuk/nhsuk-frontend.min.css package.json
-    mv "$TMP/package/dist/nhsuk/nhsuk-frontend.min.css" "$DIR/nhsuk-frontend.min.css"
+    sed -E 's/@font-face\{[^}]*\}//g' "$TMP/package/dist/nhsuk/nhsuk-frontend.min.css" \
+        > "$DIR/nhsuk-frontend.min.css"
     mv "$TMP/package/package.json" "$DIR/nhsuk-frontend-package.json"  # its licence (MIT) is named there
 )
 (

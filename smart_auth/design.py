@@ -5,7 +5,6 @@ with ``{% include "design_head.html" %}`` in their ``<head>``."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,6 @@ from flask import Blueprint, Flask, Response, abort
 
 #: where ``make setup`` puts the npm assets (scripts/install-portal-assets.sh)
 ASSETS = Path(__file__).resolve().parent.parent / "var" / "portal-assets"
-
-#: NHS.UK frontend's @font-face rules fetch Frutiger from assets.nhs.uk: a third party the
-#: pages' CSP refuses (and patients' browsers should not be sent to); the fallback is Arial
-_REMOTE_FONTS = re.compile(rb"@font-face\{[^}]*\}")
-
-
-def without_remote_fonts(css: bytes) -> bytes:
-    """The stylesheet without its @font-face rules."""
-    return _REMOTE_FONTS.sub(b"", css)
 
 
 def init_app(app: Flask, settings: Any, assets: Path = ASSETS) -> None:
@@ -36,7 +26,7 @@ def init_app(app: Flask, settings: Any, assets: Path = ASSETS) -> None:
             path = assets / "nhsuk-frontend.min.css"
             if not path.is_file():
                 abort(404)
-            kept["css"] = without_remote_fonts(path.read_bytes())
+            kept["css"] = path.read_bytes()
         return Response(kept["css"], mimetype="text/css", headers={"Cache-Control": "max-age=3600"})
 
     @design.get("/design/theme.css")

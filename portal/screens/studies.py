@@ -11,6 +11,8 @@ from flask import Blueprint, render_template
 from flask_babel import lazy_gettext  # type: ignore[import-untyped]
 
 from portal.screens import Tile
+from portal.screens.paraclinical import SECTIONS as PARACLINICAL
+from portal.screens.results import binary_pdf, own_report
 from portal.web import active, matches, searches, signed_in
 
 blueprint = Blueprint("studies", __name__)
@@ -76,3 +78,16 @@ def page() -> Any:
 @signed_in
 def studies() -> Any:
     return page()
+
+
+#: every section a row of "My studies" may come from: laboratory, radiology, paraclinical
+REPORT_SECTIONS = frozenset({"LAB", "RAD"}) | PARACLINICAL
+
+
+@blueprint.get("/studies/<report_id>.pdf")
+@signed_in
+def pdf(report_id: str) -> Any:
+    """A report's PDF from "My studies", whichever section it is of (the lab, paraclinical and
+    imaging screens each serve only their own)."""
+    found = own_report(report_id, REPORT_SECTIONS)
+    return binary_pdf(found.get("presentedForm", []), report_id)
