@@ -301,6 +301,10 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
 
     @app.post("/sign-out")
     def sign_out() -> Any:
+        # the grants end with the session: the account's and every identity's
+        for tokens in [session.get("account"), *session.get("held", {}).values()]:
+            if tokens:
+                gateway.revoke(tokens)
         session.clear()
         return redirect(url_for("start"))
 

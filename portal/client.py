@@ -193,6 +193,23 @@ class Gateway:
             }
         )
 
+    def revoke(self, tokens: dict[str, Any]) -> None:
+        """Revoke a grant at the gateway (RFC 7009: its refresh token revokes the whole family),
+        on a best-effort basis: a gateway that cannot be reached lets them expire."""
+        token = tokens.get("refresh_token") or tokens.get("access_token")
+        if not token:
+            return
+        try:
+            url = self.smart_configuration()["revocation_endpoint"]
+            self.http.post(
+                url,
+                data={"token": token},
+                auth=(self.client_id, self.client_secret),
+                timeout=self.timeout_s,
+            )
+        except (GatewayError, KeyError, requests.RequestException):
+            return
+
     def refresh(self, tokens: dict[str, Any]) -> dict[str, Any]:
         if not tokens.get("refresh_token"):
             raise SignedOut()

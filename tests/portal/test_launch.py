@@ -200,4 +200,10 @@ def test_a_switch_launches_a_token_of_the_ward_that_the_gateway_confines(
     back = held(served)
     assert back["active"] == str(guardian.id)
     assert back["tokens"]["access_token"] == guardian_token
+
+    # signing out ends every grant the session held at the gateway, not just the cookie
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{portal}/")
+    for tokens in [back["account"], *back["held"].values()]:
+        assert introspect(served, tokens["access_token"]) == {"active": False}
     context.close()
