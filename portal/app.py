@@ -247,6 +247,8 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         session["held"] = {**session.get("held", {}), wanted: tokens}
         session["tokens"] = tokens
         session["active"] = wanted
+        if wanted not in {p["id"] for p in session.get("identities", [])}:
+            load_identities()  # someone taken into care since sign-in: the switcher names them
         return redirect(tx.get("next") or url_for("start"))
 
     def load_identities() -> None:

@@ -207,3 +207,48 @@ def test_a_switch_launches_a_token_of_the_ward_that_the_gateway_confines(
     for tokens in [back["account"], *back["held"].values()]:
         assert introspect(served, tokens["access_token"]) == {"active": False}
     context.close()
+
+
+def test_the_gateway_not_the_portals_list_decides_who_may_be_switched_to(
+    served: dict[str, Any],
+    browser: Any,
+    inbox: Inbox,
+    sqlite_his: str,
+) -> None:
+    """A ward taken into care at the gateway after the portal's sign-in: the switcher's list
+    does not name them yet, but the gateway's guardianship data do, so a switch to them launches
+    (and the switcher names them from then on)."""
+    guardian, ward, ward_cnp = guardian_and_ward(sqlite_his)
+    portal, gateway = served["portal"], served["gateway"]
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+    email = register(page, gateway, guardian, inbox)
+    context.clear_cookies()
+    page.goto(f"{portal}/sign-in")
+    page.get_by_label("Email or user name").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Code").fill(inbox.code(email))
+    page.get_by_role("button", name="Verify").click()
+    accept_clause(page)
+    page.wait_for_url(f"{gateway}/oauth/authorize?*")
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(f"{portal}/")
+    assert [i["id"] for i in held(served)["identities"]] == [str(guardian.id)]
+    token = page.locator("input[name=csrf_token]").first.input_value()
+
+    page.goto(f"{gateway}/account/identities")
+    page.get_by_label("Personal numeric code (CNP)").fill(ward_cnp)
+    page.get_by_role("button", name="Add").click()
+    switched = page.request.post(
+        f"{portal}/identity", form={"patient": str(ward), "csrf_token": token}, headers=EN
+    )
+    assert switched.status == 200
+    assert switched.url == f"{portal}/"
+    kept = held(served)
+    assert kept["active"] == str(ward)
+    assert introspect(served, kept["tokens"]["access_token"])["patient"] == str(ward)
+    assert {i["id"] for i in kept["identities"]} == {str(guardian.id), str(ward)}
+    page.goto(f"{portal}/")
+    assert page.get_by_label("Active patient").input_value() == str(ward)
+    context.close()
