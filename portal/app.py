@@ -90,6 +90,8 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         timeout_s=settings.portal_http_timeout_s,
     )
     app.extensions["portal_gateway"] = gateway
+    where = urlsplit(settings.portal_fhir_url)
+    gateway_origin = f"{where.scheme}://{where.netloc}"
     app.extensions["portal_settings"] = settings
     tiles = register(app)
 
@@ -131,6 +133,13 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
     def headers(response: Response) -> Response:
         # a page of a screen that needs its own script sets its own (stricter or equal) policy
         response.headers.setdefault("Content-Security-Policy", CSP)
+        # the identity switcher's form leads through the gateway's authorization endpoint (the
+        # EHR launch of that identity), which form-action must let the redirect reach
+        policy = response.headers["Content-Security-Policy"]
+        if "form-action 'self'" in policy and gateway_origin not in policy:
+            response.headers["Content-Security-Policy"] = policy.replace(
+                "form-action 'self'", f"form-action 'self' {gateway_origin}"
+            )
         response.headers["X-Content-Type-Options"] = "nosniff"
         # same-origin: the forms post with a Referer, which Flask-WTF checks over https
         response.headers["Referrer-Policy"] = "same-origin"
@@ -211,6 +220,17 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
         session.rotate = True  # type: ignore[attr-defined]
         return redirect(gateway.authorize_url(state, challenge))
 
+    def launch(patient: str, back: str) -> Any:
+        """The EHR launch of one identity: the gateway makes a launch value for the account's
+        grant and ``patient`` (or refuses one the account does not act for), and the browser
+        takes it to the gateway's authorization endpoint, where the person's session there
+        answers at once; the callback keeps the token with that patient in context."""
+        value = gateway.start_launch(gateway.fresh(session, "account"), patient)
+        verifier, challenge = pkce_pair()
+        state = secrets.token_urlsafe(24)
+        session["tx"] = {"state": state, "verifier": verifier, "patient": patient, "next": back}
+        return redirect(gateway.authorize_url(state, challenge, value))
+
     @app.get("/callback")
     def callback() -> Any:
         tx = session.pop("tx", None)
@@ -218,13 +238,27 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             return problem(400, _("The sign-in could not be completed. Please sign in again."))
         if "code" not in request.args:
             return problem(403, _("The sign-in was cancelled."))
-        session["tokens"] = gateway.exchange(request.args["code"], tx["verifier"])
-        session.rotate = True  # type: ignore[attr-defined]
-        load_identities()
-        return redirect(url_for("start"))
+        tokens = gateway.exchange(request.args["code"], tx["verifier"])
+        wanted = tx.get("patient")
+        if not wanted:
+            session["account"] = tokens
+            session.rotate = True  # type: ignore[attr-defined]
+            load_identities()
+            if not session.get("identities"):
+                return problem(403, _("This account acts for no patient yet."))
+            return launch(str(session["active"]), url_for("start"))
+        if tokens["patient"] != wanted:
+            return problem(400, _("This person is not in your care."))
+        session["held"] = {**session.get("held", {}), wanted: tokens}
+        session["tokens"] = tokens
+        session["active"] = wanted
+        if wanted not in {p["id"] for p in session.get("identities", [])}:
+            load_identities()  # someone taken into care since sign-in: the switcher names them
+        return redirect(tx.get("next") or url_for("start"))
 
     def load_identities() -> None:
-        answer = gateway.fhir(session, "Patient", {"_count": "50"})
+        account = gateway.fresh(session, "account")
+        answer = gateway.fhir_with(account, "Patient", {"_count": "50"})
         if answer.status_code != 200:
             raise GatewayError(answer.status_code, "Patient search")
         people = []
@@ -234,23 +268,33 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             label = " ".join([*name.get("given", []), name.get("family", "")]).strip()
             people.append({"id": patient["id"], "name": label or patient["id"]})
         session["identities"] = people
-        if people and session.get("active") not in {p["id"] for p in people}:
-            session["active"] = people[0]["id"]
+        ids = {p["id"] for p in people}
+        if people and session.get("active") not in ids:
+            # the account's own record first, when it has one
+            session["active"] = account["own"] if account.get("own") in ids else people[0]["id"]
 
     @app.post("/identity")
     def switch_identity() -> Any:
         if not session.get("tokens"):
             return redirect(url_for("start"))
         wanted = request.form.get("patient", "")
-        if wanted not in {p["id"] for p in session.get("identities", [])}:
+        back = request.form.get("next", "")
+        if not back.startswith("/") or back.startswith("//"):
+            back = url_for("start")
+        held = session.get("held", {}).get(wanted)
+        if held:
+            session["tokens"] = held
+            session["active"] = wanted
+            return redirect(back)
+        if not wanted.isdigit():
             return problem(400, _("This person is not in your care."))
-        session["active"] = wanted
-        return redirect(
-            request.form.get("next", "")
-            if request.form.get("next", "").startswith("/")
-            and not request.form.get("next", "").startswith("//")
-            else url_for("start")
-        )
+        try:
+            # the gateway decides who the account acts for, from its own guardianship data
+            return launch(wanted, back)
+        except GatewayError as exc:
+            if exc.status in (400, 403):
+                return problem(400, _("This person is not in your care."))
+            raise
 
     @app.post("/language")
     def language() -> Any:
@@ -264,6 +308,10 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
 
     @app.post("/sign-out")
     def sign_out() -> Any:
+        # the grants end with the session: the account's and every identity's
+        for tokens in [session.get("account"), *session.get("held", {}).values()]:
+            if tokens:
+                gateway.revoke(tokens)
         session.clear()
         return redirect(url_for("start"))
 

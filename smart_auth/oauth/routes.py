@@ -4,13 +4,16 @@ Endpoints (advertised by ``conformance.smart``): ``/fhir/.well-known/smart-confi
 ``/oauth/authorize`` (GET and POST; sign-in, patient picker, consent), ``/oauth/token``,
 ``/oauth/revoke`` (RFC 7009), ``/oauth/introspect`` (RFC 7662), ``/oauth/jwks``,
 ``/oauth/apps`` (a person's authorised apps, with revoke: the ``management_endpoint``),
-``/oauth/launch`` (the portal's EHR launch) and, when enabled, ``/oauth/register`` (RFC 7591).
+``/oauth/launch`` (the portal's EHR launch of an app), ``/oauth/client-launch`` (a confidential
+client's own EHR launch, started on the back channel: the portal's identity switch) and, when
+enabled, ``/oauth/register`` (RFC 7591).
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -30,7 +33,7 @@ from flask import (
 
 from access import audit
 from access.errors import Forbidden, Unauthorized
-from access.scopes import narrow, parse_scopes
+from access.scopes import ScopeSet, narrow, parse_scopes
 from fhir_gateway.inputs import MAX_VALUE, problem
 from smart_auth.session import auth_time, current_account_id, login_url
 
@@ -201,9 +204,12 @@ def authorize() -> Any:
     launch = grant.request.payload.data.get("launch")
     launched: int | None = None
     if launch:
-        launched = server.store.launch(launch, grant.client.get_client_id(), account)
-        if launched is None:
+        found = server.store.launched(launch, grant.client.get_client_id(), account)
+        if found is None:
             return _deny(grant, "invalid_request", "The launch value is unknown or expired")
+        launched, approved = found
+        if approved is not None:
+            return _approved_launch(grant, account, launched, approved, mine)
     if request.method == "POST" and request.form.get("_consent"):
         _check_csrf()
         if request.form.get("decision") != "allow":
@@ -244,6 +250,37 @@ def authorize() -> Any:
         csrf=_csrf(),
         action=url_for(".authorize") + "?" + urlencode(_original_params()),
     )
+
+
+def _approved_launch(grant: Any, account: int, patient: int, approved: str, mine: list[Any]) -> Any:
+    """An authorization request with a launch its client started itself on the back channel
+    (``/oauth/client-launch``): the person approved this client's scope before, so no consent
+    page; the grant is what was asked within that approval, for the launch's patient, once the
+    guardianship data still say the account acts for that patient."""
+    if patient not in {i.patient_id for i in mine}:
+        return _deny(grant, "access_denied", "This account does not act for that patient")
+    asked = grant.request.payload.scope or ""
+    chosen = narrow(parse_scopes(asked), _for_one_patient(parse_scopes(approved)))
+    if not chosen.resources:
+        return _deny(grant, "invalid_scope", "Nothing of that scope was approved")
+    user = AuthorizedUser(
+        account_id=account,
+        patient_id=patient,
+        fhir_user=fhir_user(current_app.extensions["his"], mine, patient),
+        auth_time=auth_time(),
+        scope=written(chosen, asked),
+    )
+    return _server().create_authorization_response(grant_user=user, grant=grant)
+
+
+def _for_one_patient(approved: ScopeSet) -> ScopeSet:
+    """An approval at the account's level (``user/``: every patient it acts for) also approves
+    the same access to one of those patients (``patient/``, with that patient in context), which
+    is strictly less; an approval at the patient's level stays as it is."""
+    lowered = tuple(
+        replace(s, level="patient") if s.level == "user" else s for s in approved.resources
+    )
+    return replace(approved, resources=approved.resources + lowered)
 
 
 def _language() -> str:
@@ -398,6 +435,59 @@ def ehr_launch() -> Any:
     iss = server.config.base_url
     sep = "&" if "?" in client.launch_uri else "?"
     return redirect(client.launch_uri + sep + urlencode({"iss": iss, "launch": launch}))
+
+
+#: Who may start a launch on the back channel: a confidential client, authenticated.
+_CONFIDENTIAL = ["client_secret_basic", "private_key_jwt"]
+
+
+@bp.post("/oauth/client-launch")
+def client_launch() -> Response:
+    """An EHR launch a confidential client starts itself, on the back channel, for the account
+    of a grant it holds (``subject_token``: a live access token issued to this client for that
+    account) and one ``patient`` the account acts for by the gateway's own guardianship data.
+    The answer is an opaque ``launch`` value, bound to the client, the account and the patient,
+    carrying the scope of that grant: the client sends the person's browser to
+    ``/oauth/authorize`` with it (the ``launch`` scope) and gets a token with that patient in
+    context, without a consent page and, while the person's session here lasts, without a
+    password. This is how the portal switches identity. OAuth errors: ``invalid_client`` (401),
+    ``invalid_grant`` (a token that is not this client's live grant of an account, 400),
+    ``access_denied`` (a patient the account does not act for, 403)."""
+    server = _server()
+    try:
+        client = server.authenticate_client(
+            server.create_oauth2_request(request), _CONFIDENTIAL, "launch"
+        )
+    except OAuth2Error as error:
+        failed: Response = server.handle_error_response(None, error)
+        failed.headers.update(NO_STORE)
+        return failed
+    row = server.store.by_access_token(request.form.get("subject_token", ""))
+    if (
+        client.kind != "app"
+        or row is None
+        or row.client_id != client.client_id
+        or row.account_id is None
+    ):
+        return _oauth_error(400, "invalid_grant", "The subject token is not a live grant")
+    picked = request.form.get("patient", "")
+    engine = current_app.extensions["state_engine"]
+    account = int(row.account_id)
+    mine = {i.patient_id for i in identities(engine, current_app.extensions["his"], account)}
+    if not picked.isdigit() or int(picked) not in mine:
+        return _oauth_error(403, "access_denied", "This account does not act for that patient")
+    ttl = server.config.launch_lifetime_s
+    launch = server.store.create_launch(client.client_id, account, int(picked), ttl, row.scope)
+    response = jsonify(launch=launch, expires_in=ttl)
+    response.headers.update(NO_STORE)
+    return response
+
+
+def _oauth_error(status: int, code: str, description: str) -> Response:
+    response = jsonify(error=code, error_description=description)
+    response.status_code = status
+    response.headers.update(NO_STORE)
+    return response
 
 
 @bp.post("/oauth/register")

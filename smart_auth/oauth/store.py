@@ -390,7 +390,11 @@ class OAuthStore:
 
     # -- EHR launch ------------------------------------------------------------------------------
 
-    def create_launch(self, client_id: str, account_id: int, patient_id: int, ttl_s: int) -> str:
+    def create_launch(
+        self, client_id: str, account_id: int, patient_id: int, ttl_s: int, scope: str | None = None
+    ) -> str:
+        """A launch value for ``patient_id``; ``scope``: what the account already approved for
+        the client, for a launch the client started itself (see ``oauth_launch``)."""
         launch = secrets.token_urlsafe(24)
         with self.engine.begin() as conn:
             conn.execute(
@@ -400,12 +404,21 @@ class OAuthStore:
                     account_id=account_id,
                     patient_id=patient_id,
                     expires_at=int(time.time()) + ttl_s,
+                    scope=scope,
                 )
             )
         return launch
 
     def launch(self, launch: str, client_id: str, account_id: int) -> int | None:
         """The patient a launch value is bound to, for this client and account only."""
+        found = self.launched(launch, client_id, account_id)
+        return None if found is None else found[0]
+
+    def launched(
+        self, launch: str, client_id: str, account_id: int
+    ) -> tuple[int, str | None] | None:
+        """The patient a launch value is bound to and the scope approved beforehand (None: the
+        person approves at the consent page), for this client and account only."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(oauth_launch).where(oauth_launch.c.launch_hash == digest(launch))
@@ -417,7 +430,7 @@ class OAuthStore:
             or row.expires_at <= time.time()
         ):
             return None
-        return int(row.patient_id)
+        return int(row.patient_id), row.scope
 
     # -- tokens ----------------------------------------------------------------------------------
 

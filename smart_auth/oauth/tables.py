@@ -103,7 +103,10 @@ Index("ix_oauth_token_family", oauth_token.c.family)
 Index("ix_oauth_token_account", oauth_token.c.account_id)
 
 #: EHR launch values (SMART App Launch, "EHR launch"): opaque, bound to one account and the
-#: patient active in the portal when it launched the app.
+#: patient active in the portal when it launched the app. ``scope`` is set only for a launch a
+#: confidential client started itself on the back channel with a live grant of the account (the
+#: portal switching identity): the scope the person already approved for that client, which the
+#: authorization request with this launch may have without asking again.
 oauth_launch = Table(
     "oauth_launch",
     metadata,
@@ -112,6 +115,7 @@ oauth_launch = Table(
     Column("account_id", Integer, nullable=False),
     Column("patient_id", Integer, nullable=False),
     Column("expires_at", Integer, nullable=False),
+    Column("scope", Text, nullable=True),
 )
 
 #: ``jti`` values of client assertions already seen (RFC 7523 §3 item 7), kept until they

@@ -1798,6 +1798,17 @@ OAUTH_ROWS = [
         lambda w: "/oauth/launch",
         MANAGEMENT,
     ),
+    # a confidential client's own launch on the back channel: its client credentials first; a
+    # bearer token (A's own grant, a share's, a partner's) is no client authentication, so
+    # nothing here gets a launch value, whoever's token rides in the form
+    Row(
+        "oauth-client-launch",
+        "POST",
+        lambda w: "/oauth/client-launch",
+        every(401),
+        form=lambda w: {"subject_token": w.tokens["patient"], "patient": str(w.a)},
+        check=oauth_error("invalid_client"),
+    ),
     Row(
         "result-access-wrong-code",
         "POST",
