@@ -10,8 +10,10 @@ both ``.po`` files (removing the ``fuzzy`` mark), run it again, commit the ``.po
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -82,18 +84,47 @@ def untranslated(catalog: Catalog) -> list[str]:
     return left
 
 
+def _undated(data: bytes) -> bytes:
+    return b"\n".join(line for line in data.split(b"\n") if b"POT-Creation-Date" not in line)
+
+
+def _po(catalog: Catalog) -> bytes:
+    out = io.BytesIO()
+    write_po(out, catalog, width=100, sort_output=True)
+    return out.getvalue()
+
+
+def _revive(catalog: Catalog, template: Catalog) -> None:
+    """A word the code uses again gets back the translation it had: words the code no longer
+    uses stay in the ``.po`` as obsolete entries (``#~``), for a translator to reuse."""
+    wanted = {(m.id if isinstance(m.id, str) else m.id[0], m.context) for m in template if m.id}
+    for key, old in list(catalog.obsolete.items()):
+        if (old.id if isinstance(old.id, str) else old.id[0], old.context) in wanted:
+            del catalog.obsolete[key]
+            catalog[old.id] = old
+
+
 def build() -> dict[str, list[str]]:
-    """Extracts, merges, writes the ``.po`` and ``.mo`` files; what is left to translate."""
-    template = extract(HERE / f"{DOMAIN}.pot")
+    """Extracts, merges, writes the ``.po`` and ``.mo`` files; what is left to translate. A
+    file whose words did not change is left as it was (its date included)."""
+    pot = HERE / f"{DOMAIN}.pot"
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = Path(scratch) / pot.name
+        template = extract(fresh)
+        if not pot.exists() or _undated(pot.read_bytes()) != _undated(fresh.read_bytes()):
+            pot.write_bytes(fresh.read_bytes())
     left = {}
     for language in TRANSLATED:
         catalog = load(language)
+        dated = catalog.creation_date
+        before = _po(catalog)
+        _revive(catalog, template)
         catalog.update(template)
-        catalog.obsolete.clear()
+        if _undated(_po(catalog)) == _undated(before):
+            catalog.creation_date = dated
         path = po_path(language)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
-            write_po(f, catalog, width=100, omit_header=False, sort_output=True)
+        path.write_bytes(_po(catalog))
         with open(path.with_suffix(".mo"), "wb") as f:
             write_mo(f, catalog)
         left[language] = untranslated(catalog)
