@@ -1,4 +1,5 @@
-"""What a notification says, in Romanian, Polish and English.
+"""What a notification says, in English, said in Romanian and Polish through the gateway's
+gettext catalogs (``smart_auth.translations``).
 
 Never any health data: not the test, the result, the study, the document's title, the
 doctor, the department or the time of an appointment; only that something new is there (or
@@ -9,79 +10,43 @@ that no message carries anything of the record.
 
 from __future__ import annotations
 
-from smart_auth.accounts.i18n import LANGUAGES
+from smart_auth.translations import N_, translate
 
 from . import events as ev
 
-_RESULT = (
-    "Un rezultat nou este disponibil în portalul pacientului.",
-    "W portalu pacjenta dostępny jest nowy wynik.",
-    "A new result is available in the patient portal.",
-)
-_TEXTS: dict[str, tuple[str, str, str]] = {
+_RESULT = N_("A new result is available in the patient portal.")
+_TEXTS: dict[str, str] = {
     ev.LAB_VALIDATED: _RESULT,
     ev.PARACLINICAL_VALIDATED: _RESULT,
     ev.RADIOLOGY_SIGNED: _RESULT,
-    ev.IMAGES_AVAILABLE: (
-        "Imagini noi sunt disponibile în portalul pacientului.",
-        "W portalu pacjenta dostępne są nowe obrazy.",
-        "New images are available in the patient portal.",
+    ev.IMAGES_AVAILABLE: N_("New images are available in the patient portal."),
+    ev.DOCUMENT_NEW: N_("A new document is available in the patient portal."),
+    ev.QUESTIONNAIRE_ASSIGNED: N_("A questionnaire is waiting for you in the patient portal."),
+    ev.APPOINTMENT_BOOKED: N_(
+        "Your appointment was booked. The details are in the patient portal."
     ),
-    ev.DOCUMENT_NEW: (
-        "Un document nou este disponibil în portalul pacientului.",
-        "W portalu pacjenta dostępny jest nowy dokument.",
-        "A new document is available in the patient portal.",
+    ev.APPOINTMENT_CHANGED: N_(
+        "Your appointment was changed. The details are in the patient portal."
     ),
-    ev.QUESTIONNAIRE_ASSIGNED: (
-        "Aveți un chestionar de completat în portalul pacientului.",
-        "W portalu pacjenta czeka na Ciebie ankieta do wypełnienia.",
-        "A questionnaire is waiting for you in the patient portal.",
+    ev.APPOINTMENT_CANCELLED: N_(
+        "Your appointment was cancelled. The details are in the patient portal."
     ),
-    ev.APPOINTMENT_BOOKED: (
-        "Programarea dumneavoastră a fost înregistrată. Detaliile sunt în portalul pacientului.",
-        "Twoja wizyta została zarezerwowana. Szczegóły znajdziesz w portalu pacjenta.",
-        "Your appointment was booked. The details are in the patient portal.",
-    ),
-    ev.APPOINTMENT_CHANGED: (
-        "Programarea dumneavoastră a fost modificată. Detaliile sunt în portalul pacientului.",
-        "Twoja wizyta została zmieniona. Szczegóły znajdziesz w portalu pacjenta.",
-        "Your appointment was changed. The details are in the patient portal.",
-    ),
-    ev.APPOINTMENT_CANCELLED: (
-        "Programarea dumneavoastră a fost anulată. Detaliile sunt în portalul pacientului.",
-        "Twoja wizyta została odwołana. Szczegóły znajdziesz w portalu pacjenta.",
-        "Your appointment was cancelled. The details are in the patient portal.",
-    ),
-    ev.APPOINTMENT_DUE: (
-        "Vă reamintim că aveți o programare în curând. Detaliile sunt în portalul pacientului.",
-        "Przypominamy o zbliżającej się wizycie. Szczegóły znajdziesz w portalu pacjenta.",
-        "A reminder: you have an appointment soon. The details are in the patient portal.",
+    ev.APPOINTMENT_DUE: N_(
+        "A reminder: you have an appointment soon. The details are in the patient portal."
     ),
 }
-_SUBJECT = (
-    "Noutăți în portalul pacientului",
-    "Nowości w portalu pacjenta",
-    "News in the patient portal",
-)
-_FOOTER = (
-    "Acest mesaj a fost trimis automat; nu răspundeți la el.",
-    "Ta wiadomość została wysłana automatycznie; prosimy na nią nie odpowiadać.",
-    "This message was sent automatically; please do not reply.",
-)
-
-
-def _pick(texts: tuple[str, str, str], language: str) -> str:
-    return texts[LANGUAGES.index(language) if language in LANGUAGES else 2]
+_SUBJECT = N_("News in the patient portal")
+_FOOTER = N_("This message was sent automatically; please do not reply.")
 
 
 def subject(language: str) -> str:
-    return _pick(_SUBJECT, language)
+    return translate(_SUBJECT, language)
 
 
 def text(kind: str, language: str, link: str) -> str:
     """The sentence for ``kind`` and the link (SMS: this alone)."""
-    return f"{_pick(_TEXTS[kind], language)} {link}"
+    return f"{translate(_TEXTS[kind], language)} {link}"
 
 
 def mail_body(kind: str, language: str, link: str) -> str:
-    return f"{text(kind, language, link)}\n\n{_pick(_FOOTER, language)}\n"
+    return f"{text(kind, language, link)}\n\n{translate(_FOOTER, language)}\n"

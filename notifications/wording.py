@@ -1,100 +1,46 @@
 # ruff: noqa: E501 (sentences stay whole, one per line)
-"""The words of the notification preferences page, in Romanian, Polish and English; the frame's
+"""The words of the notification preferences page, in English, said in Romanian and
+Polish through the gateway's gettext catalogs (``smart_auth.translations``); the frame's words
 (site name, skip link, language switch) are the account pages' (``i18n.text_over``)."""
 
 from __future__ import annotations
 
 from smart_auth.accounts import i18n
+from smart_auth.translations import N_, P_
 
 from . import events as ev
 
-_T: dict[str, tuple[str, str, str]] = {
-    "notifications_title": ("Notificări", "Powiadomienia", "Notifications"),
-    "notifications_intro": (
-        "Vă anunțăm prin email sau SMS când apare ceva nou pentru dumneavoastră în portalul pacientului. Mesajele nu conțin niciodată rezultate sau alte date medicale, doar un link către portal.",
-        "Powiadamiamy e-mailem lub SMS-em, gdy w portalu pacjenta pojawi się coś nowego. Wiadomości nigdy nie zawierają wyników ani innych danych medycznych, tylko link do portalu.",
-        "We tell you by email or SMS when something new is there for you in the patient portal. Messages never carry results or other health data, only a link to the portal.",
-    ),
-    "notifications_contacts": (
-        "Mesajele merg la adresa de email și la numărul de mobil pe care le are spitalul.",
-        "Wiadomości trafiają na adres e-mail i numer telefonu komórkowego, które ma szpital.",
-        "Messages go to the email address and mobile number the hospital holds.",
-    ),
-    "notifications_language": ("Limba mesajelor", "Język wiadomości", "Language of the messages"),
-    "notifications_table": (
-        "Ce vreți să aflați și pe ce cale",
-        "O czym i jaką drogą chcesz być powiadamiany",
-        "What to be told of, and how",
-    ),
-    "notifications_event": ("Ce s-a întâmplat", "Zdarzenie", "What happened"),
-    "channel_email": ("Email", "E-mail", "Email"),
-    "channel_sms": ("SMS", "SMS", "SMS"),
-    "notifications_saved": (
-        "Preferințele pentru {name} au fost salvate.",
-        "Preferencje dla: {name} zostały zapisane.",
-        "The preferences for {name} were saved.",
-    ),
-    "notifications_not_in_care": (
-        "Această persoană nu este în grija dumneavoastră.",
-        "Ta osoba nie jest pod Twoją opieką.",
-        "This person is not in your care.",
-    ),
-    "notifications_bad_choice": (
-        "Alegerea nu a putut fi salvată; încercați din nou.",
-        "Nie udało się zapisać wyboru; spróbuj ponownie.",
-        "The choice could not be saved; please try again.",
-    ),
-    "notifications_save": ("Salvează", "Zapisz", "Save"),
-    "kind_" + ev.LAB_VALIDATED: (
-        "Un buletin de laborator validat",
-        "Zatwierdzony wynik laboratoryjny",
-        "A laboratory result validated",
-    ),
-    "kind_" + ev.PARACLINICAL_VALIDATED: (
-        "O investigație paraclinică validată",
-        "Zatwierdzone badanie dodatkowe",
-        "A paraclinical test validated",
-    ),
-    "kind_" + ev.RADIOLOGY_SIGNED: (
-        "Un raport de radiologie semnat",
-        "Podpisany opis badania radiologicznego",
-        "A radiology report signed",
-    ),
-    "kind_" + ev.IMAGES_AVAILABLE: (
-        "Imagini noi disponibile",
-        "Nowe obrazy dostępne",
-        "New images available",
-    ),
-    "kind_" + ev.DOCUMENT_NEW: ("Un document nou", "Nowy dokument", "A new document"),
-    "kind_" + ev.QUESTIONNAIRE_ASSIGNED: (
-        "Un chestionar de completat",
-        "Ankieta do wypełnienia",
-        "A questionnaire to fill in",
-    ),
-    "kind_" + ev.APPOINTMENT_BOOKED: (
-        "O programare înregistrată",
-        "Zarezerwowana wizyta",
-        "An appointment booked",
-    ),
-    "kind_" + ev.APPOINTMENT_CHANGED: (
-        "O programare modificată",
-        "Zmieniona wizyta",
-        "An appointment changed",
-    ),
-    "kind_" + ev.APPOINTMENT_CANCELLED: (
-        "O programare anulată",
-        "Odwołana wizyta",
-        "An appointment cancelled",
-    ),
-    "kind_" + ev.APPOINTMENT_DUE: (
-        "O programare în curând (memento)",
-        "Zbliżająca się wizyta (przypomnienie)",
-        "An appointment soon (reminder)",
-    ),
-}
-
 #: The account home page's link to the preferences page.
-TITLE = _T["notifications_title"]
+TITLE = N_("Notifications")
+
+_T: i18n.Words = {
+    "notifications_title": TITLE,
+    "notifications_intro": N_(
+        "We tell you by email or SMS when something new is there for you in the patient portal. Messages never carry results or other health data, only a link to the portal."
+    ),
+    "notifications_contacts": N_(
+        "Messages go to the email address and mobile number the hospital holds."
+    ),
+    "notifications_language": N_("Language of the messages"),
+    "notifications_table": N_("What to be told of, and how"),
+    "notifications_event": N_("What happened"),
+    "channel_email": P_("channel", "Email"),
+    "channel_sms": N_("SMS"),
+    "notifications_saved": N_("The preferences for {name} were saved."),
+    "notifications_not_in_care": N_("This person is not in your care."),
+    "notifications_bad_choice": N_("The choice could not be saved; please try again."),
+    "notifications_save": N_("Save"),
+    "kind_" + ev.LAB_VALIDATED: N_("A laboratory result validated"),
+    "kind_" + ev.PARACLINICAL_VALIDATED: N_("A paraclinical test validated"),
+    "kind_" + ev.RADIOLOGY_SIGNED: N_("A radiology report signed"),
+    "kind_" + ev.IMAGES_AVAILABLE: N_("New images available"),
+    "kind_" + ev.DOCUMENT_NEW: N_("A new document"),
+    "kind_" + ev.QUESTIONNAIRE_ASSIGNED: N_("A questionnaire to fill in"),
+    "kind_" + ev.APPOINTMENT_BOOKED: N_("An appointment booked"),
+    "kind_" + ev.APPOINTMENT_CHANGED: N_("An appointment changed"),
+    "kind_" + ev.APPOINTMENT_CANCELLED: N_("An appointment cancelled"),
+    "kind_" + ev.APPOINTMENT_DUE: N_("An appointment soon (reminder)"),
+}
 
 
 def text(key: str, language: str, **values: object) -> str:

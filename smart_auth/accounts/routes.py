@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from fhir_gateway.inputs import problem
 from smart_auth import botcheck
 from smart_auth import session as signed
+from smart_auth.translations import translate
 
 from . import hospital, i18n
 from .service import AccountService
@@ -160,16 +161,17 @@ def guard(blueprint: Blueprint) -> None:
     blueprint.after_request(_headers)
 
 
-def add_home_link(app: Flask, endpoint: str, title: str | tuple[str, str, str]) -> None:
+def add_home_link(app: Flask, endpoint: str, title: str) -> None:
     """List another package's page on the account's home page (``title``: a key of the
-    accounts catalog, or a ``(ro, pl, en)`` triple)."""
+    account pages' words, or an English text marked for the catalogs with ``N_``)."""
     app.extensions.setdefault("account_links", []).append((endpoint, title))
 
 
 def _home_links() -> list[tuple[str, str]]:
     links = current_app.extensions.get("account_links", [])
+    keys = set(i18n.all_keys())
     return [
-        (url_for(endpoint), t(title) if isinstance(title, str) else i18n.pick(title, g.lang))
+        (url_for(endpoint), t(title) if title in keys else translate(title, g.lang))
         for endpoint, title in links
     ]
 

@@ -15,6 +15,7 @@ from flask import g, redirect, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from smart_auth import session as signed
+from smart_auth import translations
 
 from . import i18n, identities, recovery
 from .routes import _svc, bp, page, t
@@ -148,9 +149,7 @@ def profile() -> BaseResponse:
 
 def _day(value: dt.datetime | dt.date | None) -> str:
     """A date as the page's language writes it: 21.04.2026 (RO, PL), 21/04/2026 (EN)."""
-    if value is None:
-        return ""
-    return value.strftime("%d/%m/%Y" if g.lang == "en" else "%d.%m.%Y")
+    return translations.day(value, g.lang)
 
 
 def _shown(person: identities.Identity) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from smart_auth.state import shared_engine
+from smart_auth.translations import N_, translate
 
 from .tables import altcha_spent
 
@@ -67,33 +68,21 @@ SETUP_JS = (
 #: the longest payload a form may carry (a challenge and its solution are a few hundred bytes)
 MAX_PAYLOAD = 4096
 
+#: the words of the check on the forms, in English (the catalogs say them in RO and PL)
 TEXTS = {
-    "en": {
-        "noscript": "This step needs JavaScript: your browser proves it is not a robot by a "
-        "short calculation, with no third party involved. Please turn JavaScript on, or ask "
-        "{contact}.",
-        "required": "Please wait until the check that you are not a robot is complete, then "
-        "send the form again.",
-    },
-    "ro": {
-        "noscript": "Acest pas are nevoie de JavaScript: browserul dovedește că nu este un robot "
-        "printr-un calcul scurt, fără terțe părți. Vă rugăm să activați JavaScript sau să vă "
-        "adresați la {contact}.",
-        "required": "Vă rugăm să așteptați până se încheie verificarea că nu sunteți un robot, "
-        "apoi trimiteți din nou formularul.",
-    },
-    "pl": {
-        "noscript": "Ten krok wymaga JavaScriptu: przeglądarka dowodzi, że nie jest robotem, "
-        "wykonując krótkie obliczenie, bez udziału stron trzecich. Włącz JavaScript lub zwróć "
-        "się do: {contact}.",
-        "required": "Poczekaj, aż zakończy się sprawdzanie, czy nie jesteś robotem, i wyślij "
-        "formularz ponownie.",
-    },
+    "noscript": N_(
+        "This step needs JavaScript: your browser proves it is not a robot by a short "
+        "calculation, with no third party involved. Please turn JavaScript on, or ask {contact}."
+    ),
+    "required": N_(
+        "Please wait until the check that you are not a robot is complete, then send the form "
+        "again."
+    ),
 }
 
 
 def text(key: str, lang: str, **values: str) -> str:
-    return TEXTS.get(lang, TEXTS["en"])[key].format(**values)
+    return translate(TEXTS[key], lang, **values)
 
 
 class BotCheck:

@@ -1,66 +1,49 @@
 # ruff: noqa: E501 (sentences of the catalog stay whole, one per line)
-"""The words of the page of results without an account (F9) in Romanian, Polish and English.
+"""The words of the page of results without an account (F9) in English, said in Romanian and
+Polish through the gateway's gettext catalogs (``smart_auth.translations``).
 The page's frame (site name, skip link, language switch) uses the account pages' own texts."""
 
 from __future__ import annotations
 
 from smart_auth.accounts import i18n
+from smart_auth.translations import N_, NP_
 
 LANGUAGES = i18n.LANGUAGES
 NAMES = i18n.NAMES
 
-_T: dict[str, tuple[str, str, str]] = {
-    # key: (ro, pl, en)
-    "title": ("Rezultat fără cont", "Wynik bez konta", "Your result without an account"),
-    "intro": (
-        "Introduceți codul de 6 cifre primit prin SMS sau e-mail și codul numeric personal al pacientului.",
-        "Wpisz 6-cyfrowy kod otrzymany SMS-em lub e-mailem oraz numer PESEL pacjenta.",
-        "Enter the 6-digit code you received by SMS or email and the patient's national ID number.",
+_T: i18n.Words = {
+    "title": N_("Your result without an account"),
+    "intro": N_(
+        "Enter the 6-digit code you received by SMS or email and the patient's national ID number."
     ),
-    "code": ("Codul rezultatului", "Kod wyniku", "Result code"),
-    "code_hint": ("6 cifre", "6 cyfr", "6 digits"),
-    "national_id": ("CNP-ul pacientului", "PESEL pacjenta", "The patient's national ID number"),
-    "national_id_hint": (
-        "Codul numeric personal (CNP), doar cifre",
-        "Numer PESEL, same cyfry",
-        "CNP or PESEL, digits only",
-    ),
-    "open": ("Vezi rezultatul", "Pokaż wynik", "Show the result"),
-    "problem": ("Există o problemă", "Wystąpił problem", "There is a problem"),
-    "wrong": (
-        "Codul sau CNP-ul nu este corect. Verificați-le și încercați din nou.",
-        "Kod lub PESEL jest nieprawidłowy. Sprawdź je i spróbuj ponownie.",
-        "The code or the national ID number is not right. Check them and try again.",
-    ),
-    "too_many": (
-        "Prea multe încercări. Încercați din nou peste {minutes} minute.",
-        "Zbyt wiele prób. Spróbuj ponownie za {minutes} min.",
+    "code": N_("Result code"),
+    "code_hint": N_("6 digits"),
+    "national_id": N_("The patient's national ID number"),
+    "national_id_hint": N_("CNP or PESEL, digits only"),
+    "open": N_("Show the result"),
+    "problem": N_("There is a problem"),
+    "wrong": N_("The code or the national ID number is not right. Check them and try again."),
+    "too_many": NP_(
+        "Too many attempts. Try again in {minutes} minute.",
         "Too many attempts. Try again in {minutes} minutes.",
+        "minutes",
     ),
-    "unavailable": (
-        "Sistemul spitalului nu răspunde acum; încercați din nou puțin mai târziu.",
-        "System szpitala teraz nie odpowiada; spróbuj ponownie za chwilę.",
-        "The hospital system is not answering; try again shortly.",
-    ),
-    "result_title": ("Rezultatul dumneavoastră", "Twój wynik", "Your result"),
-    "report": ("Buletin", "Badanie", "Report"),
-    "date": ("Data", "Data", "Date"),
-    "status": ("Stare", "Status", "Status"),
-    "conclusion": ("Concluzie", "Wniosek", "Conclusion"),
-    "final": ("Validat", "Zatwierdzony", "Final"),
-    "pdf": ("Descarcă buletinul (PDF)", "Pobierz wynik (PDF)", "Download the report (PDF)"),
-    "no_pdf": (
-        "Acest rezultat nu are încă un buletin PDF.",
-        "Ten wynik nie ma jeszcze pliku PDF.",
-        "This result has no PDF report yet.",
-    ),
-    "valid": (
-        "Pagina rămâne deschisă {minutes} minute. Pe un calculator comun, închideți-o când ați terminat.",
-        "Strona pozostaje otwarta przez {minutes} min. Na wspólnym komputerze zamknij ją po zakończeniu.",
+    "unavailable": N_("The hospital system is not answering; try again shortly."),
+    "result_title": N_("Your result"),
+    "report": N_("Report"),
+    "date": N_("Date"),
+    "status": N_("Status"),
+    "conclusion": N_("Conclusion"),
+    "final": N_("Final"),
+    "pdf": N_("Download the report (PDF)"),
+    "no_pdf": N_("This result has no PDF report yet."),
+    "valid": NP_(
+        "This page stays open for {minutes} minute. On a shared computer, close it when you are done.",
         "This page stays open for {minutes} minutes. On a shared computer, close it when you are done.",
+        "minutes",
     ),
-    "close": ("Închide rezultatul", "Zamknij wynik", "Close the result"),
-    "another": ("Alt rezultat", "Inny wynik", "Open another result"),
+    "close": N_("Close the result"),
+    "another": N_("Open another result"),
 }
 
 

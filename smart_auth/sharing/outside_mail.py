@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from smart_auth import translations
 from smart_auth.accounts import mail_sender, sms_sender
 from smart_auth.accounts.mail import Message
 from smart_auth.accounts.sms import Sms
@@ -45,7 +46,7 @@ class ShareMails:
     def send_share(self, row: dict[str, Any], link: str, pin: str) -> bool:
         """The link to the recipient, then the PIN on its own; False when either failed."""
         lang = str(row["language"])
-        end = row["period_end"].strftime("%Y-%m-%d %H:%M")
+        end = translations.moment(row["period_end"], lang)
         try:
             self.mail.send(
                 Message(

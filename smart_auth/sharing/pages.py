@@ -23,6 +23,7 @@ from access.errors import ApiError
 from access.policy import Grant
 from fhir_gateway.his.connector import HisUnreachable
 from mappers.consent import files_of
+from smart_auth import translations
 from smart_auth.accounts import i18n
 
 from . import wording
@@ -138,8 +139,7 @@ def show(link_id: str) -> Response:
         "share_view.html",
         lang,
         title=wording.text("title", lang),
-        end=wording.day(row["period_end"].strftime("%Y-%m-%d"), lang)
-        + row["period_end"].strftime(" %H:%M"),
+        end=translations.moment(row["period_end"], lang),
         comment=row["comment"],
         documents=documents,
         studies=studies,

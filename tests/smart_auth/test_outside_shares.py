@@ -216,6 +216,9 @@ def test_a_shared_report_reaches_the_recipient_by_link_and_pin(
         for secret in (people["family"], people["national_id"], "opinię", people["report"]):
             assert secret not in body
     assert re.fullmatch(r"/share/[A-Za-z0-9_-]{20,64}", path)
+    # the end of the share, as the patient's language (Polish) writes dates
+    until = r"ważny do \d\d\.\d\d\.\d{4} \d\d:\d\d \(UTC\)"
+    assert any(re.search(until, body) for body in mails_to(inbox, RECIPIENT))
 
     http = app.test_client()
     form = http.get(path)
@@ -237,6 +240,7 @@ def test_a_shared_report_reaches_the_recipient_by_link_and_pin(
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "Proszę o opinię." in text  # the comment, shown after the PIN only
+    assert re.search(r"Dostępne do \d\d\.\d\d\.\d{4} \d\d:\d\d \(UTC\)", text)
     assert f"{path}/files/{people['binary']}" in text
     assert f'/files/{people["other_binary"]}"' not in text
     pdf = client.get(f"{path}/files/{people['binary']}")

@@ -17,7 +17,7 @@ import altcha
 import pytest
 
 from smart_auth.accounts import i18n
-from smart_auth.botcheck import TEXTS
+from smart_auth.botcheck import text as botcheck_text
 
 from .conftest import Inbox, LiveServer
 from .test_pages import PASSWORD
@@ -193,7 +193,7 @@ def test_without_javascript_the_form_says_why_and_is_refused(
     page.get_by_label("Full name").fill(f"{person.given} {person.family}")
     page.get_by_label("Personal numeric code (CNP)").fill(person.national_id)
     page.get_by_role("button", name="Create account").click()
-    assert TEXTS["en"]["required"] in page.content()
+    assert botcheck_text("required", "en") in page.content()
     assert page.get_by_label("Full name").input_value() == f"{person.given} {person.family}"
     assert inbox.messages == []  # nothing was mailed
     page.goto(f"{gateway.url}/account/forgot")
@@ -228,7 +228,7 @@ def test_sign_in_asks_for_the_proof_only_after_a_wrong_password(
         form={"login": email, "password": PASSWORD, "csrf_token": token},
     )
     assert bare.status == 400
-    assert TEXTS["en"]["required"] in bare.text()
+    assert botcheck_text("required", "en") in bare.text()
     assert "altcha-widget" in bare.text()
     assert [e for e in errors if "status of 400" not in e] == []  # only the refusals so far
     errors.clear()
@@ -253,14 +253,14 @@ def test_the_result_code_page_asks_for_the_proof_too(make_app: Any) -> None:
     form = {"code": "000000", "national_id": "1900101000000"}
     missing = client.post("/result-access", data=form, headers={"Accept-Language": "en"})
     assert missing.status_code == 400
-    assert TEXTS["en"]["required"] in missing.text
+    assert botcheck_text("required", "en") in missing.text
     proof = solved(client)
     judged = client.post(
         "/result-access", data={**form, "altcha": proof}, headers={"Accept-Language": "en"}
     )
     assert judged.status_code == 400  # a wrong pair now, the proof passed
-    assert TEXTS["en"]["required"] not in judged.text
+    assert botcheck_text("required", "en") not in judged.text
     replay = client.post(
         "/result-access", data={**form, "altcha": proof}, headers={"Accept-Language": "en"}
     )
-    assert TEXTS["en"]["required"] in replay.text
+    assert botcheck_text("required", "en") in replay.text
