@@ -185,6 +185,10 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             "padding:8px 0 12px;margin-top:0;margin-bottom:0}"
             ".portal-nav a,.portal-nav a:visited{color:#fff;font-weight:600}"
             ".portal-nav a[aria-current=page]{text-decoration-thickness:3px}"
+            # a long email address or file name in a stacked table row wraps on a phone
+            # rather than pushing the page wider than the screen
+            "@media (max-width:48.0525em){.nhsuk-table-responsive .nhsuk-table__cell,"
+            ".nhsuk-table-responsive .nhsuk-table__cell *{overflow-wrap:anywhere}}"
         )
         return Response(css, mimetype="text/css", headers={"Cache-Control": "max-age=300"})
 
