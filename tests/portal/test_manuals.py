@@ -9,6 +9,7 @@ compared with what the gateway answers (authorization off, the same HIS and PACS
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
 import shutil
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+import pyzipper  # type: ignore[import-untyped]
 import requests
 import sqlalchemy as sa
 from playwright.sync_api import expect
@@ -1092,4 +1094,337 @@ def test_ro_settings_profile_password_email_and_history(
     shot(page, "ro", "history")
     fits_360(page)
     del gateway
+    context.close()
+
+
+# --- Portal Pacjenta (Poland) ---------------------------------------------------------------------
+
+
+def test_pl_account_created_by_the_hospital_sms_code_forgotten_password_lockout(
+    pl: dict[str, Any], browser: Any, inbox: Inbox, poles: list[Any]
+) -> None:
+    """2. Aktywacja konta oraz logowanie; 8. Zmiana hasła: the registration desk creates the
+    account, the patient signs in with the user name and the temporary password from the
+    email, the 4-digit SMS code, accepts the information clause and chooses a new password;
+    "Nie pamiętasz swojego hasła?" leads by email to a new password; five wrong passwords lock
+    the account."""
+    gateway = pl["gateway"]
+    person = poles[0]
+    context = browser.new_context(locale="pl-PL")
+    page = context.new_page()
+    pl_sign_in(page, pl, person, inbox, shots=True)
+    assert heading(page) == "Witamy"
+    assert page.locator("#patient").input_value() == str(person.id)
+    shot(page, "pl", "home")
+    fits_360(page)
+    login = str(person.email).lower()
+
+    # signed out, the temporary password no longer works; the new one does, with a new SMS code
+    page.locator("footer button[type=submit]").click()
+    portal_sign_in_again(page, pl, login, NEW_PASSWORD)
+    assert heading(page) == i18n.text("factor_title", "pl")
+    page.locator("#code").fill("0000")
+    page.locator("button[type=submit]").click()
+    assert page.get_by_role("alert").is_visible()
+    shot(page, "pl", "sms-code-error")
+    page.locator("#code").fill(sms_code(pl["outbox"], person.phone))
+    page.locator("button[type=submit]").click()
+    allow(page, pl, "pl")
+
+    # "Nie pamiętasz swojego hasła?": the user name, a link by email, a new password
+    context.clear_cookies()
+    page.goto(f"{gateway}/account/login")
+    page.get_by_role("link", name=i18n.text("forgot_link", "pl")).click()
+    assert heading(page) == i18n.text("forgot_title", "pl")
+    shot(page, "pl", "forgot")
+    page.locator("#email").fill(login)
+    page.locator("button[type=submit]").click()
+    assert page.get_by_role("status").inner_text() == i18n.text("reset_sent", "pl")
+    shot(page, "pl", "forgot-sent")
+    assert inbox.last_to(person.email)["Subject"] == i18n.text("mail_reset_subject", "pl")
+    page.goto(inbox.link(person.email))
+    assert heading(page) == i18n.text("reset_title", "pl")
+    shot(page, "pl", "reset")
+    page.locator("#new_password").fill("yet another passphrase")
+    page.locator("button[type=submit]").click()
+    service = pl["gw"].extensions["accounts"]
+    assert service.login(login, "yet another passphrase", "10.8.8.8").status == "ok"
+
+    # five wrong passwords: the account is locked, support unlocks it
+    for _ in range(5):
+        page.goto(f"{gateway}/account/login")
+        page.locator("#login").fill(login)
+        page.locator("#password").fill("not my password at all")
+        page.locator("button[type=submit]").click()
+        # the lockout is under test here, not the growing delay between attempts
+        service.limits.clear(["addr:127.0.0.1", f"acct:{service.find(login).id}"])
+    page.goto(f"{gateway}/account/login")
+    page.locator("#login").fill(login)
+    page.locator("#password").fill("yet another passphrase")
+    page.locator("button[type=submit]").click()
+    assert page.get_by_role("alert").inner_text() == i18n.text(
+        "locked", "pl", contact="portalpacjenta@example.org"
+    )
+    shot(page, "pl", "locked")
+    context.close()
+
+
+def test_pl_imaging_studies_viewer_report_and_encrypted_export(
+    pl: dict[str, Any],
+    browser: Any,
+    inbox: Inbox,
+    poles: list[Any],
+    his_pacs: HisPacs,
+    truth: Any,
+) -> None:
+    """1.–3. Moje badania: the imaging studies with the icons telling whether the report and
+    the images are available; a study opened in the image viewer (new window); the report's
+    PDF; "Export DICOM" with the viewer and a password the patient chooses."""
+    gateway, portal = pl["gateway"], pl["portal"]
+    with_images = {pid for pid, _ in his_pacs.studies.values()}
+    person = next(p for p in poles if p.id in with_images and truth("ImagingStudy", patient=p.id))
+    studies = truth("ImagingStudy", patient=person.id, _sort="-started", _count=100)
+    context = browser.new_context(locale="pl-PL", accept_downloads=True)
+    viewer_stub(context, gateway)
+    page = context.new_page()
+    pl_sign_in(page, pl, person, inbox)
+
+    tile(page, "/imaging")
+    cards = page.locator("#studies > li")
+    assert cards.count() == len(studies)
+    for card, study in zip(cards.all(), studies, strict=True):
+        tags = card.locator("[data-available]").all()
+        assert (tags[1].get_attribute("data-available") == "yes") is available(study)["images"]
+    shot(page, "pl", "imaging")
+    fits_360(page)
+
+    study = next(s for s in studies if available(s)["images"])
+    card = page.locator(f"#study-{study['id']}")
+    with page.expect_popup() as popup:
+        card.locator("[data-action=viewer]").click()
+    viewer = popup.value
+    viewer.wait_for_load_state()
+    assert urlsplit(viewer.url).path == "/viewer/viewer"
+    token = parse_qs(urlsplit(viewer.url).query)["token"][0]
+    seen = requests.get(
+        f"{gateway}/dicomweb/studies",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/dicom+json"},
+        timeout=30,
+    )
+    assert seen.status_code == 200
+    viewer.close()
+    report = page.locator("#studies [data-action=report]").first
+    if report.count():
+        pdf = page.request.get(portal + report.get_attribute("href"))
+        assert pdf.status == 200
+        assert pdf.body().startswith(b"%PDF")
+
+    card.locator("[data-action=export]").click()
+    shot(page, "pl", "imaging-export")
+    fits_360(page)
+    password = "haslo do badania 1"
+    page.locator("#password").fill("krotkie")
+    page.locator("#export-form button[type=submit]").click()
+    assert page.get_by_role("alert").is_visible()
+    shot(page, "pl", "imaging-export-error")
+    page.locator("#password").fill(password)
+    with page.expect_download() as download:
+        page.locator("#export-form button[type=submit]").click()
+    data = Path(download.value.path()).read_bytes()
+    with pyzipper.AESZipFile(io.BytesIO(data)) as secret:
+        first = next(i for i in secret.infolist() if i.filename != "DICOMDIR")
+        with pytest.raises(RuntimeError):  # not without the patient's password
+            secret.read(first.filename)
+        secret.setpassword(password.encode())
+        assert secret.read(first.filename)[128:132] == b"DICM"
+    context.close()
+
+
+def test_pl_questionnaire_with_documents_then_my_documents(
+    pl: dict[str, Any],
+    browser: Any,
+    inbox: Inbox,
+    poles: list[Any],
+    sqlite_his: str,
+    tmp_path: Path,
+) -> None:
+    """4.–6. Kwestionariusze, Dodawanie dokumentów, Moje dokumenty: the hospital sends a
+    questionnaire; the patient answers it question by question, attaches a scanned document
+    with a description and an earlier study, starts the upload (which closes it for good); a
+    second one is delivered without upload; the attached document is then among "My
+    documents"."""
+    portal = pl["portal"]
+    person = poles[1]
+    first = assign(sqlite_his, person.id, "onco-previsit-pl")
+    context = browser.new_context(locale="pl-PL")
+    page = context.new_page()
+    pl_sign_in(page, pl, person, inbox)
+
+    tile(page, "/questionnaires")
+    assert page.locator(f"#waiting a[href='/questionnaires/{first}']").count() == 1
+    shot(page, "pl", "questionnaires")
+    fits_360(page)
+    page.locator(f"a[href='/questionnaires/{first}']").click()
+    shot(page, "pl", "questionnaire")
+    page.locator("#start").click()
+    shot(page, "pl", "questionnaire-question")
+    fits_360(page)
+    page.locator("#save").click()  # a required answer left out: said, linked to the field
+    assert page.locator(".nhsuk-error-summary").is_visible()
+    shot(page, "pl", "questionnaire-question-error")
+    page.locator("#answer-reason").check()
+    page.locator("#save").click()
+    page.locator("#save").click()  # an optional date
+    page.locator("#answer-treated-2").check()  # no earlier treatment
+    page.locator("#save").click()
+    page.locator("#answer-weight").fill("64")
+    page.locator("#save").click()
+    page.locator("#answer-height").fill("1.6")
+    page.locator("#save").click()
+    page.locator("#save").click()  # the family doctor: optional
+    assert page.locator("#deliver").is_visible()  # "Dostarcz bez przesyłania"
+    shot(page, "pl", "questionnaire-attach")
+    fits_360(page)
+    scan = tmp_path / "skan-wypisu.pdf"
+    scan.write_bytes(samples.pdf())
+    page.locator("#file").set_input_files(str(scan))
+    page.locator("#document-type").select_option(index=1)
+    page.locator("#save").click()
+    assert "skan-wypisu.pdf" in page.get_by_role("main").inner_text()
+    shot(page, "pl", "questionnaire-review")
+    fits_360(page)
+    page.locator("#submit").click()
+    assert page.locator("#done").is_visible()
+    shot(page, "pl", "questionnaire-sent")
+    row = assignment(sqlite_his, first)
+    assert row.status == "submitted"
+    assert any(a.get("title") == "skan-wypisu.pdf" for a in row.answers["earlier"])
+    page.goto(f"{portal}/questionnaires/{first}/step/0")
+    assert page.url.endswith(f"/questionnaires/{first}")  # closed for good
+
+    # another one, delivered without upload
+    second = assign(sqlite_his, person.id, "onco-previsit-pl")
+    page.goto(f"{portal}/questionnaires/{second}")
+    page.locator("#start").click()
+    page.locator("#answer-reason-2").check()
+    page.locator("#save").click()
+    page.locator("#save").click()
+    page.locator("#answer-treated-2").check()
+    page.locator("#save").click()
+    page.locator("#answer-weight").fill("70")
+    page.locator("#save").click()
+    page.locator("#answer-height").fill("1.7")
+    page.locator("#save").click()
+    page.locator("#save").click()
+    page.locator("#deliver").click()
+    assert page.locator("#done").is_visible()
+    assert assignment(sqlite_his, second).status == "submitted"
+
+    # "Moje dokumenty": the document the patient attached is there to open
+    tile(page, "/documents")
+    shot(page, "pl", "documents")
+    fits_360(page)
+    page.goto(f"{portal}/uploads")
+    assert "skan-wypisu.pdf" in page.locator("#uploads").inner_text()
+    shot(page, "pl", "uploads")
+    fits_360(page)
+    context.close()
+
+
+def test_pl_share_a_study_outside_with_pin_and_time_limit(
+    pl: dict[str, Any],
+    browser: Any,
+    inbox: Inbox,
+    poles: list[Any],
+    his_pacs: HisPacs,
+    truth: Any,
+) -> None:
+    """7. Udostępnianie wyniku badania: a study shared outside: the recipient's email, a
+    6-digit PIN, the time it stays open and a comment; the link and the PIN come in separate
+    messages and open the study."""
+    portal = pl["portal"]
+    with_images = {pid for pid, _ in his_pacs.studies.values()}
+    person = next(p for p in poles if p.id in with_images and truth("ImagingStudy", patient=p.id))
+    study = truth("ImagingStudy", patient=person.id, _sort="-started")[0]
+    context = browser.new_context(locale="pl-PL")
+    page = context.new_page()
+    pl_sign_in(page, pl, person, inbox)
+
+    tile(page, "/imaging")
+    page.locator(f"#study-{study['id']} [data-action=share]").click()
+    page.wait_for_url(f"{portal}/shares/new?what=ImagingStudy/{study['id']}")
+    shot(page, "pl", "share-study")
+    fits_360(page)
+    recipient = "lekarz.rodzinny@example.org"
+    pin = "750319"
+    until = dt.date.today() + dt.timedelta(days=14)
+    page.locator("#person-email").fill(recipient)
+    page.locator("#person-pin").fill(pin)
+    page.locator("#person-until").fill(until.isoformat())
+    page.locator("#person-comment").fill("Proszę o konsultację przed wizytą.")
+    page.locator("#share-person").click()
+    page.wait_for_url(f"{portal}/shares")
+    assert recipient in page.locator("#shares-done").inner_text()
+    assert until.strftime("%d.%m.%Y") in page.locator("#shares").inner_text()
+    shot(page, "pl", "shares")
+    fits_360(page)
+
+    bodies = [
+        m.get_payload(decode=True).decode()  # type: ignore[union-attr]
+        for m in inbox.messages
+        if m["To"] == recipient
+    ]
+    link = next(
+        re.search(r"https?://\S+", b).group(0)  # type: ignore[union-attr]
+        for b in bodies
+        if "/share/" in b
+    )
+    assert any(pin in b for b in bodies if "/share/" not in b)
+    assert not any(pin in b for b in bodies if "/share/" in b)
+    them = browser.new_context(locale="pl-PL").new_page()
+    them.goto(link)
+    shot(them, "pl", "share-recipient-pin")
+    them.locator("input[name=pin]").fill(pin)
+    them.locator("input[name=pin]").press("Enter")
+    expect(them.locator("#share-comment")).to_have_text("Proszę o konsultację przed wizytą.")
+    shot(them, "pl", "share-recipient")
+    them.context.close()
+    context.close()
+
+
+def test_pl_change_password_settings_and_history(
+    pl: dict[str, Any], browser: Any, inbox: Inbox, poles: list[Any]
+) -> None:
+    """8. Zmiana hasła from the patient's settings (current, new, confirmed), the portal's
+    other settings, and who opened the records."""
+    portal = pl["portal"]
+    person = poles[2]
+    context = browser.new_context(locale="pl-PL")
+    page = context.new_page()
+    pl_sign_in(page, pl, person, inbox)
+
+    tile(page, "/settings")
+    assert heading(page) == "Ustawienia"
+    shot(page, "pl", "settings")
+    fits_360(page)
+    account_page(page, "/account/password").click()
+    assert heading(page) == i18n.text("password_title", "pl")
+    shot(page, "pl", "password")
+    page.locator("#current_password").fill(NEW_PASSWORD)
+    page.locator("#new_password").fill("the newest passphrase")
+    page.locator("#confirm_password").fill("the newest passphrase")
+    page.locator("main form button[type=submit]").click()
+    assert page.get_by_role("status").inner_text() == i18n.text("password_changed", "pl")
+    shot(page, "pl", "password-changed")
+    login = str(person.email).lower()
+    assert (
+        pl["gw"].extensions["accounts"].login(login, "the newest passphrase", "10.7.7.7").status
+        == "ok"
+    )
+
+    page.goto(f"{portal}/history")
+    assert heading(page) == "Historia dostępu"
+    assert page.locator("#events tbody tr").count() >= 1
+    shot(page, "pl", "history")
+    fits_360(page)
     context.close()
