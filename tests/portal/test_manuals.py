@@ -163,7 +163,13 @@ def deployment(
     """A served gateway (production authorization server) and a served portal registered with
     it as a confidential client."""
     gateway_server, portal_server = Served(), Served()
-    gw = make_app(dev_open_access=False, public_base_url=f"{gateway_server.url}/fhir", **gateway)
+    gw = make_app(
+        dev_open_access=False,
+        public_base_url=f"{gateway_server.url}/fhir",
+        # the gateway's account pages carry the hospital's name too
+        portal_hospital_name=portal["portal_hospital_name"],
+        **gateway,
+    )
     gateway_server.start(gw)
     client_id, secret = gw.extensions["smart_oauth"].store.register_client(
         name="Portal",
@@ -201,6 +207,8 @@ def deployment(
 
 
 RO_PORTAL = {"portal_hospital_name": "Spitalul Clinic Demo", "portal_default_locale": "ro"}
+#: whom a patient is told to contact, in the deployment's language
+RO_SUPPORT = "recepția spitalului"
 PL_PORTAL = {
     "portal_hospital_name": "Narodowy Instytut Onkologii",
     "portal_default_locale": "pl",
@@ -211,7 +219,13 @@ PL_PORTAL = {
 @pytest.fixture
 def ro(make_app: Callable[..., Any], tmp_path: Path) -> Iterator[dict[str, Any]]:
     """The Romanian hospital: CNP patients register themselves; an email code at sign-in."""
-    with deployment(make_app, tmp_path, RO_PORTAL, accounts_second_factor="email") as served:
+    with deployment(
+        make_app,
+        tmp_path,
+        RO_PORTAL,
+        accounts_second_factor="email",
+        accounts_support_contact=RO_SUPPORT,
+    ) as served:
         yield served
 
 
@@ -460,7 +474,7 @@ def test_ro_account_registration_email_code_and_home(
     cannot be turned off), then signs in to the portal with the emailed code and lands on the
     welcome page with every service."""
     person = romanians[0]
-    with deployment(make_app, tmp_path, RO_PORTAL) as served:
+    with deployment(make_app, tmp_path, RO_PORTAL, accounts_support_contact=RO_SUPPORT) as served:
         gateway, portal = served["gateway"], served["portal"]
         context = browser.new_context(locale="ro-RO")
         page = context.new_page()
@@ -601,6 +615,11 @@ def test_ro_cnp_management_a_guardian_reads_the_minors_data(
         str(guardian.id),
         str(ward.id),
     }
+    # each person told apart in the switcher, even a child who shares the parent's name
+    labels = page.locator("#patient option").all_inner_texts()
+    assert len(set(labels)) == 2, labels
+    born = dt.date.fromisoformat(str(ward.birth_date)[:10]).strftime("%d.%m.%Y")
+    assert any(born in label for label in labels), labels
     page.locator("#patient").select_option(str(ward.id))
     page.locator("form[action='/identity'] button[type=submit]").click()
     assert page.locator("#patient").input_value() == str(ward.id)
@@ -726,6 +745,7 @@ def test_ro_results_trends_and_paraclinical(
     dates = page.locator("#results tbody tr td:nth-child(2)").all_inner_texts()
     assert all(re.fullmatch(r"\d\d\.\d\d\.\d{4}", d) for d in dates), dates
     shot(page, "ro", "results")
+    fits_360(page)
     first = page.locator("#results tbody tr").first
     pdf = page.request.get(portal + first.locator("a[href$='.pdf']").first.get_attribute("href"))
     assert pdf.status == 200
@@ -960,6 +980,7 @@ def test_ro_appointments_booking_and_video(
     page.goto(f"{portal}/appointments")
     assert page.locator("#appointments tbody tr").count() >= 2
     shot(page, "ro", "appointments-upcoming")
+    fits_360(page)
     page.locator("#type").select_option("video")
     page.locator("#filters button[type=submit]").click()
     assert parse_qs(urlsplit(page.url).query)["when"] == ["upcoming"]
@@ -1033,6 +1054,7 @@ def test_ro_shares_record_and_result(
     assert page.locator("#shares tbody tr").count() == 2
     page.locator("#shares tbody tr").first.locator("a").last.click()
     shot(page, "ro", "shares-withdraw")
+    fits_360(page)
     page.locator("main form button[type=submit]").click()
     page.wait_for_url(f"{portal}/shares*")
     assert page.locator("#shares tbody tr").count() == 1
