@@ -69,7 +69,7 @@ def his_pacs(sqlite_his: str, pacs: Pacs) -> HisPacs:  # noqa: F811
             report = load_his_studies(engine, backend, max_size=32)
         assert not report.failures, report.failures
         with engine.connect() as conn:
-            ids = dict(conn.execute(sa.text("SELECT mrn, id FROM patient")).all())
+            ids: dict[str, int] = dict(conn.execute(sa.text("SELECT mrn, id FROM patient")).all())
         studies = {
             str(row.study_uid): (ids[row.mrn], str(row.mrn))
             for row in order_rows(engine)
