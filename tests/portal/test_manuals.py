@@ -30,6 +30,7 @@ from dicomweb.backends.dimse import DimseBackend
 from fhir_gateway.his import schema as t
 from fhir_gateway.his.sql import make_engine
 from portal.app import create_portal
+from portal.screens import period as periods
 from smart_auth.accounts import i18n
 from tests.booking.his import add_slots, appointments_of_slot, utcnow
 from tests.conftest import app_config
@@ -746,6 +747,46 @@ def test_ro_results_trends_and_paraclinical(
     assert all(re.fullmatch(r"\d\d\.\d\d\.\d{4}", d) for d in dates), dates
     shot(page, "ro", "results")
     fits_360(page)
+
+    # the periods, as on the record: "Ultimii 3 ani", then dates of one year, then none
+    page.locator("a[href='/results?period=last-3-years']").click()
+    with ro["app"].app_context():  # the portal's today, in its time zone
+        today = periods.today()
+    since = today.replace(year=today.year - 3)
+    wanted = truth(
+        "DiagnosticReport",
+        patient=person.id,
+        category="LAB",
+        date=[f"ge{since.isoformat()}", f"le{today.isoformat()}"],
+        _sort="-date",
+    )
+    assert page.locator("#results tbody tr td:first-child").all_inner_texts() == [
+        r["id"] for r in wanted
+    ]
+    assert since.strftime("%d.%m.%Y") in page.locator("#active-period").inner_text()
+    shot(page, "ro", "results-3-years")
+    year = dates[-1][-4:]
+    page.goto(f"{portal}/results?from={year}-01-01&to={year}-12-31")
+    wanted = truth(
+        "DiagnosticReport",
+        patient=person.id,
+        category="LAB",
+        date=[f"ge{year}-01-01", f"le{year}-12-31"],
+        _sort="-date",
+    )
+    assert page.locator("#results tbody tr td:first-child").all_inner_texts() == [
+        r["id"] for r in wanted
+    ]
+    assert page.locator("#from").input_value() == f"{year}-01-01"
+    page.goto(f"{portal}/results?from=1990-01-01&to=1990-12-31")
+    assert page.locator("#no-results").inner_text() == "Nu există rezultate în această perioadă."
+    shot(page, "ro", "results-empty-period")
+    answer = page.goto(f"{portal}/results?from=2024-02-31")
+    assert answer is not None
+    assert answer.status == 400
+    assert page.locator(".nhsuk-error-summary a[href='#from']").count() == 1
+    shot(page, "ro", "results-period-error")
+    page.goto(f"{portal}/results")
     first = page.locator("#results tbody tr").first
     pdf = page.request.get(portal + first.locator("a[href$='.pdf']").first.get_attribute("href"))
     assert pdf.status == 200
@@ -771,6 +812,7 @@ def test_ro_results_trends_and_paraclinical(
 
     # paraclinical results: ECG, EEG, spirometry …
     tile(page, "/paraclinical")
+    assert page.locator("a[href='/paraclinical?period=last-3-years']").count() == 1
     functional = truth("DiagnosticReport", patient=person.id, category="OTH")
     if page.locator("#results").count():
         assert page.locator("#results tbody tr").count() >= 1
