@@ -197,6 +197,12 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             "padding:8px 0 12px;margin-top:0;margin-bottom:0}"
             ".portal-nav a,.portal-nav a:visited{color:#fff;font-weight:600}"
             ".portal-nav a[aria-current=page]{text-decoration-thickness:3px}"
+            # a long email address or file name in a stacked table row wraps on a phone
+            # rather than pushing the page wider than the screen
+            "@media (max-width:48.0525em){.nhsuk-table-responsive .nhsuk-table__cell"
+            "{overflow-wrap:anywhere}"
+            ".nhsuk-table-responsive .nhsuk-table-responsive__heading{overflow-wrap:normal}}"
+            "h1,h2,h3,p,dd,li,legend,label{overflow-wrap:break-word}"
         )
         return Response(css, mimetype="text/css", headers={"Cache-Control": "max-age=300"})
 
@@ -266,7 +272,14 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             patient = entry["resource"]
             name = (patient.get("name") or [{}])[0]
             label = " ".join([*name.get("given", []), name.get("family", "")]).strip()
-            people.append({"id": patient["id"], "name": label or patient["id"]})
+            # the birth date tells apart a parent and a child who share a name
+            people.append(
+                {
+                    "id": patient["id"],
+                    "name": label or patient["id"],
+                    "born": str(patient.get("birthDate", "")),
+                }
+            )
         session["identities"] = people
         ids = {p["id"] for p in people}
         if people and session.get("active") not in ids:

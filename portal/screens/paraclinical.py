@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint
 from flask_babel import lazy_gettext  # type: ignore[import-untyped]
 
 from portal.screens import Tile
-from portal.screens.results import binary_pdf, own_report, report_rows
-from portal.web import active, search, signed_in
+from portal.screens.results import binary_pdf, dated_reports, own_report
+from portal.web import signed_in
 
 blueprint = Blueprint("paraclinical", __name__)
 TILE = Tile(
@@ -27,16 +27,7 @@ SECTIONS = frozenset({"EC", "EN", "PF", "AU", "CUS"})
 @blueprint.get("/paraclinical")
 @signed_in
 def reports() -> Any:
-    bundle = search(
-        "DiagnosticReport",
-        {
-            "patient": active(),
-            "category": ",".join(sorted(SECTIONS)),
-            "_sort": "-date",
-            "_count": "50",
-        },
-    )
-    return render_template("paraclinical/reports.html", reports=report_rows(bundle))
+    return dated_reports("paraclinical/reports.html", ",".join(sorted(SECTIONS)))
 
 
 @blueprint.get("/paraclinical/<report_id>.pdf")

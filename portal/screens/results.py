@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext  # type: ignore[import-untyped]
 
 from portal.client import GatewayError
 from portal.screens import Tile
+from portal.screens import period as periods
 from portal.web import active, gateway, included, matches, read, search, signed_in
 
 blueprint = Blueprint("results", __name__)
@@ -41,14 +42,34 @@ def report_rows(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def dated_reports(template: str, category: str) -> Any:
+    """The active patient's reports of ``category`` in the period the URL chooses (the quick
+    periods and the advanced dates of the record screen), newest first; 400 with the
+    period's errors when a date is no date."""
+    period = periods.chosen(request.args)
+    params: dict[str, Any] = {
+        "patient": active(),
+        "category": category,
+        "_sort": "-date",
+        "_count": "50",
+    }
+    if period.params():
+        params["date"] = period.params()
+    bundle = search("DiagnosticReport", params)
+    return render_template(
+        template,
+        reports=report_rows(bundle),
+        period=period,
+        quick=periods.labels(),
+        since=period.start.isoformat() if period.start else "",
+        until=period.end.isoformat() if period.end else periods.today().isoformat(),
+    ), (400 if period.errors else 200)
+
+
 @blueprint.get("/results")
 @signed_in
 def reports() -> Any:
-    bundle = search(
-        "DiagnosticReport",
-        {"patient": active(), "category": "LAB", "_sort": "-date", "_count": "50"},
-    )
-    return render_template("results/reports.html", reports=report_rows(bundle))
+    return dated_reports("results/reports.html", "LAB")
 
 
 def own_report(report_id: str, sections: frozenset[str]) -> dict[str, Any]:
