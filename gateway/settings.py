@@ -251,8 +251,10 @@ class Settings:
         5, "Consecutive wrong passwords that lock an account until an admin unlocks it."
     )
     accounts_support_contact: str = _opt(
-        "the hospital's registration desk",
-        "Whom a locked-out person is told to contact (shown on the sign-in page).",
+        "",
+        "Whom a locked-out person is told to contact (shown on the sign-in page), as the "
+        "pages' sentences name it (e.g. the desk's phone number). Empty: \"the hospital's "
+        "registration desk\", in the page's language.",
     )
     accounts_clause_version: str = _opt(
         "1",

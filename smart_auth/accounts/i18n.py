@@ -195,6 +195,16 @@ def text_over(table: Words, key: str, language: str, **values: object) -> str:
     )
 
 
+#: whom to contact, when the deployment names nobody (``ACCOUNTS_SUPPORT_CONTACT`` empty)
+_DESK = N_("the hospital's registration desk")
+
+
+def contact(configured: str, language: str) -> str:
+    """Whom the pages tell a person to contact: the deployment's words, or the hospital's
+    registration desk in ``language``."""
+    return configured or translate(_DESK, language)
+
+
 def negotiate(cookie: str | None, accept_language: str) -> str:
     """The switcher's cookie if valid, else the highest-q supported Accept-Language tag."""
     if cookie in LANGUAGES:

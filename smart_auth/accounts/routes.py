@@ -202,7 +202,7 @@ def login() -> BaseResponse:
     error = {
         "bad": t("bad_login"),
         "throttled": t("throttled", seconds=outcome.retry_after),
-        "locked": t("locked", contact=_svc().policy.support_contact),
+        "locked": t("locked", contact=i18n.contact(_svc().policy.support_contact, g.lang)),
         "unverified": t("unverified"),
     }.get(outcome.status)
     if error or outcome.account_id is None:
@@ -336,7 +336,7 @@ def register_page() -> BaseResponse:
     return page(
         "message.html",
         title=t("check_mail_title"),
-        text=t("register_sent", contact=_svc().policy.support_contact),
+        text=t("register_sent", contact=i18n.contact(_svc().policy.support_contact, g.lang)),
     )
 
 

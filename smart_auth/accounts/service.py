@@ -51,7 +51,8 @@ class AccountPolicy:
     max_failed_logins: int = 5
     #: none | email | sms (sms falls back to email for an account without a mobile number)
     second_factor: str = "none"
-    support_contact: str = "the hospital's registration desk"
+    #: empty: the hospital's registration desk, in the page's language (``i18n.contact``)
+    support_contact: str = ""
     clause_version: str = "1"
     #: the least time a self-registration answer takes, whatever the HIS holds
     register_floor_s: float = 1.0

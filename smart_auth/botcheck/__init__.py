@@ -82,6 +82,10 @@ TEXTS = {
 
 
 def text(key: str, lang: str, **values: str) -> str:
+    if "contact" in values:
+        from smart_auth.accounts.i18n import contact
+
+        values["contact"] = contact(values["contact"], lang)
     return translate(TEXTS[key], lang, **values)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from access.scopes import ScopeSet
 from smart_auth.accounts import i18n
-from smart_auth.translations import N_
+from smart_auth.translations import N_, translate
 
 LANGUAGES = i18n.LANGUAGES
 NAMES = i18n.NAMES
@@ -28,7 +28,7 @@ _T: i18n.Words = {
     "allow": N_("Allow"),
     "deny": N_("Deny"),
     "not_offered": N_(
-        "{app} also asked for permissions this server cannot honour; they are not offered. Apps may only read and search records, share your record (Consent), add images (ImagingStudy) and documents (DocumentReference, Binary), answer the hospital's questionnaires (QuestionnaireResponse) and book appointments (Appointment)."
+        "{app} also asked for permissions this server cannot honour; they are not offered. Apps may only read and search records, share your record, add images and documents, answer the hospital's questionnaires and book appointments."
     ),
     # the page of the apps a person allowed (the management endpoint)
     "apps_title": N_("Apps you allowed"),
@@ -44,9 +44,9 @@ _T: i18n.Words = {
     "all_patient": N_("all records of the chosen patient"),
     "all_user": N_("all your records and those of the people in your care"),
     "all_system": N_("all shared records"),
-    "type_patient": N_("{type} records of the chosen patient"),
-    "type_user": N_("{type} records: yours and those of the people in your care"),
-    "type_system": N_("shared {type} records"),
+    "type_patient": N_("{type} of the chosen patient"),
+    "type_user": N_("{type}: yours and those of the people in your care"),
+    "type_system": N_("shared {type}"),
     "filtered": N_("(only some of them: {filter})"),
     # launch context, identity and refresh scopes
     "launch": N_("know which patient the portal opened it for"),
@@ -58,6 +58,39 @@ _T: i18n.Words = {
     "offline_access": N_("keep access while you are away, until you revoke it"),
     "online_access": N_("keep access while you use it"),
 }
+
+#: each resource type in plain words, as a patient reads it on the consent page (a type not
+#: listed is named as FHIR names it)
+_TYPES: dict[str, str] = {
+    "Appointment": N_("appointments"),
+    "Binary": N_("files"),
+    "DiagnosticReport": N_("reports and results bulletins"),
+    "DocumentReference": N_("documents"),
+    "Encounter": N_("visits and admissions"),
+    "HealthcareService": N_("the hospital's services"),
+    "ImagingStudy": N_("imaging studies"),
+    "Location": N_("the hospital's places"),
+    "Observation": N_("test values"),
+    "Organization": N_("organisations"),
+    "Patient": N_("personal details"),
+    "Practitioner": N_("doctors"),
+    "PractitionerRole": N_("doctors' roles"),
+    "Questionnaire": N_("questionnaires"),
+    "QuestionnaireResponse": N_("answers to questionnaires"),
+    "RelatedPerson": N_("related people"),
+    "Schedule": N_("schedules"),
+    "Slot": N_("free times"),
+    "AuditEvent": N_("the access history"),
+    "Consent": N_("shares"),
+    "Subscription": N_("subscriptions to notifications"),
+}
+
+
+def type_words(resource_type: str, language: str) -> str:
+    """``resource_type`` in plain words in ``language``."""
+    if resource_type not in _TYPES:
+        return resource_type
+    return translate(_TYPES[resource_type], language)
 
 
 def text(key: str, language: str, **values: object) -> str:
@@ -78,7 +111,9 @@ def describe(scopes: ScopeSet, language: str) -> list[tuple[str, str]]:
         if scope.resource_type == "*":
             what = text(f"all_{scope.level}", language)
         else:
-            what = text(f"type_{scope.level}", language, type=scope.resource_type)
+            what = text(
+                f"type_{scope.level}", language, type=type_words(scope.resource_type, language)
+            )
         words = f"{verbs}: {what}"
         if scope.filtered:
             words += " " + text("filtered", language, filter=scope.to_string().partition("?")[2])

@@ -176,9 +176,9 @@ def test_write_scopes_the_server_cannot_honour_are_neither_offered_nor_granted(
     params = authorize_params(client_id, challenge, "launch/patient patient/*.cruds")
     page = client.get("/oauth/authorize", query_string=params).get_data(as_text=True)
     # deleting is offered only for the patient's own uploads
-    assert "delete: DocumentReference records" in page
+    assert "delete: documents of the chosen patient" in page
     assert page.count("delete") == 1
-    assert "create, update: Consent records of the chosen patient" in page
+    assert "create, update: shares of the chosen patient" in page
     assert "cannot honour" in page  # says that some of what was asked is not offered
     token = exchange(client, client_id, get_code(client, params)["code"][0], verifier).get_json()
     assert token["scope"] == (

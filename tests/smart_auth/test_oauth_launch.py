@@ -61,7 +61,7 @@ def test_patient_picker_and_deselected_scopes(oauth_app: Flask) -> None:
     page = client.get("/oauth/authorize", query_string=params).get_data(as_text=True)
     _, form = consent_form(page)
     assert sorted(form["patients"]) == ["5", "6"]
-    assert "read, search: Observation records of the chosen patient" in page
+    assert "read, search: test values of the chosen patient" in page
     query = get_code(client, params, patient=6, keep=["launch/patient", "patient/Observation.rs"])
     token = exchange(client, client_id, query["code"][0], verifier).get_json()
     assert token["patient"] == "6"
