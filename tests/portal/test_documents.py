@@ -52,6 +52,14 @@ def test_documents_total_filters_file_and_languages(
     assert answer.body().startswith(b"%PDF")
     assert ids  # each row names its document
 
+    # each document can be shared: its link opens the share dialog for that document alone
+    share = page.get_by_role("link", name=f"Share document {numbers[0]}")
+    assert share.get_attribute("href") == f"/shares/new?what=DocumentReference/{ids[0]}"
+    share.click()
+    page.wait_for_url(f"{portal}/shares/new?what=DocumentReference/{ids[0]}")
+    assert page.get_by_role("heading", level=1).inner_text() == "Share a document"
+    page.go_back()
+
     # the kind filter: the gateway's answer for that category
     kind = next(
         c["code"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
     "ro": {
         "All documents": "Toate documentele",
+        "Share document %(number)s": "Partajați documentul %(number)s",
         "See every document the hospital issued for you: letters, reports, prescriptions.": "Vedeți toate documentele emise de spital pentru dumneavoastră: scrisori, buletine, rețete.",
         "Discharge letter": "Scrisoare medicală",
         "Laboratory report": "Buletin de analize",
@@ -30,6 +31,7 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         ),
     },
     "pl": {
+        "Share document %(number)s": "Udostępnij dokument %(number)s",
         "All documents": "Wszystkie dokumenty",
         "See every document the hospital issued for you: letters, reports, prescriptions.": "Zobacz wszystkie dokumenty wystawione dla Ciebie przez szpital: wypisy, wyniki, recepty.",
         "Discharge letter": "Karta informacyjna",
