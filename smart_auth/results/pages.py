@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Flask, Response, current_app, request, url_for
 
 from access import audit
 from access.errors import ApiError
@@ -29,17 +29,13 @@ from fhir_gateway.inputs import problem
 from smart_auth import botcheck
 from smart_auth.accounts import i18n
 
-from ..sharing import wording as share_wording
+from ..sharing.pages import recipient_page
 from . import wording
 from .service import ResultAccess, ResultAccessError, TooManyAttempts
 
 pages = Blueprint("result_pages", __name__, template_folder="templates")
 COOKIE = "result_token"
 PATH = "/result-access"
-_CSP = (
-    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'; "
-    "form-action 'self'"
-)
 
 
 def init_pages(app: Flask) -> None:
@@ -55,29 +51,7 @@ def _language() -> str:
 
 
 def _page(template: str, status: int = 200, **context: Any) -> Response:
-    lang = _language()
-    body = render_template(
-        template,
-        lang=lang,
-        t=lambda key, **values: wording.text(key, lang, **values),
-        day=lambda value: share_wording.day(value, lang),
-        languages=wording.LANGUAGES,
-        language_names=wording.NAMES,
-        here=request.path,
-        **context,
-    )
-    return Response(
-        body,
-        status=status,
-        mimetype="text/html",
-        headers={
-            "Content-Language": lang,
-            "Cache-Control": "no-store",
-            "Content-Security-Policy": _CSP,
-            "X-Frame-Options": "DENY",
-            "Referrer-Policy": "no-referrer",
-        },
-    )
+    return recipient_page(template, _language(), wording.text, status, **context)
 
 
 def _form(status: int = 200, error: str | None = None, **context: Any) -> Response:

@@ -14,6 +14,7 @@ revoked or past its time limit answers the same 404 page; a locked share a 403 p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
@@ -58,11 +59,17 @@ def _language(row: dict[str, Any] | None = None) -> str:
     return str(row["language"])
 
 
-def _page(template: str, lang: str, status: int = 200, **context: Any) -> Response:
+def recipient_page(
+    template: str, lang: str, text: Callable[..., str], status: int = 200, **context: Any
+) -> Response:
+    """A page for someone without an account (a share's recipient, a result code's holder) in
+    the portal's design: ``text(key, lang, **values)`` says its words; no caching, no framing,
+    and no referrer (the link's id or the code is in the address: never sent to another
+    site)."""
     body = render_template(
         template,
         lang=lang,
-        t=lambda key, **values: wording.text(key, lang, **values),
+        t=lambda key, **values: text(key, lang, **values),
         day=lambda value: wording.day(value, lang),
         languages=wording.LANGUAGES,
         language_names=wording.NAMES,
@@ -78,10 +85,13 @@ def _page(template: str, lang: str, status: int = 200, **context: Any) -> Respon
             "Cache-Control": "no-store",
             "Content-Security-Policy": _CSP,
             "X-Frame-Options": "DENY",
-            # the link's id is in the address: never sent on to another site
             "Referrer-Policy": "no-referrer",
         },
     )
+
+
+def _page(template: str, lang: str, status: int = 200, **context: Any) -> Response:
+    return recipient_page(template, lang, wording.text, status, **context)
 
 
 def _message(key: str, title: str, lang: str, status: int) -> Response:

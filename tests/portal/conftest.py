@@ -120,10 +120,10 @@ def axe_clean(page: Any, name: str) -> None:
         page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
 
 
-def sign_in(page: Any, served: dict[str, Any], person: Any, inbox: Inbox) -> str:  # noqa: F811
+def reach_consent(page: Any, served: dict[str, Any], person: Any, inbox: Inbox) -> str:  # noqa: F811
     """Register ``person`` (an account with an email second factor) on the gateway's pages,
-    then sign in through the portal and allow it; the page ends on the portal's home. The
-    account's email."""
+    then sign in through the portal as far as the gateway's consent page; the account's
+    email."""
     gateway, portal = served["gateway"], served["portal"]
     email = register(page, gateway, person, inbox)
     page.context.clear_cookies()
@@ -134,6 +134,35 @@ def sign_in(page: Any, served: dict[str, Any], person: Any, inbox: Inbox) -> str
     page.get_by_label("Code").fill(inbox.code(email))
     page.get_by_role("button", name="Verify").click()
     accept_clause(page)
+    page.wait_for_url(f"{gateway}/oauth/authorize?*")
+    return email
+
+
+def sign_in(page: Any, served: dict[str, Any], person: Any, inbox: Inbox) -> str:  # noqa: F811
+    """``reach_consent``, then allow the portal: the page ends on the portal's home. The
+    account's email."""
+    email = reach_consent(page, served, person, inbox)
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(f"{served['portal']}/")
+    return email
+
+
+def sign_in_with_ward(
+    page: Any,
+    served: dict[str, Any],
+    guardian: Any,
+    ward_national_id: str,
+    inbox: Inbox,  # noqa: F811
+) -> str:
+    """``reach_consent`` for ``guardian``; before allowing, the ward is added on the gateway's
+    identities page (F8), then the portal's sign-in starts again, finds the account signed in
+    at the gateway, and is allowed. The guardian's email."""
+    gateway, portal = served["gateway"], served["portal"]
+    email = reach_consent(page, served, guardian, inbox)
+    page.goto(f"{gateway}/account/identities")
+    page.get_by_label("Personal numeric code (CNP)").fill(ward_national_id)
+    page.get_by_role("button", name="Add").click()
+    page.goto(f"{portal}/sign-in")
     page.wait_for_url(f"{gateway}/oauth/authorize?*")
     page.get_by_role("button", name="Allow").click()
     page.wait_for_url(f"{portal}/")

@@ -17,9 +17,13 @@ import sqlalchemy as sa
 from fhir_gateway.his.schema import guardian_link, patient
 from portal.client import GatewayError
 from portal.sessions import portal_session
-from tests.portal.conftest import lab_reports, pytestmark  # noqa: F401
+from tests.portal.conftest import (  # noqa: F401
+    lab_reports,
+    pytestmark,
+    sign_in,
+    sign_in_with_ward,
+)
 from tests.smart_auth.accounts.conftest import Inbox
-from tests.smart_auth.accounts.test_pages import PASSWORD, accept_clause, register
 
 EN = {"Accept-Language": "en"}
 
@@ -89,25 +93,7 @@ def test_a_switch_launches_a_token_of_the_ward_that_the_gateway_confines(
     portal, gateway = served["portal"], served["gateway"]
     context = browser.new_context(locale="en-GB")
     page = context.new_page()
-    email = register(page, gateway, guardian, inbox)
-    context.clear_cookies()
-    page.goto(f"{portal}/sign-in")
-    page.get_by_label("Email or user name").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("Code").fill(inbox.code(email))
-    page.get_by_role("button", name="Verify").click()
-    accept_clause(page)
-    page.wait_for_url(f"{gateway}/oauth/authorize?*")
-    # the ward is added on the gateway's identities page (F8), then the portal's sign-in
-    # starts again and finds the account signed in at the gateway
-    page.goto(f"{gateway}/account/identities")
-    page.get_by_label("Personal numeric code (CNP)").fill(ward_cnp)
-    page.get_by_role("button", name="Add").click()
-    page.goto(f"{portal}/sign-in")
-    page.wait_for_url(f"{gateway}/oauth/authorize?*")
-    page.get_by_role("button", name="Allow").click()
-    page.wait_for_url(f"{portal}/")
+    sign_in_with_ward(page, served, guardian, ward_cnp, inbox)
 
     # signed in: the active identity's token is a launch token with the guardian in context
     kept = held(served)
@@ -222,18 +208,7 @@ def test_the_gateway_not_the_portals_list_decides_who_may_be_switched_to(
     portal, gateway = served["portal"], served["gateway"]
     context = browser.new_context(locale="en-GB")
     page = context.new_page()
-    email = register(page, gateway, guardian, inbox)
-    context.clear_cookies()
-    page.goto(f"{portal}/sign-in")
-    page.get_by_label("Email or user name").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("Code").fill(inbox.code(email))
-    page.get_by_role("button", name="Verify").click()
-    accept_clause(page)
-    page.wait_for_url(f"{gateway}/oauth/authorize?*")
-    page.get_by_role("button", name="Allow").click()
-    page.wait_for_url(f"{portal}/")
+    sign_in(page, served, guardian, inbox)
     assert [i["id"] for i in held(served)["identities"]] == [str(guardian.id)]
     token = page.locator("input[name=csrf_token]").first.input_value()
 

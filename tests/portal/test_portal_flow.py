@@ -19,7 +19,12 @@ import sqlalchemy as sa
 from fhir_gateway.his.schema import guardian_link, patient
 from portal.sessions import portal_session
 from smart_auth.accounts import i18n
-from tests.portal.conftest import axe_clean, lab_reports, pytestmark  # noqa: F401
+from tests.portal.conftest import (  # noqa: F401
+    axe_clean,
+    lab_reports,
+    pytestmark,
+    sign_in_with_ward,
+)
 from tests.smart_auth.accounts.conftest import Inbox
 from tests.smart_auth.accounts.test_pages import PASSWORD, accept_clause, register
 
@@ -209,28 +214,9 @@ def test_a_guardian_switches_to_the_ward_and_reads_the_wards_results(
             sa.select(patient.c.national_id).where(patient.c.id == ward)
         ).scalar_one()
     engine.dispose()
-    portal, gateway = served["portal"], served["gateway"]
     context = browser.new_context(locale="en-GB")
     page = context.new_page()
-    email = register(page, gateway, guardian, inbox)
-    context.clear_cookies()
-    page.goto(f"{portal}/sign-in")
-    page.get_by_label("Email or user name").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("Code").fill(inbox.code(email))
-    page.get_by_role("button", name="Verify").click()
-    accept_clause(page)
-    page.wait_for_url(f"{gateway}/oauth/authorize?*")
-    # before allowing: the ward is added on the gateway's identities page (F8), then the
-    # portal's sign-in starts again and finds the account signed in at the gateway
-    page.goto(f"{gateway}/account/identities")
-    page.get_by_label("Personal numeric code (CNP)").fill(ward_id_number)
-    page.get_by_role("button", name="Add").click()
-    page.goto(f"{portal}/sign-in")
-    page.wait_for_url(f"{gateway}/oauth/authorize?*")
-    page.get_by_role("button", name="Allow").click()
-    page.wait_for_url(f"{portal}/")
+    sign_in_with_ward(page, served, guardian, ward_id_number, inbox)
 
     switcher = page.get_by_label("Active patient")
     offered = [o.get_attribute("value") for o in switcher.locator("option").all()]
