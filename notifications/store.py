@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, Table, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fhir_gateway.his.connector import ChangePosition
@@ -76,7 +76,37 @@ def default_preferences(settings: Any) -> Preferences:
     )
 
 
-class Store:
+class DeliveryOutcomes:
+    """How a claimed delivery ends, for any table of leased deliveries (a notification's mail
+    or SMS here, an app's Subscription notification in ``subscriptions``): only a delivery
+    still ``sending`` under its lease is finished, so a worker whose lease ran out and was
+    taken over cannot overwrite the new holder's outcome."""
+
+    engine: Engine
+    delivery_table: Table
+
+    def _finish(self, delivery_id: int, **values: object) -> None:
+        d = self.delivery_table.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(self.delivery_table)
+                .where(d.id == delivery_id, d.state == "sending")
+                .values(lease_until=None, **values)
+            )
+
+    def sent(self, delivery_id: int) -> None:
+        self._finish(delivery_id, state="sent", sent_at=utcnow(), last_error=None)
+
+    def retry_later(self, delivery_id: int, error: str) -> None:
+        self._finish(delivery_id, state="pending", last_error=error[:200])
+
+    def undeliverable(self, delivery_id: int, error: str) -> None:
+        self._finish(delivery_id, state="undeliverable", last_error=error[:200])
+
+
+class Store(DeliveryOutcomes):
+    delivery_table = notification_delivery
+
     def __init__(self, engine: Engine, defaults: Preferences) -> None:
         self.engine = engine
         self.defaults = defaults
@@ -216,24 +246,6 @@ class Store:
         if row is None or row.state != "sending" or row.lease_until is None:
             return None
         return max(0.0, (row.lease_until - utcnow()).total_seconds())
-
-    def _finish(self, delivery_id: int, **values: object) -> None:
-        d = notification_delivery.c
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(notification_delivery)
-                .where(d.id == delivery_id, d.state == "sending")
-                .values(lease_until=None, **values)
-            )
-
-    def sent(self, delivery_id: int) -> None:
-        self._finish(delivery_id, state="sent", sent_at=utcnow(), last_error=None)
-
-    def retry_later(self, delivery_id: int, error: str) -> None:
-        self._finish(delivery_id, state="pending", last_error=error[:200])
-
-    def undeliverable(self, delivery_id: int, error: str) -> None:
-        self._finish(delivery_id, state="undeliverable", last_error=error[:200])
 
     def skipped(self, delivery_id: int, reason: str) -> None:
         self._finish(delivery_id, state="skipped", last_error=reason[:200])

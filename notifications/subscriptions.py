@@ -53,7 +53,7 @@ from smart_auth.subscriptions.tables import fhir_subscription, fhir_subscription
 
 from .endpoints import EndpointRefused, EndpointRules, post
 from .events import Event
-from .store import utcnow
+from .store import DeliveryOutcomes, utcnow
 from .topics import BY_KIND, Topic, by_canonical
 
 log = logging.getLogger(__name__)
@@ -529,7 +529,9 @@ class ClaimedDelivery:
     detected_at: dt.datetime
 
 
-class SubscriptionStore:
+class SubscriptionStore(DeliveryOutcomes):
+    delivery_table = fhir_subscription_delivery
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
@@ -764,26 +766,8 @@ class SubscriptionStore:
             )
         return int(sub.events_count), sub
 
-    def _finish(self, delivery_id: int, **values: object) -> None:
-        d = fhir_subscription_delivery.c
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(fhir_subscription_delivery)
-                .where(d.id == delivery_id, d.state == "sending")
-                .values(lease_until=None, **values)
-            )
-
-    def sent(self, delivery_id: int) -> None:
-        self._finish(delivery_id, state="sent", sent_at=utcnow(), last_error=None)
-
     def withheld(self, delivery_id: int, reason: str) -> None:
         self._finish(delivery_id, state="withheld", last_error=reason[:200])
-
-    def retry_later(self, delivery_id: int, error: str) -> None:
-        self._finish(delivery_id, state="pending", last_error=error[:200])
-
-    def undeliverable(self, delivery_id: int, error: str) -> None:
-        self._finish(delivery_id, state="undeliverable", last_error=error[:200])
 
     def stalled(self, older_than_s: float, limit: int = 500) -> list[int]:
         d = fhir_subscription_delivery.c
