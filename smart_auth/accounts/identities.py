@@ -8,7 +8,9 @@ The authorization server offers these at launch (SMART App Launch, patient picke
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -133,3 +135,18 @@ def remove_ward(svc: AccountService, account_id: int, identity_id: int) -> bool:
             )
         )
     return done.rowcount == 1
+
+
+def own_record(svc: AccountService, account_id: int) -> Mapping[str, Any] | None:
+    """What the HIS holds of the account's own person (name, birth date, address), read
+    through the connector; None when the account has no own identity or the HIS has no row."""
+    with svc.state.connect() as conn:
+        own = conn.execute(
+            sa.select(identity.c.his_patient_id).where(
+                identity.c.account_id == account_id, identity.c.relation == "self"
+            )
+        ).first()
+    if own is None:
+        return None
+    found = svc.his.read_many("Patient", [("patient", int(own.his_patient_id))], None)
+    return found[0][1] if found else None

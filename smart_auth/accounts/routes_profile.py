@@ -128,9 +128,16 @@ def profile() -> BaseResponse:
     fields = [("phone", "phone", "tel", "tel")]
     action = url_for("accounts.profile")
     values = {"phone": (row.phone if row is not None else "") or ""}
+    held = _held_details(me, row.email if row is not None else "")
     if request.method == "GET":
         return _form(
-            "profile_title", action, fields, "submit_save", values=values, back="accounts.home"
+            "profile_title",
+            action,
+            fields,
+            "submit_save",
+            values=values,
+            back="accounts.home",
+            **held,
         )
     phone = request.form.get("phone", "")
     error = recovery.update_profile(_svc(), me, phone, g.lang)
@@ -144,7 +151,31 @@ def profile() -> BaseResponse:
         note=None if error else "saved",
         status=400 if error else 200,
         back="accounts.home",
+        **held,
     )
+
+
+def _held_details(account_id: int, email: str | None) -> dict[str, Any]:
+    """What the hospital holds of the person, shown read-only above the form (the manual's
+    profile: name, email, birth date, address); changed only at the hospital's desk."""
+    person = identities.own_record(_svc(), account_id)
+    if person is None:
+        return {}
+    address = ", ".join(
+        str(part)
+        for part in (person.get("address_line"), person.get("postal_code"), person.get("city"))
+        if part
+    )
+    born = person.get("birth_date")
+    return {
+        "held": [
+            ("full_name", f"{person.get('given', '')} {person.get('family', '')}".strip()),
+            ("email", email or ""),
+            ("birth_date", _day(born) if isinstance(born, dt.date) else ""),
+            ("address", address),
+        ],
+        "held_note": t("held_note", contact=i18n.contact(_svc().policy.support_contact, g.lang)),
+    }
 
 
 def _day(value: dt.datetime | dt.date | None) -> str:

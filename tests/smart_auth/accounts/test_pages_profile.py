@@ -63,6 +63,43 @@ def test_signed_in_pages_in_each_language(
     context.close()
 
 
+def test_the_profile_shows_what_the_hospital_holds(
+    live: Any, browser: Any, inbox: Inbox, adults: list[Any], sqlite_his: str
+) -> None:
+    """The profile (the manual's: name, email, birth date, address) shows the HIS's details of
+    the person read-only, in the page's language, beside the one field the account edits."""
+    import sqlalchemy as sa
+
+    from fhir_gateway.his.schema import patient
+
+    person = adults[11]
+    engine = sa.create_engine(sqlite_his)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(patient).where(patient.c.id == person.id)).one()
+    engine.dispose()
+    server = live()
+    email = ready_account(server, inbox, person)
+    context = browser.new_context(extra_http_headers={"Accept-Language": "pl"})
+    tab = context.new_page()
+    sign_in(tab, server.url, email)
+    tab.goto(f"{server.url}/account/profile")
+    shown = dict(
+        zip(
+            tab.locator("#held-details dt").all_inner_texts(),
+            tab.locator("#held-details dd").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert shown[i18n.text("full_name", "pl")] == f"{row.given} {row.family}"
+    assert shown[i18n.text("email", "pl")] == row.email
+    assert shown[i18n.text("birth_date", "pl")] == row.birth_date.strftime("%d.%m.%Y")
+    assert row.city in shown[i18n.text("address", "pl")]
+    assert "rejestracji szpitala" in tab.locator("#held-note").inner_text()
+    assert tab.locator("#held-details input").count() == 0  # read-only
+    assert tab.get_by_label(i18n.text("phone", "pl")).count() == 1
+    context.close()
+
+
 def test_reset_password_through_the_mailed_link(
     live: Any, page: Any, inbox: Inbox, adults: list[Any]
 ) -> None:
