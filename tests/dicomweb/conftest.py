@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.orthanc import Modality, OrthancProcess, free_port, orthanc_binary
+from demo.orthanc import Modality, OrthancError, OrthancProcess, free_port, orthanc_binary
 from demo.synthetic import DEMO_PATIENTS, Patient, StudySpec, build_study
 from dicomweb.backends.dimse import DimseBackend
 from dicomweb.backends.settings import PacsSettings
@@ -64,16 +64,25 @@ class Pacs:
 def start_pacs(var_dir: Path, *, dicom_scp_timeout: int = 30) -> Pacs:
     if orthanc_binary() is None:
         pytest.skip(NO_ORTHANC)
-    scp_port = free_port()
-    process = OrthancProcess(
-        var_dir,
-        http_port=free_port(),
-        dicom_port=free_port(),
-        modalities=(Modality(CALLING_AET, port=scp_port), Modality(SCP_AET, port=scp_port)),
-        dicom_scp_timeout=dicom_scp_timeout,
-    )
-    process.start()
-    return Pacs(process, scp_port)
+    # a port found free can be taken by another test process before Orthanc binds it: then
+    # Orthanc exits at start-up, and it is started again on other ports (at most three times)
+    for attempt in range(3):
+        scp_port = free_port()
+        process = OrthancProcess(
+            var_dir,
+            http_port=free_port(),
+            dicom_port=free_port(),
+            modalities=(Modality(CALLING_AET, port=scp_port), Modality(SCP_AET, port=scp_port)),
+            dicom_scp_timeout=dicom_scp_timeout,
+        )
+        try:
+            process.start()
+        except OrthancError as exc:
+            if "exited during start-up" not in str(exc) or attempt == 2:
+                raise
+            continue
+        return Pacs(process, scp_port)
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="session")
