@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Table, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fhir_gateway.his.connector import ChangePosition
@@ -77,13 +77,33 @@ def default_preferences(settings: Any) -> Preferences:
 
 
 class DeliveryOutcomes:
-    """How a claimed delivery ends, for any table of leased deliveries (a notification's mail
-    or SMS here, an app's Subscription notification in ``subscriptions``): only a delivery
+    """How a delivery is taken and how it ends, for any table of leased deliveries (a
+    notification's mail or SMS here, an app's Subscription notification in
+    ``subscriptions``): only a delivery
     still ``sending`` under its lease is finished, so a worker whose lease ran out and was
     taken over cannot overwrite the new holder's outcome."""
 
     engine: Engine
     delivery_table: Table
+
+    def _take(self, conn: Connection, delivery_id: int, lease_s: float) -> bool:
+        """Takes the lease on a delivery that is pending, or whose holder's lease ran out;
+        False when another worker holds it or it is done."""
+        d = self.delivery_table.c
+        now = utcnow()
+        won = conn.execute(
+            update(self.delivery_table)
+            .where(
+                d.id == delivery_id,
+                or_(d.state == "pending", and_(d.state == "sending", d.lease_until < now)),
+            )
+            .values(
+                state="sending",
+                attempts=d.attempts + 1,
+                lease_until=now + dt.timedelta(seconds=lease_s),
+            )
+        )
+        return bool(won.rowcount == 1)
 
     def _finish(self, delivery_id: int, **values: object) -> None:
         d = self.delivery_table.c
@@ -202,24 +222,8 @@ class Store(DeliveryOutcomes):
 
     def claim(self, delivery_id: int, lease_s: float) -> Claimed | None:
         d, e = notification_delivery.c, notification_event.c
-        now = utcnow()
         with self.engine.begin() as conn:
-            won = conn.execute(
-                update(notification_delivery)
-                .where(
-                    d.id == delivery_id,
-                    or_(
-                        d.state == "pending",
-                        and_(d.state == "sending", d.lease_until < now),
-                    ),
-                )
-                .values(
-                    state="sending",
-                    attempts=d.attempts + 1,
-                    lease_until=now + dt.timedelta(seconds=lease_s),
-                )
-            )
-            if won.rowcount != 1:
+            if not self._take(conn, delivery_id, lease_s):
                 return None
             row = conn.execute(
                 select(

@@ -700,21 +700,8 @@ class SubscriptionStore(DeliveryOutcomes):
 
     def claim(self, delivery_id: int, lease_s: float) -> ClaimedDelivery | None:
         d, e = fhir_subscription_delivery.c, notification_event.c
-        now = utcnow()
         with self.engine.begin() as conn:
-            won = conn.execute(
-                update(fhir_subscription_delivery)
-                .where(
-                    d.id == delivery_id,
-                    or_(d.state == "pending", and_(d.state == "sending", d.lease_until < now)),
-                )
-                .values(
-                    state="sending",
-                    attempts=d.attempts + 1,
-                    lease_until=now + dt.timedelta(seconds=lease_s),
-                )
-            )
-            if won.rowcount != 1:
+            if not self._take(conn, delivery_id, lease_s):
                 return None
             row = conn.execute(
                 select(
