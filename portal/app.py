@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from babel.dates import format_date
 from flask import (
+    Blueprint,
     Flask,
     Response,
     abort,
@@ -26,6 +27,7 @@ from flask import (
 from flask_babel import Babel, get_locale  # type: ignore[import-untyped]
 from flask_babel import gettext as _  # type: ignore[import-untyped]
 from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped]
+from jinja2 import ChainableUndefined
 
 from gateway.settings import Settings
 from portal.client import Gateway, GatewayError, SignedOut, pkce_pair
@@ -70,6 +72,12 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
     public = settings.portal_public_url.rstrip("/")
     secure = cookie_is_secure(public)
     app = Flask(__name__)
+    # NHS.UK frontend's components as Jinja macros ("nhsuk/components/<name>/macro.jinja"); they
+    # read nested parameters that may be absent (params.hint.text), hence ChainableUndefined
+    app.jinja_options = {**app.jinja_options, "undefined": ChainableUndefined}
+    app.register_blueprint(
+        Blueprint("nhsuk_frontend", "nhsuk_frontend_jinja", template_folder="templates")
+    )
     app.config.update(
         SECRET_KEY=settings.portal_secret_key or secrets.token_hex(32),
         WTF_CSRF_TIME_LIMIT=None,  # bound by the session's own lifetime

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort
+from jinja2 import ChainableUndefined
 
 #: where ``make setup`` puts the npm assets (scripts/install-portal-assets.sh)
 ASSETS = Path(__file__).resolve().parent.parent / "var" / "portal-assets"
@@ -41,7 +42,19 @@ def init_app(app: Flask, settings: Any, assets: Path = ASSETS) -> None:
         return Response(css, mimetype="text/css", headers={"Cache-Control": "max-age=300"})
 
     app.register_blueprint(design)
+    use_components(app)
 
     @app.context_processor
     def hospital() -> dict[str, Any]:
         return {"hospital_name": settings.portal_hospital_name}
+
+
+def use_components(app: Flask) -> None:
+    """Let the app's templates import NHS.UK frontend's components as Jinja macros
+    (``{% from "nhsuk/components/button/macro.jinja" import button %}``). The macros read
+    nested parameters that may be absent (``params.hint.text``), which needs ChainableUndefined;
+    the package's page template is not used: it writes an inline script the pages' CSP refuses."""
+    app.jinja_env.undefined = ChainableUndefined
+    app.register_blueprint(
+        Blueprint("nhsuk_frontend", "nhsuk_frontend_jinja", template_folder="templates")
+    )

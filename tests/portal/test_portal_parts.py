@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from flask import render_template_string
 
 from portal.app import create_portal
 from portal.sessions import portal_session
@@ -165,3 +166,15 @@ def test_every_string_is_translated_in_ro_and_pl(tmp_path: Path) -> None:
                     assert all(text)
                 else:
                     assert text, (lang, key)
+
+
+def test_pages_can_use_nhsuk_frontend_components(tmp_path: Path) -> None:
+    app = portal(f"sqlite:///{tmp_path}/state.db")
+    page = (
+        '{% from "nhsuk/components/button/macro.jinja" import button %}'
+        '{{ button({"text": "Book", "classes": "nhsuk-button--secondary"}) }}'
+    )
+    with app.test_request_context("/"):
+        html = render_template_string(page)
+    assert 'class="nhsuk-button nhsuk-button--secondary"' in html
+    assert re.search(r"<button[^>]*>\s*Book\s*</button>", html)
