@@ -12,9 +12,11 @@ reason."""
 from __future__ import annotations
 
 import re
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_decimal
 from flask import (
     Blueprint,
     Response,
@@ -83,13 +85,13 @@ def supplied_category() -> str:
     return f"{_identifier_base()}/CodeSystem/document-source|patient-supplied"
 
 
-def megabytes(size: int) -> str:
-    """Bytes as the gateway writes them (1 MB = 10^6 bytes, at most two decimals), with the
-    decimal separator of the page's language (1,29 MB in Romanian and Polish)."""
-    value = f"{size / 1_000_000:.2f}".rstrip("0").rstrip(".")
-    if str(get_locale()) in ("ro", "pl"):
-        value = value.replace(".", ",")
-    return f"{value} MB"
+def megabytes(size: int, rounding: str = ROUND_HALF_EVEN) -> str:
+    """Bytes as the gateway writes them (1 MB = 10^6 bytes, at most two decimals), as the page's
+    language writes numbers (1,29 MB in Romanian and Polish). ``rounding`` lets the quota line
+    round what is used up and what is left down, so neither a small file's use nor room that is
+    not there reads as it would not."""
+    value = (Decimal(size) / 1_000_000).quantize(Decimal("0.01"), rounding=rounding)
+    return f"{format_decimal(value, format='#,##0.##', locale=str(get_locale()))} MB"
 
 
 def file_size(size: int) -> str:
@@ -113,9 +115,9 @@ def usage() -> dict[str, int]:
 def quota_line(figures: dict[str, int]) -> str:
     return _(
         "%(used)s / %(quota)s (%(left)s left)",
-        used=megabytes(figures.get("used", 0)),
+        used=megabytes(figures.get("used", 0), ROUND_CEILING),
         quota=megabytes(figures.get("quota", 0)),
-        left=megabytes(figures.get("left", 0)),
+        left=megabytes(figures.get("left", 0), ROUND_FLOOR),
     )
 
 

@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import IO, Any, BinaryIO
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
@@ -91,13 +92,16 @@ class Usage:
         return max(0, self.quota - self.used)
 
     def display(self) -> str:
-        """What the portal shows: ``1.29 MB / 200 MB (198.71 MB left)`` (1 MB = 10^6 bytes)."""
-        return f"{megabytes(self.used)} / {megabytes(self.quota)} ({megabytes(self.left)} left)"
+        """What the portal shows: ``1.29 MB / 200 MB (198.71 MB left)`` (1 MB = 10^6 bytes);
+        what is used is rounded up and what is left down, so a few kB used is not "0 MB" and
+        room that is not there is never promised."""
+        used, left = megabytes(self.used, ROUND_CEILING), megabytes(self.left, ROUND_FLOOR)
+        return f"{used} / {megabytes(self.quota)} ({left} left)"
 
 
-def megabytes(size: int) -> str:
-    value = f"{size / 1_000_000:.2f}".rstrip("0").rstrip(".")
-    return f"{value} MB"
+def megabytes(size: int, rounding: str = ROUND_HALF_EVEN) -> str:
+    value = (Decimal(size) / 1_000_000).quantize(Decimal("0.01"), rounding=rounding)
+    return f"{value.normalize():f} MB"
 
 
 @dataclass(frozen=True, slots=True)

@@ -400,7 +400,18 @@ def test_quota_figures_as_each_language_writes_them(tmp_path: Path) -> None:
     ):
         with app.test_request_context("/uploads", headers={"Accept-Language": lang}):
             assert uploads.quota_line(figures) == line
+    # a few kB used is not "0 MB", and the room left is never rounded up into room not there
+    tiny = {"used": 3_000, "quota": 200_000_000, "left": 199_997_000}
+    for lang, line in (
+        ("en", "0.01 MB / 200 MB (199.99 MB left)"),
+        ("pl", "0,01 MB / 200 MB (pozostało 199,99 MB)"),
+    ):
+        with app.test_request_context("/uploads", headers={"Accept-Language": lang}):
+            assert uploads.quota_line(tiny) == line
     with app.test_request_context("/uploads", headers={"Accept-Language": "en"}):
+        assert uploads.quota_line({"used": 0, "quota": 200_000_000, "left": 200_000_000}) == (
+            "0 MB / 200 MB (200 MB left)"
+        )
         assert uploads.file_size(999) == "1 kB"
         assert uploads.file_size(12_400) == "12 kB"
         assert uploads.file_size(3_010_000) == "3.01 MB"

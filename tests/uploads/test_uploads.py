@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -406,8 +407,10 @@ def test_limits_refuse_before_storing_and_say_the_limit_and_the_usage(
     seen = usage(small)
     assert seen["used"] == 2 * len(one)
     assert seen["left"] == 3_000_000 - 2 * len(one)
-    used_mb = round(2 * len(one) / 1e6, 2)
-    left_mb = round((3_000_000 - 2 * len(one)) / 1e6, 2)
+    # what is used rounds up, what is left down (to hundredths of a MB)
+    used_mb = math.ceil(2 * len(one) / 1e4) / 100
+    left_mb = math.floor((3_000_000 - 2 * len(one)) / 1e4) / 100
+    assert (used_mb, left_mb) == (2.81, 0.19)
     assert seen["display"] == f"{used_mb:g} MB / 3 MB ({left_mb:g} MB left)"
     with small.app.extensions["state_engine"].connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(upload_binary)).scalar() == 2
