@@ -219,6 +219,9 @@ def ensure_clients(store: Any, out: Path, portal_url: str, app_redirect: str) ->
         )
         kept["portal"], secret = made["client_id"], made["client_secret"]
         _private(secret_file, secret)
+    elif set(portal.scope.split()) != set(Gateway.scope.split()):
+        # registered by an earlier release that asked for other scopes (the EHR launch's)
+        _oauth_cli("set-scope", portal.client_id, Gateway.scope)
     if store.client(kept.get("app", "")) is None:
         made = _oauth_cli("register-app", "--name", APP_NAME, "--redirect-uri", app_redirect)
         kept["app"] = made["client_id"]

@@ -137,6 +137,21 @@ def list_clients() -> None:
         click.echo(f"{c.client_id}\t{c.kind}\t{c.auth_method}\t{c.name}\t{c.scope}")
 
 
+@oauth.command("set-scope")
+@click.argument("client_id")
+@click.argument("scope")
+def set_scope(client_id: str, scope: str) -> None:
+    """Change the scopes a registered client may ask for (one quoted, space-separated list).
+    A scope dropped revokes the client's tokens: their holders sign in again."""
+    try:
+        revoked = _store().set_client_scope(client_id, scope)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if revoked is None:
+        raise click.ClickException("no such client")
+    click.echo("scope changed; its tokens are revoked" if revoked else "scope changed")
+
+
 @oauth.command("deactivate")
 @click.argument("client_id")
 def deactivate(client_id: str) -> None:

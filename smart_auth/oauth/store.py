@@ -311,6 +311,38 @@ class OAuthStore:
         self.forget_tokens()
         return bool(done)
 
+    def set_client_scope(self, client_id: str, scope: str) -> bool | None:
+        """Change what an active client may ask for. Returns None when there is no such client,
+        else whether its tokens were revoked: they are when the new scope drops any scope of the
+        old one, since a token granted under the old registration may hold what the client may
+        no longer have; a scope only widened keeps them."""
+        wanted = parse_scopes(scope).to_string()
+        if not wanted:
+            raise ValueError("the scope is empty")
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(oauth_client.c.scope).where(
+                    oauth_client.c.client_id == client_id, oauth_client.c.active.is_(True)
+                )
+            ).first()
+            if row is None:
+                return None
+            narrowed = not set(row.scope.split()) <= set(wanted.split())
+            conn.execute(
+                update(oauth_client)
+                .where(oauth_client.c.client_id == client_id)
+                .values(scope=wanted)
+            )
+            if narrowed:
+                conn.execute(
+                    update(oauth_token)
+                    .where(oauth_token.c.client_id == client_id)
+                    .values(revoked=True)
+                )
+        if narrowed:
+            self.forget_tokens()
+        return narrowed
+
     def registered_origins(self) -> frozenset[str]:
         with self.engine.connect() as conn:
             rows = conn.execute(

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from demo.setup import DEMO_PASSWORD, describe, setup
 from demo.sinks import Sinks, text_of
+from gateway.cli import main
 from portal.app import create_portal
+from portal.client import Gateway
 from tests.conftest import app_config
 from tests.portal.conftest import Served, pytestmark  # noqa: F401
 from tests.smart_auth.accounts.test_pages import accept_clause
@@ -73,6 +76,11 @@ def test_demo_setup_is_reused_and_every_demo_account_signs_in_through_the_portal
     config = {"public_base_url": f"{gateway.url}/fhir"}
     out = tmp_path / "demo"
     first = setup(out, portal.url, "http://127.0.0.1:8091/callback", config)
+    # as a portal registered by an earlier release, without the scopes of the EHR launch
+    narrowed = CliRunner().invoke(
+        main, ["oauth", "set-scope", first.clients["portal"], "openid fhirUser patient/*.rs"]
+    )
+    assert narrowed.exit_code == 0, narrowed.output
     second = setup(out, portal.url, "http://127.0.0.1:8091/callback", config)
     assert second.clients == first.clients  # reused, the secret still good
     assert {k: v[1].id for k, v in second.accounts.items()} == {
@@ -84,6 +92,9 @@ def test_demo_setup_is_reused_and_every_demo_account_signs_in_through_the_portal
 
     gw = create_app(config)
     gateway.start(gw)
+    portal_client = gw.extensions["smart_oauth"].store.client(first.clients["portal"])
+    assert portal_client is not None
+    assert set(portal_client.scope.split()) == set(Gateway.scope.split())  # set again
     app_client = gw.extensions["smart_oauth"].store.client(first.clients["app"])
     assert app_client is not None
     assert app_client.public

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,61 @@ def test_partner_without_keys_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_pa
     result = CliRunner().invoke(main, ["oauth", "register-partner", "--name", "Clinic"])
     assert result.exit_code != 0
     assert "JWKS" in result.output
+
+
+def test_set_scope_widens_in_place_and_a_narrowed_scope_revokes_the_tokens(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    out = _run(
+        monkeypatch,
+        url,
+        "register-app",
+        "--name",
+        "Portal",
+        "--scope",
+        "openid patient/*.rs",
+        "--redirect-uri",
+        "https://portal.example/cb",
+    )
+    client_id = out.split("client_id: ")[1].split()[0]
+    engine = make_state_engine(url)
+    store = OAuthStore(engine)
+    now = int(time.time())
+
+    def token(name: str) -> None:
+        store.save_token(
+            {
+                "client_id": client_id,
+                "account_id": 1,
+                "scope": "openid patient/*.rs",
+                "access_hash": digest(name),
+                "family": name[:32],
+                "issued_at": now,
+                "expires_at": now + 3600,
+            }
+        )
+
+    token("before-widening")
+    assert _run(monkeypatch, url, "set-scope", client_id, "openid launch patient/*.rs") == (
+        "scope changed\n"
+    )
+    client = store.client(client_id)
+    assert client is not None
+    assert client.scope == "launch openid patient/*.rs"
+    assert store.by_access_token("before-widening") is not None  # widening keeps the tokens
+
+    out = _run(monkeypatch, url, "set-scope", client_id, "openid launch")
+    assert out == "scope changed; its tokens are revoked\n"
+    assert store.by_access_token("before-widening") is None
+    client = store.client(client_id)
+    assert client is not None
+    assert client.get_allowed_scope("patient/Observation.rs") is None
+
+    result = CliRunner().invoke(main, ["oauth", "set-scope", "no-such-client", "openid"])
+    assert result.exit_code != 0
+    assert "no such client" in result.output
+    result = CliRunner().invoke(main, ["oauth", "set-scope", client_id, "not-a-scope"])
+    assert result.exit_code != 0
+    assert "empty" in result.output
+    engine.dispose()
