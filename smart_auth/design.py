@@ -1,7 +1,9 @@
 """The design of the gateway's own pages (account, sign-in, second factor, consent, sharing,
 results without an account): the same NHS.UK frontend stylesheet as the portal, served by the
-gateway itself (never a CDN), and a small theme with the hospital's colour. Pages link them
-with ``{% include "design_head.html" %}`` in their ``<head>``."""
+gateway itself (never a CDN), and a small theme with the hospital's colour. Pages extend
+``frame.html`` (skip link, header, language switch, footer), which links them with
+``{% include "design_head.html" %}``; ``fields.html`` gives NHS.UK frontend's components the page's
+words where they would say their own in English."""
 
 from __future__ import annotations
 

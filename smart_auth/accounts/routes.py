@@ -253,7 +253,7 @@ def second_factor() -> BaseResponse:
     if request.method == "GET":
         return page("factor.html", factor=factor)
     if not _svc().check_factor(pending, factor, request.form.get("code", "")):
-        return page("factor.html", 400, factor=factor, error=t("bad_code"))
+        return page("factor.html", 400, factor=factor, error=t("bad_code"), error_field="code")
     return _complete(pending, _safe_next(session.get("next")), bool(session.get("remember")))
 
 
@@ -331,7 +331,15 @@ def register_page() -> BaseResponse:
         url_for("accounts.activate", token="", _external=True),
     )
     if error:
-        return page("register.html", 400, kind=kind, form=form, error=t(error), field=error)
+        return page(
+            "register.html",
+            400,
+            kind=kind,
+            form=form,
+            error=t(error),
+            field=error,
+            error_field="national_id" if error == "bad_national_id" else None,
+        )
     # one answer whether the person exists, already has an account or does not match
     return page(
         "message.html",
@@ -349,7 +357,9 @@ def activate(token: str) -> BaseResponse:
         return page("activate.html", token=token)
     done = _svc().activate(token, request.form.get("password", ""))
     if done.error == "weak_password":
-        return page("activate.html", 400, token=token, error=t("weak_password"))
+        return page(
+            "activate.html", 400, token=token, error=t("weak_password"), error_field="password"
+        )
     if done.error:
         text = t("taken") if done.error == "taken" else t("bad_link")
         return page("message.html", 400, title=t("activate_title"), text=text)

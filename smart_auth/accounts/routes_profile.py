@@ -217,6 +217,7 @@ def identities_page() -> BaseResponse:
         people=people,
         kind=kind,
         error=error,
+        error_field="national_id" if error else None,
         removed=removed if isinstance(removed, str) else None,
     )
 
@@ -264,6 +265,8 @@ def totp() -> BaseResponse:
     if request.method == "GET":
         return page("totp.html", secret=secret, uri=uri)
     if not _svc().enable_totp(me, secret, request.form.get("code", "")):
-        return page("totp.html", 400, secret=secret, uri=uri, error=t("bad_code"))
+        return page(
+            "totp.html", 400, secret=secret, uri=uri, error=t("bad_code"), error_field="code"
+        )
     session.pop("totp_secret", None)
     return page("totp.html", done=True)

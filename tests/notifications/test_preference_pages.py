@@ -8,6 +8,7 @@ only, in the chosen language."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from .conftest import Hospital, SmsProvider, now
 
 AXE = Path(__file__).resolve().parents[2] / "var" / "portal-assets" / "axe.min.js"
 MOBILE = "+40700111222"
+SHOTS = Path(os.environ.get("ACCOUNT_SCREENSHOTS", "var/test-artefacts/accounts"))
 
 
 @pytest.fixture
@@ -79,6 +81,14 @@ def guardian_with_ward(his: sa.Engine) -> Any:
         ).one()
 
 
+def screenshots(page: Any, name: str) -> None:
+    """The page at 360 and 1280 px, to look at (var/test-artefacts/accounts)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width in (360, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+
+
 def axe_violations(page: Any) -> list[Any]:
     page.evaluate(AXE.read_text())
     found: list[Any] = page.evaluate(
@@ -123,6 +133,7 @@ def test_a_guardian_sets_preferences_and_the_worker_follows_them(
     assert not page.locator(f"#sms-{me}-{lab}").is_checked()
     if AXE.is_file():
         assert axe_violations(page) == []
+    screenshots(page, "notifications-en")
 
     # the guardian's own record: questionnaires by SMS only, in Polish
     mine = page.locator("section", has=page.locator(f"#person-{me}"))
@@ -143,6 +154,7 @@ def test_a_guardian_sets_preferences_and_the_worker_follows_them(
     page.goto(f"{base}/account/lang/pl?next=/account/notifications")
     assert page.get_by_role("heading", level=1).inner_text() == "Powiadomienia"
     assert page.locator("html").get_attribute("lang") == "pl"
+    screenshots(page, "notifications-pl")
     assert page.locator(f"#person-{me}").inner_text().endswith("(Ja)")
     page.goto(f"{base}/account/lang/en?next=/account/notifications")
 

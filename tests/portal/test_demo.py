@@ -109,7 +109,7 @@ def test_demo_setup_is_reused_and_every_demo_account_signs_in_through_the_portal
             page = context.new_page()
             page.goto(f"{portal.url}/sign-in")
             page.get_by_label("Email or user name").fill(account.email)
-            page.get_by_label("Password").fill(DEMO_PASSWORD)
+            page.get_by_label("Password", exact=True).fill(DEMO_PASSWORD)
             page.get_by_role("button", name="Sign in").click()
             phone = None
             if account.codes_by == "sms":

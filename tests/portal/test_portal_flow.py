@@ -59,7 +59,7 @@ def test_sign_in_home_identity_results_in_three_languages(
     page.get_by_role("link", name="Sign in").click()
     page.wait_for_url(f"{gateway}/account/login?*")
     page.get_by_label("Email or user name").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_label("Code").fill(inbox.code(email))
     page.get_by_role("button", name="Verify").click()

@@ -92,7 +92,7 @@ def test_settings_account_pages_partner_shares_and_access_history(
     page.wait_for_url(f"{gateway}/account/login?*")
     axe_clean(page, "gateway-login-en")
     page.get_by_label("Email or user name").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     axe_clean(page, "gateway-factor-en")
     page.get_by_label("Code").fill(inbox.code(email))

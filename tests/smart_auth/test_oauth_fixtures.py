@@ -123,8 +123,8 @@ def consent_form(html: str) -> tuple[str, dict[str, Any]]:
     assert action is not None, html
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert csrf is not None
-    scopes = re.findall(r'name="scope_choice" value="([^"]+)"', html)
-    patients = re.findall(r'name="patient" value="(\d+)"', html)
+    scopes = re.findall(r'<input [^>]*name="scope_choice" [^>]*value="([^"]+)"', html)
+    patients = re.findall(r'<input [^>]*name="patient" [^>]*value="(\d+)"', html)
     return action.group(1).replace("&amp;", "&"), {
         "csrf_token": csrf.group(1),
         "_consent": "1",

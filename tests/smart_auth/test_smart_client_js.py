@@ -224,7 +224,7 @@ def test_client_js_standalone_launch_through_login_factor_and_consent(
     page.wait_for_url(f"{gateway}/account/login?*")
     assert page.get_by_role("heading", level=1).inner_text() == i18n.text("login_title", "en")
     page.get_by_label("Email or user name").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{gateway}/account/second-factor")
     assert page.get_by_role("heading", level=1).inner_text() == i18n.text("factor_title", "en")

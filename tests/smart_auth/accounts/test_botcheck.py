@@ -136,7 +136,7 @@ def register_by_widget(page: Any, base: str, person: Any, inbox: Inbox) -> str:
     page.get_by_role("button", name="Create account").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Check your email"
     page.goto(inbox.link(person.email))
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Activate account").click()
     assert page.get_by_role("status").inner_text() == i18n.text(
         "activated", "en", username=str(person.email).lower()
@@ -216,7 +216,7 @@ def test_sign_in_asks_for_the_proof_only_after_a_wrong_password(
     assert "script-src 'none'" in first.headers["content-security-policy"]
     assert page.locator("altcha-widget").count() == 0
     page.get_by_label("Email or user name").fill(email)
-    page.get_by_label("Password").fill("wrong password here")
+    page.get_by_label("Password", exact=True).fill("wrong password here")
     page.get_by_role("button", name="Sign in").click()
     assert i18n.text("bad_login", "en") in page.content()
 
@@ -235,7 +235,7 @@ def test_sign_in_asks_for_the_proof_only_after_a_wrong_password(
 
     # with the widget's proof the right password signs in
     page.get_by_label("Email or user name").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     proof_ready(page)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/account/(welcome)?$"))

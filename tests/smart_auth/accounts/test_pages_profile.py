@@ -119,7 +119,7 @@ def test_reset_password_through_the_mailed_link(
     page.goto(link)
     page.get_by_label("New password").fill("yet another passphrase")
     page.get_by_role("button", name="Save the password").click()
-    assert page.get_by_role("alert").inner_text() == i18n.text("bad_link", "en")
+    assert page.locator("#form-error").inner_text() == i18n.text("bad_link", "en")
 
 
 def test_totp_turned_on_then_asked_at_sign_in(
@@ -132,7 +132,7 @@ def test_totp_turned_on_then_asked_at_sign_in(
     secret = page.locator("#totp-key").inner_text()
     page.get_by_label("Code").fill("000000" if pyotp.TOTP(secret).now() != "000000" else "1")
     page.get_by_role("button", name="Verify").click()
-    assert page.get_by_role("alert").inner_text() == i18n.text("bad_code", "en")
+    assert page.locator("#form-error").inner_text() == i18n.text("bad_code", "en")
     assert page.locator("#totp-key").inner_text() == secret
     page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
     page.get_by_role("button", name="Verify").click()
@@ -158,7 +158,7 @@ def test_add_and_remove_a_minor_in_care(
     page.goto(f"{server.url}/account/identities")
     page.get_by_label("Personal numeric code (CNP)").fill(stranger.national_id)
     page.get_by_role("button", name="Add").click()
-    assert page.get_by_role("alert").inner_text() == i18n.text("not_guardian", "en")
+    assert page.locator("#form-error").inner_text() == i18n.text("not_guardian", "en")
     page.get_by_label("Personal numeric code (CNP)").fill(ward.national_id)
     page.get_by_role("button", name="Add").click()
     # count() does not wait for the page the form post leads to; expect() does
