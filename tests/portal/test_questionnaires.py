@@ -101,7 +101,7 @@ def test_answer_step_by_step_attach_and_submit(
     page.locator("#start").click()
 
     # one question a page: a choice (with the questionnaire's introduction on its page)
-    assert page.locator(".nhsuk-inset-text").first.inner_text().startswith("Vă rugăm")
+    assert page.locator(".nhsuk-inset-text p").first.inner_text().startswith("Vă rugăm")
     axe_clean(page, "questionnaire-step-en")
     save(page)  # a required question left empty: the portal asks for it, linked to the field
     summary = page.locator(".nhsuk-error-summary")

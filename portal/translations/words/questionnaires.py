@@ -62,6 +62,9 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "Thank you: your answers were sent to the hospital. The questionnaire is closed.": "Vă mulțumim: răspunsurile au fost trimise spitalului. Chestionarul este închis.",
         "%(num)d question": ("%(num)d întrebare", "%(num)d întrebări", "%(num)d de întrebări"),
         "Start": "Începeți",
+        "Error": "Eroare",
+        "Information": "Informație",
+        "Important": "Important",
     },
     "pl": {
         "Questionnaires": "Moje ankiety",
@@ -121,5 +124,8 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "Thank you: your answers were sent to the hospital. The questionnaire is closed.": "Dziękujemy: odpowiedzi zostały wysłane do szpitala. Ankieta jest zamknięta.",
         "%(num)d question": ("%(num)d pytanie", "%(num)d pytania", "%(num)d pytań"),
         "Start": "Rozpocznij",
+        "Error": "Błąd",
+        "Information": "Informacja",
+        "Important": "Ważne",
     },
 }
