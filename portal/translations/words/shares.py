@@ -89,6 +89,9 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "Withdraw the share": "Retrageți partajarea",
         "Keep the share and go back": "Păstrați partajarea și reveniți",
         "Information": "Informație",
+        "Day": "Ziua",
+        "Month": "Luna",
+        "Year": "Anul",
     },
     "pl": {
         "Shares": "Udostępnienia",
@@ -174,5 +177,8 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "Withdraw the share": "Wycofaj udostępnienie",
         "Keep the share and go back": "Zachowaj udostępnienie i wróć",
         "Information": "Informacja",
+        "Day": "Dzień",
+        "Month": "Miesiąc",
+        "Year": "Rok",
     },
 }
