@@ -65,6 +65,9 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "Error": "Eroare",
         "Information": "Informație",
         "Important": "Important",
+        "Day": "Ziua",
+        "Month": "Luna",
+        "Year": "Anul",
     },
     "pl": {
         "Questionnaires": "Moje ankiety",
@@ -127,5 +130,8 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "Error": "Błąd",
         "Information": "Informacja",
         "Important": "Ważne",
+        "Day": "Dzień",
+        "Month": "Miesiąc",
+        "Year": "Rok",
     },
 }
