@@ -1,9 +1,11 @@
 """What every screen of the portal uses: the gateway client of this app, the signed-in guard,
 FHIR reads that fail loudly (a refused or failed read is a ``GatewayError``, never an empty
-list), independent reads made concurrently, writes, and the error page."""
+list), independent reads made concurrently, writes, the error page, and the day typed in a date
+input."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -133,3 +135,16 @@ def send(
 
 def first(values: Sequence[Any] | None) -> Any:
     return values[0] if values else None
+
+
+def typed_day(form: Any, name: str) -> str:
+    """The day typed in NHS.UK frontend's date input ``name`` (``<name>[day]``, ``[month]``,
+    ``[year]``) in ISO form, "" when all three are empty; what is no real day comes back as
+    typed (``2023-2-31``), which ``date.fromisoformat`` refuses."""
+    parts = [str(form.get(f"{name}[{part}]", "")).strip() for part in ("year", "month", "day")]
+    if not any(parts):
+        return ""
+    try:
+        return dt.date(*(int(part) for part in parts)).isoformat()
+    except ValueError:
+        return "-".join(parts)

@@ -36,6 +36,7 @@ from portal.web import (
     searches,
     send,
     signed_in,
+    typed_day,
 )
 
 blueprint = Blueprint("questionnaires", __name__)
@@ -154,6 +155,14 @@ class Form:
             if page["item"] is not None and page["item"]["linkId"] == link_id:
                 return index
         return 0
+
+    def anchor(self, link_id: str) -> str:
+        """The id an error about ``link_id`` links to: a date's day box, any other field's
+        own."""
+        item = self.pages[self.page_of(link_id)]["item"] if self.pages else None
+        if item is not None and item["linkId"] == link_id and item.get("type") == "date":
+            return f"answer-{link_id}-day"
+        return f"answer-{link_id}"
 
     def body(self, status: str) -> dict[str, Any]:
         """The response to PUT: the answers of the items the answers enable, in order."""
@@ -389,14 +398,15 @@ def step_page(
             summary.append((words, "#file"))
             file_error = words
         elif problem_link in (None, link):
-            summary.append((words, f"#answer-{link}" if link else "#main"))
+            summary.append((words, f"#{form.anchor(link)}" if link else "#main"))
             field_error = field_error or words
         else:
             other = form.page_of(problem_link)
             summary.append(
                 (
                     words,
-                    url_for(".step", response_id=form.id, index=other) + f"#answer-{problem_link}",
+                    url_for(".step", response_id=form.id, index=other)
+                    + f"#{form.anchor(problem_link)}",
                 )
             )
     previous = form.next_page(index, -1)
@@ -470,7 +480,12 @@ def parse(item: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     """The answers of the posted field of ``item``, or the problem with it."""
     kind = item.get("type")
     name = f"answer-{item['linkId']}"
-    raw = request.form.getlist(name) if item.get("repeats") else [request.form.get(name, "")]
+    if kind == "date":
+        raw = [typed_day(request.form, name)]
+    elif item.get("repeats"):
+        raw = request.form.getlist(name)
+    else:
+        raw = [request.form.get(name, "")]
     raw = [r.strip() for r in raw if r.strip()]
     if not raw:
         return [], ""
@@ -547,7 +562,10 @@ def save(response_id: str, index: int) -> Any:
             return redirect(url_for(".review", response_id=form.id))
         return redirect(url_for(".step", response_id=form.id, index=following))
     answers, wrong = parse(item)
-    given = request.form.get(f"answer-{item['linkId']}", "")
+    name = f"answer-{item['linkId']}"
+    given = (
+        typed_day(request.form, name) if item.get("type") == "date" else request.form.get(name, "")
+    )
     if wrong:
         return step_page(form, index, [(item["linkId"], wrong)], 400, given)
     if not answers and item.get("required"):
@@ -699,7 +717,7 @@ def submitted(form: Form, answer: Any) -> Any:
                 problems.append((words, "#main"))
             else:
                 target = url_for(".step", response_id=form.id, index=form.page_of(link))
-                problems.append((words, f"{target}#answer-{link}"))
+                problems.append((words, f"{target}#{form.anchor(link)}"))
         fresh = Form(form.id)
         return render_template("questionnaires/review.html", form=fresh, summary=problems), 422
     if answer.status_code in (409, 412):

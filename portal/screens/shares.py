@@ -37,7 +37,7 @@ from flask_babel import gettext as _  # type: ignore[import-untyped]
 
 from portal.client import GatewayError
 from portal.screens import Tile
-from portal.web import active, matches, read, search, searches, send, signed_in
+from portal.web import active, matches, read, search, searches, send, signed_in, typed_day
 
 blueprint = Blueprint("shares", __name__)
 TILE = Tile(
@@ -382,7 +382,7 @@ def create() -> Any:
         client_id = form.get("partner", "")
         if client_id not in known or (item is not None and not item["partner_ok"]):
             errors["partner"] = _("Choose a partner clinic.")
-        end = _period_end(form.get("until", ""), errors, required=False)
+        end = _period_end(typed_day(form, "until"), errors, required=False)
         if end:
             provision["period"] = {"end": end}
         consent: dict[str, Any] = {
@@ -416,7 +416,7 @@ def create() -> Any:
             errors["comment"] = _("The message can be at most 1000 characters long.")
         if language not in LANGUAGE_NAMES:
             language = "en"
-        end = _period_end(form.get("until", ""), errors, required=True)
+        end = _period_end(typed_day(form, "until"), errors, required=True)
         provision["period"] = {"end": end}
         provision["actor"] = [{"role": RECIPIENT_ROLE, "reference": {"reference": "#recipient"}}]
         telecom = [{"system": "email", "value": email}]

@@ -4,6 +4,7 @@ client; signing a patient in through the portal; axe-core and screenshots of a p
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import threading
@@ -167,3 +168,10 @@ def sign_in_with_ward(
     page.get_by_role("button", name="Allow").click()
     page.wait_for_url(f"{portal}/")
     return email
+
+
+def fill_date(page: Any, field: str, day: dt.date) -> None:
+    """Type ``day`` into the date input ``field`` (its day, month and year boxes)."""
+    page.locator(f"#{field}-day").fill(str(day.day))
+    page.locator(f"#{field}-month").fill(str(day.month))
+    page.locator(f"#{field}-year").fill(str(day.year))

@@ -37,7 +37,7 @@ from tests.conftest import app_config
 from tests.dicomweb.conftest import Pacs, pacs  # noqa: F401 (the session's Orthanc)
 from tests.dicomweb.web.conftest import HisPacs
 from tests.dicomweb.web.conftest import make_app as open_pacs_gateway
-from tests.portal.conftest import SCOPE, Served, axe_clean, pytestmark  # noqa: F401
+from tests.portal.conftest import SCOPE, Served, axe_clean, fill_date, pytestmark  # noqa: F401
 from tests.smart_auth.accounts.conftest import Inbox
 from tests.uploads import samples
 
@@ -1430,7 +1430,7 @@ def test_pl_share_a_study_outside_with_pin_and_time_limit(
     until = dt.date.today() + dt.timedelta(days=14)
     page.locator("#person-email").fill(recipient)
     page.locator("#person-pin").fill(pin)
-    page.locator("#person-until").fill(until.isoformat())
+    fill_date(page, "person-until", until)
     page.locator("#person-comment").fill("Proszę o konsultację przed wizytą.")
     page.locator("#share-person").click()
     page.wait_for_url(f"{portal}/shares")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from fhir_gateway.his import schema as t
 from tests.booking.his import utcnow
 from tests.portal.care import adults, sqlite_his  # noqa: F401 (fixtures)
-from tests.portal.conftest import axe_clean, pytestmark, sign_in  # noqa: F401
+from tests.portal.conftest import axe_clean, fill_date, pytestmark, sign_in  # noqa: F401
 from tests.smart_auth.accounts.conftest import Inbox
 from tests.uploads import samples
 
@@ -101,7 +101,7 @@ def test_answer_step_by_step_attach_and_submit(
     page.locator("#start").click()
 
     # one question a page: a choice (with the questionnaire's introduction on its page)
-    assert page.locator(".nhsuk-inset-text").first.inner_text().startswith("Vă rugăm")
+    assert page.locator(".nhsuk-inset-text p").first.inner_text().startswith("Vă rugăm")
     axe_clean(page, "questionnaire-step-en")
     save(page)  # a required question left empty: the portal asks for it, linked to the field
     summary = page.locator(".nhsuk-error-summary")
@@ -112,8 +112,20 @@ def test_answer_step_by_step_attach_and_submit(
     save(page)
     assert assignment(his, mine).answers == {"reason": "first"}  # saved at once, in the HIS
 
-    # an optional date left empty; a boolean that enables the next question; its text
+    # an optional date, typed in its day, month and year boxes: what is no real day is said,
+    # linked to the day box, and comes back as typed
+    page.locator("#answer-diagnosed_on-day").fill("31")
+    page.locator("#answer-diagnosed_on-month").fill("2")
+    page.locator("#answer-diagnosed_on-year").fill("2023")
     save(page)
+    summary = page.locator(".nhsuk-error-summary")
+    assert summary.get_by_role("link").get_attribute("href") == "#answer-diagnosed_on-day"
+    assert page.locator("#answer-diagnosed_on-day").input_value() == "31"
+    axe_clean(page, "questionnaire-date-error-en")
+    fill_date(page, "answer-diagnosed_on", dt.date(2023, 3, 14))
+    save(page)
+
+    # a boolean that enables the next question; its text
     page.get_by_label("Yes", exact=True).check()
     save(page)
     page.locator("#answer-treatments").fill("Chimioterapie 2023")
@@ -149,6 +161,7 @@ def test_answer_step_by_step_attach_and_submit(
     # check the answers, go back to change one, submit
     assert page.get_by_role("heading", level=1).inner_text() == "Check your answers"
     assert page.locator("#value-weight").inner_text() == "70"
+    assert page.locator("#value-diagnosed_on").inner_text() == "14/03/2023"
     assert page.locator("#value-earlier").inner_text().endswith("letter.pdf")
     axe_clean(page, "questionnaire-review-en")
     page.get_by_role("link", name="Change Înălțime (m)").click()

@@ -29,6 +29,7 @@ from tests.portal.conftest import (  # noqa: F401 (the module's skip marks)
     SCOPE,
     Served,
     axe_clean,
+    fill_date,
     lab_reports,
     pytestmark,
     sign_in,
@@ -184,12 +185,13 @@ def test_share_with_a_partner_and_a_person_then_withdraw(
     page.goto(f"{portal}/shares/new?what=DiagnosticReport/{report}")
     page.locator("#person-email").fill("not an address")
     page.locator("#person-pin").fill("12ab")
-    page.locator("#person-until").fill("2001-01-01")
+    fill_date(page, "person-until", dt.date(2001, 1, 1))
     page.get_by_role("button", name="Share by link and PIN").click()
     summary = page.locator(".nhsuk-error-summary")
     assert "Enter the recipient's email address" in summary.inner_text()
     assert "Enter a PIN of 6 digits" in summary.inner_text()
     assert "today or later" in summary.inner_text()
+    assert summary.locator("a[href='#person-until-day']").count() == 1  # the date's first box
     assert page.locator("#person-pin").input_value() == ""  # the PIN is never sent back
     axe(page, "shares-new-error-en")
 
@@ -199,7 +201,7 @@ def test_share_with_a_partner_and_a_person_then_withdraw(
     )
     page.locator("#person-email").fill("someone@example.org")
     page.locator("#person-pin").fill("123456")
-    page.locator("#person-until").fill(too_far.isoformat())
+    fill_date(page, "person-until", too_far)
     page.get_by_role("button", name="Share by link and PIN").click()
     assert "did not accept" in page.locator("#refused").inner_text()
     assert page.locator("#person-email").input_value() == "someone@example.org"

@@ -250,7 +250,9 @@ def test_upload_describe_delete_quota_and_refusals(
     mine = {d["content"][0]["attachment"]["title"]: d for d in gateway_uploads(served, person.id)}
     target = mine["scan.png"]
     page.goto(f"{portal}/uploads")
-    page.locator(f"tr[data-id='{target['id']}']").get_by_role("link", name="Describe").click()
+    page.locator(f"tr:has(td[data-id='{target['id']}'])").get_by_role(
+        "link", name="Describe"
+    ).click()
     assert page.locator("#description").input_value() == "Blood count from Lab X"
     page.locator("#description").fill("x" * 2001)
     page.get_by_role("button", name="Save the description").click()
@@ -265,7 +267,7 @@ def test_upload_describe_delete_quota_and_refusals(
 
     # delete: a confirmation page first, then gone from the gateway and the quota
     before = gateway_usage(served, person.id)["used"]
-    page.locator(f"tr[data-id='{target['id']}']").get_by_role("link", name="Delete").click()
+    page.locator(f"tr:has(td[data-id='{target['id']}'])").get_by_role("link", name="Delete").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Delete scan.png?"
     assert target["id"] in {d["id"] for d in gateway_uploads(served, person.id)}
     axe_clean(page, "uploads-delete-en")

@@ -73,6 +73,9 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "Choose another service or specialty": "Alegeți alt serviciu sau altă specialitate",
         "Continue": "Continuați",
         "There are no free times for this choice in the coming weeks.": "Nu există ore libere pentru această alegere în săptămânile următoare.",
+        "Error": "Eroare",
+        "Information": "Informație",
+        "Important": "Important",
     },
     "pl": {
         "Appointments": "Wizyty",
@@ -138,5 +141,8 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "Choose another service or specialty": "Wybierz inną usługę lub specjalizację",
         "Continue": "Dalej",
         "There are no free times for this choice in the coming weeks.": "W najbliższych tygodniach nie ma wolnych terminów dla tego wyboru.",
+        "Error": "Błąd",
+        "Information": "Informacja",
+        "Important": "Ważne",
     },
 }

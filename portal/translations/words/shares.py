@@ -88,6 +88,10 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "They lose access at once. To share again later, make a new share.": "Accesul încetează imediat. Pentru a partaja din nou mai târziu, faceți o partajare nouă.",
         "Withdraw the share": "Retrageți partajarea",
         "Keep the share and go back": "Păstrați partajarea și reveniți",
+        "Information": "Informație",
+        "Day": "Ziua",
+        "Month": "Luna",
+        "Year": "Anul",
     },
     "pl": {
         "Shares": "Udostępnienia",
@@ -172,5 +176,9 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "They lose access at once. To share again later, make a new share.": "Dostęp wygaśnie natychmiast. Aby udostępnić ponownie, utwórz nowe udostępnienie.",
         "Withdraw the share": "Wycofaj udostępnienie",
         "Keep the share and go back": "Zachowaj udostępnienie i wróć",
+        "Information": "Informacja",
+        "Day": "Dzień",
+        "Month": "Miesiąc",
+        "Year": "Rok",
     },
 }

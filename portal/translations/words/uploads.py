@@ -55,6 +55,8 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "Describe": "Descrieți",
         "Delete": "Ștergeți",
         "You have not uploaded any documents yet.": "Nu ați încărcat încă niciun document.",
+        "Error": "Eroare",
+        "Information": "Informație",
     },
     "pl": {
         "My uploads": "Moje pliki",
@@ -107,5 +109,7 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "Describe": "Opisz",
         "Delete": "Usuń",
         "You have not uploaded any documents yet.": "Nie dodano jeszcze żadnych dokumentów.",
+        "Error": "Błąd",
+        "Information": "Informacja",
     },
 }
