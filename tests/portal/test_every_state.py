@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
 from dicomweb.backends.dimse import DimseBackend
+from fhir_gateway.his import schema as t
 from portal.app import create_portal
 from tests.booking.his import add_slots, utcnow
 from tests.conftest import app_config
@@ -236,6 +238,19 @@ class Visit:
         return int(self.page.locator(selector).count())
 
 
+def without_questionnaires(his: str, patient_id: int) -> None:
+    """The patient's questionnaires withdrawn from the module's HIS, so that the list starts
+    empty."""
+    engine = sa.create_engine(his)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.delete(t.questionnaire_assignment).where(
+                t.questionnaire_assignment.c.patient_id == patient_id
+            )
+        )
+    engine.dispose()
+
+
 def sign_in(page: Any, deployed: dict[str, Any], person: Any, mail: Inbox, button: str) -> None:
     """Register on the gateway's pages (in the browser's language), sign in through the portal
     with the password and the emailed code, allow it, then choose the language in the
@@ -286,6 +301,7 @@ def visits(
             contexts.append(context)
             page = context.new_page()
             facts = patients[list(LANGUAGES).index(lang)]
+            without_questionnaires(his, facts.person.id)
             sign_in(page, deployed, facts.person, mail, button)
             made[lang] = Visit(
                 lang,
