@@ -65,8 +65,8 @@ def fallbacks() -> list[str]:
 ENGLISH = fallbacks()
 #: the words that are the same in the language (Romanian "Important")
 SAME = {"ro": {"Important"}, "pl": set[str]()}
-#: the page's words, hidden ones too, and the words of its attributes that are read out
-PAGE_WORDS = """() => [document.body.textContent,
+#: the page's title and words, hidden ones too, and the words of its attributes that are read out
+PAGE_WORDS = """() => [document.title, document.body.textContent,
   ...[...document.querySelectorAll('[aria-label],[title],[alt],[placeholder],input[value]')]
      .map(e => [e.getAttribute('aria-label'), e.getAttribute('title'), e.getAttribute('alt'),
                 e.getAttribute('placeholder'),
