@@ -106,8 +106,9 @@ def lab_reports(his_url: str, patient_id: int) -> list[str]:
     return [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
 
 
-def axe_clean(page: Any, name: str) -> None:
-    """axe-core (WCAG 2.1 A and AA rules) finds nothing on the page; screenshots at two widths."""
+def axe_clean(page: Any, name: str, widths: tuple[int, ...] = (360, 768, 1280)) -> None:
+    """axe-core (WCAG 2.1 A and AA rules) finds nothing on the page; screenshots at each of
+    ``widths`` as ``<name>-<width>.png`` (``name`` may hold folders)."""
     page.evaluate((ASSETS / "axe.min.js").read_text())
     found = page.evaluate(
         "axe.run(document, {runOnly: {type: 'tag', values: "
@@ -115,10 +116,11 @@ def axe_clean(page: Any, name: str) -> None:
         ".then(r => r.violations.map(v => [v.id, v.nodes.map(n => n.target)]))"
     )
     assert found == [], f"{name}: {json.dumps(found)}"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for width in (360, 768, 1280):
+    for width in widths:
+        path = SHOTS / f"{name}-{width}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
         page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+        page.screenshot(path=str(path), full_page=True)
 
 
 def reach_consent(page: Any, served: dict[str, Any], person: Any, inbox: Inbox) -> str:  # noqa: F811

@@ -1,8 +1,9 @@
 """The account pages in the portal's design (NHS.UK frontend's stylesheet and the hospital's
 name and colour, served by the gateway itself): axe-core finds no WCAG 2.1 A/AA violation on
-any of them, empty, filled and in their error states, in English and Romanian; the identities
-page (F8) shows what the HIS holds of each person; removing a child in care asks first; a new
-password is typed twice. Headless Chromium against a live gateway and the generated HIS."""
+any of them, empty, filled and in their error states, in English, Romanian and Polish; the
+identities page (F8) shows what the HIS holds of each person; removing a child in care asks
+first; a new password is typed twice. Headless Chromium against a live gateway and the
+generated HIS."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def age(born: dt.date, today: dt.date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-@pytest.mark.parametrize("lang", ["en", "ro"])
+@pytest.mark.parametrize("lang", ["en", "ro", "pl"])
 def test_account_pages_in_the_portal_design(
     live: Any,
     browser: Any,
