@@ -142,7 +142,7 @@ def show(link_id: str) -> Response:
         return _page("share_pin.html", lang, title=wording.text("title", lang))
     grant, token = held
     try:
-        documents, studies = _shared(row, grant)
+        documents, studies = _shared(row, grant, lang)
     except HisUnreachable:
         return _message("unavailable", "title", lang, 503)
     return _page(
@@ -255,9 +255,12 @@ def file(link_id: str, binary_id: str) -> Response:
 # --- what the page lists ----------------------------------------------------------------------
 
 
-def _shared(row: dict[str, Any], grant: Grant) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _shared(
+    row: dict[str, Any], grant: Grant, lang: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The documents (title, date, files) and studies (title, date, Study Instance UID) the
-    share covers, read with its own grant."""
+    share covers, read with its own grant; a title that is only the kind's English name is
+    said in ``lang``."""
     fhir = current_app.extensions["fhir_service"]
     resources: list[dict[str, Any]] = []
     if row["resources"] is None:
@@ -280,7 +283,7 @@ def _shared(row: dict[str, Any], grant: Grant) -> tuple[list[dict[str, Any]], li
                     raise
     documents, studies = [], []
     for resource in resources:
-        title = _title(resource)
+        title = wording.kind(_title(resource), lang)
         if resource["resourceType"] == "ImagingStudy":
             uid = _study_uid(resource)
             if uid:

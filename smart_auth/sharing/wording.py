@@ -72,6 +72,34 @@ _T: i18n.Words = {
 }
 
 
+#: the English names the mapping gives kinds of documents and reports (``mappers.codes``), which
+#: title what a share lists when the hospital gave no description of its own
+_KINDS = {
+    "Laboratory report": N_("Laboratory report"),
+    "Discharge letter": N_("Discharge letter"),
+    "Functional test report": N_("Functional test report"),
+    "Imaging report": N_("Imaging report"),
+    "Prescription": N_("Prescription"),
+    "Medical certificate": N_("Medical certificate"),
+    "Referral": N_("Referral"),
+    "Other document": N_("Other document"),
+    "Electrocardiogram": N_("Electrocardiogram"),
+    "Holter monitoring": N_("Holter monitoring"),
+    "Electroencephalogram": N_("Electroencephalogram"),
+    "Electromyography": N_("Electromyography"),
+    "Spirometry": N_("Spirometry"),
+    "Audiometry": N_("Audiometry"),
+    "Echocardiography": N_("Echocardiography"),
+}
+
+
+def kind(name: str, language: str) -> str:
+    """A kind's English name (``Laboratory report``) in ``language``; any other title, such as
+    the hospital's own description of a document, as it is."""
+    message = _KINDS.get(name)
+    return name if message is None else translations.translate(message, language)
+
+
 def text(key: str, language: str, **values: object) -> str:
     """The text ``key`` in ``language`` (English when the language is not offered); the
     account pages' frame keeps its own words."""

@@ -240,6 +240,9 @@ def test_a_shared_report_reaches_the_recipient_by_link_and_pin(
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "Proszę o opinię." in text  # the comment, shown after the PIN only
+    # the report titled by its kind, in the page's language rather than the mapping's English
+    assert "Wynik badań laboratoryjnych" in text
+    assert "Laboratory report" not in text
     assert re.search(r"Dostępne do \d\d\.\d\d\.\d{4} \d\d:\d\d \(UTC\)", text)
     assert f"{path}/files/{people['binary']}" in text
     assert f'/files/{people["other_binary"]}"' not in text

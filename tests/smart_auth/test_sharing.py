@@ -183,3 +183,16 @@ def test_a_share_table_from_before_the_consent_terms_gains_their_columns(tmp_pat
     shares = bearer.shares_in_force(engine, "clinic-a")
     assert [(s.patient, s.types) for s in shares] == [(4, None), (5, frozenset({"Observation"}))]
     engine.dispose()
+
+
+def test_every_kind_a_share_may_list_is_named_in_each_language() -> None:
+    from mappers.codes import DOCUMENT_KINDS, PARACLINICAL_KINDS
+    from smart_auth.sharing import wording
+
+    names = {display for display, _loinc in DOCUMENT_KINDS.values()}
+    names |= {display for display, _section, _loinc in PARACLINICAL_KINDS.values()}
+    for name in names:
+        assert wording.kind(name, "en") == name
+        for language in ("ro", "pl"):
+            assert wording.kind(name, language) != name, (language, name)
+    assert wording.kind("Analize Dr. Popescu", "ro") == "Analize Dr. Popescu"  # the hospital's own
