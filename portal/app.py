@@ -216,9 +216,13 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             ".portal-menu__list a[aria-current=page]{font-weight:600;text-decoration-thickness:3px}"
             # a long email address or file name in a stacked table row wraps on a phone
             # rather than pushing the page wider than the screen
-            "@media (max-width:48.0525em){.nhsuk-table-responsive .nhsuk-table__cell"
-            "{overflow-wrap:anywhere}"
-            ".nhsuk-table-responsive .nhsuk-table-responsive__heading{overflow-wrap:normal}}"
+            # (the tables macro's class, and the hand-written tables' older one)
+            "@media (max-width:48.0525em){.nhsuk-table-responsive .nhsuk-table__cell,"
+            ".nhsuk-table--responsive .nhsuk-table__cell{overflow-wrap:anywhere}"
+            ".nhsuk-table-responsive .nhsuk-table-responsive__heading,"
+            ".nhsuk-table--responsive .nhsuk-table__heading{overflow-wrap:normal}"
+            ".nhsuk-table--responsive .nhsuk-table__cell>:not(.nhsuk-table__heading)"
+            "{min-width:0;text-align:right}}"
             "h1,h2,h3,p,dd,li,legend,label{overflow-wrap:break-word}"
         )
         return Response(css, mimetype="text/css", headers={"Cache-Control": "max-age=300"})

@@ -38,6 +38,8 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "Sign in": "Autentificare",
         "Services": "Servicii",
         "Menu": "Meniu",
+        "Error": "Eroare",
+        "Information": "Informație",
     },
     "pl": {
         "The form expired. Please go back and try again.": "Formularz wygasł. Wróć i spróbuj ponownie.",
@@ -72,5 +74,7 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "Sign in": "Zaloguj się",
         "Services": "Usługi",
         "Menu": "Menu",
+        "Error": "Błąd",
+        "Information": "Informacja",
     },
 }
