@@ -214,6 +214,9 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             ".portal-menu__list{list-style:none;margin:0;padding:0}"
             ".portal-menu__list li{margin:0;padding:4px 0}"
             ".portal-menu__list a[aria-current=page]{font-weight:600;text-decoration-thickness:3px}"
+            # a row of buttons reaches 24 px past its column, 8 px past the screen's edge
+            # between 641 and 768 px where the page's margin is 16 px
+            "@media (max-width:48.0525em){.nhsuk-button-group{margin-right:0}}"
             # a long email address or file name in a stacked table row wraps on a phone
             # rather than pushing the page wider than the screen
             # (the tables macro's class, and the hand-written tables' older one)
@@ -224,6 +227,9 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             ".nhsuk-table--responsive .nhsuk-table__cell>:not(.nhsuk-table__heading)"
             "{min-width:0;text-align:right}}"
             "h1,h2,h3,p,dd,li,legend,label{overflow-wrap:break-word}"
+            # cells of long document numbers may break them, so that a wide screen's table
+            # keeps within the page too (words of the other cells stay whole)
+            ".portal-break{overflow-wrap:anywhere}"
         )
         return Response(css, mimetype="text/css", headers={"Cache-Control": "max-age=300"})
 
