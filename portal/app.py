@@ -197,20 +197,39 @@ def create_portal(config: Mapping[str, Any] | None = None, assets: Path = ASSETS
             f".nhsuk-button:not(.nhsuk-button--secondary){{background-color:{colour}}}"
             # a focused button keeps the design's yellow, which its dark text is readable on
             ".nhsuk-button:focus:not(:active){background-color:#ffeb3b}"
-            ".portal-header a,.portal-header .nhsuk-header__service-name{color:#fff}"
-            ".portal-logo{max-height:40px;margin-right:12px;vertical-align:middle}"
+            # the header's navigation row and the phone's menu take the hospital's colour too
+            f".portal-nav,.portal-menu{{background-color:{colour}}}"
+            # the hospital's logo (or the portal's neutral mark) at the header's height,
+            # whatever its proportions
+            ".portal-header .nhsuk-header__organisation-logo{width:auto;max-width:min(14rem,45vw);"
+            "height:40px;object-fit:contain}"
             ".portal-emergency{border-left:8px solid #d5281b}"
             ".portal-inline{display:inline-block;margin-right:8px}"
-            ".portal-nav ul{display:flex;flex-wrap:wrap;gap:4px 20px;list-style:none;"
-            "padding:8px 0 12px;margin-top:0;margin-bottom:0}"
-            ".portal-nav a,.portal-nav a:visited{color:#fff;font-weight:600}"
-            ".portal-nav a[aria-current=page]{text-decoration-thickness:3px}"
+            # below 768 px the row of services would fill half a phone's screen before the page
+            # starts: a "Menu" disclosure (no script) stands in for it; above, the row
+            "@media (max-width:48.0525em){.portal-nav{display:none}}"
+            "@media (min-width:48.0625em){.portal-menu{display:none}}"
+            ".portal-menu .portal-menu__details{margin:0;padding:8px 0 12px;border:0}"
+            ".portal-menu .nhsuk-details__text{margin-top:8px;padding:0 0 0 16px}"
+            ".portal-menu__list{list-style:none;margin:0;padding:0}"
+            ".portal-menu__list li{margin:0;padding:4px 0}"
+            ".portal-menu__list a[aria-current=page]{font-weight:600;text-decoration-thickness:3px}"
+            # a row of buttons reaches 24 px past its column, 8 px past the screen's edge
+            # between 641 and 768 px where the page's margin is 16 px
+            "@media (max-width:48.0525em){.nhsuk-button-group{margin-right:0}}"
             # a long email address or file name in a stacked table row wraps on a phone
             # rather than pushing the page wider than the screen
-            "@media (max-width:48.0525em){.nhsuk-table-responsive .nhsuk-table__cell"
-            "{overflow-wrap:anywhere}"
-            ".nhsuk-table-responsive .nhsuk-table-responsive__heading{overflow-wrap:normal}}"
+            # (the tables macro's class, and the hand-written tables' older one)
+            "@media (max-width:48.0525em){.nhsuk-table-responsive .nhsuk-table__cell,"
+            ".nhsuk-table--responsive .nhsuk-table__cell{overflow-wrap:anywhere}"
+            ".nhsuk-table-responsive .nhsuk-table-responsive__heading,"
+            ".nhsuk-table--responsive .nhsuk-table__heading{overflow-wrap:normal}"
+            ".nhsuk-table--responsive .nhsuk-table__cell>:not(.nhsuk-table__heading)"
+            "{min-width:0;text-align:right}}"
             "h1,h2,h3,p,dd,li,legend,label{overflow-wrap:break-word}"
+            # cells of long document numbers may break them, so that a wide screen's table
+            # keeps within the page too (words of the other cells stay whole)
+            ".portal-break{overflow-wrap:anywhere}"
         )
         return Response(css, mimetype="text/css", headers={"Cache-Control": "max-age=300"})
 

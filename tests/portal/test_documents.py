@@ -35,7 +35,7 @@ def test_documents_total_filters_file_and_languages(
     page.wait_for_url(f"{portal}/documents")
     assert page.locator("#documents-total").inner_text() == f"{len(expected)} documents"
     rows = page.locator("#documents tbody tr")
-    ids = [r.get_attribute("data-id") or "" for r in rows.all()]
+    ids = [r.locator("td").first.get_attribute("data-id") or "" for r in rows.all()]
     numbers = [r.locator("td").nth(1).inner_text().split()[-1] for r in rows.all()]
     assert numbers == [d["identifier"][0]["value"] for d in expected[:20]]
     assert "You uploaded 0 documents yourself." in page.locator("#uploads-count").inner_text()

@@ -689,7 +689,7 @@ def test_ro_medical_record_periods_and_an_encounter(
 
     # advanced filters: a year and the ambulatory episodes
     year = expected[0]["period"]["start"][:4]
-    page.locator("details.nhsuk-details summary").first.click()
+    page.get_by_role("main").locator("details.nhsuk-details summary").first.click()
     page.locator("#from").fill(f"{year}-01-01")
     page.locator("#to").fill(f"{year}-12-31")
     page.locator("#filters button[type=submit]").click()

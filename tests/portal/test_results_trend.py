@@ -163,7 +163,7 @@ def test_report_values_and_an_analytes_trend_chart_and_table(
     assert ys == sorted(ys, reverse=True)
     # the table: the same values, newest first
     rows = page.locator("#trend-table tbody tr").all()
-    assert [r.get_attribute("data-date") for r in rows] == [
+    assert [r.locator("td").first.get_attribute("data-date") for r in rows] == [
         o["effectiveDateTime"] for o in reversed(series)
     ]
     cells = [r.locator("td").nth(1).inner_text() for r in rows]

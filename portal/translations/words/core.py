@@ -37,6 +37,9 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "See your results, documents and appointments at %(hospital)s.": "Vedeți rezultatele, documentele și programările dumneavoastră la %(hospital)s.",
         "Sign in": "Autentificare",
         "Services": "Servicii",
+        "Menu": "Meniu",
+        "Error": "Eroare",
+        "Information": "Informație",
     },
     "pl": {
         "The form expired. Please go back and try again.": "Formularz wygasł. Wróć i spróbuj ponownie.",
@@ -70,5 +73,8 @@ WORDS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "See your results, documents and appointments at %(hospital)s.": "Zobacz swoje wyniki, dokumenty i wizyty w %(hospital)s.",
         "Sign in": "Zaloguj się",
         "Services": "Usługi",
+        "Menu": "Menu",
+        "Error": "Błąd",
+        "Information": "Informacja",
     },
 }
