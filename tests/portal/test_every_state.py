@@ -63,8 +63,8 @@ def fallbacks() -> list[str]:
 
 
 ENGLISH = fallbacks()
-#: the words that are the same in the language (Romanian "Important")
-SAME = {"ro": {"Important"}, "pl": set[str]()}
+#: the words that are the same in the language (Romanian "Important", Polish "Menu")
+SAME = {"ro": {"Important"}, "pl": {"Menu"}}
 #: the page's title and words, hidden ones too, and the words of its attributes that are read out
 PAGE_WORDS = """() => [document.title, document.body.textContent,
   ...[...document.querySelectorAll('[aria-label],[title],[alt],[placeholder],input[value]')]

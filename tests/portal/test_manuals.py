@@ -1232,7 +1232,7 @@ def test_pl_account_created_by_the_hospital_sms_code_forgotten_password_lockout(
     page.locator("#login").fill(login)
     page.locator("#password").fill("yet another passphrase")
     page.locator("button[type=submit]").click()
-    assert page.get_by_role("alert").inner_text() == i18n.text(
+    assert page.locator("#form-error").inner_text() == i18n.text(
         "locked", "pl", contact="portalpacjenta@example.org"
     )
     shot(page, "pl", "locked")
