@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext, lazy_pgettext  # type: ignore[import-untyp
 from portal.client import GatewayError
 from portal.screens import Tile
 from portal.screens import period as periods
+from portal.screens.results import report_title
 from portal.web import active, gateway, included, matches, search, searches, signed_in
 
 blueprint = Blueprint("record", __name__)
@@ -246,7 +247,7 @@ def encounter(encounter_id: str) -> Any:
     reports = [
         {
             "id": r["id"],
-            "title": (r.get("code") or {}).get("text", ""),
+            "title": report_title(r),
             "number": (r.get("identifier") or [{}])[0].get("value", ""),
             "date": r.get("effectiveDateTime") or r.get("issued", ""),
             "pdf": any(f.get("url") for f in r.get("presentedForm", [])),

@@ -28,13 +28,38 @@ TILE = Tile(
 TREND_MAX = 200
 
 
+#: a report's kind by a code of its ``code`` (LOINC for laboratory and imaging reports, the
+#: hospital's own kinds of paraclinical test), named in the page's language: the ``text`` the
+#: gateway writes beside them is English
+REPORT_KINDS = {
+    "11502-2": lazy_gettext("Laboratory report"),
+    "18748-4": lazy_gettext("Imaging report"),
+    "ECG": lazy_gettext("Electrocardiogram"),
+    "HOLTER": lazy_gettext("Holter monitoring"),
+    "EEG": lazy_gettext("Electroencephalogram"),
+    "EMG": lazy_gettext("Electromyography"),
+    "SPIRO": lazy_gettext("Spirometry"),
+    "AUDIO": lazy_gettext("Audiometry"),
+    "ECHO": lazy_gettext("Echocardiography"),
+}
+
+
+def report_title(report: dict[str, Any]) -> str:
+    """A report's title: its kind in the page's language, or the text the hospital gave."""
+    concept = report.get("code") or {}
+    for coding in concept.get("coding") or []:
+        if coding.get("code") in REPORT_KINDS:
+            return str(REPORT_KINDS[coding["code"]])
+    return str(concept.get("text", ""))
+
+
 def report_rows(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     """What a list of reports shows of each: id, date, title, conclusion, whether it has a file."""
     return [
         {
             "id": report["id"],
             "date": report.get("effectiveDateTime") or report.get("issued", ""),
-            "title": (report.get("code") or {}).get("text", ""),
+            "title": report_title(report),
             "conclusion": report.get("conclusion", ""),
             "pdf": any(f.get("url") for f in report.get("presentedForm", [])),
         }

@@ -37,6 +37,7 @@ from flask_babel import gettext as _  # type: ignore[import-untyped]
 
 from portal.client import GatewayError
 from portal.screens import Tile
+from portal.screens.results import report_title
 from portal.web import active, matches, read, search, searches, send, signed_in, typed_day
 
 blueprint = Blueprint("shares", __name__)
@@ -100,6 +101,8 @@ def _type_label(rtype: str) -> str:
 
 
 def _title(resource: dict[str, Any]) -> str:
+    if resource.get("resourceType") == "DiagnosticReport":
+        return report_title(resource)[:200]
     for key in ("description", "type", "code"):
         value = resource.get(key)
         if isinstance(value, str) and value:

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext  # type: ignore[import-untyped]
 
 from portal.screens import Tile
 from portal.screens.paraclinical import SECTIONS as PARACLINICAL
-from portal.screens.results import binary_pdf, own_report
+from portal.screens.results import binary_pdf, own_report, report_title
 from portal.web import active, matches, searches, signed_in
 
 blueprint = Blueprint("studies", __name__)
@@ -50,7 +50,7 @@ def studies_of(patient: str) -> list[dict[str, Any]]:
             "id": report["id"],
             "kind": _kind(report),
             "date": report.get("effectiveDateTime") or report.get("issued", ""),
-            "title": (report.get("code") or {}).get("text", ""),
+            "title": report_title(report),
             "pdf": any(f.get("url") for f in report.get("presentedForm", [])),
         }
         for report in matches(reports, "DiagnosticReport")

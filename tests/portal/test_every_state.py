@@ -62,7 +62,16 @@ def fallbacks() -> list[str]:
     return sorted(found)
 
 
-ENGLISH = fallbacks()
+def kind_names() -> list[str]:
+    """The English names the gateway's mapping gives kinds of documents and reports (a report's
+    ``code.text``), which a page names in its own language."""
+    from mappers.codes import DOCUMENT_KINDS, PARACLINICAL_KINDS
+
+    names = {display for display, _loinc in DOCUMENT_KINDS.values()}
+    return sorted(names | {display for display, _s, _l in PARACLINICAL_KINDS.values()})
+
+
+ENGLISH = fallbacks() + kind_names()
 #: the words that are the same in the language (Romanian "Important", Polish "Menu")
 SAME = {"ro": {"Important"}, "pl": {"Menu"}}
 #: the page's title and words, hidden ones too, and the words of its attributes that are read out
