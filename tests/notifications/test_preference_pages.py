@@ -90,6 +90,7 @@ def screenshots(page: Any, name: str) -> None:
 
 
 def axe_violations(page: Any) -> list[Any]:
+    page.wait_for_load_state("load")  # styled: colours are judged as the page shows them
     page.evaluate(AXE.read_text())
     found: list[Any] = page.evaluate(
         "axe.run(document, {runOnly: {type: 'tag', values: "

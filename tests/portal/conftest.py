@@ -108,7 +108,9 @@ def lab_reports(his_url: str, patient_id: int) -> list[str]:
 
 def axe_clean(page: Any, name: str, widths: tuple[int, ...] = (360, 768, 1280)) -> None:
     """axe-core (WCAG 2.1 A and AA rules) finds nothing on the page; screenshots at each of
-    ``widths`` as ``<name>-<width>.png`` (``name`` may hold folders)."""
+    ``widths`` as ``<name>-<width>.png`` (``name`` may hold folders). It waits for the page's
+    stylesheets first: a check of a page not yet styled judges colours the page never shows."""
+    page.wait_for_load_state("load")
     page.evaluate((ASSETS / "axe.min.js").read_text())
     found = page.evaluate(
         "axe.run(document, {runOnly: {type: 'tag', values: "

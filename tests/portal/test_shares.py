@@ -106,13 +106,6 @@ def partner_read(gateway: str, path: str) -> int:
     return got.status_code
 
 
-def axe(page: Any, name: str) -> None:
-    """``axe_clean`` once the page and its stylesheets have loaded (a click that submits a
-    form returns before the next page's styles apply)."""
-    page.wait_for_load_state("load")
-    axe_clean(page, name)
-
-
 def tab_to(page: Any, selector: str, limit: int = 60) -> None:
     """Press Tab until the element ``selector`` has the focus (keyboard only)."""
     for _ in range(limit):
@@ -142,13 +135,13 @@ def test_share_with_a_partner_and_a_person_then_withdraw(
     page.get_by_role("main").get_by_role("link", name="Shares").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Shares"
     assert page.locator("#no-shares").is_visible()
-    axe(page, "shares-empty-en")
+    axe_clean(page, "shares-empty-en")
 
     # the dialog other screens link to, for one report
     page.goto(f"{portal}/shares/new?what=DiagnosticReport/{report}")
     assert page.get_by_role("heading", level=1).inner_text() == "Share a report"
     assert "Report" in page.locator("#what").inner_text()
-    axe(page, "shares-new-en")
+    axe_clean(page, "shares-new-en")
 
     # another patient's report, an unknown one, a malformed reference: 404, nothing of theirs
     theirs = lab_reports(sqlite_his, someone_else.id)[0]
@@ -169,7 +162,7 @@ def test_share_with_a_partner_and_a_person_then_withdraw(
     assert PARTNER_NAME in row.first.inner_text()
     title = open_read(sqlite_his, f"DiagnosticReport/{report}")["code"]["text"]
     assert f"Report: {title}" in row.first.inner_text()
-    axe(page, "shares-list-en")
+    axe_clean(page, "shares-list-en")
 
     # a study: a partner clinic is offered it only with the whole record (the gateway serves a
     # partner a patient's images by patient), so only the link and PIN are offered
@@ -193,7 +186,7 @@ def test_share_with_a_partner_and_a_person_then_withdraw(
     assert "today or later" in summary.inner_text()
     assert summary.locator("a[href='#person-until-day']").count() == 1  # the date's first box
     assert page.locator("#person-pin").input_value() == ""  # the PIN is never sent back
-    axe(page, "shares-new-error-en")
+    axe_clean(page, "shares-new-error-en")
 
     # what the gateway refuses (a time limit past SHARES_MAX_DAYS): said, nothing is shared
     too_far = dt.date.today() + dt.timedelta(
@@ -205,7 +198,7 @@ def test_share_with_a_partner_and_a_person_then_withdraw(
     page.get_by_role("button", name="Share by link and PIN").click()
     assert "did not accept" in page.locator("#refused").inner_text()
     assert page.locator("#person-email").input_value() == "someone@example.org"
-    axe(page, "shares-new-refused-en")
+    axe_clean(page, "shares-new-refused-en")
     assert not [m for m in inbox.messages if m["To"] == "someone@example.org"]
 
     # with a person outside, by keyboard alone: email, PIN, a message, then the button
@@ -241,27 +234,27 @@ def test_share_with_a_partner_and_a_person_then_withdraw(
     them.goto(link)
     assert them.locator("html").get_attribute("lang") == "pl"
     assert them.locator("link[rel=stylesheet]").count() == 2
-    axe(them, "share-pin-pl")
+    axe_clean(them, "share-pin-pl")
     them.get_by_role("link", name="English").click()
     assert them.get_by_role("heading", level=1).inner_text() == "Shared health records"
-    axe(them, "share-pin-en")
+    axe_clean(them, "share-pin-en")
     them.get_by_label("PIN").fill("000000" if pin != "000000" else "111111")
     them.get_by_role("button", name="Open").click()
     assert "The PIN is not right" in them.locator(".nhsuk-error-summary").inner_text()
     assert them.get_by_label("PIN").get_attribute("aria-invalid") == "true"
-    axe(them, "share-pin-error-en")
+    axe_clean(them, "share-pin-error-en")
     them.get_by_label("PIN").fill(pin)
     them.get_by_role("button", name="Open").click()
     assert them.locator("#share-comment").inner_text() == "For the appointment on Monday."
     assert them.locator("#shared-documents tbody tr").count() == 1
-    axe(them, "share-view-en")
+    axe_clean(them, "share-view-en")
     download = them.locator("#shared-documents a").first.get_attribute("href")
     pdf = them.request.get(f"{gateway}{download}")
     assert pdf.status == 200
     assert pdf.body().startswith(b"%PDF")
     them.get_by_role("link", name="Română").click()
     assert them.locator("html").get_attribute("lang") == "ro"
-    axe(them, "share-view-ro")
+    axe_clean(them, "share-view-ro")
 
     # a share of another patient's cannot be withdrawn (nor seen) through the portal
     theirs_share = service.grant_share(
@@ -280,7 +273,7 @@ def test_share_with_a_partner_and_a_person_then_withdraw(
     partner_row = page.locator("#shares tbody tr", has_text=PARTNER_NAME)
     partner_row.get_by_role("link", name=f"Withdraw the share with {PARTNER_NAME}").click()
     assert PARTNER_NAME in page.get_by_role("heading", level=1).inner_text()
-    axe(page, "shares-withdraw-en")
+    axe_clean(page, "shares-withdraw-en")
     page.get_by_role("button", name="Withdraw the share").click()
     assert "is withdrawn" in page.locator("#shares-done").inner_text()
     assert partner_read(gateway, f"DiagnosticReport/{report}") == 404
@@ -295,16 +288,16 @@ def test_share_with_a_partner_and_a_person_then_withdraw(
     assert closed is not None
     assert closed.status == 404
     assert them.locator("#share-message").is_visible()
-    axe(them, "share-closed-ro")
+    axe_clean(them, "share-closed-ro")
     other.close()
 
     # Romanian: the list with the ended shares, and the dialog
     page.get_by_role("button", name="Română").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Partajări"
     page.locator("#ended summary").click()
-    axe(page, "shares-list-ro")
+    axe_clean(page, "shares-list-ro")
     page.goto(f"{portal}/shares/new?what=record")
-    axe(page, "shares-new-ro")
+    axe_clean(page, "shares-new-ro")
     context.close()
 
 
@@ -348,7 +341,7 @@ def test_a_result_opens_with_its_code_without_an_account(
     page.get_by_role("link", name="without an account").click()
     page.wait_for_url(f"{gateway}/result-access")
     assert page.get_by_role("heading", level=1).inner_text() == "Your result without an account"
-    axe(page, "result-access-en")
+    axe_clean(page, "result-access-en")
 
     # a wrong code and a wrong national ID: the same neutral answer
     wrong_code = f"{(int(code) + 1) % 1_000_000:06d}"
@@ -361,7 +354,7 @@ def test_a_result_opens_with_its_code_without_an_account(
         said.append(page.locator(".nhsuk-error-summary").inner_text())
     assert said[0] == said[1]
     assert "not right" in said[0]
-    axe(page, "result-access-error-en")
+    axe_clean(page, "result-access-error-en")
 
     # the right pair: the report and its PDF
     page.get_by_label("Result code").fill(code)
@@ -377,19 +370,19 @@ def test_a_result_opens_with_its_code_without_an_account(
     cookies = {c["name"]: c for c in context.cookies(f"{gateway}/result-access")}
     assert cookies["result_token"]["httpOnly"] is True
     assert cookies["result_token"]["path"] == "/result-access"
-    axe(page, "result-report-en")
+    axe_clean(page, "result-report-en")
     pdf = page.request.get(f"{gateway}/result-access/report.pdf")
     assert pdf.status == 200
     assert pdf.body().startswith(b"%PDF")
     page.get_by_role("link", name="Română").click()
     assert page.locator("html").get_attribute("lang") == "ro"
-    axe(page, "result-report-ro")
+    axe_clean(page, "result-report-ro")
 
     # closed: the browser forgets it
     page.get_by_role("button", name="Închide rezultatul").click()
     assert page.get_by_label("Codul rezultatului").is_visible()
     assert page.request.get(f"{gateway}/result-access/report.pdf").status == 401
-    axe(page, "result-access-ro")
+    axe_clean(page, "result-access-ro")
 
     # the attempt limit: wrong codes up to it, then even the right code waits (429)
     settings = shared["gw"].config["SETTINGS"]
@@ -405,5 +398,5 @@ def test_a_result_opens_with_its_code_without_an_account(
     assert int(answer.value.headers["retry-after"]) > 0
     assert "Prea multe încercări" in page.locator(".nhsuk-error-summary").inner_text()
     assert page.locator("#result").count() == 0
-    axe(page, "result-access-limit-ro")
+    axe_clean(page, "result-access-limit-ro")
     context.close()

@@ -50,6 +50,7 @@ ENGLISH_DEFAULTS = (
 def axe_clean(page: Any, name: str) -> None:
     """axe-core (WCAG 2.1 A and AA rules) finds nothing; screenshots at 360 and 1280 px."""
     assert page.locator("link[rel=stylesheet]").count() == 2
+    page.wait_for_load_state("load")  # styled: colours are judged as the page shows them
     page.evaluate((ASSETS / "axe.min.js").read_text())
     found = page.evaluate(
         "axe.run(document, {runOnly: {type: 'tag', values: "
