@@ -221,7 +221,7 @@ def _sign_in(portal: str, email: str) -> dict[str, str]:
         page = browser.new_page(locale="en-GB")
         page.goto(f"{portal}/sign-in")
         page.get_by_label("Email or user name").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("button", name="Allow").click()
         page.wait_for_url(f"{portal}/")
