@@ -22,7 +22,7 @@ import pytest
 from flask import Flask
 
 import smart_auth.accounts.service as account_service
-from smart_auth.accounts.limits import Limits, ThrottlePolicy
+from smart_auth.accounts.limits import Limits, Refused, ThrottlePolicy
 from smart_auth.accounts.passwords import hash_password
 from smart_auth.accounts.service import AccountService
 from smart_auth.accounts.tables import account
@@ -49,19 +49,48 @@ def accounts_app(
         app.extensions["state_engine"].dispose()
 
 
+class Checks(list[str]):
+    """The passwords checked in a round, and the attempts refused before any check."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    def clear(self) -> None:
+        super().clear()
+        self.refused = 0
+
+
 @pytest.fixture
-def checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every password the service checks (the real check runs; it is only counted)."""
-    seen: list[str] = []
-    lock = threading.Lock()
+def checked(monkeypatch: pytest.MonkeyPatch) -> Checks:
+    """Every password the service checks (the real check runs; it is only counted). A check
+    waits until every one of the round's N attempts has been admitted or refused: an attempt
+    that arrives after the first ones were judged is rightly admitted one at a time past the
+    free ones (the throttle is serial), and a loaded machine would otherwise let a late thread
+    arrive that late."""
+    seen = Checks()
+    lock = threading.Condition()
     real = account_service.verify_password
+    real_admit = Limits.admit
 
     def counting(stored: str | None, password: str) -> bool:
         with lock:
             seen.append(password)
+            lock.notify_all()
+            lock.wait_for(lambda: len(seen) + seen.refused >= N, timeout=10)
         return real(stored, password)
 
+    def admit(self: Limits, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return real_admit(self, *args, **kwargs)
+        except Refused:
+            with lock:
+                seen.refused += 1
+                lock.notify_all()
+            raise
+
     monkeypatch.setattr(account_service, "verify_password", counting)
+    monkeypatch.setattr(Limits, "admit", admit)
     return seen
 
 
@@ -84,7 +113,7 @@ def _account(app: Flask) -> str:
 
 
 def test_wrong_passwords_together_check_at_most_the_lockout_limit(
-    accounts_app: Flask, checked: list[str]
+    accounts_app: Flask, checked: Checks
 ) -> None:
     svc: AccountService = accounts_app.extensions["accounts"]
     # the throttle opened wide: only the lockout bounds what is checked
@@ -119,7 +148,7 @@ def _csrf(client: Any) -> str:
 
 
 def test_sign_in_form_wrong_passwords_together_judge_only_the_free_attempts(
-    accounts_app: Flask, checked: list[str]
+    accounts_app: Flask, checked: Checks
 ) -> None:
     free = ThrottlePolicy().free
     for round_ in range(ROUNDS):
