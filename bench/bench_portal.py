@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -344,6 +345,7 @@ def measure(patients: int, rounds: int) -> dict[str, Any]:
                 "css_bytes": sizes["css"],
             }
         out["pages"] = {path: out["pages"][path] for path in PAGES}
+    shutil.rmtree(tmp, ignore_errors=True)  # the generated HIS and the servers' state
     return out
 
 
