@@ -146,5 +146,5 @@ def typed_day(form: Any, name: str) -> str:
         return ""
     try:
         return dt.date(*(int(part) for part in parts)).isoformat()
-    except ValueError:
+    except (ValueError, OverflowError):  # not numbers, no such day, or past any year
         return "-".join(parts)

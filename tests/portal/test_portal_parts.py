@@ -4,6 +4,7 @@ and MariaDB, the sign-in's state check, an unreachable gateway, and complete cat
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,3 +179,19 @@ def test_pages_can_use_nhsuk_frontend_components(tmp_path: Path) -> None:
         html = render_template_string(page)
     assert 'class="nhsuk-button nhsuk-button--secondary"' in html
     assert re.search(r"<button[^>]*>\s*Book\s*</button>", html)
+
+
+def test_a_typed_day_is_read_from_the_date_inputs_boxes_whatever_is_typed() -> None:
+    from portal.web import typed_day
+
+    def day(y: str, m: str, d: str) -> str:
+        return typed_day({"until[year]": y, "until[month]": m, "until[day]": d}, "until")
+
+    assert day("2026", "4", "21") == "2026-04-21"
+    assert day("", "", "") == ""
+    assert day("2023", "2", "31") == "2023-2-31"  # no such day: refused later, as typed
+    assert day("9" * 40, "1", "1") == f"{'9' * 40}-1-1"  # past any year: no server error
+    assert day("twenty", "1", "1") == "twenty-1-1"
+    for typed in ("2023-2-31", f"{'9' * 40}-1-1", "twenty-1-1"):
+        with pytest.raises(ValueError, match="Invalid isoformat"):
+            dt.date.fromisoformat(typed)
